@@ -1,0 +1,33 @@
+# The two set-up commands of the README: `make demo` and `make test`.
+# Both work on a fresh machine: they create .venv and install what they need.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO ?= build/demo
+BUILDINGS ?= 500
+
+.PHONY: install demo test lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $@
+
+demo: install
+	$(BIN)/twin sample $(DEMO)/sources --buildings $(BUILDINGS) --overwrite
+	$(BIN)/twin build $(DEMO)/sources -o $(DEMO)/city.gpkg
+	$(BIN)/twin info $(DEMO)/city.gpkg
+
+test: install
+	$(BIN)/python -m ruff check twin ingest viewer tests bench
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python bench/lod1.py
+
+clean:
+	rm -rf build .pytest_cache

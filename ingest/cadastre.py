@@ -1,0 +1,183 @@
+"""Cadastral footprints and parcels: read, repair, and flag slivers, duplicates and overlaps."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+from numpy.typing import NDArray
+
+from ingest.config import Lod1Options, Source
+from ingest.vector import read_layer
+from twin.errors import InputError
+
+POLYGONAL = np.array(["Polygon", "MultiPolygon"])
+
+
+def read_buildings(source: Source, target: pyproj.CRS, options: Lod1Options, /) -> gpd.GeoDataFrame:
+    """Read building footprints, repair what can be repaired and flag the rest.
+
+    Every input feature yields a row. Columns added: ``building_id`` (from the configured id
+    column; missing ids become ``fid:N``, repeated ones get a ``~k`` suffix), ``source_fid``,
+    ``footprint_repaired`` and ``footprint_issue`` (what was wrong or suspicious, ``None`` when
+    nothing was).
+
+    Raises
+    ------
+    InputError
+        When the file cannot be read, has no features, or lacks the id column.
+    """
+    layer = source.options.get("buildings_layer")
+    frame = read_layer(
+        source.path, layer=layer, target=target, crs=source.crs, what="cadastre buildings"
+    )
+    id_column = source.options.get("building_id")
+    if id_column is not None and id_column not in frame.columns:
+        raise InputError(
+            f"{source.path}: cadastre buildings have no column {id_column!r} "
+            f"(columns: {', '.join(map(str, frame.columns.drop('geometry')))})"
+        )
+    fid = np.arange(len(frame))
+    ids = frame[id_column].astype("string") if id_column else pd.Series(pd.NA, index=frame.index)
+    ids = ids.fillna(pd.Series([f"fid:{i}" for i in fid], index=frame.index)).astype(str)
+    issues = IssueLog(len(frame))
+    repeat = ids.groupby(ids).cumcount().to_numpy()
+    for i in np.flatnonzero(repeat):
+        issues.add(i, f"building id {ids.iloc[i]!r} repeated")
+    ids = ids.where(repeat == 0, ids + "~" + repeat.astype(str))
+    geoms, repaired = repair_polygons(frame.geometry.to_numpy(), issues)
+    flag_slivers_and_duplicates(geoms, ids.to_numpy(), issues, sliver_area=options.sliver_area)
+    attributes = frame.drop(columns=["geometry", *([id_column] if id_column else [])])
+    out = gpd.GeoDataFrame(
+        {"building_id": ids.to_numpy(), "source_fid": fid},
+        geometry=gpd.GeoSeries(geoms, crs=target),
+    )
+    out = pd.concat([out, attributes.reset_index(drop=True)], axis=1)
+    out["footprint_repaired"] = repaired
+    out["footprint_issue"] = issues.texts()
+    return gpd.GeoDataFrame(out, geometry="geometry", crs=target)
+
+
+def read_parcels(source: Source, target: pyproj.CRS, /) -> gpd.GeoDataFrame:
+    """Read cadastral parcels, repairing invalid polygons (``parcel_issue`` says what was done)."""
+    frame = read_layer(
+        source.path,
+        layer=source.options.get("parcels_layer"),
+        target=target,
+        crs=source.crs,
+        what="cadastre parcels",
+    )
+    issues = IssueLog(len(frame))
+    geoms, _ = repair_polygons(frame.geometry.to_numpy(), issues)
+    frame = frame.set_geometry(gpd.GeoSeries(geoms, index=frame.index, crs=target))
+    frame["parcel_issue"] = issues.texts()
+    return frame
+
+
+class IssueLog:
+    """Collects messages per row and joins them into one text column."""
+
+    def __init__(self, n: int, /) -> None:
+        self._rows: list[int] = []
+        self._texts: list[str] = []
+        self._n = n
+
+    def add(self, row: int, text: str, /) -> None:
+        """Record ``text`` for ``row``."""
+        self._rows.append(int(row))
+        self._texts.append(text)
+
+    def add_many(self, rows: NDArray[np.integer], texts: list[str] | NDArray, /) -> None:
+        """Record one text per row."""
+        self._rows.extend(int(r) for r in rows)
+        self._texts.extend(str(t) for t in texts)
+
+    def texts(self) -> NDArray[np.object_]:
+        """One entry per row: its messages joined by ``"; "``, or ``None``."""
+        out = np.full(self._n, None, dtype=object)
+        if self._rows:
+            joined = pd.Series(self._texts).groupby(np.asarray(self._rows)).agg("; ".join)
+            out[joined.index.to_numpy()] = joined.to_numpy()
+        return out
+
+
+def repair_polygons(
+    geoms: NDArray[np.object_], issues: IssueLog, /
+) -> tuple[NDArray[np.object_], NDArray[np.bool_]]:
+    """Make polygons valid (GEOS ``make_valid``, structure method) and drop non-polygons.
+
+    Returns the repaired geometries (``None`` where nothing polygonal is left) and a mask of
+    the repaired rows; every change is recorded in ``issues`` with GEOS's reason.
+    """
+    geoms = np.asarray(geoms, dtype=object).copy()
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    issues.add_many(np.flatnonzero(missing), ["empty geometry"] * int(missing.sum()))
+    geoms[missing] = None
+    kind = np.asarray(shapely.get_type_id(geoms))
+    not_polygonal = ~missing & ~np.isin(kind, (3, 6))
+    for row in np.flatnonzero(not_polygonal):
+        issues.add(row, f"not a polygon ({geoms[row].geom_type})")
+    geoms[not_polygonal] = None
+    invalid = ~shapely.is_valid(geoms) & ~shapely.is_missing(geoms)
+    rows = np.flatnonzero(invalid)
+    if rows.size:
+        reasons = shapely.is_valid_reason(geoms[rows])
+        fixed = _polygonal_part(shapely.make_valid(geoms[rows], method="structure"))
+        for row, reason, geom in zip(rows, reasons, fixed, strict=True):
+            if geom is None:
+                issues.add(row, f"invalid ({reason}); nothing polygonal left after repair")
+            else:
+                issues.add(row, f"repaired: {reason}")
+        geoms[rows] = fixed
+    return geoms, invalid & ~shapely.is_missing(geoms)
+
+
+def _polygonal_part(geoms: NDArray[np.object_]) -> NDArray[np.object_]:
+    """The polygons of each geometry (dropping collapsed lines and points), or ``None``."""
+    parts, owner = shapely.get_parts(geoms, return_index=True)
+    polygons, sub = shapely.get_parts(parts, return_index=True)
+    owner = owner[sub]
+    keep = shapely.get_type_id(polygons) == 3
+    out = np.full(len(geoms), None, dtype=object)
+    if keep.any():
+        merged = shapely.multipolygons(polygons[keep], indices=owner[keep])
+        count = np.bincount(owner[keep], minlength=len(geoms))
+        out[: len(merged)][count[: len(merged)] > 0] = merged[count[: len(merged)] > 0]
+        single = count == 1
+        out[single] = shapely.get_geometry(out[single].astype(object), 0)
+    return out
+
+
+def flag_slivers_and_duplicates(
+    geoms: NDArray[np.object_],
+    ids: NDArray[np.object_],
+    issues: IssueLog,
+    /,
+    *,
+    sliver_area: float,
+    duplicate_share: float = 0.9,
+    overlap_area: float = 1.0,
+) -> None:
+    """Flag slivers, duplicates and overlapping footprints (vectorised over an STRtree).
+
+    A pair is a duplicate when its intersection covers ``duplicate_share`` of the smaller
+    footprint; the later one is flagged. Smaller overlaps above ``overlap_area`` m² are
+    flagged on both. Touching footprints (shared walls) are normal and not flagged.
+    """
+    area = shapely.area(geoms)
+    sliver = ~shapely.is_missing(geoms) & (np.nan_to_num(area, nan=np.inf) < sliver_area)
+    issues.add_many(np.flatnonzero(sliver), [f"sliver ({a:.2f} m²)" for a in area[sliver]])
+    tree = shapely.STRtree(geoms)
+    left, right = tree.query(geoms, predicate="intersects")
+    pair = left < right
+    left, right = left[pair], right[pair]
+    shared = shapely.area(shapely.intersection(geoms[left], geoms[right]))
+    smaller = np.minimum(area[left], area[right])
+    dup = shared >= duplicate_share * smaller
+    issues.add_many(right[dup], [f"duplicate of {ids[i]}" for i in left[dup]])
+    over = ~dup & (shared > overlap_area)
+    for a, b, s in zip(left[over], right[over], shared[over], strict=True):
+        issues.add(a, f"overlaps {ids[b]} by {s:.1f} m²")
+        issues.add(b, f"overlaps {ids[a]} by {s:.1f} m²")

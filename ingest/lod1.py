@@ -1,0 +1,243 @@
+"""LoD1.2 blocks: choose each building's ground and roof height, then extrude its footprint.
+
+Heights come, in order of precedence, from surveyed eave and ridge points, from the DSM
+(a percentile of the roof pixels, 3DBAG's choice), and from a height or storeys attribute.
+Every building gets a row; where no height could be found, the reason is stored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import shapely
+from numpy.typing import NDArray
+
+from ingest.config import Lod1Options
+from ingest.zonal import zonal_stats
+from twin.mesh import Semantic
+
+ROOF_PERCENTILES = (0.0, 10.0, 50.0, 70.0, 95.0, 100.0)
+FLAT_SPREAD = 0.5
+"""Metres between the 10th and 95th roof percentile below which a roof counts as horizontal."""
+MIN_HEIGHT = 1.0
+"""A DSM block lower than this above ground shows no building (demolished, or a mismatch)."""
+MAX_NODATA = 0.5
+"""Largest share of no-data pixels under a footprint for DSM heights to be trusted."""
+
+
+def ground_heights(
+    geoms: NDArray[np.object_], dtm: Path, options: Lod1Options, /, *, progress: bool = False
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Ground height per footprint: a low percentile of the DTM in and around the footprint.
+
+    The samples are the DTM pixels inside the footprint and points every metre along a ring
+    ``ground_buffer`` metres outside it, so a building on a slope takes the ground at its
+    lower side, as a surveyor would.
+
+    Returns the heights (NaN where the DTM has nothing) and the number of samples used.
+    """
+    ring = shapely.segmentize(
+        shapely.boundary(shapely.buffer(geoms, options.ground_buffer, quad_segs=2)), 1.0
+    )
+    xy, owner = shapely.get_coordinates(ring, return_index=True)
+    stats = zonal_stats(
+        dtm,
+        geoms,
+        [options.ground_percentile],
+        extra_xy=xy,
+        extra_owner=owner,
+        margin=options.ground_buffer + 1.0,
+        progress=progress,
+    )
+    return stats.percentiles[options.ground_percentile], stats.count
+
+
+def lift(
+    buildings: pd.DataFrame,
+    /,
+    *,
+    ground_z: NDArray[np.float64],
+    dsm: Path | None,
+    survey: pd.DataFrame | None,
+    options: Lod1Options,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Decide the LoD1.2 height of every building and compute its attributes.
+
+    Parameters
+    ----------
+    buildings
+        Footprints (``geometry``) with their source attributes.
+    ground_z : (n,) float
+        Ground heights (NaN where unknown).
+    dsm
+        The digital surface model, or ``None``.
+    survey
+        Per-building ``eave_z_survey``, ``ridge_z_survey``, ``survey_points`` (or ``None``).
+    options
+        The ``[lod1]`` options.
+
+    Returns
+    -------
+    DataFrame
+        One row per building, in the input order; columns documented in ``docs/model.md``.
+    """
+    n = len(buildings)
+    geoms = buildings.geometry.to_numpy()
+    out = pd.DataFrame(index=buildings.index)
+    out["ground_z"] = ground_z
+    top = np.full(n, np.nan)
+    method = np.full(n, None, dtype=object)
+    reason = np.full(n, None, dtype=object)
+    no_ground = np.isnan(ground_z)
+    reason[no_ground & ~shapely.is_missing(geoms)] = "no ground height (no DTM under the footprint)"
+    reason[shapely.is_missing(geoms)] = "no usable footprint"
+
+    q = options.roof_percentile
+    if survey is not None:
+        eave = survey["eave_z_survey"].to_numpy(dtype=float)
+        ridge = survey["ridge_z_survey"].to_numpy(dtype=float)
+        flat = np.isnan(ridge) | (ridge - eave < 0.1)
+        # A percentile of a roof whose heights spread evenly from eave to ridge (a gable
+        # roof does), so surveyed and DSM heights mean the same thing.
+        surveyed = np.where(flat, eave, eave + (q / 100.0) * (ridge - eave))
+        use = ~np.isnan(surveyed)
+        top[use], method[use] = surveyed[use], "survey"
+        out["eave_z_survey"] = eave
+        out["ridge_z_survey"] = ridge
+        out["survey_points"] = survey["survey_points"].to_numpy(dtype=np.int64)
+
+    if dsm is not None:
+        stats = zonal_stats(dsm, geoms, ROOF_PERCENTILES, progress=progress)
+        p = stats.percentiles
+        total = stats.count + stats.nodata
+        with np.errstate(invalid="ignore", divide="ignore"):
+            nodata_fraction = np.where(total > 0, stats.nodata / total, 1.0)
+        roof = p[q] if q in p else zonal_stats(dsm, geoms, [q]).percentiles[q]
+        good = (stats.count > 0) & (nodata_fraction <= MAX_NODATA)
+        low = good & (roof - ground_z < MIN_HEIGHT)
+        use = good & ~low & np.isnan(top)
+        top[use], method[use] = roof[use], "dsm"
+        pending = np.isnan(top) & ~shapely.is_missing(geoms)
+        reason[pending & (stats.count == 0)] = "no DSM pixel in the footprint"
+        bad = pending & (stats.count > 0) & (nodata_fraction > MAX_NODATA)
+        reason[bad] = [f"DSM no-data under {f:.0%} of the footprint" for f in nodata_fraction[bad]]
+        low &= pending
+        reason[low] = [f"DSM only {h:.2f} m above ground" for h in (roof - ground_z)[low]]
+        for name, pct in zip(("min", "p50", "p70", "max"), (0.0, 50.0, 70.0, 100.0), strict=True):
+            out[f"roof_z_{name}"] = p[pct]
+        out["roof_type"] = np.where(
+            ~good, None, np.where(p[95.0] - p[10.0] < FLAT_SPREAD, "horizontal", "slanted")
+        )
+        out["dsm_pixels"] = stats.count
+        out["nodata_fraction"] = nodata_fraction
+    else:
+        stats = None
+
+    for column, scale, label in (
+        (options.height_attribute, 1.0, "attribute height"),
+        (options.storeys_attribute, options.storey_height, "attribute storeys"),
+    ):
+        if column in buildings.columns:
+            value = pd.to_numeric(buildings[column], errors="coerce").to_numpy(dtype=float)
+            use = np.isnan(top) & (value > 0) & ~no_ground
+            top[use], method[use] = ground_z[use] + scale * value[use], label
+    method[np.isnan(top)] = "none"
+    reason[method == "dsm"] = None
+    fallback = np.isin(method, ["attribute height", "attribute storeys"]) & pd.isna(reason)
+    reason[fallback] = "no survey or DSM heights"
+    area = shapely.area(geoms)
+    height = top - ground_z
+    slanted = (out["roof_type"] == "slanted").to_numpy() if "roof_type" in out else False
+    eave_guess = np.where(slanted, out.get("roof_z_min", top), top)
+    storeys = np.maximum(1.0, np.floor((eave_guess - ground_z) / options.storey_height + 0.5))
+    out["lod1_z"] = top
+    out["height"] = height
+    out["storeys_est"] = np.where(np.isnan(height), np.nan, storeys)
+    out["area_footprint"] = area
+    out["volume_lod1"] = area * height
+    out["area_roof_lod1"] = np.where(np.isnan(height), np.nan, area)
+    out["area_wall_lod1"] = shapely.length(geoms) * height
+    out["rmse_lod1"] = stats.rmse(top) if stats is not None else np.nan
+    out["height_method"] = method
+    out["height_fallback_reason"] = reason
+    return out
+
+
+def extrude(
+    geoms: NDArray[np.object_], base: NDArray[np.float64], top: NDArray[np.float64], /
+) -> tuple[NDArray[np.object_], NDArray[np.object_], NDArray[np.intp], NDArray[np.int8]]:
+    """Extrude footprints into closed LoD1 solids with semantic surfaces, all at once.
+
+    Parameters
+    ----------
+    geoms : (n,) object
+        Polygons or multipolygons (``None`` allowed).
+    base, top : (n,) float
+        Ground and roof height of each block; a block with a NaN or ``top <= base`` is skipped.
+
+    Returns
+    -------
+    solids : (n,) object
+        MultiPolygon Z shells (ground, walls, roof), outward-facing; ``None`` where skipped.
+    surfaces : (k,) object
+        The same faces as Polygon Z.
+    owner : (k,) int
+        The footprint each face belongs to.
+    semantic : (k,) int8
+        :class:`twin.mesh.Semantic` of each face.
+
+    Examples
+    --------
+    >>> solids, faces, owner, sem = extrude(
+    ...     np.array([shapely.box(0, 0, 10, 8)]), np.array([445.0]), np.array([457.0])
+    ... )
+    >>> len(faces), sorted(set(sem.tolist()))
+    (6, [0, 1, 2])
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    ok = ~shapely.is_missing(geoms) & np.isfinite(base) & np.isfinite(top) & (top > base)
+    solids = np.full(len(geoms), None, dtype=object)
+    rows = np.flatnonzero(ok)
+    parts, part_owner = shapely.get_parts(geoms[rows], return_index=True)
+    part_owner = rows[part_owner]
+    parts = shapely.orient_polygons(parts)
+    zb, zt = base[part_owner], top[part_owner]
+    roofs = shapely.force_3d(parts, zt)
+    grounds = shapely.force_3d(shapely.orient_polygons(parts, exterior_cw=True), zb)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    xy, coord_ring = shapely.get_coordinates(rings, return_index=True)
+    same = coord_ring[:-1] == coord_ring[1:]
+    a, b = xy[:-1][same], xy[1:][same]
+    edge_part = ring_part[coord_ring[:-1][same]]
+    keep = np.hypot(*(b - a).T) > 1e-9
+    a, b, edge_part = a[keep], b[keep], edge_part[keep]
+    lo, hi = zb[edge_part][:, None], zt[edge_part][:, None]
+    quads = np.stack(
+        [
+            np.hstack([a, lo]),
+            np.hstack([b, lo]),
+            np.hstack([b, hi]),
+            np.hstack([a, hi]),
+            np.hstack([a, lo]),
+        ],
+        axis=1,
+    )
+    walls = shapely.polygons(quads)
+    surfaces = np.concatenate([grounds, walls, roofs])
+    owner = np.concatenate([part_owner, part_owner[edge_part], part_owner])
+    semantic = np.concatenate(
+        [
+            np.full(len(grounds), Semantic.GroundSurface, np.int8),
+            np.full(len(walls), Semantic.WallSurface, np.int8),
+            np.full(len(roofs), Semantic.RoofSurface, np.int8),
+        ]
+    )
+    order = np.argsort(owner, kind="stable")
+    surfaces, owner, semantic = surfaces[order], owner[order], semantic[order]
+    if len(surfaces):
+        merged = shapely.multipolygons(surfaces, indices=owner)
+        solids[rows] = merged[rows]
+    return solids, surfaces, owner, semantic

@@ -1,0 +1,241 @@
+"""The LoD1 build: sources named by a config in, one twin store out."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pyproj
+import shapely
+from tqdm import tqdm
+
+from ingest import cadastre, survey
+from ingest.config import BuildConfig, Source
+from ingest.lod1 import extrude, ground_heights, lift
+from ingest.vector import read_layer
+from twin._version import __version__
+from twin.crs import horizontal, same_horizontal, vertical
+from twin.errors import CRSError, InputError
+from twin.mesh import Semantic
+from twin.model import CityModel
+from twin.polygon3d import area_3d, slope_azimuth
+from twin.terrain import Terrain
+
+#: optional vector sources copied into the twin, source name -> layer name
+PASS_THROUGH = ("utilities", "trees", "planned_works", "surface_works")
+
+STEPS = ("hash sources", "cadastre", "terrain", "survey", "heights", "solids", "layers", "write")
+
+
+def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) -> CityModel:
+    """Build a twin from the sources of ``config`` and write it atomically to ``output``.
+
+    Parameters
+    ----------
+    config
+        The parsed build configuration.
+    output
+        The twin store to write (``.gpkg``). An existing twin there is replaced only when the
+        build succeeds; its run history is carried over.
+    progress
+        Show progress bars on standard error.
+
+    Returns
+    -------
+    CityModel
+        The model that was written.
+    """
+    output = Path(output)
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    crs = config.crs
+    log: list[str] = []
+    bar = tqdm(STEPS, desc="build", unit="step", disable=not progress, leave=False)
+    steps = iter(bar)
+
+    next(steps)
+    hashes = {name: _file_record(src.path) for name, src in config.sources.items()}
+
+    next(steps)
+    source = config.sources["cadastre"]
+    buildings = cadastre.read_buildings(source, crs, config.lod1)
+    layers: dict[str, pd.DataFrame] = {}
+    if source.options.get("parcels_layer"):
+        layers["parcels"] = cadastre.read_parcels(source, crs)
+    flagged = buildings["footprint_issue"].notna()
+    if flagged.any():
+        log.append(f"{int(flagged.sum())} footprint(s) flagged, see footprint_issue")
+
+    next(steps)
+    terrain = _raster(config.sources.get("dtm"), crs, log)
+    dsm = _raster(config.sources.get("dsm"), crs, log)
+    geoms = buildings.geometry.to_numpy()
+    if terrain is not None:
+        ground_z, _ = ground_heights(geoms, terrain.path, config.lod1, progress=progress)
+    else:
+        ground_z = np.full(len(buildings), np.nan)
+
+    next(steps)
+    survey_table = None
+    if "survey" in config.sources:
+        points = survey.read_points(config.sources["survey"], crs)
+        owner = survey.attach(points, buildings.geometry, snap=config.lod1.survey_snap)
+        survey_table = survey.survey_heights(points, owner, len(buildings))
+        ids = buildings["building_id"].to_numpy()
+        points.insert(3, "building_id", np.where(owner >= 0, ids[owner.clip(0)], None))
+        layers["survey_points"] = points
+
+    next(steps)
+    attributes = lift(
+        buildings,
+        ground_z=ground_z,
+        dsm=dsm.path if dsm is not None else None,
+        survey=survey_table,
+        options=config.lod1,
+        progress=progress,
+    )
+    buildings = gpd.GeoDataFrame(
+        pd.concat([buildings, attributes], axis=1), geometry="geometry", crs=crs
+    )
+
+    next(steps)
+    layers = {"buildings": buildings, **_solids(buildings, crs), **layers}
+
+    next(steps)
+    for name in PASS_THROUGH:
+        if name in config.sources:
+            src: Source = config.sources[name]
+            layers[name] = read_layer(
+                src.path,
+                layer=src.options.get("layer"),
+                target=crs,
+                crs=src.crs,
+                what=name.replace("_", " "),
+                allow_empty=True,
+            )
+
+    next(steps)
+    methods = buildings["height_method"].value_counts().to_dict()
+    counts = {name: len(frame) for name, frame in layers.items()}
+    run = {
+        "started": started,
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "twin_version": __version__,
+        "config_path": str(config.path),
+        "config": config.text,
+        "sources": json.dumps(hashes),
+        "counts": json.dumps(counts),
+        "height_methods": json.dumps(methods),
+        "warnings": json.dumps(log),
+    }
+    layers["runs"] = pd.concat([_previous_runs(output), pd.DataFrame([run])], ignore_index=True)
+    model = CityModel(
+        crs=crs,
+        layers=layers,
+        terrain=terrain,
+        metadata={
+            "name": config.name,
+            "twin_version": __version__,
+            "origin": _origin(buildings),
+            "height_datum": (vertical(crs).name if vertical(crs) else None),
+            "lods": ["1.2"],
+        },
+    )
+    model.save(output)
+    bar.close()
+    return model
+
+
+def _solids(buildings: gpd.GeoDataFrame, crs: pyproj.CRS) -> dict[str, gpd.GeoDataFrame]:
+    """The ``lod12`` layer and the LoD1.2 rows of ``building_surfaces``."""
+    solids, faces, owner, semantic = extrude(
+        buildings.geometry.to_numpy(),
+        buildings["ground_z"].to_numpy(dtype=float),
+        buildings["lod1_z"].to_numpy(dtype=float),
+    )
+    ids = buildings["building_id"].to_numpy()
+    lod12 = gpd.GeoDataFrame(
+        {
+            "building_id": ids,
+            "lod": "1.2",
+            "ground_z": buildings["ground_z"].to_numpy(),
+            "lod1_z": buildings["lod1_z"].to_numpy(),
+            "height": buildings["height"].to_numpy(),
+        },
+        geometry=gpd.GeoSeries(solids, crs=crs),
+    )
+    slope, azimuth = slope_azimuth(faces)
+    names = np.array([s.name for s in Semantic])
+    surfaces = gpd.GeoDataFrame(
+        {
+            "building_id": ids[owner],
+            "lod": "1.2",
+            "semantic": names[semantic],
+            "area": area_3d(faces),
+            "slope": slope,
+            "azimuth": azimuth,
+        },
+        geometry=gpd.GeoSeries(faces, crs=crs),
+    )
+    return {"lod12": lod12, "building_surfaces": surfaces}
+
+
+def _raster(source: Source | None, crs: pyproj.CRS, log: list[str]) -> Terrain | None:
+    """Open a DTM/DSM source and check that it is in the project CRS and height datum."""
+    if source is None:
+        return None
+    raster = Terrain.from_raster(source.path)
+    own = source.crs or raster.crs
+    if not same_horizontal(own, crs):
+        raise CRSError(
+            f"{source.path}: {source.name} raster is in {horizontal(own).name}, the project in "
+            f"{horizontal(crs).name}; warp it first (gdalwarp -t_srs)"
+        )
+    ours, theirs = vertical(crs), vertical(own)
+    if theirs is None and ours is not None:
+        log.append(f"{source.path.name}: no vertical CRS; heights taken as {ours.name}")
+    elif theirs is not None and ours is not None and not same_horizontal(theirs, ours):
+        raise CRSError(f"{source.path}: heights are in {theirs.name}, the project's in {ours.name}")
+    return raster
+
+
+def _file_record(path: Path) -> dict[str, object]:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return {"path": str(path), "bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def _previous_runs(output: Path) -> pd.DataFrame:
+    """The run history of the twin being replaced (empty when there is none)."""
+    if not output.exists():
+        return pd.DataFrame()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return pyogrio.read_dataframe(output, layer="runs")
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError):
+        return pd.DataFrame()
+
+
+def _origin(buildings: gpd.GeoDataFrame) -> list[float]:
+    """A round local origin near the buildings' centre (x, y to 100 m, z to 1 m)."""
+    geoms = buildings.geometry.to_numpy()
+    present = ~shapely.is_missing(geoms)
+    if not present.any():
+        raise InputError("no building has a usable footprint")
+    xmin, ymin, xmax, ymax = shapely.total_bounds(geoms[present])
+    ground = buildings["ground_z"].to_numpy(dtype=float)
+    z = float(np.nanmin(ground)) if np.isfinite(ground).any() else 0.0
+    return [
+        round((xmin + xmax) / 200.0) * 100.0,
+        round((ymin + ymax) / 200.0) * 100.0,
+        float(np.floor(z)),
+    ]

@@ -1,0 +1,128 @@
+"""Survey points (CSV: point number, X, Y, Z, code) with a code table, attached to buildings."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from ingest.config import Source
+from twin.crs import transformer
+from twin.errors import CRSError, InputError
+
+MEANINGS = ("eave", "ridge", "ground", "manhole_cover", "tree")
+"""What a survey code can mean; codes map to these through the code table."""
+
+COLUMNS = ("point_no", "x", "y", "z", "code")
+
+
+def read_codes(path, /) -> dict[str, str]:
+    """Read a code table (``code,meaning,description``) into ``{code: meaning}``.
+
+    Raises
+    ------
+    InputError
+        On a missing column or a meaning outside :data:`MEANINGS`.
+    """
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read survey code table: {exc}") from exc
+    missing = {"code", "meaning"} - set(table.columns)
+    if missing:
+        raise InputError(f"{path}: survey code table lacks column(s) {sorted(missing)}")
+    bad = table.loc[~table["meaning"].isin(MEANINGS)]
+    if len(bad):
+        row = bad.index[0]
+        raise InputError(
+            f"{path}, line {row + 2}: code {bad['code'].iloc[0]!r} has meaning "
+            f"{bad['meaning'].iloc[0]!r}; known meanings: {', '.join(MEANINGS)}"
+        )
+    return dict(zip(table["code"], table["meaning"], strict=True))
+
+
+def read_points(source: Source, target: pyproj.CRS, /) -> gpd.GeoDataFrame:
+    """Read survey points into PointZ in the project CRS with each point's ``meaning``.
+
+    Heights are taken as given: they must be in the project's vertical datum. Points whose
+    code is not in the table keep ``meaning = None`` and are not used for heights.
+
+    Raises
+    ------
+    InputError
+        On an unreadable file, a missing column, or a non-numeric coordinate (naming the line).
+    CRSError
+        When the config names no CRS for the file (CSV carries none).
+    """
+    path = source.path
+    try:
+        table = pd.read_csv(path, dtype={"code": str, "point_no": str})
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read survey points: {exc}") from exc
+    missing = set(COLUMNS) - set(table.columns)
+    if missing:
+        raise InputError(f"{path}: survey points lack column(s) {sorted(missing)}")
+    if len(table) == 0:
+        raise InputError(f"{path}: survey file has no points")
+    xyz = table[["x", "y", "z"]].apply(pd.to_numeric, errors="coerce")
+    bad = xyz.isna().any(axis=1)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise InputError(
+            f"{path}, line {row + 2} (point {table['point_no'].iloc[row]}): "
+            "x, y and z must be numbers"
+        )
+    if source.crs is None:
+        raise CRSError(f'{path}: a CSV carries no CRS; name it with crs = "EPSG:..."')
+    x, y = xyz["x"].to_numpy(), xyz["y"].to_numpy()
+    move = transformer(source.crs, target)
+    if move is not None:
+        x, y = move.transform(x, y)
+    codes = read_codes(source.options["codes"]) if "codes" in source.options else {}
+    return gpd.GeoDataFrame(
+        {
+            "point_no": table["point_no"].to_numpy(),
+            "code": table["code"].to_numpy(),
+            "meaning": table["code"].map(codes).to_numpy(),
+        },
+        geometry=shapely.points(x, y, xyz["z"].to_numpy()),
+        crs=target,
+    )
+
+
+def attach(points: gpd.GeoDataFrame, footprints: gpd.GeoSeries, /, *, snap: float) -> pd.Series:
+    """The row index of the footprint each eave or ridge point belongs to (-1 for none).
+
+    A point belongs to a footprint it lies in or within ``snap`` metres of. A point that fits
+    several (a corner on a shared wall) is ambiguous and belongs to none.
+    """
+    owner = np.full(len(points), -1, dtype=np.int64)
+    use = np.flatnonzero(points["meaning"].isin(["eave", "ridge"]).to_numpy())
+    tree = shapely.STRtree(footprints.to_numpy())
+    hit_point, hit_building = tree.query(
+        points.geometry.to_numpy()[use], predicate="dwithin", distance=snap
+    )
+    hits = np.bincount(hit_point, minlength=len(use))
+    unique = hits[hit_point] == 1
+    owner[use[hit_point[unique]]] = hit_building[unique]
+    return pd.Series(owner, index=points.index)
+
+
+def survey_heights(points: gpd.GeoDataFrame, owner: pd.Series, n_buildings: int, /) -> pd.DataFrame:
+    """Per building: median surveyed eave and ridge heights and the number of points used.
+
+    Returns a frame of ``n_buildings`` rows with ``eave_z_survey``, ``ridge_z_survey`` (NaN
+    where not surveyed) and ``survey_points``.
+    """
+    z = shapely.get_z(points.geometry.to_numpy())
+    frame = pd.DataFrame({"owner": owner.to_numpy(), "meaning": points["meaning"], "z": z})
+    frame = frame[frame["owner"] >= 0]
+    median = frame.pivot_table(index="owner", columns="meaning", values="z", aggfunc="median")
+    out = pd.DataFrame(index=pd.RangeIndex(n_buildings))
+    for meaning in ("eave", "ridge"):
+        column = median[meaning] if meaning in median else pd.Series(dtype=float)
+        out[f"{meaning}_z_survey"] = column.reindex(out.index).to_numpy(dtype=float)
+    out["survey_points"] = frame.groupby("owner").size().reindex(out.index, fill_value=0)
+    return out

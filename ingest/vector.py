@@ -1,0 +1,79 @@
+"""Reading vector sources (any OGR format) into the project CRS."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import geopandas as gpd
+import pyogrio
+import pyproj
+
+from twin.crs import horizontal, same_horizontal
+from twin.errors import CRSError, InputError
+
+
+def read_layer(
+    path: Path,
+    /,
+    *,
+    layer: str | None,
+    target: pyproj.CRS,
+    crs: pyproj.CRS | None = None,
+    what: str,
+    allow_empty: bool = False,
+) -> gpd.GeoDataFrame:
+    """Read one vector layer and reproject it to the project CRS.
+
+    Parameters
+    ----------
+    path
+        Any format OGR reads (GeoPackage, Shapefile, GeoJSON, SpatiaLite, ...).
+    layer
+        The layer; ``None`` takes the only (or first) one.
+    target
+        The project CRS; the result carries it (compound, with its vertical datum).
+    crs
+        The source's CRS from the config; it overrides the file's own, as ``ogr2ogr -s_srs``
+        does, and is required when the file has none.
+    what
+        Names the source in messages (``"cadastre buildings"``).
+    allow_empty
+        Accept a layer without features.
+
+    Raises
+    ------
+    InputError
+        Unreadable file, unknown layer, or an empty layer when not allowed.
+    CRSError
+        The file has no CRS and the config names none.
+    """
+    try:
+        layers = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+    except (pyogrio.errors.DataSourceError, OSError) as exc:
+        raise InputError(f"{path}: cannot read {what}: {exc}") from exc
+    if not layers:
+        raise InputError(f"{path}: {what}: the file holds no layer")
+    if layer is not None and layer not in layers:
+        raise InputError(f"{path}: {what}: no layer {layer!r} (layers: {', '.join(layers)})")
+    with warnings.catch_warnings():
+        # GDAL's notices about the file (e.g. SpatiaLite metadata) are not the user's problem.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        try:
+            frame = pyogrio.read_dataframe(path, layer=layer or layers[0])
+        except pyogrio.errors.DataLayerError as exc:
+            raise InputError(f"{path}: cannot read {what}: {exc}") from exc
+    if not isinstance(frame, gpd.GeoDataFrame):
+        raise InputError(f"{path}: {what}: layer {layer or layers[0]!r} has no geometry")
+    if len(frame) == 0 and not allow_empty:
+        raise InputError(f"{path}: {what}: layer {layer or layers[0]!r} has no features")
+    if crs is not None:
+        frame = frame.set_crs(crs, allow_override=True)
+    elif frame.crs is None:
+        raise CRSError(
+            f'{path}: {what} has no CRS; name it in the config (crs = "EPSG:...") '
+            "rather than have it guessed"
+        )
+    if not same_horizontal(frame.crs, target):
+        frame = frame.to_crs(horizontal(target))
+    return frame.set_crs(target, allow_override=True)

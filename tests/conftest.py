@@ -1,0 +1,42 @@
+"""Shared fixtures: real Delft footprints and rasters, and a generated sample district."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+DELFT = DATA / "delft"
+
+
+def write_config(path: Path, text: str) -> Path:
+    """Write a build config and return its path."""
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def delft_config(tmp_path) -> Path:
+    """A build config over the real Delft footprints, DTM and DSM (EPSG:7415)."""
+    return write_config(
+        tmp_path / "delft.toml",
+        f"""
+[project]
+name = "Delft"
+crs = "EPSG:7415"
+
+[sources.cadastre]
+path = "{DELFT / "bgt_pand.sqlite"}"
+building_id = "gml_id"
+
+[sources.dtm]
+path = "{DELFT / "dtm.tif"}"
+
+[sources.dsm]
+path = "{DELFT / "dsm.tif"}"
+
+[lod1]
+roof_percentile = 90
+""",
+    )

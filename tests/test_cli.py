@@ -1,0 +1,49 @@
+"""The ``twin`` command line, in process."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from twin import __version__
+from twin.cli import main
+
+
+def test_version():
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0
+    assert __version__ in result.output
+
+
+def test_build_then_info(delft_config, tmp_path):
+    out = tmp_path / "delft.gpkg"
+    runner = CliRunner()
+    result = runner.invoke(main, ["build", str(delft_config), "-o", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "160 buildings" in result.output
+    assert "dsm 160" in result.output
+    result = runner.invoke(main, ["info", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    layers = {layer["name"]: layer for layer in info["layers"]}
+    assert layers["lod12"]["geometry_type"] == "MultiPolygon Z"
+    assert layers["buildings"]["features"] == 160
+    assert info["crs"]["horizontal_epsg"] == 28992
+    assert info["crs"]["vertical"] == "NAP height"
+    assert len(info["runs"]) == 1 and info["runs"][0]["height_methods"] == {"dsm": 160}
+    assert info["terrain"]["pixel_size"] == 0.5
+    text = runner.invoke(main, ["info", str(out)]).output
+    assert "lod12" in text and "runs: 1" in text
+
+
+def test_errors_are_messages_not_tracebacks(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('[sources.cadastre]\npath = "missing.gpkg"\n')
+    result = CliRunner().invoke(main, ["build", str(config), "-o", str(tmp_path / "x.gpkg")])
+    assert result.exit_code == 1
+    assert "missing.gpkg does not exist" in result.output
+    assert "Traceback" not in result.output
+    result = CliRunner().invoke(main, ["info", str(tmp_path / "none.gpkg")])
+    assert result.exit_code == 1
+    assert "no such twin" in result.output

@@ -1,0 +1,48 @@
+"""The ``twin`` command line: one module per command, loaded only when called.
+
+Commands that live in ``ingest`` or ``viewer`` are imported lazily so that ``twin info`` does
+not pay for the point-cloud or rendering stacks (rasterio's ``rio`` works the same way).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from twin._version import __version__
+from twin.errors import TwinError
+
+#: command name -> "module:attribute" of its click command
+COMMANDS: dict[str, str] = {
+    "sample": "twin.cli.sample:sample",
+    "build": "twin.cli.build:build",
+    "info": "twin.cli.info:info",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports each command's module on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        return getattr(importlib.import_module(module_name), attr)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except TwinError as exc:
+            # Errors we raise on purpose carry a message meant for the user: no traceback.
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=LazyGroup)
+@click.version_option(__version__, prog_name="twin")
+def main() -> None:
+    """twin: build, inspect and serve a digital-twin 3D city model."""

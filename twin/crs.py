@@ -1,0 +1,139 @@
+"""Coordinate reference systems: the project CRS, source CRSs and the PROJ grids we ship.
+
+The project CRS is a metric projected CRS with an explicit vertical datum, kept as a compound
+CRS (DESIGN.md §3). PROJ cannot download transformation grids here and silently falls back to
+ballpark operations without them, so the Austrian grids ship inside the package and are put on
+PROJ's search path when this module is imported.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import pyproj
+from pyproj.datadir import append_data_dir, get_data_dir
+
+from twin.errors import CRSError
+
+DEFAULT_CRS = "EPSG:31258+5778"
+"""MGI / Austria GK M31 with heights above the Adriatic datum (GHA)."""
+
+
+def _register_grids() -> None:
+    folder = str(resources.files("twin") / "proj")
+    if folder not in get_data_dir().split(":"):
+        append_data_dir(folder)
+
+
+_register_grids()
+
+
+def parse_crs(value: str | int | pyproj.CRS, /, *, what: str = "CRS") -> pyproj.CRS:
+    """Turn a user-given CRS (``"EPSG:31258+5778"``, WKT, an EPSG code) into a :class:`pyproj.CRS`.
+
+    Parameters
+    ----------
+    value
+        Anything :meth:`pyproj.CRS.from_user_input` accepts.
+    what
+        Names the CRS in error messages (for example the source file it belongs to).
+
+    Raises
+    ------
+    CRSError
+        When the value names no CRS PROJ knows.
+
+    Examples
+    --------
+    >>> parse_crs("EPSG:31258+5778").name
+    'MGI / Austria GK M31 + GHA height'
+    """
+    try:
+        return pyproj.CRS.from_user_input(value)
+    except pyproj.exceptions.CRSError as exc:
+        raise CRSError(
+            f"{what}: {value!r} is not a coordinate reference system PROJ knows"
+        ) from exc
+
+
+def horizontal(crs: pyproj.CRS, /) -> pyproj.CRS:
+    """The horizontal part of a CRS (itself when it is not compound).
+
+    Examples
+    --------
+    >>> horizontal(parse_crs("EPSG:31258+5778")).to_epsg()
+    31258
+    """
+    if crs.is_compound:
+        return crs.sub_crs_list[0]
+    return crs
+
+
+def vertical(crs: pyproj.CRS, /) -> pyproj.CRS | None:
+    """The vertical part of a compound CRS, or ``None`` when the CRS has none.
+
+    Examples
+    --------
+    >>> vertical(parse_crs("EPSG:31258+5778")).name
+    'GHA height'
+    """
+    if crs.is_compound:
+        return crs.sub_crs_list[1]
+    if crs.is_vertical:
+        return crs
+    return None
+
+
+def check_project_crs(crs: pyproj.CRS, /) -> pyproj.CRS:
+    """Validate a project CRS: projected, in metres, preferably with a vertical datum.
+
+    A geographic CRS is refused: the twin measures areas, lengths and volumes.
+
+    Raises
+    ------
+    CRSError
+        When the CRS is geographic, geocentric or not in metres.
+    """
+    h = horizontal(crs)
+    if not h.is_projected:
+        raise CRSError(
+            f"project CRS {crs.name!r} is not projected: a twin measures lengths, areas and "
+            "volumes and needs a metric projected CRS (for example EPSG:31258+5778); "
+            "sources in EPSG:4326 are reprojected on ingest"
+        )
+    units = {axis.unit_name for axis in h.axis_info}
+    if units != {"metre"}:
+        raise CRSError(f"project CRS {crs.name!r} has axis units {sorted(units)}, not metres")
+    return crs
+
+
+def same_horizontal(a: pyproj.CRS, b: pyproj.CRS, /) -> bool:
+    """Whether two CRSs share their horizontal part, whatever their axis order.
+
+    GeoPackage and Shapefile keep WKT1 in GIS axis order, which PROJ no longer matches to
+    the EPSG definition at full confidence; the authority code in the WKT still says which
+    CRS it is.
+
+    Examples
+    --------
+    >>> same_horizontal(parse_crs("EPSG:31258+5778"), parse_crs("EPSG:31258"))
+    True
+    >>> same_horizontal(parse_crs("EPSG:31258"), parse_crs("EPSG:31259"))
+    False
+    """
+    ha, hb = horizontal(a), horizontal(b)
+    if ha.equals(hb, ignore_axis_order=True):
+        return True
+    code = ha.to_authority(min_confidence=25)
+    return code is not None and code == hb.to_authority(min_confidence=25)
+
+
+def transformer(source: pyproj.CRS, target: pyproj.CRS, /) -> pyproj.Transformer | None:
+    """A reusable 2D transformer from ``source`` to ``target``, ``None`` when they agree.
+
+    Only the horizontal parts are compared and transformed: footprints and survey points keep
+    their heights, which must already be in the project's vertical datum.
+    """
+    if same_horizontal(source, target):
+        return None
+    return pyproj.Transformer.from_crs(horizontal(source), horizontal(target), always_xy=True)

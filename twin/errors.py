@@ -1,0 +1,27 @@
+"""The one exception hierarchy of twin.
+
+Every error the toolkit raises on purpose derives from :class:`TwinError`, mixed with the
+builtin it resembles (the rasterio pattern), so callers can catch either.
+"""
+
+from __future__ import annotations
+
+
+class TwinError(Exception):
+    """Root of all errors raised by twin."""
+
+
+class InputError(TwinError, ValueError):
+    """A source file or parameter is unusable; the message names the file, feature and problem."""
+
+
+class CRSError(InputError):
+    """A coordinate reference system is missing, unknown or unsuitable for measuring."""
+
+
+class ConfigError(InputError):
+    """A build configuration is invalid."""
+
+
+class StoreError(TwinError, OSError):
+    """A twin store cannot be read or written."""

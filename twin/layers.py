@@ -1,0 +1,23 @@
+"""The layers of a twin, in store order, with their geometry types (DESIGN.md §2).
+
+``docs/model.md`` documents every column; this table is what the store and ``twin info`` use.
+"""
+
+from __future__ import annotations
+
+#: layer name -> geometry type written to the store (None: attribute table)
+LAYERS: dict[str, str | None] = {
+    "buildings": "MultiPolygon",
+    "lod12": "MultiPolygonZ",
+    "building_surfaces": "PolygonZ",
+    "parcels": "MultiPolygon",
+    "utilities": "LineString",
+    "trees": "Point",
+    "planned_works": "LineString",
+    "surface_works": "MultiPolygon",
+    "survey_points": "PointZ",
+    "runs": None,
+}
+
+#: LoD name -> layer holding its solids
+LOD_LAYERS: dict[str, str] = {"1.2": "lod12"}

@@ -1,0 +1,93 @@
+"""Triangle meshes as arrays: one merged mesh per layer and LoD (DESIGN.md §2).
+
+The viewer, the exporters and ray casting all take this one structure; nothing holds one
+object per building.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+from numpy.typing import NDArray
+
+from twin.polygon3d import triangulate
+
+
+class Semantic(IntEnum):
+    """Semantic class of a surface, named as in CityJSON and CityGML."""
+
+    GroundSurface = 0
+    WallSurface = 1
+    RoofSurface = 2
+
+
+@dataclass(frozen=True, eq=False)
+class Mesh:
+    """A merged triangle mesh.
+
+    Attributes
+    ----------
+    vertices : (n, 3) float64
+        Coordinates in the model CRS (metres, heights in the model's vertical datum).
+    triangles : (m, 3) int64
+        Vertex indices, counter-clockwise seen from outside.
+    owner : (m,) int64
+        Row index, in the building table, of the building each triangle belongs to.
+    semantic : (m,) int8
+        :class:`Semantic` code of each triangle.
+    """
+
+    vertices: NDArray[np.float64]
+    triangles: NDArray[np.int64]
+    owner: NDArray[np.int64]
+    semantic: NDArray[np.int8]
+
+    @classmethod
+    def from_surfaces(
+        cls,
+        polygons: NDArray[np.object_],
+        owner: NDArray[np.integer],
+        semantic: NDArray[np.integer],
+        /,
+    ) -> Mesh:
+        """Triangulate planar 3D surfaces (shapely Polygon Z array) into one mesh.
+
+        Parameters
+        ----------
+        polygons : (k,) object
+            Planar polygons with Z, wound counter-clockwise seen from outside the solid.
+        owner : (k,) int
+            Building row index of each surface.
+        semantic : (k,) int
+            :class:`Semantic` code of each surface.
+
+        Examples
+        --------
+        >>> import shapely
+        >>> roof = shapely.Polygon([(0, 0, 9), (4, 0, 9), (4, 3, 9), (0, 3, 9)])
+        >>> mesh = Mesh.from_surfaces(np.array([roof]), np.array([7]), np.array([2]))
+        >>> mesh.triangles.shape, mesh.owner.tolist(), mesh.area().round(6).tolist()
+        ((2, 3), [7, 7], [6.0, 6.0])
+        """
+        corners, surface = triangulate(np.asarray(polygons, dtype=object))
+        m = len(corners)
+        return cls(
+            vertices=corners.reshape(-1, 3),
+            triangles=np.arange(3 * m, dtype=np.int64).reshape(m, 3),
+            owner=np.asarray(owner, dtype=np.int64)[surface],
+            semantic=np.asarray(semantic, dtype=np.int8)[surface],
+        )
+
+    def __len__(self) -> int:
+        return len(self.triangles)
+
+    def area(self) -> NDArray[np.float64]:
+        """Area (m²) of each triangle, ``(m,)``."""
+        a, b, c = (self.vertices[self.triangles[:, i]] for i in range(3))
+        return np.linalg.norm(np.cross(b - a, c - a), axis=1) / 2.0
+
+    def local(self, origin: NDArray[np.float64]) -> NDArray[np.float32]:
+        """Vertices minus ``origin`` as float32, for rendering without jitter."""
+        return (self.vertices - np.asarray(origin, dtype=np.float64)).astype(np.float32)

@@ -1,0 +1,106 @@
+"""The city model: layers as GeoDataFrames, meshes as arrays, terrain and metadata."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+from numpy.typing import NDArray
+
+from twin.errors import InputError
+from twin.layers import LOD_LAYERS
+from twin.mesh import Mesh, Semantic
+from twin.terrain import Terrain
+
+
+@dataclass(eq=False)
+class CityModel:
+    """A 3D city model: what a twin store holds, in memory.
+
+    Attributes
+    ----------
+    crs
+        The project CRS, compound with its vertical datum (heights are absolute in it).
+    layers
+        Layer name -> GeoDataFrame (attribute tables such as ``runs`` are DataFrames).
+    terrain
+        The terrain model, or ``None``.
+    metadata
+        JSON-serialisable facts about the model: name, origin, twin version, provenance.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> footprints = gpd.GeoDataFrame(
+    ...     {"building_id": ["B1"]}, geometry=[shapely.box(0, 0, 10, 8)], crs="EPSG:31258"
+    ... )
+    >>> model = CityModel(crs=pyproj.CRS("EPSG:31258+5778"), layers={"buildings": footprints})
+    >>> len(model.buildings)
+    1
+    """
+
+    crs: pyproj.CRS
+    layers: dict[str, pd.DataFrame] = field(default_factory=dict)
+    terrain: Terrain | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    _meshes: dict[str, Mesh] = field(default_factory=dict, init=False, repr=False)
+
+    @classmethod
+    def open(cls, path: str | Path, /) -> CityModel:
+        """Open a twin store (a GeoPackage)."""
+        from twin.store import read
+
+        return read(path)
+
+    def save(self, path: str | Path, /) -> Path:
+        """Write the model atomically to a twin store; returns the path written."""
+        from twin.store import write
+
+        return write(self, path)
+
+    def layer(self, name: str, /) -> pd.DataFrame:
+        """A layer by name.
+
+        Raises
+        ------
+        InputError
+            When the model has no such layer; the message lists the layers it has.
+        """
+        try:
+            return self.layers[name]
+        except KeyError:
+            have = ", ".join(self.layers) or "none"
+            raise InputError(f"the twin has no layer {name!r} (it has: {have})") from None
+
+    @property
+    def buildings(self) -> gpd.GeoDataFrame:
+        """Building footprints (2D) with their attributes, one row per input building."""
+        return self.layer("buildings")
+
+    @property
+    def origin(self) -> NDArray[np.float64]:
+        """The model origin ``(x, y, z)`` subtracted for rendering (float32-safe coordinates)."""
+        return np.asarray(self.metadata.get("origin", (0.0, 0.0, 0.0)), dtype=np.float64)
+
+    def mesh(self, lod: str = "1.2", /) -> Mesh:
+        """The merged triangle mesh of all buildings at one LoD, built on first use.
+
+        Triangles carry the building's row index in :attr:`buildings` and their semantic class.
+        """
+        if lod not in LOD_LAYERS:
+            raise InputError(f"unknown LoD {lod!r}; known: {', '.join(LOD_LAYERS)}")
+        if lod not in self._meshes:
+            surfaces = self.layer("building_surfaces")
+            surfaces = surfaces[surfaces["lod"] == lod]
+            row = pd.Series(np.arange(len(self.buildings)), index=self.buildings["building_id"])
+            owner = row.reindex(surfaces["building_id"]).to_numpy()
+            semantic = surfaces["semantic"].map(Semantic.__members__.__getitem__)
+            self._meshes[lod] = Mesh.from_surfaces(
+                surfaces.geometry.to_numpy(), owner, semantic.to_numpy(dtype=np.int8)
+            )
+        return self._meshes[lod]

@@ -1,0 +1,139 @@
+"""Planar 3D polygons as shapely arrays: normals, areas, slope, azimuth and triangulation.
+
+GEOS measures in 2D only, so what a 3D surface needs (true area, orientation, triangles of a
+wall) is computed here, vectorised over arrays of polygons.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+from numpy.typing import NDArray
+
+
+def _ring_coords(
+    polygons: NDArray[np.object_],
+) -> tuple[NDArray[np.float64], NDArray[np.intp], NDArray[np.intp]]:
+    """Coordinates ``(k, 3)`` of all rings, and per coordinate its polygon and ring index."""
+    rings, ring_owner = shapely.get_rings(polygons, return_index=True)
+    coords, coord_ring = shapely.get_coordinates(rings, include_z=True, return_index=True)
+    return coords, ring_owner[coord_ring], coord_ring
+
+
+def vector_area(polygons: NDArray[np.object_], /) -> NDArray[np.float64]:
+    """Newell's vector area ``(n, 3)`` of planar 3D polygons: normal times area.
+
+    Holes count negatively when they wind against the exterior, as shapely's
+    :func:`shapely.orient_polygons` makes them.
+
+    Examples
+    --------
+    >>> wall = shapely.Polygon([(0, 0, 0), (4, 0, 0), (4, 0, 3), (0, 0, 3)])
+    >>> vector_area(np.array([wall])).round(6).tolist()
+    [[0.0, -12.0, 0.0]]
+    """
+    polygons = np.asarray(polygons, dtype=object)
+    coords, owner, ring = _ring_coords(polygons)
+    # Relative to each polygon's first vertex: projected coordinates in the hundreds of
+    # kilometres would otherwise cancel away the digits of small areas.
+    first = np.searchsorted(owner, owner)
+    coords = coords - coords[first]
+    # Each ring is closed, so consecutive coordinates of one ring are its edges.
+    same = ring[:-1] == ring[1:]
+    a, b = coords[:-1][same], coords[1:][same]
+    cross = np.cross(a, b) / 2.0
+    out = np.zeros((len(polygons), 3))
+    for axis in range(3):
+        out[:, axis] = np.bincount(owner[:-1][same], weights=cross[:, axis], minlength=len(out))
+    return out
+
+
+def area_3d(polygons: NDArray[np.object_], /) -> NDArray[np.float64]:
+    """True area (m²) of planar 3D polygons, whatever their orientation in space.
+
+    Examples
+    --------
+    >>> wall = shapely.Polygon([(0, 0, 0), (4, 0, 0), (4, 0, 3), (0, 0, 3)])
+    >>> area_3d(np.array([wall])).tolist()
+    [12.0]
+    """
+    return np.linalg.norm(vector_area(polygons), axis=1)
+
+
+def slope_azimuth(
+    polygons: NDArray[np.object_], /
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Slope (degrees from horizontal) and azimuth (degrees clockwise from grid north) of faces.
+
+    The azimuth is the direction the outward normal faces; it is NaN for horizontal faces.
+
+    Examples
+    --------
+    >>> south_wall = shapely.Polygon([(0, 0, 0), (4, 0, 0), (4, 0, 3), (0, 0, 3)])
+    >>> slope, azimuth = slope_azimuth(np.array([south_wall]))
+    >>> slope.tolist(), azimuth.tolist()
+    ([90.0], [180.0])
+    """
+    va = vector_area(polygons)
+    norm = np.linalg.norm(va, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        n = va / norm[:, None]
+    slope = np.degrees(np.arccos(np.clip(np.abs(n[:, 2]), 0.0, 1.0)))
+    azimuth = np.degrees(np.arctan2(n[:, 0], n[:, 1])) % 360.0
+    azimuth[np.hypot(n[:, 0], n[:, 1]) < 1e-9] = np.nan
+    return slope, azimuth
+
+
+def triangulate(polygons: NDArray[np.object_], /) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
+    """Triangulate planar 3D polygons (holes allowed) keeping their orientation.
+
+    Each polygon is projected onto the coordinate plane its normal is closest to, triangulated
+    there with GEOS's constrained Delaunay triangulation (which keeps the dropped coordinate of
+    the input vertices), and its triangles are wound like the polygon.
+
+    Returns
+    -------
+    corners : (m, 3, 3) float
+        The corners of the ``m`` triangles.
+    owner : (m,) int
+        Index of the polygon each triangle comes from.
+
+    Examples
+    --------
+    >>> roof = shapely.Polygon([(0, 0, 9), (4, 0, 9), (4, 3, 9), (0, 3, 9)])
+    >>> corners, owner = triangulate(np.array([roof]))
+    >>> corners.shape, owner.tolist()
+    ((2, 3, 3), [0, 0])
+    """
+    polygons = np.asarray(polygons, dtype=object)
+    normal = vector_area(polygons)
+    dominant = np.argmax(np.abs(normal), axis=1)
+    all_corners, all_owner = [], []
+    for axis in range(3):
+        idx = np.flatnonzero(dominant == axis)
+        if idx.size == 0:
+            continue
+        # Cyclic permutation that puts the dominant axis last; it preserves handedness.
+        perm = [(axis + 1) % 3, (axis + 2) % 3, axis]
+        flat = shapely.transform(polygons[idx], lambda c, p=perm: c[:, p], include_z=True)
+        parts, part_owner = shapely.get_parts(
+            shapely.constrained_delaunay_triangles(flat), return_index=True
+        )
+        coords = shapely.get_coordinates(shapely.get_exterior_ring(parts), include_z=True).reshape(
+            -1, 4, 3
+        )[:, :3, :]
+        signed = (coords[:, 1, 0] - coords[:, 0, 0]) * (coords[:, 2, 1] - coords[:, 0, 1]) - (
+            coords[:, 2, 0] - coords[:, 0, 0]
+        ) * (coords[:, 1, 1] - coords[:, 0, 1])
+        owner = idx[part_owner]
+        flip = np.sign(signed) != np.sign(normal[owner, axis])
+        coords[flip] = coords[flip][:, ::-1, :]
+        back = np.argsort(perm)
+        all_corners.append(coords[:, :, back])
+        all_owner.append(owner)
+    if not all_corners:
+        return np.empty((0, 3, 3)), np.empty(0, dtype=np.intp)
+    corners = np.concatenate(all_corners)
+    owner = np.concatenate(all_owner)
+    order = np.argsort(owner, kind="stable")
+    return corners[order], owner[order]

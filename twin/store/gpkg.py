@@ -1,0 +1,121 @@
+"""The GeoPackage store: one layer per table, terrain as a COG beside it, atomic writes.
+
+A write goes to hidden temporary files next to the target and is renamed over it at the end,
+so an interrupted or failed build leaves the previous twin untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+import pyproj
+
+from twin.errors import StoreError
+from twin.layers import LAYERS
+from twin.model import CityModel
+from twin.terrain import Terrain
+
+METADATA_TABLE = "twin_metadata"
+
+
+def terrain_path(path: Path, /) -> Path:
+    """Where the terrain COG of the twin at ``path`` lives (``city.gpkg`` -> ``city.dtm.tif``)."""
+    return path.with_suffix(".dtm.tif")
+
+
+def write(model: CityModel, path: Path, /) -> Path:
+    """Write ``model`` as a GeoPackage (and its terrain as a COG) atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = uuid.uuid4().hex[:8]
+    tmp = path.with_name(f".{path.stem}.{token}.tmp.gpkg")
+    tmp_terrain = path.with_name(f".{path.stem}.{token}.tmp.tif")
+    metadata = dict(model.metadata, crs=model.crs.to_wkt())
+    try:
+        for name in _layer_order(model.layers):
+            frame = model.layers[name]
+            if isinstance(frame, gpd.GeoDataFrame):
+                frame = frame if frame.crs is not None else frame.set_crs(model.crs)
+                pyogrio.write_dataframe(
+                    frame,
+                    tmp,
+                    layer=name,
+                    driver="GPKG",
+                    geometry_type=LAYERS.get(name) if len(frame) == 0 else None,
+                    promote_to_multi=(LAYERS.get(name) or "").startswith("Multi"),
+                )
+            else:
+                pyogrio.write_dataframe(frame, tmp, layer=name, driver="GPKG")
+        if model.terrain is not None:
+            model.terrain.write_cog(tmp_terrain)
+            metadata["terrain"] = terrain_path(path).name
+        else:
+            metadata.pop("terrain", None)
+        table = pd.DataFrame(
+            {"key": list(metadata), "value": [json.dumps(v) for v in metadata.values()]}
+        )
+        pyogrio.write_dataframe(table, tmp, layer=METADATA_TABLE, driver="GPKG")
+        if model.terrain is not None:
+            os.replace(tmp_terrain, terrain_path(path))
+        os.replace(tmp, path)
+    except Exception:
+        tmp.unlink(missing_ok=True)
+        tmp_terrain.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read(path: Path, /) -> CityModel:
+    """Read the twin at ``path``.
+
+    Raises
+    ------
+    StoreError
+        When the file is missing, not a GeoPackage, or not a twin.
+    """
+    metadata, crs = read_metadata(path)
+    names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+    layers = {}
+    for name in _layer_order(dict.fromkeys(n for n in names if n != METADATA_TABLE)):
+        frame = pyogrio.read_dataframe(path, layer=name)
+        if isinstance(frame, gpd.GeoDataFrame):
+            # GeoPackage keeps WKT1 in GIS axis order; the model's WKT2 is the exact CRS.
+            frame = frame.set_crs(crs, allow_override=True)
+        layers[name] = frame
+    terrain = None
+    if "terrain" in metadata:
+        terrain = Terrain.from_raster(path.parent / metadata["terrain"])
+    return CityModel(crs=crs, layers=layers, terrain=terrain, metadata=metadata)
+
+
+def read_metadata(path: Path, /) -> tuple[dict[str, Any], pyproj.CRS]:
+    """The metadata of the twin at ``path`` and its CRS, without reading any layer.
+
+    Raises
+    ------
+    StoreError
+        When the file is missing, not a GeoPackage, or not a twin.
+    """
+    if not path.exists():
+        raise StoreError(f"{path}: no such twin")
+    try:
+        names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+    except pyogrio.errors.DataSourceError as exc:
+        raise StoreError(f"{path}: not a GeoPackage: {exc}") from exc
+    if METADATA_TABLE not in names:
+        raise StoreError(f"{path}: a GeoPackage, but not a twin (no {METADATA_TABLE} table)")
+    table = pyogrio.read_dataframe(path, layer=METADATA_TABLE)
+    metadata = {k: json.loads(v) for k, v in zip(table["key"], table["value"], strict=True)}
+    return metadata, pyproj.CRS.from_wkt(metadata.pop("crs"))
+
+
+def _layer_order(names: dict) -> list[str]:
+    """Known layers in their documented order, then any others alphabetically."""
+    known = [n for n in LAYERS if n in names]
+    return known + sorted(n for n in names if n not in LAYERS)

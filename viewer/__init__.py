@@ -1,0 +1,1 @@
+"""The PyVista viewer of twins (rendering lands with the viewer work; nothing here yet)."""
