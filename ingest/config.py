@@ -59,6 +59,7 @@ class Lod1Options:
     height_attribute: str = "height"
     storeys_attribute: str = "storeys"
     survey_snap: float = 0.2
+    ground_search: float = 30.0
     sliver_area: float = 2.0
 
 

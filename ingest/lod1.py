@@ -15,6 +15,7 @@ import shapely
 from numpy.typing import NDArray
 
 from ingest.config import Lod1Options
+from ingest.issues import IssueLog
 from ingest.zonal import zonal_stats
 from twin.mesh import Semantic
 
@@ -86,14 +87,12 @@ def lift(
     """
     n = len(buildings)
     geoms = buildings.geometry.to_numpy()
+    has_geom = ~shapely.is_missing(geoms)
     out = pd.DataFrame(index=buildings.index)
     out["ground_z"] = ground_z
     top = np.full(n, np.nan)
-    method = np.full(n, None, dtype=object)
-    reason = np.full(n, None, dtype=object)
-    no_ground = np.isnan(ground_z)
-    reason[no_ground & ~shapely.is_missing(geoms)] = "no ground height (no DTM under the footprint)"
-    reason[shapely.is_missing(geoms)] = "no usable footprint"
+    method = np.full(n, "none", dtype=object)
+    notes = IssueLog(n)
 
     q = options.roof_percentile
     if survey is not None:
@@ -101,7 +100,7 @@ def lift(
         ridge = survey["ridge_z_survey"].to_numpy(dtype=float)
         flat = np.isnan(ridge) | (ridge - eave < 0.1)
         # A percentile of a roof whose heights spread evenly from eave to ridge (a gable
-        # roof does), so surveyed and DSM heights mean the same thing.
+        # roof's do), so that surveyed and DSM heights mean the same thing.
         surveyed = np.where(flat, eave, eave + (q / 100.0) * (ridge - eave))
         use = ~np.isnan(surveyed)
         top[use], method[use] = surveyed[use], "survey"
@@ -109,23 +108,29 @@ def lift(
         out["ridge_z_survey"] = ridge
         out["survey_points"] = survey["survey_points"].to_numpy(dtype=np.int64)
 
+    stats = None
     if dsm is not None:
-        stats = zonal_stats(dsm, geoms, ROOF_PERCENTILES, progress=progress)
+        stats = zonal_stats(dsm, geoms, sorted({*ROOF_PERCENTILES, q}), progress=progress)
         p = stats.percentiles
         total = stats.count + stats.nodata
         with np.errstate(invalid="ignore", divide="ignore"):
             nodata_fraction = np.where(total > 0, stats.nodata / total, 1.0)
-        roof = p[q] if q in p else zonal_stats(dsm, geoms, [q]).percentiles[q]
         good = (stats.count > 0) & (nodata_fraction <= MAX_NODATA)
-        low = good & (roof - ground_z < MIN_HEIGHT)
-        use = good & ~low & np.isnan(top)
-        top[use], method[use] = roof[use], "dsm"
-        pending = np.isnan(top) & ~shapely.is_missing(geoms)
-        reason[pending & (stats.count == 0)] = "no DSM pixel in the footprint"
+        above = p[q] - ground_z
+        low = good & (above < MIN_HEIGHT)
+        pending = np.isnan(top) & has_geom
+        use = pending & good & ~low
+        top[use], method[use] = p[q][use], "dsm"
+        empty = pending & (stats.count == 0)
+        notes.add_many(np.flatnonzero(empty), ["no DSM pixel in the footprint"] * empty.sum())
         bad = pending & (stats.count > 0) & (nodata_fraction > MAX_NODATA)
-        reason[bad] = [f"DSM no-data under {f:.0%} of the footprint" for f in nodata_fraction[bad]]
+        notes.add_many(
+            np.flatnonzero(bad), [f"DSM no-data under {f:.0%} of it" for f in nodata_fraction[bad]]
+        )
         low &= pending
-        reason[low] = [f"DSM only {h:.2f} m above ground" for h in (roof - ground_z)[low]]
+        notes.add_many(
+            np.flatnonzero(low), [f"DSM only {h:.2f} m above ground" for h in above[low]]
+        )
         for name, pct in zip(("min", "p50", "p70", "max"), (0.0, 50.0, 70.0, 100.0), strict=True):
             out[f"roof_z_{name}"] = p[pct]
         out["roof_type"] = np.where(
@@ -133,36 +138,45 @@ def lift(
         )
         out["dsm_pixels"] = stats.count
         out["nodata_fraction"] = nodata_fraction
-    else:
-        stats = None
 
+    relative = np.full(n, np.nan)
     for column, scale, label in (
         (options.height_attribute, 1.0, "attribute height"),
         (options.storeys_attribute, options.storey_height, "attribute storeys"),
     ):
         if column in buildings.columns:
             value = pd.to_numeric(buildings[column], errors="coerce").to_numpy(dtype=float)
-            use = np.isnan(top) & (value > 0) & ~no_ground
-            top[use], method[use] = ground_z[use] + scale * value[use], label
-    method[np.isnan(top)] = "none"
-    reason[method == "dsm"] = None
-    fallback = np.isin(method, ["attribute height", "attribute storeys"]) & pd.isna(reason)
-    reason[fallback] = "no survey or DSM heights"
+            use = np.isnan(top) & np.isnan(relative) & (value > 0) & has_geom
+            relative[use], method[use] = scale * value[use], label
+    if dsm is None:
+        fallback = np.flatnonzero(np.isin(method, ["attribute height", "attribute storeys"]))
+        notes.add_many(fallback, ["no survey or DSM heights"] * len(fallback))
+    top = np.where(np.isnan(top), ground_z + relative, top)
+    height = np.where(np.isnan(ground_z), relative, top - ground_z)
+    none = np.flatnonzero((method == "none") & has_geom)
+    notes.add_many(none, ["no height from survey, DSM or attributes"] * len(none))
+    no_ground = np.flatnonzero(np.isnan(ground_z) & has_geom)
+    notes.add_many(
+        no_ground,
+        ["no ground height (no DTM, no surveyed ground nearby): no solid"] * len(no_ground),
+    )
+    notes.add_many(np.flatnonzero(~has_geom), ["no usable footprint"] * int((~has_geom).sum()))
+
     area = shapely.area(geoms)
-    height = top - ground_z
     slanted = (out["roof_type"] == "slanted").to_numpy() if "roof_type" in out else False
     eave_guess = np.where(slanted, out.get("roof_z_min", top), top)
     storeys = np.maximum(1.0, np.floor((eave_guess - ground_z) / options.storey_height + 0.5))
+    solid = np.isfinite(top) & np.isfinite(ground_z)
     out["lod1_z"] = top
     out["height"] = height
-    out["storeys_est"] = np.where(np.isnan(height), np.nan, storeys)
+    out["storeys_est"] = np.where(solid, storeys, np.nan)
     out["area_footprint"] = area
-    out["volume_lod1"] = area * height
-    out["area_roof_lod1"] = np.where(np.isnan(height), np.nan, area)
-    out["area_wall_lod1"] = shapely.length(geoms) * height
+    out["volume_lod1"] = np.where(solid, area * height, np.nan)
+    out["area_roof_lod1"] = np.where(solid, area, np.nan)
+    out["area_wall_lod1"] = np.where(solid, shapely.length(geoms) * height, np.nan)
     out["rmse_lod1"] = stats.rmse(top) if stats is not None else np.nan
     out["height_method"] = method
-    out["height_fallback_reason"] = reason
+    out["height_fallback_reason"] = notes.texts()
     return out
 
 
@@ -238,6 +252,6 @@ def extrude(
     order = np.argsort(owner, kind="stable")
     surfaces, owner, semantic = surfaces[order], owner[order], semantic[order]
     if len(surfaces):
-        merged = shapely.multipolygons(surfaces, indices=owner)
-        solids[rows] = merged[rows]
+        built, dense = np.unique(owner, return_inverse=True)
+        solids[built] = shapely.multipolygons(surfaces, indices=dense)
     return solids, surfaces, owner, semantic

@@ -81,6 +81,8 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
     else:
         ground_z = np.full(len(buildings), np.nan)
 
+    ground_method = np.where(np.isnan(ground_z), None, "dtm")
+
     next(steps)
     survey_table = None
     if "survey" in config.sources:
@@ -90,6 +92,13 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
         ids = buildings["building_id"].to_numpy()
         points.insert(3, "building_id", np.where(owner >= 0, ids[owner.clip(0)], None))
         layers["survey_points"] = points
+        gap = np.isnan(ground_z)
+        if gap.any():
+            surveyed = survey.ground_heights(
+                points, buildings.geometry[gap], distance=config.lod1.ground_search
+            )
+            ground_z[gap] = surveyed
+            ground_method[np.flatnonzero(gap)[~np.isnan(surveyed)]] = "survey"
 
     next(steps)
     attributes = lift(
@@ -100,6 +109,7 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
         options=config.lod1,
         progress=progress,
     )
+    attributes.insert(1, "ground_method", ground_method)
     buildings = gpd.GeoDataFrame(
         pd.concat([buildings, attributes], axis=1), geometry="geometry", crs=crs
     )

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pyproj
 import shapely
+from numpy.typing import NDArray
 
 from ingest.config import Source
 from twin.crs import transformer
@@ -125,4 +126,24 @@ def survey_heights(points: gpd.GeoDataFrame, owner: pd.Series, n_buildings: int,
         column = median[meaning] if meaning in median else pd.Series(dtype=float)
         out[f"{meaning}_z_survey"] = column.reindex(out.index).to_numpy(dtype=float)
     out["survey_points"] = frame.groupby("owner").size().reindex(out.index, fill_value=0)
+    return out
+
+
+def ground_heights(
+    points: gpd.GeoDataFrame, footprints: gpd.GeoSeries, /, *, distance: float
+) -> NDArray[np.float64]:
+    """Per footprint: the 10th percentile of surveyed ground points within ``distance`` m.
+
+    Where no DTM covers a building, the ground points a surveyor took along the street give
+    its ground height. NaN where there is no ground point that close.
+    """
+    use = np.flatnonzero((points["meaning"] == "ground").to_numpy())
+    out = np.full(len(footprints), np.nan)
+    if use.size == 0:
+        return out
+    tree = shapely.STRtree(points.geometry.to_numpy()[use])
+    building, point = tree.query(footprints.to_numpy(), predicate="dwithin", distance=distance)
+    z = shapely.get_z(points.geometry.to_numpy()[use][point])
+    low = pd.Series(z).groupby(building).quantile(0.1)
+    out[low.index.to_numpy()] = low.to_numpy()
     return out

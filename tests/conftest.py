@@ -40,3 +40,24 @@ path = "{DELFT / "dsm.tif"}"
 roof_percentile = 90
 """,
     )
+
+
+@pytest.fixture(scope="session")
+def sample_sources(tmp_path_factory) -> Path:
+    """A generated sample district (200 buildings, no point cloud or orthophoto)."""
+    from ingest.sample import generate_sample
+
+    out = tmp_path_factory.mktemp("district") / "sources"
+    generate_sample(out, buildings=200, seed=3, lidar=False, ortho=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def sample_twin(sample_sources, tmp_path_factory) -> Path:
+    """The twin built from :func:`sample_sources`."""
+    from ingest.config import BuildConfig
+    from ingest.pipeline import build
+
+    out = tmp_path_factory.mktemp("twin") / "city.gpkg"
+    build(BuildConfig.load(sample_sources), out, progress=False)
+    return out

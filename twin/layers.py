@@ -8,14 +8,14 @@ from __future__ import annotations
 #: layer name -> geometry type written to the store (None: attribute table)
 LAYERS: dict[str, str | None] = {
     "buildings": "MultiPolygon",
-    "lod12": "MultiPolygonZ",
-    "building_surfaces": "PolygonZ",
+    "lod12": "MultiPolygon Z",
+    "building_surfaces": "Polygon Z",
     "parcels": "MultiPolygon",
     "utilities": "LineString",
     "trees": "Point",
     "planned_works": "LineString",
     "surface_works": "MultiPolygon",
-    "survey_points": "PointZ",
+    "survey_points": "Point Z",
     "runs": None,
 }
 

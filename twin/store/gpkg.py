@@ -55,8 +55,6 @@ def write(model: CityModel, path: Path, /) -> Path:
         if model.terrain is not None:
             model.terrain.write_cog(tmp_terrain)
             metadata["terrain"] = terrain_path(path).name
-        else:
-            metadata.pop("terrain", None)
         table = pd.DataFrame(
             {"key": list(metadata), "value": [json.dumps(v) for v in metadata.values()]}
         )
@@ -89,8 +87,8 @@ def read(path: Path, /) -> CityModel:
             frame = frame.set_crs(crs, allow_override=True)
         layers[name] = frame
     terrain = None
-    if "terrain" in metadata:
-        terrain = Terrain.from_raster(path.parent / metadata["terrain"])
+    if "terrain" in metadata:  # where the file is, not a fact about the model
+        terrain = Terrain.from_raster(path.parent / metadata.pop("terrain"))
     return CityModel(crs=crs, layers=layers, terrain=terrain, metadata=metadata)
 
 

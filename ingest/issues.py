@@ -1,0 +1,34 @@
+"""Messages about features, collected per row and stored as one text column."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+
+class IssueLog:
+    """Collects messages per row and joins them into one text column."""
+
+    def __init__(self, n: int, /) -> None:
+        self._rows: list[int] = []
+        self._texts: list[str] = []
+        self._n = n
+
+    def add(self, row: int, text: str, /) -> None:
+        """Record ``text`` for ``row``."""
+        self._rows.append(int(row))
+        self._texts.append(text)
+
+    def add_many(self, rows: NDArray[np.integer], texts: list[str] | NDArray, /) -> None:
+        """Record one text per row."""
+        self._rows.extend(int(r) for r in rows)
+        self._texts.extend(str(t) for t in texts)
+
+    def texts(self) -> NDArray[np.object_]:
+        """One entry per row: its messages joined by ``"; "``, or ``None``."""
+        out = np.full(self._n, None, dtype=object)
+        if self._rows:
+            joined = pd.Series(self._texts).groupby(np.asarray(self._rows)).agg("; ".join)
+            out[joined.index.to_numpy()] = joined.to_numpy()
+        return out

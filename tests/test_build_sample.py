@@ -1,0 +1,151 @@
+"""The LoD1 build on the generated sample district, measured against its truth."""
+
+from __future__ import annotations
+
+
+import numpy as np
+import pandas as pd
+import pyogrio
+import rasterio
+from rasterio.windows import Window
+
+import twin
+from ingest.config import BuildConfig
+from ingest.pipeline import build
+
+from .test_pipeline import closed_and_oriented, signed_volume
+
+
+def _with_truth(model: twin.CityModel, sources) -> pd.DataFrame:
+    truth = pd.read_csv(sources / "truth" / "buildings.csv")
+    return model.buildings.merge(truth, on="building_id", suffixes=("", "_truth"))
+
+
+def test_flat_roofs_within_30_cm(sample_twin, sample_sources):
+    b = _with_truth(twin.open(sample_twin), sample_sources)
+    flat = b[b["roof_type_truth"] == "flat"]
+    error = (flat["lod1_z"] - flat["ridge_z"]).abs()
+    assert len(flat) > 20
+    assert (error <= 0.3).mean() >= 0.95
+    assert (b["ground_z"] - b["ground_z_truth"]).abs().quantile(0.95) < 0.2
+
+
+def test_surveyed_heights_take_precedence(sample_twin, sample_sources):
+    b = _with_truth(twin.open(sample_twin), sample_sources)
+    surveyed = b[b["height_method"] == "survey"]
+    assert len(surveyed) > 10
+    assert surveyed["eave_z_survey"].notna().all()
+    pitched = surveyed[surveyed["roof_type_truth"] != "flat"]
+    expected = pitched["eave_z"] + 0.7 * (pitched["ridge_z"] - pitched["eave_z"])
+    assert (pitched["lod1_z"] - expected).abs().max() < 0.1
+    rest = b[b["height_method"] != "survey"]
+    assert (rest["height_method"] == "dsm").all()
+
+
+def test_store_reads_in_gdal_as_3d(sample_twin):
+    info = pyogrio.read_info(sample_twin, layer="lod12")
+    assert info["geometry_type"] == "MultiPolygon Z"
+    assert 'AUTHORITY["EPSG","31258"]' in info["crs"]
+    assert 'AUTHORITY["EPSG","5778"]' in info["crs"]
+    names = {str(n) for n in pyogrio.list_layers(sample_twin)[:, 0]}
+    assert {
+        "buildings",
+        "lod12",
+        "building_surfaces",
+        "parcels",
+        "survey_points",
+        "utilities",
+        "trees",
+        "planned_works",
+        "surface_works",
+        "runs",
+    } <= names
+
+
+def test_solids_closed_including_courtyards_and_parts(sample_twin):
+    model = twin.open(sample_twin)
+    mesh = model.mesh("1.2")
+    assert closed_and_oriented(mesh)
+    b = model.buildings
+    np.testing.assert_allclose(signed_volume(mesh), b["volume_lod1"], rtol=1e-6)
+    kinds = model.layers["lod12"].geometry.apply(lambda g: len(g.geoms))
+    assert (kinds > 6).any()  # a courtyard or multi-part solid has more than 6 faces
+
+
+def test_round_trip_of_the_built_twin_is_exact(sample_twin, tmp_path):
+    model = twin.open(sample_twin)
+    copy = model.save(tmp_path / "copy.gpkg")
+    again = twin.open(copy)
+    for name, frame in model.layers.items():
+        pd.testing.assert_frame_equal(
+            pd.DataFrame(again.layers[name]), pd.DataFrame(frame), check_dtype=False
+        )
+    assert again.metadata == model.metadata
+    np.testing.assert_array_equal(again.terrain.read(), model.terrain.read())
+
+
+def _config(sources, tmp_path, keep: set[str], edit=None):
+    text = (sources / "twin.toml").read_text()
+    blocks = text.split("\n[")
+    kept = [blocks[0]] + [b for b in blocks[1:] if b.split("]")[0].split(".")[-1] in keep]
+    text = "\n[".join(kept).replace('path = "', f'path = "{sources}/')
+    text = text.replace('codes = "', f'codes = "{sources}/')
+    if edit:
+        text = edit(text)
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    return BuildConfig.load(path)
+
+
+def test_footprints_only_heights_from_storeys(sample_sources, tmp_path):
+    model = build(
+        _config(sample_sources, tmp_path, {"cadastre"}), tmp_path / "a.gpkg", progress=False
+    )
+    b = model.buildings
+    assert len(b) == 200
+    has = b["storeys"].notna()
+    assert (b.loc[has, "height_method"] == "attribute storeys").all()
+    np.testing.assert_allclose(b.loc[has, "height"], b.loc[has, "storeys"] * 3.0)
+    assert (b.loc[~has, "height_method"] == "none").all()
+    assert b["lod1_z"].isna().all()
+    assert b["height_fallback_reason"].str.contains("no ground height").all()
+
+
+def test_survey_gives_ground_where_there_is_no_dtm(sample_sources, tmp_path):
+    model = build(
+        _config(sample_sources, tmp_path, {"cadastre", "survey"}),
+        tmp_path / "b.gpkg",
+        progress=False,
+    )
+    b = _with_truth(model, sample_sources)
+    assert (b["ground_method"] == "survey").mean() > 0.9
+    near = b["ground_method"] == "survey"
+    assert (b.loc[near, "ground_z"] - b.loc[near, "ground_z_truth"]).abs().median() < 0.3
+    assert model.layers["lod12"].geometry.notna().sum() > 100
+
+
+def test_dsm_gaps_fall_back_with_reasons(sample_sources, tmp_path):
+    """A DSM cropped to its western half, with a no-data hole: the rest falls back."""
+    cropped = tmp_path / "dsm.tif"
+    with rasterio.open(sample_sources / "dsm.tif") as src:
+        profile = src.profile
+        window = Window(0, 0, src.width // 2, src.height)
+        data = src.read(1, window=window)
+        data[: src.height // 4, : src.width // 4] = src.nodata
+        profile.update(width=window.width, height=window.height)  # same origin
+    with rasterio.open(cropped, "w", **profile) as dst:
+        dst.write(data, 1)
+    config = _config(
+        sample_sources,
+        tmp_path,
+        {"cadastre", "dtm", "dsm"},
+        edit=lambda t: t.replace(f"{sample_sources}/dsm.tif", str(cropped)),
+    )
+    b = build(config, tmp_path / "c.gpkg", progress=False).buildings
+    assert len(b) == 200
+    reasons = b["height_fallback_reason"].dropna()
+    assert reasons.str.contains("no DSM pixel in the footprint").any()
+    assert reasons.str.contains("DSM no-data under").any()
+    fell = b["height_fallback_reason"].str.contains("DSM", na=False)
+    assert set(b.loc[fell, "height_method"]) <= {"attribute storeys", "none"}
+    assert (b.loc[~fell, "height_method"] == "dsm").all()

@@ -1,0 +1,70 @@
+"""``twin sample``: write the embedded Klagenfurt sample district."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+
+import click
+
+from twin.errors import InputError
+
+
+@click.command()
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--buildings", "-n", type=int, default=500, show_default=True, help="Number of buildings."
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same data)."
+)
+@click.option("--lidar/--no-lidar", default=True, show_default=True, help="Write lidar.laz.")
+@click.option("--ortho/--no-ortho", default=True, show_default=True, help="Write ortho.tif.")
+@click.option("--overwrite", is_flag=True, help="Replace OUT_DIR if it is not empty.")
+def sample(
+    out_dir: Path, buildings: int, seed: int, lidar: bool, ortho: bool, overwrite: bool
+) -> None:
+    """Generate the sample district into OUT_DIR, ready for `twin build OUT_DIR/twin.toml`.
+
+    Writes the cadastre, survey points, DTM, DSM, orthophoto, LiDAR, utilities, trees,
+    planned and surface works and the ground truth of every building (EPSG:31258 with GHA
+    heights). The folder appears only when complete.
+    """
+    from ingest.sample import generate_sample
+
+    if buildings < 1:
+        raise InputError(f"--buildings must be at least 1, got {buildings}")
+    if seed < 0:
+        raise InputError(f"--seed must not be negative, got {seed}")
+    out = out_dir.absolute()
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} is a file, not a folder")
+    occupied = out.is_dir() and any(out.iterdir())
+    if occupied and not overwrite:
+        raise InputError(f"{out} is not empty; pass --overwrite to replace it")
+    options = {"buildings": buildings, "seed": seed, "lidar": lidar, "ortho": ortho}
+    if not occupied:
+        summary = generate_sample(out, progress=True, **options)
+    else:
+        # build beside the old folder, then swap: the old data stays until the new is complete
+        staging = out.parent / f".{out.name}.{uuid.uuid4().hex[:12]}.new"
+        staging.mkdir()
+        try:
+            summary = generate_sample(staging / out.name, progress=True, **options)
+            old = staging / "old"
+            out.rename(old)
+            (staging / out.name).rename(out)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    counts = summary["counts"]
+    left, bottom, right, top = summary["extent"]
+    click.echo(f"Sample district (seed {seed}) written to {out}")
+    for key, value in counts.items():
+        if value:
+            click.echo(f"  {key.replace('_', ' '):<15}{value:>12,}")
+    click.echo(
+        f"  {'extent':<15}{left:.0f}, {bottom:.0f} - {right:.0f}, {top:.0f} "
+        f"({right - left:.0f} x {top - bottom:.0f} m, {summary['crs']})"
+    )
+    click.echo(f"Build it with: twin build {out / 'twin.toml'}")
