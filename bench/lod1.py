@@ -32,9 +32,20 @@ def main() -> None:
     if not (sources / "twin.toml").exists():
         t = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "twin.cli", "sample", str(sources), "--overwrite",
-             "--buildings", str(args.buildings), "--seed", str(args.seed),
-             "--no-lidar", "--no-ortho"],
+            [
+                sys.executable,
+                "-m",
+                "twin.cli",
+                "sample",
+                str(sources),
+                "--overwrite",
+                "--buildings",
+                str(args.buildings),
+                "--seed",
+                str(args.seed),
+                "--no-lidar",
+                "--no-ortho",
+            ],
             check=True,
         )
         generate_s = time.perf_counter() - t
@@ -51,8 +62,9 @@ def main() -> None:
     geoms = buildings.geometry.to_numpy()
     t = time.perf_counter()
     ground, _ = ground_heights(geoms, config.sources["dtm"].path, config.lod1)
-    attributes = lift(buildings, ground_z=ground, dsm=config.sources["dsm"].path, survey=None,
-                      options=config.lod1)
+    attributes = lift(
+        buildings, ground_z=ground, dsm=config.sources["dsm"].path, survey=None, options=config.lod1
+    )
     lifting_s = time.perf_counter() - t
     n = len(buildings)
 
@@ -69,8 +81,11 @@ def main() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for raster in ("dtm", "dsm"):
-            zonal_stats(list(subset.geometry), str(config.sources[raster].path),
-                        stats=["min", "percentile_5", "percentile_50", "percentile_70", "max"])
+            zonal_stats(
+                list(subset.geometry),
+                str(config.sources[raster].path),
+                stats=["min", "percentile_5", "percentile_50", "percentile_70", "max"],
+            )
     rasterstats_s = time.perf_counter() - t
     ours = attributes["lod1_z"].to_numpy()[: args.subset]
 
