@@ -33,25 +33,13 @@ def ground_heights(
 ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     """Ground height per footprint: a low percentile of the DTM in and around the footprint.
 
-    The samples are the DTM pixels inside the footprint and points every metre along a ring
-    ``ground_buffer`` metres outside it, so a building on a slope takes the ground at its
-    lower side, as a surveyor would.
+    The pixels are those of the footprint grown by ``ground_buffer`` metres, so a building on
+    a slope takes the ground at its lower side, as a surveyor would.
 
-    Returns the heights (NaN where the DTM has nothing) and the number of samples used.
+    Returns the heights (NaN where the DTM has nothing) and the number of pixels used.
     """
-    ring = shapely.segmentize(
-        shapely.boundary(shapely.buffer(geoms, options.ground_buffer, quad_segs=2)), 1.0
-    )
-    xy, owner = shapely.get_coordinates(ring, return_index=True)
-    stats = zonal_stats(
-        dtm,
-        geoms,
-        [options.ground_percentile],
-        extra_xy=xy,
-        extra_owner=owner,
-        margin=options.ground_buffer + 1.0,
-        progress=progress,
-    )
+    grown = shapely.buffer(geoms, options.ground_buffer, join_style="bevel")
+    stats = zonal_stats(dtm, grown, [options.ground_percentile], progress=progress)
     return stats.percentiles[options.ground_percentile], stats.count
 
 

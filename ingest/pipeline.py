@@ -25,7 +25,7 @@ from twin.crs import horizontal, same_horizontal, vertical
 from twin.errors import CRSError, InputError
 from twin.mesh import Semantic
 from twin.model import CityModel
-from twin.polygon3d import area_3d, slope_azimuth
+from twin.polygon3d import surface_metrics
 from twin.terrain import Terrain
 
 #: optional vector sources copied into the twin, source name -> layer name
@@ -180,14 +180,14 @@ def _solids(buildings: gpd.GeoDataFrame, crs: pyproj.CRS) -> dict[str, gpd.GeoDa
         },
         geometry=gpd.GeoSeries(solids, crs=crs),
     )
-    slope, azimuth = slope_azimuth(faces)
+    area, slope, azimuth = surface_metrics(faces)
     names = np.array([s.name for s in Semantic])
     surfaces = gpd.GeoDataFrame(
         {
             "building_id": ids[owner],
             "lod": "1.2",
             "semantic": names[semantic],
-            "area": area_3d(faces),
+            "area": area,
             "slope": slope,
             "azimuth": azimuth,
         },
@@ -200,7 +200,7 @@ def _raster(source: Source | None, crs: pyproj.CRS, log: list[str]) -> Terrain |
     """Open a DTM/DSM source and check that it is in the project CRS and height datum."""
     if source is None:
         return None
-    raster = Terrain.from_raster(source.path)
+    raster = Terrain.from_raster(source.path, crs=source.crs)
     own = source.crs or raster.crs
     if not same_horizontal(own, crs):
         raise CRSError(

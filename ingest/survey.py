@@ -29,7 +29,7 @@ def read_codes(path, /) -> dict[str, str]:
     """
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read survey code table: {exc}") from exc
     missing = {"code", "meaning"} - set(table.columns)
     if missing:
@@ -60,7 +60,7 @@ def read_points(source: Source, target: pyproj.CRS, /) -> gpd.GeoDataFrame:
     path = source.path
     try:
         table = pd.read_csv(path, dtype={"code": str, "point_no": str})
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read survey points: {exc}") from exc
     missing = set(COLUMNS) - set(table.columns)
     if missing:

@@ -105,18 +105,14 @@ def zonal_stats(
     percentiles: Sequence[float],
     /,
     *,
-    extra_xy: NDArray[np.float64] | None = None,
-    extra_owner: NDArray[np.integer] | None = None,
-    margin: float = 0.0,
     tile: int = 1024,
     progress: bool = False,
 ) -> ZonalStats:
     """Zonal statistics of a single-band raster for ``n`` footprints (polygons in its CRS).
 
     A pixel belongs to a footprint when its centre lies inside (see :func:`pixels_inside`);
-    footprints too small or thin to hold a pixel centre take the pixel under them. Extra
-    sample points (for example a ring around each footprint, for ground heights) join the
-    pixels of their owner.
+    footprints too small or thin to hold a pixel centre take the pixel under them.
+    Footprints may overlap: each gets all of its pixels.
 
     Parameters
     ----------
@@ -126,12 +122,6 @@ def zonal_stats(
         Polygons; ``None`` yields empty statistics.
     percentiles
         Percentiles to compute, 0-100.
-    extra_xy : (k, 2) float, optional
-        Extra sample points, read from the pixel they fall in.
-    extra_owner : (k,) int, optional
-        The footprint each extra point belongs to.
-    margin
-        Metres read around the footprints: how far the extra points may lie outside them.
     tile
         Footprints are processed in square tiles of this many pixels (by their centre).
     progress
@@ -143,12 +133,10 @@ def zonal_stats(
     nodata = np.zeros(n, np.int64)
     pct = {float(q): np.full(n, np.nan) for q in percentiles}
     centre, s1, s2 = np.full(n, np.nan), np.zeros(n), np.zeros(n)
-    if extra_xy is None:
-        extra_xy, extra_owner = np.empty((0, 2)), np.empty(0, np.int64)
-    extra_owner = np.asarray(extra_owner, dtype=np.int64)
     present = np.flatnonzero(~shapely.is_missing(geoms) & ~shapely.is_empty(geoms))
     try:
-        src = rasterio.open(path)
+        # GDAL decodes the blocks of one read on all cores.
+        src = rasterio.open(path, NUM_THREADS="ALL_CPUS")
     except rasterio.errors.RasterioIOError as exc:
         raise InputError(f"{path}: cannot read raster: {exc}") from exc
     with src:
@@ -161,18 +149,16 @@ def zonal_stats(
         )
         order = np.argsort(key, kind="stable")
         splits = np.flatnonzero(np.diff(key[order])) + 1
-        extra_order = np.argsort(extra_owner, kind="stable")
-        extra_start = np.searchsorted(extra_owner[extra_order], np.arange(n + 1))
         full = Window(0, 0, src.width, src.height)
         groups = np.split(order, splits) if len(order) else []
         for group in tqdm(groups, desc=f"zonal {path.name}", disable=not progress, unit="tile"):
             rows = present[group]
             b = bounds[group]
             f = from_bounds(
-                b[:, 0].min() - margin,
-                b[:, 1].min() - margin,
-                b[:, 2].max() + margin,
-                b[:, 3].max() + margin,
+                b[:, 0].min(),
+                b[:, 1].min(),
+                b[:, 2].max(),
+                b[:, 3].max(),
                 src.transform,
             )
             c0, r0 = int(np.floor(f.col_off)) - 1, int(np.floor(f.row_off)) - 1
@@ -189,19 +175,11 @@ def zonal_stats(
             # rasterio's window_transform trips affine's deprecation of '*'; same result.
             transform = src.transform @ Affine.translation(window.col_off, window.row_off)
             local, prow, pcol = pixels_inside(geoms[rows], data.shape, transform)
-            vals = data[prow, pcol].astype(np.float64)
+            vals = data.ravel()[prow * data.shape[1] + pcol].astype(np.float64)
             valid = _valid(vals, src.nodata)
             vals = vals[valid]
             nodata += np.bincount(rows[local[~valid]], minlength=n)
             local = local[valid]
-            n_extra = extra_start[rows + 1] - extra_start[rows]
-            if n_extra.sum():
-                first = np.repeat(extra_start[rows] - (np.cumsum(n_extra) - n_extra), n_extra)
-                idx = extra_order[first + np.arange(n_extra.sum())]
-                ex_vals, ex_ok = _sample(data, transform, src.nodata, extra_xy[idx])
-                vals = np.concatenate([vals, ex_vals[ex_ok]])
-                ex_local = np.repeat(np.arange(len(rows)), n_extra)
-                local = np.concatenate([local, ex_local[ex_ok]])
             c, p, ordered = grouped_percentiles(local, vals, len(rows), [50, *percentiles])
             count[rows] = c
             for q in pct:
@@ -291,15 +269,3 @@ def _valid(values: NDArray[np.float64], nodata: float | None) -> NDArray[np.bool
     if nodata is not None and not np.isnan(nodata):
         ok &= values != nodata
     return ok
-
-
-def _sample(
-    data: NDArray, transform: Affine, nodata: float | None, xy: NDArray[np.float64]
-) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
-    """Values of ``data`` at points ``(k, 2)`` and whether each is valid (inside, not no-data)."""
-    cols, rows = ~transform @ (xy[:, 0], xy[:, 1])
-    rows, cols = np.floor(rows).astype(np.int64), np.floor(cols).astype(np.int64)
-    ok = (rows >= 0) & (rows < data.shape[0]) & (cols >= 0) & (cols < data.shape[1])
-    values = np.full(len(xy), np.nan)
-    values[ok] = data[rows[ok], cols[ok]]
-    return values, _valid(values, nodata)

@@ -47,3 +47,33 @@ def test_errors_are_messages_not_tracebacks(tmp_path):
     result = CliRunner().invoke(main, ["info", str(tmp_path / "none.gpkg")])
     assert result.exit_code == 1
     assert "no such twin" in result.output
+
+
+def test_bad_sources_give_one_clear_line(sample_sources, tmp_path):
+    """Broken files of every kind: exit 1, a message naming the file, no traceback."""
+    import shutil
+
+    runner = CliRunner()
+    cases = {
+        "survey_points.csv": (b"", "survey_points.csv: cannot read survey points"),
+        "cadastre.gpkg": (b"garbage", "cadastre.gpkg: cannot read cadastre buildings"),
+        "dsm.tif": (b"II*\x00garbage", "dsm.tif: cannot read"),
+    }
+    for name, (content, message) in cases.items():
+        folder = tmp_path / name.replace(".", "_")
+        shutil.copytree(sample_sources, folder)
+        (folder / name).write_bytes(content)
+        result = runner.invoke(main, ["build", str(folder), "-o", str(tmp_path / "x.gpkg")])
+        assert result.exit_code == 1, (name, result.output)
+        assert message in result.output, (name, result.output)
+        assert "Traceback" not in result.output
+    assert not (tmp_path / "x.gpkg").exists()
+    folder = tmp_path / "bad_coords"
+    shutil.copytree(sample_sources, folder)
+    csv = folder / "survey_points.csv"
+    lines = csv.read_text().splitlines()
+    lines[3] = lines[3].replace(",", ",x", 1)
+    csv.write_text("\n".join(lines) + "\n")
+    result = runner.invoke(main, ["build", str(folder), "-o", str(tmp_path / "x.gpkg")])
+    assert result.exit_code == 1
+    assert "survey_points.csv, line 4" in result.output

@@ -48,40 +48,29 @@ def vector_area(polygons: NDArray[np.object_], /) -> NDArray[np.float64]:
     return out
 
 
-def area_3d(polygons: NDArray[np.object_], /) -> NDArray[np.float64]:
-    """True area (m²) of planar 3D polygons, whatever their orientation in space.
-
-    Examples
-    --------
-    >>> wall = shapely.Polygon([(0, 0, 0), (4, 0, 0), (4, 0, 3), (0, 0, 3)])
-    >>> area_3d(np.array([wall])).tolist()
-    [12.0]
-    """
-    return np.linalg.norm(vector_area(polygons), axis=1)
-
-
-def slope_azimuth(
+def surface_metrics(
     polygons: NDArray[np.object_], /
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Slope (degrees from horizontal) and azimuth (degrees clockwise from grid north) of faces.
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """True area (m²), slope and azimuth (degrees) of planar 3D faces.
 
-    The azimuth is the direction the outward normal faces; it is NaN for horizontal faces.
+    The slope is measured from the horizontal; the azimuth is the direction the outward
+    normal faces, clockwise from grid north, and NaN for horizontal faces.
 
     Examples
     --------
     >>> south_wall = shapely.Polygon([(0, 0, 0), (4, 0, 0), (4, 0, 3), (0, 0, 3)])
-    >>> slope, azimuth = slope_azimuth(np.array([south_wall]))
-    >>> slope.tolist(), azimuth.tolist()
-    ([90.0], [180.0])
+    >>> area, slope, azimuth = surface_metrics(np.array([south_wall]))
+    >>> area.tolist(), slope.tolist(), azimuth.tolist()
+    ([12.0], [90.0], [180.0])
     """
     va = vector_area(polygons)
-    norm = np.linalg.norm(va, axis=1)
+    area = np.linalg.norm(va, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        n = va / norm[:, None]
+        n = va / area[:, None]
     slope = np.degrees(np.arccos(np.clip(np.abs(n[:, 2]), 0.0, 1.0)))
     azimuth = np.degrees(np.arctan2(n[:, 0], n[:, 1])) % 360.0
     azimuth[np.hypot(n[:, 0], n[:, 1]) < 1e-9] = np.nan
-    return slope, azimuth
+    return area, slope, azimuth
 
 
 def triangulate(polygons: NDArray[np.object_], /) -> tuple[NDArray[np.float64], NDArray[np.intp]]:

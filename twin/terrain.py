@@ -13,7 +13,7 @@ from affine import Affine
 from numpy.typing import NDArray
 from rasterio.windows import Window
 
-from twin.errors import InputError, StoreError
+from twin.errors import CRSError, InputError, StoreError
 
 
 @dataclass(frozen=True)
@@ -41,24 +41,33 @@ class Terrain:
     nodata: float | None
 
     @classmethod
-    def from_raster(cls, path: str | Path, /) -> Terrain:
+    def from_raster(cls, path: str | Path, /, *, crs: pyproj.CRS | None = None) -> Terrain:
         """Describe a single-band terrain GeoTIFF.
+
+        Parameters
+        ----------
+        path
+            The raster.
+        crs
+            Its CRS when the file has none.
 
         Raises
         ------
         InputError
-            When the file is unreadable, has no CRS, or more than one band.
+            When the file is unreadable or has more than one band.
+        CRSError
+            When neither the file nor ``crs`` gives a CRS.
         """
         path = Path(path)
         try:
             with rasterio.open(path) as src:
-                if src.crs is None:
-                    raise InputError(f"{path}: terrain raster has no CRS")
+                if src.crs is None and crs is None:
+                    raise CRSError(f"{path}: raster has no CRS; name it in the config")
                 if src.count != 1:
                     raise InputError(f"{path}: terrain raster has {src.count} bands, expected 1")
                 return cls(
                     path=path,
-                    crs=pyproj.CRS.from_wkt(src.crs.to_wkt()),
+                    crs=crs if src.crs is None else pyproj.CRS.from_wkt(src.crs.to_wkt()),
                     transform=src.transform,
                     shape=(src.height, src.width),
                     nodata=src.nodata,
@@ -102,9 +111,14 @@ class Terrain:
     def write_cog(self, target: str | Path, /) -> Terrain:
         """Copy the raster to ``target`` as a deflate-compressed Cloud-Optimised GeoTIFF."""
         try:
-            with rasterio.open(self.path) as src:
+            with rasterio.open(self.path, NUM_THREADS="ALL_CPUS") as src:
                 rasterio.shutil.copy(
-                    src, target, driver="COG", COMPRESS="DEFLATE", PREDICTOR="FLOATING_POINT"
+                    src,
+                    target,
+                    driver="COG",
+                    COMPRESS="DEFLATE",
+                    PREDICTOR="FLOATING_POINT",
+                    NUM_THREADS="ALL_CPUS",
                 )
         except rasterio.errors.RasterioIOError as exc:
             raise StoreError(f"{self.path}: cannot copy the terrain: {exc}") from exc

@@ -67,4 +67,4 @@ def sample(
         f"  {'extent':<15}{left:.0f}, {bottom:.0f} - {right:.0f}, {top:.0f} "
         f"({right - left:.0f} x {top - bottom:.0f} m, {summary['crs']})"
     )
-    click.echo(f"Build it with: twin build {out / 'twin.toml'}")
+    click.echo(f"Build it with: twin build {out} -o city.gpkg")

@@ -49,9 +49,10 @@ def write(model: CityModel, path: Path, /) -> Path:
                     driver="GPKG",
                     geometry_type=LAYERS.get(name) if len(frame) == 0 else None,
                     promote_to_multi=(LAYERS.get(name) or "").startswith("Multi"),
+                    use_arrow=True,
                 )
             else:
-                pyogrio.write_dataframe(frame, tmp, layer=name, driver="GPKG")
+                pyogrio.write_dataframe(frame, tmp, layer=name, driver="GPKG", use_arrow=True)
         if model.terrain is not None:
             model.terrain.write_cog(tmp_terrain)
             metadata["terrain"] = terrain_path(path).name
@@ -81,7 +82,7 @@ def read(path: Path, /) -> CityModel:
     names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
     layers = {}
     for name in _layer_order(dict.fromkeys(n for n in names if n != METADATA_TABLE)):
-        frame = pyogrio.read_dataframe(path, layer=name)
+        frame = pyogrio.read_dataframe(path, layer=name, use_arrow=True)
         if isinstance(frame, gpd.GeoDataFrame):
             # GeoPackage keeps WKT1 in GIS axis order; the model's WKT2 is the exact CRS.
             frame = frame.set_crs(crs, allow_override=True)
