@@ -23,6 +23,7 @@ demo: install
 	$(BIN)/twin info $(DEMO)/city.gpkg
 
 test: install
+	bash tools/install-test-deps.sh
 	$(BIN)/python -m ruff check twin ingest viewer tests bench
 	$(BIN)/python -m pytest
 
