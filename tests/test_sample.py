@@ -226,7 +226,10 @@ def test_networks_trees_and_works(district: Path) -> None:
     )
     assert clash.any()
     surface = pyogrio.read_dataframe(district / "works.gpkg", layer="surface_works")
-    assert surface["completed"].str[:4].astype(int).between(2021, 2026).all()
+    done = surface["status"] == "completed"
+    assert surface.loc[done, "completed"].str[:4].astype(int).between(2021, 2026).all()
+    assert surface.loc[~done, "planned"].str[:4].astype(int).between(2027, 2029).all()
+    assert (surface.loc[~done, "kind"] == "resurfacing").all()
 
 
 def test_same_seed_same_data_other_seed_other_data(tmp_path: Path, district: Path) -> None:

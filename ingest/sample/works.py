@@ -92,7 +92,8 @@ def plan_works(
 def surface_works(
     grid: Grid, seg: Segments, rng: np.random.Generator, /
 ) -> tuple[pd.DataFrame, NDArray[np.object_]]:
-    """Resurfaced stretches (full width) and trench reinstatements (half width), 2021-2026."""
+    """Resurfaced stretches (full width) and trench reinstatements (half width), 2021-2026,
+    and resurfacings planned for 2027-2029 (``status`` planned, ``completed`` null)."""
     n = max(6, round(0.05 * len(seg)))
     s = (
         rng.choice(len(seg), size=n, replace=False)
@@ -114,11 +115,16 @@ def surface_works(
     wx, wy = grid.frame.to_world(x, y)
     rings = shapely.linearrings(np.c_[wx, wy].reshape(n, 4, 2))
     days = rng.integers(0, (DONE_END - DONE_START).astype(int) + 1, n)
+    # A third of the resurfacings are still to come: the street-works office's programme.
+    planned = (kind == 0) & (rng.random(n) < 1 / 3)
+    planned_days = rng.integers(0, (PLAN_END - PLAN_START).astype(int) - 365, n)
     table = pd.DataFrame(
         {
             "surface_id": [f"OF-{i:05d}" for i in range(1, n + 1)],
             "kind": np.array(["resurfacing", "reinstatement"], dtype=object)[kind],
-            "completed": _dates(days, DONE_START),
+            "status": np.where(planned, "planned", "completed").astype(object),
+            "completed": np.where(planned, None, _dates(days, DONE_START)),
+            "planned": np.where(planned, _dates(planned_days, PLAN_START), None),
             "street": seg.name[s],
         }
     )

@@ -1,0 +1,81 @@
+"""Excavation rules: values with their units and sources, from a TOML file.
+
+The defaults ship as ``excavation_rules.toml`` beside this module; a city's own file
+overrides the keys it names.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from twin.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule: its value, unit and where it comes from."""
+
+    value: Any
+    unit: str
+    source: str
+
+
+class Rules(dict[str, Rule]):
+    """Rules by dotted name (``"clearance.horizontal"``).
+
+    Examples
+    --------
+    >>> rules = Rules.load()
+    >>> rules.value("clearance.horizontal"), rules["clearance.vertical"].unit
+    (0.4, 'm')
+    """
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, /) -> Rules:
+        """The default rules, overridden by those in ``path`` when given.
+
+        Raises
+        ------
+        ConfigError
+            When the file is unreadable, names an unknown rule, or misses a value.
+        """
+        default = resources.files("twin.analysis").joinpath("excavation_rules.toml")
+        rules = cls(_flatten(tomllib.loads(default.read_text(encoding="utf-8")), "defaults"))
+        if path is not None:
+            try:
+                raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise ConfigError(f"{path}: cannot read excavation rules: {exc}") from exc
+            for name, rule in _flatten(raw, str(path)).items():
+                if name not in rules:
+                    raise ConfigError(f"{path}: unknown rule {name!r}")
+                rules[name] = rule
+        return rules
+
+    def value(self, name: str, /) -> Any:
+        """The value of a rule."""
+        return self[name].value
+
+    def cite(self, name: str, /) -> str:
+        """``"0.4 m (DVGW W 400-1 ...)"``: a rule as a report states it."""
+        rule = self[name]
+        return f"{rule.value} {rule.unit} ({rule.source})".replace("  ", " ")
+
+
+def _flatten(raw: dict[str, Any], origin: str, prefix: str = "") -> dict[str, Rule]:
+    out: dict[str, Rule] = {}
+    for key, item in raw.items():
+        name = f"{prefix}{key}"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{origin}: rule {name!r} must be a table with value and source")
+        if "value" in item:
+            if "source" not in item:
+                raise ConfigError(f"{origin}: rule {name!r} gives no source")
+            out[name] = Rule(item["value"], str(item.get("unit", "")), str(item["source"]))
+        else:
+            out.update(_flatten(item, origin, f"{name}."))
+    return out
