@@ -54,7 +54,7 @@ def main() -> None:
 
     from ingest import cadastre
     from ingest.config import BuildConfig
-    from ingest.lod1 import ground_heights, lift
+    from ingest.lod1 import dsm_roofs, ground_heights, lift
     from ingest.pipeline import build
 
     config = BuildConfig.load(sources)
@@ -62,9 +62,8 @@ def main() -> None:
     geoms = buildings.geometry.to_numpy()
     t = time.perf_counter()
     ground, _ = ground_heights(geoms, config.sources["dtm"].path, config.lod1)
-    attributes = lift(
-        buildings, ground_z=ground, dsm=config.sources["dsm"].path, survey=None, options=config.lod1
-    )
+    roofs = [dsm_roofs(geoms, config.sources["dsm"].path, config.lod1)]
+    attributes = lift(buildings, ground_z=ground, roofs=roofs, survey=None, options=config.lod1)
     lifting_s = time.perf_counter() - t
     n = len(buildings)
 

@@ -26,6 +26,7 @@ SOURCE_KEYS: dict[str, set[str]] = {
     "dsm": {"crs"},
     "ortho": {"crs"},
     "lidar": {"crs"},
+    "citymodel": {"crs"},
     "utilities": {"layer", "crs"},
     "trees": {"layer", "crs"},
     "planned_works": {"layer", "crs"},
@@ -64,6 +65,18 @@ class Lod1Options:
 
 
 @dataclass(frozen=True)
+class LidarOptions:
+    """How point clouds are used (keys of the ``[lidar]`` table; see ``docs/lidar.md``)."""
+
+    dtm_resolution: float = 1.0
+    ground_percentile: float = 5.0
+    ground_distance: float = 4.0
+    min_height: float = 2.0
+    nodata_cell: float | None = None
+    chunk_size: int = 1_000_000
+
+
+@dataclass(frozen=True)
 class BuildConfig:
     """A parsed, checked build configuration."""
 
@@ -73,6 +86,7 @@ class BuildConfig:
     sources: dict[str, Source]
     lod1: Lod1Options
     text: str
+    lidar: LidarOptions = field(default_factory=LidarOptions)
 
     @classmethod
     def load(cls, path: str | Path, /) -> BuildConfig:
@@ -103,7 +117,7 @@ class BuildConfig:
 
     @classmethod
     def _from_dict(cls, raw: dict[str, Any], *, path: Path, text: str) -> BuildConfig:
-        unknown = set(raw) - {"project", "sources", "lod1"}
+        unknown = set(raw) - {"project", "sources", "lod1", "lidar"}
         if unknown:
             raise ConfigError(f"{path}: unknown table(s) {sorted(unknown)}")
         project = raw.get("project", {})
@@ -133,17 +147,27 @@ class BuildConfig:
                     if not options[key].exists():
                         raise ConfigError(f"{path}: [sources.{name}] {key} file not found")
             sources[name] = Source(name=name, path=file, options=options)
-        if "cadastre" not in sources:
-            raise ConfigError(f"{path}: a build needs [sources.cadastre] (building footprints)")
+        if "citymodel" in sources and len(sources) > 1:
+            raise ConfigError(f"{path}: [sources.citymodel] (an imported 3D model) stands alone")
+        if "cadastre" not in sources and "citymodel" not in sources:
+            raise ConfigError(
+                f"{path}: a build needs [sources.cadastre] (building footprints) "
+                "or [sources.citymodel] (CityJSON)"
+            )
         try:
             lod1 = Lod1Options(**raw.get("lod1", {}))
         except TypeError as exc:
             raise ConfigError(f"{path}: [lod1]: {exc}") from exc
+        try:
+            lidar = LidarOptions(**raw.get("lidar", {}))
+        except TypeError as exc:
+            raise ConfigError(f"{path}: [lidar]: {exc}") from exc
         return cls(
             path=path,
             name=str(project.get("name", path.parent.name)),
             crs=crs,
             sources=sources,
             lod1=lod1,
+            lidar=lidar,
             text=text,
         )

@@ -1,12 +1,15 @@
 """LoD1.2 blocks: choose each building's ground and roof height, then extrude its footprint.
 
-Heights come, in order of precedence, from surveyed eave and ridge points, from the DSM
-(a percentile of the roof pixels, 3DBAG's choice), and from a height or storeys attribute.
+Heights come, in order of precedence, from surveyed eave and ridge points, from measured
+roofs (LiDAR points, then DSM pixels: a percentile of the roof heights, 3DBAG's choice), and
+from a height or storeys attribute.
 Every building gets a row; where no height could be found, the reason is stored.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +19,7 @@ from numpy.typing import NDArray
 
 from ingest.config import Lod1Options
 from ingest.issues import IssueLog
-from ingest.zonal import zonal_stats
+from ingest.zonal import ZonalStats, zonal_stats
 from twin.mesh import Semantic
 
 ROOF_PERCENTILES = (0.0, 10.0, 50.0, 70.0, 95.0, 100.0)
@@ -25,7 +28,45 @@ FLAT_SPREAD = 0.5
 MIN_HEIGHT = 1.0
 """A DSM block lower than this above ground shows no building (demolished, or a mismatch)."""
 MAX_NODATA = 0.5
-"""Largest share of no-data pixels under a footprint for DSM heights to be trusted."""
+"""Largest share of no-data under a footprint for measured roof heights to be trusted."""
+
+
+@dataclass(frozen=True)
+class RoofSource:
+    """Roof heights measured by one source for every footprint.
+
+    Attributes
+    ----------
+    method
+        The ``height_method`` of buildings lifted from it (``"lidar"``, ``"dsm"``).
+    label
+        Its name in messages (``"LiDAR"``, ``"DSM"``).
+    stats
+        Counts, percentiles (at least :data:`ROOF_PERCENTILES` and the roof percentile) and
+        RMSE sums of each footprint's roof heights.
+    nodata_fraction : (n,) float
+        Share of each footprint without data.
+    columns
+        Attributes of the source to store as they are (``dsm_pixels``, ``point_density``...).
+    """
+
+    method: str
+    label: str
+    stats: ZonalStats
+    nodata_fraction: NDArray[np.float64]
+    columns: dict[str, NDArray] = field(default_factory=dict)
+
+
+def dsm_roofs(
+    geoms: NDArray[np.object_], dsm: Path, options: Lod1Options, /, *, progress: bool = False
+) -> RoofSource:
+    """Roof heights from the DSM pixels whose centre lies in each footprint."""
+    q = options.roof_percentile
+    stats = zonal_stats(dsm, geoms, sorted({*ROOF_PERCENTILES, q}), progress=progress)
+    total = stats.count + stats.nodata
+    with np.errstate(invalid="ignore", divide="ignore"):
+        nodata_fraction = np.where(total > 0, stats.nodata / total, 1.0)
+    return RoofSource("dsm", "DSM", stats, nodata_fraction, {"dsm_pixels": stats.count})
 
 
 def ground_heights(
@@ -48,10 +89,9 @@ def lift(
     /,
     *,
     ground_z: NDArray[np.float64],
-    dsm: Path | None,
+    roofs: Sequence[RoofSource] = (),
     survey: pd.DataFrame | None,
     options: Lod1Options,
-    progress: bool = False,
 ) -> pd.DataFrame:
     """Decide the LoD1.2 height of every building and compute its attributes.
 
@@ -61,8 +101,9 @@ def lift(
         Footprints (``geometry``) with their source attributes.
     ground_z : (n,) float
         Ground heights (NaN where unknown).
-    dsm
-        The digital surface model, or ``None``.
+    roofs
+        Measured roof heights, best first (LiDAR points, then DSM pixels): each building takes
+        its height from the first source with good data.
     survey
         Per-building ``eave_z_survey``, ``ridge_z_survey``, ``survey_points`` (or ``None``).
     options
@@ -96,36 +137,45 @@ def lift(
         out["ridge_z_survey"] = ridge
         out["survey_points"] = survey["survey_points"].to_numpy(dtype=np.int64)
 
-    stats = None
-    if dsm is not None:
-        stats = zonal_stats(dsm, geoms, sorted({*ROOF_PERCENTILES, q}), progress=progress)
-        p = stats.percentiles
-        total = stats.count + stats.nodata
-        with np.errstate(invalid="ignore", divide="ignore"):
-            nodata_fraction = np.where(total > 0, stats.nodata / total, 1.0)
-        good = (stats.count > 0) & (nodata_fraction <= MAX_NODATA)
+    chosen = np.full(n, -1)
+    for k, source in enumerate(roofs):
+        p, count, nodata = source.stats.percentiles, source.stats.count, source.nodata_fraction
+        good = (count > 0) & (nodata <= MAX_NODATA)
         above = p[q] - ground_z
         low = good & (above < MIN_HEIGHT)
         pending = np.isnan(top) & has_geom
         use = pending & good & ~low
-        top[use], method[use] = p[q][use], "dsm"
-        empty = pending & (stats.count == 0)
-        notes.add_many(np.flatnonzero(empty), ["no DSM pixel in the footprint"] * empty.sum())
-        bad = pending & (stats.count > 0) & (nodata_fraction > MAX_NODATA)
+        top[use], method[use], chosen[use] = p[q][use], source.method, k
+        empty = np.flatnonzero(pending & (count == 0))
+        notes.add_many(empty, [f"no {source.label} data in the footprint"] * len(empty))
+        bad = pending & (count > 0) & (nodata > MAX_NODATA)
         notes.add_many(
-            np.flatnonzero(bad), [f"DSM no-data under {f:.0%} of it" for f in nodata_fraction[bad]]
+            np.flatnonzero(bad),
+            [f"{source.label} no-data under {f:.0%} of it" for f in nodata[bad]],
         )
         low &= pending
         notes.add_many(
-            np.flatnonzero(low), [f"DSM only {h:.2f} m above ground" for h in above[low]]
+            np.flatnonzero(low), [f"{source.label} only {h:.2f} m above ground" for h in above[low]]
         )
+        for column, values in source.columns.items():
+            out[column] = values
+    if roofs:
+        # Roof attributes from the source that gave the height, else the best one with data.
+        first = np.argmax(np.stack([r.stats.count > 0 for r in roofs]), axis=0)
+        pick = np.where(chosen >= 0, chosen, first)
+
+        def picked(values: Sequence[NDArray]) -> NDArray:
+            return np.choose(pick, np.stack(values))
+
+        p = {q_: picked([r.stats.percentiles[q_] for r in roofs]) for q_ in ROOF_PERCENTILES}
         for name, pct in zip(("min", "p50", "p70", "max"), (0.0, 50.0, 70.0, 100.0), strict=True):
             out[f"roof_z_{name}"] = p[pct]
         out["roof_type"] = np.where(
-            ~good, None, np.where(p[95.0] - p[10.0] < FLAT_SPREAD, "horizontal", "slanted")
+            picked([r.stats.count for r in roofs]) == 0,
+            None,
+            np.where(p[95.0] - p[10.0] < FLAT_SPREAD, "horizontal", "slanted"),
         )
-        out["dsm_pixels"] = stats.count
-        out["nodata_fraction"] = nodata_fraction
+        out["nodata_fraction"] = picked([r.nodata_fraction for r in roofs])
 
     relative = np.full(n, np.nan)
     for column, scale, label in (
@@ -136,9 +186,9 @@ def lift(
             value = pd.to_numeric(buildings[column], errors="coerce").to_numpy(dtype=float)
             use = np.isnan(top) & np.isnan(relative) & (value > 0) & has_geom
             relative[use], method[use] = scale * value[use], label
-    if dsm is None:
+    if not roofs:
         fallback = np.flatnonzero(np.isin(method, ["attribute height", "attribute storeys"]))
-        notes.add_many(fallback, ["no survey or DSM heights"] * len(fallback))
+        notes.add_many(fallback, ["no survey, LiDAR or DSM heights"] * len(fallback))
     top = np.where(np.isnan(top), ground_z + relative, top)
     height = np.where(np.isnan(ground_z), relative, top - ground_z)
     none = np.flatnonzero((method == "none") & has_geom)
@@ -162,7 +212,9 @@ def lift(
     out["volume_lod1"] = np.where(solid, area * height, np.nan)
     out["area_roof_lod1"] = np.where(solid, area, np.nan)
     out["area_wall_lod1"] = np.where(solid, shapely.length(geoms) * height, np.nan)
-    out["rmse_lod1"] = stats.rmse(top) if stats is not None else np.nan
+    out["rmse_lod1"] = (
+        np.choose(pick, np.stack([r.stats.rmse(top) for r in roofs])) if roofs else np.nan
+    )
     out["height_method"] = method
     out["height_fallback_reason"] = notes.texts()
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import warnings
@@ -13,12 +14,14 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import pyproj
+import rasterio
 import shapely
 from tqdm import tqdm
 
 from ingest import cadastre, survey
 from ingest.config import BuildConfig, Source
-from ingest.lod1 import extrude, ground_heights, lift
+from ingest.lidar.heights import LidarHeights
+from ingest.lod1 import dsm_roofs, extrude, ground_heights, lift
 from ingest.vector import read_layer
 from twin._version import __version__
 from twin.crs import horizontal, same_horizontal, vertical
@@ -53,112 +56,160 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
         The model that was written.
     """
     output = Path(output)
-    started = datetime.now(UTC).isoformat(timespec="seconds")
-    crs = config.crs
-    log: list[str] = []
-    bar = tqdm(STEPS, desc="build", unit="step", disable=not progress, leave=False)
-    steps = iter(bar)
+    with contextlib.ExitStack() as cleanup:
+        started = datetime.now(UTC).isoformat(timespec="seconds")
+        if "citymodel" in config.sources:
+            return _citymodel(config, output, started)
+        crs = config.crs
+        log: list[str] = []
+        bar = tqdm(STEPS, desc="build", unit="step", disable=not progress, leave=False)
+        steps = iter(bar)
 
-    next(steps)
-    hashes = {name: _file_record(src.path) for name, src in config.sources.items()}
+        next(steps)
+        hashes = {name: _file_record(src.path) for name, src in config.sources.items()}
 
-    next(steps)
-    source = config.sources["cadastre"]
-    buildings = cadastre.read_buildings(source, crs, config.lod1)
-    layers: dict[str, pd.DataFrame] = {}
-    if source.options.get("parcels_layer"):
-        layers["parcels"] = cadastre.read_parcels(source, crs)
-    flagged = buildings["footprint_issue"].notna()
-    if flagged.any():
-        log.append(f"{int(flagged.sum())} footprint(s) flagged, see footprint_issue")
+        next(steps)
+        source = config.sources["cadastre"]
+        buildings = cadastre.read_buildings(source, crs, config.lod1)
+        layers: dict[str, pd.DataFrame] = {}
+        if source.options.get("parcels_layer"):
+            layers["parcels"] = cadastre.read_parcels(source, crs)
+        flagged = buildings["footprint_issue"].notna()
+        if flagged.any():
+            log.append(f"{int(flagged.sum())} footprint(s) flagged, see footprint_issue")
 
-    next(steps)
-    terrain = _raster(config.sources.get("dtm"), crs, log)
-    dsm = _raster(config.sources.get("dsm"), crs, log)
-    geoms = buildings.geometry.to_numpy()
-    if terrain is not None:
-        ground_z, _ = ground_heights(geoms, terrain.path, config.lod1, progress=progress)
-    else:
-        ground_z = np.full(len(buildings), np.nan)
-
-    ground_method = np.where(np.isnan(ground_z), None, "dtm")
-
-    next(steps)
-    survey_table = None
-    if "survey" in config.sources:
-        points = survey.read_points(config.sources["survey"], crs)
-        owner = survey.attach(points, buildings.geometry, snap=config.lod1.survey_snap)
-        survey_table = survey.survey_heights(points, owner, len(buildings))
-        ids = buildings["building_id"].to_numpy()
-        points.insert(3, "building_id", np.where(owner >= 0, ids[owner.clip(0)], None))
-        layers["survey_points"] = points
-        gap = np.isnan(ground_z)
-        if gap.any():
-            surveyed = survey.ground_heights(
-                points, buildings.geometry[gap], distance=config.lod1.ground_search
+        next(steps)
+        terrain = _raster(config.sources.get("dtm"), crs, log)
+        dsm = _raster(config.sources.get("dsm"), crs, log)
+        ortho = _imagery(config.sources["ortho"], crs) if "ortho" in config.sources else None
+        geoms = buildings.geometry.to_numpy()
+        lidar = None
+        if "lidar" in config.sources:
+            lidar = LidarHeights.measure(
+                config.sources["lidar"],
+                crs,
+                geoms,
+                terrain=terrain,
+                options=config.lidar,
+                roof_percentile=config.lod1.roof_percentile,
+                scratch=output.with_name(f".{output.stem}.lidar-dtm.tif"),
             )
-            ground_z[gap] = surveyed
-            ground_method[np.flatnonzero(gap)[~np.isnan(surveyed)]] = "survey"
+            cleanup.callback(lidar.discard)  # once the twin is written, or on failure
+            terrain = lidar.terrain
+            log.extend(lidar.warnings())
+        if terrain is not None:
+            ground_z, _ = ground_heights(geoms, terrain.path, config.lod1, progress=progress)
+        else:
+            ground_z = np.full(len(buildings), np.nan)
 
-    next(steps)
-    attributes = lift(
-        buildings,
-        ground_z=ground_z,
-        dsm=dsm.path if dsm is not None else None,
-        survey=survey_table,
-        options=config.lod1,
-        progress=progress,
-    )
-    attributes.insert(1, "ground_method", ground_method)
-    buildings = gpd.GeoDataFrame(
-        pd.concat([buildings, attributes], axis=1), geometry="geometry", crs=crs
-    )
+        ground_method = np.where(np.isnan(ground_z), None, "dtm")
+        if lidar is not None:
+            ground_z, ground_method = lidar.ground(ground_z, ground_method)
 
-    next(steps)
-    layers = {"buildings": buildings, **_solids(buildings, crs), **layers}
+        next(steps)
+        survey_table = None
+        if "survey" in config.sources:
+            points = survey.read_points(config.sources["survey"], crs)
+            owner = survey.attach(points, buildings.geometry, snap=config.lod1.survey_snap)
+            survey_table = survey.survey_heights(points, owner, len(buildings))
+            ids = buildings["building_id"].to_numpy()
+            points.insert(3, "building_id", np.where(owner >= 0, ids[owner.clip(0)], None))
+            layers["survey_points"] = points
+            gap = np.isnan(ground_z)
+            if gap.any():
+                surveyed = survey.ground_heights(
+                    points, buildings.geometry[gap], distance=config.lod1.ground_search
+                )
+                ground_z[gap] = surveyed
+                ground_method[np.flatnonzero(gap)[~np.isnan(surveyed)]] = "survey"
 
-    next(steps)
-    for name in PASS_THROUGH:
-        if name in config.sources:
-            src: Source = config.sources[name]
-            layers[name] = read_layer(
-                src.path,
-                layer=src.options.get("layer"),
-                target=crs,
-                crs=src.crs,
-                what=name.replace("_", " "),
-                allow_empty=True,
-            )
+        next(steps)
+        roofs = []
+        if lidar is not None:
+            roofs.append(lidar.roofs())
+        if dsm is not None:
+            roofs.append(dsm_roofs(geoms, dsm.path, config.lod1, progress=progress))
+        attributes = lift(
+            buildings, ground_z=ground_z, roofs=roofs, survey=survey_table, options=config.lod1
+        )
+        attributes.insert(1, "ground_method", ground_method)
+        buildings = gpd.GeoDataFrame(
+            pd.concat([buildings, attributes], axis=1), geometry="geometry", crs=crs
+        )
 
-    next(steps)
-    methods = buildings["height_method"].value_counts().to_dict()
-    counts = {name: len(frame) for name, frame in layers.items()}
+        next(steps)
+        layers = {"buildings": buildings, **_solids(buildings, crs), **layers}
+
+        next(steps)
+        for name in PASS_THROUGH:
+            if name in config.sources:
+                src: Source = config.sources[name]
+                layers[name] = read_layer(
+                    src.path,
+                    layer=src.options.get("layer"),
+                    target=crs,
+                    crs=src.crs,
+                    what=name.replace("_", " "),
+                    allow_empty=True,
+                )
+
+        next(steps)
+        methods = buildings["height_method"].value_counts().to_dict()
+        counts = {name: len(frame) for name, frame in layers.items()}
+        run = {
+            "started": started,
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+            "twin_version": __version__,
+            "config_path": str(config.path),
+            "config": config.text,
+            "sources": json.dumps(hashes),
+            "counts": json.dumps(counts),
+            "height_methods": json.dumps(methods),
+            "warnings": json.dumps(log),
+        }
+        layers["runs"] = pd.concat([_previous_runs(output), pd.DataFrame([run])], ignore_index=True)
+        model = CityModel(
+            crs=crs,
+            layers=layers,
+            terrain=terrain,
+            metadata={
+                "name": config.name,
+                "twin_version": __version__,
+                "origin": _origin(buildings),
+                "height_datum": (vertical(crs).name if vertical(crs) else None),
+                "lods": ["1.2"],
+            },
+        )
+        if ortho is not None:  # the store copies it beside the twin (city.ortho.tif)
+            model.metadata["ortho"] = str(ortho)
+        model.save(output)
+        bar.close()
+        return model
+
+
+def _citymodel(config: BuildConfig, output: Path, started: str) -> CityModel:
+    """A twin imported from a CityJSON source (twin.formats), reprojected to the project CRS."""
+    from twin.formats import read
+
+    source = config.sources["citymodel"]
+    model = read(source.path, crs=source.crs, target_crs=config.crs, name=config.name)
+    model.buildings["height_method"] = "citymodel"
+    model.buildings["footprint_issue"] = None
+    skipped = model.metadata["source"]["skipped"]
     run = {
         "started": started,
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "twin_version": __version__,
         "config_path": str(config.path),
         "config": config.text,
-        "sources": json.dumps(hashes),
-        "counts": json.dumps(counts),
-        "height_methods": json.dumps(methods),
-        "warnings": json.dumps(log),
+        "sources": json.dumps({"citymodel": _file_record(source.path)}),
+        "counts": json.dumps({name: len(frame) for name, frame in model.layers.items()}),
+        "height_methods": json.dumps({"citymodel": len(model.buildings)}),
+        "warnings": json.dumps([f"skipped {n} {kind}" for kind, n in sorted(skipped.items())]),
     }
-    layers["runs"] = pd.concat([_previous_runs(output), pd.DataFrame([run])], ignore_index=True)
-    model = CityModel(
-        crs=crs,
-        layers=layers,
-        terrain=terrain,
-        metadata={
-            "name": config.name,
-            "twin_version": __version__,
-            "origin": _origin(buildings),
-            "height_datum": (vertical(crs).name if vertical(crs) else None),
-            "lods": ["1.2"],
-        },
-    )
+    runs = pd.concat([_previous_runs(output), pd.DataFrame([run])], ignore_index=True)
+    model.layers["runs"] = runs
     model.save(output)
-    bar.close()
     return model
 
 
@@ -215,7 +266,30 @@ def _raster(source: Source | None, crs: pyproj.CRS, log: list[str]) -> Terrain |
     return raster
 
 
+def _imagery(source: Source, crs: pyproj.CRS) -> Path:
+    """Check that an orthophoto (RGB GeoTIFF) is readable and in the project CRS."""
+    try:
+        with rasterio.open(source.path) as src:
+            own = source.crs or (pyproj.CRS.from_wkt(src.crs.to_wkt()) if src.crs else None)
+            bands = src.count
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(f"{source.path}: cannot read the orthophoto: {exc}") from exc
+    if own is None:
+        raise CRSError(f"{source.path}: orthophoto has no CRS; name it in [sources.ortho] crs")
+    if not same_horizontal(own, crs):
+        raise CRSError(
+            f"{source.path}: orthophoto is in {horizontal(own).name}, the project in "
+            f"{horizontal(crs).name}; warp it first (gdalwarp -t_srs)"
+        )
+    if bands not in (3, 4):
+        raise InputError(f"{source.path}: orthophoto has {bands} bands, expected RGB(A)")
+    return source.path
+
+
 def _file_record(path: Path) -> dict[str, object]:
+    if path.is_dir():  # a folder of tiles (point clouds): one record per file
+        files = sorted(p for p in path.iterdir() if p.is_file())
+        return {"path": str(path), "files": [_file_record(p) for p in files]}
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

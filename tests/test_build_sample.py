@@ -143,7 +143,7 @@ def test_dsm_gaps_fall_back_with_reasons(sample_sources, tmp_path):
     b = build(config, tmp_path / "c.gpkg", progress=False).buildings
     assert len(b) == 200
     reasons = b["height_fallback_reason"].dropna()
-    assert reasons.str.contains("no DSM pixel in the footprint").any()
+    assert reasons.str.contains("no DSM data in the footprint").any()
     assert reasons.str.contains("DSM no-data under").any()
     fell = b["height_fallback_reason"].str.contains("DSM", na=False)
     assert set(b.loc[fell, "height_method"]) <= {"attribute storeys", "none"}

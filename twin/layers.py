@@ -8,7 +8,12 @@ from __future__ import annotations
 #: layer name -> geometry type written to the store (None: attribute table)
 LAYERS: dict[str, str | None] = {
     "buildings": "MultiPolygon",
+    "lod0": "MultiPolygon Z",
+    "lod1": "MultiPolygon Z",
     "lod12": "MultiPolygon Z",
+    "lod13": "MultiPolygon Z",
+    "lod2": "MultiPolygon Z",
+    "lod22": "MultiPolygon Z",
     "building_surfaces": "Polygon Z",
     "parcels": "MultiPolygon",
     "utilities": "LineString",
@@ -20,4 +25,11 @@ LAYERS: dict[str, str | None] = {
 }
 
 #: LoD name -> layer holding its solids
-LOD_LAYERS: dict[str, str] = {"1.2": "lod12"}
+LOD_LAYERS: dict[str, str] = {
+    "1.2": "lod12",
+    "0": "lod0",
+    "1": "lod1",
+    "1.3": "lod13",
+    "2": "lod2",
+    "2.2": "lod22",
+}

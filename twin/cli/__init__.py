@@ -18,6 +18,13 @@ COMMANDS: dict[str, str] = {
     "sample": "twin.cli.sample:sample",
     "build": "twin.cli.build:build",
     "info": "twin.cli.info:info",
+    "view": "twin.cli.view:view",
+    "render": "twin.cli.render:render",
+    "validate": "twin.cli.validate:validate",
+    "serve": "twin.cli.serve:serve",
+    "dig": "twin.cli.dig:dig",
+    "import": "twin.cli.import_:import_",
+    "export": "twin.cli.export:export",
 }
 
 

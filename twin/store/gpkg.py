@@ -16,6 +16,8 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 import pyproj
+import rasterio
+import rasterio.shutil
 
 from twin.errors import StoreError
 from twin.layers import LAYERS
@@ -30,12 +32,18 @@ def terrain_path(path: Path, /) -> Path:
     return path.with_suffix(".dtm.tif")
 
 
+def ortho_path(path: Path, /) -> Path:
+    """Where the orthophoto COG of the twin at ``path`` lives (``city.ortho.tif``)."""
+    return path.with_suffix(".ortho.tif")
+
+
 def write(model: CityModel, path: Path, /) -> Path:
     """Write ``model`` as a GeoPackage (and its terrain as a COG) atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex[:8]
     tmp = path.with_name(f".{path.stem}.{token}.tmp.gpkg")
     tmp_terrain = path.with_name(f".{path.stem}.{token}.tmp.tif")
+    tmp_ortho = path.with_name(f".{path.stem}.{token}.tmp.ortho.tif")
     metadata = dict(model.metadata, crs=model.crs.to_wkt())
     try:
         for name in _layer_order(model.layers):
@@ -56,16 +64,22 @@ def write(model: CityModel, path: Path, /) -> Path:
         if model.terrain is not None:
             model.terrain.write_cog(tmp_terrain)
             metadata["terrain"] = terrain_path(path).name
+        if "ortho" in metadata:  # in memory a path; in the store the COG beside the twin
+            _copy_imagery(Path(metadata["ortho"]), tmp_ortho)
+            metadata["ortho"] = ortho_path(path).name
         table = pd.DataFrame(
             {"key": list(metadata), "value": [json.dumps(v) for v in metadata.values()]}
         )
         pyogrio.write_dataframe(table, tmp, layer=METADATA_TABLE, driver="GPKG")
         if model.terrain is not None:
             os.replace(tmp_terrain, terrain_path(path))
+        if "ortho" in metadata:
+            os.replace(tmp_ortho, ortho_path(path))
         os.replace(tmp, path)
     except Exception:
         tmp.unlink(missing_ok=True)
         tmp_terrain.unlink(missing_ok=True)
+        tmp_ortho.unlink(missing_ok=True)
         raise
     return path
 
@@ -90,6 +104,8 @@ def read(path: Path, /) -> CityModel:
     terrain = None
     if "terrain" in metadata:  # where the file is, not a fact about the model
         terrain = Terrain.from_raster(path.parent / metadata.pop("terrain"))
+    if "ortho" in metadata:
+        metadata["ortho"] = str(path.parent / metadata["ortho"])
     return CityModel(crs=crs, layers=layers, terrain=terrain, metadata=metadata)
 
 
@@ -112,6 +128,17 @@ def read_metadata(path: Path, /) -> tuple[dict[str, Any], pyproj.CRS]:
     table = pyogrio.read_dataframe(path, layer=METADATA_TABLE)
     metadata = {k: json.loads(v) for k, v in zip(table["key"], table["value"], strict=True)}
     return metadata, pyproj.CRS.from_wkt(metadata.pop("crs"))
+
+
+def _copy_imagery(source: Path, target: Path, /) -> None:
+    """Copy an RGB(A) image as a JPEG-compressed Cloud-Optimised GeoTIFF."""
+    try:
+        with rasterio.open(source) as src:
+            rasterio.shutil.copy(
+                src, target, driver="COG", COMPRESS="JPEG", QUALITY=90, NUM_THREADS="ALL_CPUS"
+            )
+    except rasterio.errors.RasterioIOError as exc:
+        raise StoreError(f"{source}: cannot copy the orthophoto: {exc}") from exc
 
 
 def _layer_order(names: dict) -> list[str]:

@@ -1,0 +1,138 @@
+"""LiDAR heights in a build: the terrain, ground and LoD1.2 roof heights from point clouds.
+
+Point heights rank below surveyed eave and ridge points and above the DSM and attributes:
+survey, LiDAR, DSM, height attribute, storeys attribute. Ground heights from ground points
+within ``ground_distance`` of the footprint take precedence over the DTM's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyproj
+from numpy.typing import NDArray
+
+from ingest.config import LidarOptions, Source
+from ingest.lidar.read import PointCloud, open_clouds
+from ingest.lidar.stats import ROOF_PERCENTILES, PointStats, point_stats
+from ingest.lidar.terrain import dtm_from_points
+from ingest.lod1 import RoofSource
+from twin.terrain import Terrain
+
+
+@dataclass(frozen=True)
+class LidarHeights:
+    """The point clouds of a build and the statistics of its footprints.
+
+    Attributes
+    ----------
+    clouds
+        The clouds (one per file).
+    terrain
+        The DTM given, or the one made from the ground points.
+    stats
+        Per-building point statistics.
+    scratch
+        The DTM file made here (``None`` when a DTM was given); remove it with
+        :meth:`discard` once the twin is written.
+    """
+
+    clouds: list[PointCloud]
+    terrain: Terrain
+    stats: PointStats
+    scratch: Path | None
+
+    @classmethod
+    def measure(
+        cls,
+        source: Source,
+        crs: pyproj.CRS,
+        geoms: NDArray[np.object_],
+        /,
+        *,
+        terrain: Terrain | None,
+        options: LidarOptions,
+        roof_percentile: float,
+        scratch: Path,
+    ) -> LidarHeights:
+        """Open the clouds of ``source``, make a DTM when none is given, measure footprints.
+
+        Parameters
+        ----------
+        source
+            The ``[sources.lidar]`` section (a LAS/LAZ file or a folder of them).
+        crs
+            The project CRS.
+        geoms : (n,) object
+            Footprints in the project CRS.
+        terrain
+            The build's DTM, or ``None`` to make one from the ground points at ``scratch``.
+        options
+            The ``[lidar]`` options.
+        roof_percentile
+            The LoD1.2 roof percentile (``[lod1] roof_percentile``).
+        scratch
+            Where to write a DTM made from the points.
+        """
+        clouds = open_clouds(source.path, crs, crs=source.crs)
+        made = None
+        if terrain is None:
+            terrain = dtm_from_points(
+                clouds,
+                scratch,
+                crs,
+                resolution=options.dtm_resolution,
+                footprints=geoms,
+                chunk_size=options.chunk_size,
+            )
+            made = scratch
+        stats = point_stats(
+            clouds,
+            geoms,
+            percentiles=sorted({*ROOF_PERCENTILES, float(roof_percentile)}),
+            ground_percentile=options.ground_percentile,
+            ground_distance=options.ground_distance,
+            dtm=terrain,
+            min_height=options.min_height,
+            cell=options.nodata_cell,
+            chunk_size=options.chunk_size,
+        )
+        return cls(clouds=clouds, terrain=terrain, stats=stats, scratch=made)
+
+    def warnings(self) -> list[str]:
+        """Messages for the run log (heights taken in the project datum, a DTM made here)."""
+        out = [
+            f"{cloud.path.name}: no vertical CRS; heights taken as the project's"
+            for cloud in self.clouds
+            if not cloud.vertical_given
+        ]
+        if self.scratch is not None:
+            out.append("terrain made from the LiDAR ground points")
+        return out
+
+    def ground(
+        self, ground_z: NDArray[np.float64], method: NDArray[np.object_], /
+    ) -> tuple[NDArray[np.float64], NDArray[np.object_]]:
+        """Ground heights with the points' where there are ground points near the footprint."""
+        use = np.isfinite(self.stats.ground)
+        return np.where(use, self.stats.ground, ground_z), np.where(use, "lidar", method)
+
+    def roofs(self) -> RoofSource:
+        """The roof heights of the points, for :func:`ingest.lod1.lift`, with their attributes."""
+        s = self.stats
+        columns = {
+            "roof_z_p98": s.roof.percentiles[98.0],
+            "roof_points": s.roof.count,
+            "roof_points_source": s.roof_source,
+            "ground_points": s.ground_points,
+            "point_density": s.density,
+            "nodata_radius": s.nodata_radius,
+        }
+        return RoofSource("lidar", "LiDAR", s.roof, s.nodata_fraction, columns)
+
+    def discard(self) -> None:
+        """Remove the DTM made from the points (the twin keeps its own copy)."""
+        if self.scratch is not None:
+            self.scratch.unlink(missing_ok=True)
