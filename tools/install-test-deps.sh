@@ -16,3 +16,14 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
   fi
 }
+
+# tests/test_formats_meshes.py: every GLB goes through the Khronos glTF validator
+# (npm gltf-validator, called by tools/gltf_validate.mjs), installed into tools/node/.
+command -v node >/dev/null 2>&1 || apt_install nodejs npm
+if [ ! -f tools/node/node_modules/gltf-validator/package.json ]; then
+  npm install --silent --no-audit --no-fund --prefix tools/node gltf-validator@2.0.0-dev.3.10
+fi
+
+# tests/test_viewer.py: off-screen rendering without a display. VTK's wheels render through
+# Mesa's EGL (surfaceless, software llvmpipe; no GPU needed) and fall back to OSMesa.
+apt_install libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6

@@ -1,0 +1,132 @@
+"""Benchmark: CityJSON read + write against cjio, and 3D Tiles export of LoD1 buildings.
+
+Prints one JSON object:
+
+- ``cityjson``: for the Zürich LoD2 file (cjio's own test file, 1.4 MB) and a generated file
+  of ``--cityjson-buildings`` LoD1.2 blocks, seconds for twin's read (into a twin model) +
+  write (CityJSON 2.0), seconds for cjio's load + save of the same file, both run side by
+  side in this process, and the ratio;
+- ``tiles3d``: buildings/s of the 3D Tiles 1.1 export of ``--buildings`` LoD1.2 blocks, tiles
+  written, and the peak RSS of the process.
+
+    python bench/formats.py [--buildings 100000] [--cityjson-buildings 20000]
+                            [--workdir build/bench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyproj
+import shapely
+
+from ingest.lod1 import extrude
+from twin.formats import cityjson, tiles3d
+from twin.formats.objects import Objects, Surfaces, to_model
+from twin.mesh import Semantic
+from twin.model import CityModel
+
+ZURICH = Path("../shared/data/real/zurich_lod2_cityjson/zurich_subset_lod2.json")
+
+
+def blocks(n: int, *, seed: int = 0) -> CityModel:
+    """``n`` LoD1.2 blocks on a street grid around Klagenfurt (EPSG:31258+5778)."""
+    rng = np.random.default_rng(seed)
+    side = int(np.ceil(np.sqrt(n)))
+    i = np.arange(n)
+    x0 = 520_000 + (i % side) * 25.0 + rng.uniform(0, 4, n)
+    y0 = 160_000 + (i // side) * 25.0 + rng.uniform(0, 4, n)
+    w, d = rng.uniform(8, 18, n), rng.uniform(8, 18, n)
+    footprints = shapely.box(x0, y0, x0 + w, y0 + d)
+    ground = 440.0 + rng.uniform(0, 10, n)
+    top = ground + rng.uniform(3, 30, n)
+    _, faces, owner, semantic = extrude(footprints, ground, top)
+    names = np.array([s.name for s in Semantic], dtype=object)
+    objects = Objects(
+        ids=np.array([f"B{k}" for k in range(n)], dtype=object),
+        types=np.full(n, "Building", dtype=object),
+        parents=np.full(n, None, dtype=object),
+        attributes=[{"measuredHeight": round(float(h), 2)} for h in top - ground],
+    )
+    surfaces = Surfaces(
+        polygons=faces,
+        owner=np.asarray(owner, dtype=np.int64),
+        lod=np.full(len(faces), "1.2", dtype=object),
+        geometry_type=np.full(len(faces), "Solid", dtype=object),
+        semantic=names[semantic],
+        semantic_attributes=np.full(len(faces), None, dtype=object),
+    )
+    crs = pyproj.CRS("EPSG:31258+5778")
+    return to_model(objects, surfaces, crs=crs, name="bench", source={"path": "generated"})
+
+
+def cityjson_side_by_side(path: Path, out: Path, *, repeat: int = 3) -> dict[str, float]:
+    from cjio import cityjson as cjio_cityjson
+
+    def ours() -> None:
+        cityjson.write(cityjson.read(path), out)
+
+    def theirs() -> None:
+        with path.open(encoding="utf-8") as f:
+            model = cjio_cityjson.reader(f)
+        out.with_suffix(".cjio.json").write_text(
+            json.dumps(model.j, separators=(",", ":")), encoding="utf-8"
+        )
+
+    times = {}
+    for name, run in (("twin_s", ours), ("cjio_s", theirs)):
+        best = np.inf
+        for _ in range(repeat):
+            t = time.perf_counter()
+            run()
+            best = min(best, time.perf_counter() - t)
+        times[name] = round(float(best), 3)
+    times["bytes"] = path.stat().st_size
+    times["cjio_over_twin"] = round(float(times["cjio_s"] / times["twin_s"]), 2)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--buildings", type=int, default=100_000)
+    parser.add_argument("--cityjson-buildings", type=int, default=20_000)
+    parser.add_argument("--workdir", type=Path, default=Path("build/bench"))
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    result: dict[str, object] = {"cores": len(__import__("os").sched_getaffinity(0))}
+
+    generated = args.workdir / f"blocks-{args.cityjson_buildings}.city.json"
+    cityjson.write(blocks(args.cityjson_buildings, seed=1), generated)
+    runs = {"generated": cityjson_side_by_side(generated, args.workdir / "out.city.json")}
+    if ZURICH.exists():
+        runs["zurich"] = cityjson_side_by_side(ZURICH, args.workdir / "zurich.city.json")
+    result["cityjson"] = runs
+
+    t = time.perf_counter()
+    model = blocks(args.buildings)
+    built = time.perf_counter() - t
+    t = time.perf_counter()
+    report = tiles3d.write_tileset(model, args.workdir / "tiles")
+    elapsed = time.perf_counter() - t
+    result["tiles3d"] = {
+        "buildings": report["buildings"],
+        "tiles": report["tiles"],
+        "triangles": report["triangles"],
+        "seconds": round(elapsed, 2),
+        "buildings_per_s": round(report["buildings"] / elapsed),
+        "model_build_s": round(built, 2),
+        "geoid_applied": report["geoid_applied"],
+    }
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    json.dump(result, sys.stdout, indent=2)
+    print()
+
+
+if __name__ == "__main__":
+    main()

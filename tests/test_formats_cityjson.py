@@ -1,0 +1,214 @@
+"""CityJSON and CityJSONSeq: import, export against the official 2.0 schemas, round trips."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import twin
+from tests.formats_checks import assert_same_model, per_building, schema_errors
+from twin.cli import main
+from twin.errors import CRSError, InputError
+from twin.formats import cityjson
+
+DATA = Path(__file__).parent / "data"
+ZURICH = DATA / "zurich_cityjson" / "zurich_lod2_12.city.json"
+BAG = DATA / "3dbag_cityjsonseq" / "9-444-728_sm.city.jsonl"
+DELFT = DATA / "delft_cityjson" / "testarea_subset.city.json"
+
+
+def validate_seq(path: Path) -> list[dict]:
+    """Validate a CityJSONSeq file line by line; returns the features."""
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert schema_errors(lines[0]) == []
+    assert lines[0]["CityObjects"] == {} and lines[0]["vertices"] == []
+    for feature in lines[1:]:
+        assert schema_errors(feature, "cityjsonfeature") == []
+        assert feature["id"] in feature["CityObjects"]
+    return lines[1:]
+
+
+@pytest.mark.parametrize(
+    ("source", "buildings", "lods"),
+    [
+        (ZURICH, {"Building": 12, "BuildingPart": 27}, ["2"]),
+        (BAG, {"Building": 2, "BuildingPart": 2}, ["0", "1.2", "1.3", "2.2"]),
+        (DELFT, {"Building": 20}, ["1"]),
+    ],
+    ids=["zurich-1.1", "3dbag-seq-2.0", "delft-3dfier-1.0"],
+)
+def test_round_trip_real_data(source, buildings, lods, tmp_path):
+    imported = cityjson.read(source)
+    assert imported.buildings["object_type"].value_counts().to_dict() == buildings
+    assert imported.metadata["lods"] == lods
+    store = imported.save(tmp_path / "city.gpkg")
+    reopened = twin.open(store)
+    for seq in (False, True):
+        out = cityjson.write(reopened, tmp_path / f"out{seq}.json", seq=seq)
+        if seq:
+            validate_seq(out)
+        else:
+            assert schema_errors(json.loads(out.read_text())) == []
+        again = cityjson.read(out)
+        diff = assert_same_model(imported, again)
+        assert diff["vertex_m"] <= 0.0005 + 1e-9  # quantised to 1 mm: half a step at most
+        assert again.crs.equals(imported.crs)
+
+
+def test_attributes_and_semantics_match_the_source_file(tmp_path):
+    """The exported document says what the 3dfier file said, attribute for attribute."""
+    source = json.loads(DELFT.read_text())
+    out = cityjson.write(cityjson.read(DELFT), tmp_path / "delft.city.json")
+    written = json.loads(out.read_text())
+    buildings = {k: v for k, v in source["CityObjects"].items() if v["type"] == "Building"}
+    assert written["CityObjects"].keys() == buildings.keys()
+    for key, item in buildings.items():
+        assert written["CityObjects"][key]["attributes"] == item["attributes"]
+        assert len(written["CityObjects"][key]["geometry"][0]["boundaries"][0]) == len(
+            item["geometry"][0]["boundaries"][0]
+        )
+    assert written["metadata"]["referenceSystem"].endswith("/EPSG/0/7415")
+
+
+def test_3dbag_surface_attributes_and_heights_survive(tmp_path):
+    model = cityjson.read(BAG)
+    features = cityjson.features(model)
+    assert [f["id"] for f in features] == [
+        "NL.IMBAG.Pand.0363100012137139",
+        "NL.IMBAG.Pand.0363100012105349",
+    ]
+    building = features[0]["CityObjects"]["NL.IMBAG.Pand.0363100012137139"]
+    assert building["attributes"]["b3_h_dak_70p"] == 7.263000011444092
+    assert building["attributes"]["b3_bouwlagen"] == 3
+    assert building["children"] == ["NL.IMBAG.Pand.0363100012137139-0"]
+    part = features[0]["CityObjects"]["NL.IMBAG.Pand.0363100012137139-0"]
+    roofs = [s for s in part["geometry"][2]["semantics"]["surfaces"] if s["type"] == "RoofSurface"]
+    assert part["geometry"][2]["lod"] == "2.2" and "b3_azimut" in roofs[0]
+    # The measured volume 3DBAG reports matches the imported LoD2.2 solid.
+    volume = per_building(model, ["2.2"])["volume"][0]
+    assert volume == pytest.approx(building["attributes"]["b3_volume_lod22"], rel=1e-3)
+
+
+def test_built_twin_exports_valid_cityjson(sample_twin, tmp_path):
+    model = twin.open(sample_twin)
+    out = cityjson.write(model, tmp_path / "sample.city.json")
+    doc = json.loads(out.read_text())
+    assert schema_errors(doc) == []
+    assert doc["metadata"]["referenceSystem"].endswith("/EPSG/0/31258")
+    solids = model.layers["lod12"].geometry.notna().sum()
+    assert sum(1 for o in doc["CityObjects"].values() if o["geometry"]) == solids
+    assert len(validate_seq(cityjson.write(model, tmp_path / "s.jsonl", seq=True))) == len(
+        model.buildings
+    )
+    back = cityjson.read(out, target_crs=model.crs)
+    # The exported solids keep the volume the build computed for them.
+    computed = per_building(back)["volume"]
+    expected = model.buildings["volume_lod1"].to_numpy(dtype=float)
+    has = np.isfinite(expected)
+    assert np.allclose(computed[has], expected[has], rtol=1e-3)
+    assert back.buildings["building_id"].tolist() == model.buildings["building_id"].tolist()
+
+
+def test_reproject_on_import():
+    model = cityjson.read(DELFT, target_crs="EPSG:3857")
+    assert model.crs.to_epsg() == 3857
+    assert model.metadata["source"]["reprojected"]
+    x, y = model.buildings.geometry.union_all().centroid.coords[0]
+    assert 480_000 < x < 490_000 and 6_800_000 < y < 6_820_000  # Delft in web mercator
+
+
+def _broken(tmp_path: Path, edit) -> Path:
+    doc = json.loads(ZURICH.read_text())
+    edit(doc)
+    path = tmp_path / "broken.city.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_bad_input_names_file_and_object(tmp_path):
+    broken = tmp_path / "cut.city.json"
+    broken.write_text(ZURICH.read_text()[:5000])
+    with pytest.raises(InputError, match=r"cut\.city\.json: not valid JSON"):
+        cityjson.read(broken)
+
+    def out_of_range(doc):
+        key = next(k for k, o in doc["CityObjects"].items() if o.get("geometry"))
+        doc["CityObjects"][key]["geometry"][0]["boundaries"][0][0][0] = 10**6
+        doc["bad_key"] = key
+
+    path = _broken(tmp_path, out_of_range)
+    key = json.loads(path.read_text())["bad_key"]
+    with pytest.raises(InputError, match=rf"broken\.city\.json: city object '{key}': vertex index"):
+        cityjson.read(path)
+
+    def unknown(doc):
+        next(iter(doc["CityObjects"].values()))["type"] = "Spaceship"
+
+    with pytest.raises(InputError, match="unknown city object type 'Spaceship'"):
+        cityjson.read(_broken(tmp_path, unknown))
+
+    def no_crs(doc):
+        del doc["metadata"]["referenceSystem"]
+
+    path = _broken(tmp_path, no_crs)
+    with pytest.raises(CRSError, match="names no CRS"):
+        cityjson.read(path)
+    assert cityjson.read(path, crs="EPSG:2056").crs.to_epsg() == 2056
+
+
+def test_failed_export_leaves_nothing(tmp_path):
+    model = cityjson.read(ZURICH)
+    out = tmp_path / "z.city.json"
+    out.write_text("previous")
+    with pytest.raises(InputError, match=r"no LoD 2\.2"):
+        cityjson.write(model, out, lods=["2.2"])
+    assert out.read_text() == "previous"
+    assert [p.name for p in tmp_path.iterdir()] == ["z.city.json"]
+
+
+def test_cli_import_and_export(tmp_path):
+    runner = CliRunner()
+    store = tmp_path / "bag.gpkg"
+    result = runner.invoke(main, ["import", str(BAG), "-o", str(store)])
+    assert result.exit_code == 0, result.output
+    assert "2 Building, 2 BuildingPart" in result.output and "CityJSONSeq 2.0" in result.output
+    out = tmp_path / "bag.city.json"
+    args = ["export", str(store), "-f", "cityjson", "-o", str(out), "--lod", "2.2"]
+    result = runner.invoke(main, [*args, "--bbox", "125000", "489000", "125500", "489500"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    assert schema_errors(doc) == []
+    assert {g["lod"] for o in doc["CityObjects"].values() for g in o["geometry"]} == {"2.2"}
+    result = runner.invoke(main, ["import", str(DELFT), "-o", str(tmp_path / "d.gpkg")])
+    assert "upgraded to 2.0" in result.output and "20 Road" in result.output
+    result = runner.invoke(main, [*args[:5], str(tmp_path / "x.json"), "--lod", "3"])
+    assert result.exit_code != 0 and "no LoD 3" in result.output
+
+
+def test_build_from_citymodel_source(tmp_path):
+    """``twin build`` takes a CityJSON file as a source and reprojects it to the project CRS."""
+    config = tmp_path / "twin.toml"
+    config.write_text(
+        f'[project]\nname = "delft"\ncrs = "EPSG:28992+5709"\n\n'
+        f'[sources.citymodel]\npath = "{DELFT}"\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "delft.gpkg"
+    runner = CliRunner()
+    result = runner.invoke(main, ["build", str(config), "-o", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "20 buildings" in result.output and "citymodel 20" in result.output
+    built = twin.open(out)
+    assert built.crs.equals(twin.crs.parse_crs("EPSG:28992+5709"))
+    assert json.loads(built.layers["runs"]["warnings"][0]) == [
+        "skipped 20 PlantCover",
+        "skipped 20 Road",
+    ]
+    # Same-datum CRSs: the model is taken as it is, and exports as it came.
+    assert_same_model(
+        cityjson.read(DELFT), cityjson.read(cityjson.write(built, tmp_path / "d.json"))
+    )

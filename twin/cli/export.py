@@ -1,0 +1,54 @@
+"""``twin export``: write a twin's buildings in an interchange format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from twin.formats import WRITERS
+
+
+@click.command()
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "-f", "--format", "fmt", type=click.Choice(sorted(WRITERS)), required=True, help="Format."
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="File to write (a folder for 3dtiles).",
+)
+@click.option("--lod", "lods", multiple=True, help="LoD to export (repeatable; default: all).")
+@click.option(
+    "--bbox",
+    nargs=4,
+    type=float,
+    help="Only buildings whose footprint meets XMIN YMIN XMAX YMAX (model CRS).",
+)
+@click.option(
+    "--scale", type=float, default=0.001, show_default=True, help="CityJSON quantisation (m)."
+)
+def export(
+    source: Path,
+    fmt: str,
+    output: Path,
+    lods: tuple[str, ...],
+    bbox: tuple[float, float, float, float] | None,
+    scale: float,
+) -> None:
+    """Export the buildings of the twin SOURCE to OUTPUT."""
+    import twin
+    from twin.formats import write
+    from twin.formats.objects import select
+
+    model = twin.open(source)
+    rows = select(model, bbox=bbox)
+    write(model, output, format=fmt, rows=rows, lods=list(lods) or None, scale=scale)
+    click.echo(f"wrote {output} ({fmt}, {len(rows)} city objects)")
+    if fmt == "3dtiles":
+        from twin.formats.tiles3d import heights
+
+        click.echo(f"heights: {heights(model.crs).note}")

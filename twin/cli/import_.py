@@ -1,0 +1,43 @@
+"""``twin import``: make a twin from a CityJSON or CityJSONSeq file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command(name="import")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The twin to write (.gpkg); replaced only when the import succeeds.",
+)
+@click.option("--crs", help="The file's CRS when it names none (e.g. EPSG:7415).")
+@click.option("--target-crs", help="Reproject to this CRS (default: keep the file's CRS).")
+@click.option("--name", help="The twin's name (default: the file's name).")
+def import_(
+    source: Path, output: Path, crs: str | None, target_crs: str | None, name: str | None
+) -> None:
+    """Import the city model SOURCE (CityJSON 1.0-2.0, CityJSONSeq) into the twin OUTPUT."""
+    from twin.formats import read
+
+    model = read(source, crs=crs, target_crs=target_crs, name=name)
+    model.save(output)
+    info = model.metadata["source"]
+    kinds = model.buildings["object_type"].value_counts().to_dict()
+    click.echo(
+        f"wrote {output}: "
+        + ", ".join(f"{v} {k}" for k, v in sorted(kinds.items()))
+        + f"; LoDs {', '.join(model.metadata['lods']) or 'none'}"
+    )
+    note = " (upgraded to 2.0)" if info["version"] != "2.0" else ""
+    click.echo(f"read {info['format']} {info['version']}{note}")
+    action = "reprojected to" if info["reprojected"] else "kept"
+    click.echo(f"CRS: {action} {model.crs.name}")
+    if info["skipped"]:
+        skipped = ", ".join(f"{v} {k}" for k, v in sorted(info["skipped"].items()))
+        click.echo(f"skipped (not buildings): {skipped}")

@@ -1,0 +1,56 @@
+"""Interchange formats: one module per format, model in, files or dicts out (and back).
+
+- :mod:`twin.formats.cityjson`: CityJSON 1.0-2.0 and CityJSONSeq in, CityJSON 2.0 out.
+- :mod:`twin.formats.meshes`: OBJ (+ MTL by semantic class), GLB and STL of one LoD.
+- :mod:`twin.formats.tiles3d`: 3D Tiles 1.1 tilesets (GLB tiles with feature metadata, ECEF).
+- :mod:`twin.formats.objects`: the flat object and surface tables every format shares.
+
+``docs/formats.md`` documents the commands and the public functions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from twin.errors import InputError
+from twin.formats.cityjson import read
+from twin.model import CityModel
+
+__all__ = ["WRITERS", "read", "write"]
+
+#: format name -> what ``twin export --format`` writes
+WRITERS: dict[str, str] = {
+    "cityjson": "CityJSON 2.0 document",
+    "cityjsonseq": "CityJSONSeq (CityJSON 2.0 header and one CityJSONFeature a line)",
+    "obj": "Wavefront OBJ with an MTL of the semantic classes (one LoD)",
+    "glb": "glTF 2.0 binary, one mesh per semantic class (one LoD)",
+    "stl": "binary STL (one LoD)",
+    "3dtiles": "3D Tiles 1.1 tileset folder: tileset.json and GLB tiles in ECEF (one LoD)",
+}
+
+
+def write(model: CityModel, path: str | Path, /, *, format: str, **options: Any) -> Path:
+    """Write ``model`` to ``path`` in ``format`` (a key of :data:`WRITERS`) atomically.
+
+    ``options`` go to the format's writer: ``rows`` and ``lods`` for all, ``scale`` for
+    CityJSON (mesh formats take one LoD of ``lods``, by default the highest).
+    """
+    from twin.formats import cityjson, meshes, tiles3d
+
+    if format == "3dtiles":
+        lods = options.get("lods")
+        if lods and len(lods) > 1:
+            raise InputError(f"3D Tiles takes one LoD at a time, not {', '.join(lods)}")
+        lod = lods[0] if lods else None
+        tiles3d.write_tileset(model, path, rows=options.get("rows"), lod=lod)
+        return Path(path) / "tileset.json"
+    if format in ("obj", "glb", "stl"):
+        writer = {"obj": meshes.write_obj, "glb": meshes.write_glb, "stl": meshes.write_stl}
+        lod = meshes.lod_of(model, options.get("lods"))
+        return writer[format](model, path, rows=options.get("rows"), lod=lod)
+    if format == "cityjson":
+        return cityjson.write(model, path, **options)
+    if format == "cityjsonseq":
+        return cityjson.write(model, path, seq=True, **options)
+    raise InputError(f"unknown export format {format!r}; known: {', '.join(WRITERS)}")

@@ -1,0 +1,399 @@
+"""City objects as flat arrays: what every reader produces and every writer consumes.
+
+A reader (CityJSON, CityGML) turns a file into an :class:`Objects` table (one row per building
+or building part) and a :class:`Surfaces` table (one row per planar polygon, with its LoD,
+geometry type and semantic class); :func:`to_model` makes the twin's layers of them.
+A writer takes :func:`surfaces` of a model, sorted by building, and :func:`attributes` of its
+buildings. Nothing here holds one Python object per building beyond the attribute dicts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+from numpy.typing import NDArray
+
+from twin._version import __version__
+from twin.crs import vertical
+from twin.errors import InputError
+from twin.layers import LOD_LAYERS
+from twin.model import CityModel
+from twin.polygon3d import surface_metrics
+
+#: the city object types a twin keeps (other CityJSON/CityGML types are skipped and counted)
+BUILDING_TYPES = ("Building", "BuildingPart")
+
+#: columns of ``buildings`` that are not attributes of the city object (``fid`` is the
+#: GeoPackage feature id: a column of that name would become the row order)
+RESERVED = ("building_id", "object_type", "parent_id", "geometry", "address", "fid")
+
+#: key of an object's address list among its attributes (stored in the ``address`` column)
+ADDRESS = "+address"
+
+
+@dataclass(frozen=True)
+class Objects:
+    """City objects, one row each.
+
+    Attributes
+    ----------
+    ids : (n,) object
+        Identifiers, unique.
+    types : (n,) object
+        ``"Building"`` or ``"BuildingPart"``.
+    parents : (n,) object
+        The parent's identifier, or ``None``.
+    attributes : list of dict
+        The attributes of each object as read (JSON values).
+    """
+
+    ids: NDArray[np.object_]
+    types: NDArray[np.object_]
+    parents: NDArray[np.object_]
+    attributes: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Surfaces:
+    """Planar 3D polygons of the objects' geometries, in file order.
+
+    Attributes
+    ----------
+    polygons : (k,) object
+        shapely Polygon Z, holes allowed.
+    owner : (k,) int
+        Row in :class:`Objects` of the object the polygon belongs to.
+    lod : (k,) object
+        LoD of its geometry (``"2.2"``).
+    geometry_type : (k,) object
+        ``"Solid"``, ``"MultiSurface"`` or ``"CompositeSurface"``.
+    semantic : (k,) object
+        Semantic class (``"RoofSurface"``), or ``None``.
+    semantic_attributes : (k,) object
+        The semantic surface's other attributes as JSON text, or ``None``.
+    """
+
+    polygons: NDArray[np.object_]
+    owner: NDArray[np.int64]
+    lod: NDArray[np.object_]
+    geometry_type: NDArray[np.object_]
+    semantic: NDArray[np.object_]
+    semantic_attributes: NDArray[np.object_]
+
+    def __len__(self) -> int:
+        return len(self.polygons)
+
+    def take(self, index: NDArray[np.integer], /) -> Surfaces:
+        """The surfaces at ``index``, in that order."""
+        return Surfaces(
+            polygons=self.polygons[index],
+            owner=self.owner[index],
+            lod=self.lod[index],
+            geometry_type=self.geometry_type[index],
+            semantic=self.semantic[index],
+            semantic_attributes=self.semantic_attributes[index],
+        )
+
+
+def lod_layer(lod: str, /, *, what: str) -> str:
+    """The layer holding geometries of ``lod``.
+
+    Raises
+    ------
+    InputError
+        When the twin has no layer for that LoD; ``what`` names the file and object.
+
+    Examples
+    --------
+    >>> lod_layer("2.2", what="x.json")
+    'lod22'
+    """
+    try:
+        return LOD_LAYERS[lod]
+    except KeyError:
+        known = ", ".join(LOD_LAYERS)
+        raise InputError(f"{what}: LoD {lod!r} is not supported (supported: {known})") from None
+
+
+def _attribute_table(rows: list[dict[str, Any]], /) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """Attribute dicts as columns of one kind each, and column -> ``[name, kind]``.
+
+    Kinds: ``bool``, ``int``, ``float``, ``str``, and ``json`` for nested or mixed values
+    (stored as JSON text). Attribute names that clash with a reserved column or, ignoring
+    case, with another attribute get an ``attr_`` prefix; the mapping keeps their real name.
+    """
+    seen: dict[str, set[type]] = {}
+    for row in rows:
+        for key, value in row.items():
+            seen.setdefault(key, set()).add(type(value))
+    columns: dict[str, Any] = {}
+    kinds: dict[str, list[str]] = {}
+    used: set[str] = set()
+    for name, types in seen.items():
+        values = [row.get(name) for row in rows]
+        types = types - {type(None)}
+        column = "address" if name == ADDRESS else name
+        # GeoPackage column names are case-insensitive.
+        while name != ADDRESS and (column.lower() in RESERVED or column.lower() in used):
+            column = f"attr_{column}"
+        used.add(column.lower())
+        if types <= {bool}:
+            kind, data = "bool", pd.array(values, dtype="boolean")
+        elif types <= {int}:
+            kind, data = "int", pd.array(values, dtype="Int64")
+        elif types <= {int, float}:
+            kind, data = "float", pd.array(values, dtype="Float64")
+        elif types <= {str}:
+            kind, data = "str", np.asarray(values, dtype=object)
+        else:
+            kind = "json"
+            data = np.asarray([None if v is None else json.dumps(v) for v in values], dtype=object)
+        columns[column] = data
+        kinds[column] = [name, kind]
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(rows))), kinds
+
+
+def _group(
+    polygons: NDArray[np.object_], owner: NDArray[np.integer], /
+) -> tuple[NDArray[np.int64], NDArray[np.object_]]:
+    """Polygons collected per owner: the owners present (sorted) and a MultiPolygon each."""
+    present, compact = np.unique(owner, return_inverse=True)
+    order = np.argsort(compact, kind="stable")
+    return present, shapely.multipolygons(polygons[order], indices=compact[order])
+
+
+def _footprints(
+    polygons: NDArray[np.object_], owner: NDArray[np.int64], semantic: NDArray[np.object_], n: int
+) -> NDArray[np.object_]:
+    """2D footprint of each object: its ground surfaces, else its other non-vertical ones."""
+    flat = shapely.force_2d(polygons)
+    has_area = shapely.area(flat) > 1e-9
+    ground = semantic == "GroundSurface"
+    has_ground = np.zeros(n, dtype=bool)
+    has_ground[owner[ground]] = True
+    use = has_area & np.where(has_ground[owner], ground, True)
+    out = np.full(n, None, dtype=object)
+    if use.any():
+        present, groups = _group(flat[use], owner[use])
+        out[present] = shapely.make_valid(groups, method="structure", keep_collapsed=False)
+    return out
+
+
+def to_model(
+    objects: Objects,
+    surfaces: Surfaces,
+    /,
+    *,
+    crs: pyproj.CRS,
+    name: str,
+    source: dict[str, Any],
+) -> CityModel:
+    """Make the twin's layers from read objects and surfaces.
+
+    Parameters
+    ----------
+    objects, surfaces
+        What a reader produced; coordinates already in ``crs``.
+    crs
+        The project CRS of the new twin.
+    name
+        The twin's name.
+    source
+        Facts about the source kept in the metadata under ``source`` (file, format, version).
+
+    Returns
+    -------
+    CityModel
+        With ``buildings`` (footprints and attributes), one layer per LoD and
+        ``building_surfaces``.
+    """
+    n = len(objects.ids)
+    ids = np.asarray(objects.ids, dtype=object)
+    footprint = _footprints(surfaces.polygons, surfaces.owner, surfaces.semantic, n)
+    # An object without geometry of its own (a Building made of parts) gets its parts' union.
+    parent_row = pd.Series(np.arange(n), index=ids).reindex(objects.parents).to_numpy()
+    child = ~np.isnan(parent_row) & ~shapely.is_missing(footprint)
+    bare = shapely.is_missing(footprint)
+    if child.any() and bare.any():
+        parts, part_of = shapely.get_parts(footprint[child], return_index=True)
+        present, merged = _group(parts, parent_row[child].astype(np.int64)[part_of])
+        fill = bare[present]
+        out = shapely.make_valid(merged[fill], method="structure", keep_collapsed=False)
+        footprint[present[fill]] = out
+    table, kinds = _attribute_table(objects.attributes)
+    buildings = gpd.GeoDataFrame(
+        pd.concat(
+            [
+                pd.DataFrame(
+                    {"building_id": ids, "object_type": objects.types, "parent_id": objects.parents}
+                ),
+                table.reset_index(drop=True),
+            ],
+            axis=1,
+        ),
+        geometry=gpd.GeoSeries(footprint, crs=crs),
+    )
+    layers: dict[str, pd.DataFrame] = {"buildings": buildings}
+    area, slope, azimuth = surface_metrics(surfaces.polygons)
+    lods = sorted(set(surfaces.lod.tolist()))
+    for lod in lods:
+        layer = lod_layer(lod, what=source.get("path", "source"))
+        pick = np.flatnonzero(surfaces.lod == lod)
+        rows, solids = _group(surfaces.polygons[pick], surfaces.owner[pick])
+        first = pick[np.unique(surfaces.owner[pick], return_index=True)[1]]
+        layers[layer] = gpd.GeoDataFrame(
+            {
+                "building_id": ids[rows],
+                "lod": lod,
+                "geometry_type": surfaces.geometry_type[first],
+            },
+            geometry=gpd.GeoSeries(solids, crs=crs),
+        )
+    layers["building_surfaces"] = gpd.GeoDataFrame(
+        {
+            "building_id": ids[surfaces.owner],
+            "lod": surfaces.lod,
+            "semantic": surfaces.semantic,
+            "area": area,
+            "slope": slope,
+            "azimuth": azimuth,
+            "semantic_attributes": surfaces.semantic_attributes,
+        },
+        geometry=gpd.GeoSeries(surfaces.polygons, crs=crs),
+    )
+    return CityModel(
+        crs=crs,
+        layers=layers,
+        metadata={
+            "name": name,
+            "twin_version": __version__,
+            "origin": _origin(surfaces.polygons),
+            "height_datum": vertical(crs).name if vertical(crs) else None,
+            "lods": lods,
+            "attributes": kinds,
+            "source": source,
+        },
+    )
+
+
+def _origin(polygons: NDArray[np.object_], /) -> list[float]:
+    """A round local origin near the centre (x, y to 100 m, z to 1 m), as the pipeline's."""
+    if len(polygons) == 0:
+        return [0.0, 0.0, 0.0]
+    coords = shapely.get_coordinates(polygons, include_z=True)
+    lo, hi = coords.min(axis=0), coords.max(axis=0)
+    return [
+        round((lo[0] + hi[0]) / 200.0) * 100.0,
+        round((lo[1] + hi[1]) / 200.0) * 100.0,
+        float(math.floor(lo[2])),
+    ]
+
+
+def surfaces(model: CityModel, /, *, lods: list[str] | None = None) -> Surfaces:
+    """The surfaces of a model's buildings, sorted by building row (file order kept within).
+
+    Parameters
+    ----------
+    model
+        A twin with ``buildings`` and ``building_surfaces``.
+    lods
+        The LoDs to take (``["2.2"]``); all when ``None``.
+
+    Raises
+    ------
+    InputError
+        When a requested LoD is absent.
+    """
+    table = model.layer("building_surfaces")
+    if lods is not None:
+        missing = sorted(set(lods) - set(table["lod"].unique()))
+        if missing:
+            have = ", ".join(sorted(table["lod"].unique()))
+            raise InputError(f"the twin has no LoD {', '.join(missing)} (it has: {have})")
+        table = table[table["lod"].isin(lods)]
+    ids = model.buildings["building_id"]
+    owner = pd.Series(np.arange(len(ids)), index=ids).reindex(table["building_id"]).to_numpy()
+    keep = ~np.isnan(owner)
+    table, owner = table[keep], owner[keep].astype(np.int64)
+    lod = table["lod"].to_numpy(dtype=object)
+    kind = np.full(len(table), "Solid", dtype=object)
+    for value in np.unique(lod):
+        layer = model.layers.get(LOD_LAYERS.get(value, ""))
+        if layer is not None and "geometry_type" in layer:
+            types = pd.Series(layer["geometry_type"].to_numpy(), index=layer["building_id"])
+            at = lod == value
+            kind[at] = types.reindex(table["building_id"][at]).to_numpy()
+    semantic_attributes = (
+        table["semantic_attributes"].to_numpy(dtype=object)
+        if "semantic_attributes" in table
+        else np.full(len(table), None, dtype=object)
+    )
+    order = np.argsort(owner, kind="stable")
+    out = Surfaces(
+        polygons=table.geometry.to_numpy(),
+        owner=owner,
+        lod=lod,
+        geometry_type=kind,
+        semantic=table["semantic"].to_numpy(dtype=object),
+        semantic_attributes=semantic_attributes,
+    )
+    return out.take(order)
+
+
+def attributes(model: CityModel, rows: NDArray[np.integer], /) -> list[dict[str, Any]]:
+    """The attributes of buildings ``rows`` as JSON-ready dicts, nulls left out.
+
+    An imported twin gives back its source's attribute names and types; a built twin gives
+    its attribute columns (docs/model.md) as they are.
+    """
+    table = model.buildings.iloc[np.asarray(rows)]
+    kinds = model.metadata.get("attributes")
+    if kinds is None:
+        kinds = {c: [c, "auto"] for c in table.columns if c not in RESERVED}
+    columns = [c for c in kinds if c in table.columns]
+    records = table[columns].to_dict("records")
+    decode = {c for c in columns if kinds[c][1] == "json"}
+    ints = {c for c in columns if kinds[c][1] == "int"}
+    bools = {c for c in columns if kinds[c][1] == "bool"}
+    out = []
+    for record in records:
+        item = {}
+        for column, value in record.items():
+            if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+                continue
+            if column in decode:
+                value = json.loads(value)
+            elif column in ints:
+                value = int(value)
+            elif column in bools:
+                value = bool(value)
+            elif isinstance(value, np.generic):
+                value = value.item()
+            item[kinds[column][0]] = value
+        out.append(item)
+    return out
+
+
+def select(
+    model: CityModel, /, *, bbox: tuple[float, float, float, float] | None = None
+) -> NDArray:
+    """Rows of ``model.buildings`` to export: those whose footprint meets ``bbox``, with
+    their parents and parts; all rows when ``bbox`` is ``None``.
+    """
+    buildings = model.buildings
+    if bbox is None:
+        return np.arange(len(buildings))
+    hit = shapely.intersects(buildings.geometry.to_numpy(), shapely.box(*bbox))
+    ids = buildings["building_id"]
+    parents = buildings["parent_id"] if "parent_id" in buildings else pd.Series(None, index=ids)
+    top = np.where(parents.notna(), parents, ids)
+    chosen = set(top[hit].tolist())
+    return np.flatnonzero(np.isin(top, list(chosen)))

@@ -1,0 +1,490 @@
+"""3D Tiles 1.1: a quadtree tileset of GLB tiles placed in ECEF (EPSG:4978).
+
+Buildings are split into a quadtree by their centre until a tile holds at most
+``max_features`` buildings; only leaves have content (``refine: ADD``), every tile has a tight
+``region`` bounding volume (radians, ellipsoidal heights), and the geometric error falls from
+the root to 0 at the leaves. Each leaf's GLB carries per-vertex feature ids
+(``EXT_mesh_features``) and a property table of the buildings' attributes
+(``EXT_structural_metadata``); its vertices are relative to the tile centre, which the tile's
+``transform`` puts back in ECEF.
+
+Heights: the twin stores orthometric heights; ECEF needs ellipsoidal ones. PROJ converts them
+with the geoid grid of the vertical datum when it has one (the Austrian GHA and the Dutch NAP
+grids ship in ``twin/proj``); otherwise heights pass through unchanged. What was done is
+written into the tileset's metadata (``heights``) and returned by :func:`write_tileset`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyproj
+from numpy.typing import NDArray
+from pyproj.transformer import TransformerGroup
+
+from twin._version import __version__
+from twin.crs import horizontal, vertical
+from twin.errors import InputError
+from twin.formats import meshes
+from twin.formats._io import atomic
+from twin.model import CityModel
+
+_ARRAY_BUFFER = 34962
+_FLOAT, _UBYTE = 5126, 5121
+_IDENTIFIER = re.compile(r"[^A-Za-z0-9_]")
+
+
+@dataclass(frozen=True)
+class Heights:
+    """How model heights become ellipsoidal heights for ECEF.
+
+    Attributes
+    ----------
+    transformer
+        Model CRS -> WGS 84 geographic 3D (EPSG:4979), ``always_xy``.
+    converted
+        Whether a geoid model turned orthometric heights into ellipsoidal ones.
+    note
+        One sentence for people: what was done to the heights.
+    """
+
+    transformer: pyproj.Transformer
+    converted: bool
+    note: str
+
+
+def heights(crs: pyproj.CRS, /) -> Heights:
+    """Choose the transformation of ``crs`` to EPSG:4979 and say what it does to heights.
+
+    Examples
+    --------
+    >>> h = heights(pyproj.CRS("EPSG:31258+5778"))
+    >>> h.converted, "GHA height" in h.note
+    (True, True)
+    >>> heights(pyproj.CRS("EPSG:2056")).converted
+    False
+    """
+    target = pyproj.CRS("EPSG:4979")
+    datum = vertical(crs)
+    if datum is None:
+        transformer = pyproj.Transformer.from_crs(horizontal(crs), target, always_xy=True)
+        note = (
+            f"{crs.name} names no vertical datum: heights were used as ellipsoidal heights "
+            "unchanged (no geoid model applied)"
+        )
+        return Heights(transformer, False, note)
+    group = TransformerGroup(crs, target, always_xy=True)
+    transformer = group.transformers[0]
+    ballpark = "ballpark" in transformer.description.lower()
+    if not group.best_available or ballpark:
+        note = (
+            f"PROJ has no geoid model for {datum.name} here: heights were passed through as "
+            "ellipsoidal heights unchanged (off by the local geoid undulation)"
+        )
+        return Heights(transformer, False, note)
+    note = (
+        f"orthometric heights ({datum.name}) converted to ellipsoidal heights (WGS 84) "
+        f"with PROJ: {transformer.description}"
+    )
+    return Heights(transformer, True, note)
+
+
+def _ecef(lon: NDArray, lat: NDArray, h: NDArray) -> NDArray[np.float64]:
+    """WGS 84 geographic (degrees, metres) to ECEF ``(n, 3)``."""
+    a, f = 6378137.0, 1.0 / 298.257223563
+    e2 = f * (2.0 - f)
+    lon, lat = np.radians(lon), np.radians(lat)
+    n = a / np.sqrt(1.0 - e2 * np.sin(lat) ** 2)
+    return np.column_stack(
+        [
+            (n + h) * np.cos(lat) * np.cos(lon),
+            (n + h) * np.cos(lat) * np.sin(lon),
+            (n * (1.0 - e2) + h) * np.sin(lat),
+        ]
+    )
+
+
+def _quadtree(
+    xy: NDArray[np.float64], index: NDArray[np.int64], max_features: int, depth: int = 0
+) -> dict[str, Any]:
+    """Split building centres into quadrants until a node holds at most ``max_features``."""
+    lo, hi = xy[index].min(axis=0), xy[index].max(axis=0)
+    if len(index) <= max_features or depth >= 24 or np.all(hi - lo < 1e-6):
+        return {"rows": index}
+    mid = (lo + hi) / 2.0
+    east = xy[index, 0] > mid[0]
+    north = xy[index, 1] > mid[1]
+    children = [
+        _quadtree(xy, index[(east == e) & (north == n)], max_features, depth + 1)
+        for e in (False, True)
+        for n in (False, True)
+        if np.any((east == e) & (north == n))
+    ]
+    return children[0] if len(children) == 1 else {"children": children}
+
+
+def _leaves(node: dict[str, Any]) -> list[dict[str, Any]]:
+    if "rows" in node:
+        return [node]
+    return [leaf for child in node["children"] for leaf in _leaves(child)]
+
+
+def _property_table(
+    model: CityModel, rows: NDArray[np.int64]
+) -> tuple[dict[str, Any], list[tuple[str, NDArray | list[str]]]]:
+    """The metadata class of the buildings and the columns written per tile."""
+    table = model.buildings
+    kinds = model.metadata.get("attributes")
+    names = {c: c for c in table.columns if c not in ("geometry",)}
+    if kinds is not None:
+        names = {"building_id": "building_id", **{c: kinds[c][0] for c in kinds if c in table}}
+    properties: dict[str, Any] = {}
+    columns: list[tuple[str, Any]] = []
+    used: set[str] = set()
+    for column, name in names.items():
+        values = table[column].iloc[rows]
+        key = _IDENTIFIER.sub("_", str(name))
+        if not key or key[0].isdigit():
+            key = f"_{key}"
+        while key in used:
+            key = f"{key}_"
+        used.add(key)
+        if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+            properties[key] = {"name": str(name), "type": "SCALAR", "componentType": "FLOAT64"}
+            columns.append((key, values.astype("float64").to_numpy(na_value=np.nan)))
+        else:
+            properties[key] = {"name": str(name), "type": "STRING"}
+            text = values.astype(object).where(values.notna(), "")
+            columns.append((key, [str(v) for v in text]))
+    return {"properties": properties}, columns
+
+
+class _Buffer:
+    """The binary chunk of a GLB being assembled, with its buffer views."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.views: list[dict[str, Any]] = []
+
+    def add(self, data: bytes, *, target: int | None = None) -> int:
+        pad = (-self.size) % 8  # EXT_structural_metadata wants 8-byte aligned views
+        self.parts.append(b"\0" * pad)
+        self.size += pad
+        view: dict[str, Any] = {"buffer": 0, "byteOffset": self.size, "byteLength": len(data)}
+        if target is not None:
+            view["target"] = target
+        self.views.append(view)
+        self.parts.append(data)
+        self.size += len(data)
+        return len(self.views) - 1
+
+
+def glb_tile(
+    positions: NDArray[np.float32],
+    normals: NDArray[np.float32],
+    colors: NDArray[np.uint8],
+    feature: NDArray[np.float32],
+    building_class: dict[str, Any],
+    columns: list[tuple[str, Any]],
+) -> bytes:
+    """One GLB tile: non-indexed triangles with feature ids and a building property table.
+
+    Parameters
+    ----------
+    positions, normals : (n, 3) float32
+        glTF (y-up) coordinates and unit normals, three vertices per triangle.
+    colors : (n, 4) uint8
+        Vertex colours.
+    feature : (n,) float32
+        Feature id (row of the property table) of each vertex.
+    building_class
+        The ``building`` class of the metadata schema.
+    columns
+        Property name -> values (float64 array or list of str), one per feature.
+    """
+    buffer = _Buffer()
+    count = len(columns[0][1]) if columns else 0
+    accessors = [
+        {
+            "bufferView": buffer.add(positions.tobytes(), target=_ARRAY_BUFFER),
+            "componentType": _FLOAT,
+            "count": len(positions),
+            "type": "VEC3",
+            "min": positions.min(axis=0).tolist(),
+            "max": positions.max(axis=0).tolist(),
+        },
+        {
+            "bufferView": buffer.add(normals.tobytes(), target=_ARRAY_BUFFER),
+            "componentType": _FLOAT,
+            "count": len(normals),
+            "type": "VEC3",
+        },
+        {
+            "bufferView": buffer.add(colors.tobytes(), target=_ARRAY_BUFFER),
+            "componentType": _UBYTE,
+            "normalized": True,
+            "count": len(colors),
+            "type": "VEC4",
+        },
+        {
+            "bufferView": buffer.add(feature.tobytes(), target=_ARRAY_BUFFER),
+            "componentType": _FLOAT,
+            "count": len(feature),
+            "type": "SCALAR",
+        },
+    ]
+    properties: dict[str, Any] = {}
+    for key, values in columns:
+        if isinstance(values, np.ndarray):
+            properties[key] = {"values": buffer.add(values.astype("<f8").tobytes())}
+        else:
+            encoded = [v.encode("utf-8") for v in values]
+            offsets = np.concatenate([[0], np.cumsum([len(b) for b in encoded])])
+            # A buffer view cannot be empty: all-empty strings still get one byte.
+            properties[key] = {
+                "values": buffer.add(b"".join(encoded) or b"\0"),
+                "stringOffsets": buffer.add(offsets.astype("<u4").tobytes()),
+                "stringOffsetType": "UINT32",
+            }
+    document = {
+        "asset": {"version": "2.0", "generator": f"twin {__version__}"},
+        "extensionsUsed": ["EXT_mesh_features", "EXT_structural_metadata"],
+        "extensions": {
+            "EXT_structural_metadata": {
+                "schema": {"id": "twin", "classes": {"building": building_class}},
+                "propertyTables": [{"class": "building", "count": count, "properties": properties}],
+            }
+        },
+        "scene": 0,
+        "scenes": [{"nodes": [0]}],
+        "nodes": [{"mesh": 0}],
+        "meshes": [
+            {
+                "primitives": [
+                    {
+                        "attributes": {
+                            "POSITION": 0,
+                            "NORMAL": 1,
+                            "COLOR_0": 2,
+                            "_FEATURE_ID_0": 3,
+                        },
+                        "mode": 4,
+                        "material": 0,
+                        "extensions": {
+                            "EXT_mesh_features": {
+                                "featureIds": [
+                                    {"featureCount": count, "attribute": 0, "propertyTable": 0}
+                                ]
+                            }
+                        },
+                    }
+                ]
+            }
+        ],
+        "materials": [
+            {
+                "pbrMetallicRoughness": {"metallicFactor": 0.0, "roughnessFactor": 0.9},
+                "doubleSided": False,
+            }
+        ],
+        "accessors": accessors,
+        "bufferViews": buffer.views,
+        "buffers": [{"byteLength": buffer.size + (-buffer.size) % 4}],
+    }
+    blob = b"".join(buffer.parts)
+    blob += b"\0" * ((-len(blob)) % 4)
+    text = json.dumps(document, separators=(",", ":")).encode("utf-8")
+    text += b" " * ((-len(text)) % 4)
+    total = 12 + 8 + len(text) + 8 + len(blob)
+    return b"".join(
+        [
+            struct.pack("<4sII", b"glTF", 2, total),
+            struct.pack("<I4s", len(text), b"JSON"),
+            text,
+            struct.pack("<I4s", len(blob), b"BIN\0"),
+            blob,
+        ]
+    )
+
+
+def _region(lonlath: NDArray[np.float64]) -> list[float]:
+    lo, hi = lonlath.min(axis=0), lonlath.max(axis=0)
+    return [*np.radians(lo[:2]).tolist(), *np.radians(hi[:2]).tolist(), lo[2], hi[2]]
+
+
+def _union(regions: list[list[float]]) -> list[float]:
+    r = np.asarray(regions)
+    return [
+        *r[:, :2].min(axis=0).tolist(),
+        *r[:, 2:4].max(axis=0).tolist(),
+        r[:, 4].min(),
+        r[:, 5].max(),
+    ]
+
+
+def _diagonal(region: list[float]) -> float:
+    """Length (m) of a region's diagonal, on a sphere of the Earth's mean radius."""
+    w, s, e, n, lo, hi = region
+    dx = (e - w) * 6371000.0 * np.cos((s + n) / 2.0)
+    dy = (n - s) * 6371000.0
+    return float(np.sqrt(dx * dx + dy * dy + (hi - lo) ** 2))
+
+
+def write_tileset(
+    model: CityModel,
+    out_dir: str | Path,
+    /,
+    *,
+    rows: NDArray[np.integer] | None = None,
+    lod: str | None = None,
+    max_features: int = 1000,
+) -> dict[str, Any]:
+    """Write a 3D Tiles 1.1 tileset of the model's buildings into ``out_dir`` atomically.
+
+    Parameters
+    ----------
+    model
+        The twin.
+    out_dir
+        The folder to write (``tileset.json`` and ``tiles/*.glb``); replaced when it exists.
+    rows
+        Rows of ``model.buildings`` to include (all by default).
+    lod
+        The LoD to write (default: the model's highest).
+    max_features
+        Most buildings in one tile.
+
+    Returns
+    -------
+    dict
+        ``tiles`` (leaf count), ``buildings``, ``triangles``, ``heights`` (what was done to
+        the heights) and ``geoid_applied``.
+    """
+    lod = meshes.lod_of(model, [lod] if lod else None)
+    mesh, codes = meshes.mesh(model, rows, lod=lod)
+    if len(mesh) == 0:
+        raise InputError(f"no building has LoD {lod} geometry to tile")
+    how = heights(model.crs)
+    lon, lat, h = how.transformer.transform(*mesh.vertices.T)
+    lonlath = np.column_stack([lon, lat, h])
+    if not np.isfinite(lonlath).all():
+        raise InputError(
+            f"some LoD {lod} vertices cannot be transformed to WGS 84 from {model.crs.name}"
+        )
+    ecef = _ecef(lon, lat, h)
+    owners = np.unique(mesh.owner)
+    # Building centres (mean of their vertices) in the model CRS drive the quadtree.
+    tri_centre = mesh.vertices[mesh.triangles].mean(axis=1)[:, :2]
+    sums = np.zeros((len(model.buildings), 2))
+    np.add.at(sums, mesh.owner, tri_centre)
+    counts = np.bincount(mesh.owner, minlength=len(model.buildings))
+    centre = sums / np.maximum(counts, 1)[:, None]
+    tree = _quadtree(centre, owners, max_features)
+    leaves = _leaves(tree)
+    leaf_of = np.full(len(model.buildings), -1, dtype=np.int64)
+    for i, leaf in enumerate(leaves):
+        leaf_of[leaf["rows"]] = i
+    tri_leaf = leaf_of[mesh.owner]
+    order = np.argsort(tri_leaf, kind="stable")
+    bounds = np.searchsorted(tri_leaf[order], np.arange(len(leaves) + 1))
+    building_class, _ = _property_table(model, owners[:1])
+    palette = (np.asarray(list(meshes.COLORS.values())) * 255).round().astype(np.uint8)
+    with atomic(out_dir) as tmp:
+        (tmp / "tiles").mkdir(parents=True)
+        for i, leaf in enumerate(leaves):
+            tris = order[bounds[i] : bounds[i + 1]]
+            corners = mesh.triangles[tris].ravel()
+            points = ecef[corners]
+            centre_ecef = (points.min(axis=0) + points.max(axis=0)) / 2.0
+            local = points - centre_ecef
+            a, b, c = local[0::3], local[1::3], local[2::3]
+            normal = np.cross(b - a, c - a)
+            length = np.linalg.norm(normal, axis=1, keepdims=True)
+            normal = np.where(length > 0, normal / np.where(length > 0, length, 1.0), [0, 0, 1])
+            normal = np.repeat(normal, 3, axis=0)
+            feature_rows = leaf["rows"]
+            local_id = pd.Series(np.arange(len(feature_rows)), index=feature_rows)
+            feature = local_id.reindex(mesh.owner[tris]).to_numpy()
+            _, columns = _property_table(model, feature_rows)
+            rgba = np.column_stack(
+                [palette[np.repeat(codes[tris], 3)], np.full(len(corners), 255, np.uint8)]
+            )
+            data = glb_tile(
+                np.column_stack([local[:, 0], local[:, 2], -local[:, 1]]).astype(np.float32),
+                np.column_stack([normal[:, 0], normal[:, 2], -normal[:, 1]]).astype(np.float32),
+                rgba,
+                np.repeat(feature, 3).astype(np.float32),
+                building_class,
+                columns,
+            )
+            (tmp / "tiles" / f"{i}.glb").write_bytes(data)
+            leaf["region"] = _region(lonlath[corners])
+            leaf["transform"] = [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, *centre_ecef.tolist(), 1]
+            leaf["uri"] = f"tiles/{i}.glb"
+        root = _tile(tree)
+        tileset = {
+            "asset": {"version": "1.1", "generator": f"twin {__version__}"},
+            "schema": {
+                "id": "twin_tileset",
+                "classes": {
+                    "tileset": {
+                        "properties": {
+                            "heights": {"type": "STRING"},
+                            "geoid_applied": {"type": "BOOLEAN"},
+                            "source_crs": {"type": "STRING"},
+                            "lod": {"type": "STRING"},
+                        }
+                    }
+                },
+            },
+            "metadata": {
+                "class": "tileset",
+                "properties": {
+                    "heights": how.note,
+                    "geoid_applied": how.converted,
+                    "source_crs": model.crs.name,
+                    "lod": lod,
+                },
+            },
+            "geometricError": max(
+                2.0 * root["geometricError"], _diagonal(root["boundingVolume"]["region"]) / 4.0
+            ),
+            "root": root,
+        }
+        (tmp / "tileset.json").write_text(json.dumps(tileset, indent=1), encoding="utf-8")
+    return {
+        "tiles": len(leaves),
+        "buildings": len(owners),
+        "triangles": len(mesh),
+        "heights": how.note,
+        "geoid_applied": how.converted,
+    }
+
+
+def _tile(node: dict[str, Any]) -> dict[str, Any]:
+    """The tileset JSON of a quadtree node (leaves already carry region, transform, uri)."""
+    if "rows" in node:
+        return {
+            "boundingVolume": {"region": node["region"]},
+            "geometricError": 0.0,
+            "refine": "ADD",
+            "transform": node["transform"],
+            "content": {"uri": node["uri"]},
+        }
+    children = [_tile(child) for child in node["children"]]
+    region = _union([c["boundingVolume"]["region"] for c in children])
+    error = max(_diagonal(region) / 4.0, 2.0 * max(c["geometricError"] for c in children))
+    return {
+        "boundingVolume": {"region": region},
+        "geometricError": error,
+        "refine": "ADD",
+        "children": children,
+    }
