@@ -1,0 +1,333 @@
+"""The viewer, rendered off-screen (EGL or OSMesa): pictures, colours, picking, underground.
+
+The checks read the rendered pixels: flat-lit pictures (``lighting=False``) keep the exact
+colours an attribute maps to, and map views (``top=True``) put a known place at a known pixel.
+"""
+
+from __future__ import annotations
+
+import json
+
+import imageio.v3 as iio
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from click.testing import CliRunner
+
+import twin
+from twin.analysis.sun import sun_position, to_utc
+from twin.cli import main
+from twin.errors import InputError
+from viewer import Scene, show
+from viewer.camera import View, bookmarks_path, load_bookmarks, save_bookmark
+from viewer.interactive import Session
+from viewer.layers import NETWORK_COLORS
+from viewer.measure import measure
+
+SIZE = (240, 180)
+CENTRE = (SIZE[0] // 2, SIZE[1] // 2)  # column, row
+
+
+@pytest.fixture(scope="module")
+def model(sample_twin):
+    return twin.open(sample_twin)
+
+
+@pytest.fixture(scope="module")
+def ortho_twin(tmp_path_factory):
+    """A small district built with its orthophoto (copied beside the twin as a COG)."""
+    from ingest.config import BuildConfig
+    from ingest.pipeline import build
+    from ingest.sample import generate_sample
+
+    root = tmp_path_factory.mktemp("ortho")
+    generate_sample(root / "src", buildings=40, seed=5, lidar=False, ortho=True, progress=False)
+    out = root / "city.gpkg"
+    build(BuildConfig.load(root / "src"), out, progress=False)
+    return out
+
+
+def _around(point: shapely.Point, half: float = 6.0) -> tuple[float, float, float, float]:
+    return (point.x - half, point.y - half, point.x + half, point.y + half)
+
+
+def _largest(model) -> int:
+    """Row of the building with the largest footprint that has a solid."""
+    b = model.buildings
+    return int(np.nanargmax(np.where(b["lod1_z"].notna(), b.geometry.area, np.nan)))
+
+
+def _centre(image: np.ndarray) -> np.ndarray:
+    return image[CENTRE[1], CENTRE[0]].astype(int)
+
+
+def test_render_command_writes_a_picture(sample_twin, tmp_path):
+    out = tmp_path / "city.png"
+    result = CliRunner().invoke(
+        main, ["render", str(sample_twin), "-o", str(out), "--size", "320", "240"]
+    )
+    assert result.exit_code == 0, result.output
+    assert str(out) in result.output
+    image = iio.imread(out)
+    assert image.shape == (240, 320, 3)
+    # not blank: many colours, and the middle is the city, not the sky
+    assert len(np.unique(image.reshape(-1, 3), axis=0)) > 500
+    assert image[80:160, 110:210].std() > 20
+
+
+def test_building_pixels_have_their_attribute_colour(model):
+    row = _largest(model)
+    spot = shapely.point_on_surface(model.buildings.geometry.iloc[row])
+    with Scene(model, layers=["buildings"], size=SIZE, lighting=False) as scene:
+        coloring = scene.color_by("use")
+        scene.frame(_around(spot), top=True)
+        category = int(coloring.values[row])
+        expected = coloring.category_colors()[category].astype(int)
+        assert np.abs(_centre(scene.image()) - expected).max() <= 2
+
+        coloring = scene.color_by("height")
+        assert coloring.numeric
+        lut = scene.actors["buildings"].mapper.lookup_table
+        rgb = np.array(lut.map_value(float(model.buildings["height"].iloc[row]), opacity=False))
+        assert np.abs(_centre(scene.image()) - np.rint(rgb * 255)).max() <= 2
+
+
+def test_picking_a_pixel_returns_that_building(model):
+    row = _largest(model)
+    spot = shapely.point_on_surface(model.buildings.geometry.iloc[row])
+    with Scene(model, size=SIZE) as scene:
+        scene.frame(_around(spot), top=True)
+        info = scene.pick(*CENTRE)
+        assert info is not None
+        assert info["building_id"] == model.buildings["building_id"].iloc[row]
+        assert info["lod"] == "1.2" and info["height_method"] is not None
+        x, y, z = info["point"]  # model CRS, on the roof
+        assert abs(x - spot.x) < 0.5 and abs(y - spot.y) < 0.5
+        assert z == pytest.approx(model.buildings["lod1_z"].iloc[row], abs=0.05)
+        # the sky has no building
+        scene.frame(_around(shapely.Point(spot.x + 5000, spot.y)), top=True)
+        assert scene.pick(*CENTRE) is None
+
+
+def test_underground_mode_shows_a_utility_line_hidden_otherwise(model):
+    lines = model.layers["utilities"]
+    water = lines[lines["network"] == "water"].geometry
+    spot = water.iloc[int(np.argmax(water.length))].interpolate(0.5, normalized=True)
+    view = dict(size=SIZE, lighting=False)
+    with Scene(model, layers=["terrain"], **view) as scene:
+        scene.frame(_around(spot, 4.0), top=True)
+        ground_only = scene.image()
+    with Scene(model, layers=["terrain", "utilities"], **view) as scene:
+        scene.frame(_around(spot, 4.0), top=True)
+        hidden = scene.image()
+        scene.set_underground(True)
+        shown = scene.image()
+    assert np.array_equal(hidden, ground_only)  # the pipe lies under the ground
+    blue = np.array(NETWORK_COLORS["water"])
+    towards = (
+        np.abs(shown.astype(int) - blue).sum(axis=2)
+        < np.abs(hidden.astype(int) - blue).sum(axis=2) - 150
+    )
+    assert towards[CENTRE[1], CENTRE[0]]
+    assert towards.sum() > 0.02 * towards.size  # a 20 cm pipe across an 8 m wide picture
+
+
+def test_utilities_hang_at_their_depth_and_trees_stand_on_the_ground(model):
+    from viewer.layers import trees, utilities
+
+    tubes, notes = utilities(model)
+    assert isinstance(notes, list)
+    lines = model.layers["utilities"]
+    row = int(np.argmax(lines.geometry.length))
+    mine = tubes.extract_points(tubes.point_data["line"] == row, adjacent_cells=False)
+    top = mine.points[:, 2].max() + model.origin[2]
+    xy = shapely.get_coordinates(lines.geometry.iloc[row])
+    ground = model.terrain.sample(xy)
+    depth = lines["depth_m"].iloc[row]
+    assert top == pytest.approx(np.nanmax(ground) - depth, abs=0.3)
+
+    mesh, _ = trees(model)
+    table = model.layers["trees"]
+    k = int(np.nanargmax(table["height_m"].to_numpy()))
+    crowns = mesh.extract_cells(mesh.cell_data["tree"] == k)
+    foot = model.terrain.sample(shapely.get_coordinates(table.geometry.iloc[[k]]))[0]
+    assert crowns.points[:, 2].max() + model.origin[2] == pytest.approx(
+        foot + table["height_m"].iloc[k], abs=0.1
+    )
+    assert crowns.points[:, 2].min() + model.origin[2] == pytest.approx(foot, abs=0.1)
+
+
+def test_orthophoto_is_copied_beside_the_twin_and_draped(ortho_twin):
+    import rasterio
+
+    cog = ortho_twin.with_suffix(".ortho.tif")
+    model = twin.open(ortho_twin)
+    assert model.metadata["ortho"] == str(cog)
+    with rasterio.open(cog) as src:
+        assert src.count == 3 and src.profile["compress"] == "jpeg"
+        x, y = (src.bounds.left + src.bounds.right) / 2, (src.bounds.bottom + src.bounds.top) / 2
+        r, c = src.index(x, y)
+        window = src.read(window=((r - 2, r + 3), (c - 2, c + 3))).reshape(3, -1)
+    with Scene(model, layers=["terrain"], size=SIZE, lighting=False) as scene:
+        assert "terrain draped with the orthophoto" in scene.notes
+        scene.frame((x - 3, y - 3, x + 3, y + 3), top=True)
+        pixel = _centre(scene.image())
+    assert np.abs(pixel - np.median(window, axis=1)).max() < 40
+
+
+def test_sun_position_at_klagenfurt(model):
+    times = pd.date_range("2024-06-21T00:00", periods=24, freq="h", tz="Europe/Vienna")
+    sun = sun_position(model.crs, model.origin[:2], times)
+    assert sun.elevation.shape == (24,)
+    noon = int(np.argmax(sun.elevation))
+    assert sun.elevation[noon] == pytest.approx(90 - 46.62 + 23.44, abs=0.6)
+    assert sun.azimuth[noon] == pytest.approx(180, abs=10)
+    assert not sun.above_horizon[0] and sun.above_horizon[noon]
+    d = sun.direction()
+    assert np.allclose(np.linalg.norm(d, axis=1), 1.0)
+    assert d[noon, 1] < 0  # at noon the sun stands in the south
+    with pytest.raises(InputError, match="time zone"):
+        to_utc("2024-06-21T12:00")
+
+
+def test_sun_lights_the_scene_and_casts_shadows(model):
+    with Scene(model, layers=["terrain", "buildings"], size=SIZE) as scene:
+        plain = scene.image()
+        sun = scene.set_time("2024-06-21T17:00+02:00")
+        evening = scene.image()
+        assert sun.elevation[0] > 20
+        assert np.abs(evening.astype(int) - plain).mean() > 5
+    with Scene(model, layers=["buildings"], size=SIZE) as scene:
+        scene.set_time("2024-12-21T23:00+01:00")
+        assert any("below the horizon" in n for n in scene.notes)
+
+
+def test_bookmarks_and_fly_through(sample_twin, tmp_path, model):
+    twin_copy = tmp_path / "city.gpkg"
+    for suffix in (".gpkg", ".dtm.tif"):
+        twin_copy.with_suffix(suffix).write_bytes(sample_twin.with_suffix(suffix).read_bytes())
+    row = _largest(model)
+    spot = shapely.point_on_surface(model.buildings.geometry.iloc[row])
+    near = View.framing((spot.x - 50, spot.x + 50, spot.y - 50, spot.y + 50, 440, 460))
+    save_bookmark(twin_copy, "square", near)
+    save_bookmark(
+        twin_copy,
+        "top",
+        View.framing((spot.x - 80, spot.x + 80, spot.y - 80, spot.y + 80, 440, 460), top=True),
+    )
+    marks = load_bookmarks(twin_copy)
+    assert marks["square"] == near and marks["top"].parallel_scale is not None
+    assert set(json.loads(bookmarks_path(twin_copy).read_text())) == {"square", "top"}
+
+    runner = CliRunner()
+    still = tmp_path / "square.png"
+    result = runner.invoke(
+        main,
+        [
+            "render",
+            str(twin_copy),
+            "-o",
+            str(still),
+            "--bookmark",
+            "square",
+            "--size",
+            "160",
+            "120",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    gif = tmp_path / "tour.gif"
+    args = ["render", str(twin_copy), "-o", str(gif), "--size", "96", "64"]
+    result = runner.invoke(main, [*args, "--bookmark", "square", "--bookmark", "top"])
+    assert result.exit_code == 0, result.output
+    frames = iio.imread(gif, index=None)
+    assert frames.shape[0] == 31 and frames.shape[1:3] == (64, 96)
+    assert not np.array_equal(frames[0], frames[-1])
+
+    result = runner.invoke(main, [*args, "--bookmark", "nowhere"])
+    assert result.exit_code != 0 and "no bookmark 'nowhere'" in result.output
+    assert "bookmarks: square, top" in result.output
+
+
+def test_measure_clip_and_section(model):
+    m = measure(np.array([[0.0, 0.0, 440.0], [3.0, 4.0, 440.0], [3.0, 4.0, 452.0]]))
+    assert (m.horizontal, m.height_difference, m.distance) == (5.0, 12.0, 17.0)
+    row = _largest(model)
+    b = model.buildings.iloc[row]
+    spot = shapely.point_on_surface(b.geometry)
+    with Scene(model, layers=["buildings"], size=SIZE, lighting=False) as scene:
+        scene.frame(_around(spot), top=True)
+        before = scene.image()
+        scene.clip([spot.x, spot.y, 0.0], [0.0, 0.0, -1.0])  # keeps only what lies below z=0
+        clipped = scene.image()
+        scene.unclip()
+        assert np.array_equal(scene.image(), before)
+        segments = scene.section([spot.x, spot.y, 0.0], [1.0, 0.0, 0.0])
+        mine = segments[
+            (np.abs(segments[:, :, 1] - spot.y).min(axis=1) < 30)
+            & np.isclose(segments[:, :, 0], spot.x).all(axis=1)
+        ]
+        assert len(mine) and np.isclose(mine[:, :, 2].max(), b["lod1_z"], atol=0.01)
+    assert not np.array_equal(before, clipped)
+    sky = clipped[CENTRE[1], 0].astype(int)  # the background varies by row only
+    assert np.abs(_centre(clipped) - sky).max() <= 3
+
+
+def test_interactive_session_tools(sample_twin, tmp_path, model):
+    twin_copy = tmp_path / "city.gpkg"
+    row = _largest(model)
+    spot = shapely.point_on_surface(model.buildings.geometry.iloc[row])
+    with Scene(model, size=SIZE) as scene:
+        session = Session(scene, twin_copy)
+        scene.frame(_around(spot), top=True)
+        assert session.on_pick(*CENTRE)["building_row"] == row
+        assert session.on_pick(CENTRE[0] + 10, CENTRE[1]) is not None
+        assert "distance" in session.on_measure()
+        session.on_new_measurement()
+        assert "at least two points" in session.on_measure()
+        session.on_underground()
+        assert scene.underground
+        session.on_lod()
+        assert scene.lod == "1.2"
+        assert session.on_bookmark() in load_bookmarks(twin_copy)
+        assert session.on_screenshot().exists()
+
+
+def test_notebook_falls_back_to_a_static_picture(model):
+    picture = show(model, layers=["buildings"], size=(120, 90))
+    assert picture.format == "png" and picture.data[:4] == b"\x89PNG"
+    with pytest.raises(InputError, match="trame backend needs"):
+        show(model, backend="trame")
+
+
+def test_bad_input_is_reported_not_crashed_on(model, sample_twin, tmp_path):
+    # no terrain, no utilities, and some buildings without a solid
+    bare = twin.CityModel(
+        crs=model.crs,
+        layers={k: v for k, v in model.layers.items() if k != "utilities"},
+        terrain=None,
+        metadata=dict(model.metadata),
+    )
+    surfaces = bare.layers["building_surfaces"]
+    gone = model.buildings["building_id"].iloc[:3]
+    bare.layers["building_surfaces"] = surfaces[~surfaces["building_id"].isin(gone)]
+    with Scene(bare, size=SIZE) as scene:
+        assert "the twin has no terrain" in scene.notes
+        assert "the twin has no utilities" in scene.notes
+        assert any("building(s) without an LoD1.2 solid" in n for n in scene.notes)
+        assert scene.image().std() > 5
+        with pytest.raises(InputError, match=r"no LoD '2\.2'"):
+            scene.set_lod("2.2")
+    runner = CliRunner()
+    out = tmp_path / "x.png"
+    result = runner.invoke(
+        main, ["render", str(sample_twin), "-o", str(out), "--color-by", "colour"]
+    )
+    assert result.exit_code == 1
+    assert "cannot colour by 'colour'" in result.output and "height_method" in result.output
+    result = runner.invoke(main, ["render", str(sample_twin), "-o", str(out), "--layers", "roads"])
+    assert result.exit_code == 1 and "unknown layer(s) ['roads']" in result.output
+    assert not out.exists()
+    result = runner.invoke(main, ["view", str(sample_twin)], env={"DISPLAY": ""})
+    assert result.exit_code == 1 and "no display" in result.output
