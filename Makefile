@@ -21,6 +21,7 @@ demo: install
 	$(BIN)/twin sample $(DEMO)/sources --buildings $(BUILDINGS) --overwrite
 	$(BIN)/twin build $(DEMO)/sources -o $(DEMO)/city.gpkg
 	$(BIN)/twin info $(DEMO)/city.gpkg
+	$(BIN)/twin render $(DEMO)/city.gpkg -o $(DEMO)/city.png
 
 test: install
 	bash tools/install-test-deps.sh

@@ -76,8 +76,9 @@ def surface_metrics(
 def triangulate(polygons: NDArray[np.object_], /) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
     """Triangulate planar 3D polygons (holes allowed) keeping their orientation.
 
-    Each polygon is projected onto the coordinate plane its normal is closest to, triangulated
-    there with GEOS's constrained Delaunay triangulation (which keeps the dropped coordinate of
+    Convex quadrilaterals are split along a diagonal. Every other polygon is projected onto
+    the coordinate plane its normal is closest to, triangulated there with GEOS's constrained
+    Delaunay triangulation (which keeps the dropped coordinate of
     the input vertices), and its triangles are wound like the polygon.
 
     Returns
@@ -98,6 +99,23 @@ def triangulate(polygons: NDArray[np.object_], /) -> tuple[NDArray[np.float64], 
     normal = vector_area(polygons)
     dominant = np.argmax(np.abs(normal), axis=1)
     all_corners, all_owner = [], []
+    # Convex quadrilaterals without holes (the walls of extruded solids, most faces of a city
+    # model) split along a diagonal directly; the rest go through GEOS.
+    quad = (shapely.get_num_interior_rings(polygons) == 0) & (
+        shapely.get_num_coordinates(polygons) == 5
+    )
+    ring = shapely.get_coordinates(polygons[quad], include_z=True).reshape(-1, 5, 3)[:, :4]
+    halves = np.stack([ring[:, [0, 1, 2]], ring[:, [0, 2, 3]]], axis=1)  # (q, 2, 3, 3)
+    facing = np.einsum(
+        "qtk,qk->qt",
+        np.cross(halves[:, :, 1] - halves[:, :, 0], halves[:, :, 2] - halves[:, :, 0]),
+        normal[quad],
+    )
+    convex = (facing > 0).all(axis=1)
+    fast = np.flatnonzero(quad)[convex]
+    all_corners.append(halves[convex].reshape(-1, 3, 3))
+    all_owner.append(np.repeat(fast, 2))
+    dominant[fast] = -1
     for axis in range(3):
         idx = np.flatnonzero(dominant == axis)
         if idx.size == 0:
@@ -120,8 +138,6 @@ def triangulate(polygons: NDArray[np.object_], /) -> tuple[NDArray[np.float64], 
         back = np.argsort(perm)
         all_corners.append(coords[:, :, back])
         all_owner.append(owner)
-    if not all_corners:
-        return np.empty((0, 3, 3)), np.empty(0, dtype=np.intp)
     corners = np.concatenate(all_corners)
     owner = np.concatenate(all_owner)
     order = np.argsort(owner, kind="stable")
