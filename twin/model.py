@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,51 @@ from twin.mesh import Mesh, Semantic
 from twin.terrain import Terrain
 
 
+class LazyLayers(MutableMapping[str, pd.DataFrame]):
+    """Layers that are read from the store when first used, then kept.
+
+    Opening a twin reads no layer; ``model.buildings`` reads one. Layers set or replaced in
+    memory behave as in a dict.
+
+    Parameters
+    ----------
+    names
+        The layer names, in store order.
+    load
+        Reads one layer by name.
+    """
+
+    def __init__(self, names: list[str], load: Callable[[str], pd.DataFrame], /) -> None:
+        self._names = list(names)
+        self._load = load
+        self._frames: dict[str, pd.DataFrame] = {}
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        if name not in self._frames:
+            if name not in self._names:
+                raise KeyError(name)
+            self._frames[name] = self._load(name)
+        return self._frames[name]
+
+    def __setitem__(self, name: str, frame: pd.DataFrame) -> None:
+        if name not in self._names:
+            self._names.append(name)
+        self._frames[name] = frame
+
+    def __delitem__(self, name: str) -> None:
+        self._names.remove(name)
+        self._frames.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._names))
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+
 @dataclass(eq=False)
 class CityModel:
     """A 3D city model: what a twin store holds, in memory.
@@ -27,7 +73,8 @@ class CityModel:
     crs
         The project CRS, compound with its vertical datum (heights are absolute in it).
     layers
-        Layer name -> GeoDataFrame (attribute tables such as ``runs`` are DataFrames).
+        Layer name -> GeoDataFrame (attribute tables such as ``runs`` are DataFrames); a twin
+        opened from a store reads each layer when it is first used (:class:`LazyLayers`).
     terrain
         The terrain model, or ``None``.
     metadata
@@ -45,7 +92,7 @@ class CityModel:
     """
 
     crs: pyproj.CRS
-    layers: dict[str, pd.DataFrame] = field(default_factory=dict)
+    layers: MutableMapping[str, pd.DataFrame] = field(default_factory=dict)
     terrain: Terrain | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     _meshes: dict[str, Mesh] = field(default_factory=dict, init=False, repr=False)

@@ -21,7 +21,7 @@ import rasterio.shutil
 
 from twin.errors import StoreError
 from twin.layers import LAYERS
-from twin.model import CityModel
+from twin.model import CityModel, LazyLayers
 from twin.terrain import Terrain
 
 METADATA_TABLE = "twin_metadata"
@@ -94,13 +94,16 @@ def read(path: Path, /) -> CityModel:
     """
     metadata, crs = read_metadata(path)
     names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
-    layers = {}
-    for name in _layer_order(dict.fromkeys(n for n in names if n != METADATA_TABLE)):
+
+    def load(name: str) -> pd.DataFrame:
         frame = pyogrio.read_dataframe(path, layer=name, use_arrow=True)
         if isinstance(frame, gpd.GeoDataFrame):
             # GeoPackage keeps WKT1 in GIS axis order; the model's WKT2 is the exact CRS.
             frame = frame.set_crs(crs, allow_override=True)
-        layers[name] = frame
+        return frame
+
+    order = _layer_order(dict.fromkeys(n for n in names if n != METADATA_TABLE))
+    layers = LazyLayers(order, load)
     terrain = None
     if "terrain" in metadata:  # where the file is, not a fact about the model
         terrain = Terrain.from_raster(path.parent / metadata.pop("terrain"))
