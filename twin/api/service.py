@@ -1,0 +1,406 @@
+"""OGC API - Features for a twin, framework-free: parameters in, documents out.
+
+Route functions hand the query parameters and the caller to :class:`FeatureService`; it
+checks the parameters, asks :class:`~twin.api.source.GeoPackageSource` for a page and writes
+the GeoJSON. Collections a caller may not read do not exist for that caller.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import numpy as np
+import shapely
+
+from twin.api import cql
+from twin.api.collections import CollectionSpec
+from twin.api.config import ApiConfig
+from twin.api.crsuri import CRS84, CRSRegistry, OutputCRS
+from twin.api.problems import Problem, not_found
+from twin.api.security import AuditLog, Principal
+from twin.api.source import GeoPackageSource, Selection
+
+ITEMS_PARAMS = frozenset(
+    {
+        "f",
+        "bbox",
+        "bbox-crs",
+        "limit",
+        "offset",
+        "crs",
+        "filter",
+        "filter-lang",
+        "filter-crs",
+        "sortby",
+        "properties",
+        "lod",
+    }
+)
+ITEM_PARAMS = frozenset({"f", "crs", "properties", "lod"})
+FILTER_LANGS = ("cql2-text", "cql2-json")
+
+
+@dataclass(frozen=True)
+class Result:
+    """A GeoJSON document (as text) with what the route needs for headers and HTML."""
+
+    body: str
+    content_crs: str
+    number_returned: int
+    number_matched: int | None
+
+
+def _int(params: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    raw = params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise Problem(400, f"{name} must be an integer, not {raw!r}") from None
+    if value < minimum:
+        raise Problem(400, f"{name} must be at least {minimum}")
+    return value
+
+
+def _bbox(raw: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in raw.split(","))
+    except ValueError:
+        raise Problem(400, f"bbox {raw!r}: four or six comma-separated numbers") from None
+    if len(values) not in (4, 6) or not all(math.isfinite(v) for v in values):
+        raise Problem(400, f"bbox {raw!r}: four or six comma-separated finite numbers")
+    half = len(values) // 2
+    if any(values[i] > values[i + half] for i in range(half)):
+        raise Problem(400, f"bbox {raw!r}: a lower corner is above the upper corner")
+    return values
+
+
+class FeatureService:
+    """The Features API of one twin.
+
+    Parameters
+    ----------
+    source
+        The twin's layers.
+    config
+        Limits and scopes.
+    specs
+        The collections to offer (those whose layer exists).
+    audit
+        Where access to restricted collections is recorded (``None``: not recorded).
+    """
+
+    def __init__(
+        self,
+        source: GeoPackageSource,
+        config: ApiConfig,
+        specs: tuple[CollectionSpec, ...],
+        *,
+        audit: AuditLog | None = None,
+    ):
+        self.source = source
+        self.config = config
+        self.crs = CRSRegistry(source.crs)
+        self.audit = audit
+        self.specs = {}
+        for spec in specs:
+            if spec.layer not in source.layers:
+                continue
+            scope = config.collection_scopes.get(spec.id, spec.scope)
+            lods = {k: v for k, v in spec.lods.items() if source.aligned.get(v)}
+            self.specs[spec.id] = replace(spec, scope=scope, lods=lods)
+
+    # -- collections -------------------------------------------------------------------------
+
+    def visible(self, principal: Principal, /) -> list[CollectionSpec]:
+        """The collections the caller may know of."""
+        return [s for s in self.specs.values() if principal.allows(s.scope)]
+
+    def spec(self, collection_id: str, principal: Principal, /) -> CollectionSpec:
+        """A collection the caller may read; 404 alike for missing and forbidden ones."""
+        spec = self.specs.get(collection_id)
+        if spec is None or not principal.allows(spec.scope):
+            raise not_found(collection_id)
+        return spec
+
+    def _three_d(self, spec: CollectionSpec) -> bool:
+        return self.source.layers[spec.layer].has_z or bool(spec.lods)
+
+    def _columns(self, spec: CollectionSpec) -> dict[str, str]:
+        columns = self.source.layers[spec.layer].columns
+        return {k: v for k, v in columns.items() if k not in spec.exclude}
+
+    def collection(self, spec: CollectionSpec, base: str, /) -> dict[str, Any]:
+        """The collection document (Part 1 and Part 2 members)."""
+        layer = self.source.layers[spec.layer]
+        url = f"{base}/collections/{spec.id}"
+        doc: dict[str, Any] = {
+            "id": spec.id,
+            "title": spec.title,
+            "description": spec.description,
+            "itemType": "feature",
+            "crs": self.crs.uris(three_d=self._three_d(spec)),
+            "storageCrs": self.crs.storage_uri,
+            "links": [
+                {"href": url, "rel": "self", "type": "application/json", "title": spec.title},
+                {"href": f"{url}?f=html", "rel": "alternate", "type": "text/html"},
+                {
+                    "href": f"{url}/items",
+                    "rel": "items",
+                    "type": "application/geo+json",
+                    "title": "Features",
+                },
+                {"href": f"{url}/items?f=html", "rel": "items", "type": "text/html"},
+                {
+                    "href": f"{url}/queryables",
+                    "rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables",
+                    "type": "application/schema+json",
+                    "title": "Queryables",
+                },
+            ],
+        }
+        if layer.extent is not None:
+            geo = self.crs.get(CRS84, allowed=[CRS84])
+            box = geo.from_store(np.array([shapely.box(*layer.extent)], dtype=object))[0]
+            doc["extent"] = {"spatial": {"bbox": [list(shapely.bounds(box))], "crs": CRS84}}
+        if spec.lods:
+            doc["lods"] = ["0", *spec.lods]
+        return doc
+
+    def collections(self, principal: Principal, base: str, /) -> dict[str, Any]:
+        """The ``/collections`` document with the collections the caller may see."""
+        return {
+            "links": [
+                {"href": f"{base}/collections", "rel": "self", "type": "application/json"},
+                {"href": f"{base}/collections?f=html", "rel": "alternate", "type": "text/html"},
+            ],
+            "crs": self.crs.uris(three_d=True),
+            "collections": [self.collection(s, base) for s in self.visible(principal)],
+        }
+
+    def queryables(self, spec: CollectionSpec, base: str, /) -> dict[str, Any]:
+        """The queryables of a collection as a JSON Schema (Part 3)."""
+        layer = self.source.layers[spec.layer]
+        props: dict[str, Any] = {
+            name: {"title": name, "type": kind} for name, kind in self._columns(spec).items()
+        }
+        props["geometry"] = {
+            "title": "geometry",
+            "format": f"geometry-{layer.geometry_type.lower()}",
+            "x-ogc-role": "primary-geometry",
+        }
+        return {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": f"{base}/collections/{spec.id}/queryables",
+            "type": "object",
+            "title": spec.title,
+            "properties": props,
+            "additionalProperties": True,
+        }
+
+    # -- items -----------------------------------------------------------------------------
+
+    def _selection(
+        self,
+        spec: CollectionSpec,
+        params: Mapping[str, str],
+        principal: Principal,
+        *,
+        allowed: frozenset[str],
+    ) -> tuple[Selection, list[str], OutputCRS]:
+        columns = self._columns(spec)
+        unknown = sorted(set(params) - allowed - set(columns))
+        if unknown:
+            raise Problem(400, f"unknown query parameters {unknown}")
+        crs_list = self.crs.uris(three_d=self._three_d(spec))
+        out = self.crs.get(params.get("crs"), allowed=crs_list)
+        sel = Selection(area=principal.area)
+        lod = params.get("lod", "0")
+        if lod != "0":
+            if lod not in spec.lods:
+                raise Problem(400, f"lod {lod!r}: collection {spec.id!r} has {['0', *spec.lods]}")
+            sel.lod = spec.lods[lod]
+        names = list(columns)
+        if "properties" in params:
+            names = [p for p in params["properties"].split(",") if p]
+            bad = sorted(set(names) - set(columns))
+            if bad:
+                raise Problem(400, f"properties: unknown {bad}; known: {sorted(columns)}")
+        if "bbox" in params:
+            bbox_crs = self.crs.get(params.get("bbox-crs"), what="bbox-crs", allowed=crs_list)
+            sel.bbox = bbox_crs.bbox_to_store(_bbox(params["bbox"]))
+            x0, y0, x1, y1 = sel.bbox
+            if (x1 - x0) * (y1 - y0) > self.config.max_bbox_area:
+                raise Problem(
+                    400,
+                    f"bbox covers {(x1 - x0) * (y1 - y0) / 1e6:.1f} km², more than the "
+                    f"{self.config.max_bbox_area / 1e6:g} km² allowed",
+                )
+        elif "bbox-crs" in params:
+            raise Problem(400, "bbox-crs without bbox")
+        wheres, sql_params = [], {}
+        equal = {k: v for k, v in params.items() if k in columns and k not in allowed}
+        for i, (name, value) in enumerate(equal.items()):
+            wheres.append(f't."{name}" = :q{i}')
+            sql_params[f"q{i}"] = _typed(value, columns[name])
+        if "filter" in params:
+            lang = params.get("filter-lang", "cql2-text")
+            if lang not in FILTER_LANGS:
+                raise Problem(400, f"filter-lang {lang!r}: use one of {list(FILTER_LANGS)}")
+            fcrs = self.crs.get(params.get("filter-crs"), what="filter-crs", allowed=crs_list)
+            layer = self.source.layers[spec.layer]
+            compiler = cql.SQLCompiler(
+                columns,
+                to_store=fcrs.to_store,
+                rtree=layer.rtree,
+                geometry_column=layer.geometry_column,
+            )
+            where, fparams = compiler.compile(cql.parse(params["filter"], lang=lang))
+            wheres.append(where)
+            sql_params.update(fparams)
+        elif "filter-lang" in params or "filter-crs" in params:
+            raise Problem(400, "filter-lang or filter-crs without filter")
+        sel.where = " AND ".join(wheres) or None
+        sel.params = sql_params
+        if "sortby" in params:
+            for key in (k.strip() for k in params["sortby"].split(",") if k.strip()):
+                name, asc = (key[1:], key[0] != "-") if key[0] in "+-" else (key, True)
+                if name not in columns:
+                    raise Problem(400, f"sortby: unknown property {name!r}")
+                sel.sortby.append((name, asc))
+        return sel, names, out
+
+    def items(
+        self, spec: CollectionSpec, params: Mapping[str, str], principal: Principal, url: str, /
+    ) -> Result:
+        """The ``/items`` response: a GeoJSON FeatureCollection with paging links."""
+        sel, names, out = self._selection(spec, params, principal, allowed=ITEMS_PARAMS)
+        limit = min(
+            _int(params, "limit", self.config.default_limit, minimum=1), self.config.max_limit
+        )
+        offset = _int(params, "offset", 0, minimum=0)
+        page = self.source.page(spec.layer, sel, names=names, limit=limit, offset=offset)
+        n = len(page.ids)
+        links = [
+            _link(url, params, {}, "self", "application/geo+json"),
+            _link(url, params, {"f": "html"}, "alternate", "text/html"),
+        ]
+        if offset + n < (page.number_matched or 0):
+            links.append(
+                _link(
+                    url,
+                    params,
+                    {"offset": offset + n, "limit": limit},
+                    "next",
+                    "application/geo+json",
+                )
+            )
+        if offset > 0:
+            links.append(
+                _link(
+                    url,
+                    params,
+                    {"offset": max(0, offset - limit), "limit": limit},
+                    "prev",
+                    "application/geo+json",
+                )
+            )
+        head = json.dumps(
+            {
+                "type": "FeatureCollection",
+                "numberMatched": page.number_matched,
+                "numberReturned": n,
+                "timeStamp": datetime.now(UTC).isoformat(timespec="seconds"),
+                "links": links,
+            }
+        )
+        body = head[:-1] + ',"features":[' + ",".join(_features(page, out)) + "]}"
+        self._audit(spec, principal, "items", params, n)
+        return Result(body, out.uri, n, page.number_matched)
+
+    def item(
+        self,
+        spec: CollectionSpec,
+        feature_id: str,
+        params: Mapping[str, str],
+        principal: Principal,
+        url: str,
+        /,
+    ) -> Result:
+        """One feature as GeoJSON; 404 when it does not exist or is outside the caller's area."""
+        sel, names, out = self._selection(spec, params, principal, allowed=ITEM_PARAMS)
+        if not feature_id.isdigit() or len(feature_id) > 18:
+            raise Problem(404, f"no feature {feature_id!r} in collection {spec.id!r}")
+        page = self.source.feature(spec.layer, int(feature_id), sel, names=names)
+        self._audit(spec, principal, "item", dict(params, id=feature_id), len(page.ids))
+        if len(page.ids) == 0:
+            raise Problem(404, f"no feature {feature_id!r} in collection {spec.id!r}")
+        base = url.rsplit("/items/", 1)[0]
+        links = [
+            {"href": url, "rel": "self", "type": "application/geo+json"},
+            {"href": f"{url}?f=html", "rel": "alternate", "type": "text/html"},
+            {"href": base, "rel": "collection", "type": "application/json"},
+        ]
+        feature = _features(page, out)[0]
+        body = feature[:-1] + ',"links":' + json.dumps(links) + "}"
+        return Result(body, out.uri, 1, None)
+
+    def _audit(
+        self,
+        spec: CollectionSpec,
+        principal: Principal,
+        action: str,
+        params: Mapping[str, str],
+        count: int,
+    ) -> None:
+        if self.audit is None or spec.scope is None:
+            return
+        self.audit.record(
+            principal,
+            action,
+            collection=spec.id,
+            count=count,
+            bbox=params.get("bbox"),
+            filter=params.get("filter"),
+            query={k: v for k, v in params.items() if k not in ("bbox", "filter")},
+        )
+
+
+def _typed(value: str, kind: str) -> Any:
+    try:
+        if kind == "integer":
+            return int(value)
+        if kind == "number":
+            return float(value)
+    except ValueError:
+        raise Problem(400, f"{value!r} is not a {kind}") from None
+    if kind == "boolean":
+        return int(value.lower() in ("true", "1"))
+    return value
+
+
+def _features(page, out: OutputCRS) -> list[str]:
+    geoms = page.geometries
+    present = ~shapely.is_missing(geoms)
+    text = np.full(len(geoms), "null", dtype=object)
+    if present.any():
+        text[present] = shapely.to_geojson(out.from_store(geoms[present]))
+    return [
+        f'{{"type":"Feature","id":{fid},"geometry":{g},"properties":{p}}}'
+        for fid, g, p in zip(page.ids.tolist(), text.tolist(), page.properties, strict=True)
+    ]
+
+
+def _link(
+    url: str, params: Mapping[str, str], change: dict[str, Any], rel: str, kind: str
+) -> dict[str, str]:
+    query = {**{k: v for k, v in params.items() if k != "f"}, **change}
+    href = f"{url}?{urlencode(query)}" if query else url
+    return {"href": href, "rel": rel, "type": kind}

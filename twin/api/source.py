@@ -1,0 +1,285 @@
+"""Features from a twin's GeoPackage by SQL: R-tree for bbox, parameterised filters, pages.
+
+No layer is ever loaded whole. A bbox query joins the layer with its GeoPackage R-tree; the
+exact intersection test runs (in GEOS, through a registered SQL function) only for candidates
+whose envelope is not already inside the bbox. Properties are built as JSON by SQLite, and
+geometries are decoded from WKB with shapely in one vectorised call per page.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+
+from twin.api.problems import Problem
+from twin.store.gpkg import read_metadata
+
+#: bytes of the GeoPackage envelope for each envelope indicator (flags bits 1-3)
+_ENVELOPE = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
+_WKB_CASE = " ".join(
+    f"WHEN '{flags:02X}' THEN {9 + _ENVELOPE.get((flags >> 1) & 7, 0)}" for flags in range(64)
+)
+_TYPES = {"TEXT": "string", "REAL": "number", "INTEGER": "integer", "BOOLEAN": "boolean"}
+
+
+def _wkb_sql(expr: str) -> str:
+    """SQL that strips the GeoPackage header from a geometry blob, leaving WKB."""
+    return f"substr({expr}, CASE hex(substr({expr}, 4, 1)) {_WKB_CASE} END)"
+
+
+def _blob_geometry(blob: bytes | None) -> shapely.Geometry | None:
+    if blob is None or len(blob) < 8:
+        return None
+    return shapely.from_wkb(blob[8 + _ENVELOPE.get((blob[3] >> 1) & 7, 0) :])
+
+
+@functools.lru_cache(maxsize=64)
+def _prepared(wkb: bytes) -> shapely.Geometry:
+    geom = shapely.from_wkb(wkb)
+    shapely.prepare(geom)
+    return geom
+
+
+def _spatial(op: str, blob: bytes | None, wkb: bytes) -> int:
+    """SQL function ``twin_spatial(op, geom, wkb)``: a GEOS predicate against a literal."""
+    geom = _blob_geometry(blob)
+    if geom is None:
+        return 0
+    other = _prepared(wkb)
+    # the literal is the prepared side: "geom within literal" is "literal contains geom"
+    flipped = {"within": "contains", "contains": "within"}.get(op, op)
+    return int(getattr(shapely, flipped)(other, geom))
+
+
+@dataclass(frozen=True)
+class Layer:
+    """What the source knows of one GeoPackage layer.
+
+    Attributes
+    ----------
+    columns
+        Attribute column -> JSON type (``string``, ``number``, ``integer``, ``boolean``).
+    geometry_type
+        GeoPackage geometry type name (``MULTIPOLYGON``...).
+    has_z
+        Whether geometries carry heights.
+    extent
+        ``(minx, miny, maxx, maxy)`` in the store CRS, ``None`` when the layer is empty.
+    """
+
+    name: str
+    columns: dict[str, str]
+    geometry_column: str
+    geometry_type: str
+    has_z: bool
+    rtree: str | None
+    extent: tuple[float, float, float, float] | None
+
+
+@dataclass
+class Selection:
+    """Which features a request wants, with everything in the store CRS.
+
+    ``where`` is an SQL fragment with named parameters (from :mod:`twin.api.cql`), never text
+    from the request. ``area`` restricts everything to a caller's service area.
+    """
+
+    bbox: tuple[float, float, float, float] | None = None
+    where: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    area: shapely.Geometry | None = None
+    sortby: list[tuple[str, bool]] = field(default_factory=list)
+    properties: list[str] | None = None
+    lod: str | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    """Features of one page: ids, geometries ``(n,)`` in the store CRS, properties as JSON."""
+
+    ids: np.ndarray
+    geometries: np.ndarray
+    properties: list[str]
+    number_matched: int | None
+
+
+class GeoPackageSource:
+    """Read-only SQL access to the layers of a twin's GeoPackage, one connection per thread.
+
+    Parameters
+    ----------
+    path
+        The twin (``city.gpkg``).
+    timeout
+        Seconds a query may run before it is interrupted (answered with 503).
+    """
+
+    def __init__(self, path: Path, /, *, timeout: float = 10.0):
+        self.path = Path(path)
+        self.metadata, self.crs = read_metadata(self.path)
+        self.timeout = timeout
+        self._local = threading.local()
+        self.layers = self._introspect()
+        self.aligned = {name: self._aligned("buildings", name) for name in ("lod12",)}
+
+    # -- connections -------------------------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            conn.create_function("twin_spatial", 3, _spatial, deterministic=True)
+            conn.execute("PRAGMA case_sensitive_like = ON")
+            conn.set_progress_handler(self._check_deadline, 20_000)
+            self._local.conn = conn
+        self._local.deadline = time.monotonic() + self.timeout
+        return conn
+
+    def _check_deadline(self) -> int:
+        return int(time.monotonic() > self._local.deadline)
+
+    def _execute(self, sql: str, params: dict[str, Any] | tuple = ()) -> list[tuple]:
+        try:
+            return self._connection().execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "interrupted" in str(exc):
+                raise Problem(503, f"the query took longer than {self.timeout:g} s") from exc
+            raise
+
+    def _introspect(self) -> dict[str, Layer]:
+        rows = self._execute(
+            "SELECT table_name, column_name, geometry_type_name, z FROM gpkg_geometry_columns"
+        )
+        tables = {r[0] for r in self._execute("SELECT name FROM sqlite_master")}
+        layers = {}
+        for table, geom, gtype, z in rows:
+            columns = {
+                r[1]: _TYPES.get(r[2].upper().split("(")[0], "string")
+                for r in self._execute(f'PRAGMA table_info("{table}")')
+                if r[1] not in ("fid", geom)
+            }
+            rtree = f"rtree_{table}_{geom}"
+            rtree = rtree if rtree in tables else None
+            extent = None
+            if rtree is not None:
+                box = self._execute(
+                    f'SELECT min(minx), min(miny), max(maxx), max(maxy) FROM "{rtree}"'
+                )[0]
+                extent = None if box[0] is None else tuple(float(v) for v in box)
+            layers[table] = Layer(table, columns, geom, gtype, bool(z), rtree, extent)
+        return layers
+
+    def _aligned(self, base: str, lod_layer: str) -> bool:
+        """Whether an LoD layer has one row per building with the building's fid."""
+        if base not in self.layers or lod_layer not in self.layers:
+            return False
+        mismatched = self._execute(
+            f'SELECT count(*) FROM "{base}" b LEFT JOIN "{lod_layer}" l ON l.fid = b.fid '
+            "WHERE l.building_id IS NOT b.building_id"
+        )[0][0]
+        return mismatched == 0
+
+    # -- queries -------------------------------------------------------------------------
+
+    def _from_where(self, layer: Layer, sel: Selection) -> tuple[str, dict[str, Any]]:
+        table, geom = f'"{layer.name}" t', f't."{layer.geometry_column}"'
+        conds, params = [], dict(sel.params)
+        if sel.bbox is not None and layer.rtree is not None:
+            table += f' JOIN "{layer.rtree}" r ON r.id = t.fid'
+            x0, y0, x1, y1 = sel.bbox
+            params.update(bx0=x0, by0=y0, bx1=x1, by1=y1)
+            params["bbox_wkb"] = shapely.to_wkb(shapely.box(x0, y0, x1, y1))
+            conds.append(
+                "r.minx <= :bx1 AND r.maxx >= :bx0 AND r.miny <= :by1 AND r.maxy >= :by0 AND "
+                "((r.minx >= :bx0 AND r.maxx <= :bx1 AND r.miny >= :by0 AND r.maxy <= :by1) "
+                f"OR twin_spatial('intersects', {geom}, :bbox_wkb))"
+            )
+        if sel.area is not None:
+            ax0, ay0, ax1, ay1 = shapely.bounds(sel.area)
+            params.update(ax0=ax0, ay0=ay0, ax1=ax1, ay1=ay1, area_wkb=shapely.to_wkb(sel.area))
+            conds.append(
+                f't.fid IN (SELECT id FROM "{layer.rtree}" WHERE minx <= :ax1 AND '
+                "maxx >= :ax0 AND miny <= :ay1 AND maxy >= :ay0) AND "
+                f"twin_spatial('intersects', {geom}, :area_wkb)"
+            )
+        if sel.where:
+            conds.append(f"({sel.where})")
+        where = " WHERE " + " AND ".join(conds) if conds else ""
+        return f"FROM {table}{where}", params
+
+    def _geometry_sql(self, layer: Layer, sel: Selection) -> str:
+        if sel.lod is None:
+            return _wkb_sql(f't."{layer.geometry_column}"')
+        lod_layer = self.layers[sel.lod]
+        return _wkb_sql(
+            f'(SELECT l."{lod_layer.geometry_column}" FROM "{lod_layer.name}" l '
+            "WHERE l.fid = t.fid)"
+        )
+
+    def _properties_sql(self, layer: Layer, names: list[str]) -> str:
+        if not names:
+            return "'{}'"
+        parts = []
+        for name in names:
+            col = f't."{name}"'
+            if layer.columns[name] == "boolean":
+                col = (
+                    f"json(CASE WHEN {col} IS NULL THEN 'null' "
+                    f"WHEN {col} THEN 'true' ELSE 'false' END)"
+                )
+            parts.append(f"'{name}', {col}")
+        # json_object takes at most 127 arguments: build objects of 60 pairs and merge them
+        chunks = [", ".join(parts[i : i + 60]) for i in range(0, len(parts), 60)]
+        if len(chunks) == 1:
+            return f"json_object({chunks[0]})"
+        return "json_patch(" + ", ".join(f"json_object({c})" for c in chunks) + ")"
+
+    def page(
+        self,
+        layer_name: str,
+        sel: Selection,
+        /,
+        *,
+        names: list[str],
+        limit: int,
+        offset: int = 0,
+        count: bool = True,
+    ) -> Page:
+        """One page of features matching ``sel``, and how many match in all.
+
+        ``names`` are the property columns to return (already checked against the layer).
+        """
+        layer = self.layers[layer_name]
+        from_where, params = self._from_where(layer, sel)
+        order = ", ".join(f't."{c}" {"ASC" if asc else "DESC"}' for c, asc in sel.sortby)
+        order = f"{order}, t.fid" if order else "t.fid"
+        sql = (
+            f"SELECT t.fid, {self._geometry_sql(layer, sel)}, "
+            f"{self._properties_sql(layer, names)} {from_where} "
+            f"ORDER BY {order} LIMIT :limit OFFSET :offset"
+        )
+        rows = self._execute(sql, dict(params, limit=limit, offset=offset))
+        matched = None
+        if count:
+            matched = self._execute(f"SELECT count(*) {from_where}", params)[0][0]
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        geoms = shapely.from_wkb(np.array([r[1] for r in rows], dtype=object))
+        return Page(ids, np.asarray(geoms, dtype=object), [r[2] for r in rows], matched)
+
+    def feature(self, layer_name: str, fid: int, sel: Selection, /, *, names: list[str]) -> Page:
+        """The feature ``fid`` (an empty page when it does not exist or is out of ``sel``)."""
+        sel = Selection(
+            where=" AND ".join(w for w in ("t.fid = :fid", sel.where) if w),
+            params=dict(sel.params, fid=fid),
+            area=sel.area,
+            lod=sel.lod,
+        )
+        return self.page(layer_name, sel, names=names, limit=1, count=False)

@@ -1,0 +1,40 @@
+"""``twin serve``: the planner API (OGC API - Features and Processes) with uvicorn."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("twin_path", metavar="TWIN", type=click.Path(path_type=Path, exists=True))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="api.toml: keys, roles, scopes, limits (docs/api.md).",
+)
+def serve(twin_path: Path, host: str, port: int, workers: int, config: Path | None) -> None:
+    """Serve the twin TWIN as OGC API - Features and Processes."""
+    import uvicorn
+
+    from twin.api import create_app
+
+    create_app(twin_path, config=config)  # fail here, with a clear message, on a bad twin
+    os.environ["TWIN_API_TWIN"] = str(twin_path.resolve())
+    os.environ["TWIN_API_CONFIG"] = str(config.resolve()) if config else ""
+    click.echo(f"serving {twin_path} on http://{host}:{port}/ (Ctrl+C stops)")
+    uvicorn.run(
+        "twin.api.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        timeout_graceful_shutdown=5,
+    )
