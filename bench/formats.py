@@ -26,11 +26,11 @@ import numpy as np
 import pyproj
 import shapely
 
-from ingest.lod1 import extrude
 from twin.formats import cityjson, tiles3d
 from twin.formats.objects import Objects, Surfaces, to_model
-from twin.mesh import Semantic
 from twin.model import CityModel
+from twin.polygon3d import extrude
+from twin.semantics import Semantic
 
 ZURICH = Path("../shared/data/real/zurich_lod2_cityjson/zurich_subset_lod2.json")
 

@@ -21,14 +21,14 @@ from tqdm import tqdm
 from ingest import cadastre, survey
 from ingest.config import BuildConfig, Source
 from ingest.lidar.heights import LidarHeights
-from ingest.lod1 import dsm_roofs, extrude, ground_heights, lift
+from ingest.lod1 import dsm_roofs, ground_heights, lift
 from ingest.vector import read_layer
 from twin._version import __version__
 from twin.crs import horizontal, same_horizontal, vertical
 from twin.errors import CRSError, InputError
-from twin.mesh import Semantic
 from twin.model import CityModel
-from twin.polygon3d import surface_metrics
+from twin.polygon3d import extrude, surface_metrics
+from twin.semantics import Semantic
 from twin.terrain import Terrain
 
 #: optional vector sources copied into the twin, source name -> layer name

@@ -433,3 +433,41 @@ def test_schemathesis_finds_no_server_error_or_schema_violation(server, headers)
         timeout=600,
     )
     assert r.returncode == 0, r.stdout[-4000:]
+
+
+def test_excavation_processes_need_the_utility_scope_and_are_audited(server):
+    url = server["url"]
+    anonymous = httpx.get(f"{url}/processes").json()
+    assert {p["id"] for p in anonymous["processes"]} == {"parcel-buildings"}
+    assert httpx.get(f"{url}/processes/trench-check").status_code == 404
+    denied = httpx.post(f"{url}/processes/trench-check/execution", json={"inputs": {}})
+    assert denied.status_code == 404  # a caller without the scope never learns it exists
+    key = {"X-API-Key": PLANNER_KEY}
+    listed = httpx.get(f"{url}/processes", headers=key).json()
+    assert {"trench-check", "works-coordination"} <= {p["id"] for p in listed["processes"]}
+    # A trench 1.5 m beside a water main of the sample, sent as GeoJSON in CRS84.
+    store = gpd.read_file(server["twin"], layer="utilities")
+    main = store[(store["network"] == "water") & (store["status"] == "in_service")].iloc[0]
+    axis = gpd.GeoSeries([shapely.offset_curve(main.geometry, 1.5)], crs=store.crs)
+    trench = json.loads(axis.to_crs("OGC:CRS84").to_json())["features"][0]["geometry"]
+    body = {"inputs": {"trench": trench, "width": 0.6, "depth": 1.8, "trench_id": "api-1"}}
+    r = httpx.post(f"{url}/processes/trench-check/execution", json=body, headers=key)
+    assert r.status_code == 200, r.text
+    result = r.json()["result"]
+    assert result["trench_id"] == "api-1" and result["status"] in ("red", "amber")
+    assert any(u["network"] == "water" for u in result["utilities"])
+    bad = httpx.post(
+        f"{url}/processes/trench-check/execution",
+        json={"inputs": {**body["inputs"], "depth": -1}},
+        headers=key,
+    )
+    assert bad.status_code == 400
+    r = httpx.post(
+        f"{url}/processes/works-coordination/execution", json={"inputs": {}}, headers=key
+    )
+    assert r.status_code == 200, r.text
+    assert "clusters" in r.json()["result"]
+    records = [json.loads(line) for line in server["audit"].read_text().splitlines()]
+    runs = [rec for rec in records if rec.get("process") in ("trench-check", "works-coordination")]
+    assert {rec["process"] for rec in runs} == {"trench-check", "works-coordination"}
+    assert all(rec["who"] == "planning-office" for rec in runs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import geopandas as gpd
+import imageio.v3 as iio
 import shapely
 from click.testing import CliRunner
 
@@ -53,6 +54,11 @@ def test_dig_check_prints_verdict_and_writes_reports(sample_twin, tmp_path):
     assert 14.0 < lon < 14.6 and 46.4 < lat < 46.8  # Klagenfurt, in WGS 84
     page = (out / "trench.html").read_text()
     assert "<svg" in page and "Rules applied" in page and "T-1" in page
+    assert '<img src="trench.png"' in page  # the 3D snapshot, rendered off-screen
+    image = iio.imread(out / "trench.png").astype(int)
+    r, g, b = image[..., 0], image[..., 1], image[..., 2]
+    orange = (r > 150) & (g > 85) & (g < 150) & (b < 55)  # the excavation; roofs are redder
+    assert orange.sum() > 30  # none without it (checked by eye and by rendering without)
     assert (out / "trench_utilities.csv").read_text().startswith("utility_id,")
     result = CliRunner().invoke(main, [*args[:-2], "--json"])
     assert json.loads(result.output)[0]["status"] in ("red", "amber")

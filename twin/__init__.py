@@ -12,8 +12,9 @@ from pathlib import Path
 import twin.crs  # noqa: F401  (puts the shipped PROJ grids on PROJ's search path)
 from twin._version import __version__
 from twin.errors import ConfigError, CRSError, InputError, StoreError, TwinError
-from twin.mesh import Mesh, Semantic
+from twin.mesh import Mesh
 from twin.model import CityModel
+from twin.semantics import Semantic
 from twin.terrain import Terrain
 
 __all__ = [

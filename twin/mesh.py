@@ -7,20 +7,11 @@ object per building.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
 
 import numpy as np
 from numpy.typing import NDArray
 
 from twin.polygon3d import triangulate
-
-
-class Semantic(IntEnum):
-    """Semantic class of a surface, named as in CityJSON and CityGML."""
-
-    GroundSurface = 0
-    WallSurface = 1
-    RoofSurface = 2
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,7 +27,7 @@ class Mesh:
     owner : (m,) int64
         Row index, in the building table, of the building each triangle belongs to.
     semantic : (m,) int8
-        :class:`Semantic` code of each triangle.
+        :class:`twin.semantics.Semantic` code of each triangle.
     """
 
     vertices: NDArray[np.float64]
@@ -61,7 +52,7 @@ class Mesh:
         owner : (k,) int
             Building row index of each surface.
         semantic : (k,) int
-            :class:`Semantic` code of each surface.
+            :class:`twin.semantics.Semantic` code of each surface.
 
         Examples
         --------

@@ -15,7 +15,8 @@ from numpy.typing import NDArray
 
 from twin.errors import InputError
 from twin.layers import LOD_LAYERS
-from twin.mesh import Mesh, Semantic
+from twin.mesh import Mesh
+from twin.semantics import Semantic
 from twin.terrain import Terrain
 
 

@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from twin.analysis.sun import SunPosition, sun_position
 from twin.errors import InputError
 from twin.layers import LOD_LAYERS
+from twin.mesh import Mesh
 from twin.model import CityModel
 from viewer import layers as build
 from viewer.backend import prepare_offscreen
@@ -126,6 +127,19 @@ class Scene:
                 return
             color = "#fff3a0" if name == "parcels" else "#ff3b30"
             self._actor(name, lines, color=color, line_width=2 if name == "parcels" else 4)
+
+    def add_surfaces(
+        self, name: str, polygons: NDArray[np.object_], /, *, color: str, opacity: float = 1.0
+    ) -> None:
+        """Draw planar 3D polygons (model CRS, for example a planned trench's faces) as one
+        actor."""
+        mesh = Mesh.from_surfaces(
+            np.asarray(polygons, dtype=object),
+            np.zeros(len(polygons), dtype=np.int64),
+            np.zeros(len(polygons), dtype=np.int8),
+        )
+        poly = pv.PolyData.from_regular_faces(mesh.local(self.model.origin), mesh.triangles)
+        self._actor(name, poly, color=color, opacity=opacity)
 
     def _actor(self, name: str, mesh: pv.DataSet, /, **options: Any) -> None:
         self.datasets[name] = mesh

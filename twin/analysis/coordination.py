@@ -8,6 +8,7 @@ should dig before a street is resurfaced.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -18,8 +19,9 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from twin.analysis.records import to_records
-from twin.analysis.rules import Rules
+from twin.analysis.rules import Rule, Rules
 from twin.errors import InputError
+from twin.processes import Process, register
 
 REQUIRED = ("work_id", "operator", "start", "end")
 
@@ -323,3 +325,59 @@ def _column(frame: pd.DataFrame, name: str, default: Any) -> pd.Series:
 def _empty(used: dict[str, str]) -> Coordination:
     empty = gpd.GeoDataFrame(geometry=[])
     return Coordination(empty, pd.DataFrame(), pd.DataFrame(), empty, empty, used)
+
+
+def _process(twin_path: Path, inputs: dict[str, Any], /, *, area=None) -> dict[str, Any]:
+    """The ``works-coordination`` process over the twin's planned works."""
+    from twin.store import read
+
+    model = read(twin_path)
+    works = model.layer("planned_works")
+    if area is not None:
+        works = works[shapely.intersects(works.geometry.to_numpy(), area)]
+    rules = Rules.load()
+    if "join_distance" in inputs or "window_days" in inputs:
+        rules = Rules(rules)
+        for key, name in (
+            ("join_distance", "coordination.join_distance"),
+            ("window_days", "coordination.window"),
+        ):
+            if key in inputs:
+                rules[name] = Rule(inputs[key], rules[name].unit, "given with the request")
+    result = coordinate(
+        works,
+        utilities=model.layers.get("utilities"),
+        surface_works=model.layers.get("surface_works"),
+        rules=rules,
+    )
+    return {"result": result.to_dict()}
+
+
+register(
+    Process(
+        id="works-coordination",
+        title="Coordination of planned works",
+        description=(
+            "Clusters of planned works of different operators that should share a trench, "
+            "sequencing conflicts, moratorium breaches, and the operators who should dig "
+            "before a planned resurfacing. Rules and sources: docs/excavation.md."
+        ),
+        inputs={
+            "join_distance": {
+                "title": "Join distance (m)",
+                "minOccurs": 0,
+                "schema": {"type": "number", "minimum": 0},
+            },
+            "window_days": {
+                "title": "Time window (days)",
+                "minOccurs": 0,
+                "schema": {"type": "integer", "minimum": 0},
+            },
+        },
+        outputs={
+            "result": {"title": "Clusters, conflicts, moratoria", "schema": {"type": "object"}}
+        },
+        function=_process,
+        scope="utilities:read",
+    )
+)

@@ -8,19 +8,25 @@ data. The rules and their sources come from :class:`twin.analysis.rules.Rules`.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
+import shapely.geometry
 from numpy.typing import NDArray
 
 from twin.analysis.records import to_records
 from twin.analysis.rules import Rules
+from twin.crs import transformer
 from twin.errors import InputError
 from twin.model import CityModel
+from twin.processes import Process, register
 
 SEVERITIES = ("critical", "warning", "info")
 PUBLIC_LAND_USE = ("road", "square", "park")
@@ -528,3 +534,82 @@ def _verdict(trench_id, utilities, trees, quality) -> tuple[str, str]:
 def _by_severity(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     order = frame["severity"].map({s: i for i, s in enumerate(SEVERITIES)})
     return frame.iloc[np.argsort(order.to_numpy(), kind="stable")]
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_index(path: str, modified: int) -> ExcavationIndex:
+    """The index of a twin file, rebuilt when the file changes (``modified``: its mtime)."""
+    from twin.store import read
+
+    return ExcavationIndex.from_model(read(path))
+
+
+def index_for(twin_path: Path, /) -> ExcavationIndex:
+    """The :class:`ExcavationIndex` of the twin at ``twin_path``, cached between calls."""
+    return _cached_index(str(twin_path), twin_path.stat().st_mtime_ns)
+
+
+def _process(twin_path: Path, inputs: dict[str, Any], /, *, area=None) -> dict[str, Any]:
+    """The ``trench-check`` process: a GeoJSON centreline in (CRS84 unless ``crs`` says)."""
+    index = index_for(twin_path)
+    crs = pyproj.CRS.from_user_input(inputs.get("crs", "OGC:CRS84"))
+    line = shapely.geometry.shape(inputs["trench"])
+    move = transformer(crs, index.utilities.crs)
+    if move is not None:
+        line = shapely.transform(line, lambda c: np.c_[move.transform(c[:, 0], c[:, 1])])
+    if area is not None and not shapely.within(line, area):
+        raise InputError("trench-check: the trench lies outside your service area")
+    result = check_trench(
+        index,
+        line,
+        width=float(inputs["width"]),
+        depth=float(inputs["depth"]),
+        method=inputs.get("method", "machine"),
+        support=inputs.get("support", "slope"),
+        trench_id=str(inputs.get("trench_id", "trench")),
+    )
+    return {"result": result.to_dict()}
+
+
+register(
+    Process(
+        id="trench-check",
+        title="Trench check",
+        description=(
+            "What a planned trench hits: utility lines crossed or too close (with position and "
+            "depth uncertainty), hand-digging zones, trees' root protection zones, parcels, "
+            "excavated volume and a verdict. Rules and sources: docs/excavation.md."
+        ),
+        inputs={
+            "trench": {
+                "title": "Centreline",
+                "description": "GeoJSON LineString of the trench axis",
+                "schema": {
+                    "type": "object",
+                    "required": ["type", "coordinates"],
+                    "properties": {"type": {"enum": ["LineString", "MultiLineString"]}},
+                },
+            },
+            "width": {
+                "title": "Bottom width (m)",
+                "schema": {"type": "number", "exclusiveMinimum": 0},
+            },
+            "depth": {"title": "Depth (m)", "schema": {"type": "number", "exclusiveMinimum": 0}},
+            "method": {"title": "Digging", "minOccurs": 0, "schema": {"enum": ["machine", "hand"]}},
+            "support": {
+                "title": "Walls deeper than 1.25 m",
+                "minOccurs": 0,
+                "schema": {"enum": ["slope", "shoring"]},
+            },
+            "crs": {
+                "title": "CRS of the centreline (default CRS84)",
+                "minOccurs": 0,
+                "schema": {"type": "string"},
+            },
+            "trench_id": {"title": "Name", "minOccurs": 0, "schema": {"type": "string"}},
+        },
+        outputs={"result": {"title": "Findings and verdict", "schema": {"type": "object"}}},
+        function=_process,
+        scope="utilities:read",
+    )
+)

@@ -80,7 +80,7 @@ def check(twin_path, trench_file, width, depth, method, support, rules, crs, out
         results.append(result)
         if out is not None:
             folder = out / trench_id if len(trenches) > 1 else out
-            write_trench_report(result, folder)
+            write_trench_report(result, folder, model=model)
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in results], indent=2))
         return

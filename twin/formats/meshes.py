@@ -20,8 +20,9 @@ from numpy.typing import NDArray
 from twin.errors import InputError
 from twin.formats import objects
 from twin.formats._io import atomic
-from twin.mesh import Mesh, Semantic
+from twin.mesh import Mesh
 from twin.model import CityModel
+from twin.semantics import Semantic
 
 #: semantic class -> RGB colour (0-1) of its material; ``Other`` is unclassified
 COLORS: dict[str, tuple[float, float, float]] = {
