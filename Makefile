@@ -22,6 +22,11 @@ demo: install
 	$(BIN)/twin build $(DEMO)/sources -o $(DEMO)/city.gpkg
 	$(BIN)/twin info $(DEMO)/city.gpkg
 	$(BIN)/twin render $(DEMO)/city.gpkg -o $(DEMO)/city.png
+	@echo "Planner API: http://127.0.0.1:8000/?f=html"
+	@echo "  buildings:  http://127.0.0.1:8000/collections/buildings/items?f=html"
+	@echo "  a building: http://127.0.0.1:8000/collections/buildings/items/1?f=html"
+	@echo "  OpenAPI:    http://127.0.0.1:8000/api"
+	$(BIN)/twin serve $(DEMO)/city.gpkg --host 127.0.0.1 --port 8000
 
 test: install
 	bash tools/install-test-deps.sh
