@@ -8,6 +8,8 @@ import pytest
 
 DATA = Path(__file__).parent / "data"
 DELFT = DATA / "delft"
+SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec"
+"""The official JSON schemas, in the shared folder laid beside the checkout."""
 
 
 def write_config(path: Path, text: str) -> Path:

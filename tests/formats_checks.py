@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 import shapely
@@ -14,7 +13,8 @@ from twin.formats import objects
 from twin.model import CityModel
 from twin.polygon3d import surface_metrics, triangulate
 
-SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec"
+from .conftest import SPEC
+
 CITYJSON_SCHEMAS = SPEC / "cityjson-2.0" / "schemas"
 
 

@@ -23,11 +23,9 @@ from referencing.jsonschema import DRAFT202012
 
 from twin.api.config import hash_key
 
-SPEC = Path("/work/shared/spec/ogcapi-features/part1-1.0.1/core/openapi/schemas")
-if not SPEC.exists():  # CI lays shared/ beside the clone
-    SPEC = (
-        Path(__file__).parents[2] / "shared/spec/ogcapi-features/part1-1.0.1/core/openapi/schemas"
-    )
+from .conftest import SPEC
+
+SCHEMAS = SPEC / "ogcapi-features/part1-1.0.1/core/openapi/schemas"
 PLANNER_KEY = "planner-key-0123456789"
 OPERATOR_KEY = "operator-key-0123456789"
 SLOW_KEY = "slow-key-0123456789"
@@ -119,11 +117,11 @@ rate_per_minute = 3
 
 def _validator(name: str) -> Draft202012Validator:
     registry = Registry()
-    for path in SPEC.glob("*.yaml"):
+    for path in SCHEMAS.glob("*.yaml"):
         registry = registry.with_resource(
             path.as_uri(), Resource(_nullable(yaml.safe_load(path.read_text())), DRAFT202012)
         )
-    return Draft202012Validator({"$ref": (SPEC / name).as_uri()}, registry=registry)
+    return Draft202012Validator({"$ref": (SCHEMAS / name).as_uri()}, registry=registry)
 
 
 def _nullable(node):
