@@ -1,4 +1,4 @@
-"""``twin import``: make a twin from a CityJSON or CityJSONSeq file."""
+"""``twin import``: make a twin from a CityJSON, CityJSONSeq or CityGML file."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ import click
 def import_(
     source: Path, output: Path, crs: str | None, target_crs: str | None, name: str | None
 ) -> None:
-    """Import the city model SOURCE (CityJSON 1.0-2.0, CityJSONSeq) into the twin OUTPUT."""
+    """Import the city model SOURCE (CityJSON 1.0-2.0, CityJSONSeq, CityGML 2.0/3.0) into
+    the twin OUTPUT."""
     from twin.formats import read
 
     model = read(source, crs=crs, target_crs=target_crs, name=name)
@@ -34,7 +35,8 @@ def import_(
         + ", ".join(f"{v} {k}" for k, v in sorted(kinds.items()))
         + f"; LoDs {', '.join(model.metadata['lods']) or 'none'}"
     )
-    note = " (upgraded to 2.0)" if info["version"] != "2.0" else ""
+    upgraded = info["format"] != "CityGML" and info["version"] != "2.0"
+    note = " (upgraded to 2.0)" if upgraded else ""
     click.echo(f"read {info['format']} {info['version']}{note}")
     action = "reprojected to" if info["reprojected"] else "kept"
     click.echo(f"CRS: {action} {model.crs.name}")

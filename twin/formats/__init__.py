@@ -1,6 +1,7 @@
 """Interchange formats: one module per format, model in, files or dicts out (and back).
 
 - :mod:`twin.formats.cityjson`: CityJSON 1.0-2.0 and CityJSONSeq in, CityJSON 2.0 out.
+- :mod:`twin.formats.citygml`: CityGML 2.0 and 3.0 buildings in, CityGML 2.0 out.
 - :mod:`twin.formats.meshes`: OBJ (+ MTL by semantic class), GLB and STL of one LoD.
 - :mod:`twin.formats.tiles3d`: 3D Tiles 1.1 tilesets (GLB tiles with feature metadata, ECEF).
 - :mod:`twin.formats.objects`: the flat object and surface tables every format shares.
@@ -13,8 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pyproj
+
 from twin.errors import InputError
-from twin.formats.cityjson import read
 from twin.model import CityModel
 
 __all__ = ["WRITERS", "read", "write"]
@@ -23,11 +25,37 @@ __all__ = ["WRITERS", "read", "write"]
 WRITERS: dict[str, str] = {
     "cityjson": "CityJSON 2.0 document",
     "cityjsonseq": "CityJSONSeq (CityJSON 2.0 header and one CityJSONFeature a line)",
+    "citygml": "CityGML 2.0 document (buildings, parts, LoD0-2, thematic surfaces)",
     "obj": "Wavefront OBJ with an MTL of the semantic classes (one LoD)",
     "glb": "glTF 2.0 binary, one mesh per semantic class (one LoD)",
     "stl": "binary STL (one LoD)",
     "3dtiles": "3D Tiles 1.1 tileset folder: tileset.json and GLB tiles in ECEF (one LoD)",
 }
+
+
+def read(
+    path: str | Path,
+    /,
+    *,
+    crs: str | pyproj.CRS | None = None,
+    target_crs: str | pyproj.CRS | None = None,
+    name: str | None = None,
+) -> CityModel:
+    """Read a city model file into a new twin model, CityGML or CityJSON by its content.
+
+    A file whose first non-blank character is ``<`` goes to :func:`twin.formats.citygml.read`,
+    any other to :func:`twin.formats.cityjson.read`; both take the same options.
+    """
+    from twin.formats import citygml, cityjson
+
+    path = Path(path)
+    try:
+        with path.open("rb") as stream:
+            start = stream.read(1024).lstrip(b"\xef\xbb\xbf \t\r\n")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    reader = citygml.read if start.startswith(b"<") else cityjson.read
+    return reader(path, crs=crs, target_crs=target_crs, name=name)
 
 
 def write(model: CityModel, path: str | Path, /, *, format: str, **options: Any) -> Path:
@@ -36,7 +64,7 @@ def write(model: CityModel, path: str | Path, /, *, format: str, **options: Any)
     ``options`` go to the format's writer: ``rows`` and ``lods`` for all, ``scale`` for
     CityJSON (mesh formats take one LoD of ``lods``, by default the highest).
     """
-    from twin.formats import cityjson, meshes, tiles3d
+    from twin.formats import citygml, cityjson, meshes, tiles3d
 
     if format == "3dtiles":
         lods = options.get("lods")
@@ -51,6 +79,8 @@ def write(model: CityModel, path: str | Path, /, *, format: str, **options: Any)
         return writer[format](model, path, rows=options.get("rows"), lod=lod)
     if format == "cityjson":
         return cityjson.write(model, path, **options)
+    if format == "citygml":
+        return citygml.write(model, path, rows=options.get("rows"), lods=options.get("lods"))
     if format == "cityjsonseq":
         return cityjson.write(model, path, seq=True, **options)
     raise InputError(f"unknown export format {format!r}; known: {', '.join(WRITERS)}")

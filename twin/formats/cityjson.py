@@ -23,7 +23,7 @@ import pyproj
 import shapely
 from numpy.typing import NDArray
 
-from twin.crs import check_project_crs, horizontal, parse_crs, same_horizontal
+from twin.crs import horizontal, parse_crs
 from twin.errors import CRSError, InputError
 from twin.formats import objects as obj_table
 from twin.formats._io import atomic
@@ -272,16 +272,7 @@ def read(
         if not isinstance(feature.get("CityObjects"), dict):
             raise InputError(f"{path}: feature {fid!r}: no 'CityObjects'")
         reader.add(feature["CityObjects"], feature.get("vertices") or [], transform)
-    project = source_crs
-    transformer = None
-    if target_crs is not None:
-        project = parse_crs(target_crs, what="target CRS")
-        if not (source_crs.equals(project) or _same_compound(source_crs, project)):
-            transformer = pyproj.Transformer.from_crs(source_crs, project, always_xy=True)
-    try:
-        check_project_crs(project)
-    except CRSError as exc:
-        raise CRSError(f"{path}: {exc}; give a projected target CRS") from exc
+    project, transformer = obj_table.reprojection(source_crs, target_crs, what=str(path))
     objects, surfaces = reader.result(transformer)
     return obj_table.to_model(
         objects,
@@ -298,15 +289,6 @@ def read(
             "metadata": {k: metadata[k] for k in _KEPT_METADATA if k in metadata},
         },
     )
-
-
-def _same_compound(a: pyproj.CRS, b: pyproj.CRS) -> bool:
-    """Same horizontal CRS and same (or no) vertical CRS: nothing to transform."""
-    if not same_horizontal(a, b):
-        return False
-    va = a.sub_crs_list[1] if a.is_compound else None
-    vb = b.sub_crs_list[1] if b.is_compound else None
-    return va is None or vb is None or va.equals(vb)
 
 
 def _file_crs(path: Path, value: Any, given: str | pyproj.CRS | None) -> pyproj.CRS:

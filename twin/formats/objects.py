@@ -22,8 +22,8 @@ import shapely
 from numpy.typing import NDArray
 
 from twin._version import __version__
-from twin.crs import vertical
-from twin.errors import InputError
+from twin.crs import check_project_crs, parse_crs, same_horizontal, vertical
+from twin.errors import CRSError, InputError
 from twin.layers import LOD_LAYERS
 from twin.model import CityModel
 from twin.polygon3d import surface_metrics
@@ -121,6 +121,46 @@ def lod_layer(lod: str, /, *, what: str) -> str:
     except KeyError:
         known = ", ".join(LOD_LAYERS)
         raise InputError(f"{what}: LoD {lod!r} is not supported (supported: {known})") from None
+
+
+def _same_compound(a: pyproj.CRS, b: pyproj.CRS) -> bool:
+    """Same horizontal CRS and same (or no) vertical CRS: nothing to transform."""
+    if not same_horizontal(a, b):
+        return False
+    va = a.sub_crs_list[1] if a.is_compound else None
+    vb = b.sub_crs_list[1] if b.is_compound else None
+    return va is None or vb is None or va.equals(vb)
+
+
+def reprojection(
+    source: pyproj.CRS, target: str | pyproj.CRS | None, /, *, what: str
+) -> tuple[pyproj.CRS, pyproj.Transformer | None]:
+    """The project CRS of an imported file and the transformer to it (``None``: keep).
+
+    ``target`` (the project CRS asked for) defaults to the file's CRS ``source``; a target
+    that differs only by naming no vertical datum needs no transformation.
+
+    Raises
+    ------
+    CRSError
+        When the project CRS is not projected and metric; ``what`` names the file.
+
+    Examples
+    --------
+    >>> crs, transformer = reprojection(pyproj.CRS("EPSG:7415"), "EPSG:28992", what="x.json")
+    >>> crs.to_epsg(), transformer is None
+    (28992, True)
+    """
+    project, transformer = source, None
+    if target is not None:
+        project = parse_crs(target, what="target CRS")
+        if not (source.equals(project) or _same_compound(source, project)):
+            transformer = pyproj.Transformer.from_crs(source, project, always_xy=True)
+    try:
+        check_project_crs(project)
+    except CRSError as exc:
+        raise CRSError(f"{what}: {exc}; give a projected target CRS") from exc
+    return project, transformer
 
 
 def _attribute_table(rows: list[dict[str, Any]], /) -> tuple[pd.DataFrame, dict[str, list[str]]]:
