@@ -1,8 +1,8 @@
 """Benchmark: LAZ to per-building heights, and validity checks; prints JSON.
 
 Generates a sample district with its point cloud (``--buildings``, default 2000), then times
-reading the LAZ alone, the DTM from ground points, the per-building statistics, and the
-validity check of the LoD1.2 solids of a build from the points.
+reading the LAZ alone, the DTM from ground points, the per-building statistics, the LoD2.2
+reconstruction (buildings/s), and the validity check of the LoD1.2 solids of a build.
 
 Run: ``.venv/bin/python bench/pointcloud.py [--buildings N]``.
 """
@@ -23,6 +23,7 @@ from ingest.config import BuildConfig
 from ingest.lidar.read import open_clouds, stream
 from ingest.lidar.stats import point_stats
 from ingest.lidar.terrain import dtm_from_points
+from ingest.lod22.build import reconstruct
 from ingest.pipeline import build
 from ingest.sample import generate_sample
 from twin.validity import check
@@ -47,8 +48,12 @@ def main() -> None:
         dtm = dtm_from_points(clouds, Path(tmp) / "dtm.tif", crs, footprints=geoms)
         dtm_s = time.perf_counter() - t
         t = time.perf_counter()
-        point_stats(clouds, geoms, dtm=dtm)
+        stats = point_stats(clouds, geoms, dtm=dtm)
         stats_s = time.perf_counter() - t
+        ground = stats.ground
+        t = time.perf_counter()
+        lod22 = reconstruct(geoms, stats, ground_z=ground, lod1_z=stats.roof.percentiles[70.0])
+        lod22_s = time.perf_counter() - t
         config = Path(tmp) / "lidar.toml"
         config.write_text(
             "\n".join(
@@ -75,6 +80,8 @@ def main() -> None:
                 "read_points_per_s": round(points / read_s),
                 "dtm_points_per_s": round(points / dtm_s),
                 "stats_points_per_s": round(points / stats_s),
+                "lod22_buildings_per_s": round(len(geoms) / lod22_s, 1),
+                "lod22_from_planes": int((lod22.attributes["lod22_method"] == "planes").sum()),
                 "build_from_lidar_s": round(build_s, 2),
                 "build_points_per_s": round(points / build_s),
                 "validity_solids_per_s": round(len(solids) / check_s),

@@ -22,6 +22,7 @@ from ingest import cadastre, survey
 from ingest.config import BuildConfig, Source
 from ingest.lidar.heights import LidarHeights
 from ingest.lod1 import dsm_roofs, ground_heights, lift
+from ingest.lod22.build import reconstruct
 from ingest.vector import read_layer
 from twin._version import __version__
 from twin.crs import horizontal, same_horizontal, vertical
@@ -138,7 +139,31 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
         )
 
         next(steps)
-        layers = {"buildings": buildings, **_solids(buildings, crs), **layers}
+        solids = _solids(buildings, crs)
+        lods = ["1.2"]
+        if lidar is not None:
+            lod22 = reconstruct(
+                geoms,
+                lidar.stats,
+                ground_z=buildings["ground_z"].to_numpy(dtype=float),
+                lod1_z=buildings["lod1_z"].to_numpy(dtype=float),
+            )
+            for column, values in lod22.attributes.items():
+                buildings[column] = values.to_numpy()
+            solids["lod22"] = gpd.GeoDataFrame(
+                {"building_id": buildings["building_id"].to_numpy(), "lod": "2.2"}
+                | {c: lod22.attributes[c].to_numpy() for c in ("roof_type", "rmse_lod22")},
+                geometry=gpd.GeoSeries(lod22.solids, crs=crs),
+            )
+            solids["building_surfaces"] = pd.concat(
+                [
+                    solids["building_surfaces"],
+                    _surfaces(buildings, lod22.faces, lod22.owner, lod22.semantic, "2.2", crs),
+                ],
+                ignore_index=True,
+            )
+            lods.append("2.2")
+        layers = {"buildings": buildings, **solids, **layers}
 
         next(steps)
         for name in PASS_THROUGH:
@@ -177,7 +202,7 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
                 "twin_version": __version__,
                 "origin": _origin(buildings),
                 "height_datum": (vertical(crs).name if vertical(crs) else None),
-                "lods": ["1.2"],
+                "lods": lods,
             },
         )
         if ortho is not None:  # the store copies it beside the twin (city.ortho.tif)
@@ -231,12 +256,25 @@ def _solids(buildings: gpd.GeoDataFrame, crs: pyproj.CRS) -> dict[str, gpd.GeoDa
         },
         geometry=gpd.GeoSeries(solids, crs=crs),
     )
+    surfaces = _surfaces(buildings, faces, owner, semantic, "1.2", crs)
+    return {"lod12": lod12, "building_surfaces": surfaces}
+
+
+def _surfaces(
+    buildings: gpd.GeoDataFrame,
+    faces: np.ndarray,
+    owner: np.ndarray,
+    semantic: np.ndarray,
+    lod: str,
+    crs: pyproj.CRS,
+) -> gpd.GeoDataFrame:
+    """The ``building_surfaces`` rows of one LoD's faces, with area, slope and azimuth."""
     area, slope, azimuth = surface_metrics(faces)
     names = np.array([s.name for s in Semantic])
-    surfaces = gpd.GeoDataFrame(
+    return gpd.GeoDataFrame(
         {
-            "building_id": ids[owner],
-            "lod": "1.2",
+            "building_id": buildings["building_id"].to_numpy()[owner],
+            "lod": lod,
             "semantic": names[semantic],
             "area": area,
             "slope": slope,
@@ -244,7 +282,6 @@ def _solids(buildings: gpd.GeoDataFrame, crs: pyproj.CRS) -> dict[str, gpd.GeoDa
         },
         geometry=gpd.GeoSeries(faces, crs=crs),
     )
-    return {"lod12": lod12, "building_surfaces": surfaces}
 
 
 def _raster(source: Source | None, crs: pyproj.CRS, log: list[str]) -> Terrain | None:

@@ -200,7 +200,7 @@ path = "lidar.laz"
     flat = truth.index[truth["roof_type"] == "flat"]
     assert len(flat) >= 5
     assert np.abs(b.loc[flat, "lod1_z"] - truth.loc[flat, "eave_z"]).max() < 0.1
-    assert (b.loc[flat, "roof_type"] == "horizontal").all()
+    assert (b.loc[flat, "roof_type"] == "flat").all()  # from the LoD2.2 planes
     assert np.median(np.abs(b["ground_z"] - truth.loc[b.index, "ground_z"])) < 0.15
     assert (b["roof_z_p98"] <= truth.loc[b.index, "ridge_z"] + 0.1).all()
     assert b["roof_points_source"].eq("class 6").all()

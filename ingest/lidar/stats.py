@@ -54,6 +54,11 @@ class PointStats:
         distance from a cell centre in it to the nearest roof point; NaN without points.
     cell : float
         The cell size (m) used for the no-data measures.
+    roof_xyz : (k, 3) float
+        The roof points themselves, grouped by footprint (footprint ``i`` holds rows
+        ``roof_start[i]:roof_start[i + 1]``) and sorted within it, whatever the input order.
+    roof_start : (n + 1,) int
+        Where each footprint's roof points begin in ``roof_xyz``.
     """
 
     ground: NDArray[np.float64]
@@ -64,6 +69,8 @@ class PointStats:
     nodata_fraction: NDArray[np.float64]
     nodata_radius: NDArray[np.float64]
     cell: float
+    roof_xyz: NDArray[np.float64]
+    roof_start: NDArray[np.intp]
 
 
 def point_stats(
@@ -168,6 +175,7 @@ def point_stats(
         per_m2 = total / max((xmax - xmin) * (ymax - ymin), 1.0)
         cell = max(0.5, 2.0 / np.sqrt(max(per_m2, 1e-9)))
     fraction, radius = _gaps(roofs[usable], np.flatnonzero(usable), n, owner, x, y, float(cell))
+    order = np.lexsort((z, y, x, owner))
     return PointStats(
         ground=g_pct[float(ground_percentile)],
         ground_points=g_count,
@@ -177,6 +185,8 @@ def point_stats(
         nodata_fraction=fraction,
         nodata_radius=np.where(count > 0, radius, np.nan),
         cell=float(cell),
+        roof_xyz=np.column_stack([x, y, z])[order],
+        roof_start=np.concatenate([[0], np.cumsum(count)]),
     )
 
 
