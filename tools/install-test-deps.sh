@@ -20,9 +20,16 @@ apt_install() {
 # tests/test_formats_meshes.py: every GLB goes through the Khronos glTF validator
 # (npm gltf-validator, called by tools/gltf_validate.mjs), installed into tools/node/.
 command -v node >/dev/null 2>&1 || apt_install nodejs npm
-if [ ! -f tools/node/node_modules/gltf-validator/package.json ]; then
-  npm install --silent --no-audit --no-fund --prefix tools/node gltf-validator@2.0.0-dev.3.10
-fi
+# tests/test_formats_cesium.py: CesiumJS loads an exported tileset in headless Debian Chromium,
+# driven by playwright-core (which never downloads a browser of its own).
+# tools/node/package.json and its lock file pin all three npm packages.
+apt_install chromium
+for pkg in gltf-validator cesium playwright-core; do
+  if [ ! -f "tools/node/node_modules/$pkg/package.json" ]; then
+    npm ci --silent --no-audit --no-fund --prefix tools/node
+    break
+  fi
+done
 
 # tests/test_viewer.py: off-screen rendering without a display. VTK's wheels render through
 # Mesa's EGL (surfaceless, software llvmpipe; no GPU needed) and fall back to OSMesa.
