@@ -181,18 +181,7 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
         next(steps)
         methods = buildings["height_method"].value_counts().to_dict()
         counts = {name: len(frame) for name, frame in layers.items()}
-        run = {
-            "started": started,
-            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-            "twin_version": __version__,
-            "config_path": str(config.path),
-            "config": config.text,
-            "sources": json.dumps(hashes),
-            "counts": json.dumps(counts),
-            "height_methods": json.dumps(methods),
-            "warnings": json.dumps(log),
-        }
-        layers["runs"] = pd.concat([_previous_runs(output), pd.DataFrame([run])], ignore_index=True)
+        layers["runs"] = _runs(output, config, started, hashes, counts, methods, log)
         model = CityModel(
             crs=crs,
             layers=layers,
@@ -221,19 +210,15 @@ def _citymodel(config: BuildConfig, output: Path, started: str) -> CityModel:
     model.buildings["height_method"] = "citymodel"
     model.buildings["footprint_issue"] = None
     skipped = model.metadata["source"]["skipped"]
-    run = {
-        "started": started,
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        "twin_version": __version__,
-        "config_path": str(config.path),
-        "config": config.text,
-        "sources": json.dumps({"citymodel": _file_record(source.path)}),
-        "counts": json.dumps({name: len(frame) for name, frame in model.layers.items()}),
-        "height_methods": json.dumps({"citymodel": len(model.buildings)}),
-        "warnings": json.dumps([f"skipped {n} {kind}" for kind, n in sorted(skipped.items())]),
-    }
-    runs = pd.concat([_previous_runs(output), pd.DataFrame([run])], ignore_index=True)
-    model.layers["runs"] = runs
+    model.layers["runs"] = _runs(
+        output,
+        config,
+        started,
+        {"citymodel": _file_record(source.path)},
+        {name: len(frame) for name, frame in model.layers.items()},
+        {"citymodel": len(model.buildings)},
+        [f"skipped {n} {kind}" for kind, n in sorted(skipped.items())],
+    )
     model.save(output)
     return model
 
@@ -332,6 +317,30 @@ def _file_record(path: Path) -> dict[str, object]:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return {"path": str(path), "bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def _runs(
+    output: Path,
+    config: BuildConfig,
+    started: str,
+    sources: dict,
+    counts: dict,
+    methods: dict,
+    warnings_: list[str],
+) -> pd.DataFrame:
+    """The run history: the replaced twin's runs and a row for this one."""
+    run = {
+        "started": started,
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "twin_version": __version__,
+        "config_path": str(config.path),
+        "config": config.text,
+        "sources": json.dumps(sources),
+        "counts": json.dumps(counts),
+        "height_methods": json.dumps(methods),
+        "warnings": json.dumps(warnings_),
+    }
+    return pd.concat([_previous_runs(output), pd.DataFrame([run])], ignore_index=True)
 
 
 def _previous_runs(output: Path) -> pd.DataFrame:
