@@ -7,6 +7,7 @@ colours an attribute maps to, and map views (``top=True``) put a known place at 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
@@ -26,6 +27,7 @@ from viewer.layers import NETWORK_COLORS
 from viewer.measure import measure
 
 SIZE = (240, 180)
+ZURICH = Path(__file__).parent / "data" / "zurich_cityjson" / "zurich_lod2_12.city.json"
 CENTRE = (SIZE[0] // 2, SIZE[1] // 2)  # column, row
 
 
@@ -123,7 +125,16 @@ def test_underground_mode_shows_a_utility_line_hidden_otherwise(model):
         hidden = scene.image()
         scene.set_underground(True)
         shown = scene.image()
+        scene.set_underground(True, cut=2.0)  # a 4 m hole in the terrain around the view
+        holed = scene.image()
+        scene.set_underground(False)
+        assert np.array_equal(scene.image(), hidden)
+        with pytest.raises(InputError, match="must be positive"):
+            scene.set_underground(True, cut=0.0)
     assert np.array_equal(hidden, ground_only)  # the pipe lies under the ground
+    # through the hole the pipe shows in its own colour; around it the terrain stays opaque
+    assert np.abs(_centre(holed) - NETWORK_COLORS["water"]).max() <= 2
+    assert np.array_equal(holed[:20, :20], hidden[:20, :20])
     blue = np.array(NETWORK_COLORS["water"])
     towards = (
         np.abs(shown.astype(int) - blue).sum(axis=2)
@@ -288,6 +299,10 @@ def test_interactive_session_tools(sample_twin, tmp_path, model):
         assert "at least two points" in session.on_measure()
         session.on_underground()
         assert scene.underground
+        session.on_hole()
+        assert not scene.underground
+        session.on_hole()
+        assert scene.underground and scene.actors["terrain"].prop.opacity == 1.0
         session.on_lod()
         assert scene.lod == "1.2"
         assert session.on_bookmark() in load_bookmarks(twin_copy)
@@ -319,6 +334,10 @@ def test_bad_input_is_reported_not_crashed_on(model, sample_twin, tmp_path):
         assert scene.image().std() > 5
         with pytest.raises(InputError, match=r"no LoD '2\.2'"):
             scene.set_lod("2.2")
+    odd = twin.CityModel(crs=model.crs, layers=dict(bare.layers), metadata=dict(model.metadata))
+    odd.layers["building_surfaces"] = surfaces.replace({"semantic": {"RoofSurface": "Roof"}})
+    with pytest.raises(InputError, match=r"unknown semantic class\(es\) \['Roof'\]"):
+        Scene(odd, layers=["buildings"], size=SIZE)
     runner = CliRunner()
     out = tmp_path / "x.png"
     result = runner.invoke(
@@ -326,8 +345,63 @@ def test_bad_input_is_reported_not_crashed_on(model, sample_twin, tmp_path):
     )
     assert result.exit_code == 1
     assert "cannot colour by 'colour'" in result.output and "height_method" in result.output
+    result = runner.invoke(main, ["render", str(sample_twin), "-o", str(out), "--cut", "-1"])
+    assert result.exit_code == 1 and "must be positive" in result.output
     result = runner.invoke(main, ["render", str(sample_twin), "-o", str(out), "--layers", "roads"])
     assert result.exit_code == 1 and "unknown layer(s) ['roads']" in result.output
     assert not out.exists()
     result = runner.invoke(main, ["view", str(sample_twin)], env={"DISPLAY": ""})
     assert result.exit_code == 1 and "no display" in result.output
+
+
+@pytest.fixture(scope="module")
+def zurich(tmp_path_factory):
+    """The real Zürich LoD2 CityJSON (12 buildings, 27 parts), imported with ``twin import``."""
+    out = tmp_path_factory.mktemp("zurich") / "zurich.gpkg"
+    result = CliRunner().invoke(main, ["import", str(ZURICH), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_zurich_import_renders(zurich, tmp_path):
+    # the twelve buildings lie kilometres apart: frame the biggest
+    table = twin.open(zurich).buildings
+    x, y = shapely.get_coordinates(table.geometry.centroid.iloc[[int(table.area.argmax())]])[0]
+    out = tmp_path / "zurich.png"
+    bbox = [str(v) for v in (x - 30, y - 30, x + 30, y + 30)]
+    args = ["render", str(zurich), "-o", str(out), "--size", "320", "240", "--lod", "2"]
+    result = CliRunner().invoke(main, [*args, "--bbox", *bbox])
+    assert result.exit_code == 0, result.output
+    assert "note: the twin has no terrain" in result.output
+    assert "without an LoD2 solid" not in result.output  # buildings are drawn by their parts
+    image = iio.imread(out)
+    assert len(np.unique(image.reshape(-1, 3), axis=0)) > 200
+    assert image[80:160, 110:210].std() > 20
+
+
+def test_zurich_colour_and_pick_a_building_part(zurich):
+    model = twin.open(zurich)
+    table = model.buildings
+    parts = table["object_type"] == "BuildingPart"
+    row = int(np.nanargmax(np.where(parts, table.geometry.area, np.nan)))
+    spot = shapely.point_on_surface(table.geometry.iloc[row])
+    with Scene(model, size=SIZE, lighting=False) as scene:
+        assert scene.lod == "2" and "the twin has no terrain" in scene.notes
+        coloring = scene.color_by("Geomtype")
+        assert coloring.numeric
+        scene.frame(_around(spot, 3.0), top=True)
+        lut = scene.actors["buildings"].mapper.lookup_table
+        rgb = np.array(lut.map_value(float(table["Geomtype"].iloc[row]), opacity=False))
+        assert np.abs(_centre(scene.image()) - np.rint(rgb * 255)).max() <= 2
+        info = scene.pick(*CENTRE)
+    assert info is not None and info["building_row"] == row
+    assert info["building_id"] == table["building_id"].iloc[row]
+    assert info["parent_id"] == table["parent_id"].iloc[row] and info["lod"] == "2"
+    x, y, z = info["point"]  # in CH1903+ / LV95 with the roof's height
+    assert abs(x - spot.x) < 0.5 and abs(y - spot.y) < 0.5
+    surfaces = model.layers["building_surfaces"]
+    roofs = surfaces[
+        (surfaces["building_id"] == info["building_id"]) & (surfaces["semantic"] == "RoofSurface")
+    ]
+    heights = shapely.get_coordinates(roofs.geometry.to_numpy(), include_z=True)[:, 2]
+    assert heights.min() - 0.01 <= z <= heights.max() + 0.01

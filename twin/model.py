@@ -147,8 +147,14 @@ class CityModel:
             surfaces = surfaces[surfaces["lod"] == lod]
             row = pd.Series(np.arange(len(self.buildings)), index=self.buildings["building_id"])
             owner = row.reindex(surfaces["building_id"]).to_numpy()
-            semantic = surfaces["semantic"].map(Semantic.__members__.__getitem__)
-            self._meshes[lod] = Mesh.from_surfaces(
-                surfaces.geometry.to_numpy(), owner, semantic.to_numpy(dtype=np.int8)
-            )
+            names = pd.Index([s.name for s in Semantic])
+            code = names.get_indexer(surfaces["semantic"])
+            if (code < 0).any():
+                unknown = sorted(set(surfaces["semantic"][code < 0].astype(str)))
+                raise InputError(
+                    f"building_surfaces: unknown semantic class(es) {unknown}; "
+                    f"known: {', '.join(names)}"
+                )
+            semantic = np.array([s.value for s in Semantic], dtype=np.int8)[code]
+            self._meshes[lod] = Mesh.from_surfaces(surfaces.geometry.to_numpy(), owner, semantic)
         return self._meshes[lod]

@@ -13,13 +13,21 @@ from numpy.typing import NDArray
 from twin.semantics import Semantic
 
 
-def _ring_coords(
-    polygons: NDArray[np.object_],
-) -> tuple[NDArray[np.float64], NDArray[np.intp], NDArray[np.intp]]:
-    """Coordinates ``(k, 3)`` of all rings, and per coordinate its polygon and ring index."""
-    rings, ring_owner = shapely.get_rings(polygons, return_index=True)
-    coords, coord_ring = shapely.get_coordinates(rings, include_z=True, return_index=True)
-    return coords, ring_owner[coord_ring], coord_ring
+def _ring_sizes(polygons: NDArray[np.object_]) -> NDArray[np.intp]:
+    """Coordinates per ring of every polygon, in :func:`shapely.get_coordinates` order.
+
+    Only polygons with holes are split into their rings (the slow part); the others have one.
+    """
+    nring = 1 + shapely.get_num_interior_rings(polygons)
+    first = np.cumsum(nring) - nring
+    sizes = np.zeros(int(nring.sum()), dtype=np.intp)
+    sizes[first] = shapely.get_num_coordinates(polygons)
+    holed = np.flatnonzero(nring > 1)
+    if holed.size:
+        rings, owner = shapely.get_rings(polygons[holed], return_index=True)
+        rank = np.arange(len(rings)) - np.searchsorted(owner, owner)
+        sizes[first[holed][owner] + rank] = shapely.get_num_coordinates(rings)
+    return sizes
 
 
 def vector_area(polygons: NDArray[np.object_], /) -> NDArray[np.float64]:
@@ -35,18 +43,23 @@ def vector_area(polygons: NDArray[np.object_], /) -> NDArray[np.float64]:
     [[0.0, -12.0, 0.0]]
     """
     polygons = np.asarray(polygons, dtype=object)
-    coords, owner, ring = _ring_coords(polygons)
+    coords = shapely.get_coordinates(polygons, include_z=True)
+    count = shapely.get_num_coordinates(polygons)
+    owner = np.repeat(np.arange(len(polygons)), count)
     # Relative to each polygon's first vertex: projected coordinates in the hundreds of
     # kilometres would otherwise cancel away the digits of small areas.
-    first = np.searchsorted(owner, owner)
-    coords = coords - coords[first]
+    coords = coords - coords[np.repeat(np.cumsum(count) - count, count)]
     # Each ring is closed, so consecutive coordinates of one ring are its edges.
-    same = ring[:-1] == ring[1:]
-    a, b = coords[:-1][same], coords[1:][same]
-    cross = np.cross(a, b) / 2.0
+    sizes = _ring_sizes(polygons)
+    starts_edge = np.ones(len(coords), dtype=bool)
+    starts_edge[np.cumsum(sizes)[sizes > 0] - 1] = False
+    edge = np.flatnonzero(starts_edge[:-1])
+    a, b, owner = coords[edge], coords[edge + 1], owner[edge]
     out = np.zeros((len(polygons), 3))
     for axis in range(3):
-        out[:, axis] = np.bincount(owner[:-1][same], weights=cross[:, axis], minlength=len(out))
+        i, j = (axis + 1) % 3, (axis + 2) % 3
+        cross = a[:, i] * b[:, j] - a[:, j] * b[:, i]
+        out[:, axis] = np.bincount(owner, weights=cross, minlength=len(out)) / 2.0
     return out
 
 
@@ -100,7 +113,7 @@ def triangulate(polygons: NDArray[np.object_], /) -> tuple[NDArray[np.float64], 
     polygons = np.asarray(polygons, dtype=object)
     normal = vector_area(polygons)
     dominant = np.argmax(np.abs(normal), axis=1)
-    all_corners, all_owner = [], []
+    pieces = []  # (polygon of each triangle, ascending; corners (t, 3, 3))
     # Convex quadrilaterals without holes (the walls of extruded solids, most faces of a city
     # model) split along a diagonal directly; the rest go through GEOS.
     quad = (shapely.get_num_interior_rings(polygons) == 0) & (
@@ -115,8 +128,7 @@ def triangulate(polygons: NDArray[np.object_], /) -> tuple[NDArray[np.float64], 
     )
     convex = (facing > 0).all(axis=1)
     fast = np.flatnonzero(quad)[convex]
-    all_corners.append(halves[convex].reshape(-1, 3, 3))
-    all_owner.append(np.repeat(fast, 2))
+    pieces.append((np.repeat(fast, 2), halves[convex].reshape(-1, 3, 3)))
     dominant[fast] = -1
     for axis in range(3):
         idx = np.flatnonzero(dominant == axis)
@@ -138,12 +150,16 @@ def triangulate(polygons: NDArray[np.object_], /) -> tuple[NDArray[np.float64], 
         flip = np.sign(signed) != np.sign(normal[owner, axis])
         coords[flip] = coords[flip][:, ::-1, :]
         back = np.argsort(perm)
-        all_corners.append(coords[:, :, back])
-        all_owner.append(owner)
-    corners = np.concatenate(all_corners)
-    owner = np.concatenate(all_owner)
-    order = np.argsort(owner, kind="stable")
-    return corners[order], owner[order]
+        pieces.append((owner, coords[:, :, back]))
+    # each piece's triangles go straight to their place in polygon order (one copy, no sort)
+    count = np.zeros(len(polygons), dtype=np.intp)
+    for owner, _ in pieces:
+        count += np.bincount(owner, minlength=len(polygons))
+    first = np.cumsum(count) - count
+    corners = np.empty((int(count.sum()), 3, 3))
+    for owner, piece in pieces:
+        corners[first[owner] + np.arange(len(owner)) - np.searchsorted(owner, owner)] = piece
+    return corners, np.repeat(np.arange(len(polygons)), count)
 
 
 def extrude(

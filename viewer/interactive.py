@@ -20,6 +20,7 @@ from viewer.scene import Scene
 #: key -> (Session method, what it does): shown in the window
 KEYS = {
     "u": ("on_underground", "underground mode on/off"),
+    "h": ("on_hole", "underground: cut the terrain away around the view, on/off"),
     "k": ("on_clip", "clip plane on/off (drag it)"),
     "m": ("on_measure", "measure the picked points"),
     "n": ("on_new_measurement", "new measurement"),
@@ -78,6 +79,12 @@ class Session:
     def on_underground(self) -> None:
         """Toggle underground mode."""
         self.scene.set_underground(not self.scene.underground)
+
+    def on_hole(self) -> None:
+        """Toggle the underground mode that cuts a hole in the terrain around the view."""
+        on = not self.scene.underground
+        b = np.asarray(self.scene.bounds())
+        self.scene.set_underground(on, cut=0.1 * float(np.hypot(*(b[1:4:2] - b[0:4:2]))))
 
     def on_lod(self) -> None:
         """Show the next LoD the twin has."""

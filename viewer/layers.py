@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from rasterio.enums import Resampling
 
 from twin.model import CityModel
+from twin.semantics import Semantic
 
 #: colours of the utility networks, after the APWA uniform colour code (RGB 0-255)
 NETWORK_COLORS: dict[str, tuple[int, int, int]] = {
@@ -40,16 +41,23 @@ CABLE_RADIUS = 0.06
 DRAPE_STEP = 2.0
 
 
-def buildings(model: CityModel, lod: str, /) -> pv.PolyData:
+def buildings(model: CityModel, lod: str, /, *, grounds: bool = True) -> pv.PolyData:
     """The merged building mesh at ``lod``.
 
-    Cell data: ``building`` (row in ``model.buildings``) and ``semantic`` (0 ground, 1 wall,
-    2 roof).
+    ``grounds=False`` leaves the ground surfaces out (a sixth of an LoD1 model's triangles,
+    hidden wherever the terrain is drawn), and the vertices only they use. Cell data:
+    ``building`` (row in ``model.buildings``) and ``semantic`` (0 ground, 1 wall, 2 roof).
     """
     mesh = model.mesh(lod)
-    poly = pv.PolyData.from_regular_faces(mesh.local(model.origin), mesh.triangles)
-    poly.cell_data["building"] = mesh.owner
-    poly.cell_data["semantic"] = mesh.semantic
+    keep = slice(None) if grounds else mesh.semantic != Semantic.GroundSurface
+    triangles = mesh.triangles[keep]
+    used = np.zeros(len(mesh.vertices), dtype=bool)
+    used[triangles] = True
+    number = np.cumsum(used) - 1  # new index of each used vertex
+    points = (mesh.vertices[used] - model.origin).astype(np.float32)
+    poly = pv.PolyData.from_regular_faces(points, number[triangles])
+    poly.cell_data["building"] = mesh.owner[keep]
+    poly.cell_data["semantic"] = mesh.semantic[keep]
     return poly
 
 

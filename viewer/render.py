@@ -37,6 +37,9 @@ class RenderOptions:
         Picture size ``(width, height)``.
     underground
         Translucent terrain, utilities visible.
+    cut
+        Underground mode that cuts a square hole this many metres either side of the view's
+        centre out of the terrain instead of making it translucent.
     """
 
     bookmarks: Sequence[str] = ()
@@ -48,6 +51,7 @@ class RenderOptions:
     lod: str | None = None
     size: tuple[int, int] = (1280, 800)
     underground: bool = False
+    cut: float | None = None
 
 
 def render(
@@ -82,7 +86,7 @@ def render(
     with Scene(model, lod=options.lod, layers=options.layers, size=options.size) as scene:
         if options.color_by:
             scene.color_by(options.color_by)
-        if options.underground:
+        if options.underground and options.cut is None:
             scene.set_underground(True)
         if options.time:
             scene.set_time(options.time)
@@ -90,6 +94,8 @@ def render(
             scene.set_view(views[0])
         elif options.bbox is not None or options.top:
             scene.frame(options.bbox, top=options.top)
+        if options.cut is not None:  # around the framed view
+            scene.set_underground(True, cut=options.cut)
         if video:
             fly_through(scene, views, output)
         else:

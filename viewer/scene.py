@@ -35,6 +35,9 @@ LAYERS = ("terrain", "buildings", "trees", "utilities", "parcels", "planned_work
 LINE_LAYERS = ("parcels", "planned_works")
 #: opacity of the terrain in underground mode
 UNDERGROUND_OPACITY = 0.5
+#: triangles above which a scene renders without anti-aliasing (software rendering at 8x
+#: multisampling takes seconds a frame at 100,000 buildings)
+LARGE_SCENE = 500_000
 
 
 class Scene:
@@ -58,6 +61,9 @@ class Scene:
         Shade surfaces; ``False`` draws flat colours (exact attribute colours, for checks).
     terrain_resolution
         At most this many terrain points a side (big rasters are averaged down).
+    anti_aliasing
+        Smooth edges by multisampling (default: only for scenes of at most
+        :data:`LARGE_SCENE` triangles).
 
     Attributes
     ----------
@@ -77,6 +83,7 @@ class Scene:
         off_screen: bool = True,
         lighting: bool = True,
         terrain_resolution: int = 512,
+        anti_aliasing: bool | None = None,
     ) -> None:
         wanted = tuple(LAYERS if layers is None else layers)
         unknown = sorted(set(wanted) - set(LAYERS))
@@ -102,6 +109,9 @@ class Scene:
             self._add(name)
         if color_by is not None:
             self.color_by(color_by)
+        triangles = sum(d.n_cells for d in self.datasets.values())
+        if not (triangles <= LARGE_SCENE if anti_aliasing is None else anti_aliasing):
+            self.plotter.disable_anti_aliasing()
         self.set_view(View.framing(self.bounds(), aspect=size[0] / size[1]))
 
     # -- layers ---------------------------------------------------------------------------
@@ -153,11 +163,17 @@ class Scene:
             return
         if self.lod not in self.lods:
             raise InputError(f"the twin has no LoD {self.lod!r} (it has: {', '.join(self.lods)})")
-        mesh = build.buildings(self.model, self.lod)
+        # ground surfaces lie on the terrain: hidden wherever it is drawn
+        grounds = self.model.terrain is None or "terrain" not in self._shown
+        mesh = build.buildings(self.model, self.lod, grounds=grounds)
         if mesh.n_cells == 0:
             self.notes.append(f"no building has an LoD{self.lod} solid")
             return
-        empty = len(self.model.buildings) - len(np.unique(mesh.cell_data["building"]))
+        table = self.model.buildings
+        drawn = np.bincount(mesh.cell_data["building"], minlength=len(table)) > 0
+        if "parent_id" in table:  # a building drawn through its parts (CityJSON, CityGML)
+            drawn |= table["building_id"].isin(table["parent_id"][drawn]).to_numpy()
+        empty = int((~drawn).sum())
         if empty:
             self.notes.append(f"{empty} building(s) without an LoD{self.lod} solid not drawn")
         self.datasets["buildings"] = mesh
@@ -228,12 +244,27 @@ class Scene:
             self.datasets.pop("buildings", None)
             self._add_buildings()
 
-    def set_underground(self, on: bool = True, /) -> None:
-        """Underground mode: the terrain turns translucent so utilities below it show."""
+    def set_underground(self, on: bool = True, /, *, cut: float | None = None) -> None:
+        """Underground mode: the terrain turns translucent so utilities below it show.
+
+        With ``cut`` (metres), the terrain instead stays opaque and a square hole ``2 * cut``
+        wide is cut out of it around the camera's focal point, as from an excavation.
+        """
+        if cut is not None and not cut > 0:
+            raise InputError(f"cut {cut}: the half-width of the hole must be positive (m)")
         self.underground = on
         terrain = self.actors.get("terrain")
-        if terrain is not None:
-            terrain.prop.opacity = UNDERGROUND_OPACITY if on else 1.0
+        if terrain is None:
+            return
+        grid = self.datasets["terrain"]
+        shown = grid
+        if on and cut is not None:
+            focus = np.asarray(self.plotter.camera.focal_point)[:2]
+            centres = grid.cell_centers().points[:, :2]
+            inside = np.flatnonzero((np.abs(centres - focus) < cut).all(axis=1))
+            shown = grid.hide_cells(inside)  # a copy: the full grid stays for picking
+        terrain.mapper.SetInputData(shown)
+        terrain.prop.opacity = UNDERGROUND_OPACITY if on and cut is None else 1.0
 
     # -- sun ----------------------------------------------------------------------------
 
@@ -313,13 +344,25 @@ class Scene:
     def frame(
         self, bbox: tuple[float, float, float, float] | None = None, /, *, top: bool = False
     ) -> None:
-        """Frame ``(xmin, ymin, xmax, ymax)`` in the model CRS (default: everything shown)."""
+        """Frame ``(xmin, ymin, xmax, ymax)`` in the model CRS (default: everything shown).
+
+        The heights framed are those of what is shown inside the box (a hilly city's other
+        heights would push the box off the picture).
+        """
         b = self.bounds()
         if bbox is not None:
             xmin, ymin, xmax, ymax = bbox
             if not (xmax > xmin and ymax > ymin):
                 raise InputError(f"bbox {bbox}: needs xmin < xmax and ymin < ymax")
-            b = (xmin, xmax, ymin, ymax, b[4], b[5])
+            lo = np.array([xmin, ymin]) - self.model.origin[:2]
+            hi = np.array([xmax, ymax]) - self.model.origin[:2]
+            z = [
+                p[(p[:, :2] >= lo).all(axis=1) & (p[:, :2] <= hi).all(axis=1), 2]
+                for p in (np.asarray(d.points) for d in self.datasets.values())
+            ]
+            z = np.concatenate(z) + self.model.origin[2] if z else np.empty(0)
+            zmin, zmax = (float(z.min()), float(z.max())) if z.size else b[4:]
+            b = (xmin, xmax, ymin, ymax, zmin, max(zmax, zmin + 1.0))
         w, h = self.plotter.window_size
         self.set_view(View.framing(b, top=top, aspect=w / h))
 

@@ -39,6 +39,12 @@ import click
 @click.option("--lod", help="Level of detail of the buildings (default: the highest).")
 @click.option("--size", type=int, nargs=2, default=(1280, 800), show_default=True, metavar="W H")
 @click.option("--underground", is_flag=True, help="Translucent terrain: utilities show.")
+@click.option(
+    "--cut",
+    type=float,
+    metavar="M",
+    help="Underground mode that cuts the terrain away M metres around the view's centre.",
+)
 def render(
     twin_path: Path,
     output: Path,
@@ -51,6 +57,7 @@ def render(
     lod: str | None,
     size: tuple[int, int],
     underground: bool,
+    cut: float | None,
 ) -> None:
     """Render the twin TWIN off-screen to OUTPUT (works without a display)."""
     import twin
@@ -70,6 +77,7 @@ def render(
         lod=lod,
         size=size,
         underground=underground,
+        cut=cut,
     )
     notes = run(twin.open(twin_path), twin_path, output, options)
     for note in notes:
