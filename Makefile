@@ -25,6 +25,7 @@ demo: install
 	@echo "Planner API: http://127.0.0.1:8000/?f=html"
 	@echo "  buildings:  http://127.0.0.1:8000/collections/buildings/items?f=html"
 	@echo "  a building: http://127.0.0.1:8000/collections/buildings/items/1?f=html"
+	@echo "  3D Tiles:   http://127.0.0.1:8000/collections/buildings/3dtiles/tileset.json"
 	@echo "  OpenAPI:    http://127.0.0.1:8000/api"
 	$(BIN)/twin serve $(DEMO)/city.gpkg --host 127.0.0.1 --port 8000
 

@@ -1,19 +1,35 @@
-"""Benchmark of the planner API: items with a random bbox (limit=100) and single features.
+"""Benchmark of the planner API against pygeoapi: items with a random bbox (limit=100).
 
 Builds (once, cached under build/bench-api/) a twin of N generated buildings, serves it with
-``twin serve --workers 2`` on a free loopback port, and drives it from a separate process (an
-asyncio httpx client) at 1, 8 and 32 concurrent clients for a bounded number of seconds each.
-Prints JSON. pygeoapi is compared when it is importable (it is not a project dependency).
+``twin serve --workers 2`` on a free loopback port and drives it with wrk (a separate C
+process; Debian package ``wrk``) at 1, 8 and 32 connections for a bounded number of seconds
+each, then single features by id. In the same run, pygeoapi 0.21 (its SQLiteGPKG provider,
+its Starlette app under uvicorn with 2 workers) serves the same GeoPackage and gets the same
+boxes from the same load generator; one server runs at a time. Prints JSON.
 
+Both servers get the boxes in the storage CRS (``bbox-crs`` and ``crs``, as GDAL asks):
+pygeoapi transforms EPSG:31258 with the EPSG axis order (northing first) while the
+GeoPackage stores easting first, so in CRS84 it would select nothing and place features in
+Germany. The feature counts per request are checked to be equal.
+
+pygeoapi lives in its own virtual environment (it pins other versions than ours), made with
+a Python whose sqlite3 can load extensions (Debian's) and SpatiaLite
+(``libsqlite3-mod-spatialite``)::
+
+    /usr/bin/python3.11 -m venv build/pygeoapi-venv
+    build/pygeoapi-venv/bin/pip install "pygeoapi==0.21.*" starlette uvicorn
     .venv/bin/python bench/api.py [--buildings 100000] [--seconds 10]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
+import os
 import random
+import re
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -21,7 +37,20 @@ import time
 from pathlib import Path
 
 import httpx
-import numpy as np
+import yaml
+
+STORAGE = "http://www.opengis.net/def/crs/EPSG/0/31258"
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+#: wrk script: cycle through the paths of ``paths.txt`` (one per line) from a random start
+WRK_SCRIPT = """
+local paths = {}
+for line in io.lines(os.getenv("WRK_PATHS")) do paths[#paths + 1] = line end
+local i = math.random(#paths)
+request = function()
+  i = i % #paths + 1
+  return wrk.format("GET", paths[i])
+end
+"""
 
 
 def _free_port() -> int:
@@ -43,142 +72,244 @@ def _twin(buildings: int) -> Path:
     return out
 
 
-async def _drive(urls: list[str], clients: int, seconds: float) -> dict:
-    latencies: list[float] = []
-    errors = 0
-    deadline = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=clients)
-    async with httpx.AsyncClient(timeout=30, limits=limits) as http:
+def _wait(url: str, proc: subprocess.Popen) -> None:
+    for _ in range(600):
+        if proc.poll() is not None:
+            raise SystemExit(f"the server at {url} exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise SystemExit(f"the server at {url} did not start")
 
-        async def worker(k: int) -> None:
-            nonlocal errors
-            i = k
-            while time.perf_counter() < deadline:
-                t = time.perf_counter()
-                r = await http.get(urls[i % len(urls)])
-                latencies.append(time.perf_counter() - t)
-                errors += r.status_code != 200
-                i += clients
 
-        start = time.perf_counter()
-        await asyncio.gather(*(worker(k) for k in range(clients)))
-        elapsed = time.perf_counter() - start
-    ms = np.array(latencies) * 1000
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([0-9.]+)(us|ms|s|m)", text).groups()
+    return round(float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[unit], 2)
+
+
+def _wrk(base: str, paths: list[str], clients: int, seconds: float, folder: Path) -> dict:
+    """One wrk run: requests/s, p50 and p99 latency, errors (non-2xx and socket errors)."""
+    listing = folder / "paths.txt"
+    listing.write_text("\n".join(paths) + "\n")
+    script = folder / "paths.lua"
+    script.write_text(WRK_SCRIPT)
+    done = subprocess.run(
+        [
+            "wrk",
+            f"-t{min(clients, 2)}",
+            f"-c{clients}",
+            f"-d{max(1, round(seconds))}s",  # wrk takes whole seconds
+            "--timeout",
+            "30s",
+            "--latency",
+            "-s",
+            str(script),
+            base,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "WRK_PATHS": str(listing)},
+    )
+    out = done.stdout
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    if socket_errors:
+        errors += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
     return {
         "clients": clients,
-        "requests": len(ms),
+        "requests": requests,
         "errors": errors,
-        "requests_per_s": round(len(ms) / elapsed, 1),
-        "p50_ms": round(float(np.percentile(ms, 50)), 2),
-        "p99_ms": round(float(np.percentile(ms, 99)), 2),
+        "requests_per_s": float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1)),
+        "p50_ms": _ms(re.search(r"\s50%\s+(\S+)", out).group(1)),
+        "p99_ms": _ms(re.search(r"\s99%\s+(\S+)", out).group(1)),
     }
 
 
-def load(args: argparse.Namespace) -> None:
-    """The load generator (runs in its own process): prints one JSON object."""
-    urls = json.loads(Path(args.urls).read_text())
-    out = {
-        name: [asyncio.run(_drive(u, c, args.seconds)) for c in (1, 8, 32)]
-        for name, u in urls.items()
-        if name != "feature"
+def _measure(base: str, paths: dict[str, list[str]], seconds: float, folder: Path) -> dict:
+    items = [_wrk(base, paths["items"], c, seconds, folder) for c in (1, 8, 32)]
+    returned = [
+        len(httpx.get(base + p, timeout=60).json()["features"]) for p in paths["items"][:20]
+    ]
+    return {
+        "items_bbox": items,
+        "features_per_request": returned,
+        "feature": _wrk(base, paths["feature"], 1, seconds / 2, folder),
     }
-    out["feature"] = asyncio.run(_drive(urls["feature"], 1, args.seconds / 2))
-    print(json.dumps(out))
+
+
+def _serve_and_measure(
+    command: list[str], env: dict | None, base: str, paths: dict, seconds: float, folder: Path
+) -> dict:
+    """Start a server, measure it with wrk, stop it (SIGINT: uvicorn stops its workers)."""
+    name = Path(command[2] if command[1] == "-m" else command[0]).name
+    with (folder / f"{name}.log").open("wb") as log:
+        server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            _wait(f"{base}/conformance?f=json", server)
+            return _measure(base, paths, seconds, folder)
+        finally:
+            server.send_signal(signal.SIGINT)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+def _paths(boxes: list, fids: list[int], *, query: str, axes: tuple[int, ...]) -> dict:
+    """Request paths: items in a box (storage CRS, ``axes`` order) and features by id."""
+    items = "/collections/buildings/items"
+    return {
+        "items": [
+            f"{items}?{query}limit=100&bbox-crs={STORAGE}&crs={STORAGE}"
+            f"&bbox={','.join(f'{b[i]:.2f}' for i in axes)}"
+            for b in boxes
+        ],
+        "feature": [f"{items}/{i}?{query}crs={STORAGE}" for i in fids],
+    }
+
+
+def _pygeoapi_config(twin: Path, port: int, folder: Path) -> Path:
+    """A pygeoapi configuration serving the twin's buildings from the GeoPackage."""
+    config = {
+        "server": {
+            "bind": {"host": "127.0.0.1", "port": port},
+            "url": f"http://127.0.0.1:{port}",
+            "mimetype": "application/json; charset=UTF-8",
+            "encoding": "utf-8",
+            "language": "en-US",
+            "limits": {"default_items": 10, "max_items": 1000},
+            "map": {"url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png", "attribution": ""},
+        },
+        "logging": {"level": "ERROR"},
+        "metadata": {
+            "identification": {
+                "title": "twin benchmark",
+                "description": "pygeoapi serving the twin's GeoPackage",
+                "keywords": ["twin"],
+                "keywords_type": "theme",
+                "terms_of_service": "https://creativecommons.org/licenses/by/4.0/",
+                "url": "https://example.org",
+            },
+            "license": {"name": "CC-BY 4.0", "url": "https://creativecommons.org/licenses/by/4.0/"},
+            "provider": {"name": "twin", "url": "https://example.org"},
+            "contact": {"name": "twin", "email": "twin@example.org", "role": "pointOfContact"},
+        },
+        "resources": {
+            "buildings": {
+                "type": "collection",
+                "title": "Buildings",
+                "description": "Building footprints",
+                "keywords": ["buildings"],
+                "links": [],
+                "extents": {"spatial": {"bbox": [-180, -90, 180, 90], "crs": CRS84}},
+                "providers": [
+                    {
+                        "type": "feature",
+                        "name": "SQLiteGPKG",
+                        "data": str(twin.resolve()),
+                        "id_field": "fid",
+                        "table": "buildings",
+                        "storage_crs": STORAGE,
+                        "crs": [CRS84, STORAGE],
+                    }
+                ],
+            }
+        },
+    }
+    path = folder / "pygeoapi.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def _pygeoapi(
+    venv: Path, twin: Path, boxes: list, fids: list[int], seconds: float, folder: Path
+) -> dict | str:
+    python = venv / "bin" / "python"
+    if not python.exists():
+        return f"not measured: no {python} (see the module docstring)"
+    port = _free_port()
+    config = _pygeoapi_config(twin, port, folder)
+    openapi = folder / "pygeoapi-openapi.yml"
+    env = {
+        "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
+        "PYGEOAPI_CONFIG": str(config),
+        "PYGEOAPI_OPENAPI": str(openapi),
+    }
+    subprocess.run(
+        [str(venv / "bin" / "pygeoapi"), "openapi", "generate", str(config), "-of", str(openapi)],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    # pygeoapi takes EPSG:31258 coordinates as stored (easting first)
+    paths = _paths(boxes, fids, query="f=json&", axes=(0, 1, 2, 3))
+    command = [str(python), "-m", "uvicorn", "pygeoapi.starlette_app:APP", "--port", str(port)]
+    command += ["--workers", "2", "--log-level", "warning"]
+    out = _serve_and_measure(command, env, f"http://127.0.0.1:{port}", paths, seconds, folder)
+    version = subprocess.run(
+        [str(python), "-c", "import pygeoapi; print(pygeoapi.__version__)"],
+        capture_output=True,
+        text=True,
+        env=env,
+    ).stdout.strip()
+    return {"server": f"pygeoapi {version} (SQLiteGPKG, Starlette, uvicorn 2 workers)", **out}
+
+
+def _twin_server(twin: Path, boxes: list, fids: list[int], seconds: float, folder: Path) -> dict:
+    port = _free_port()
+    paths = _paths(boxes, fids, query="", axes=(1, 0, 3, 2))  # EPSG:31258: northing first
+    config = folder / "api.toml"  # the default rate limit (6,000/min per caller) would 429
+    config.write_text("[limits]\nrate_per_minute = 100000000\n", encoding="utf-8")
+    serve = ["serve", str(twin), "--port", str(port), "--workers", "2", "--config", str(config)]
+    command = [sys.executable, "-m", "twin.cli", *serve]
+    out = _serve_and_measure(command, None, f"http://127.0.0.1:{port}", paths, seconds, folder)
+    return {"server": "twin serve --workers 2 (uvicorn)", **out}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--buildings", type=int, default=100_000)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--load", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--urls", help=argparse.SUPPRESS)
+    parser.add_argument("--pygeoapi-venv", type=Path, default=Path("build/pygeoapi-venv"))
     args = parser.parse_args()
-    if args.load:
-        load(args)
-        return
+    if shutil.which("wrk") is None:
+        raise SystemExit("bench/api.py needs wrk: apt-get install wrk")
     import pyogrio
-
-    from twin.api.crsuri import CRSRegistry
-    from twin.store.gpkg import read_metadata
 
     t0 = time.perf_counter()
     twin = _twin(args.buildings)
     prepare_s = time.perf_counter() - t0
     info = pyogrio.read_info(twin, layer="buildings", force_total_bounds=True)
     x0, y0, x1, y1 = info["total_bounds"]
-    _, crs = read_metadata(twin)
-    geo = CRSRegistry(crs).get(None, allowed=["http://www.opengis.net/def/crs/OGC/1.3/CRS84"])
     rng = random.Random(0)
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
     boxes = []
     for _ in range(500):  # 250 m boxes, as a map view of a few blocks
         bx, by = rng.uniform(x0, x1 - 250), rng.uniform(y0, y1 - 250)
-        boxes.append(geo.forward.transform_bounds(bx, by, bx + 250, by + 250))
-    urls = {
-        "items_bbox": [
-            f"{base}/collections/buildings/items?limit=100&bbox={','.join(f'{v:.6f}' for v in b)}"
-            for b in boxes
-        ],
-        "feature": [
-            f"{base}/collections/buildings/items/{rng.randint(1, info['features'])}"
-            for _ in range(500)
-        ],
+        boxes.append((bx, by, bx + 250, by + 250))
+    fids = [rng.randint(1, info["features"]) for _ in range(500)]
+    folder = twin.parent
+    ours = _twin_server(twin, boxes, fids, args.seconds, folder)
+    theirs = _pygeoapi(args.pygeoapi_venv, twin, boxes, fids, args.seconds, folder)
+    out = {
+        "buildings": info["features"],
+        "prepare_s": round(prepare_s, 1),
+        "load_generator": "wrk (separate process), one server at a time",
+        "twin": ours,
+        "pygeoapi": theirs,
     }
-    urls_file = twin.with_name("urls.json")
-    urls_file.write_text(json.dumps(urls))
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "twin.cli",
-            "serve",
-            str(twin),
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/conformance", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        loadgen = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--load",
-                "--urls",
-                str(urls_file),
-                "--seconds",
-                str(args.seconds),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    result = json.loads(loadgen.stdout)
-    print(
-        json.dumps(
-            {
-                "buildings": info["features"],
-                "prepare_s": round(prepare_s, 1),
-                "server": "twin serve --workers 2 (uvicorn)",
-                "twin": result,
-                "pygeoapi": "not measured (not installed in this environment)",
-            },
-            indent=2,
-        )
-    )
+    if isinstance(theirs, dict):
+        if theirs["features_per_request"] != ours["features_per_request"]:
+            raise SystemExit("the two servers returned different features for the same boxes")
+        out["throughput_ratio"] = {
+            str(a["clients"]): round(a["requests_per_s"] / max(b["requests_per_s"], 1e-9), 1)
+            for a, b in zip(ours["items_bbox"], theirs["items_bbox"], strict=True)
+        }
+    print(json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":

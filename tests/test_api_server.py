@@ -39,6 +39,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until_up(url: str) -> bool:
+    """Whether the server at ``url`` answers ``/conformance`` within 15 s."""
+    for _ in range(150):
+        try:
+            if httpx.get(f"{url}/conformance", timeout=1).status_code == 200:
+                return True
+        except httpx.TransportError:
+            time.sleep(0.1)
+    return False
+
+
 @pytest.fixture(scope="module")
 def server(sample_twin, tmp_path_factory):
     """``twin serve`` on a free loopback port with keys, roles, a JWT key and an audit log."""
@@ -98,13 +109,7 @@ rate_per_minute = 3
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        try:
-            if httpx.get(f"{url}/conformance", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    else:
+    if not wait_until_up(url):
         proc.kill()
         log.close()
         pytest.fail(f"server did not start: {(folder / 'server.log').read_text()}")

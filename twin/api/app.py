@@ -15,10 +15,12 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from twin.api import html
+from twin.api.citymodel import CITY_MEDIA, CITYJSON, CITYJSONSEQ, document_bytes, sequence_bytes
 from twin.api.collections import DEFAULT_COLLECTIONS
 from twin.api.config import ApiConfig
 from twin.api.openapi import OPENAPI_MEDIA_TYPE, openapi
@@ -26,6 +28,7 @@ from twin.api.problems import Problem
 from twin.api.security import AuditLog, Principal, RateLimiter, authenticate
 from twin.api.service import FeatureService, Result
 from twin.api.source import GeoPackageSource
+from twin.api.tiles import TilesetCache
 from twin.errors import InputError
 from twin.processes import JobRunner, processes
 
@@ -64,15 +67,48 @@ def base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def wants_html(request: Request) -> bool:
-    """``f=html``, or a browser's Accept header (text/html before any JSON)."""
+def output(request: Request, *, city: bool = False) -> str:
+    """The format asked for: ``json``, ``html`` or, where ``city``, ``cityjson`` or
+    ``cityjsonseq``; from ``f``, else from the Accept header (JSON when it names none)."""
+    allowed = ("json", "html", *CITY_MEDIA) if city else ("json", "html")
     f = request.query_params.get("f")
     if f is not None:
-        if f not in ("json", "html"):
-            raise Problem(400, f"f={f!r}: use json or html")
-        return f == "html"
+        if f not in allowed:
+            raise Problem(400, f"f={f!r}: use one of {', '.join(allowed)}")
+        return f
     accept = request.headers.get("accept", "")
-    return "text/html" in accept and "json" not in accept.split("text/html")[0]
+    if city and CITYJSONSEQ in accept:
+        return "cityjsonseq"
+    if city and CITYJSON in accept.replace(CITYJSONSEQ, ""):
+        return "cityjson"
+    if "text/html" in accept and "json" not in accept.split("text/html")[0]:
+        return "html"
+    return "json"
+
+
+def wants_html(request: Request) -> bool:
+    """``f=html``, or a browser's Accept header (text/html before any JSON)."""
+    return output(request) == "html"
+
+
+def link_header(links: list[dict[str, str]]) -> str:
+    """An RFC 8288 ``Link`` header of the paging links."""
+    return ", ".join(
+        f'<{link["href"]}>; rel="{link["rel"]}"; type="{link["type"]}"'
+        for link in links
+        if link["rel"] in ("next", "prev", "self")
+    )
+
+
+def cached_file(request: Request, path: Path, etag: str, media: str) -> Response:
+    """A file with its ETag, or 304 when the client has it (``If-None-Match``)."""
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    seen = {
+        t.strip().removeprefix("W/") for t in request.headers.get("if-none-match", "").split(",")
+    }
+    if etag in seen or "*" in seen:
+        return Response(status_code=304, headers=headers)
+    return FileResponse(path, media_type=media, headers=headers)
 
 
 def only(request: Request, *allowed: str) -> None:
@@ -146,8 +182,8 @@ def core_router(service: FeatureService, *, title: str) -> APIRouter:
     return router
 
 
-def features_router(service: FeatureService) -> APIRouter:
-    """``/collections`` and everything below it."""
+def features_router(service: FeatureService, tileset: TilesetCache) -> APIRouter:
+    """``/collections`` and everything below it (3D Tiles of city objects from ``tileset``)."""
     router = APIRouter()
 
     @router.get("/collections")
@@ -170,19 +206,55 @@ def features_router(service: FeatureService) -> APIRouter:
         doc = service.queryables(spec, base_url(request))
         return document(request, doc, f"{spec.title}: queryables", media="application/schema+json")
 
+    def city_items(spec, request: Request, url: str, f: str) -> Response:
+        who = principal(request)
+        model, links, matched = service.city_items(spec, request.query_params, who, url, f=f)
+        body = sequence_bytes(model) if f == "cityjsonseq" else document_bytes(model)
+        headers = {"Content-Crs": f"<{service.crs.storage_uri}>", "Link": link_header(links)}
+        if matched is not None:
+            headers["OGC-NumberMatched"] = str(matched)
+        return Response(body, media_type=CITY_MEDIA[f], headers=headers)
+
+    def city_item(spec, feature_id: str, request: Request) -> Response:
+        model = service.city_item(spec, feature_id, request.query_params, principal(request))
+        headers = {"Content-Crs": f"<{service.crs.storage_uri}>"}
+        return Response(document_bytes(model), media_type=CITYJSON, headers=headers)
+
+    # GeoJSON pages and features are short CPU work (bounded by max_limit and timeout_s):
+    # they run on the worker's event loop, one after the other, rather than in a thread pool
+    # where dozens of concurrent requests contend for the GIL and the slowest wait longest.
+    # CityJSON (and 3D Tiles, built on first use) go to the thread pool.
     @router.get("/collections/{collection_id}/items")
-    def items(collection_id: str, request: Request) -> Response:
-        spec = service.spec(collection_id, principal(request))
+    async def items(collection_id: str, request: Request) -> Response:
+        who = principal(request)
+        spec = service.spec(collection_id, who)
         url = f"{base_url(request)}/collections/{collection_id}/items"
-        result = service.items(spec, request.query_params, principal(request), url)
+        f = output(request, city=spec.city_objects)
+        if f in CITY_MEDIA:
+            return await run_in_threadpool(city_items, spec, request, url, f)
+        result = service.items(spec, request.query_params, who, url)
         return geojson(request, result, spec.title)
 
     @router.get("/collections/{collection_id}/items/{feature_id}")
-    def item(collection_id: str, feature_id: str, request: Request) -> Response:
-        spec = service.spec(collection_id, principal(request))
+    async def item(collection_id: str, feature_id: str, request: Request) -> Response:
+        who = principal(request)
+        spec = service.spec(collection_id, who)
+        if output(request, city=spec.city_objects) in CITY_MEDIA:
+            return await run_in_threadpool(city_item, spec, feature_id, request)
         url = f"{base_url(request)}/collections/{collection_id}/items/{feature_id}"
-        result = service.item(spec, feature_id, request.query_params, principal(request), url)
+        result = service.item(spec, feature_id, request.query_params, who, url)
         return geojson(request, result, f"{spec.title}: {feature_id}")
+
+    @router.get("/collections/{collection_id}/3dtiles/{name:path}")
+    def tiles(collection_id: str, name: str, request: Request) -> Response:
+        only(request)
+        who = principal(request)
+        spec = service.spec(collection_id, who)
+        if not spec.city_objects:
+            raise Problem(404, f"collection {collection_id!r} has no 3D Tiles")
+        path, etag = tileset.file(name, who.area)
+        media = "application/json" if name == "tileset.json" else "model/gltf-binary"
+        return cached_file(request, path, etag, media)
 
     return router
 
@@ -269,8 +341,6 @@ def processes_router(
                 status_code=201,
                 headers={"Location": url, "Preference-Applied": "respond-async"},
             )
-        from starlette.concurrency import run_in_threadpool
-
         result = await run_in_threadpool(p.run, twin_path, inputs, area=who.area)
         return JSONResponse(result)
 
@@ -324,6 +394,41 @@ def _problem(status: int, detail: str, headers: dict[str, str] | None = None) ->
     )
 
 
+class Guard:
+    """ASGI middleware: size limits, authentication and rate limit before any route runs.
+
+    A plain ASGI middleware (not Starlette's ``BaseHTTPMiddleware``, which wraps every
+    response in a stream and a task group): the caller goes to ``scope["state"]``, where
+    ``request.state.principal`` finds it.
+    """
+
+    def __init__(self, app: Any, *, config: ApiConfig, limiter: RateLimiter):
+        self.app, self.config, self.limiter = app, config, limiter
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        try:
+            length = int(request.headers.get("content-length") or 0)
+            if length > self.config.max_body_bytes:
+                raise Problem(413, f"request body over {self.config.max_body_bytes} bytes")
+            if len(scope.get("query_string", b"")) + len(scope.get("path", "")) > 8000:
+                raise Problem(414, "request URL too long")
+            client = request.client.host if request.client else "unknown"
+            who = authenticate(request.headers, client, self.config)
+            self.limiter.check(who)
+        except Problem as exc:
+            await _problem(exc.status, exc.detail, exc.headers)(scope, receive, send)
+            return
+        except ValueError:
+            await _problem(400, "invalid Content-Length")(scope, receive, send)
+            return
+        scope.setdefault("state", {})["principal"] = who
+        await self.app(scope, receive, send)
+
+
 def create_app(twin_path: str | Path, *, config: ApiConfig | Path | None = None) -> FastAPI:
     """The web service of a twin.
 
@@ -359,26 +464,11 @@ def create_app(twin_path: str | Path, *, config: ApiConfig | Path | None = None)
 
     app = FastAPI(title=title, openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan)
     app.include_router(core_router(service, title=title))
-    app.include_router(features_router(service))
+    cache = config.tiles_cache or twin_path.with_name(f"{twin_path.stem}.3dtiles-cache")
+    app.include_router(features_router(service, TilesetCache(twin_path, cache)))
     app.include_router(processes_router(twin_path, config, jobs, audit))
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
-        try:
-            length = int(request.headers.get("content-length") or 0)
-            if length > config.max_body_bytes:
-                raise Problem(413, f"request body over {config.max_body_bytes} bytes")
-            if len(str(request.url)) > 8192:
-                raise Problem(414, "request URL too long")
-            client = request.client.host if request.client else "unknown"
-            who = authenticate(request.headers, client, config)
-            limiter.check(who)
-            request.state.principal = who
-        except Problem as exc:
-            return _problem(exc.status, exc.detail, exc.headers)
-        except ValueError:
-            return _problem(400, "invalid Content-Length")
-        return await call_next(request)
+    app.add_middleware(Guard, config=config, limiter=limiter)
 
     if config.cors_origins:
         app.add_middleware(

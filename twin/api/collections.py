@@ -28,6 +28,8 @@ class CollectionSpec:
         Columns never served (owner data and the like).
     lods
         LoD name -> layer holding that LoD's geometry (one row per feature, same fid).
+    city_objects
+        Whether the features are city objects: CityJSON items and a 3D Tiles tileset.
     """
 
     id: str
@@ -37,6 +39,7 @@ class CollectionSpec:
     scope: str | None = None
     exclude: tuple[str, ...] = ()
     lods: dict[str, str] = field(default_factory=dict)
+    city_objects: bool = False
 
 
 DEFAULT_COLLECTIONS: tuple[CollectionSpec, ...] = (
@@ -47,6 +50,7 @@ DEFAULT_COLLECTIONS: tuple[CollectionSpec, ...] = (
         "Building footprints with heights and 3DBAG-style attributes; lod=1.2 serves the "
         "LoD1.2 solids.",
         lods={"1.2": "lod12"},
+        city_objects=True,
     ),
     CollectionSpec(
         "building_surfaces",

@@ -66,6 +66,7 @@ class ApiConfig:
     audit_log: Path | None = None
     collection_scopes: dict[str, str | None] = field(default_factory=dict)
     process_scopes: dict[str, str | None] = field(default_factory=dict)
+    tiles_cache: Path | None = None
 
     @classmethod
     def load(cls, path: Path, /) -> ApiConfig:
@@ -88,7 +89,7 @@ class ApiConfig:
         cls, data: dict[str, Any], /, *, base: Path = Path(), source: str = "api config"
     ) -> ApiConfig:
         """Build from the parsed TOML; relative paths are taken from ``base``."""
-        known = {"limits", "cors", "auth", "roles", "keys", "collections", "processes"}
+        known = {"limits", "cors", "auth", "roles", "keys", "collections", "processes", "tiles"}
         unknown = set(data) - known
         if unknown:
             raise ConfigError(f"{source}: unknown sections {sorted(unknown)}")
@@ -120,6 +121,9 @@ class ApiConfig:
                     k: v.get("scope") for k, v in data.get("collections", {}).items()
                 },
                 process_scopes={k: v.get("scope") for k, v in data.get("processes", {}).items()},
+                tiles_cache=(base / data["tiles"]["cache"])
+                if "cache" in data.get("tiles", {})
+                else None,
             )
         except (TypeError, ValueError, AttributeError, OSError) as exc:
             raise ConfigError(f"{source}: invalid option: {exc}") from exc

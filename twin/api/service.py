@@ -19,12 +19,15 @@ import numpy as np
 import shapely
 
 from twin.api import cql
+from twin.api.citymodel import CITY_MEDIA, CITYJSON, CITYJSONSEQ, page_model
 from twin.api.collections import CollectionSpec
 from twin.api.config import ApiConfig
 from twin.api.crsuri import CRS84, CRSRegistry, OutputCRS
 from twin.api.problems import Problem, not_found
 from twin.api.security import AuditLog, Principal
-from twin.api.source import GeoPackageSource, Selection
+from twin.api.source import GeoPackageSource, Page, Selection
+from twin.api.tiles import TILESET
+from twin.model import CityModel
 
 ITEMS_PARAMS = frozenset(
     {
@@ -172,6 +175,17 @@ class FeatureService:
             doc["extent"] = {"spatial": {"bbox": [list(shapely.bounds(box))], "crs": CRS84}}
         if spec.lods:
             doc["lods"] = ["0", *spec.lods]
+        if spec.city_objects:
+            tileset = f"{url}/3dtiles/tileset.json"
+            doc["links"] += [
+                {"href": f"{url}/items?f=cityjson", "rel": "items", "type": CITYJSON},
+                {"href": f"{url}/items?f=cityjsonseq", "rel": "items", "type": CITYJSONSEQ},
+                {"href": tileset, "rel": "items", "type": TILESET, "title": "3D Tiles 1.1"},
+            ]
+            # OGC API - 3D GeoVolumes (draft): the collection's 3D content
+            doc["content"] = [
+                {"href": tileset, "rel": "original", "type": TILESET, "title": "3D Tiles 1.1"}
+            ]
         return doc
 
     def collections(self, principal: Principal, base: str, /) -> dict[str, Any]:
@@ -277,41 +291,48 @@ class FeatureService:
                 sel.sortby.append((name, asc))
         return sel, names, out
 
-    def items(
-        self, spec: CollectionSpec, params: Mapping[str, str], principal: Principal, url: str, /
-    ) -> Result:
-        """The ``/items`` response: a GeoJSON FeatureCollection with paging links."""
-        sel, names, out = self._selection(spec, params, principal, allowed=ITEMS_PARAMS)
+    def _paged(
+        self,
+        spec: CollectionSpec,
+        params: Mapping[str, str],
+        principal: Principal,
+        url: str,
+        /,
+        *,
+        names: list[str] | None = None,
+        f: str | None = None,
+    ) -> tuple[Page, OutputCRS, list[dict[str, str]]]:
+        """A page of ``/items`` with its ``self``/``alternate``/``next``/``prev`` links."""
+        sel, chosen, out = self._selection(spec, params, principal, allowed=ITEMS_PARAMS)
         limit = min(
             _int(params, "limit", self.config.default_limit, minimum=1), self.config.max_limit
         )
         offset = _int(params, "offset", 0, minimum=0)
+        names = chosen if names is None else names
         page = self.source.page(spec.layer, sel, names=names, limit=limit, offset=offset)
         n = len(page.ids)
+        media = CITY_MEDIA.get(f, "application/geo+json")
+        keep = {"f": f} if f else {}
         links = [
-            _link(url, params, {}, "self", "application/geo+json"),
+            _link(url, params, keep, "self", media),
             _link(url, params, {"f": "html"}, "alternate", "text/html"),
         ]
         if offset + n < (page.number_matched or 0):
             links.append(
-                _link(
-                    url,
-                    params,
-                    {"offset": offset + n, "limit": limit},
-                    "next",
-                    "application/geo+json",
-                )
+                _link(url, params, {**keep, "offset": offset + n, "limit": limit}, "next", media)
             )
         if offset > 0:
-            links.append(
-                _link(
-                    url,
-                    params,
-                    {"offset": max(0, offset - limit), "limit": limit},
-                    "prev",
-                    "application/geo+json",
-                )
-            )
+            change = {**keep, "offset": max(0, offset - limit), "limit": limit}
+            links.append(_link(url, params, change, "prev", media))
+        self._audit(spec, principal, "items", params, n)
+        return page, out, links
+
+    def items(
+        self, spec: CollectionSpec, params: Mapping[str, str], principal: Principal, url: str, /
+    ) -> Result:
+        """The ``/items`` response: a GeoJSON FeatureCollection with paging links."""
+        page, out, links = self._paged(spec, params, principal, url)
+        n = len(page.ids)
         head = json.dumps(
             {
                 "type": "FeatureCollection",
@@ -322,8 +343,56 @@ class FeatureService:
             }
         )
         body = head[:-1] + ',"features":[' + ",".join(_features(page, out)) + "]}"
-        self._audit(spec, principal, "items", params, n)
         return Result(body, out.uri, n, page.number_matched)
+
+    def _city_spec(self, spec: CollectionSpec, params: Mapping[str, str]) -> None:
+        if not spec.city_objects:
+            raise Problem(400, f"collection {spec.id!r} has no CityJSON output")
+        if params.get("crs", self.crs.storage_uri) != self.crs.storage_uri:
+            raise Problem(400, f"CityJSON is served in the storage CRS {self.crs.storage_uri}")
+        if "properties" in params or "lod" in params:
+            raise Problem(400, "CityJSON has every attribute and LoD: drop properties and lod")
+
+    def _city_model(self, fids: list[int]) -> CityModel:
+        src = self.source
+        return page_model(
+            src.path, fids, metadata=src.metadata, crs=src.crs, layers=set(src.layers)
+        )
+
+    def city_items(
+        self,
+        spec: CollectionSpec,
+        params: Mapping[str, str],
+        principal: Principal,
+        url: str,
+        /,
+        *,
+        f: str = "cityjson",
+    ) -> tuple[CityModel, list[dict[str, str]], int | None]:
+        """A page of ``/items`` as a city model, its links (to more pages in format ``f``,
+        ``cityjson`` or ``cityjsonseq``) and the number of matching features."""
+        self._city_spec(spec, params)
+        page, _, links = self._paged(spec, params, principal, url, names=[], f=f)
+        return self._city_model(page.ids.tolist()), links, page.number_matched
+
+    def city_item(
+        self,
+        spec: CollectionSpec,
+        feature_id: str,
+        params: Mapping[str, str],
+        principal: Principal,
+        /,
+    ) -> CityModel:
+        """One feature as a city model (for CityJSON); 404 as :meth:`item`."""
+        self._city_spec(spec, params)
+        sel, _, _ = self._selection(spec, params, principal, allowed=ITEM_PARAMS)
+        if not feature_id.isdigit() or len(feature_id) > 18:
+            raise Problem(404, f"no feature {feature_id!r} in collection {spec.id!r}")
+        page = self.source.feature(spec.layer, int(feature_id), sel, names=[])
+        self._audit(spec, principal, "item", dict(params, id=feature_id), len(page.ids))
+        if len(page.ids) == 0:
+            raise Problem(404, f"no feature {feature_id!r} in collection {spec.id!r}")
+        return self._city_model(page.ids.tolist())
 
     def item(
         self,

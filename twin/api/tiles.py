@@ -1,0 +1,98 @@
+"""The buildings as a 3D Tiles 1.1 tileset, built on first request and cached on disk.
+
+The cache key is the twin file's identity (size and modification time) and the caller's
+service area: a changed twin gets a new tileset (older versions are removed), and an
+area-scoped key gets a tileset of its own area only. Building happens once across worker
+processes (a file lock); files are served with strong ETags derived from the key.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import shapely
+
+from twin.api.problems import Problem
+from twin.errors import InputError
+from twin.formats import tiles3d
+from twin.model import CityModel
+
+#: media type of a tileset in OGC API - 3D GeoVolumes links
+TILESET = "application/json+3dtiles"
+_CONTENT = re.compile(r"tiles/[0-9]{1,9}\.glb")
+
+
+class TilesetCache:
+    """3D Tiles of a twin's buildings under ``root``, one folder per twin version and area.
+
+    Parameters
+    ----------
+    twin_path
+        The twin's GeoPackage.
+    root
+        The cache folder (created when missing).
+    max_features
+        Most buildings in one tile.
+    """
+
+    def __init__(self, twin_path: Path, root: Path, /, *, max_features: int = 1000):
+        self.twin_path = Path(twin_path)
+        self.root = Path(root)
+        self.max_features = max_features
+
+    def _version(self) -> str:
+        st = self.twin_path.stat()
+        return hashlib.sha256(f"{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
+
+    def _build(self, folder: Path, area: shapely.Geometry | None) -> None:
+        model = CityModel.open(self.twin_path)
+        rows = None
+        if area is not None:
+            rows = np.flatnonzero(shapely.intersects(model.buildings.geometry.to_numpy(), area))
+            if len(rows) == 0:
+                raise Problem(404, "no buildings to tile in the caller's area")
+        try:
+            tiles3d.write_tileset(model, folder, rows=rows, max_features=self.max_features)
+        except InputError as exc:
+            raise Problem(404, f"no 3D tiles: {exc}") from None
+
+    def folder(self, area: shapely.Geometry | None = None, /) -> tuple[Path, str]:
+        """The tileset folder for ``area`` (built now when missing) and its cache key."""
+        version = self._version()
+        scope = "all" if area is None else hashlib.sha256(shapely.to_wkb(area)).hexdigest()[:16]
+        folder = self.root / version / scope
+        if not (folder / "tileset.json").exists():
+            self.root.mkdir(parents=True, exist_ok=True)
+            with (self.root / ".lock").open("w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                try:
+                    if not (folder / "tileset.json").exists():
+                        for old in self.root.iterdir():
+                            if old.is_dir() and old.name != version:
+                                shutil.rmtree(old, ignore_errors=True)
+                        folder.parent.mkdir(parents=True, exist_ok=True)
+                        self._build(folder, area)
+                finally:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
+        return folder, f"{version}-{scope}"
+
+    def file(self, name: str, area: shapely.Geometry | None = None, /) -> tuple[Path, str]:
+        """The cached file ``name`` (``tileset.json`` or ``tiles/N.glb``) and its ETag.
+
+        Raises
+        ------
+        Problem
+            404 when there is no such file.
+        """
+        if name != "tileset.json" and not _CONTENT.fullmatch(name):
+            raise Problem(404, f"no 3D Tiles file {name!r}")
+        folder, key = self.folder(area)
+        path = folder / name
+        if path.is_file():
+            return path, f'"{key}-{name.replace("/", "-")}"'
+        raise Problem(404, f"no 3D Tiles file {name!r}")
