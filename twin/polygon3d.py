@@ -111,8 +111,6 @@ def triangulate(polygons: NDArray[np.object_], /) -> tuple[NDArray[np.float64], 
     ((2, 3, 3), [0, 0])
     """
     polygons = np.asarray(polygons, dtype=object)
-    normal = vector_area(polygons)
-    dominant = np.argmax(np.abs(normal), axis=1)
     pieces = []  # (polygon of each triangle, ascending; corners (t, 3, 3))
     # Convex quadrilaterals without holes (the walls of extruded solids, most faces of a city
     # model) split along a diagonal directly; the rest go through GEOS.
@@ -120,6 +118,11 @@ def triangulate(polygons: NDArray[np.object_], /) -> tuple[NDArray[np.float64], 
         shapely.get_num_coordinates(polygons) == 5
     )
     ring = shapely.get_coordinates(polygons[quad], include_z=True).reshape(-1, 5, 3)[:, :4]
+    normal = np.empty((len(polygons), 3))
+    # A planar quadrilateral's vector area is half the cross product of its diagonals.
+    normal[quad] = np.cross(ring[:, 2] - ring[:, 0], ring[:, 3] - ring[:, 1]) / 2.0
+    normal[~quad] = vector_area(polygons[~quad])
+    dominant = np.argmax(np.abs(normal), axis=1)
     halves = np.stack([ring[:, [0, 1, 2]], ring[:, [0, 2, 3]]], axis=1)  # (q, 2, 3, 3)
     facing = np.einsum(
         "qtk,qk->qt",

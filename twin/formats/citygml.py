@@ -527,22 +527,15 @@ def read(
             root.xpath("./*[local-name()='boundedBy']//@srsName", smart_strings=False)
         )
     source_crs = _file_crs(path, reader.srs, crs)
-    project, transformer = obj_table.reprojection(source_crs, target_crs, what=str(path))
-    objects, surfaces = reader.result(transformer)
-    return obj_table.to_model(
-        objects,
-        surfaces,
-        crs=project,
-        name=name or path.name.split(".")[0],
-        source={
-            "path": str(path),
-            "format": "CityGML",
-            "version": reader.version,
-            "crs": source_crs.to_wkt(),
-            "reprojected": transformer is not None,
-            "skipped": dict(reader.skipped),
-            "metadata": {},
-        },
+    return obj_table.read_model(
+        reader,
+        path,
+        source_crs=source_crs,
+        target_crs=target_crs,
+        name=name,
+        format="CityGML",
+        version=reader.version,
+        metadata={},
     )
 
 

@@ -272,22 +272,15 @@ def read(
         if not isinstance(feature.get("CityObjects"), dict):
             raise InputError(f"{path}: feature {fid!r}: no 'CityObjects'")
         reader.add(feature["CityObjects"], feature.get("vertices") or [], transform)
-    project, transformer = obj_table.reprojection(source_crs, target_crs, what=str(path))
-    objects, surfaces = reader.result(transformer)
-    return obj_table.to_model(
-        objects,
-        surfaces,
-        crs=project,
-        name=name or path.name.split(".")[0],
-        source={
-            "path": str(path),
-            "format": "CityJSONSeq" if lines else "CityJSON",
-            "version": version,
-            "crs": source_crs.to_wkt(),
-            "reprojected": transformer is not None,
-            "skipped": dict(reader.skipped),
-            "metadata": {k: metadata[k] for k in _KEPT_METADATA if k in metadata},
-        },
+    return obj_table.read_model(
+        reader,
+        path,
+        source_crs=source_crs,
+        target_crs=target_crs,
+        name=name,
+        format="CityJSONSeq" if lines else "CityJSON",
+        version=version,
+        metadata={k: metadata[k] for k in _KEPT_METADATA if k in metadata},
     )
 
 

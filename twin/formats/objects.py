@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -437,3 +438,39 @@ def select(
     top = np.where(parents.notna(), parents, ids)
     chosen = set(top[hit].tolist())
     return np.flatnonzero(np.isin(top, list(chosen)))
+
+
+def read_model(
+    reader: Any,
+    path: Path,
+    /,
+    *,
+    source_crs: pyproj.CRS,
+    target_crs: pyproj.CRS | None,
+    name: str | None,
+    format: str,
+    version: str,
+    metadata: dict[str, Any],
+) -> CityModel:
+    """Finish a reader's work: reproject its objects and turn them into a model.
+
+    ``reader`` is a format reader with ``result(transformer)`` (objects and surfaces) and
+    ``skipped`` (object type -> count), as the CityJSON and CityGML readers have.
+    """
+    project, transformer = reprojection(source_crs, target_crs, what=str(path))
+    objects, surfaces = reader.result(transformer)
+    return to_model(
+        objects,
+        surfaces,
+        crs=project,
+        name=name or path.name.split(".")[0],
+        source={
+            "path": str(path),
+            "format": format,
+            "version": version,
+            "crs": source_crs.to_wkt(),
+            "reprojected": transformer is not None,
+            "skipped": dict(reader.skipped),
+            "metadata": metadata,
+        },
+    )
