@@ -83,9 +83,16 @@ def main() -> None:
     from viewer.scene import Scene
 
     backend = prepare_offscreen()
+    # The first opening builds the merged mesh and caches it beside the twin; every later
+    # opening (a user's second look, another process) loads the cache.
+    cache = twin_path.with_name(f"{twin_path.stem}.mesh-1.2.npz")
+    cache.unlink(missing_ok=True)
+    t = time.perf_counter()
+    twin.open(twin_path).mesh("1.2")
+    cold_mesh_s = time.perf_counter() - t
     model = twin.open(twin_path)
     t = time.perf_counter()
-    model.mesh("1.2")  # the model's merged mesh (twin.mesh), built once and cached
+    model.mesh("1.2")
     mesh_s = time.perf_counter() - t
     t = time.perf_counter()
     scene = Scene(model, layers=["terrain", "buildings"], size=SIZE)
@@ -122,6 +129,8 @@ def main() -> None:
                 "buildings": len(model.buildings),
                 "triangles": int(triangles),
                 "size": SIZE,
+                "model_mesh_cold_s": round(cold_mesh_s, 3),
+                "first_frame_cold_s": round(cold_mesh_s + build_s + first_s, 3),
                 "model_mesh_s": round(mesh_s, 3),
                 "scene_build_s": round(build_s, 3),
                 "viewer_first_frame_s": round(build_s + first_s, 3),

@@ -197,6 +197,10 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
         if ortho is not None:  # the store copies it beside the twin (city.ortho.tif)
             model.metadata["ortho"] = str(ortho)
         model.save(output)
+        # Prime the merged-mesh caches beside the twin, so its first view is quick.
+        stored = CityModel.open(output)
+        for lod in lods:
+            stored.mesh(lod)
         bar.close()
         return model
 

@@ -96,3 +96,24 @@ def test_open_errors_name_the_file(tmp_path):
         twin.open(plain)
     with pytest.raises(StoreError, match="unknown twin store type"):
         twin.open(tmp_path / "city.shp")
+
+
+def test_mesh_cache_is_used_and_never_stale(sample_twin, tmp_path):
+    path = twin.open(sample_twin).save(tmp_path / "city.gpkg")
+    cache = tmp_path / "city.mesh-1.2.npz"
+    assert not cache.exists()
+    built = twin.open(path).mesh("1.2")
+    assert cache.exists()
+    again = twin.open(path)
+    loaded = again.mesh("1.2")
+    assert not again.layers.replaced("building_surfaces")
+    np.testing.assert_array_equal(loaded.vertices, built.vertices)
+    np.testing.assert_array_equal(loaded.owner, built.owner)
+    # A model whose surfaces were replaced in memory never takes the file's cache.
+    changed = twin.open(path)
+    surfaces = changed.layers["building_surfaces"]
+    changed.layers["building_surfaces"] = surfaces[surfaces["semantic"] != "GroundSurface"]
+    assert len(changed.mesh("1.2").triangles) < len(built.triangles)
+    # Writing the twin again changes the key: the old cache is not used, a new one is written.
+    changed.save(path)
+    assert len(twin.open(path).mesh("1.2").triangles) < len(built.triangles)

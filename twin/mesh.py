@@ -6,7 +6,10 @@ object per building.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
@@ -82,3 +85,43 @@ class Mesh:
     def local(self, origin: NDArray[np.float64]) -> NDArray[np.float32]:
         """Vertices minus ``origin`` as float32, for rendering without jitter."""
         return (self.vertices - np.asarray(origin, dtype=np.float64)).astype(np.float32)
+
+    def save(self, path: Path, /, *, stamp: str) -> None:
+        """Cache the mesh in an ``.npz`` file, written atomically, keyed by ``stamp``.
+
+        A cache that cannot be written (a read-only folder) is simply not written.
+        """
+        try:
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
+        except OSError:
+            return
+        try:
+            os.chmod(tmp, 0o644)  # a cache others may read, like the twin itself
+            with os.fdopen(fd, "wb") as f:
+                np.savez(
+                    f,
+                    stamp=np.array(stamp),
+                    vertices=self.vertices,
+                    triangles=self.triangles,
+                    owner=self.owner,
+                    semantic=self.semantic,
+                )
+            os.replace(tmp, path)
+        except OSError:
+            Path(tmp).unlink(missing_ok=True)
+
+    @classmethod
+    def load(cls, path: Path, /, *, stamp: str) -> Mesh | None:
+        """The mesh cached at ``path`` if its stamp matches, else ``None``."""
+        try:
+            with np.load(path) as data:
+                if str(data["stamp"]) != stamp:
+                    return None
+                return cls(
+                    vertices=data["vertices"],
+                    triangles=data["triangles"],
+                    owner=data["owner"],
+                    semantic=data["semantic"],
+                )
+        except (OSError, KeyError, ValueError):
+            return None

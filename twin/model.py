@@ -13,6 +13,7 @@ import pandas as pd
 import pyproj
 from numpy.typing import NDArray
 
+from twin._version import __version__
 from twin.errors import InputError
 from twin.layers import LOD_LAYERS
 from twin.mesh import Mesh
@@ -34,10 +35,24 @@ class LazyLayers(MutableMapping[str, pd.DataFrame]):
         Reads one layer by name.
     """
 
-    def __init__(self, names: list[str], load: Callable[[str], pd.DataFrame], /) -> None:
+    def __init__(
+        self,
+        names: list[str],
+        load: Callable[[str], pd.DataFrame],
+        /,
+        *,
+        source: Path | None = None,
+    ) -> None:
         self._names = list(names)
         self._load = load
         self._frames: dict[str, pd.DataFrame] = {}
+        self._replaced: set[str] = set()
+        self.source = source
+        """The store file the layers come from."""
+
+    def replaced(self, name: str, /) -> bool:
+        """Whether a layer was set in memory (and may differ from the store)."""
+        return name in self._replaced
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         if name not in self._frames:
@@ -50,6 +65,7 @@ class LazyLayers(MutableMapping[str, pd.DataFrame]):
         if name not in self._names:
             self._names.append(name)
         self._frames[name] = frame
+        self._replaced.add(name)
 
     def __delitem__(self, name: str) -> None:
         self._names.remove(name)
@@ -143,18 +159,42 @@ class CityModel:
         if lod not in LOD_LAYERS:
             raise InputError(f"unknown LoD {lod!r}; known: {', '.join(LOD_LAYERS)}")
         if lod not in self._meshes:
-            surfaces = self.layer("building_surfaces")
-            surfaces = surfaces[surfaces["lod"] == lod]
-            row = pd.Series(np.arange(len(self.buildings)), index=self.buildings["building_id"])
-            owner = row.reindex(surfaces["building_id"]).to_numpy()
-            names = pd.Index([s.name for s in Semantic])
-            code = names.get_indexer(surfaces["semantic"])
-            if (code < 0).any():
-                unknown = sorted(set(surfaces["semantic"][code < 0].astype(str)))
-                raise InputError(
-                    f"building_surfaces: unknown semantic class(es) {unknown}; "
-                    f"known: {', '.join(names)}"
-                )
-            semantic = np.array([s.value for s in Semantic], dtype=np.int8)[code]
-            self._meshes[lod] = Mesh.from_surfaces(surfaces.geometry.to_numpy(), owner, semantic)
+            cache = self._mesh_cache(lod)
+            mesh = Mesh.load(cache[0], stamp=cache[1]) if cache else None
+            self._meshes[lod] = mesh if mesh is not None else self._build_mesh(lod)
+            if cache and mesh is None:
+                self._meshes[lod].save(cache[0], stamp=cache[1])
         return self._meshes[lod]
+
+    def _mesh_cache(self, lod: str) -> tuple[Path, str] | None:
+        """Where the mesh of a twin opened from a store is cached, and the cache's key.
+
+        Only while the buildings and their surfaces are as stored (not replaced in memory);
+        the key changes with the store file and the twin version, so a stale cache is never
+        used.
+        """
+        layers = self.layers
+        if not isinstance(layers, LazyLayers) or layers.source is None:
+            return None
+        if layers.replaced("building_surfaces") or layers.replaced("buildings"):
+            return None
+        stat = layers.source.stat()
+        key = f"{__version__}:{stat.st_size}:{stat.st_mtime_ns}:{lod}"
+        return layers.source.with_name(f"{layers.source.stem}.mesh-{lod}.npz"), key
+
+    def _build_mesh(self, lod: str) -> Mesh:
+        """The merged mesh of one LoD, from the ``building_surfaces`` layer."""
+        surfaces = self.layer("building_surfaces")
+        surfaces = surfaces[surfaces["lod"] == lod]
+        row = pd.Series(np.arange(len(self.buildings)), index=self.buildings["building_id"])
+        owner = row.reindex(surfaces["building_id"]).to_numpy()
+        names = pd.Index([s.name for s in Semantic])
+        code = names.get_indexer(surfaces["semantic"])
+        if (code < 0).any():
+            unknown = sorted(set(surfaces["semantic"][code < 0].astype(str)))
+            raise InputError(
+                f"building_surfaces: unknown semantic class(es) {unknown}; "
+                f"known: {', '.join(names)}"
+            )
+        semantic = np.array([s.value for s in Semantic], dtype=np.int8)[code]
+        return Mesh.from_surfaces(surfaces.geometry.to_numpy(), owner, semantic)

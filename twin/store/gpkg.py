@@ -103,7 +103,7 @@ def read(path: Path, /) -> CityModel:
         return frame
 
     order = _layer_order(dict.fromkeys(n for n in names if n != METADATA_TABLE))
-    layers = LazyLayers(order, load)
+    layers = LazyLayers(order, load, source=path)
     terrain = None
     if "terrain" in metadata:  # where the file is, not a fact about the model
         terrain = Terrain.from_raster(path.parent / metadata.pop("terrain"))
