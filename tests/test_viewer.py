@@ -405,3 +405,29 @@ def test_zurich_colour_and_pick_a_building_part(zurich):
     ]
     heights = shapely.get_coordinates(roofs.geometry.to_numpy(), include_z=True)[:, 2]
     assert heights.min() - 0.01 <= z <= heights.max() + 0.01
+
+
+@pytest.fixture(scope="module")
+def berlin(tmp_path_factory):
+    """A real Berlin CityGML 2.0 download tile (LoD2), imported with ``twin import``."""
+    out = tmp_path_factory.mktemp("berlin") / "berlin.gpkg"
+    source = Path(__file__).parent / "data" / "berlin_citygml" / "3900_5819.gml"
+    result = CliRunner().invoke(main, ["import", str(source), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_berlin_import_renders_and_picks(berlin):
+    model = twin.open(berlin)
+    table = model.buildings
+    row = int(np.nanargmax(table.geometry.area.to_numpy()))
+    spot = shapely.point_on_surface(table.geometry.iloc[row])
+    with Scene(model, size=SIZE, lighting=False) as scene:
+        assert "the twin has no terrain" in scene.notes
+        scene.frame(_around(spot, 3.0), top=True)
+        r, g, b = _centre(scene.image()).astype(int)
+        assert r > g + 50 and r > b + 50  # a red roof, not the blue sky behind
+        info = scene.pick(*CENTRE)
+    assert info is not None and info["building_id"] == table["building_id"].iloc[row]
+    x, y, _ = info["point"]  # in ETRS89 / UTM 33N, the tile's CRS
+    assert abs(x - spot.x) < 0.5 and abs(y - spot.y) < 0.5
