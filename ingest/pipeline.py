@@ -27,7 +27,7 @@ from ingest.vector import read_layer
 from twin._version import __version__
 from twin.crs import horizontal, same_horizontal, vertical
 from twin.errors import CRSError, InputError
-from twin.model import CityModel
+from twin.model import CityModel, mesh_cache
 from twin.polygon3d import extrude, surface_metrics
 from twin.semantics import Semantic
 from twin.terrain import Terrain
@@ -197,10 +197,10 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
         if ortho is not None:  # the store copies it beside the twin (city.ortho.tif)
             model.metadata["ortho"] = str(ortho)
         model.save(output)
-        # Prime the merged-mesh caches beside the twin, so its first view is quick.
-        stored = CityModel.open(output)
+        # Cache the merged meshes beside the twin, so that its first view is quick.
         for lod in lods:
-            stored.mesh(lod)
+            cache, stamp = mesh_cache(output, lod)
+            model.mesh(lod).save(cache, stamp=stamp)
         bar.close()
         return model
 

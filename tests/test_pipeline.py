@@ -52,6 +52,7 @@ def test_every_building_gets_a_valid_lod1_solid(delft_twin, tmp_path):
     info = pyogrio.read_info(tmp_path / "delft.gpkg", layer="lod12")
     assert info["geometry_type"] == "MultiPolygon Z"
     assert info["features"] == 160
+    assert (tmp_path / "delft.mesh-1.2.npz").exists()  # written by the build, loaded here
     mesh = twin.open(tmp_path / "delft.gpkg").mesh("1.2")
     assert closed_and_oriented(mesh)
     np.testing.assert_allclose(signed_volume(mesh), b["volume_lod1"], rtol=1e-6)

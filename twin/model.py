@@ -21,6 +21,16 @@ from twin.semantics import Semantic
 from twin.terrain import Terrain
 
 
+def mesh_cache(store: Path, lod: str, /) -> tuple[Path, str]:
+    """The file caching the merged mesh of one LoD of the twin at ``store``, and its key.
+
+    The key changes with the store file (size, modification time) and the twin version.
+    """
+    stat = store.stat()
+    key = f"{__version__}:{stat.st_size}:{stat.st_mtime_ns}:{lod}"
+    return store.with_name(f"{store.stem}.mesh-{lod}.npz"), key
+
+
 class LazyLayers(MutableMapping[str, pd.DataFrame]):
     """Layers that are read from the store when first used, then kept.
 
@@ -178,9 +188,7 @@ class CityModel:
             return None
         if layers.replaced("building_surfaces") or layers.replaced("buildings"):
             return None
-        stat = layers.source.stat()
-        key = f"{__version__}:{stat.st_size}:{stat.st_mtime_ns}:{lod}"
-        return layers.source.with_name(f"{layers.source.stem}.mesh-{lod}.npz"), key
+        return mesh_cache(layers.source, lod)
 
     def _build_mesh(self, lod: str) -> Mesh:
         """The merged mesh of one LoD, from the ``building_surfaces`` layer."""
