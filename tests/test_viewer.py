@@ -7,6 +7,10 @@ colours an attribute maps to, and map views (``top=True``) put a known place at 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -431,3 +435,46 @@ def test_berlin_import_renders_and_picks(berlin):
     assert info is not None and info["building_id"] == table["building_id"].iloc[row]
     x, y, _ = info["point"]  # in ETRS89 / UTM 33N, the tile's CRS
     assert abs(x - spot.x) < 0.5 and abs(y - spot.y) < 0.5
+
+
+@pytest.mark.slow
+def test_view_opens_a_real_window(sample_twin, tmp_path):
+    """``twin view`` on a virtual X display (Xvfb): the window shows the twin's roofs."""
+    display = f":{90 + os.getpid() % 400}"
+    xvfb = subprocess.Popen(
+        ["Xvfb", display, "-screen", "0", "1280x900x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    env = {**os.environ, "DISPLAY": display}
+    log = (tmp_path / "view.log").open("wb")
+    view = subprocess.Popen(
+        [sys.executable, "-m", "twin.cli", "view", str(sample_twin)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        shot = tmp_path / "screen.png"
+        roofs = 0
+        for _ in range(60):  # up to 30 s for the window to open and draw
+            time.sleep(0.5)
+            grab = subprocess.run(
+                ["import", "-display", display, "-window", "root", str(shot)],
+                capture_output=True,
+                check=False,
+            )
+            if grab.returncode == 0 and shot.exists():
+                image = iio.imread(shot).astype(int)
+                r, g, b = image[..., 0], image[..., 1], image[..., 2]
+                roofs = int(((r > 120) & (r - g > 50) & (r - b > 50)).sum())
+                if roofs > 2000:
+                    break
+        assert view.poll() is None, (tmp_path / "view.log").read_text()
+        assert roofs > 2000  # red roofs fill part of the window
+    finally:
+        view.terminate()
+        view.wait(timeout=10)
+        log.close()
+        xvfb.terminate()
+        xvfb.wait(timeout=10)

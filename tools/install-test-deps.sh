@@ -34,3 +34,7 @@ done
 # tests/test_viewer.py: off-screen rendering without a display. VTK's wheels render through
 # Mesa's EGL (surfaceless, software llvmpipe; no GPU needed) and fall back to OSMesa.
 apt_install libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6
+
+# tests/test_viewer.py::test_view_opens_a_real_window: `twin view` in a real window on a
+# virtual X display, captured with ImageMagick's import.
+apt_install xvfb imagemagick
