@@ -25,6 +25,7 @@ from twin.analysis.sun import sun_position, to_utc
 from twin.cli import main
 from twin.errors import InputError
 from viewer import Scene, show
+from viewer.backend import WINDOW_VARIABLE
 from viewer.camera import View, bookmarks_path, load_bookmarks, save_bookmark
 from viewer.interactive import Session
 from viewer.layers import NETWORK_COLORS
@@ -320,6 +321,30 @@ def test_notebook_falls_back_to_a_static_picture(model):
         show(model, backend="trame")
 
 
+@pytest.mark.slow
+def test_notebook_shows_a_live_trame_widget(sample_twin):
+    """In a real Jupyter kernel, ``viewer.show`` serves the scene through a trame server."""
+    import httpx
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.v4.new_notebook()
+    code = f"""
+import twin, viewer
+widget = viewer.show(twin.open({str(sample_twin)!r}), layers=["buildings"], backend="trame")
+print(type(widget).__name__, widget.src)
+"""
+    notebook.cells = [nbformat.v4.new_code_cell(code)]
+    client = NotebookClient(notebook, timeout=180)
+    with client.setup_kernel():  # the trame server lives in the kernel: ask it while it runs
+        client.execute_cell(notebook.cells[0], 0)
+        text = "".join(o.get("text", "") for o in notebook.cells[0].outputs)
+        kind, url = text.split()[:2]
+        page = httpx.get(url, timeout=30)
+    assert kind == "Widget"
+    assert page.status_code == 200 and "<html" in page.text.lower()
+
+
 def test_bad_input_is_reported_not_crashed_on(model, sample_twin, tmp_path):
     # no terrain, no utilities, and some buildings without a solid
     bare = twin.CityModel(
@@ -446,7 +471,8 @@ def test_view_opens_a_real_window(sample_twin, tmp_path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    env = {**os.environ, "DISPLAY": display}
+    # as from a user's shell: not the off-screen window class earlier tests chose in this process
+    env = {k: v for k, v in os.environ.items() if k != WINDOW_VARIABLE} | {"DISPLAY": display}
     log = (tmp_path / "view.log").open("wb")
     view = subprocess.Popen(
         [sys.executable, "-m", "twin.cli", "view", str(sample_twin)],
