@@ -77,3 +77,14 @@ def test_bad_sources_give_one_clear_line(sample_sources, tmp_path):
     result = runner.invoke(main, ["build", str(folder), "-o", str(tmp_path / "x.gpkg")])
     assert result.exit_code == 1
     assert "survey_points.csv, line 4" in result.output
+
+
+def test_serve_starts_quietly():
+    """Importing the API stack prints nothing (third-party grammars once printed pages)."""
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-c", "import twin.api"], capture_output=True, text=True, check=True
+    )
+    assert run.stdout == "" and run.stderr == ""

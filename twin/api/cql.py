@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,11 @@ from pygeofilter.parsers.cql2_json import parse as parse_json
 from pygeofilter.parsers.cql2_text import parse as parse_text
 
 from twin.api.problems import Problem
+
+# pygeofilter builds its grammars with lark's debug flag, which lowers lark's shared logger to
+# DEBUG: every grammar built later (jsonschema's URI checks) would then print thousands of
+# "Unused rule" lines on standard error. Put the level back.
+logging.getLogger("lark").setLevel(logging.WARNING)
 
 GEOMETRY_NAMES = ("geometry", "geom")
 

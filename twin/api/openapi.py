@@ -142,6 +142,18 @@ def _param(
 
 _PARAMS = {
     "f": _param("f", {"type": "string", "enum": ["json", "html"]}, "Output format."),
+    "fFeatures": _param(
+        "f",
+        {"type": "string", "enum": ["json", "html", "cityjson", "cityjsonseq"]},
+        "Output format: GeoJSON, HTML, or the buildings as CityJSON 2.0 (cityjsonseq: one "
+        "CityJSONFeature a line).",
+    ),
+    "tilePath": _param(
+        "name",
+        {"type": "string", "pattern": "^(tileset\\.json|tiles/[0-9]+\\.glb)$"},
+        "tileset.json, or one of its content files (tiles/N.glb).",
+        where="path",
+    ),
     "collectionId": _param("collectionId", {"type": "string"}, "Collection id.", where="path"),
     "featureId": _param("featureId", {"type": "string"}, "Feature id.", where="path"),
     "processId": _param("processId", {"type": "string"}, "Process id.", where="path"),
@@ -173,14 +185,25 @@ _PARAMS = {
 }
 
 
+#: the 3D encodings of features (buildings only)
+CITYJSON_CONTENT = {
+    "application/city+json": {"schema": {"type": "object"}},
+    "application/city+json-seq": {"schema": {"type": "string"}},
+}
+
+
 def _responses(
-    schema: str | None, media: str = "application/json", codes: tuple[int, ...] = (400,)
+    schema: str | None,
+    media: str = "application/json",
+    codes: tuple[int, ...] = (400,),
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     ok: dict[str, Any] = {"description": "OK"}
     if schema:
         ok["content"] = {
             media: {"schema": {"$ref": f"#/components/schemas/{schema}"}},
             "text/html": {"schema": {"type": "string"}},
+            **(extra or {}),
         }
     problem = {
         "content": {
@@ -201,20 +224,21 @@ def _get(
     schema: str | None,
     media: str = "application/json",
     codes: tuple[int, ...] = (400,),
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "get": {
             "operationId": op,
             "summary": summary,
             "parameters": [{"$ref": f"#/components/parameters/{p}"} for p in params],
-            "responses": _responses(schema, media, codes),
+            "responses": _responses(schema, media, codes, extra),
         }
     }
 
 
 def openapi(base: str, /, *, title: str) -> dict[str, Any]:
     """The OpenAPI 3.0 document for a service at ``base``."""
-    items = ["collectionId", *sorted(ITEMS_PARAMS)]
+    items = ["collectionId", *sorted(ITEMS_PARAMS - {"f"}), "fFeatures"]
     paths = {
         "/": _get("getLandingPage", "Landing page", ["f"], "landingPage"),
         "/conformance": _get("getConformance", "Conformance classes", ["f"], "confClasses"),
@@ -242,15 +266,38 @@ def openapi(base: str, /, *, title: str) -> dict[str, Any]:
             "featureCollectionGeoJSON",
             "application/geo+json",
             codes=(400, 404, 503),
+            extra=CITYJSON_CONTENT,
         ),
         "/collections/{collectionId}/items/{featureId}": _get(
             "getFeature",
             "A feature",
-            ["collectionId", "featureId", "f", "crs", "properties", "lod"],
+            ["collectionId", "featureId", "fFeatures", "crs", "properties", "lod"],
             "featureGeoJSON",
             "application/geo+json",
             codes=(400, 404),
+            extra=CITYJSON_CONTENT,
         ),
+        "/collections/{collectionId}/3dtiles/{name}": {
+            "get": {
+                "operationId": "get3DTiles",
+                "summary": "The buildings as 3D Tiles 1.1: tileset.json and its GLB content",
+                "parameters": [
+                    {"$ref": "#/components/parameters/collectionId"},
+                    {"$ref": "#/components/parameters/tilePath"},
+                ],
+                "responses": {
+                    **_responses(None, codes=(400, 404)),
+                    "200": {
+                        "description": "The tileset or a tile (ETag; 304 on If-None-Match)",
+                        "content": {
+                            "application/json": {"schema": {"type": "object"}},
+                            "model/gltf-binary": {"schema": {"type": "string", "format": "binary"}},
+                        },
+                    },
+                    "304": {"description": "Not modified"},
+                },
+            }
+        },
         "/processes": _get("getProcesses", "Processes", ["f"], "processList"),
         "/processes/{processId}": _get(
             "getProcessDescription", "A process", ["processId", "f"], "process", codes=(400, 404)
