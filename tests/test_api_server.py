@@ -474,3 +474,52 @@ def test_excavation_processes_need_the_utility_scope_and_are_audited(server):
     runs = [rec for rec in records if rec.get("process") in ("trench-check", "works-coordination")]
     assert {rec["process"] for rec in runs} == {"trench-check", "works-coordination"}
     assert all(rec["who"] == "planning-office" for rec in runs)
+
+
+def test_jobs_are_seen_by_every_worker(sample_twin, tmp_path):
+    """With two server processes, any of them answers for a job the other one runs."""
+    port = _free_port()
+    log = (tmp_path / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "twin.cli",
+            "serve",
+            str(sample_twin),
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        assert wait_until_up(url), (tmp_path / "server.log").read_text()
+        x0, y0 = 524550.0, 165400.0
+        body = {"inputs": {"bbox": [x0, y0, x0 + 150, y0 + 150]}}
+        job = httpx.post(
+            f"{url}/processes/parcel-buildings/execution",
+            json=body,
+            headers={"Prefer": "respond-async"},
+        )
+        assert job.status_code == 201
+        statuses = set()
+        for _ in range(60):  # fresh connections: the kernel spreads them over both workers
+            with httpx.Client() as client:
+                r = client.get(job.headers["Location"])
+            assert r.status_code == 200, r.text
+            statuses.add(r.json()["status"])
+            if r.json()["status"] == "successful":
+                break
+            time.sleep(0.05)
+        assert "successful" in statuses
+        for _ in range(10):
+            with httpx.Client() as client:
+                assert client.get(job.headers["Location"] + "/results").status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()

@@ -14,11 +14,13 @@ True
 from __future__ import annotations
 
 import importlib
+import json
+import os
 import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -128,12 +130,20 @@ class Job:
 
 
 class JobRunner:
-    """Runs processes in background threads and keeps their status (in this process only)."""
+    """Runs processes in background threads; their status lives in files in ``folder``.
 
-    def __init__(self, *, workers: int = 2):
+    Every server worker process sees every job: the worker that runs a job writes its status
+    (atomically, one JSON file a job) and any worker reads it. Without a folder the status
+    stays in memory (one process).
+    """
+
+    def __init__(self, *, workers: int = 2, folder: Path | None = None):
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="twin-job")
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
+        self._folder = folder
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
 
     def submit(
         self,
@@ -148,13 +158,13 @@ class JobRunner:
         """Validate the inputs, start the run and return its job."""
         process.validate(inputs)
         job = Job(uuid.uuid4().hex, process.id, owner)
-        with self._lock:
-            self._jobs[job.id] = job
+        self._store(job)
         self._pool.submit(self._run, job, process, twin_path, inputs, area)
         return job
 
     def _run(self, job: Job, process: Process, path: Path, inputs: dict, area) -> None:
         job.status = "running"
+        self._store(job)
         try:
             job.result = process.function(path, inputs, area=area)
             job.status = "successful"
@@ -163,10 +173,26 @@ class JobRunner:
         except Exception as exc:  # a job must end in a status, whatever went wrong
             job.status, job.message = "failed", f"internal error ({type(exc).__name__})"
         job.finished = datetime.now(UTC).isoformat()
+        self._store(job)
+
+    def _store(self, job: Job) -> None:
+        with self._lock:
+            self._jobs[job.id] = job
+        if self._folder is None:
+            return
+        target = self._folder / f"{job.id}.json"
+        tmp = target.with_name(f".{target.name}.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps(asdict(job)), encoding="utf-8")
+        os.replace(tmp, target)
 
     def get(self, job_id: str, /, *, owner: str) -> Job | None:
-        """The job, if it exists and belongs to ``owner``."""
+        """The job, if it exists and belongs to ``owner`` (read from its file if need be)."""
         job = self._jobs.get(job_id)
+        if self._folder is not None and job_id.isalnum():
+            try:
+                job = Job(**json.loads((self._folder / f"{job_id}.json").read_text("utf-8")))
+            except (OSError, ValueError, TypeError):
+                job = None
         return job if job is not None and job.owner == owner else None
 
     def shutdown(self) -> None:

@@ -454,7 +454,8 @@ def create_app(twin_path: str | Path, *, config: ApiConfig | Path | None = None)
     audit = AuditLog(config.audit_log) if config.audit_log else None
     service = FeatureService(source, config, DEFAULT_COLLECTIONS, audit=audit)
     title = str(source.metadata.get("name") or twin_path.stem)
-    jobs = JobRunner()
+    # Job status in files beside the twin, so that every worker process can answer for a job.
+    jobs = JobRunner(folder=config.jobs or twin_path.with_name(f"{twin_path.stem}.jobs"))
     limiter = RateLimiter()
 
     @contextlib.asynccontextmanager

@@ -67,6 +67,7 @@ class ApiConfig:
     collection_scopes: dict[str, str | None] = field(default_factory=dict)
     process_scopes: dict[str, str | None] = field(default_factory=dict)
     tiles_cache: Path | None = None
+    jobs: Path | None = None
 
     @classmethod
     def load(cls, path: Path, /) -> ApiConfig:
@@ -89,7 +90,17 @@ class ApiConfig:
         cls, data: dict[str, Any], /, *, base: Path = Path(), source: str = "api config"
     ) -> ApiConfig:
         """Build from the parsed TOML; relative paths are taken from ``base``."""
-        known = {"limits", "cors", "auth", "roles", "keys", "collections", "processes", "tiles"}
+        known = {
+            "limits",
+            "cors",
+            "auth",
+            "roles",
+            "keys",
+            "collections",
+            "processes",
+            "tiles",
+            "jobs",
+        }
         unknown = set(data) - known
         if unknown:
             raise ConfigError(f"{source}: unknown sections {sorted(unknown)}")
@@ -124,6 +135,7 @@ class ApiConfig:
                 tiles_cache=(base / data["tiles"]["cache"])
                 if "cache" in data.get("tiles", {})
                 else None,
+                jobs=(base / data["jobs"]["folder"]) if "folder" in data.get("jobs", {}) else None,
             )
         except (TypeError, ValueError, AttributeError, OSError) as exc:
             raise ConfigError(f"{source}: invalid option: {exc}") from exc
