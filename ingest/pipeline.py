@@ -21,6 +21,7 @@ from tqdm import tqdm
 from ingest import cadastre, survey
 from ingest.config import BuildConfig, Source
 from ingest.lidar.heights import LidarHeights
+from ingest.lidar.trees import detect_trees, merge_trees
 from ingest.lod1 import dsm_roofs, ground_heights, lift
 from ingest.lod22.build import reconstruct
 from ingest.vector import read_layer
@@ -177,6 +178,9 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
                     what=name.replace("_", " "),
                     allow_empty=True,
                 )
+        if lidar is not None:
+            detected = detect_trees(lidar.clouds, terrain, crs, chunk_size=config.lidar.chunk_size)
+            layers["trees"] = merge_trees(layers.get("trees"), detected)
 
         next(steps)
         methods = buildings["height_method"].value_counts().to_dict()
