@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pyproj
 import shapely
 
@@ -124,8 +125,8 @@ def main() -> None:
         "geoid_applied": report["geoid_applied"],
     }
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    json.dump(result, sys.stdout, indent=2)
-    print()
+    # orjson: importing cjio patches the json module's float formatting for the process
+    sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
 if __name__ == "__main__":

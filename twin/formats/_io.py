@@ -1,7 +1,13 @@
-"""Atomic file writes shared by the exporters: write beside the target, rename at the end."""
+"""File helpers shared by the readers and writers.
+
+:func:`atomic` writes beside the target and renames at the end; :func:`gc_paused` keeps
+Python's cyclic garbage collector from scanning every object again and again while a reader or
+writer builds the million small lists and dicts of a large JSON tree.
+"""
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import uuid
@@ -43,3 +49,28 @@ def atomic(path: str | Path, /) -> Iterator[Path]:
             shutil.rmtree(tmp)
         else:
             tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for the block (reference counting goes on).
+
+    Building a JSON tree allocates objects by the million, and every few hundred allocations
+    the collector would walk the young ones, every few thousand all of them: that walk, not
+    the parsing, was most of the time of a large CityJSON read. The trees hold no reference
+    cycles, so nothing is left for the collector to do afterwards. Nested use is fine; the
+    previous state is restored.
+
+    Examples
+    --------
+    >>> with gc_paused():
+    ...     gc.isenabled()
+    False
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

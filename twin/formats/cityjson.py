@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 import pyproj
 import shapely
@@ -26,7 +28,7 @@ from numpy.typing import NDArray
 from twin.crs import horizontal, parse_crs
 from twin.errors import CRSError, InputError
 from twin.formats import objects as obj_table
-from twin.formats._io import atomic
+from twin.formats._io import atomic, gc_paused
 from twin.formats.objects import ADDRESS, BUILDING_TYPES, Objects, Surfaces
 from twin.model import CityModel
 
@@ -51,7 +53,12 @@ _KEPT_METADATA = ("identifier", "pointOfContact", "referenceDate", "title")
 
 
 class _Reader:
-    """Accumulates objects and surface rings over one document or many CityJSONSeq lines."""
+    """Accumulates objects and surface rings over one document or many CityJSONSeq lines.
+
+    The walk over the city objects only gathers flat lists (vertex indices, ring and surface
+    sizes, semantic values, one entry per geometry); :meth:`result` checks and assembles them
+    with numpy.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -62,11 +69,13 @@ class _Reader:
         self.skipped: Counter[str] = Counter()
         self.vertices: list[NDArray[np.float64]] = []
         self.indices: list[NDArray[np.int64]] = []
-        self.ring_length: list[int] = []
-        self.ring_owner: list[int] = []
-        self.surface_rings: list[int] = []
-        self.surface: dict[str, list[Any]] = {k: [] for k in ("owner", "lod", "type", "sem", "att")}
         self.n_vertices = 0
+        self.ring_length: list[int] = []  # per ring
+        self.surface_rings: list[int] = []  # per surface: its number of rings
+        self.values: list[Any] = []  # per surface: its semantic value (None: no class)
+        # per geometry: owner row, LoD, type, surfaces, its first class, its number of classes
+        self.geometries: list[tuple[int, str, str, int, int, int]] = []
+        self.classes: list[tuple[str | None, str | None]] = []  # (class, attributes as JSON)
 
     def fail(self, oid: str, problem: str) -> InputError:
         return InputError(f"{self.path}: city object {oid!r}: {problem}")
@@ -108,10 +117,13 @@ class _Reader:
         bad = (index < 0) | (index >= len(raw))
         if bad.any():
             at = int(np.flatnonzero(bad)[0])
-            ring = np.searchsorted(np.cumsum(self.ring_length[first_ring:]), at, side="right")
-            oid = self.ids[self.ring_owner[first_ring + ring]]
+            ring = first_ring + int(
+                np.searchsorted(np.cumsum(self.ring_length[first_ring:]), at, side="right")
+            )
+            geometry, _ = self._locate(ring)
             raise self.fail(
-                oid, f"vertex index {int(index[at])} out of range ({len(raw)} vertices)"
+                self.ids[self.geometries[geometry][0]],
+                f"vertex index {int(index[at])} out of range ({len(raw)} vertices)",
             )
         self.indices.append(index + self.n_vertices)
         self.vertices.append(raw)
@@ -134,39 +146,60 @@ class _Reader:
             values = values[0] if values else None
         else:
             raise self.fail(oid, f"geometry type {kind!r} is not supported")
-        classes = semantics.get("surfaces") or []
-        for i, surface in enumerate(surfaces):
-            for ring in surface:
-                if len(ring) < 3:
-                    raise self.fail(
-                        oid, f"LoD {lod} surface {i} has a ring of {len(ring)} vertices"
-                    )
-                flat.extend(ring)
-                self.ring_length.append(len(ring))
-                self.ring_owner.append(row)
-            self.surface_rings.append(len(surface))
-            value = values[i] if values else None
-            sem = att = None
-            if value is not None:
-                if not 0 <= value < len(classes):
-                    raise self.fail(oid, f"semantic value {value} out of range")
-                rest = {
-                    k: v
-                    for k, v in classes[value].items()
-                    if k not in ("type", "parent", "children")
-                }
-                sem = classes[value].get("type")
-                att = json.dumps(rest, sort_keys=True) if rest else None
-            values_of = (row, lod, kind, sem, att)
-            for key, v in zip(("owner", "lod", "type", "sem", "att"), values_of, strict=True):
-                self.surface[key].append(v)
+        rings = list(chain.from_iterable(surfaces))
+        self.ring_length.extend(map(len, rings))
+        self.surface_rings.extend(map(len, surfaces))
+        flat.extend(chain.from_iterable(rings))
+        classes = (semantics.get("surfaces") or []) if values else []
+        if values:
+            if len(values) != len(surfaces):
+                problem = f"{len(values)} semantic values for {len(surfaces)} surfaces"
+                raise self.fail(oid, f"LoD {lod}: {problem}")
+            self.values.extend(values)
+        else:
+            self.values.extend([None] * len(surfaces))
+        self.geometries.append((row, lod, kind, len(surfaces), len(self.classes), len(classes)))
+        self.classes.extend(map(_semantic_class, classes))
+
+    def _locate(self, ring: int) -> tuple[int, int]:
+        """The geometry ``ring`` belongs to, and the number of its surface in that geometry."""
+        surface = int(np.searchsorted(np.cumsum(self.surface_rings), ring, side="right"))
+        ends = np.cumsum([g[3] for g in self.geometries])
+        geometry = int(np.searchsorted(ends, surface, side="right"))
+        return geometry, surface - int(ends[geometry] - self.geometries[geometry][3])
 
     def result(self, transformer: pyproj.Transformer | None) -> tuple[Objects, Surfaces]:
+        length = np.asarray(self.ring_length, dtype=np.int64)
+        short = np.flatnonzero(length < 3)
+        if len(short):
+            geometry, surface = self._locate(int(short[0]))
+            row, lod = self.geometries[geometry][:2]
+            problem = f"LoD {lod} surface {surface} has a ring of {length[short[0]]} vertices"
+            raise self.fail(self.ids[row], problem)
+        columns = list(zip(*self.geometries, strict=True)) or [()] * 6
+        owner, first, n_classes, count = (
+            np.asarray(columns[k], dtype=np.int64) for k in (0, 4, 5, 3)
+        )
+        lod, kind = (np.asarray(columns[k], dtype=object) for k in (1, 2))
+        try:
+            value = np.asarray(self.values, dtype=np.float64)  # None -> NaN
+        except (TypeError, ValueError):
+            raise InputError(f"{self.path}: semantic values are not integers") from None
+        has = ~np.isnan(value)
+        bad = np.flatnonzero(has & ((value < 0) | (value >= np.repeat(n_classes, count))))
+        if len(bad):
+            geometry = int(np.searchsorted(np.cumsum(count), bad[0], side="right"))
+            problem = f"semantic value {self.values[bad[0]]} out of range"
+            raise self.fail(self.ids[owner[geometry]], problem)
+        table = np.empty((len(self.classes) + 1, 2), dtype=object)  # last row: no class
+        table[:-1] = self.classes or np.empty((0, 2), dtype=object)
+        at = np.where(has, np.repeat(first, count) + np.where(has, value, 0), len(self.classes))
+        semantic = table[at.astype(np.int64)]
+
         vertices = np.concatenate(self.vertices) if self.vertices else np.empty((0, 3))
         if transformer is not None:
             vertices = np.column_stack(transformer.transform(*vertices.T))
         index = np.concatenate(self.indices) if self.indices else np.empty(0, dtype=np.int64)
-        length = np.asarray(self.ring_length, dtype=np.int64)
         ends = np.cumsum(length)
         closed = np.insert(index, ends, index[ends - length]) if len(length) else index
         polygons = shapely.from_ragged_array(
@@ -183,37 +216,45 @@ class _Reader:
             parents=np.asarray(self.parents, dtype=object),
             attributes=self.attributes,
         )
-        s = self.surface
         surfaces = Surfaces(
             polygons=polygons,
-            owner=np.asarray(s["owner"], dtype=np.int64),
-            lod=np.asarray(s["lod"], dtype=object),
-            geometry_type=np.asarray(s["type"], dtype=object),
-            semantic=np.asarray(s["sem"], dtype=object),
-            semantic_attributes=np.asarray(s["att"], dtype=object),
+            owner=np.repeat(owner, count),
+            lod=np.repeat(lod, count),
+            geometry_type=np.repeat(kind, count),
+            semantic=semantic[:, 0],
+            semantic_attributes=semantic[:, 1],
         )
         return objects, surfaces
+
+
+def _semantic_class(surface: dict[str, Any], /) -> tuple[str | None, str | None]:
+    """A semantic surface's class and its other attributes as JSON text (``None``: none)."""
+    rest = {k: v for k, v in surface.items() if k not in ("type", "parent", "children")}
+    return surface.get("type"), json.dumps(rest, sort_keys=True) if rest else None
 
 
 def _load(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The document (or CityJSONSeq header) and the CityJSONSeq features (empty for a document)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes()
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text: {exc}") from exc
     try:
-        return json.loads(text), []
-    except json.JSONDecodeError as exc:
-        if exc.msg != "Extra data":
-            raise InputError(f"{path}: not valid JSON: {exc}") from exc
+        return orjson.loads(text), []
+    except orjson.JSONDecodeError as exc:
+        error = exc
     lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
-    parsed = []
-    for n, line in lines:
+    try:
+        first = orjson.loads(lines[0][1]) if len(lines) > 1 else None
+    except orjson.JSONDecodeError:
+        first = None
+    if first is None:
+        raise InputError(f"{path}: not valid JSON: {error}") from error
+    parsed = [first]
+    for n, line in lines[1:]:
         try:
-            parsed.append(json.loads(line))
-        except json.JSONDecodeError as exc:
+            parsed.append(orjson.loads(line))
+        except orjson.JSONDecodeError as exc:
             raise InputError(f"{path}: line {n}: not valid JSON: {exc}") from exc
     for (n, _), item in zip(lines[1:], parsed[1:], strict=True):
         if not isinstance(item, dict) or item.get("type") != "CityJSONFeature":
@@ -256,32 +297,33 @@ def read(
         The file names no CRS and none was given, or it is not projected and metric.
     """
     path = Path(path)
-    doc, lines = _load(path)
-    if not isinstance(doc, dict) or doc.get("type") != "CityJSON":
-        raise InputError(f"{path}: not a CityJSON file (its 'type' is not \"CityJSON\")")
-    version = str(doc.get("version"))
-    if version not in ("1.0", "1.1", "2.0"):
-        raise InputError(f"{path}: CityJSON version {version!r} is not supported (1.0-2.0)")
-    metadata = doc.get("metadata") or {}
-    source_crs = _file_crs(path, metadata.get("referenceSystem"), crs)
-    reader = _Reader(path)
-    transform = doc.get("transform")
-    reader.add(doc.get("CityObjects") or {}, doc.get("vertices") or [], transform)
-    for feature in lines:
-        fid = feature.get("id")
-        if not isinstance(feature.get("CityObjects"), dict):
-            raise InputError(f"{path}: feature {fid!r}: no 'CityObjects'")
-        reader.add(feature["CityObjects"], feature.get("vertices") or [], transform)
-    return obj_table.read_model(
-        reader,
-        path,
-        source_crs=source_crs,
-        target_crs=target_crs,
-        name=name,
-        format="CityJSONSeq" if lines else "CityJSON",
-        version=version,
-        metadata={k: metadata[k] for k in _KEPT_METADATA if k in metadata},
-    )
+    with gc_paused():
+        doc, lines = _load(path)
+        if not isinstance(doc, dict) or doc.get("type") != "CityJSON":
+            raise InputError(f"{path}: not a CityJSON file (its 'type' is not \"CityJSON\")")
+        version = str(doc.get("version"))
+        if version not in ("1.0", "1.1", "2.0"):
+            raise InputError(f"{path}: CityJSON version {version!r} is not supported (1.0-2.0)")
+        metadata = doc.get("metadata") or {}
+        source_crs = _file_crs(path, metadata.get("referenceSystem"), crs)
+        reader = _Reader(path)
+        transform = doc.get("transform")
+        reader.add(doc.get("CityObjects") or {}, doc.get("vertices") or [], transform)
+        for feature in lines:
+            fid = feature.get("id")
+            if not isinstance(feature.get("CityObjects"), dict):
+                raise InputError(f"{path}: feature {fid!r}: no 'CityObjects'")
+            reader.add(feature["CityObjects"], feature.get("vertices") or [], transform)
+        return obj_table.read_model(
+            reader,
+            path,
+            source_crs=source_crs,
+            target_crs=target_crs,
+            name=name,
+            format="CityJSONSeq" if lines else "CityJSON",
+            version=version,
+            metadata={k: metadata[k] for k in _KEPT_METADATA if k in metadata},
+        )
 
 
 def _file_crs(path: Path, value: Any, given: str | pyproj.CRS | None) -> pyproj.CRS:
@@ -362,15 +404,11 @@ def _encode(
     origin = model.origin
     q = np.rint((coords - origin) / scale).astype(np.int64)
     feature = top[surf.owner[ring_poly[coord_ring]]] if per_feature else np.zeros(len(q), np.int64)
-    unique, inverse = np.unique(np.column_stack([feature, q]), axis=0, return_inverse=True)
-    inverse = inverse.ravel()
+    unique, inverse = _unique_rows(np.column_stack([feature, q]))
     if per_feature:
         inverse = inverse - np.searchsorted(unique[:, 0], feature)
-    flat = inverse.tolist()
-    ends = np.cumsum(closed_length - 1).tolist()
-    ring_lists = [flat[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
-    poly_ends = np.cumsum(np.bincount(ring_poly, minlength=len(surf))).tolist()
-    surface_lists = [ring_lists[a:b] for a, b in zip([0, *poly_ends[:-1]], poly_ends, strict=True)]
+    ring_lists = _cut(inverse, closed_length - 1)
+    surface_lists = _cut(ring_lists, np.bincount(ring_poly, minlength=len(surf)))
 
     city_objects: dict[str, dict[str, Any]] = {}
     chosen_rows = np.flatnonzero(chosen)
@@ -390,49 +428,131 @@ def _encode(
         if parent in city_objects:
             city_objects[parent].setdefault("children", []).append(ids[row])
 
-    if len(surf):
-        change = (
-            np.flatnonzero((surf.owner[1:] != surf.owner[:-1]) | (surf.lod[1:] != surf.lod[:-1]))
-            + 1
-        )
-        starts = [0, *change.tolist()]
-        stops = [*change.tolist(), len(surf)]
-        for a, b in zip(starts, stops, strict=True):
-            kind = surf.geometry_type[a]
-            geometry: dict[str, Any] = {"type": kind, "lod": surf.lod[a]}
-            boundaries = surface_lists[a:b]
-            semantic = _semantics(surf.semantic[a:b], surf.semantic_attributes[a:b])
-            if kind == "Solid":
-                geometry["boundaries"] = [boundaries]
-                if semantic:
-                    semantic["values"] = [semantic["values"]]
-            else:
-                geometry["boundaries"] = boundaries
-            if semantic:
-                geometry["semantics"] = semantic
-            city_objects[ids[surf.owner[a]]]["geometry"].append(geometry)
+    # one geometry per run of equal owner and LoD
+    new = np.ones(len(surf), dtype=bool)
+    new[1:] = (surf.owner[1:] != surf.owner[:-1]) | (surf.lod[1:] != surf.lod[:-1])
+    group = np.cumsum(new) - 1
+    starts = np.flatnonzero(new)
+    stops = starts + np.bincount(group, minlength=len(starts))
+    classes, values = _semantics(surf.semantic, surf.semantic_attributes, group, len(starts))
+    owners = ids[surf.owner[starts]].tolist()
+    for a, b, owner, kind, lod, used in zip(
+        starts.tolist(),
+        stops.tolist(),
+        owners,
+        surf.geometry_type[starts].tolist(),
+        surf.lod[starts].tolist(),
+        classes,
+        strict=True,
+    ):
+        geometry: dict[str, Any] = {"type": kind, "lod": lod}
+        boundaries = surface_lists[a:b].tolist()
+        semantic = values[a:b].tolist()
+        if kind == "Solid":
+            boundaries, semantic = [boundaries], [semantic]
+        geometry["boundaries"] = boundaries
+        if used:
+            geometry["semantics"] = {"surfaces": used, "values": semantic}
+        city_objects[owner]["geometry"].append(geometry)
     extent = np.concatenate([coords.min(axis=0), coords.max(axis=0)]) if len(coords) else None
     return city_objects, unique, top, extent
 
 
-def _semantics(classes: NDArray[np.object_], extra: NDArray[np.object_]) -> dict[str, Any] | None:
-    """The ``semantics`` member of one geometry (values for its surfaces), or ``None``."""
-    if all(c is None or c != c for c in classes):
-        return None
-    surfaces: list[dict[str, Any]] = []
-    index: dict[tuple[str, str], int] = {}
-    values: list[int | None] = []
-    for kind, more in zip(classes.tolist(), extra.tolist(), strict=True):
-        if kind is None or kind != kind:
-            values.append(None)
-            continue
-        more = more if isinstance(more, str) else ""
-        key = (kind, more)
-        if key not in index:
-            index[key] = len(surfaces)
-            surfaces.append({"type": kind, **(json.loads(more) if more else {})})
-        values.append(index[key])
-    return {"surfaces": surfaces, "values": values}
+def _unique_rows(table: NDArray[np.int64], /) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """The unique rows of an integer table, sorted, and the index of each row among them.
+
+    What ``np.unique(table, axis=0, return_inverse=True)`` gives, by 1-D sorts: the columns
+    are folded into one ``int64`` code that sorts like the rows, and the code is replaced by
+    its rank (one 1-D ``np.unique``) only when the next column would overflow it.
+
+    Examples
+    --------
+    >>> rows, inverse = _unique_rows(np.array([[2, 5], [1, 9], [2, 5]]))
+    >>> rows.tolist(), inverse.tolist()
+    ([[1, 9], [2, 5]], [1, 0, 1])
+    """
+    if len(table) == 0:
+        return table, np.zeros(0, dtype=np.int64)
+    low = table.min(axis=0)
+    span = (table.max(axis=0) - low + 1).tolist()
+    limit = np.iinfo(np.int64).max
+    code, bound = np.zeros(len(table), dtype=np.int64), 1  # 0 <= code < bound
+    for column, size in zip((table - low).T, span, strict=True):
+        if size > limit // len(table):
+            column = np.unique(column, return_inverse=True)[1]
+            size = int(column.max()) + 1
+        if bound > limit // size:
+            code = np.unique(code, return_inverse=True)[1]
+            bound = int(code.max()) + 1
+        code, bound = code * size + column, bound * size
+    _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+    return table[first], inverse
+
+
+def _cut(flat: NDArray[Any], sizes: NDArray[np.int64], /) -> NDArray[np.object_]:
+    """``flat`` cut into consecutive Python lists of ``sizes``, as an object array of lists.
+
+    The pieces of one size are made together (a 2-D ``tolist``), not one slice at a time.
+
+    Examples
+    --------
+    >>> _cut(np.arange(5), np.array([2, 3])).tolist()
+    [[0, 1], [2, 3, 4]]
+    """
+    out = np.empty(len(sizes), dtype=object)
+    starts = np.cumsum(sizes) - sizes
+    for size in np.unique(sizes).tolist():
+        at = np.flatnonzero(sizes == size)
+        pieces = flat[starts[at, None] + np.arange(size)].tolist()
+        out[at] = np.fromiter(pieces, dtype=object, count=len(at))
+    return out
+
+
+def _semantics(
+    semantic: NDArray[np.object_],
+    extra: NDArray[np.object_],
+    group: NDArray[np.int64],
+    n_groups: int,
+) -> tuple[list[list[dict[str, Any]]], NDArray[np.object_]]:
+    """The ``semantics`` of every geometry: its semantic surfaces and each surface's value.
+
+    Parameters
+    ----------
+    semantic, extra
+        Per surface: its class (``None`` or NaN: none) and its other attributes as JSON text.
+    group
+        Per surface: the number of its geometry (ascending, ``0 .. n_groups - 1``).
+
+    Returns
+    -------
+    surfaces : list of list of dict
+        Per geometry: its distinct semantic surfaces (class and attributes) in order of first
+        use; empty when none of its surfaces has a class.
+    values : (k,) object
+        Per surface: its index in its geometry's list, or ``None``.
+    """
+    has = np.asarray(pd.notna(semantic))
+    extra = np.where(np.asarray(pd.notna(extra)), extra, "")
+    kind_code, kinds = pd.factorize(semantic[has])
+    extra_code, extras = pd.factorize(extra[has])
+    n_pairs = max(len(kinds) * len(extras), 1)
+    key = group[has] * n_pairs + kind_code * len(extras) + extra_code
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    order = np.argsort(first)  # distinct surfaces in order of first use, geometry by geometry
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    owner = group[has][first[order]]
+    begin = np.searchsorted(owner, np.arange(n_groups))
+    end = np.searchsorted(owner, np.arange(n_groups), side="right")
+    values = np.full(len(semantic), None, dtype=object)
+    values[has] = rank[inverse] - begin[group[has]]
+    defining = np.flatnonzero(has)[first[order]]
+    described = [
+        {"type": kind, **(orjson.loads(more) if more else {})}
+        for kind, more in zip(semantic[defining].tolist(), extra[defining].tolist(), strict=True)
+    ]
+    surfaces = [described[a:b] for a, b in zip(begin.tolist(), end.tolist(), strict=True)]
+    return surfaces, values
 
 
 def _metadata(model: CityModel, extent: NDArray[np.float64] | None) -> dict[str, Any]:
@@ -553,12 +673,11 @@ def write(
         The file written.
     """
     path = Path(path)
-    dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
-    with atomic(path) as tmp, tmp.open("w", encoding="utf-8") as out:
+    with gc_paused(), atomic(path) as tmp, tmp.open("wb") as out:
         if seq:
-            out.write(dumps(header(model, scale=scale)) + "\n")
+            out.write(orjson.dumps(header(model, scale=scale), option=orjson.OPT_APPEND_NEWLINE))
             for feature in features(model, rows, lods=lods, scale=scale):
-                out.write(dumps(feature) + "\n")
+                out.write(orjson.dumps(feature, option=orjson.OPT_APPEND_NEWLINE))
         else:
-            out.write(dumps(document(model, rows, lods=lods, scale=scale)))
+            out.write(orjson.dumps(document(model, rows, lods=lods, scale=scale)))
     return path
