@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pyogrio
 import shapely
+from districts import sample_sources
 
 
 def main() -> None:
@@ -27,25 +26,7 @@ def main() -> None:
     parser.add_argument("--trenches", type=int, default=50)
     parser.add_argument("--workdir", type=Path, default=Path("build/bench"))
     args = parser.parse_args()
-    sources = args.workdir / f"sources-{args.buildings}"
-    if not (sources / "twin.toml").exists():
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "twin.cli",
-                "sample",
-                str(sources),
-                "--overwrite",
-                "--buildings",
-                str(args.buildings),
-                "--seed",
-                "7",
-                "--no-lidar",
-                "--no-ortho",
-            ],
-            check=True,
-        )
+    sources, _ = sample_sources(args.workdir, args.buildings)
 
     from twin.analysis.coordination import coordinate
     from twin.analysis.trench import ExcavationIndex, check_trench

@@ -12,13 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
-import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
+from districts import sample_sources
 
 
 def main() -> None:
@@ -28,29 +27,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("build/bench"))
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    sources = args.workdir / f"sources-{args.buildings}"
-    if not (sources / "twin.toml").exists():
-        t = time.perf_counter()
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "twin.cli",
-                "sample",
-                str(sources),
-                "--overwrite",
-                "--buildings",
-                str(args.buildings),
-                "--seed",
-                str(args.seed),
-                "--no-lidar",
-                "--no-ortho",
-            ],
-            check=True,
-        )
-        generate_s = time.perf_counter() - t
-    else:
-        generate_s = None
+    sources, generate_s = sample_sources(args.workdir, args.buildings, args.seed)
 
     from ingest import cadastre
     from ingest.config import BuildConfig

@@ -21,31 +21,16 @@ import time
 from pathlib import Path
 
 import numpy as np
+from districts import sample_sources
 
 SIZE = (1280, 800)
 
 
 def _twin(workdir: Path, buildings: int, seed: int) -> Path:
     """The benchmark twin, generated and built on first use."""
-    sources = workdir / f"sources-{buildings}"
+    sources, _ = sample_sources(workdir, buildings, seed)
     twin_path = workdir / f"viewer-{buildings}.gpkg"
     cli = [sys.executable, "-m", "twin.cli"]
-    if not (sources / "twin.toml").exists():
-        subprocess.run(
-            [
-                *cli,
-                "sample",
-                str(sources),
-                "--overwrite",
-                "--buildings",
-                str(buildings),
-                "--seed",
-                str(seed),
-                "--no-lidar",
-                "--no-ortho",
-            ],
-            check=True,
-        )
     if not twin_path.exists():
         subprocess.run([*cli, "build", str(sources), "-o", str(twin_path), "-q"], check=True)
     return twin_path

@@ -7,8 +7,6 @@ import contextlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import httpx
 import numpy as np
@@ -16,7 +14,7 @@ import pytest
 import shapely
 
 from tests.formats_checks import schema_errors
-from tests.test_api_server import _free_port, wait_until_up
+from tests.test_api_server import serving
 from tests.test_formats_tiles3d import check_glb, check_tileset
 from twin.api.config import hash_key
 from twin.formats import cityjson
@@ -45,20 +43,11 @@ def _serve(twin, folder, *, restricted: str = ""):
     if restricted:
         text += f'[collections.buildings]\nscope = "{restricted}"\n'
     config.write_text(text, encoding="utf-8")
-    port = _free_port()
-    log = (folder / "server.log").open("wb")
-    command = [sys.executable, "-m", "twin.cli", "serve", str(twin), "--port", str(port)]
-    proc = subprocess.Popen([*command, "--config", str(config)], stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        assert wait_until_up(url), (folder / "server.log").read_text()
-        with httpx.Client(base_url=url, timeout=120) as http:
-            yield http
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
-    assert "Traceback" not in (folder / "server.log").read_text()
+    with (
+        serving(twin, folder, "--config", str(config)) as url,
+        httpx.Client(base_url=url, timeout=120) as http,
+    ):
+        yield http
 
 
 @pytest.fixture(scope="module")

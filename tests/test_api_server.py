@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -50,6 +51,31 @@ def wait_until_up(url: str) -> bool:
     return False
 
 
+@contextlib.contextmanager
+def serving(twin_path: Path, folder: Path, *options: str):
+    """``twin serve TWIN OPTIONS`` on a free loopback port; yields its URL, stops it after.
+
+    The server's output goes to ``folder/server.log``, which must hold no traceback.
+    """
+    port = _free_port()
+    log = (folder / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "twin.cli", "serve", str(twin_path), "--port", str(port), *options],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        if not wait_until_up(url):
+            pytest.fail(f"server did not start: {(folder / 'server.log').read_text()}")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+    assert "Traceback" not in (folder / "server.log").read_text()
+
+
 @pytest.fixture(scope="module")
 def server(sample_twin, tmp_path_factory):
     """``twin serve`` on a free loopback port with keys, roles, a JWT key and an audit log."""
@@ -91,33 +117,8 @@ rate_per_minute = 3
 """,
         encoding="utf-8",
     )
-    port = _free_port()
-    log = (folder / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "twin.cli",
-            "serve",
-            str(sample_twin),
-            "--port",
-            str(port),
-            "--config",
-            str(config),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    if not wait_until_up(url):
-        proc.kill()
-        log.close()
-        pytest.fail(f"server did not start: {(folder / 'server.log').read_text()}")
-    yield {"url": url, "audit": folder / "audit.jsonl", "twin": sample_twin}
-    proc.terminate()
-    proc.wait(timeout=10)
-    log.close()
-    assert "Traceback" not in (folder / "server.log").read_text()
+    with serving(sample_twin, folder, "--config", str(config)) as url:
+        yield {"url": url, "audit": folder / "audit.jsonl", "twin": sample_twin}
 
 
 def _validator(name: str) -> Draft202012Validator:
@@ -478,26 +479,7 @@ def test_excavation_processes_need_the_utility_scope_and_are_audited(server):
 
 def test_jobs_are_seen_by_every_worker(sample_twin, tmp_path):
     """With two server processes, any of them answers for a job the other one runs."""
-    port = _free_port()
-    log = (tmp_path / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "twin.cli",
-            "serve",
-            str(sample_twin),
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        assert wait_until_up(url), (tmp_path / "server.log").read_text()
+    with serving(sample_twin, tmp_path, "--workers", "2") as url:
         x0, y0 = 524550.0, 165400.0
         body = {"inputs": {"bbox": [x0, y0, x0 + 150, y0 + 150]}}
         job = httpx.post(
@@ -519,7 +501,3 @@ def test_jobs_are_seen_by_every_worker(sample_twin, tmp_path):
         for _ in range(10):
             with httpx.Client() as client:
                 assert client.get(job.headers["Location"] + "/results").status_code == 200
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
