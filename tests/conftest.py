@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
+
+from ingest.config import BuildConfig
 
 DATA = Path(__file__).parent / "data"
 DELFT = DATA / "delft"
 SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec"
 """The official JSON schemas, in the shared folder laid beside the checkout."""
+
+
+def sample_config(sources: Path, keep: set[str], /, **paths: Path) -> BuildConfig:
+    """A sample folder's build config with only the sources in ``keep``.
+
+    ``paths`` replaces the file of a kept source (``dsm=Path(...)``).
+    """
+    config = BuildConfig.load(sources)
+    chosen = {name: src for name, src in config.sources.items() if name in keep}
+    for name, path in paths.items():
+        chosen[name] = dataclasses.replace(chosen[name], path=path)
+    return dataclasses.replace(config, sources=chosen)
 
 
 def write_config(path: Path, text: str) -> Path:

@@ -9,9 +9,9 @@ import rasterio
 from rasterio.windows import Window
 
 import twin
-from ingest.config import BuildConfig
 from ingest.pipeline import build
 
+from .conftest import sample_config
 from .test_pipeline import closed_and_oriented, signed_volume
 
 
@@ -83,23 +83,8 @@ def test_round_trip_of_the_built_twin_is_exact(sample_twin, tmp_path):
     np.testing.assert_array_equal(again.terrain.read(), model.terrain.read())
 
 
-def _config(sources, tmp_path, keep: set[str], edit=None):
-    text = (sources / "twin.toml").read_text()
-    blocks = text.split("\n[")
-    kept = [blocks[0]] + [b for b in blocks[1:] if b.split("]")[0].split(".")[-1] in keep]
-    text = "\n[".join(kept).replace('path = "', f'path = "{sources}/')
-    text = text.replace('codes = "', f'codes = "{sources}/')
-    if edit:
-        text = edit(text)
-    path = tmp_path / "c.toml"
-    path.write_text(text)
-    return BuildConfig.load(path)
-
-
 def test_footprints_only_heights_from_storeys(sample_sources, tmp_path):
-    model = build(
-        _config(sample_sources, tmp_path, {"cadastre"}), tmp_path / "a.gpkg", progress=False
-    )
+    model = build(sample_config(sample_sources, {"cadastre"}), tmp_path / "a.gpkg", progress=False)
     b = model.buildings
     assert len(b) == 200
     has = b["storeys"].notna()
@@ -112,7 +97,7 @@ def test_footprints_only_heights_from_storeys(sample_sources, tmp_path):
 
 def test_survey_gives_ground_where_there_is_no_dtm(sample_sources, tmp_path):
     model = build(
-        _config(sample_sources, tmp_path, {"cadastre", "survey"}),
+        sample_config(sample_sources, {"cadastre", "survey"}),
         tmp_path / "b.gpkg",
         progress=False,
     )
@@ -134,12 +119,7 @@ def test_dsm_gaps_fall_back_with_reasons(sample_sources, tmp_path):
         profile.update(width=window.width, height=window.height)  # same origin
     with rasterio.open(cropped, "w", **profile) as dst:
         dst.write(data, 1)
-    config = _config(
-        sample_sources,
-        tmp_path,
-        {"cadastre", "dtm", "dsm"},
-        edit=lambda t: t.replace(f"{sample_sources}/dsm.tif", str(cropped)),
-    )
+    config = sample_config(sample_sources, {"cadastre", "dtm", "dsm"}, dsm=cropped)
     b = build(config, tmp_path / "c.gpkg", progress=False).buildings
     assert len(b) == 200
     reasons = b["height_fallback_reason"].dropna()

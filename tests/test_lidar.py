@@ -19,7 +19,7 @@ from ingest.lidar.read import PointCloud, open_clouds
 from ingest.lidar.stats import point_stats
 from ingest.lidar.terrain import dtm_from_points
 from ingest.pipeline import build
-from tests.conftest import DATA, DELFT, write_config
+from tests.conftest import DATA, DELFT, sample_config, write_config
 from twin.errors import CRSError, InputError
 
 RD_NAP = pyproj.CRS("EPSG:7415")
@@ -177,22 +177,8 @@ def test_sample_lidar_build(tmp_path):
 
     sources = tmp_path / "sources"
     generate_sample(sources, buildings=40, seed=5, lidar=True, ortho=False)
-    config = write_config(
-        sources / "lidar.toml",
-        """
-[project]
-crs = "EPSG:31258+5778"
-
-[sources.cadastre]
-path = "cadastre.gpkg"
-buildings_layer = "buildings"
-building_id = "building_id"
-
-[sources.lidar]
-path = "lidar.laz"
-""",
-    )
-    model = build(BuildConfig.load(config), tmp_path / "city.gpkg", progress=False)
+    config = sample_config(sources, {"cadastre", "lidar"})
+    model = build(config, tmp_path / "city.gpkg", progress=False)
     b = model.buildings.set_index("building_id")
     truth = pd.read_csv(sources / "truth" / "buildings.csv").set_index("building_id")
     assert (b["height_method"] == "lidar").all()

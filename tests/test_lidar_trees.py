@@ -8,14 +8,13 @@ import pyogrio
 import pytest
 import shapely
 
-from ingest.config import BuildConfig
 from ingest.lidar.read import open_clouds
 from ingest.lidar.trees import detect_trees, merge_trees
 from ingest.pipeline import build
 from twin.crs import parse_crs
 from twin.terrain import Terrain
 
-from .conftest import write_config
+from .conftest import sample_config
 
 CRS = parse_crs("EPSG:31258+5778")
 
@@ -78,26 +77,8 @@ def test_merge_is_one_to_one_and_keeps_the_inventory():
 
 
 def test_build_merges_lidar_trees(district, tmp_path):
-    config = write_config(
-        district / "trees.toml",
-        """
-[project]
-crs = "EPSG:31258+5778"
-
-[sources.cadastre]
-path = "cadastre.gpkg"
-buildings_layer = "buildings"
-building_id = "building_id"
-
-[sources.lidar]
-path = "lidar.laz"
-
-[sources.trees]
-path = "trees.gpkg"
-layer = "trees"
-""",
-    )
-    model = build(BuildConfig.load(config), tmp_path / "city.gpkg", progress=False)
+    config = sample_config(district, {"cadastre", "lidar", "trees"})
+    model = build(config, tmp_path / "city.gpkg", progress=False)
     trees = model.layers["trees"]
     assert {"inventory", "lidar"} >= set(trees["source"])
     assert trees["height_lidar_m"].notna().mean() > 0.7
