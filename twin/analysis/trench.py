@@ -280,22 +280,22 @@ def _utilities(
     accuracy = lines.get("depth_accuracy_m", pd.Series(np.nan, index=range(n))).to_numpy(float)
     accuracy = np.where(np.isfinite(accuracy), accuracy, rule("depth_accuracy.default"))
     known = np.isfinite(cover) & (source != "unknown")
-    typical = np.array([_typical(rule, net) for net in network], dtype=float).reshape(n, 2)
+    # Look-ups per distinct value (a handful of networks and sources), then one gather.
+    nets, net_of = np.unique(network, return_inverse=True)
+    typical = np.array([_typical(rule, net) for net in nets], dtype=float).reshape(-1, 2)[net_of]
     top_min = np.where(known, cover - accuracy, typical[:, 0])
     top_max = np.where(known, cover + accuracy, typical[:, 1])
     bottom_max = top_max + dia
-    h_unc = (
-        np.array(
-            [
-                rule(f"position_uncertainty.{s}")
-                if s in ("measured", "design", "default")
-                else rule("position_uncertainty.unknown")
-                for s in source
-            ]
-        )
-        if n
-        else np.zeros(0)
-    )
+    kinds, kind_of = np.unique(source, return_inverse=True)
+    h_unc = np.array(
+        [
+            rule(f"position_uncertainty.{k}")
+            if k in ("measured", "design", "default")
+            else rule("position_uncertainty.unknown")
+            for k in kinds
+        ],
+        dtype=float,
+    )[kind_of]
     # Clear horizontal distance from the pipe wall to the excavation wall at the pipe's
     # shallowest possible depth, where a sloped trench is widest.
     to_bottom = shapely.distance(geoms, bottom)
