@@ -10,7 +10,10 @@ from __future__ import annotations
 import numpy as np
 import shapely
 from numpy.typing import NDArray
+from scipy import sparse
+from scipy.sparse import csgraph
 
+from twin.errors import InputError
 from twin.polygon3d import triangulate, vector_area
 
 #: val3dity error code -> name
@@ -19,6 +22,7 @@ CODES: dict[int, str] = {
     102: "CONSECUTIVE_POINTS_SAME",
     104: "RING_SELF_INTERSECTION",
     201: "INTERSECTION_RINGS",
+    202: "DUPLICATED_RINGS",
     203: "NON_PLANAR_POLYGON_DISTANCE_PLANE",
     204: "NON_PLANAR_POLYGON_NORMALS_DEVIATION",
     205: "POLYGON_INTERIOR_DISCONNECTED",
@@ -27,8 +31,18 @@ CODES: dict[int, str] = {
     208: "ORIENTATION_RINGS_SAME",
     301: "TOO_FEW_POLYGONS",
     302: "SHELL_NOT_CLOSED",
+    303: "NON_MANIFOLD_VERTEX",
     304: "NON_MANIFOLD_EDGE",
+    305: "MULTIPLE_CONNECTED_COMPONENTS",
+    306: "SHELL_SELF_INTERSECTION",
     307: "POLYGON_WRONG_ORIENTATION",
+}
+#: geometry types :func:`check` takes, and whether their faces make shells
+KINDS: dict[str, bool] = {
+    "Solid": True,
+    "MultiSolid": True,
+    "MultiSurface": False,
+    "CompositeSurface": False,
 }
 #: GEOS validity reasons of a face projected to 2D -> code
 _GEOS_REASONS = {
@@ -41,6 +55,8 @@ _GEOS_REASONS = {
     "Nested shells": 201,
     "Duplicate Rings": 201,
 }
+#: face pairs whose triangles are compared at once in the exact test of 306
+_PAIR_CHUNK = 1_000_000
 
 
 def check(
@@ -50,12 +66,18 @@ def check(
     decimals: int = 3,
     planarity: float = 0.01,
     normals: float = 20.0,
+    kinds: NDArray[np.str_] | None = None,
 ) -> tuple[list[list[int]], NDArray[np.object_]]:
     """Check ``n`` solids and repair the simple cases.
 
+    The faces of a row that share edges make one shell; a row of several such parts is a
+    multi-part building (each part a shell) unless ``kinds`` says it is one ``Solid`` (305).
+
     Repairs: coordinates are snapped to ``decimals`` (the output precision) and repeated
-    consecutive vertices dropped (102); a shell whose faces all point inwards is turned
-    over (307). The codes are those that remain after repair.
+    consecutive vertices dropped (102); the faces of a closed, manifold shell are turned
+    to point outwards, whether single faces or the whole shell point inwards (307); a face
+    over the planarity tolerance but within the normals tolerance is split into its
+    (planar) triangles (203). The codes are those that remain after repair.
 
     Parameters
     ----------
@@ -68,6 +90,10 @@ def check(
     normals
         Largest angle (degrees) between a face's normal and that of any of its triangles
         (204; val3dity: 20).
+    kinds : (n,) str, optional
+        Geometry type of each row, a key of :data:`KINDS`: ``Solid`` (one shell),
+        ``MultiSolid`` (one shell per part), ``MultiSurface`` or ``CompositeSurface``
+        (faces only: ring and polygon checks). Default: all ``MultiSolid``.
 
     Returns
     -------
@@ -75,6 +101,11 @@ def check(
         The error codes of each solid, sorted; empty when valid or absent.
     repaired : (n,) object
         The solids after snapping and repair.
+
+    Raises
+    ------
+    InputError
+        When ``kinds`` has the wrong length or names an unknown type.
 
     Examples
     --------
@@ -92,6 +123,7 @@ def check(
     """
     solids = np.asarray(solids, dtype=object)
     n = len(solids)
+    shell_rows, single = _kinds(kinds, n)
     found: list[set[int]] = [set() for _ in range(n)]
     present = np.flatnonzero(~shapely.is_missing(solids) & ~shapely.is_empty(solids))
     repaired = solids.copy()
@@ -100,14 +132,18 @@ def check(
     faces, face_owner = shapely.get_parts(solids[present], return_index=True)
     face_owner = present[face_owner]
     faces = _snap(faces, decimals, face_owner, found)
-    # Shells pointing inwards as a whole are turned over (val3dity reports them as 307).
-    volume = _signed_volume(faces, face_owner, n)
-    inverted = volume < 0
-    if inverted.any():
-        flip = inverted[face_owner]
-        faces[flip] = shapely.reverse(faces[flip])
-    _polygons(faces, face_owner, found, planarity, normals)
-    _shells(faces, face_owner, n, found, decimals)
+    kept = ~shapely.is_missing(faces)
+    topo = _Topology(faces, face_owner, shell_rows[face_owner] & kept, decimals)
+    area = np.zeros((len(faces), 3))  # vector area of each face (Newell)
+    area[kept] = vector_area(faces[kept])
+    faces = _orient(faces, topo, area)
+    polygon_codes, corners, tri_face = _polygons(faces, area, planarity, normals)
+    split = polygon_codes.pop(0)  # faces only over the planarity tolerance: split them
+    for code, hit in polygon_codes.items():
+        _flag(found, face_owner[hit], code)
+    sound = _shells(topo, found, single)
+    _intersections(faces, area, topo, sound, corners, tri_face, found, decimals)
+    faces, face_owner = _split(faces, face_owner, split, corners, tri_face)
     built, dense = np.unique(face_owner, return_inverse=True)
     repaired[built] = shapely.multipolygons(faces, indices=dense)
     return [sorted(c) for c in found], repaired
@@ -163,33 +199,171 @@ def _rebuild(
     return out
 
 
-def _signed_volume(
-    faces: NDArray[np.object_], owner: NDArray[np.intp], n: int
-) -> NDArray[np.float64]:
-    """Signed volume of each shell (positive when its faces point outwards)."""
-    ok = ~shapely.is_missing(faces)
-    first = shapely.get_coordinates(shapely.get_exterior_ring(faces[ok]), include_z=True)
-    counts = shapely.get_num_coordinates(shapely.get_exterior_ring(faces[ok]))
-    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    p0 = first[start]
-    ref = np.full((n, 3), np.nan)
-    ref[owner[ok][::-1]] = p0[::-1]
-    area = vector_area(faces[ok])
-    local = p0 - ref[owner[ok]]
-    return np.bincount(owner[ok], (local * area).sum(axis=1) / 3.0, n)
+def _kinds(kinds: NDArray[np.str_] | None, n: int) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """Which rows make shells, and which must be one shell (``Solid``)."""
+    if kinds is None:
+        return np.ones(n, bool), np.zeros(n, bool)
+    kinds = np.asarray(kinds, dtype=object)
+    if kinds.shape != (n,):
+        raise InputError(f"kinds: {kinds.shape[0] if kinds.ndim else 0} types for {n} solids")
+    unknown = sorted(set(kinds.tolist()) - set(KINDS))
+    if unknown:
+        raise InputError(f"kinds: unknown geometry types {unknown}; known: {', '.join(KINDS)}")
+    shells = np.array([KINDS[k] for k in kinds.tolist()], dtype=bool)
+    return shells, kinds == "Solid"
+
+
+def _vertex_ids(grid: NDArray[np.int64], owner: NDArray[np.intp]) -> NDArray[np.intp]:
+    """Number the points of each owner (ascending) so that equal ``grid`` points share one.
+
+    Points are packed into one integer relative to their owner's lowest corner (21 bits an
+    axis) when every owner spans under 2**21 grid steps, else compared row-wise (slower).
+    """
+    if not len(grid):
+        return np.zeros(0, dtype=np.intp)
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    run = np.diff(np.r_[starts, len(owner)])
+    local = grid - np.repeat(np.minimum.reduceat(grid, starts), run, axis=0)
+    if local.max() >= 2**21:
+        _, vertex = np.unique(np.column_stack([owner, grid]), axis=0, return_inverse=True)
+        return vertex.ravel()
+    packed = (local[:, 0] << 42) | (local[:, 1] << 21) | local[:, 2]
+    order = np.lexsort((packed, owner))
+    new = np.r_[True, (packed[order][1:] != packed[order][:-1]) | (np.diff(owner[order]) != 0)]
+    vertex = np.empty(len(grid), dtype=np.intp)
+    vertex[order] = np.cumsum(new) - 1
+    return vertex
+
+
+class _Topology:
+    """Vertices, edges and shells of the faces that make shells, all solids at once.
+
+    Vertices are numbered per row (equal snapped coordinates are one vertex); an edge is a
+    pair of consecutive vertices of a ring. A shell is a set of faces connected by edges.
+    """
+
+    def __init__(
+        self,
+        faces: NDArray[np.object_],
+        owner: NDArray[np.intp],
+        in_shell: NDArray[np.bool_],
+        decimals: int,
+    ) -> None:
+        self.owner = owner
+        self.n_faces = len(faces)
+        self.face_index = np.flatnonzero(in_shell)
+        rings, ring_face = shapely.get_rings(faces[self.face_index], return_index=True)
+        xyz, coord_ring = shapely.get_coordinates(rings, include_z=True, return_index=True)
+        coord_face = self.face_index[ring_face[coord_ring]]
+        vertex = _vertex_ids(np.rint(xyz * 10**decimals).astype(np.int64), owner[coord_face])
+        self.n_vertices = int(vertex.max()) + 1 if len(vertex) else 0
+        self.point = np.empty((self.n_vertices, 3))
+        self.point[vertex] = xyz
+        self.vertex_owner = np.empty(self.n_vertices, dtype=np.intp)
+        self.vertex_owner[vertex] = owner[coord_face]
+        same = np.flatnonzero(coord_ring[1:] == coord_ring[:-1])
+        self.a, self.b = vertex[same], vertex[same + 1]  # directed edges, in ring order
+        self.edge_face = coord_face[same]
+        # the edge after each edge in its ring (the last edge of a ring: the ring's first)
+        ring_of = coord_ring[same]
+        first = np.r_[True, ring_of[1:] != ring_of[:-1]]
+        start = np.maximum.accumulate(np.where(first, np.arange(len(same)), 0))
+        last = np.r_[ring_of[1:] != ring_of[:-1], True]
+        self.next = np.where(last, start, np.arange(len(same)) + 1)
+        lo, hi = np.minimum(self.a, self.b), np.maximum(self.a, self.b)
+        self.lo, self.hi = lo, hi
+        _, self.undirected, self.uses = np.unique(
+            lo * max(self.n_vertices, 1) + hi, return_inverse=True, return_counts=True
+        )
+        self.count = self.uses[self.undirected]  # faces using each edge's undirected edge
+        # shells: faces connected through their edges
+        n_edges = len(self.uses)
+        graph = sparse.coo_matrix(
+            (np.ones(len(same)), (self.edge_face, self.n_faces + self.undirected)),
+            shape=(self.n_faces + n_edges, self.n_faces + n_edges),
+        )
+        _, label = csgraph.connected_components(graph, directed=False)
+        self.shell = label[: self.n_faces]
+
+    def shell_owner(self, shells: NDArray[np.intp]) -> NDArray[np.intp]:
+        """The row of each of ``shells`` (labels of faces in :attr:`face_index`)."""
+        row = np.zeros(self.shell.max() + 1, dtype=np.intp)
+        row[self.shell[self.face_index]] = self.owner[self.face_index]
+        return row[shells]
+
+
+def _signed_volume(topo: _Topology, area: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Each shell face's share of its shell's signed volume (positive: pointing outwards)."""
+    idx = topo.face_index
+    p0 = topo.point[topo.a[np.searchsorted(topo.edge_face, idx)]]  # first vertex of each face
+    shell = topo.shell[idx]
+    ref = np.full((topo.shell.max() + 1, 3), np.nan)
+    ref[shell[::-1]] = p0[::-1]
+    return ((p0 - ref[shell]) * area[idx]).sum(axis=1) / 3.0
+
+
+def _orient(
+    faces: NDArray[np.object_], topo: _Topology, area: NDArray[np.float64]
+) -> NDArray[np.object_]:
+    """Turn faces to point outwards: single faces of closed, manifold, orientable shells
+    (by the orientation of their neighbours), and shells whose faces all point inwards.
+
+    ``area`` (the faces' vector areas) is turned with them.
+    """
+    idx = topo.face_index
+    if not len(idx):
+        return faces
+    n = topo.n_faces
+    shell = topo.shell
+    n_shells = shell.max() + 1
+    closed = np.ones(n_shells, bool)
+    closed[shell[topo.edge_face[topo.count != 2]]] = False
+    # Two copies of every face, as is and turned over; neighbours across an edge used once
+    # each way keep their copies together, those across an edge used twice the same way
+    # join opposite copies. A shell is orientable when no face meets its own other copy.
+    order = np.argsort(topo.undirected, kind="stable")
+    pair = order[topo.count[order] == 2].reshape(-1, 2)
+    f, g = topo.edge_face[pair[:, 0]], topo.edge_face[pair[:, 1]]
+    agree = topo.a[pair[:, 0]] != topo.a[pair[:, 1]]
+    rows = np.concatenate([f, f + n])
+    cols = np.concatenate([np.where(agree, g, g + n), np.where(agree, g + n, g)])
+    graph = sparse.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(2 * n, 2 * n))
+    _, label = csgraph.connected_components(graph, directed=False)
+    orientable = np.ones(n_shells, bool)
+    orientable[shell[idx][label[idx] == label[idx + n]]] = False
+    root = np.zeros(n_shells, dtype=np.intp)
+    root[shell[idx][::-1]] = idx[::-1]
+    fixable = closed & orientable
+    turn = np.zeros(n, bool)
+    turn[idx] = fixable[shell[idx]] & (label[idx] != label[root[shell[idx]]])
+    share = _signed_volume(topo, area)
+    sign = np.where(turn[idx], -1.0, 1.0)
+    volume = np.bincount(shell[idx], share * sign, n_shells)
+    turn[idx] ^= volume[shell[idx]] < 0
+    if turn.any():
+        faces = faces.copy()
+        faces[turn] = shapely.reverse(faces[turn])
+        area[turn] *= -1
+        flip = turn[topo.edge_face]
+        topo.a, topo.b = np.where(flip, topo.b, topo.a), np.where(flip, topo.a, topo.b)
+        previous = np.empty_like(topo.next)
+        previous[topo.next] = np.arange(len(topo.next))
+        topo.next = np.where(flip, previous, topo.next)  # a turned ring runs backwards
+    return faces
 
 
 def _polygons(
-    faces: NDArray[np.object_],
-    owner: NDArray[np.intp],
-    found: list[set[int]],
-    planarity: float,
-    normals: float,
-) -> None:
-    """Polygon-level checks: validity in the face's plane (104, 20x), 203, 204, 208."""
+    faces: NDArray[np.object_], area: NDArray[np.float64], planarity: float, normals: float
+) -> tuple[dict[int, NDArray[np.bool_]], NDArray[np.float64], NDArray[np.intp]]:
+    """Polygon-level checks: validity in the face's plane (104, 20x), 203, 204, 208.
+
+    Returns the faces hit per code (key 0: faces only over the planarity tolerance, which
+    are split into triangles instead of being reported), and the triangles of the faces.
+    """
+    codes = {code: np.zeros(len(faces), bool) for code in (0, 101, 104, 201, 203, 204)}
+    codes.update({code: np.zeros(len(faces), bool) for code in (205, 206, 207, 208)})
     ok = np.flatnonzero(~shapely.is_missing(faces))
-    faces, owner = faces[ok], owner[ok]
-    area = vector_area(faces)
+    faces, area = faces[ok], area[ok]
     size = np.linalg.norm(area, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         unit = area / size[:, None]
@@ -205,14 +379,7 @@ def _polygons(
     distance = np.abs((local * unit[coord_face]).sum(axis=1))
     worst = np.zeros(len(faces))
     np.maximum.at(worst, coord_face, np.nan_to_num(distance))
-    _flag(found, owner[(worst > planarity) | (size == 0)], 203)
-    corners, tri_face = triangulate(faces)
-    tri = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
-    tri_size = np.linalg.norm(tri, axis=1)
-    big = tri_size > 1e-9
-    cos = (tri[big] * unit[tri_face[big]]).sum(axis=1) / tri_size[big]
-    bent = cos < np.cos(np.radians(normals))
-    _flag(found, owner[tri_face[big][bent]], 204)
+    codes[203][ok] = (worst > planarity) | (size == 0)
     # In the plane the face is closest to, GEOS says what is wrong with its rings.
     dominant = np.argmax(np.abs(np.nan_to_num(area)), axis=1)
     flat = np.empty(len(faces), dtype=object)
@@ -227,50 +394,280 @@ def _polygons(
     for text, code in _GEOS_REASONS.items():
         hit = np.char.startswith(reasons, text)
         if text == "Self-intersection":  # between rings with holes, else within the exterior
-            _flag(found, owner[hit & (n_holes == 0)], 104)
+            codes[104][ok[hit & (n_holes == 0)]] = True
             hit &= n_holes > 0
-        _flag(found, owner[hit], code)
+        codes[code][ok[hit]] = True
+    # only faces GEOS finds valid in their plane can be triangulated
+    sound = np.flatnonzero(reasons == "Valid Geometry")
+    corners, tri_face = triangulate(faces[sound])
+    tri_face = sound[tri_face]
+    tri = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    tri_size = np.linalg.norm(tri, axis=1)
+    # a triangle thinner than the planarity tolerance has no reliable normal (a vertex within
+    # millimetres of the line of its neighbours makes such slivers)
+    longest = np.linalg.norm(corners - corners[:, [1, 2, 0]], axis=2).max(axis=1)
+    big = tri_size > planarity * np.maximum(longest, planarity)
+    cos = (tri[big] * unit[tri_face[big]]).sum(axis=1) / tri_size[big]
+    codes[204][ok[tri_face[big][cos < np.cos(np.radians(normals))]]] = True
     if n_holes.any():
         holes, hole_face = shapely.get_rings(flat, return_index=True)
         outer = np.r_[True, hole_face[1:] != hole_face[:-1]]
         ccw = shapely.is_ccw(holes)
         same = ~outer & (ccw == ccw[np.searchsorted(hole_face, hole_face)])
-        _flag(found, owner[hole_face[same]], 208)
+        codes[208][ok[hole_face[same]]] = True
+    others = np.any([hit for code, hit in codes.items() if code not in (0, 203)], axis=0)
+    codes[0] = codes[203] & ~others
+    codes[0][ok[size == 0]] = False
+    codes[203] &= ~codes[0]
+    return codes, corners, ok[tri_face]
 
 
-def _shells(
+def _shells(topo: _Topology, found: list[set[int]], single: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """Shell-level checks: 202, 301, 302, 303, 304, 305, 307.
+
+    Returns which shells are closed and manifold (301-304 not found), by shell label.
+    """
+    idx = topo.face_index
+    sound = np.ones(topo.shell.max() + 1, bool)
+    if not len(idx):
+        return sound
+    shell, owner = topo.shell, topo.owner
+    faces_per_shell = np.bincount(shell[idx])
+    few = idx[faces_per_shell[shell[idx]] < 4]
+    _flag(found, owner[few], 301)
+    _flag(found, owner[topo.edge_face[topo.count == 1]], 302)
+    _flag(found, owner[topo.edge_face[topo.count > 2]], 304)
+    sound[shell[few]] = False
+    sound[shell[topo.edge_face[topo.count != 2]]] = False
+    _, directed, repeats = np.unique(
+        topo.a * max(topo.n_vertices, 1) + topo.b, return_inverse=True, return_counts=True
+    )
+    _flag(found, owner[topo.edge_face[(repeats[directed] > 1) & (topo.count == 2)]], 307)
+    parts = topo.shell_owner(np.flatnonzero(np.bincount(shell[idx])))
+    several = np.flatnonzero(np.bincount(parts, minlength=len(single)) > 1)
+    _flag(found, several[single[several]], 305)
+    # 202: two faces on the same set of vertices (an order-free hash of the set; such faces
+    # share their edges, so they are in one shell)
+    n_vertices = max(topo.n_vertices, 1)
+    face_vertex = np.sort(topo.edge_face * n_vertices + topo.a)
+    face_vertex = face_vertex[np.r_[True, face_vertex[1:] != face_vertex[:-1]]]
+    weight = np.random.default_rng(202).integers(0, 2**52, size=n_vertices, dtype=np.int64)
+    face_of = face_vertex // n_vertices
+    starts = np.flatnonzero(np.r_[True, face_of[1:] != face_of[:-1]])
+    digest = np.add.reduceat(weight[face_vertex % n_vertices], starts)
+    _, group, size = np.unique(digest, return_inverse=True, return_counts=True)
+    _flag(found, owner[face_of[starts][size[group] > 1]], 202)
+    # 303: the faces around a vertex form fans, linked by the edges they share there; a
+    # vertex with more than one fan in a shell (in a Solid: in the whole row) is non-manifold.
+    at_b = 2 * topo.undirected + (topo.b == topo.hi)  # each edge at its end vertex ...
+    nxt = topo.next
+    at_a_next = 2 * topo.undirected[nxt] + (topo.a[nxt] == topo.hi[nxt])  # ... and the next
+    n_nodes = 2 * len(topo.uses)
+    graph = sparse.coo_matrix((np.ones(len(at_b)), (at_b, at_a_next)), shape=(n_nodes, n_nodes))
+    _, fan = csgraph.connected_components(graph, directed=False)
+    edge_owner = owner[topo.edge_face]
+    group = np.where(single[edge_owner], 0, shell[topo.edge_face] + 1)
+    _, first = np.unique(fan[at_b], return_index=True)
+    where = topo.b[first] + n_vertices * group[first]  # each fan's vertex in its shell
+    vertex_at, per_vertex = np.unique(where, return_counts=True)
+    pinched = topo.vertex_owner[vertex_at[per_vertex > 1] % n_vertices]
+    _flag(found, pinched, 303)
+    sound[shell[idx[np.isin(owner[idx], pinched)]]] = False
+    return sound
+
+
+def _intersections(
     faces: NDArray[np.object_],
-    owner: NDArray[np.intp],
-    n: int,
+    area: NDArray[np.float64],
+    topo: _Topology,
+    sound: NDArray[np.bool_],
+    corners: NDArray[np.float64],
+    tri_face: NDArray[np.intp],
     found: list[set[int]],
     decimals: int,
 ) -> None:
-    """Shell-level checks on the edges of each solid: 301, 302, 304, 307."""
-    ok = ~shapely.is_missing(faces)
-    _flag(
-        found,
-        np.flatnonzero(
-            (np.bincount(owner[ok], minlength=n) < 4) & (np.bincount(owner, minlength=n) > 0)
-        ),
-        301,
+    """306: faces of a ``sound`` (closed, manifold) shell that meet other than at the edges
+    and vertices they share; as in val3dity, other shells have other errors to report.
+
+    Broad phase: pairs of faces of a shell with overlapping boxes (sort and sweep along x),
+    less the pairs that share an edge, are not coplanar and of which one is convex (the
+    convex one meets the other's plane only along that edge). Exact phase: the triangles
+    of the remaining pairs, by :func:`_touching`.
+    """
+    n = topo.n_faces
+    tol = 0.5 * 10.0**-decimals
+    in_shell = np.zeros(n, bool)
+    in_shell[topo.face_index] = sound[topo.shell[topo.face_index]]
+    tri = np.flatnonzero(in_shell[tri_face])
+    if not len(tri):
+        return
+    corners, tri_face = corners[tri], tri_face[tri]
+    ntri = np.bincount(tri_face, minlength=n)
+    tri_start = np.cumsum(ntri) - ntri
+    faces_with = np.flatnonzero(ntri)
+    lo = np.minimum.reduceat(corners.min(axis=1), tri_start[faces_with]) - tol
+    hi = np.maximum.reduceat(corners.max(axis=1), tri_start[faces_with]) + tol
+    shell = topo.shell[faces_with]
+    order = np.lexsort((lo[:, 0], shell))
+    shell_s, x_s = shell[order], lo[order, 0]
+    first = np.r_[True, shell_s[1:] != shell_s[:-1]]
+    rank = np.cumsum(first) - 1
+    base = x_s[first][rank]
+    width = float((hi[:, 0] - lo[:, 0]).max() + (x_s - base).max()) + 1.0
+    key = rank * width + (x_s - base)
+    end = np.searchsorted(key, rank * width + (hi[order, 0] - base), side="right")
+    count = np.maximum(end - np.arange(len(order)) - 1, 0)
+    i = np.repeat(np.arange(len(order)), count)
+    j = i + 1 + np.arange(len(i)) - np.repeat(np.cumsum(count) - count, count)
+    i, j = order[i], order[j]
+    overlap = ((lo[i, 1:] <= hi[j, 1:]) & (lo[j, 1:] <= hi[i, 1:])).all(axis=1)
+    f, g = faces_with[i[overlap]], faces_with[j[overlap]]
+    # a convex face meets a face it shares an edge with only along that edge (unless coplanar)
+    unit = np.zeros((n, 3))
+    size = np.maximum(np.linalg.norm(area[faces_with], axis=1), 1e-12)
+    unit[faces_with] = area[faces_with] / size[:, None]
+    d1 = topo.point[topo.b] - topo.point[topo.a]
+    d2 = topo.point[topo.b[topo.next]] - topo.point[topo.a[topo.next]]
+    turn = np.einsum("ij,ij->i", np.cross(d1, d2), unit[topo.edge_face])
+    convex = np.zeros(n, bool)
+    convex[faces_with] = shapely.get_num_interior_rings(faces[faces_with]) == 0
+    convex[topo.edge_face[turn < -tol * tol]] = False
+    order = np.argsort(topo.undirected, kind="stable")
+    twice = order[topo.count[order] == 2].reshape(-1, 2)
+    ef, eg = topo.edge_face[twice[:, 0]], topo.edge_face[twice[:, 1]]
+    shared = np.minimum(ef, eg) * n + np.maximum(ef, eg)
+    flat = np.linalg.norm(np.cross(unit[f], unit[g]), axis=1) < 1e-6
+    skip = (convex[f] | convex[g]) & ~flat
+    shared.sort()
+    key = np.minimum(f, g) * n + np.maximum(f, g)
+    at = np.minimum(np.searchsorted(shared, key), max(len(shared) - 1, 0))
+    skip &= (shared[at] == key) if len(shared) else False
+    f, g = f[~skip], g[~skip]
+    # every triangle of one face against every triangle of the other, in chunks
+    combos = ntri[f] * ntri[g]
+    total = np.cumsum(combos)
+    cuts = np.searchsorted(
+        total, np.arange(_PAIR_CHUNK, int(total[-1]) if len(total) else 0, _PAIR_CHUNK)
     )
-    rings, ring_face = shapely.get_rings(faces[ok], return_index=True)
-    xyz, coord_ring = shapely.get_coordinates(rings, include_z=True, return_index=True)
-    coord_owner = owner[ok][ring_face[coord_ring]]
-    scaled = np.rint(xyz * 10**decimals).astype(np.int64)
-    _, vertex = np.unique(np.column_stack([coord_owner, scaled]), axis=0, return_inverse=True)
-    vertex = vertex.ravel()
-    same = coord_ring[1:] == coord_ring[:-1]
-    a, b = vertex[:-1][same], vertex[1:][same]
-    edge_owner = coord_owner[:-1][same]
-    lo, hi = np.minimum(a, b), np.maximum(a, b)
-    undirected, uses = np.unique(np.column_stack([lo, hi]), axis=0, return_counts=True)
-    key = np.searchsorted(
-        undirected[:, 0] * (vertex.max() + 1) + undirected[:, 1], lo * (vertex.max() + 1) + hi
-    )
-    count = uses[key]
-    _flag(found, edge_owner[count == 1], 302)
-    _flag(found, edge_owner[count > 2], 304)
-    _, directed_uses = np.unique(np.column_stack([a, b]), axis=0, return_inverse=True)
-    repeats = np.bincount(directed_uses.ravel())[directed_uses.ravel()]
-    _flag(found, edge_owner[(repeats > 1) & (count == 2)], 307)
+    scale = 10.0**decimals
+    for part in np.split(np.arange(len(f)), cuts):
+        fp, gp, cp = f[part], g[part], combos[part]
+        k = np.arange(int(cp.sum())) - np.repeat(np.cumsum(cp) - cp, cp)
+        ti = tri_start[np.repeat(fp, cp)] + k // np.repeat(ntri[gp], cp)
+        tj = tri_start[np.repeat(gp, cp)] + k % np.repeat(ntri[gp], cp)
+        p, q = corners[ti], corners[tj]
+        near = (
+            (p.min(axis=1) <= q.max(axis=1) + tol) & (q.min(axis=1) <= p.max(axis=1) + tol)
+        ).all(axis=1)
+        p, q, ti = p[near], q[near], ti[near]
+        hit = _touching(p - p[:, :1], q - p[:, :1], np.rint(p * scale), np.rint(q * scale), tol)
+        _flag(found, topo.owner[tri_face[ti[hit]]], 306)
+
+
+def _touching(
+    p: NDArray[np.float64],
+    q: NDArray[np.float64],
+    p_grid: NDArray[np.float64],
+    q_grid: NDArray[np.float64],
+    tol: float,
+) -> NDArray[np.bool_]:
+    """Whether triangles ``p`` and ``q`` (k, 3, 3) meet other than at shared corners/edges.
+
+    Written here rather than taken from trimesh, which has no exact triangle-triangle test
+    without the optional python-fcl (a BVH distance, not a topological test). Corners are
+    shared when equal on the output grid (``*_grid``). Triangles sharing an edge meet
+    elsewhere only when they fold onto each other in one plane; otherwise an edge of one
+    crossing the other (Möller and Trumbore's ray-triangle test, bounded to the edge) at a
+    point that is not a shared corner is an intersection, and coplanar triangles that
+    overlap with positive area intersect.
+    """
+    same = (p_grid[:, :, None, :] == q_grid[:, None, :, :]).all(axis=3)  # (k, 3, 3)
+    p_shared, n_shared = same.any(axis=2), same.any(axis=2).sum(axis=1)
+    normal_p = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
+    normal_q = np.cross(q[:, 1] - q[:, 0], q[:, 2] - q[:, 0])
+    size_p, size_q = np.linalg.norm(normal_p, axis=1), np.linalg.norm(normal_q, axis=1)
+    real = (size_p > tol * tol) & (size_q > tol * tol)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        unit_p = normal_p / size_p[:, None]
+    off_plane = np.abs(np.einsum("kij,kj->ki", q - p[:, :1], unit_p)).max(axis=1)
+    coplanar = off_plane <= tol
+    out = real & (n_shared == 3)
+    # sharing an edge: overlapping when coplanar with both third corners on one side
+    two = real & (n_shared == 2) & coplanar
+    if two.any():
+        k = np.flatnonzero(two)
+        own = np.argmin(p_shared[k], axis=1)  # p's corner not shared
+        q_own = np.argmin(same[k].any(axis=1), axis=1)
+        s0 = p[k, (own + 1) % 3]
+        edge = p[k, (own + 2) % 3] - s0
+        side_p = np.cross(edge, p[k, own] - s0)
+        side_q = np.cross(edge, q[k, q_own] - s0)
+        out[k] = np.einsum("ij,ij->i", side_p, side_q) > 0
+    # sharing a corner or none, not coplanar: an edge of one crosses the other
+    rest = np.flatnonzero(real & (n_shared <= 1) & ~coplanar)
+    if len(rest):
+        corner = np.where(p_shared[rest][:, :, None], p[rest], np.nan)  # shared corners of p
+        hit = np.zeros(len(rest), bool)
+        for a, b in ((p[rest], q[rest]), (q[rest], p[rest])):
+            for e in range(3):
+                hit |= _edge_crosses(a[:, e], a[:, (e + 1) % 3], b, corner, tol)
+        out[rest] = hit
+    # coplanar, sharing a corner or none: overlap with positive area
+    flat = np.flatnonzero(real & (n_shared <= 1) & coplanar)
+    if len(flat):
+        axis = np.argmax(np.abs(normal_p[flat]), axis=1)
+        keep = np.array([[1, 2], [0, 2], [0, 1]])[axis]
+        rows = np.arange(len(flat))[:, None, None]
+        tri_p = shapely.polygons(p[flat][rows, np.arange(3)[None, :, None], keep[:, None, :]])
+        tri_q = shapely.polygons(q[flat][rows, np.arange(3)[None, :, None], keep[:, None, :]])
+        out[flat] = shapely.area(shapely.intersection(tri_p, tri_q)) > tol * tol
+    return out
+
+
+def _edge_crosses(
+    start: NDArray[np.float64],
+    end: NDArray[np.float64],
+    tri: NDArray[np.float64],
+    shared: NDArray[np.float64],
+    tol: float,
+) -> NDArray[np.bool_]:
+    """Whether segments ``start``-``end`` meet triangles ``tri`` away from ``shared`` corners
+    (k, 3, 3; NaN where not shared)."""
+    direction = end - start
+    e1, e2 = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
+    h = np.cross(direction, e2)
+    det = np.einsum("ij,ij->i", e1, h)
+    parallel = np.abs(det) <= 1e-12 * np.linalg.norm(e1, axis=1) * np.linalg.norm(h, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inv = 1.0 / det
+        s = start - tri[:, 0]
+        u = inv * np.einsum("ij,ij->i", s, h)
+        qv = np.cross(s, e1)
+        v = inv * np.einsum("ij,ij->i", direction, qv)
+        t = inv * np.einsum("ij,ij->i", e2, qv)
+    eps = 1e-9
+    with np.errstate(invalid="ignore"):
+        inside = ~parallel & (u >= -eps) & (v >= -eps) & (u + v <= 1 + eps)
+        inside &= (t >= -eps) & (t <= 1 + eps)
+        point = start + t[:, None] * direction
+        at_shared = (np.linalg.norm(shared - point[:, None, :], axis=2) <= tol).any(axis=1)
+    return inside & ~at_shared
+
+
+def _split(
+    faces: NDArray[np.object_],
+    owner: NDArray[np.intp],
+    split: NDArray[np.bool_],
+    corners: NDArray[np.float64],
+    tri_face: NDArray[np.intp],
+) -> tuple[NDArray[np.object_], NDArray[np.intp]]:
+    """Faces with ``split`` replaced by their triangles (which keep their orientation)."""
+    if not split.any():
+        return faces, owner
+    chosen = split[tri_face]
+    triangles = shapely.polygons(corners[chosen])
+    keep = np.flatnonzero(~split)
+    position = np.concatenate([keep, tri_face[chosen]])
+    order = np.argsort(position, kind="stable")
+    faces = np.concatenate([faces[keep], triangles])[order]
+    return faces, np.concatenate([owner[keep], owner[tri_face[chosen]]])[order]

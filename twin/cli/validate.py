@@ -28,7 +28,10 @@ def validate(twin_path: Path, as_json: bool) -> None:
         if layer not in model.layers:
             continue
         frame = model.layers[layer]
-        codes, repaired = check(frame.geometry.to_numpy())
+        kinds = None
+        if "geometry_type" in frame.columns:  # imported: Solid, MultiSurface, CompositeSurface
+            kinds = frame["geometry_type"].fillna("MultiSolid").to_numpy(dtype=object)
+        codes, repaired = check(frame.geometry.to_numpy(), kinds=kinds)
         frame = frame.copy()
         frame["validity"] = [",".join(map(str, c)) or None for c in codes]
         frame = frame.set_geometry(list(repaired), crs=frame.crs)
