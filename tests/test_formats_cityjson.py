@@ -113,6 +113,51 @@ def test_built_twin_exports_valid_cityjson(sample_twin, tmp_path):
     assert back.buildings["building_id"].tolist() == model.buildings["building_id"].tolist()
 
 
+@pytest.mark.parametrize("source", ["zurich", "sample"], ids=["zurich-1.1", "sample-twin-2.0"])
+def test_write_as_read_matches_write_from_layers(source, sample_twin, tmp_path):
+    """A model just read is written straight from the reader's tables (no polygon made):
+    valid CityJSON 2.0 with the same objects, attributes, geometry and vertices as when
+    written from its layers."""
+    path = ZURICH
+    if source == "sample":
+        path = cityjson.write(twin.open(sample_twin), tmp_path / "sample.city.json")
+    direct = cityjson.read(path)
+    assert direct.layers.as_read is not None
+    out = cityjson.write(direct, tmp_path / "direct.city.json")
+    assert direct.layers.as_read is not None  # still no layer made
+    layered = cityjson.read(path)
+    assert len(layered.buildings) == len(direct.buildings)  # a layer used: from the layers now
+    assert layered.layers.as_read is None and direct.layers.as_read is None
+    ref = cityjson.write(layered, tmp_path / "layers.city.json")
+    got, want = json.loads(out.read_text()), json.loads(ref.read_text())
+    assert schema_errors(got) == []
+    assert (got["transform"], got["metadata"]) == (want["transform"], want["metadata"])
+    assert got["CityObjects"].keys() == want["CityObjects"].keys()
+    for oid, item in got["CityObjects"].items():
+        other = want["CityObjects"][oid]
+        assert {k: v for k, v in item.items() if k != "geometry"} == {
+            k: v for k, v in other.items() if k != "geometry"
+        }
+        kinds = sorted((g["type"], g["lod"], len(g["boundaries"])) for g in item["geometry"])
+        assert kinds == sorted(
+            (g["type"], g["lod"], len(g["boundaries"])) for g in other["geometry"]
+        )
+    diff = assert_same_model(cityjson.read(ref), cityjson.read(out))
+    assert diff["vertex_m"] == 0.0 and diff["area_rel"] < 1e-9
+    assert assert_same_model(cityjson.read(path), cityjson.read(out))["vertex_m"] <= 0.0005
+
+
+def test_changed_model_is_written_from_its_layers(tmp_path):
+    model = cityjson.read(ZURICH)
+    model.buildings.loc[0, "class"] = "changed in place"
+    doc = json.loads(cityjson.write(model, tmp_path / "z.city.json").read_text())
+    assert doc["CityObjects"][model.buildings["building_id"][0]]["attributes"]["class"] == (
+        "changed in place"
+    )
+    model = cityjson.read(DELFT)  # roads and plant cover skipped: unused vertices
+    assert model.layers.as_read is None
+
+
 def test_reproject_on_import():
     model = cityjson.read(DELFT, target_crs="EPSG:3857")
     assert model.crs.to_epsg() == 3857
@@ -144,6 +189,17 @@ def test_bad_input_names_file_and_object(tmp_path):
     key = json.loads(path.read_text())["bad_key"]
     with pytest.raises(InputError, match=rf"broken\.city\.json: city object '{key}': vertex index"):
         cityjson.read(path)
+
+    def last_ring(doc):
+        key = [k for k, o in doc["CityObjects"].items() if o.get("geometry")][-1]
+        doc["bad_key"] = key
+        return doc["CityObjects"][key]["geometry"][-1]["boundaries"][-1][0]
+
+    for value, problem in ((2.5, "not integers"), ([1], "not nested as rings of surfaces")):
+        path = _broken(tmp_path, lambda doc, value=value: last_ring(doc).__setitem__(1, value))
+        key = json.loads(path.read_text())["bad_key"]
+        with pytest.raises(InputError, match=rf"city object '{key}': {problem}"):
+            cityjson.read(path)
 
     def unknown(doc):
         next(iter(doc["CityObjects"].values()))["type"] = "Spaceship"

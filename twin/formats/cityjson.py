@@ -4,7 +4,8 @@ Reading upgrades older versions on the way (their Building and BuildingPart enco
 same as 2.0's); coordinates are de-quantised with the file's ``transform`` and, when a target
 CRS is given, reprojected. Writing quantises to a ``transform`` (1 mm by default) with the
 model origin as ``translate``, deduplicates vertices with numpy, and writes either one
-document or CityJSONSeq (a header line, then one ``CityJSONFeature`` a line).
+document or CityJSONSeq (a header line, then one ``CityJSONFeature`` a line). A model just
+read, not yet used, is written back from what the reader kept, without making its layers.
 
 The public functions :func:`document`, :func:`header` and :func:`features` return plain dicts
 for servers (OGC API - Features items), :func:`read` and :func:`write` work on files.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,7 @@ from twin.crs import horizontal, parse_crs
 from twin.errors import CRSError, InputError
 from twin.formats import objects as obj_table
 from twin.formats._io import atomic, gc_paused
-from twin.formats.objects import ADDRESS, BUILDING_TYPES, Objects, Surfaces
+from twin.formats.objects import ADDRESS, BUILDING_TYPES, Deferred, Objects, Surfaces
 from twin.model import CityModel
 
 VERSION = "2.0"
@@ -51,6 +53,29 @@ KNOWN_TYPES = frozenset(
 #: metadata members carried over from an imported file
 _KEPT_METADATA = ("identifier", "pointOfContact", "referenceDate", "title")
 
+#: members of a geometry and of its semantics that are written back as read
+_PLAIN = frozenset({"type", "lod", "boundaries", "semantics"})
+_SEMANTICS = frozenset({"surfaces", "values"})
+
+
+@dataclass(frozen=True)
+class _AsRead:
+    """A CityJSON document's buildings as read, ready to be written back (see :func:`write`).
+
+    Kept by :func:`read` for a document (not CityJSONSeq) whose vertices are all used by its
+    buildings. ``geometries`` holds per object its list of CityJSON 2.0 geometry objects: the
+    file's own as pre-serialised JSON (an ``orjson.Fragment``), or, where the file's need
+    rewriting (a numeric LoD, other members), dicts whose ``boundaries`` and semantic
+    ``values`` are fragments; the indices refer to ``vertices`` (in the project CRS).
+    """
+
+    ids: list[str]
+    types: list[str]
+    parents: list[str | None]
+    attributes: list[dict[str, Any]]
+    geometries: list[orjson.Fragment | list[dict[str, Any]]]
+    vertices: NDArray[np.float64]
+
 
 class _Reader:
     """Accumulates objects and surface rings over one document or many CityJSONSeq lines.
@@ -70,12 +95,16 @@ class _Reader:
         self.vertices: list[NDArray[np.float64]] = []
         self.indices: list[NDArray[np.int64]] = []
         self.n_vertices = 0
-        self.ring_length: list[int] = []  # per ring
-        self.surface_rings: list[int] = []  # per surface: its number of rings
+        self.ring_length: list[NDArray[np.int64]] = []  # per chunk: per ring, its length
+        self.surface_rings: list[NDArray[np.int64]] = []  # per chunk: per surface, its rings
         self.values: list[Any] = []  # per surface: its semantic value (None: no class)
         # per geometry: owner row, LoD, type, surfaces, its first class, its number of classes
         self.geometries: list[tuple[int, str, str, int, int, int]] = []
-        self.classes: list[tuple[str | None, str | None]] = []  # (class, attributes as JSON)
+        self.classes: list[bytes] = []  # per chunk: its semantic surface lists as JSON
+        self.n_classes = 0  # semantic surfaces so far
+        # per object: its geometries to write back (see _AsRead); per chunk: its vertices
+        self.kept: list[orjson.Fragment | list[dict[str, Any]]] = []
+        self.chunks: list[int] = []
 
     def fail(self, oid: str, problem: str) -> InputError:
         return InputError(f"{self.path}: city object {oid!r}: {problem}")
@@ -94,8 +123,9 @@ class _Reader:
             raw = raw * np.asarray(transform["scale"]) + np.asarray(transform["translate"])
         if not isinstance(city_objects, dict):
             raise InputError(f"{self.path}: 'CityObjects' is not an object")
-        first_ring = len(self.ring_length)
-        flat: list[int] = []
+        first_geometry = len(self.geometries)
+        shells: list[Any] = []  # per geometry: its surfaces
+        described: list[Any] = []  # per geometry with semantics: its semantic surfaces
         for oid, item in city_objects.items():
             kind = item.get("type") if isinstance(item, dict) else None
             if not isinstance(kind, str) or (kind not in KNOWN_TYPES and not kind.startswith("+")):
@@ -111,45 +141,62 @@ class _Reader:
             if "address" in item:
                 attributes[ADDRESS] = item["address"]
             self.attributes.append(attributes)
-            for geometry in item.get("geometry") or []:
-                self._geometry(oid, row, geometry, flat)
-        index = np.asarray(flat, dtype=np.int64)
+            geometries = item.get("geometry") or []
+            plain = [self._geometry(oid, row, g, shells, described) for g in geometries]
+            self.kept.append(
+                orjson.Fragment(orjson.dumps(geometries))
+                if all(plain)
+                else [_rewritten(g) for g in geometries if _surfaces(g)]
+            )
+        text = orjson.dumps(shells)
+        try:
+            index, offset, ring_length, surface_rings = _nested(text)
+        except _Malformed as exc:
+            geometry = first_geometry + _geometry_at(text, exc.offset)
+            raise self.fail(self.ids[self.geometries[geometry][0]], exc.problem) from None
         bad = (index < 0) | (index >= len(raw))
         if bad.any():
-            at = int(np.flatnonzero(bad)[0])
-            ring = first_ring + int(
-                np.searchsorted(np.cumsum(self.ring_length[first_ring:]), at, side="right")
-            )
-            geometry, _ = self._locate(ring)
+            at = int(np.argmax(bad))
+            geometry = first_geometry + _geometry_at(text, int(offset[at]))
             raise self.fail(
                 self.ids[self.geometries[geometry][0]],
                 f"vertex index {int(index[at])} out of range ({len(raw)} vertices)",
             )
+        self.ring_length.append(ring_length)
+        self.surface_rings.append(surface_rings)
         self.indices.append(index + self.n_vertices)
         self.vertices.append(raw)
         self.n_vertices += len(raw)
+        self.chunks.append(len(raw))
+        self.classes.append(orjson.dumps(described))
 
-    def _geometry(self, oid: str, row: int, geometry: dict[str, Any], flat: list[int]) -> None:
+    def _geometry(
+        self,
+        oid: str,
+        row: int,
+        geometry: dict[str, Any],
+        shells: list[Any],
+        described: list[Any],
+    ) -> bool:
+        """Note one geometry, its surfaces in ``shells`` and its semantic surfaces in
+        ``described``; whether it is CityJSON 2.0 as it is (else see :func:`_rewritten`)."""
         kind = geometry.get("type")
         if "template" in geometry or kind == "GeometryInstance":
             raise self.fail(oid, "geometry templates (GeometryInstance) are not supported")
-        lod = str(geometry.get("lod"))
-        boundaries = geometry.get("boundaries")
+        lod = geometry.get("lod")
         semantics = geometry.get("semantics") or {}
         values = semantics.get("values")
-        if kind in ("MultiSurface", "CompositeSurface"):
-            surfaces = boundaries
-        elif kind == "Solid":
+        if kind not in ("MultiSurface", "CompositeSurface", "Solid"):
+            raise self.fail(oid, f"geometry type {kind!r} is not supported")
+        if kind == "Solid":
+            boundaries = geometry.get("boundaries")
             if not isinstance(boundaries, list) or len(boundaries) != 1:
                 raise self.fail(oid, "Solids with interior shells are not supported")
-            surfaces = boundaries[0]
             values = values[0] if values else None
-        else:
-            raise self.fail(oid, f"geometry type {kind!r} is not supported")
-        rings = list(chain.from_iterable(surfaces))
-        self.ring_length.extend(map(len, rings))
-        self.surface_rings.extend(map(len, surfaces))
-        flat.extend(chain.from_iterable(rings))
+        surfaces = _surfaces(geometry)
+        if not isinstance(surfaces, list):
+            raise self.fail(oid, f"LoD {lod}: boundaries are not a list of surfaces")
+        shells.append(surfaces)
         classes = (semantics.get("surfaces") or []) if values else []
         if values:
             if len(values) != len(surfaces):
@@ -158,18 +205,27 @@ class _Reader:
             self.values.extend(values)
         else:
             self.values.extend([None] * len(surfaces))
-        self.geometries.append((row, lod, kind, len(surfaces), len(self.classes), len(classes)))
-        self.classes.extend(map(_semantic_class, classes))
+        self.geometries.append((row, str(lod), kind, len(surfaces), self.n_classes, len(classes)))
+        if classes:
+            described.append(classes)
+            self.n_classes += len(classes)
+        return (
+            geometry.keys() <= _PLAIN
+            and isinstance(lod, str)
+            and len(surfaces) > 0
+            and (not semantics or (bool(classes) and semantics.keys() <= _SEMANTICS))
+        )
 
     def _locate(self, ring: int) -> tuple[int, int]:
         """The geometry ``ring`` belongs to, and the number of its surface in that geometry."""
-        surface = int(np.searchsorted(np.cumsum(self.surface_rings), ring, side="right"))
+        surface = int(np.searchsorted(np.cumsum(_cat(self.surface_rings)), ring, side="right"))
         ends = np.cumsum([g[3] for g in self.geometries])
         geometry = int(np.searchsorted(ends, surface, side="right"))
         return geometry, surface - int(ends[geometry] - self.geometries[geometry][3])
 
-    def result(self, transformer: pyproj.Transformer | None) -> tuple[Objects, Surfaces]:
-        length = np.asarray(self.ring_length, dtype=np.int64)
+    def result(self, transformer: pyproj.Transformer | None) -> tuple[Objects, Deferred]:
+        """Check what was read; the objects, and their surfaces made when first used."""
+        length = _cat(self.ring_length)
         short = np.flatnonzero(length < 3)
         if len(short):
             geometry, surface = self._locate(int(short[0]))
@@ -191,40 +247,175 @@ class _Reader:
             geometry = int(np.searchsorted(np.cumsum(count), bad[0], side="right"))
             problem = f"semantic value {self.values[bad[0]]} out of range"
             raise self.fail(self.ids[owner[geometry]], problem)
-        table = np.empty((len(self.classes) + 1, 2), dtype=object)  # last row: no class
-        table[:-1] = self.classes or np.empty((0, 2), dtype=object)
-        at = np.where(has, np.repeat(first, count) + np.where(has, value, 0), len(self.classes))
-        semantic = table[at.astype(np.int64)]
+        at = np.where(has, np.repeat(first, count) + np.where(has, value, 0), self.n_classes)
+        described, total = self.classes, self.n_classes
 
         vertices = np.concatenate(self.vertices) if self.vertices else np.empty((0, 3))
         if transformer is not None:
             vertices = np.column_stack(transformer.transform(*vertices.T))
         index = np.concatenate(self.indices) if self.indices else np.empty(0, dtype=np.int64)
-        ends = np.cumsum(length)
-        closed = np.insert(index, ends, index[ends - length]) if len(length) else index
-        polygons = shapely.from_ragged_array(
-            shapely.GeometryType.POLYGON,
-            vertices[closed],
-            (
-                np.concatenate([[0], np.cumsum(length + 1)]),
-                np.concatenate([[0], np.cumsum(self.surface_rings)]),
-            ),
-        )
+        used = np.zeros(len(vertices), dtype=bool)
+        used[index] = True
+        rings = _cat(self.surface_rings)
+
+        def make() -> Surfaces:
+            table = np.empty((total + 1, 2), dtype=object)  # last row (None): no class
+            if total:
+                lists = chain.from_iterable(orjson.loads(blob) for blob in described)
+                classes = chain.from_iterable(lists)
+                table[:-1] = list(map(_semantic_class, classes))
+            semantic = table[at.astype(np.int64)]
+            ends = np.cumsum(length)
+            closed = np.insert(index, ends, index[ends - length]) if len(length) else index
+            polygons = shapely.from_ragged_array(
+                shapely.GeometryType.POLYGON,
+                vertices[closed],
+                (
+                    np.concatenate([[0], np.cumsum(length + 1)]),
+                    np.concatenate([[0], np.cumsum(rings)]),
+                ),
+            )
+            return Surfaces(
+                polygons=polygons,
+                owner=np.repeat(owner, count),
+                lod=np.repeat(lod, count),
+                geometry_type=np.repeat(kind, count),
+                semantic=semantic[:, 0],
+                semantic_attributes=semantic[:, 1],
+            )
+
         objects = Objects(
             ids=np.asarray(self.ids, dtype=object),
             types=np.asarray(self.types, dtype=object),
             parents=np.asarray(self.parents, dtype=object),
             attributes=self.attributes,
         )
-        surfaces = Surfaces(
-            polygons=polygons,
-            owner=np.repeat(owner, count),
-            lod=np.repeat(lod, count),
-            geometry_type=np.repeat(kind, count),
-            semantic=semantic[:, 0],
-            semantic_attributes=semantic[:, 1],
-        )
-        return objects, surfaces
+        as_read = None
+        if len(self.chunks) == 1 and used.all() and _typed(self.classes):
+            as_read = _AsRead(
+                self.ids, self.types, self.parents, self.attributes, self.kept, vertices
+            )
+        lods = sorted(set(lod[count > 0].tolist()))
+        return objects, Deferred(make, lods, vertices[used], as_read)
+
+
+def _surfaces(geometry: dict[str, Any], /) -> Any:
+    """A geometry's surfaces: its boundaries, or a Solid's (one) shell."""
+    boundaries = geometry.get("boundaries")
+    return boundaries[0] if geometry.get("type") == "Solid" else boundaries
+
+
+def _rewritten(geometry: dict[str, Any], /) -> dict[str, Any]:
+    """A read geometry as CityJSON 2.0: LoD as text, only type, LoD, boundaries and
+    semantics (none when no surface has a class)."""
+    out = {
+        "type": geometry["type"],
+        "lod": str(geometry.get("lod")),
+        "boundaries": orjson.Fragment(orjson.dumps(geometry["boundaries"])),
+    }
+    semantics = geometry.get("semantics") or {}
+    if semantics.get("surfaces") and semantics.get("values"):
+        out["semantics"] = {
+            "surfaces": orjson.Fragment(orjson.dumps(semantics["surfaces"])),
+            "values": orjson.Fragment(orjson.dumps(semantics["values"])),
+        }
+    return out
+
+
+def _typed(described: list[bytes], /) -> bool:
+    """Whether every semantic surface of the chunks read is an object with a ``type``."""
+    lists = chain.from_iterable(orjson.loads(blob) for blob in described)
+    return all(isinstance(c, dict) and "type" in c for c in chain.from_iterable(lists))
+
+
+def _cat(arrays: list[NDArray[np.int64]], /) -> NDArray[np.int64]:
+    """The arrays of the chunks read, end to end."""
+    return np.concatenate(arrays) if arrays else np.empty(0, dtype=np.int64)
+
+
+class _Malformed(Exception):
+    """Boundaries that are not surfaces of rings of vertex indices (internal to the reader)."""
+
+    def __init__(self, offset: int, problem: str) -> None:
+        super().__init__(problem)
+        self.offset, self.problem = offset, problem
+
+
+#: per byte of JSON text: its change of bracket depth; whether it may be in boundaries
+_STEP = np.zeros(256, dtype=np.int8)
+_STEP[ord("[")], _STEP[ord("]")] = 1, -1
+_DIGIT = np.zeros(256, dtype=bool)
+_DIGIT[ord("0") : ord("9") + 1] = True
+_ALLOWED = _DIGIT.copy()
+_ALLOWED[[ord("["), ord("]"), ord(","), ord("-")]] = True
+
+
+def _nested(blob: bytes, /) -> tuple[NDArray[np.int64], ...]:
+    """Vertex indices and sizes of a JSON array of geometries ``[[[i, ...], ...], ...]``.
+
+    One pass of numpy over the JSON text instead of a Python walk over a million small lists:
+    bracket depth by a cumulative sum over the non-digits, integers from the runs of digits
+    between them.
+
+    Returns
+    -------
+    index
+        The vertex indices, in order.
+    offset
+        Per index: its byte offset in ``blob`` (:func:`_geometry_at` finds its geometry).
+    ring_length
+        Per ring: its number of indices.
+    surface_rings
+        Per surface: its number of rings.
+
+    Raises
+    ------
+    _Malformed
+        With the offset and the problem: not nested as surfaces of rings, or not integers.
+
+    Examples
+    --------
+    >>> index, _, rings, surfaces = _nested(b"[[[[0,1,2]],[[2,3,14],[5,6,7]]],[[[-1,0,2]]]]")
+    >>> index.tolist(), rings.tolist(), surfaces.tolist()
+    ([0, 1, 2, 2, 3, 14, 5, 6, 7, -1, 0, 2], [3, 3, 3, 3], [1, 2, 1])
+    """
+    text = np.frombuffer(blob, dtype=np.uint8)
+    mark = np.flatnonzero(~_DIGIT[text])  # brackets, commas, signs
+    char = text[mark]
+    depth = np.cumsum(_STEP[char], dtype=np.int32)  # after each mark
+    deep = depth > 4
+    odd = ~_ALLOWED[char] | deep
+    if odd.any():
+        at = int(np.argmax(odd))
+        problem = "not nested as rings of surfaces" if deep[at] else "not integers in rings"
+        raise _Malformed(int(mark[at]), f"{problem} (near {blob[mark[at] : mark[at] + 20]!r})")
+    gap = np.diff(mark) - 1  # digits after each mark
+    before = np.flatnonzero(gap > 0)  # the mark before each number
+    if (depth[before] != 4).any():
+        at = int(mark[before[np.argmax(depth[before] != 4)]])
+        raise _Malformed(at, f"not nested as rings of surfaces (near {blob[at : at + 20]!r})")
+    start, length = mark[before] + 1, gap[before]
+    if len(length) and length.max() > 17:
+        raise _Malformed(int(start[np.argmax(length)]), "vertex index too large")
+    index = np.zeros(len(start), dtype=np.int64)
+    for k in range(int(length.max(initial=0))):
+        more = length > k
+        index[more] = index[more] * 10 + (text[start[more] + k] - ord("0"))
+    index[char[before] == ord("-")] *= -1
+    opens = char == ord("[")
+    ring_open, surface_open = opens & (depth == 4), opens & (depth == 3)
+    ring = np.cumsum(ring_open) - 1
+    surface = np.cumsum(surface_open) - 1
+    ring_length = np.bincount(ring[before], minlength=int(ring_open.sum()))
+    surface_rings = np.bincount(surface[ring_open], minlength=int(surface_open.sum()))
+    return index, start, ring_length, surface_rings
+
+
+def _geometry_at(blob: bytes, offset: int, /) -> int:
+    """The number of the geometry (member of the array ``blob``) at byte ``offset``."""
+    char = np.frombuffer(blob, dtype=np.uint8)[: offset + 1]
+    depth = np.cumsum(_STEP[char], dtype=np.int64)
+    return int(np.count_nonzero((char == ord("[")) & (depth == 2))) - 1
 
 
 def _semantic_class(surface: dict[str, Any], /) -> tuple[str | None, str | None]:
@@ -314,15 +505,19 @@ def read(
             if not isinstance(feature.get("CityObjects"), dict):
                 raise InputError(f"{path}: feature {fid!r}: no 'CityObjects'")
             reader.add(feature["CityObjects"], feature.get("vertices") or [], transform)
+        kind = "CityJSONSeq" if lines else "CityJSON"
+        kept = {k: metadata[k] for k in _KEPT_METADATA if k in metadata}
+        # Free the JSON tree while the collector is paused: it would walk it all otherwise.
+        del doc, lines, metadata
         return obj_table.read_model(
             reader,
             path,
             source_crs=source_crs,
             target_crs=target_crs,
             name=name,
-            format="CityJSONSeq" if lines else "CityJSON",
+            format=kind,
             version=version,
-            metadata={k: metadata[k] for k in _KEPT_METADATA if k in metadata},
+            metadata=kept,
         )
 
 
@@ -454,7 +649,7 @@ def _encode(
         if used:
             geometry["semantics"] = {"surfaces": used, "values": semantic}
         city_objects[owner]["geometry"].append(geometry)
-    extent = np.concatenate([coords.min(axis=0), coords.max(axis=0)]) if len(coords) else None
+    extent = _extent(coords)
     return city_objects, unique, top, extent
 
 
@@ -565,6 +760,31 @@ def _metadata(model: CityModel, extent: NDArray[np.float64] | None) -> dict[str,
     return out
 
 
+def _extent(coords: NDArray[np.float64], /) -> NDArray[np.float64] | None:
+    """``[minx, miny, minz, maxx, maxy, maxz]`` of coordinates, ``None`` when there are none."""
+    return np.concatenate([coords.min(axis=0), coords.max(axis=0)]) if len(coords) else None
+
+
+def _document(
+    model: CityModel,
+    city_objects: dict[str, Any],
+    vertices: Any,
+    /,
+    *,
+    scale: float,
+    extent: NDArray[np.float64] | None,
+) -> dict[str, Any]:
+    """A CityJSON 2.0 document of city objects and their quantised vertices."""
+    return {
+        "type": "CityJSON",
+        "version": VERSION,
+        "transform": _transform(model, scale),
+        "metadata": _metadata(model, extent),
+        "CityObjects": city_objects,
+        "vertices": vertices,
+    }
+
+
 def _transform(model: CityModel, scale: float) -> dict[str, Any]:
     return {"scale": [scale] * 3, "translate": [float(v) for v in model.origin]}
 
@@ -595,14 +815,41 @@ def document(
     city_objects, unique, _, extent = _encode(
         model, rows, lods=lods, scale=scale, per_feature=False
     )
-    return {
-        "type": "CityJSON",
-        "version": VERSION,
-        "transform": _transform(model, scale),
-        "metadata": _metadata(model, extent),
-        "CityObjects": city_objects,
-        "vertices": unique[:, 1:].tolist(),
-    }
+    return _document(model, city_objects, unique[:, 1:].tolist(), scale=scale, extent=extent)
+
+
+def _document_as_read(model: CityModel, kept: _AsRead, /, *, scale: float) -> dict[str, Any]:
+    """The CityJSON 2.0 document of a model's buildings as read (see :func:`write`).
+
+    As :func:`document` makes it, but from the reader's objects and geometries: vertices in
+    the file's order (quantised to ``scale`` around the model origin, an int64 array), nulls
+    left out of the attributes, ``parents`` and ``children`` among the buildings.
+    """
+    vertices = kept.vertices
+    buildings = set(kept.ids)
+    children: dict[str, list[str]] = {}
+    for oid, parent in zip(kept.ids, kept.parents, strict=True):
+        if parent in buildings:
+            children.setdefault(parent, []).append(oid)
+    city_objects: dict[str, dict[str, Any]] = {}
+    for oid, kind, parent, attributes, geometries in zip(
+        kept.ids, kept.types, kept.parents, kept.attributes, kept.geometries, strict=True
+    ):
+        item: dict[str, Any] = {"type": kind}
+        values = {k: v for k, v in attributes.items() if v is not None}
+        address = values.pop(ADDRESS, None)
+        if values:
+            item["attributes"] = values
+        if address is not None:
+            item["address"] = address
+        item["geometry"] = geometries
+        if parent in buildings:
+            item["parents"] = [parent]
+        if oid in children:
+            item["children"] = children[oid]
+        city_objects[oid] = item
+    quantised = np.rint((vertices - model.origin) / scale).astype(np.int64)
+    return _document(model, city_objects, quantised, scale=scale, extent=_extent(vertices))
 
 
 def header(model: CityModel, /, *, scale: float = 0.001) -> dict[str, Any]:
@@ -610,15 +857,7 @@ def header(model: CityModel, /, *, scale: float = 0.001) -> dict[str, Any]:
     coords = shapely.get_coordinates(
         model.layer("building_surfaces").geometry.to_numpy(), include_z=True
     )
-    extent = np.concatenate([coords.min(axis=0), coords.max(axis=0)]) if len(coords) else None
-    return {
-        "type": "CityJSON",
-        "version": VERSION,
-        "transform": _transform(model, scale),
-        "metadata": _metadata(model, extent),
-        "CityObjects": {},
-        "vertices": [],
-    }
+    return _document(model, {}, [], scale=scale, extent=_extent(coords))
 
 
 def features(
@@ -667,17 +906,32 @@ def write(
 ) -> Path:
     """Write the model as CityJSON 2.0 (or CityJSONSeq with ``seq``) atomically.
 
+    A model just read from a CityJSON document by :func:`read`, none of whose layers has been
+    used yet, is written as a whole document straight from what the reader kept (the file's
+    boundaries and semantic values, its vertices quantised again): the same objects,
+    attributes, geometry and semantics as from the layers, without making any polygon.
+
     Returns
     -------
     Path
         The file written.
     """
     path = Path(path)
+    as_read = getattr(model.layers, "as_read", None)
+    direct = (
+        isinstance(as_read, _AsRead)
+        and not seq
+        and rows is None
+        and (lods is None or sorted(set(lods)) == model.metadata.get("lods"))
+    )
     with gc_paused(), atomic(path) as tmp, tmp.open("wb") as out:
         if seq:
             out.write(orjson.dumps(header(model, scale=scale), option=orjson.OPT_APPEND_NEWLINE))
             for feature in features(model, rows, lods=lods, scale=scale):
                 out.write(orjson.dumps(feature, option=orjson.OPT_APPEND_NEWLINE))
+        elif direct:
+            as_is = _document_as_read(model, as_read, scale=scale)
+            out.write(orjson.dumps(as_is, option=orjson.OPT_SERIALIZE_NUMPY))
         else:
             out.write(orjson.dumps(document(model, rows, lods=lods, scale=scale)))
     return path

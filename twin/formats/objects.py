@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from twin._version import __version__
 from twin.crs import check_project_crs, parse_crs, same_horizontal, vertical
 from twin.errors import CRSError, InputError
 from twin.layers import LOD_LAYERS
-from twin.model import CityModel
+from twin.model import CityModel, LazyLayers
 from twin.polygon3d import surface_metrics
 
 #: the city object types a twin keeps (other CityJSON/CityGML types are skipped and counted)
@@ -104,6 +105,84 @@ class Surfaces:
         )
 
 
+@dataclass(frozen=True)
+class Deferred:
+    """Surfaces a reader makes only when a layer is used, and what the model needs at once.
+
+    Attributes
+    ----------
+    make
+        Builds the :class:`Surfaces` (shapely polygons and all).
+    lods
+        The LoDs present, sorted.
+    coordinates : (m, 3) float
+        Every vertex the surfaces use (for the model origin).
+    as_read
+        What the reader kept to write the objects back without building surfaces (see
+        :class:`ReadLayers`), or ``None``.
+    """
+
+    make: Callable[[], Surfaces]
+    lods: list[str]
+    coordinates: NDArray[np.float64]
+    as_read: Any = None
+
+    @classmethod
+    def of(cls, surfaces: Surfaces, /) -> Deferred:
+        """Surfaces already made."""
+        return cls(
+            make=lambda: surfaces,
+            lods=sorted(set(surfaces.lod.tolist())),
+            coordinates=shapely.get_coordinates(surfaces.polygons, include_z=True),
+        )
+
+
+class ReadLayers(LazyLayers):
+    """The layers of a model read from a file, all made together when one is first used.
+
+    Until then the model holds the reader's flat tables only (no polygon, footprint or
+    surface metric is computed), and :attr:`as_read` gives what the reader kept so that a
+    writer of the same format can write the objects back directly.
+
+    Parameters
+    ----------
+    names
+        The layer names.
+    make
+        Makes all the layers (name -> frame).
+    as_read
+        What the reader kept for writing back, or ``None``.
+    """
+
+    def __init__(
+        self,
+        names: list[str],
+        make: Callable[[], dict[str, pd.DataFrame]],
+        /,
+        *,
+        as_read: Any = None,
+    ) -> None:
+        super().__init__(names, self._layer)
+        self._make: Callable[[], dict[str, pd.DataFrame]] | None = make
+        self._made: dict[str, pd.DataFrame] = {}
+        self._initial = list(names)
+        self._as_read = as_read
+
+    def _layer(self, name: str) -> pd.DataFrame:
+        if self._make is not None:
+            self._made, self._make, self._as_read = self._make(), None, None
+        return self._made.pop(name)
+
+    @property
+    def as_read(self) -> Any:
+        """What the reader kept, while no layer has been used, set or removed (else ``None``).
+
+        A layer that was used may have been changed in place, so from then on writers work
+        from the layers.
+        """
+        return self._as_read if list(self) == self._initial else None
+
+
 def lod_layer(lod: str, /, *, what: str) -> str:
     """The layer holding geometries of ``lod``.
 
@@ -164,22 +243,25 @@ def reprojection(
     return project, transformer
 
 
-def _attribute_table(rows: list[dict[str, Any]], /) -> tuple[pd.DataFrame, dict[str, list[str]]]:
-    """Attribute dicts as columns of one kind each, and column -> ``[name, kind]``.
+def _attribute_kinds(rows: list[dict[str, Any]], /) -> dict[str, list[str]]:
+    """Column -> ``[name, kind]`` of attribute dicts: one column and one kind per name.
 
     Kinds: ``bool``, ``int``, ``float``, ``str``, and ``json`` for nested or mixed values
     (stored as JSON text). Attribute names that clash with a reserved column or, ignoring
     case, with another attribute get an ``attr_`` prefix; the mapping keeps their real name.
+
+    Examples
+    --------
+    >>> _attribute_kinds([{"height": 3, "fid": "a"}, {"height": 4.5, "roof": [1]}])
+    {'height': ['height', 'float'], 'attr_fid': ['fid', 'str'], 'roof': ['roof', 'json']}
     """
     seen: dict[str, set[type]] = {}
     for row in rows:
         for key, value in row.items():
             seen.setdefault(key, set()).add(type(value))
-    columns: dict[str, Any] = {}
     kinds: dict[str, list[str]] = {}
     used: set[str] = set()
     for name, types in seen.items():
-        values = [row.get(name) for row in rows]
         types = types - {type(None)}
         column = "address" if name == ADDRESS else name
         # GeoPackage column names are case-insensitive.
@@ -187,19 +269,36 @@ def _attribute_table(rows: list[dict[str, Any]], /) -> tuple[pd.DataFrame, dict[
             column = f"attr_{column}"
         used.add(column.lower())
         if types <= {bool}:
-            kind, data = "bool", pd.array(values, dtype="boolean")
+            kind = "bool"
         elif types <= {int}:
-            kind, data = "int", pd.array(values, dtype="Int64")
+            kind = "int"
         elif types <= {int, float}:
-            kind, data = "float", pd.array(values, dtype="Float64")
+            kind = "float"
         elif types <= {str}:
-            kind, data = "str", np.asarray(values, dtype=object)
+            kind = "str"
         else:
             kind = "json"
+        kinds[column] = [name, kind]
+    return kinds
+
+
+def _attribute_table(rows: list[dict[str, Any]], kinds: dict[str, list[str]], /) -> pd.DataFrame:
+    """The attribute dicts as columns of :func:`_attribute_kinds`."""
+    columns: dict[str, Any] = {}
+    for column, (name, kind) in kinds.items():
+        values = [row.get(name) for row in rows]
+        if kind == "bool":
+            data = pd.array(values, dtype="boolean")
+        elif kind == "int":
+            data = pd.array(values, dtype="Int64")
+        elif kind == "float":
+            data = pd.array(values, dtype="Float64")
+        elif kind == "str":
+            data = np.asarray(values, dtype=object)
+        else:
             data = np.asarray([None if v is None else json.dumps(v) for v in values], dtype=object)
         columns[column] = data
-        kinds[column] = [name, kind]
-    return pd.DataFrame(columns, index=pd.RangeIndex(len(rows))), kinds
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(rows)))
 
 
 def _group(
@@ -230,19 +329,20 @@ def _footprints(
 
 def to_model(
     objects: Objects,
-    surfaces: Surfaces,
+    surfaces: Surfaces | Deferred,
     /,
     *,
     crs: pyproj.CRS,
     name: str,
     source: dict[str, Any],
 ) -> CityModel:
-    """Make the twin's layers from read objects and surfaces.
+    """Make a twin model of read objects and surfaces; its layers are made on first use.
 
     Parameters
     ----------
     objects, surfaces
-        What a reader produced; coordinates already in ``crs``.
+        What a reader produced; coordinates already in ``crs``. :class:`Deferred` surfaces
+        are made when a layer is first used (:class:`ReadLayers`).
     crs
         The project CRS of the new twin.
     name
@@ -255,7 +355,40 @@ def to_model(
     CityModel
         With ``buildings`` (footprints and attributes), one layer per LoD and
         ``building_surfaces``.
+
+    Raises
+    ------
+    InputError
+        When a LoD has no layer in the twin.
     """
+    deferred = surfaces if isinstance(surfaces, Deferred) else Deferred.of(surfaces)
+    kinds = _attribute_kinds(objects.attributes)
+    what = source.get("path", "source")
+    names = ["buildings", *(lod_layer(lod, what=what) for lod in deferred.lods)]
+
+    def make() -> dict[str, pd.DataFrame]:
+        table = _attribute_table(objects.attributes, kinds)
+        return _layers(objects, table, deferred.make(), crs=crs)
+
+    return CityModel(
+        crs=crs,
+        layers=ReadLayers([*names, "building_surfaces"], make, as_read=deferred.as_read),
+        metadata={
+            "name": name,
+            "twin_version": __version__,
+            "origin": _origin(deferred.coordinates),
+            "height_datum": vertical(crs).name if vertical(crs) else None,
+            "lods": deferred.lods,
+            "attributes": kinds,
+            "source": source,
+        },
+    )
+
+
+def _layers(
+    objects: Objects, table: pd.DataFrame, surfaces: Surfaces, /, *, crs: pyproj.CRS
+) -> dict[str, pd.DataFrame]:
+    """The ``buildings``, LoD and ``building_surfaces`` layers of read objects and surfaces."""
     n = len(objects.ids)
     ids = np.asarray(objects.ids, dtype=object)
     footprint = _footprints(surfaces.polygons, surfaces.owner, surfaces.semantic, n)
@@ -269,7 +402,6 @@ def to_model(
         fill = bare[present]
         out = shapely.make_valid(merged[fill], method="structure", keep_collapsed=False)
         footprint[present[fill]] = out
-    table, kinds = _attribute_table(objects.attributes)
     buildings = gpd.GeoDataFrame(
         pd.concat(
             [
@@ -284,13 +416,11 @@ def to_model(
     )
     layers: dict[str, pd.DataFrame] = {"buildings": buildings}
     area, slope, azimuth = surface_metrics(surfaces.polygons)
-    lods = sorted(set(surfaces.lod.tolist()))
-    for lod in lods:
-        layer = lod_layer(lod, what=source.get("path", "source"))
+    for lod in sorted(set(surfaces.lod.tolist())):
         pick = np.flatnonzero(surfaces.lod == lod)
         rows, solids = _group(surfaces.polygons[pick], surfaces.owner[pick])
         first = pick[np.unique(surfaces.owner[pick], return_index=True)[1]]
-        layers[layer] = gpd.GeoDataFrame(
+        layers[LOD_LAYERS[lod]] = gpd.GeoDataFrame(
             {
                 "building_id": ids[rows],
                 "lod": lod,
@@ -310,27 +440,20 @@ def to_model(
         },
         geometry=gpd.GeoSeries(surfaces.polygons, crs=crs),
     )
-    return CityModel(
-        crs=crs,
-        layers=layers,
-        metadata={
-            "name": name,
-            "twin_version": __version__,
-            "origin": _origin(surfaces.polygons),
-            "height_datum": vertical(crs).name if vertical(crs) else None,
-            "lods": lods,
-            "attributes": kinds,
-            "source": source,
-        },
-    )
+    return layers
 
 
-def _origin(polygons: NDArray[np.object_], /) -> list[float]:
-    """A round local origin near the centre (x, y to 100 m, z to 1 m), as the pipeline's."""
-    if len(polygons) == 0:
+def _origin(coordinates: NDArray[np.float64], /) -> list[float]:
+    """A round local origin near the centre (x, y to 100 m, z to 1 m), as the pipeline's.
+
+    Examples
+    --------
+    >>> _origin(np.array([[520_040.0, 160_020.0, 441.5], [520_160.0, 160_090.0, 470.0]]))
+    [520100.0, 160100.0, 441.0]
+    """
+    if len(coordinates) == 0:
         return [0.0, 0.0, 0.0]
-    coords = shapely.get_coordinates(polygons, include_z=True)
-    lo, hi = coords.min(axis=0), coords.max(axis=0)
+    lo, hi = coordinates.min(axis=0), coordinates.max(axis=0)
     return [
         round((lo[0] + hi[0]) / 200.0) * 100.0,
         round((lo[1] + hi[1]) / 200.0) * 100.0,
