@@ -5,19 +5,25 @@ from __future__ import annotations
 import json
 import shutil
 
+import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
 import shapely.affinity
+import trimesh
 from click.testing import CliRunner
+from lxml import etree
 
 import twin
 from tests.conftest import DATA
+from tests.formats_checks import schema_errors
 from twin import formats
 from twin.cli import main
 from twin.errors import InputError
-from twin.polygon3d import vector_area
-from twin.validity import check
+from twin.mesh import Mesh
+from twin.model import mesh_cache
+from twin.polygon3d import triangulate, vector_area
+from twin.validity import check, check_faces, repair_surfaces
 
 BOTTOM = [(0, 0, 0), (0, 1, 0), (1, 1, 0), (1, 0, 0)]
 TOP = [(0, 0, 1), (1, 0, 1), (1, 1, 1), (0, 1, 1)]
@@ -235,3 +241,149 @@ def test_validate_reports_and_fails_on_invalid(sample_twin, tmp_path):
     bid = lod12["building_id"].iloc[row]
     assert f"{bid}: 302 SHELL_NOT_CLOSED" in result.output
     assert twin.open(path).layers["lod12"]["validity"].iloc[row] == "302"
+
+
+def _broken_twin(sample_twin, tmp_path):
+    """A copy of the sample twin with one building's roof turned over and another's warped
+    by 5 cm at one corner, in its LoD1.2 solid and its rows of ``building_surfaces``."""
+    path = tmp_path / "city.gpkg"
+    shutil.copy(sample_twin, path)
+    shutil.copy(sample_twin.with_name("city.dtm.tif"), tmp_path / "city.dtm.tif")
+    shutil.copy(sample_twin.with_name("city.mesh-1.2.npz"), tmp_path / "city.mesh-1.2.npz")
+    model = twin.open(path)
+    lod12, surfaces = model.layers["lod12"], model.layers["building_surfaces"]
+    # two rectangular blocks (6 faces: ground, 4 walls, roof)
+    n_faces = shapely.get_num_geometries(lod12.geometry.to_numpy())
+    turned, warped = (int(i) for i in np.flatnonzero(n_faces == 6)[:2])
+    ids = lod12["building_id"].to_numpy()
+    for row, change in ((turned, _turn_roof), (warped, _warp_roof)):
+        faces = list(lod12.geometry.iloc[row].geoms)
+        new = change(faces)
+        lod12.loc[lod12.index[row], "geometry"] = shapely.MultiPolygon(new)
+        rows = surfaces.index[(surfaces["building_id"] == ids[row]) & (surfaces["lod"] == "1.2")]
+        surfaces.loc[rows, "geometry"] = new
+    model.layers["lod12"], model.layers["building_surfaces"] = lod12, surfaces
+    model.save(path)
+    return path, ids[turned], ids[warped]
+
+
+def _turn_roof(faces):
+    return [f.reverse() if i == len(faces) - 1 else f for i, f in enumerate(faces)]
+
+
+def _warp_roof(faces):
+    """Lift the roof's first corner by 5 cm (3 degrees of bend: 203, not 204), in the roof
+    and in the walls that share it."""
+    corner = np.array(faces[-1].exterior.coords[0])
+
+    def lift(c):
+        c = c.copy()
+        c[np.all(np.abs(c - corner) < 1e-9, axis=1), 2] += 0.05
+        return c
+
+    return [shapely.transform(f, lift, include_z=True) for f in faces]
+
+
+def _signed_volume(polygons):
+    corners, _ = triangulate(np.asarray(polygons, dtype=object))
+    local = corners - corners[0, 0]
+    return float(np.einsum("ij,ij->i", local[:, 0], np.cross(local[:, 1], local[:, 2])).sum() / 6)
+
+
+def test_repairs_reach_surfaces_exports_and_meshes(sample_twin, tmp_path):
+    path, turned, warped = _broken_twin(sample_twin, tmp_path)
+    before = twin.open(path).layers["building_surfaces"]
+    roof = before[(before["building_id"] == turned) & (before["lod"] == "1.2")].iloc[-1]
+    assert roof["semantic"] == "RoofSurface" and vector_area(np.array([roof.geometry]))[0, 2] < 0
+    result = CliRunner().invoke(main, ["validate", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    model = twin.open(path)
+    surfaces = model.layers["building_surfaces"]
+    assert len(surfaces) == len(before) + 1  # the warped roof is two triangles now
+    assert (surfaces["lod"] == "1.2").sum() == (before["lod"] == "1.2").sum() + 1
+    # the exported faces are the repaired ones: closed, outward, planar
+    out = tmp_path / "city.city.json"
+    result = CliRunner().invoke(main, ["export", str(path), "-f", "cityjson", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    exported = formats.read(out)
+    assert schema_errors(json.loads(out.read_text())) == []
+    got = exported.layers["building_surfaces"]
+    for bid in (turned, warped):
+        faces = got[got["building_id"] == bid]
+        assert _signed_volume(faces.geometry.to_numpy()) > 0
+        assert check(np.array([shapely.MultiPolygon(list(faces.geometry))]))[0] == [[]]
+    faces = got[got["building_id"] == warped]
+    roofs = faces[faces["semantic"] == "RoofSurface"]
+    assert shapely.get_num_coordinates(roofs.geometry.to_numpy()).tolist() == [4, 4]
+    up = vector_area(roofs.geometry.to_numpy())
+    assert (up[:, 2] > 0).all() and (roofs["slope"] > 0).all() and (roofs["slope"] < 5).all()
+    assert np.isclose(roofs["area"].sum(), np.linalg.norm(up, axis=1).sum())
+    turned_roof = got[(got["building_id"] == turned) & (got["semantic"] == "RoofSurface")]
+    assert vector_area(turned_roof.geometry.to_numpy())[0, 2] > 0
+    # the mesh cache was rebuilt for the new twin; both buildings' meshes closed and outward
+    assert Mesh.load(tmp_path / "city.mesh-1.2.npz", stamp=mesh_cache(path, "1.2")[1])
+    mesh = model.mesh("1.2")
+    rows = model.buildings["building_id"].reset_index(drop=True)
+    for bid in (turned, warped):
+        pick = mesh.owner == int(rows.index[rows == bid][0])
+        tm = trimesh.Trimesh(mesh.vertices, mesh.triangles[pick], process=True)
+        assert tm.is_watertight and tm.is_winding_consistent and tm.volume > 0
+
+
+def test_ring_not_closed_in_citygml_103(tmp_path):
+    """A real Berlin building whose first ring lost its closing point (GML requires it):
+    the reader closes it but notes 103, which ``twin validate`` reports for that building."""
+    tree = etree.parse(str(DATA / "berlin_citygml" / "3900_5819.gml"))
+    pos_list = tree.xpath("//*[local-name()='posList']")[0]
+    values = pos_list.text.split()
+    assert values[:3] == values[-3:]
+    pos_list.text = " ".join(values[:-3])
+    building = pos_list.xpath("ancestor::*[local-name()='Building'][1]")[0]
+    bid = building.get("{http://www.opengis.net/gml}id")
+    source = tmp_path / "open.gml"
+    tree.write(str(source))
+    path = tmp_path / "city.gpkg"
+    formats.read(source).save(path)
+    result = CliRunner().invoke(main, ["validate", str(path), "--json"])
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.output)
+    assert report["invalid"] == {"2": {bid: ["103 RING_NOT_CLOSED"]}}
+    assert report["summary"]["2"] == {"solids": 4, "invalid": 1}
+    lod2 = twin.open(path).layers["lod2"].set_index("building_id")
+    assert lod2.loc[bid, "validity"] == "103"
+    assert lod2.drop(index=bid)["validity"].isna().all()
+    again = CliRunner().invoke(main, ["validate", str(path), "--json"])  # kept in the twin
+    assert json.loads(again.output)["invalid"] == report["invalid"]
+
+
+def test_repair_surfaces_keeps_classes_and_places():
+    """The rows of a repaired solid are replaced in place; faces whose rows no longer have
+    their vertices (here: stored before the warp) are matched by position."""
+    top = [(0, 0, 1), (1, 0, 1), (1, 1, 1.05), (0, 1, 1)]
+    sides = [list(s) for s in SIDES]
+    sides[1][2], sides[2][3] = (1, 1, 1.05), (1, 1, 1.05)
+    warped = solid(BOTTOM, top, *sides)
+    cube = shifted(solid(BOTTOM, TOP, *SIDES), (3, 0, 0))
+    flat = [shapely.Polygon(f) for f in (BOTTOM, TOP, *SIDES)]
+    classes = ["GroundSurface", "RoofSurface", *["WallSurface"] * 4]
+    surfaces = gpd.GeoDataFrame(
+        {
+            "building_id": ["a"] * 6 + ["b"] * 6,
+            "lod": "1.2",
+            "semantic": classes * 2,
+            "area": 1.0,
+            "slope": 0.0,
+            "azimuth": np.nan,
+        },
+        geometry=flat + list(cube.geoms),
+    )
+    solids = np.array([warped, cube], dtype=object)
+    checked = check_faces(solids)
+    assert checked.changed.tolist() == [True, False]
+    out = repair_surfaces(surfaces, solids, np.array(["a", "b"], dtype=object), checked, lod="1.2")
+    assert out["building_id"].tolist() == ["a"] * 7 + ["b"] * 6
+    assert out["semantic"].tolist()[:7] == ["GroundSurface", *["RoofSurface"] * 2, *classes[2:]]
+    assert shapely.equals_exact(out.geometry.to_numpy()[:7], checked.faces[:7], 0).all()
+    roofs = out.iloc[1:3]
+    assert np.isclose(roofs["area"].sum(), 1.0, atol=2e-3) and (roofs["slope"] < 5).all()
+    assert out.iloc[7:].reset_index(drop=True).equals(surfaces.iloc[6:].reset_index(drop=True))

@@ -7,19 +7,24 @@ are checked at once: rings, polygons and shells become arrays of vertices and ed
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from numpy.typing import NDArray
 from scipy import sparse
 from scipy.sparse import csgraph
 
 from twin.errors import InputError
-from twin.polygon3d import triangulate, vector_area
+from twin.polygon3d import surface_metrics, triangulate, vector_area
 
 #: val3dity error code -> name
 CODES: dict[int, str] = {
     101: "TOO_FEW_POINTS",
     102: "CONSECUTIVE_POINTS_SAME",
+    103: "RING_NOT_CLOSED",
     104: "RING_SELF_INTERSECTION",
     201: "INTERSECTION_RINGS",
     202: "DUPLICATED_RINGS",
@@ -121,32 +126,219 @@ def check(
     >>> codes
     [[], [302]]
     """
+    checked = check_faces(
+        solids, decimals=decimals, planarity=planarity, normals=normals, kinds=kinds
+    )
+    return checked.codes, checked.repaired
+
+
+class Checked(NamedTuple):
+    """What :func:`check_faces` found and repaired, down to the faces."""
+
+    codes: list[list[int]]
+    """The error codes of each solid, sorted; empty when valid or absent."""
+    repaired: NDArray[np.object_]
+    """``(n,)`` the solids after snapping and repair."""
+    faces: NDArray[np.object_]
+    """``(k,)`` the faces of the repaired solids, row by row (``None``: a face dropped, 101)."""
+    owner: NDArray[np.intp]
+    """``(k,)`` the row of each face."""
+    origin: NDArray[np.intp]
+    """``(k,)`` the position of the input face each face comes from among its row's faces."""
+    changed: NDArray[np.bool_]
+    """``(n,)`` rows whose faces were turned over, split or lost vertices (not only snapped)."""
+
+
+def check_faces(
+    solids: NDArray[np.object_],
+    /,
+    *,
+    decimals: int = 3,
+    planarity: float = 0.01,
+    normals: float = 20.0,
+    kinds: NDArray[np.str_] | None = None,
+) -> Checked:
+    """:func:`check`, also saying which input face each repaired face comes from.
+
+    Takes the same parameters as :func:`check`. A face turned over keeps its place; a face
+    split for planarity (203) is replaced, in its place, by its triangles, which all come
+    from it. This is what :func:`repair_surfaces` needs to carry the repairs over to the
+    faces' own rows.
+
+    Examples
+    --------
+    >>> top = [(0, 0, 1), (0, 1, 1), (1, 1, 1), (1, 0, 1)]  # turned over: points down
+    >>> sides = [
+    ...     [(0, 0, 0), (1, 0, 0), (1, 0, 1), (0, 0, 1)],
+    ...     [(1, 0, 0), (1, 1, 0), (1, 1, 1), (1, 0, 1)],
+    ...     [(1, 1, 0), (0, 1, 0), (0, 1, 1), (1, 1, 1)],
+    ...     [(0, 1, 0), (0, 0, 0), (0, 0, 1), (0, 1, 1)],
+    ... ]
+    >>> cube = shapely.MultiPolygon(
+    ...     [shapely.Polygon(f) for f in [[(0, 0, 0), (0, 1, 0), (1, 1, 0), (1, 0, 0)], top]]
+    ...     + [shapely.Polygon(f) for f in sides]
+    ... )
+    >>> checked = check_faces(np.array([cube]))
+    >>> checked.codes, checked.changed.tolist(), checked.origin.tolist()
+    ([[]], [True], [0, 1, 2, 3, 4, 5])
+    """
     solids = np.asarray(solids, dtype=object)
     n = len(solids)
     shell_rows, single = _kinds(kinds, n)
     found: list[set[int]] = [set() for _ in range(n)]
     present = np.flatnonzero(~shapely.is_missing(solids) & ~shapely.is_empty(solids))
     repaired = solids.copy()
+    changed = np.zeros(n, bool)
     if not len(present):
-        return [[] for _ in range(n)], repaired
+        none = np.zeros(0, dtype=np.intp)
+        return Checked([[] for _ in range(n)], repaired, np.empty(0, object), none, none, changed)
     faces, face_owner = shapely.get_parts(solids[present], return_index=True)
     face_owner = present[face_owner]
-    faces = _snap(faces, decimals, face_owner, found)
+    origin = np.arange(len(faces)) - np.searchsorted(face_owner, face_owner)
+    snapped = _snap(faces, decimals, face_owner, found)
+    changed[face_owner[_fewer_points(faces, snapped)]] = True
+    faces = snapped
     kept = ~shapely.is_missing(faces)
     topo = _Topology(faces, face_owner, shell_rows[face_owner] & kept, decimals)
     area = np.zeros((len(faces), 3))  # vector area of each face (Newell)
     area[kept] = vector_area(faces[kept])
-    faces = _orient(faces, topo, area)
+    faces, turned = _orient(faces, topo, area)
     polygon_codes, corners, tri_face = _polygons(faces, area, planarity, normals)
     split = polygon_codes.pop(0)  # faces only over the planarity tolerance: split them
+    changed[face_owner[turned | split]] = True
     for code, hit in polygon_codes.items():
         _flag(found, face_owner[hit], code)
     sound = _shells(topo, found, single)
     _intersections(faces, area, topo, sound, corners, tri_face, found, decimals)
-    faces, face_owner = _split(faces, face_owner, split, corners, tri_face)
+    faces, face_owner, origin = _split(faces, face_owner, origin, split, corners, tri_face)
     built, dense = np.unique(face_owner, return_inverse=True)
     repaired[built] = shapely.multipolygons(faces, indices=dense)
-    return [sorted(c) for c in found], repaired
+    return Checked([sorted(c) for c in found], repaired, faces, face_owner, origin, changed)
+
+
+def _fewer_points(before: NDArray[np.object_], after: NDArray[np.object_]) -> NDArray[np.bool_]:
+    """Faces that lost vertices or were dropped when snapped."""
+    count = shapely.get_num_coordinates(after)
+    return shapely.is_missing(after) | (count != shapely.get_num_coordinates(before))
+
+
+def repair_surfaces(
+    surfaces: gpd.GeoDataFrame,
+    solids: NDArray[np.object_],
+    ids: NDArray[np.object_],
+    checked: Checked,
+    /,
+    *,
+    lod: str,
+    decimals: int = 3,
+) -> gpd.GeoDataFrame:
+    """``building_surfaces`` with the rows of the solids :func:`check_faces` repaired
+    replaced by the repaired faces.
+
+    Each repaired face takes the attributes (semantic class, semantic attributes, ...) of
+    the row of the input face it comes from, and gets its area, slope and azimuth anew
+    (:func:`twin.polygon3d.surface_metrics`, as the build). A row is the input face's when
+    it has the same vertices after rounding to ``decimals`` (in any order: a face turned
+    over is found too), else when the building has as many rows at the LoD as faces, the
+    row at the face's position (the order of every reader and of the build). A face with
+    no row gets null attributes. The new rows take the place of the building's old ones.
+
+    Parameters
+    ----------
+    surfaces
+        The ``building_surfaces`` layer (``building_id``, ``lod``, geometry, ...).
+    solids : (n,) object
+        The solids as they were checked (before repair).
+    ids : (n,) object
+        The building of each solid.
+    checked
+        What :func:`check_faces` returned for ``solids``.
+    lod
+        The LoD of the solids (the ``lod`` of their rows in ``surfaces``).
+    decimals
+        The rounding of the check.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The layer with the repaired buildings' rows at ``lod`` replaced (``surfaces`` itself
+        when no solid was repaired).
+    """
+    rows = np.flatnonzero(checked.changed)
+    if not len(rows):
+        return surfaces
+    ids = np.asarray(ids, dtype=object)
+    # the old rows of the repaired buildings, with their building's row and rank
+    row_of = pd.Series(rows, index=ids[rows])
+    row_of = row_of[~row_of.index.duplicated()]
+    old_row = row_of.reindex(surfaces["building_id"].to_numpy()).to_numpy()
+    old = np.flatnonzero((surfaces["lod"].to_numpy() == lod) & ~np.isnan(old_row))
+    old_row = old_row[old].astype(np.intp)
+    rank = pd.Series(old_row).groupby(old_row).cumcount().to_numpy()
+    # the input faces of the repaired rows, and the old row each matches
+    parts, part_row = shapely.get_parts(solids[rows], return_index=True)
+    part_row = rows[part_row]
+    part_rank = np.arange(len(parts)) - np.searchsorted(part_row, part_row)
+    old_geoms = surfaces.geometry.to_numpy()[old]
+    by_key = pd.Series(
+        old, index=pd.MultiIndex.from_arrays([old_row, _vertex_key(old_geoms, decimals)])
+    )
+    by_key = by_key[~by_key.index.duplicated()]
+    match = by_key.reindex(
+        pd.MultiIndex.from_arrays([part_row, _vertex_key(parts, decimals)])
+    ).to_numpy()
+    n_old = np.bincount(old_row, minlength=len(ids))
+    same_count = n_old[part_row] == np.bincount(part_row, minlength=len(ids))[part_row]
+    by_rank = (
+        pd.Series(old, index=pd.MultiIndex.from_arrays([old_row, rank]))
+        .reindex(pd.MultiIndex.from_arrays([part_row, part_rank]))
+        .to_numpy()
+    )
+    match = np.where(np.isnan(match) & same_count, by_rank, match)
+    # the repaired faces of those rows, with the attributes of their input face's row
+    new = np.flatnonzero(checked.changed[checked.owner] & ~shapely.is_missing(checked.faces))
+    owner, faces = checked.owner[new], checked.faces[new]
+    first_part = np.searchsorted(part_row, owner)
+    source = match[first_part + checked.origin[new]]
+    # the new rows take the place of the building's first old row (else go last)
+    first_old = np.full(len(ids), len(surfaces), dtype=np.intp)
+    np.minimum.at(first_old, old_row, old)
+    kept = np.setdiff1d(np.arange(len(surfaces)), old)
+    order = np.argsort(np.concatenate([kept, first_old[owner]]), kind="stable")
+    take = np.concatenate([kept, np.where(np.isnan(source), -1, source).astype(np.intp)])
+    table = pd.DataFrame(surfaces.drop(columns=surfaces.geometry.name)).reset_index(drop=True)
+    frame = table.reindex(take[order]).reset_index(drop=True)  # -1: a row of nulls
+    added = order >= len(kept)
+    at = order[added] - len(kept)
+    frame.loc[added, "building_id"] = ids[owner][at]
+    frame.loc[added, "lod"] = lod
+    metrics = dict(zip(("area", "slope", "azimuth"), surface_metrics(faces), strict=True))
+    for column, values in metrics.items():
+        if column in frame.columns:
+            frame.loc[added, column] = values[at]
+    geometry = np.concatenate([surfaces.geometry.to_numpy()[kept], faces])[order]
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geometry, crs=surfaces.crs))
+
+
+def _vertex_key(polygons: NDArray[np.object_], decimals: int) -> NDArray[np.uint64]:
+    """An order-free hash of the vertices of each polygon after rounding to ``decimals``
+    (the closing vertex of each ring left out): equal for a polygon and its reverse."""
+    rings, ring_face = shapely.get_rings(polygons, return_index=True)
+    xyz, coord_ring = shapely.get_coordinates(rings, include_z=True, return_index=True)
+    closing = np.r_[coord_ring[1:] != coord_ring[:-1], True]
+    grid = np.rint(xyz[~closing] * 10.0**decimals).astype(np.int64).view(np.uint64)
+    with np.errstate(over="ignore"):
+        mixed = grid * np.array(
+            [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9], dtype=np.uint64
+        )
+        h = mixed[:, 0] ^ (mixed[:, 1] >> np.uint64(7)) ^ (mixed[:, 2] << np.uint64(5))
+        h ^= h >> np.uint64(31)
+        h *= np.uint64(0xBF58476D1CE4E5B9)
+        h ^= h >> np.uint64(29)
+    owner = ring_face[coord_ring[~closing]]
+    key = np.zeros(len(polygons), dtype=np.uint64)
+    np.add.at(key, owner, h)
+    return key
 
 
 def names(codes: list[int], /) -> list[str]:
@@ -304,16 +496,17 @@ def _signed_volume(topo: _Topology, area: NDArray[np.float64]) -> NDArray[np.flo
 
 def _orient(
     faces: NDArray[np.object_], topo: _Topology, area: NDArray[np.float64]
-) -> NDArray[np.object_]:
+) -> tuple[NDArray[np.object_], NDArray[np.bool_]]:
     """Turn faces to point outwards: single faces of closed, manifold, orientable shells
     (by the orientation of their neighbours), and shells whose faces all point inwards.
 
-    ``area`` (the faces' vector areas) is turned with them.
+    ``area`` (the faces' vector areas) is turned with them. Returns the faces and which
+    were turned.
     """
     idx = topo.face_index
-    if not len(idx):
-        return faces
     n = topo.n_faces
+    if not len(idx):
+        return faces, np.zeros(n, bool)
     shell = topo.shell
     n_shells = shell.max() + 1
     closed = np.ones(n_shells, bool)
@@ -349,7 +542,7 @@ def _orient(
         previous = np.empty_like(topo.next)
         previous[topo.next] = np.arange(len(topo.next))
         topo.next = np.where(flip, previous, topo.next)  # a turned ring runs backwards
-    return faces
+    return faces, turn
 
 
 def _polygons(
@@ -657,17 +850,19 @@ def _edge_crosses(
 def _split(
     faces: NDArray[np.object_],
     owner: NDArray[np.intp],
+    origin: NDArray[np.intp],
     split: NDArray[np.bool_],
     corners: NDArray[np.float64],
     tri_face: NDArray[np.intp],
-) -> tuple[NDArray[np.object_], NDArray[np.intp]]:
-    """Faces with ``split`` replaced by their triangles (which keep their orientation)."""
+) -> tuple[NDArray[np.object_], NDArray[np.intp], NDArray[np.intp]]:
+    """Faces with ``split`` replaced by their triangles (which keep their orientation), with
+    the row and ``origin`` of each."""
     if not split.any():
-        return faces, owner
+        return faces, owner, origin
     chosen = split[tri_face]
     triangles = shapely.polygons(corners[chosen])
     keep = np.flatnonzero(~split)
     position = np.concatenate([keep, tri_face[chosen]])
     order = np.argsort(position, kind="stable")
     faces = np.concatenate([faces[keep], triangles])[order]
-    return faces, np.concatenate([owner[keep], owner[tri_face[chosen]]])[order]
+    return faces, owner[position[order]], origin[position[order]]

@@ -7,10 +7,15 @@ import sys
 from pathlib import Path
 
 import click
+import numpy as np
 
 from twin.layers import LOD_LAYERS
-from twin.model import CityModel
-from twin.validity import check, names
+from twin.model import CityModel, mesh_cache
+from twin.validity import check_faces, names, repair_surfaces
+
+#: column of a LoD layer with the codes a reader found in the source file and repaired while
+#: reading (103: a ring it closed), which the check of the twin's geometry cannot see
+SOURCE_CODES = "source_validity"
 
 
 @click.command()
@@ -19,7 +24,8 @@ from twin.validity import check, names
 def validate(twin_path: Path, as_json: bool) -> None:
     """Check the solids of TWIN, repair simple cases and store the codes per building and LoD.
 
-    Exits with status 1 when any solid stays invalid.
+    The repaired faces replace the buildings' rows in building_surfaces, which the exports
+    read. Exits with status 1 when any solid stays invalid.
     """
     model = CityModel.open(twin_path)
     report: dict[str, dict[str, list[str]]] = {}
@@ -31,10 +37,26 @@ def validate(twin_path: Path, as_json: bool) -> None:
         kinds = None
         if "geometry_type" in frame.columns:  # imported: Solid, MultiSurface, CompositeSurface
             kinds = frame["geometry_type"].fillna("MultiSolid").to_numpy(dtype=object)
-        codes, repaired = check(frame.geometry.to_numpy(), kinds=kinds)
+        solids = frame.geometry.to_numpy()
+        checked = check_faces(solids, kinds=kinds)
+        codes = checked.codes
+        if SOURCE_CODES in frame.columns:
+            found = frame[SOURCE_CODES].fillna("").to_numpy(dtype=str)
+            codes = [
+                sorted(set(c) | {int(x) for x in f.split(",") if x})
+                for c, f in zip(codes, found, strict=True)
+            ]
+        if checked.changed.any() and "building_surfaces" in model.layers:
+            model.layers["building_surfaces"] = repair_surfaces(
+                model.layers["building_surfaces"],
+                solids,
+                frame["building_id"].to_numpy(dtype=object),
+                checked,
+                lod=lod,
+            )
         frame = frame.copy()
         frame["validity"] = [",".join(map(str, c)) or None for c in codes]
-        frame = frame.set_geometry(list(repaired), crs=frame.crs)
+        frame = frame.set_geometry(list(checked.repaired), crs=frame.crs)
         model.layers[layer] = frame
         invalid = {
             str(bid): [f"{c} {name}" for c, name in zip(c_list, names(c_list), strict=True)]
@@ -44,6 +66,7 @@ def validate(twin_path: Path, as_json: bool) -> None:
         report[lod] = invalid
         summary[lod] = {"solids": int(frame.geometry.notna().sum()), "invalid": len(invalid)}
     model.save(twin_path)
+    _refresh_meshes(model, twin_path)
     if as_json:
         click.echo(json.dumps({"summary": summary, "invalid": report}, indent=2))
     else:
@@ -53,3 +76,14 @@ def validate(twin_path: Path, as_json: bool) -> None:
                 click.echo(f"  {bid}: {', '.join(errors)}")
     if any(s["invalid"] for s in summary.values()):
         sys.exit(1)
+
+
+def _refresh_meshes(model: CityModel, twin_path: Path) -> None:
+    """Rebuild the mesh caches beside the rewritten twin that its old version had."""
+    if "building_surfaces" not in model.layers:
+        return
+    lods = np.unique(model.layers["building_surfaces"]["lod"].dropna().to_numpy(dtype=str))
+    for lod in lods.tolist():
+        cache, stamp = mesh_cache(twin_path, lod)
+        if lod in LOD_LAYERS and cache.exists():
+            model.mesh(lod).save(cache, stamp=stamp)

@@ -118,6 +118,7 @@ class _Reader:
         self.coords: list[NDArray[np.float64]] = []
         self.ring_length: list[int] = []
         self.polygon_rings: list[int] = []
+        self.closed: list[int] = []  # surfaces with a ring the reader closed (val3dity 103)
         self.surface: dict[str, list[Any]] = {k: [] for k in ("owner", "lod", "type", "sem", "att")}
         self.index: dict[str, etree._Element] = {}
 
@@ -321,15 +322,20 @@ class _Reader:
                 polygons += [p for at, p, _, _ in thematic if at == lod and p[0] not in used]
             for element, flip in polygons:
                 sem, att = semantic.get(element, (None, None))
-                self._polygon(element, flip, oid)
+                if self._polygon(element, flip, oid):
+                    self.closed.append(len(self.surface["owner"]))
                 for key, value in zip(
                     ("owner", "lod", "type", "sem", "att"), (row, lod, kind, sem, att), strict=True
                 ):
                     self.surface[key].append(value)
 
-    def _polygon(self, polygon: etree._Element, flip: bool, oid: str) -> None:
-        """Append the rings of one gml:Polygon (exterior first) as closed (k, 3) arrays."""
+    def _polygon(self, polygon: etree._Element, flip: bool, oid: str) -> bool:
+        """Append the rings of one gml:Polygon (exterior first) as closed (k, 3) arrays.
+
+        Returns whether a ring was not closed in the file (closed here; val3dity's 103).
+        """
         rings = 0
+        closed = False
         for boundary in polygon:
             if not isinstance(boundary.tag, str) or _local(boundary) not in (
                 "exterior",
@@ -358,6 +364,7 @@ class _Reader:
             coords = values.reshape(-1, 3)
             if len(coords) and not np.array_equal(coords[0], coords[-1]):
                 coords = np.vstack([coords, coords[:1]])
+                closed = True
             if len(coords) < 4:
                 raise self.fail(oid, f"a polygon ring of {len(coords) - 1} positions")
             self.coords.append(coords[::-1] if flip else coords)
@@ -366,6 +373,7 @@ class _Reader:
         if rings == 0:
             raise self.fail(oid, "a polygon without an exterior ring")
         self.polygon_rings.append(rings)
+        return closed
 
     def result(self, transformer: pyproj.Transformer | None) -> tuple[Objects, Surfaces]:
         vertices = np.concatenate(self.coords) if self.coords else np.empty((0, 3))
@@ -464,7 +472,9 @@ def read(
     are kept with their LoD0-2 geometry (a solid where the file has one, else the
     multi-surfaces and thematic surfaces), semantic surfaces, attributes, generic attributes
     and addresses; other city objects are skipped and counted in
-    ``metadata["source"]["skipped"]``.
+    ``metadata["source"]["skipped"]``. A ring that does not end on its first point (invalid
+    GML) is closed, and its building gets ``103`` in the LoD layer's ``source_validity``
+    column, which ``twin validate`` reports.
 
     Parameters
     ----------
@@ -527,7 +537,7 @@ def read(
             root.xpath("./*[local-name()='boundedBy']//@srsName", smart_strings=False)
         )
     source_crs = _file_crs(path, reader.srs, crs)
-    return obj_table.read_model(
+    model = obj_table.read_model(
         reader,
         path,
         source_crs=source_crs,
@@ -537,6 +547,24 @@ def read(
         version=reader.version,
         metadata={},
     )
+    if reader.closed:
+        _mark_closed(model, reader)
+    return model
+
+
+def _mark_closed(model: CityModel, reader: _Reader) -> None:
+    """Note 103 (RING_NOT_CLOSED) in the ``source_validity`` column of the LoD layers for
+    the buildings with a ring the reader closed; ``twin validate`` reports it."""
+    face = np.asarray(reader.closed)
+    owner = np.asarray(reader.surface["owner"])[face]
+    lod = np.asarray(reader.surface["lod"], dtype=object)[face]
+    ids = np.asarray(reader.ids, dtype=object)
+    for level in sorted(set(lod.tolist())):
+        name = obj_table.lod_layer(level, what=str(reader.path))
+        frame = model.layers[name]
+        hit = frame["building_id"].isin(ids[owner[lod == level]]).to_numpy()
+        frame["source_validity"] = np.where(hit, "103", None)
+        model.layers[name] = frame
 
 
 def srs_name(crs: pyproj.CRS, /) -> str:
