@@ -123,6 +123,9 @@ def test_write_as_read_matches_write_from_layers(source, sample_twin, tmp_path):
         path = cityjson.write(twin.open(sample_twin), tmp_path / "sample.city.json")
     direct = cityjson.read(path)
     assert direct.layers.as_read is not None
+    # twin's own output is written back as its text was read; Zürich's objects have a
+    # geographicalExtent, which the writer leaves out: written object by object
+    assert (direct.layers.as_read.text is not None) == (source == "sample")
     out = cityjson.write(direct, tmp_path / "direct.city.json")
     assert direct.layers.as_read is not None  # still no layer made
     layered = cityjson.read(path)
@@ -145,6 +148,33 @@ def test_write_as_read_matches_write_from_layers(source, sample_twin, tmp_path):
     diff = assert_same_model(cityjson.read(ref), cityjson.read(out))
     assert diff["vertex_m"] == 0.0 and diff["area_rel"] < 1e-9
     assert assert_same_model(cityjson.read(path), cityjson.read(out))["vertex_m"] <= 0.0005
+
+
+def test_irregular_documents_read_as_the_file_says(tmp_path):
+    """What the fast reader cuts out of the text ("boundaries", "surfaces") found elsewhere
+    than in a geometry, and CityJSON 1.0's numeric LoDs: read and written as the file says."""
+    doc = json.loads(ZURICH.read_text())
+    key = next(k for k, o in doc["CityObjects"].items() if o.get("geometry"))
+    doc["CityObjects"][key]["attributes"]["boundaries"] = [[1, 2]]
+    doc["CityObjects"][key]["attributes"]["surfaces"] = [{"type": "RoofSurface"}]
+    numeric = json.loads(json.dumps(doc))
+    numeric["version"] = "1.0"
+    for item in numeric["CityObjects"].values():
+        for geometry in item.get("geometry", []):
+            geometry["lod"] = 2
+    reference = per_building(cityjson.read(ZURICH))
+    for name, variant in (("attributes", doc), ("lod", numeric)):
+        path = tmp_path / f"{name}.city.json"
+        path.write_text(json.dumps(variant))
+        model = cityjson.read(path)
+        got = per_building(model)
+        assert np.array_equal(got["coords"], reference["coords"])
+        assert got["semantics"] == reference["semantics"] and model.metadata["lods"] == ["2"]
+        written = json.loads(cityjson.write(model, tmp_path / "out.city.json").read_text())
+        assert schema_errors(written) == []
+        for oid, item in written["CityObjects"].items():
+            assert item["attributes"] == variant["CityObjects"][oid]["attributes"]
+            assert {g["lod"] for g in item.get("geometry", [])} <= {"2"}
 
 
 def test_changed_model_is_written_from_its_layers(tmp_path):
@@ -207,6 +237,17 @@ def test_bad_input_names_file_and_object(tmp_path):
     with pytest.raises(InputError, match="unknown city object type 'Spaceship'"):
         cityjson.read(_broken(tmp_path, unknown))
 
+    def ragged(doc):  # as many numbers as three a vertex, but not three each
+        doc["vertices"][0].pop()
+        doc["vertices"][1].append(0)
+
+    with pytest.raises(InputError, match=r"broken\.city\.json: 'vertices' is not a list of"):
+        cityjson.read(_broken(tmp_path, ragged))
+    not_utf8 = tmp_path / "latin1.city.json"
+    not_utf8.write_bytes(ZURICH.read_bytes().replace(b'"CityObjects"', b'"City\xe9"', 1))
+    with pytest.raises(InputError, match=r"latin1\.city\.json: not valid JSON"):
+        cityjson.read(not_utf8)
+
     def no_crs(doc):
         del doc["metadata"]["referenceSystem"]
 
@@ -214,6 +255,50 @@ def test_bad_input_names_file_and_object(tmp_path):
     with pytest.raises(CRSError, match="names no CRS"):
         cityjson.read(path)
     assert cityjson.read(path, crs="EPSG:2056").crs.to_epsg() == 2056
+
+
+def _first_geometry(doc: dict) -> tuple[str, dict, dict]:
+    key = next(k for k, o in doc["CityObjects"].items() if o.get("geometry"))
+    doc["bad_key"] = key
+    return key, doc["CityObjects"][key], doc["CityObjects"][key]["geometry"][0]
+
+
+def _two_shells(doc):
+    _, _, geometry = _first_geometry(doc)
+    geometry["type"], geometry["boundaries"] = "Solid", [geometry["boundaries"]] * 2
+
+
+def _template(doc):
+    _, item, _ = _first_geometry(doc)
+    matrix = [1.0, 0, 0, 0, 0, 1.0, 0, 0, 0, 0, 1.0, 0, 0, 0, 0, 1.0]
+    instance = {"type": "GeometryInstance", "template": 0, "boundaries": [0]}
+    item["geometry"].append({**instance, "transformationMatrix": matrix})
+
+
+def _short_values(doc):
+    _first_geometry(doc)[2]["semantics"]["values"].pop()
+
+
+def _empty_ring(doc):
+    _first_geometry(doc)[2]["boundaries"][0].append([])
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (_two_shells, "Solids with interior shells are not supported"),
+        (_template, r"geometry templates \(GeometryInstance\)"),
+        (_short_values, "LoD 2: 57 semantic values for 58 surfaces"),
+        (_empty_ring, "LoD 2 surface 0 has a ring of 0 vertices"),
+    ],
+    ids=["two-shells", "template", "short-values", "empty-ring"],
+)
+def test_irregular_geometry_is_named(edit, problem, tmp_path):
+    """Geometry the fast reader does not take is read in full, and the problem named."""
+    path = _broken(tmp_path, edit)
+    key = json.loads(path.read_text())["bad_key"]
+    with pytest.raises(InputError, match=rf"broken\.city\.json: city object '{key}': {problem}"):
+        cityjson.read(path)
 
 
 def test_failed_export_leaves_nothing(tmp_path):

@@ -2,10 +2,15 @@
 
 Reading upgrades older versions on the way (their Building and BuildingPart encoding is the
 same as 2.0's); coordinates are de-quantised with the file's ``transform`` and, when a target
-CRS is given, reprojected. Writing quantises to a ``transform`` (1 mm by default) with the
-model origin as ``translate``, deduplicates vertices with numpy, and writes either one
-document or CityJSONSeq (a header line, then one ``CityJSONFeature`` a line). A model just
-read, not yet used, is written back from what the reader kept, without making its layers.
+CRS is given, reprojected. A document is parsed by simdjson without a Python tree of its
+geometry (:func:`_scan`): vertices come out as one numpy array, and only the city objects'
+text with the boundaries cut out is parsed into Python objects; an irregular document (other
+city object types, broken geometry) is parsed whole by orjson instead, which finds and names
+the problem. Writing quantises to a ``transform`` (1 mm by default) with the model origin as
+``translate``, deduplicates vertices with numpy, and writes either one document or
+CityJSONSeq (a header line, then one ``CityJSONFeature`` a line). A model just read, not yet
+used, is written back from what the reader kept, without making its layers (the city
+objects' text as read, when the writer would write them so).
 
 The public functions :func:`document`, :func:`header` and :func:`features` return plain dicts
 for servers (OGC API - Features items), :func:`read` and :func:`write` work on files.
@@ -14,6 +19,7 @@ for servers (OGC API - Features items), :func:`read` and :func:`write` work on f
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass
 from itertools import chain
@@ -25,6 +31,7 @@ import orjson
 import pandas as pd
 import pyproj
 import shapely
+import simdjson
 from numpy.typing import NDArray
 
 from twin.crs import horizontal, parse_crs
@@ -67,6 +74,8 @@ class _AsRead:
     file's own as pre-serialised JSON (an ``orjson.Fragment``), or, where the file's need
     rewriting (a numeric LoD, other members), dicts whose ``boundaries`` and semantic
     ``values`` are fragments; the indices refer to ``vertices`` (in the project CRS).
+    ``text``, when not ``None``, is the ``CityObjects`` of the file as minified JSON, which
+    is exactly what the writer would make of them (``geometries`` is then empty).
     """
 
     ids: list[str]
@@ -75,6 +84,7 @@ class _AsRead:
     attributes: list[dict[str, Any]]
     geometries: list[orjson.Fragment | list[dict[str, Any]]]
     vertices: NDArray[np.float64]
+    text: bytes | None = None
 
 
 class _Reader:
@@ -102,15 +112,17 @@ class _Reader:
         self.geometries: list[tuple[int, str, str, int, int, int]] = []
         self.classes: list[bytes] = []  # per chunk: its semantic surface lists as JSON
         self.n_classes = 0  # semantic surfaces so far
+        self.typed = True  # whether every semantic surface so far is an object with a type
         # per object: its geometries to write back (see _AsRead); per chunk: its vertices
         self.kept: list[orjson.Fragment | list[dict[str, Any]]] = []
+        self.text: bytes | None = None  # the city objects' text, when written as it is
         self.chunks: list[int] = []
 
     def fail(self, oid: str, problem: str) -> InputError:
         return InputError(f"{self.path}: city object {oid!r}: {problem}")
 
-    def add(self, city_objects: dict[str, Any], vertices: Any, transform: dict | None) -> None:
-        """Read one chunk: a document's or a feature's objects with its own vertex list."""
+    def _vertices(self, vertices: Any, transform: dict | None) -> NDArray[np.float64]:
+        """A chunk's vertices as an ``(m, 3)`` array, de-quantised with ``transform``."""
         try:
             raw = np.asarray(vertices, dtype=np.float64)
         except (TypeError, ValueError):
@@ -121,6 +133,11 @@ class _Reader:
             raise InputError(f"{self.path}: 'vertices' is not a list of [x, y, z]")
         if transform is not None:
             raw = raw * np.asarray(transform["scale"]) + np.asarray(transform["translate"])
+        return raw
+
+    def add(self, city_objects: dict[str, Any], vertices: Any, transform: dict | None) -> None:
+        """Read one chunk: a document's or a feature's objects with its own vertex list."""
+        raw = self._vertices(vertices, transform)
         if not isinstance(city_objects, dict):
             raise InputError(f"{self.path}: 'CityObjects' is not an object")
         first_geometry = len(self.geometries)
@@ -162,6 +179,17 @@ class _Reader:
                 self.ids[self.geometries[geometry][0]],
                 f"vertex index {int(index[at])} out of range ({len(raw)} vertices)",
             )
+        self._commit(raw, index, ring_length, surface_rings, described)
+
+    def _commit(
+        self,
+        raw: NDArray[np.float64],
+        index: NDArray[np.int64],
+        ring_length: NDArray[np.int64],
+        surface_rings: NDArray[np.int64],
+        described: list[Any],
+    ) -> None:
+        """Keep a checked chunk: its vertices, indices, ring and surface sizes, classes."""
         self.ring_length.append(ring_length)
         self.surface_rings.append(surface_rings)
         self.indices.append(index + self.n_vertices)
@@ -169,6 +197,134 @@ class _Reader:
         self.n_vertices += len(raw)
         self.chunks.append(len(raw))
         self.classes.append(orjson.dumps(described))
+
+    def add_scanned(self, scanned: _Scanned, transform: dict | None) -> bool:
+        """Read a whole document from :func:`_scan`, as :meth:`add` would; ``False`` when
+        the document is not regular enough for that (then a fresh reader's :meth:`add` reads
+        it, and finds and names the problem if there is one).
+
+        The boundaries were cut out of the city objects' text before it was parsed: each
+        geometry's ``boundaries`` is an empty list here, its text is in ``scanned.cuts``
+        (same order), and all of them are read at once by :func:`_shape`; so were most
+        lists of semantic surfaces (``scanned.surfaces``, their place holding ``0``). The
+        geometries are then taken column by column, not one at a time.
+        """
+        raw = self._vertices(scanned.vertices, transform)
+        try:
+            city_objects = orjson.loads(scanned.rest)
+        except orjson.JSONDecodeError:
+            return False
+        items = list(city_objects.values())
+        if not all(type(item) is dict and item.get("type") in BUILDING_TYPES for item in items):
+            return False
+        lists = [item.get("geometry") or [] for item in items]
+        attributes = [item.get("attributes") or {} for item in items]
+        if not all(type(g) is list for g in lists) or not all(type(a) is dict for a in attributes):
+            return False
+        geometries = list(chain.from_iterable(lists))
+        if not all(type(g) is dict and g.get("boundaries") == [] for g in geometries):
+            return False
+        kinds = [g.get("type") for g in geometries]
+        if not set(kinds) <= {"MultiSurface", "CompositeSurface", "Solid"}:
+            return False  # templates, other types: named by add
+        cuts = scanned.cuts
+        if len(kinds) != len(cuts) or any("template" in g for g in geometries):
+            return False
+        # a Solid's one shell: its boundaries without the outer brackets
+        blob = b",".join([c[1:-1] if k == "Solid" else c for c, k in zip(cuts, kinds, strict=True)])
+        shape = _shape(b"[" + blob + b"]", scanned.parser)
+        if shape is None:
+            return False
+        index, ring_length, surface_rings, counts = shape
+        if len(counts) != len(cuts) or ((index < 0) | (index >= len(raw))).any():
+            return False
+        semantics = [g.get("semantics") or {} for g in geometries]
+        if not all(type(s) is dict for s in semantics):
+            return False
+        values = [s.get("values") or None for s in semantics]
+        if not all(v is None or type(v) is list for v in values):
+            return False
+        values = [
+            v[0] or None if v and k == "Solid" else v for v, k in zip(values, kinds, strict=True)
+        ]
+        n = counts.tolist()
+        if not all(
+            v is None or (type(v) is list and len(v) == m) for v, m in zip(values, n, strict=True)
+        ):
+            return False  # add names the geometry
+        # semantic surfaces: a list, or (in place of a 0) the next text cut out
+        found = [s.get("surfaces") for s in semantics]
+        if not set(map(type, found)) <= {list, int, type(None)}:
+            return False
+        if [c for c in found if type(c) is int] != [0] * len(scanned.surfaces):
+            return False  # "surfaces" cut elsewhere than in semantics, or a 0 not cut out
+        texts = iter(scanned.surfaces)
+        classes = [next(texts) if type(c) is int else c or [] for c in found]
+        sizes = [
+            (c.count(b"{") if type(c) is bytes else len(c)) if v else 0
+            for c, v in zip(classes, values, strict=True)
+        ]
+        self.typed = self.typed and all(
+            _is_typed(c) for c, size in zip(classes, sizes, strict=True) if size
+        )
+        base, first = len(self.ids), self.n_classes
+        rows = [base + row for row, owned in enumerate(lists) for _ in owned]
+        firsts = (first + np.cumsum(sizes) - sizes).tolist() if sizes else []
+        lods = [g.get("lod") for g in geometries]
+        self.geometries.extend(zip(rows, map(str, lods), kinds, n, firsts, sizes, strict=True))
+        self.n_classes += sum(sizes)
+        self.values.extend(
+            chain.from_iterable(v or [None] * m for v, m in zip(values, n, strict=True))
+        )
+        described = [
+            orjson.Fragment(c) if type(c) is bytes else c
+            for c, size in zip(classes, sizes, strict=True)
+            if size
+        ]
+        plain = [
+            g.keys() <= _PLAIN
+            and type(lod) is str
+            and m > 0
+            and (not s or (size > 0 and s.keys() <= _SEMANTICS))
+            for g, lod, m, s, size in zip(geometries, lods, n, semantics, sizes, strict=True)
+        ]
+        self.ids.extend(city_objects)
+        self.types.extend(item["type"] for item in items)
+        self.parents.extend((item.get("parents") or [None])[0] for item in items)
+        self.attributes.extend(
+            {**a, ADDRESS: item["address"]} if "address" in item else a
+            for a, item in zip(attributes, items, strict=True)
+        )
+        if all(plain) and all(map(_bare, items)) and _linked(city_objects):
+            self.text = scanned.mini
+        else:
+            self._keep(geometries, lists, classes, cuts, plain, n)
+        self._commit(raw, index, ring_length, surface_rings, described)
+        return True
+
+    def _keep(
+        self,
+        geometries: list[dict[str, Any]],
+        lists: list[list[dict[str, Any]]],
+        classes: list[bytes | list[Any]],
+        cuts: list[bytes],
+        plain: list[bool],
+        n: list[int],
+    ) -> None:
+        """Keep each object's geometries to write back (see :class:`_AsRead`), their cut
+        out boundaries and semantic surfaces put back as fragments."""
+        for geometry, cut, found in zip(geometries, cuts, classes, strict=True):
+            geometry["boundaries"] = orjson.Fragment(cut)
+            if type(found) is bytes:
+                geometry["semantics"]["surfaces"] = orjson.Fragment(found)
+        stop = np.cumsum([len(owned) for owned in lists]).tolist()
+        for owned, b in zip(lists, stop, strict=True):
+            a = b - len(owned)
+            if all(plain[a:b]):
+                self.kept.append(orjson.Fragment(orjson.dumps(owned)))
+            else:
+                pairs = zip(owned, n[a:b], strict=True)
+                self.kept.append([_rewritten(g) for g, m in pairs if m])
 
     def _geometry(
         self,
@@ -198,6 +354,7 @@ class _Reader:
             raise self.fail(oid, f"LoD {lod}: boundaries are not a list of surfaces")
         shells.append(surfaces)
         classes = (semantics.get("surfaces") or []) if values else []
+        self.typed = self.typed and _is_typed(classes)
         if values:
             if len(values) != len(surfaces):
                 problem = f"{len(values)} semantic values for {len(surfaces)} surfaces"
@@ -291,9 +448,9 @@ class _Reader:
             attributes=self.attributes,
         )
         as_read = None
-        if len(self.chunks) == 1 and used.all() and _typed(self.classes):
+        if len(self.chunks) == 1 and used.all() and self.typed:
             as_read = _AsRead(
-                self.ids, self.types, self.parents, self.attributes, self.kept, vertices
+                self.ids, self.types, self.parents, self.attributes, self.kept, vertices, self.text
             )
         lods = sorted(set(lod[count > 0].tolist()))
         return objects, Deferred(make, lods, vertices[used], as_read)
@@ -322,10 +479,50 @@ def _rewritten(geometry: dict[str, Any], /) -> dict[str, Any]:
     return out
 
 
-def _typed(described: list[bytes], /) -> bool:
-    """Whether every semantic surface of the chunks read is an object with a ``type``."""
-    lists = chain.from_iterable(orjson.loads(blob) for blob in described)
-    return all(isinstance(c, dict) and "type" in c for c in chain.from_iterable(lists))
+def _is_typed(classes: bytes | list[Any], /) -> bool:
+    """Whether every semantic surface of a list is an object with a ``type``; the list as
+    parsed, or as the text of flat objects that :func:`_scan` cut out.
+
+    Examples
+    --------
+    >>> _is_typed(b'[{"type":"RoofSurface"},{"id":1}]'), _is_typed([{"type": "RoofSurface"}])
+    (False, True)
+    """
+    if type(classes) is bytes:  # flat objects: one "type" member each at most
+        return classes.count(b'"type":') == classes.count(b"{")
+    return all(isinstance(c, dict) and "type" in c for c in classes)
+
+
+#: the members of a city object the writer writes
+_MEMBERS = frozenset({"type", "attributes", "address", "geometry", "parents", "children"})
+
+
+def _bare(item: dict[str, Any], /) -> bool:
+    """Whether the writer writes a read building's members other than its geometry, parents
+    and children as they are (no other members, no nulls, no empty attributes)."""
+    attributes = item.get("attributes", True)
+    return (
+        item.keys() <= _MEMBERS
+        and "geometry" in item
+        and item.get("address", True) is not None
+        and bool(attributes)
+        and (attributes is True or (None not in attributes.values() and ADDRESS not in attributes))
+    )
+
+
+def _linked(city_objects: dict[str, Any], /) -> bool:
+    """Whether the objects' ``parents`` and ``children`` are what the writer writes: one
+    parent among the objects, and its children in the objects' order."""
+    children: dict[str, list[str]] = {}
+    for oid, item in city_objects.items():
+        parents = item.get("parents")
+        if parents is not None:
+            if not isinstance(parents, list) or len(parents) != 1:
+                return False
+            if parents[0] not in city_objects:
+                return False
+            children.setdefault(parents[0], []).append(oid)
+    return all(item.get("children") == children.get(oid) for oid, item in city_objects.items())
 
 
 def _cat(arrays: list[NDArray[np.int64]], /) -> NDArray[np.int64]:
@@ -411,6 +608,55 @@ def _nested(blob: bytes, /) -> tuple[NDArray[np.int64], ...]:
     return index, start, ring_length, surface_rings
 
 
+def _shape(blob: bytes, parser: simdjson.Parser, /) -> tuple[NDArray[np.int64], ...] | None:
+    """What :func:`_nested` finds in well-formed JSON, faster: simdjson reads the integers,
+    and numpy the brackets and commas left when the digits are taken out. ``None`` when
+    ``blob`` is not integers nested as geometries of surfaces of rings (:func:`_nested`
+    then says where and how).
+
+    Examples
+    --------
+    >>> blob = b"[[[[0,1,2]],[[2,3,14],[5,6,7]]],[]]"
+    >>> index, rings, surfaces, geometries = _shape(blob, simdjson.Parser())
+    >>> index.tolist(), rings.tolist(), surfaces.tolist(), geometries.tolist()
+    ([0, 1, 2, 2, 3, 14, 5, 6, 7], [3, 3, 3], [1, 2], [2, 0])
+    >>> _shape(b"[[[0,1,2]]]", simdjson.Parser()) is None  # one level short
+    True
+    """
+    try:
+        numbers = parser.parse(blob)
+        index = np.frombuffer(numbers.as_buffer(of_type="i"), dtype=np.int64)
+    except (ValueError, TypeError):  # not JSON, or not integers only
+        return None
+    char = np.frombuffer(blob.translate(None, b"0123456789-"), dtype=np.uint8)
+    depth = np.cumsum(_STEP[char], dtype=np.int32)  # after each character
+    opens, commas = char == ord("["), char == ord(",")
+    after = np.append(char[1:], 0)
+    # above the rings: lists of lists only (a "[" opens a list or closes an empty one)
+    outer = depth <= 3
+    if (depth > 4).any() or (
+        (outer & commas & (after != ord("["))).any()
+        or (outer & opens & (after != ord("[")) & (after != ord("]"))).any()
+    ):
+        return None
+    ring_open, surface_open, geometry_open = (
+        opens & (depth == 4),
+        opens & (depth == 3),
+        opens & (depth == 2),
+    )
+    ring = np.cumsum(ring_open) - 1
+    surface = np.cumsum(surface_open) - 1
+    geometry = np.cumsum(geometry_open) - 1
+    n_rings = int(ring_open.sum())
+    # a ring's numbers: its commas and one (an empty ring counts one: too short anyway)
+    ring_length = np.bincount(ring[commas & (depth == 4)], minlength=n_rings) + 1
+    if ring_length.sum() != len(index):
+        return None
+    surface_rings = np.bincount(surface[ring_open], minlength=int(surface_open.sum()))
+    geometry_surfaces = np.bincount(geometry[surface_open], minlength=int(geometry_open.sum()))
+    return index, ring_length, surface_rings, geometry_surfaces
+
+
 def _geometry_at(blob: bytes, offset: int, /) -> int:
     """The number of the geometry (member of the array ``blob``) at byte ``offset``."""
     char = np.frombuffer(blob, dtype=np.uint8)[: offset + 1]
@@ -424,12 +670,125 @@ def _semantic_class(surface: dict[str, Any], /) -> tuple[str | None, str | None]
     return surface.get("type"), json.dumps(rest, sort_keys=True) if rest else None
 
 
-def _load(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The document (or CityJSONSeq header) and the CityJSONSeq features (empty for a document)."""
+@dataclass(frozen=True)
+class _Scanned:
+    """A CityJSON document as :func:`_scan` read it, without a Python tree of its geometry.
+
+    Attributes
+    ----------
+    head
+        Its ``type``, ``version``, ``metadata`` and ``transform`` (those present).
+    vertices : (m, 3) float
+        Its vertices as written (quantised when it has a ``transform``).
+    rest
+        Its ``CityObjects`` as minified JSON text, every ``boundaries`` emptied (``[]``) and
+        every ``surfaces`` that is a list of flat objects replaced by ``0``.
+    cuts
+        The texts of those ``boundaries``, in order.
+    surfaces
+        The texts of those ``surfaces``, in order.
+    mini
+        Its ``CityObjects`` as minified JSON text.
+    parser
+        The parser that read it, free again (to read the boundaries with its buffers; a
+        parser keeps buffers the size of the largest document it read, so one per read).
+    """
+
+    head: dict[str, Any]
+    vertices: NDArray[np.float64]
+    rest: bytes
+    cuts: list[bytes]
+    surfaces: list[bytes]
+    mini: bytes
+    parser: simdjson.Parser
+
+
+#: a ``boundaries`` member holding brackets, commas and integers only, in minified JSON
+_BOUNDARIES = re.compile(rb'"boundaries":(\[[-\[\],0-9]*\])(?=,"|})')
+#: a ``surfaces`` member holding a list of objects without brackets or braces inside
+_SURFACES = re.compile(rb'"surfaces":(\[(?:\{[^][{}]*\},)*\{[^][{}]*\}\])(?=,"|})')
+
+
+def _scan(text: bytes, /) -> _Scanned | None:
+    """A CityJSON document parsed by simdjson without building its Python tree (``None``
+    when ``text`` is not one JSON object with ``CityObjects`` and ``[x, y, z]`` vertices).
+
+    simdjson checks the whole text; the vertices come out as one flat buffer; the city
+    objects' minified text is cut around each ``boundaries`` so that only the small rest
+    (types, attributes, semantics) is parsed into Python objects.
+    """
+    parser = simdjson.Parser()
     try:
-        text = path.read_bytes()
+        doc = parser.parse(text)
+    except ValueError:  # broken JSON, CityJSONSeq lines, or not UTF-8
+        return None
+    if not isinstance(doc, simdjson.Object):
+        return None
+    city_objects, vertices = doc.get("CityObjects"), doc.get("vertices")
+    if not isinstance(city_objects, simdjson.Object) or not isinstance(vertices, simdjson.Array):
+        return None
+    try:
+        flat = np.frombuffer(vertices.as_buffer(of_type="d"), dtype=np.float64)
+    except TypeError:  # not numbers only
+        return None
+    if not _triples(vertices.mini, len(vertices)) or len(flat) != 3 * len(vertices):
+        return None
+    head = {
+        key: _plain(doc[key]) for key in ("type", "version", "metadata", "transform") if key in doc
+    }
+    mini = city_objects.mini
+    vertices = flat.reshape(-1, 3)
+    del doc, city_objects  # the parser is free again
+    rest, cuts = _hollow(mini, _BOUNDARIES, b"[]")
+    rest, surfaces = _hollow(rest, _SURFACES, b"0")
+    return _Scanned(head, vertices, rest, cuts, surfaces, mini, parser)
+
+
+def _hollow(text: bytes, pattern: re.Pattern[bytes], hold: bytes, /) -> tuple[bytes, list[bytes]]:
+    """``text`` with the first group of every match of ``pattern`` replaced by ``hold``,
+    and those groups' texts.
+
+    Examples
+    --------
+    >>> _hollow(b'{"boundaries":[[0,1]],"x":1}', _BOUNDARIES, b"[]")
+    (b'{"boundaries":[],"x":1}', [b'[[0,1]]'])
+    """
+    spans = [m.span(1) for m in pattern.finditer(text)]
+    ends = [0, *(b for _, b in spans)]
+    starts = [*(a for a, _ in spans), len(text)]
+    rest = hold.join([text[a:b] for a, b in zip(ends, starts, strict=True)])
+    return rest, [text[a:b] for a, b in spans]
+
+
+def _plain(value: Any, /) -> Any:
+    """A simdjson value as Python objects."""
+    if isinstance(value, simdjson.Object):
+        return value.as_dict()
+    return value.as_list() if isinstance(value, simdjson.Array) else value
+
+
+def _triples(mini: bytes, n: int, /) -> bool:
+    """Whether the minified JSON array ``mini`` of ``n`` numbers arrays is ``[[a,b,c],...]``:
+    its brackets and commas, the numbers taken out, are those of ``n`` triples.
+
+    Examples
+    --------
+    >>> _triples(b"[[1,2,3],[4,5e-3,6]]", 2), _triples(b"[[1,2],[3,4,5,6]]", 2)
+    (True, False)
+    """
+    skeleton = mini.translate(None, b"0123456789.+-eE")
+    return skeleton == b"[" + (b"[,,]," * n)[:-1] + b"]"
+
+
+def _bytes(path: Path, /) -> bytes:
+    try:
+        return path.read_bytes()
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
+
+
+def _load(path: Path, text: bytes, /) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The document (or CityJSONSeq header) and the CityJSONSeq features (empty for a document)."""
     try:
         return orjson.loads(text), []
     except orjson.JSONDecodeError as exc:
@@ -489,7 +848,9 @@ def read(
     """
     path = Path(path)
     with gc_paused():
-        doc, lines = _load(path)
+        text = _bytes(path)
+        scanned = _scan(text)
+        doc, lines = (scanned.head, []) if scanned is not None else _load(path, text)
         if not isinstance(doc, dict) or doc.get("type") != "CityJSON":
             raise InputError(f"{path}: not a CityJSON file (its 'type' is not \"CityJSON\")")
         version = str(doc.get("version"))
@@ -499,7 +860,10 @@ def read(
         source_crs = _file_crs(path, metadata.get("referenceSystem"), crs)
         reader = _Reader(path)
         transform = doc.get("transform")
-        reader.add(doc.get("CityObjects") or {}, doc.get("vertices") or [], transform)
+        if scanned is None or not reader.add_scanned(scanned, transform):
+            if scanned is not None:  # not regular: read it all, to find and name the problem
+                reader, (doc, lines) = _Reader(path), _load(path, text)
+            reader.add(doc.get("CityObjects") or {}, doc.get("vertices") or [], transform)
         for feature in lines:
             fid = feature.get("id")
             if not isinstance(feature.get("CityObjects"), dict):
@@ -508,7 +872,7 @@ def read(
         kind = "CityJSONSeq" if lines else "CityJSON"
         kept = {k: metadata[k] for k in _KEPT_METADATA if k in metadata}
         # Free the JSON tree while the collector is paused: it would walk it all otherwise.
-        del doc, lines, metadata
+        del doc, lines, metadata, scanned, text
         return obj_table.read_model(
             reader,
             path,
@@ -767,7 +1131,7 @@ def _extent(coords: NDArray[np.float64], /) -> NDArray[np.float64] | None:
 
 def _document(
     model: CityModel,
-    city_objects: dict[str, Any],
+    city_objects: dict[str, Any] | orjson.Fragment,
     vertices: Any,
     /,
     *,
@@ -826,6 +1190,10 @@ def _document_as_read(model: CityModel, kept: _AsRead, /, *, scale: float) -> di
     left out of the attributes, ``parents`` and ``children`` among the buildings.
     """
     vertices = kept.vertices
+    quantised = np.rint((vertices - model.origin) / scale).astype(np.int64)
+    if kept.text is not None:
+        text = orjson.Fragment(kept.text)
+        return _document(model, text, quantised, scale=scale, extent=_extent(vertices))
     buildings = set(kept.ids)
     children: dict[str, list[str]] = {}
     for oid, parent in zip(kept.ids, kept.parents, strict=True):
@@ -848,7 +1216,6 @@ def _document_as_read(model: CityModel, kept: _AsRead, /, *, scale: float) -> di
         if oid in children:
             item["children"] = children[oid]
         city_objects[oid] = item
-    quantised = np.rint((vertices - model.origin) / scale).astype(np.int64)
     return _document(model, city_objects, quantised, scale=scale, extent=_extent(vertices))
 
 
