@@ -62,6 +62,7 @@ class Lod1Options:
     survey_snap: float = 0.2
     ground_search: float = 30.0
     sliver_area: float = 2.0
+    base: str = "flat"
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,15 @@ class LidarOptions:
     min_height: float = 2.0
     nodata_cell: float | None = None
     chunk_size: int = 1_000_000
+    roof_sampling: str = "inside"
+
+
+@dataclass(frozen=True)
+class Lod13Options:
+    """How LoD1.3 splits roofs (keys of the ``[lod13]`` table; see ``docs/lidar.md``)."""
+
+    step: float = 3.0
+    min_area: float = 4.0
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,7 @@ class BuildConfig:
     lod1: Lod1Options
     text: str
     lidar: LidarOptions = field(default_factory=LidarOptions)
+    lod13: Lod13Options = field(default_factory=Lod13Options)
 
     @classmethod
     def load(cls, path: str | Path, /) -> BuildConfig:
@@ -117,7 +128,7 @@ class BuildConfig:
 
     @classmethod
     def _from_dict(cls, raw: dict[str, Any], *, path: Path, text: str) -> BuildConfig:
-        unknown = set(raw) - {"project", "sources", "lod1", "lidar"}
+        unknown = set(raw) - {"project", "sources", "lod1", "lidar", "lod13"}
         if unknown:
             raise ConfigError(f"{path}: unknown table(s) {sorted(unknown)}")
         project = raw.get("project", {})
@@ -153,15 +164,31 @@ class BuildConfig:
             raise ConfigError(
                 f"{path}: a build needs [sources.cadastre] (building footprints) "
                 "or [sources.citymodel] (CityJSON)"
+                + (
+                    "; buildings are not derived from a point cloud alone: add footprints"
+                    if "lidar" in sources
+                    else ""
+                )
             )
         try:
             lod1 = Lod1Options(**raw.get("lod1", {}))
         except TypeError as exc:
             raise ConfigError(f"{path}: [lod1]: {exc}") from exc
+        if lod1.base not in ("flat", "sloped"):
+            raise ConfigError(f"{path}: [lod1] base must be 'flat' or 'sloped', not {lod1.base!r}")
         try:
             lidar = LidarOptions(**raw.get("lidar", {}))
         except TypeError as exc:
             raise ConfigError(f"{path}: [lidar]: {exc}") from exc
+        if lidar.roof_sampling not in ("inside", "3dfier"):
+            raise ConfigError(
+                f"{path}: [lidar] roof_sampling must be 'inside' or '3dfier', "
+                f"not {lidar.roof_sampling!r}"
+            )
+        try:
+            lod13 = Lod13Options(**raw.get("lod13", {}))
+        except TypeError as exc:
+            raise ConfigError(f"{path}: [lod13]: {exc}") from exc
         return cls(
             path=path,
             name=str(project.get("name", path.parent.name)),
@@ -169,5 +196,6 @@ class BuildConfig:
             sources=sources,
             lod1=lod1,
             lidar=lidar,
+            lod13=lod13,
             text=text,
         )

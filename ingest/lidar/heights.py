@@ -98,6 +98,7 @@ class LidarHeights:
             min_height=options.min_height,
             cell=options.nodata_cell,
             chunk_size=options.chunk_size,
+            sampling=options.roof_sampling,
         )
         return cls(clouds=clouds, terrain=terrain, stats=stats, scratch=made)
 

@@ -3,14 +3,22 @@
 laspy (with the lazrs backend for LAZ) streams a file chunk by chunk, so memory stays bounded
 whatever the cloud's size. Each chunk comes out as plain arrays in the project CRS: the
 file's CRS (from its VLRs, or the config's when it has none) is transformed with one pyproj
-transformer, and heights in feet are scaled to metres.
+transformer, and heights in feet are scaled to metres. Chunks are decoded ahead of their
+use, by a thread or, for large clouds, by a reading process (:func:`stream`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+import os
+import pickle
+import subprocess
+import sys
+import threading
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from queue import Full, Queue
 
 import laspy
 import numpy as np
@@ -22,6 +30,13 @@ from twin.errors import CRSError, InputError
 
 CHUNK_SIZE = 1_000_000
 """Points read at once by default (about 40 MB of arrays)."""
+READ_AHEAD = 2
+"""Chunks decoded ahead of the one being worked on (memory: that many chunks more)."""
+PROCESS_CHUNKS = 4
+"""Clouds of more chunks than this are decoded in a process of their own (see :func:`stream`)."""
+_LAYER = laspy.DecompressionSelection
+FIELDS = _LAYER.XY_RETURNS_CHANNEL | _LAYER.Z | _LAYER.CLASSIFICATION
+"""The LAZ layers decoded (x, y, returns, z, class): point formats 6-10 skip the others."""
 
 
 @dataclass(frozen=True)
@@ -35,12 +50,15 @@ class Points:
     classification : (n,) uint8
         ASPRS class (0 never classified, 1 unclassified, 2 ground, 3-5 vegetation,
         6 building, 9 water).
+    last_return : (n,) bool
+        Whether the point is the last return of its pulse (return number = number of returns).
     """
 
     x: NDArray[np.float64]
     y: NDArray[np.float64]
     z: NDArray[np.float64]
     classification: NDArray[np.uint8]
+    last_return: NDArray[np.bool_]
 
     def __len__(self) -> int:
         return len(self.x)
@@ -146,24 +164,34 @@ class PointCloud:
         InputError
             When the file is truncated or corrupt, or holds fewer points than its header says.
         """
+        return (self.moved(points) for points in self.decoded(size=size))
+
+    def decoded(self, *, size: int = CHUNK_SIZE) -> Iterator[Points]:
+        """The chunks as :meth:`chunks`, but in the cloud's own horizontal CRS (heights in metres).
+
+        LAZ is decoded by lazrs on all cores (its parallel decompressor).
+        """
         if size < 1:
             raise InputError(f"{self.path}: chunk size must be positive, got {size}")
-        move = self.transformer
         seen = 0
         try:
-            with laspy.open(self.path) as reader:
+            with laspy.open(
+                self.path,
+                laz_backend=laspy.LazBackend.LazrsParallel,
+                decompression_selection=FIELDS,
+            ) as reader:
                 for chunk in reader.chunk_iterator(size):
                     x = np.asarray(chunk.x, dtype=np.float64)
                     y = np.asarray(chunk.y, dtype=np.float64)
                     z = np.asarray(chunk.z, dtype=np.float64) * self.z_scale
-                    if move is not None:
-                        x, y = move.transform(x, y)
                     seen += len(x)
                     yield Points(
                         x=x,
                         y=y,
                         z=z,
                         classification=np.asarray(chunk.classification, dtype=np.uint8),
+                        last_return=np.asarray(chunk.return_number)
+                        == np.asarray(chunk.number_of_returns),
                     )
         except (laspy.errors.LaspyException, ValueError, RuntimeError) as exc:
             raise InputError(f"{self.path}: corrupt or truncated point cloud: {exc}") from exc
@@ -171,6 +199,13 @@ class PointCloud:
             raise InputError(
                 f"{self.path}: the header announces {self.count} points, the file holds {seen}"
             )
+
+    def moved(self, points: Points, /) -> Points:
+        """``points`` (decoded by :meth:`decoded`) in the project CRS."""
+        if self.transformer is None:
+            return points
+        x, y = self.transformer.transform(points.x, points.y)
+        return replace(points, x=x, y=y)
 
 
 def open_clouds(
@@ -195,9 +230,154 @@ def open_clouds(
 
 
 def stream(clouds: Sequence[PointCloud], /, *, size: int = CHUNK_SIZE) -> Iterator[Points]:
-    """The chunks of every cloud in turn (see :meth:`PointCloud.chunks`)."""
-    for cloud in clouds:
-        yield from cloud.chunks(size=size)
+    """The chunks of every cloud in turn (see :meth:`PointCloud.chunks`), decoded ahead.
+
+    Up to :data:`READ_AHEAD` chunks are decoded while the caller works on the current one: by
+    a thread, or, when the clouds hold more than :data:`PROCESS_CHUNKS` chunks, by a process of
+    their own (lazrs holds the GIL while it decodes, so only a process decodes while the
+    caller computes). The process starts at once, so it starts up (about half a second) while
+    the caller prepares; the thread at the first chunk asked for. Either way the chunks come in
+    file order, an error of the reader is raised here, in the caller's thread, and a caller
+    that stops early, or never starts, stops the reader.
+    """
+    own = [replace(cloud, transformer=None) for cloud in clouds]
+    ahead = _from_process if sum(c.count for c in clouds) > PROCESS_CHUNKS * size else _from_thread
+    return _moved(clouds, ahead(own, size))
+
+
+def _moved(clouds: Sequence[PointCloud], items: Iterator[tuple[int, Points]]) -> Iterator[Points]:
+    """The chunks of ``items`` moved into the project CRS by their clouds."""
+    try:
+        for cloud, points in items:
+            yield clouds[cloud].moved(points)
+    finally:
+        items.close()
+
+
+_Item = tuple[int | None, Points | None, BaseException | None]
+"""What a reader hands over: ``(cloud, points, None)``, ``(None, None, error)`` at an error,
+``(None, None, None)`` at the end."""
+
+
+def _decode(clouds: Sequence[PointCloud], size: int, put: Callable[[_Item], bool]) -> None:
+    """Decode the clouds' chunks in turn and hand them to ``put``; stop when it refuses one."""
+    try:
+        for i, cloud in enumerate(clouds):
+            chunks = cloud.decoded(size=size)
+            try:
+                for points in chunks:
+                    if not put((i, points, None)):
+                        return
+            finally:
+                chunks.close()  # closes the file when the caller stopped early
+        put((None, None, None))
+    except BaseException as exc:  # handed over to the caller's thread
+        put((None, None, exc))
+
+
+def _serve() -> None:
+    """A reading process: ``(clouds, size)`` pickled on stdin, :func:`_decode`'s items on stdout."""
+    clouds, size = pickle.load(sys.stdin.buffer)
+    out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints go to stderr
+
+    def put(item: _Item) -> None:
+        pickle.dump(item, out, protocol=pickle.HIGHEST_PROTOCOL)
+        out.flush()
+
+    try:  # decoded ahead by a thread while this one writes (writing releases the GIL)
+        for cloud, points in _from_thread(clouds, size):
+            put((cloud, points, None))
+        put((None, None, None))
+    except BaseException as exc:  # handed over to the caller's process
+        put((None, None, exc))
+
+
+def _items(get: Callable[[], _Item]) -> Iterator[tuple[int, Points]]:
+    """``(cloud, points)`` from a reader until its end; its error raised here."""
+    while True:
+        cloud, points, error = get()
+        if error is not None:
+            raise error
+        if points is None or cloud is None:
+            return
+        yield cloud, points
+
+
+def _from_thread(clouds: Sequence[PointCloud], size: int) -> Iterator[tuple[int, Points]]:
+    """The chunks of ``clouds`` (in their own CRS) decoded ahead by a thread."""
+    queue: Queue[_Item] = Queue(maxsize=READ_AHEAD)
+    stop = threading.Event()
+
+    def put(item: _Item) -> bool:
+        """Hand ``item`` over unless the caller stopped; whether it was handed over."""
+        while not stop.is_set():
+            try:
+                queue.put(item, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
+    reader = threading.Thread(
+        target=_decode, args=(clouds, size, put), name="twin-lidar-read", daemon=True
+    )
+    reader.start()
+    try:
+        yield from _items(queue.get)
+    finally:
+        stop.set()
+        reader.join()
+
+
+def _from_process(clouds: Sequence[PointCloud], size: int) -> Iterator[tuple[int, Points]]:
+    """The chunks of ``clouds`` (in their own CRS) decoded ahead by a process (:func:`_serve`).
+
+    The process decodes up to :data:`READ_AHEAD` chunks ahead of the one it hands over.
+    """
+    root = str(Path(__file__).resolve().parents[2])  # where this ``ingest`` package lies
+    path = os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])])
+    reader = subprocess.Popen(
+        [sys.executable, "-c", "from ingest.lidar.read import _serve; _serve()"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": path},
+    )
+    assert reader.stdin is not None and reader.stdout is not None
+    with reader.stdin as task:
+        pickle.dump((list(clouds), size), task)
+    items = _read_from(reader, clouds)
+    weakref.finalize(items, _stop, reader)  # also when the caller never starts reading
+    return items
+
+
+def _stop(reader: subprocess.Popen) -> None:
+    """End a reading process and close its pipe."""
+    reader.kill()
+    reader.wait()
+    if reader.stdout is not None:
+        reader.stdout.close()
+
+
+def _read_from(
+    reader: subprocess.Popen, clouds: Sequence[PointCloud]
+) -> Iterator[tuple[int, Points]]:
+    """The items a reading process (:func:`_serve`) hands over, until its end."""
+    out = reader.stdout
+
+    def get() -> _Item:
+        try:
+            return pickle.load(out)
+        except EOFError:
+            names = ", ".join(str(cloud.path) for cloud in clouds)
+            raise InputError(
+                f"{names}: the reading process stopped (exit code {reader.wait()})"
+            ) from None
+
+    try:
+        yield from _items(get)
+    finally:
+        _stop(reader)
 
 
 def extent(clouds: Sequence[PointCloud], /) -> tuple[float, float, float, float]:

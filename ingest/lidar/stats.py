@@ -1,8 +1,8 @@
 """Per-building point statistics, 3DBAG-style: ground and roof percentiles, density, gaps.
 
 The cloud is streamed chunk by chunk. Every chunk's points are assigned to footprints at once
-(a shapely STRtree queried with all points of the chunk), and only the assigned heights are
-kept, so memory grows with the points on buildings, not with the cloud. Statistics come from
+(a label raster of the footprints, :mod:`ingest.lidar.assign`), and only the assigned heights
+are kept, so memory grows with the points on buildings, not with the cloud. Statistics come from
 one grouped sort at the end (:func:`ingest.zonal.grouped_percentiles`); nothing depends on
 the order the points came in, so any chunk size gives the same numbers.
 """
@@ -18,14 +18,20 @@ from affine import Affine
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
+from ingest.lidar.assign import Assigner
 from ingest.lidar.read import CHUNK_SIZE, PointCloud, extent, stream
 from ingest.zonal import ZonalStats, grouped_percentiles, pixels_inside
+from twin.errors import InputError
 from twin.terrain import Terrain
 
 GROUND, BUILDING = 2, 6
 #: classes that may be a roof when a building has no class-6 point (never / not classified)
 UNCLASSIFIED = (0, 1)
 ROOF_PERCENTILES = (0.0, 10.0, 50.0, 70.0, 95.0, 98.0, 100.0)
+#: ways to pick and rank a building's roof points (``[lidar] roof_sampling``)
+SAMPLINGS = ("inside", "3dfier")
+#: 3dfier's ``building_radius_vertex_elevation`` (m) of its example configuration
+THREEDFIER_RADIUS = 3.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,7 @@ def point_stats(
     min_height: float = 2.0,
     cell: float | None = None,
     chunk_size: int = CHUNK_SIZE,
+    sampling: str = "inside",
 ) -> PointStats:
     """Ground and roof statistics of every footprint from the points of ``clouds``.
 
@@ -109,38 +116,56 @@ def point_stats(
         (about four points per cell: ``2 / sqrt(points per m²)``, 0.5 m at least).
     chunk_size
         Points read at once.
+    sampling
+        ``"inside"``: the roof statistics are of the roof points inside the footprint,
+        percentiles interpolated linearly. ``"3dfier"``: as 3dfier lifts a building, of the
+        class-6 points that are last returns and lie inside the footprint or within 3 m of
+        one of its vertices, heights truncated to centimetres, the percentile ``q`` being the
+        value at rank ``floor(n * q / 100)``. The roof points kept for LoD2.2, the density
+        and the no-data measures are those inside the footprint either way.
 
     Returns
     -------
     PointStats
     """
+    if sampling not in SAMPLINGS:
+        raise InputError(f"roof sampling must be one of {', '.join(SAMPLINGS)}, got {sampling!r}")
+    chunks = stream(clouds, size=chunk_size)  # decoding starts while the footprints are laid out
     geoms = np.asarray(geoms, dtype=object)
     n = len(geoms)
     usable = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
     roofs = np.where(usable, geoms, None)
     grown = np.where(usable, shapely.buffer(roofs, ground_distance, quad_segs=4), None)
-    roof_tree, ground_tree = shapely.STRtree(roofs), shapely.STRtree(grown)
-    box = shapely.total_bounds(grown) if usable.any() else np.full(4, np.nan)
-    g_owner, g_z, r_owner, r_x, r_y, r_z, r_kind = ([] for _ in range(7))
-    for pts in stream(clouds, size=chunk_size):
-        near = (pts.x >= box[0]) & (pts.x <= box[2]) & (pts.y >= box[1]) & (pts.y <= box[3])
+    roof_cells, ground_cells = Assigner.of(roofs), Assigner.of(grown)
+    near_vertex = _NearVertices.of(roofs) if sampling == "3dfier" else None
+    g_owner, g_z, r_owner, r_x, r_y, r_z, r_kind, t_owner, t_z = ([] for _ in range(9))
+    for pts in chunks:
         cls = pts.classification
-        ground = np.flatnonzero(near & (cls == GROUND))
-        hit, owner = ground_tree.query(
-            shapely.points(pts.x[ground], pts.y[ground]), predicate="within"
-        )
+        ground = np.flatnonzero(cls == GROUND)
+        hit, owner = ground_cells.assign(pts.x[ground], pts.y[ground])
         g_owner.append(owner)
         g_z.append(pts.z[ground[hit]])
-        roof = np.flatnonzero(near & np.isin(cls, (BUILDING, *UNCLASSIFIED)))
-        hit, owner = roof_tree.query(shapely.points(pts.x[roof], pts.y[roof]), predicate="within")
+        roof = np.flatnonzero(np.isin(cls, (BUILDING, *UNCLASSIFIED)))
+        hit, owner = roof_cells.assign(pts.x[roof], pts.y[roof])
         idx = roof[hit]
         kind = (cls[idx] != BUILDING).astype(np.int8)
         if dtm is not None and kind.any():
-            other = np.flatnonzero(kind == 1)
-            above = pts.z[idx[other]] - dtm.sample(np.column_stack([pts.x, pts.y])[idx[other]])
-            kind[other[~(above >= min_height)]] = 2  # near the ground: no roof
+            other = idx[kind == 1]
+            above = pts.z[other] - dtm.sample(np.column_stack([pts.x[other], pts.y[other]]))
+            kind[np.flatnonzero(kind == 1)[~(above >= min_height)]] = 2  # near the ground
         else:
             kind[kind == 1] = 2
+        if near_vertex is not None:
+            last = (kind == 0) & pts.last_return[idx]
+            cand = np.flatnonzero((cls == BUILDING) & pts.last_return)
+            hit, near = near_vertex.assign(pts.x[cand], pts.y[cand])
+            key = np.unique(np.concatenate([idx[last] * n + owner[last], cand[hit] * n + near]))
+            point, building = np.divmod(key, n)
+            t_owner.append(building)
+            t_z.append(pts.z[point])
+        if (kind == 2).any():  # points near the ground are never roof
+            kept = np.flatnonzero(kind < 2)
+            idx, owner, kind = idx[kept], owner[kept], kind[kept]
         r_owner.append(owner)
         r_x.append(pts.x[idx])
         r_y.append(pts.y[idx])
@@ -150,21 +175,18 @@ def point_stats(
     owner, x, y, z, kind = (np.concatenate(a) for a in (r_owner, r_x, r_y, r_z, r_kind))
     # A building with class-6 points uses only those; others their points above the terrain.
     has_class = np.bincount(owner[kind == 0], minlength=n) > 0
-    keep = (kind == 0) | ((kind == 1) & ~has_class[owner])
-    owner, x, y, z = owner[keep], x[keep], y[keep], z[keep]
+    if kind.any():
+        keep = (kind == 0) | ~has_class[owner]
+        owner, x, y, z = owner[keep], x[keep], y[keep], z[keep]
 
     g_count, g_pct, _ = grouped_percentiles(g_owner_a, g_z_a, n, [ground_percentile])
     count, pct, ordered = grouped_percentiles(owner, z, n, [50.0, *percentiles])
-    dev = ordered - np.repeat(pct[50.0], count)
-    group = np.repeat(np.arange(n), count)
-    roof_stats = ZonalStats(
-        count=count,
-        nodata=np.zeros(n, np.int64),
-        percentiles={float(q): pct[float(q)] for q in percentiles},
-        centre=pct[50.0],
-        s1=np.bincount(group, dev, n),
-        s2=np.bincount(group, dev * dev, n),
-    )
+    if near_vertex is not None:
+        # 3dfier: heights truncated to centimetres, the value at rank floor(n * q) of each.
+        cm = np.trunc(np.concatenate(t_z) * 100.0) / 100.0
+        t_count, _, ordered = grouped_percentiles(np.concatenate(t_owner), cm, n, [])
+        pct = _rank_percentiles(t_count, ordered, [50.0, *percentiles])
+    roof_stats = _roof_stats(t_count if near_vertex is not None else count, ordered, pct)
     source = np.where(has_class, "class 6", np.where(count > 0, "height above DTM", None))
     area = shapely.area(roofs)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -175,7 +197,7 @@ def point_stats(
         per_m2 = total / max((xmax - xmin) * (ymax - ymin), 1.0)
         cell = max(0.5, 2.0 / np.sqrt(max(per_m2, 1e-9)))
     fraction, radius = _gaps(roofs[usable], np.flatnonzero(usable), n, owner, x, y, float(cell))
-    order = np.lexsort((z, y, x, owner))
+    order = _row_order(owner, x, y, z)
     return PointStats(
         ground=g_pct[float(ground_percentile)],
         ground_points=g_count,
@@ -185,9 +207,106 @@ def point_stats(
         nodata_fraction=fraction,
         nodata_radius=np.where(count > 0, radius, np.nan),
         cell=float(cell),
-        roof_xyz=np.column_stack([x, y, z])[order],
+        roof_xyz=np.column_stack([x[order], y[order], z[order]]),
         roof_start=np.concatenate([[0], np.cumsum(count)]),
     )
+
+
+def _roof_stats(
+    count: NDArray[np.int64], ordered: NDArray[np.float64], pct: dict[float, NDArray[np.float64]]
+) -> ZonalStats:
+    """Roof statistics from the grouped, sorted heights and their percentiles (incl. 50)."""
+    n = len(count)
+    dev = ordered - np.repeat(pct[50.0], count)
+    group = np.repeat(np.arange(n), count)
+    return ZonalStats(
+        count=count,
+        nodata=np.zeros(n, np.int64),
+        percentiles={q: v for q, v in pct.items()},
+        centre=pct[50.0],
+        s1=np.bincount(group, dev, n),
+        s2=np.bincount(group, dev * dev, n),
+    )
+
+
+def _row_order(*columns: NDArray[np.number]) -> NDArray[np.intp]:
+    """The order sorting the rows ``columns`` make by the first column, then the next...
+
+    As :func:`numpy.lexsort` with the keys reversed, but several times faster: each column is
+    replaced by its dense rank (one unstable sort), and the ranks are packed into one int64
+    key, column by column (a key about to outgrow 62 bits is replaced by its own dense rank
+    first: at most 31 bits), so one sort orders the rows. Rows that tie are equal in every
+    column, so any order among them gives the same sorted rows.
+
+    Examples
+    --------
+    >>> _row_order(np.array([1, 0, 1, 0]), np.array([0.5, 2.0, -1.0, 2.0]), np.arange(4.0))
+    array([1, 3, 2, 0])
+    """
+    key, top = np.zeros(len(columns[0]), np.int64), 0
+    for column in columns:
+        rank, most = _dense_rank(column)
+        if top.bit_length() + most.bit_length() > 62:
+            key, top = _dense_rank(key)
+        key = (key << most.bit_length()) | rank
+        top = (top << most.bit_length()) | most
+    return np.argsort(key)
+
+
+def _dense_rank(values: NDArray[np.number]) -> tuple[NDArray[np.int64], int]:
+    """Per value, how many distinct values are smaller; and the largest rank."""
+    if not len(values):
+        return np.zeros(0, np.int64), 0
+    order = np.argsort(values)
+    ordered = values[order]
+    rank = np.empty(len(values), np.int64)
+    rank[order] = np.concatenate([[0], np.cumsum(ordered[1:] != ordered[:-1])])
+    return rank, int(rank[order[-1]])
+
+
+def _rank_percentiles(
+    count: NDArray[np.int64], ordered: NDArray[np.float64], percentiles: Sequence[float]
+) -> dict[float, NDArray[np.float64]]:
+    """3dfier's percentiles: the value at rank ``floor(n * q / 100)`` (the last for q = 100).
+
+    Examples
+    --------
+    >>> p = _rank_percentiles(np.array([4, 0]), np.array([1.0, 2.0, 3.0, 4.0]), [0, 90, 100])
+    >>> p[90.0].tolist(), p[100.0].tolist()
+    ([4.0, nan], [4.0, nan])
+    """
+    start = np.cumsum(count) - count
+    has = count > 0
+    out = {}
+    for q in percentiles:
+        rank = np.minimum(np.floor(count * (q / 100.0)).astype(np.int64), count - 1)
+        res = np.full(len(count), np.nan)
+        res[has] = ordered[(start + rank)[has]]
+        out[float(q)] = res
+    return out
+
+
+@dataclass(frozen=True)
+class _NearVertices:
+    """The footprint vertices, to find the points within 3dfier's radius of them."""
+
+    tree: shapely.STRtree
+    owner: NDArray[np.intp]
+
+    @classmethod
+    def of(cls, geoms: NDArray[np.object_]) -> _NearVertices:
+        xy, owner = shapely.get_coordinates(geoms, return_index=True)
+        return cls(shapely.STRtree(shapely.points(xy)), owner)
+
+    def assign(
+        self, x: NDArray[np.float64], y: NDArray[np.float64]
+    ) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+        """Pairs ``(point, footprint)`` of points within the radius of a footprint vertex."""
+        hit, vertex = self.tree.query(
+            shapely.points(x, y), predicate="dwithin", distance=THREEDFIER_RADIUS
+        )
+        span = len(self.owner)  # vertices: more than the footprints
+        return np.divmod(np.unique(hit * span + self.owner[vertex]), span)
 
 
 def _gaps(
@@ -212,14 +331,22 @@ def _gaps(
     cells = (c_owner * height + crow) * width + ccol
     prow = np.floor((top - y) / cell).astype(np.int64)
     pcol = np.floor((x - left) / cell).astype(np.int64)
-    filled = np.isin(cells, (owner * height + prow) * width + pcol)
+    held = np.sort((owner * height + prow) * width + pcol)  # cells holding a point
+    at = np.minimum(np.searchsorted(held, cells), len(held) - 1)
+    filled = held[at] == cells if len(held) else np.zeros(len(cells), bool)
     total = np.bincount(c_owner, minlength=n)
     with np.errstate(invalid="ignore", divide="ignore"):
         fraction = np.where(total > 0, 1.0 - np.bincount(c_owner, filled, n) / total, np.nan)
     if len(x):
         centres = np.column_stack([left + (ccol + 0.5) * cell, top - (crow + 0.5) * cell])
-        distance, _ = cKDTree(np.column_stack([x, y])).query(centres)
-        first = np.full(n, -np.inf)
-        np.maximum.at(first, c_owner, distance)
-        radius = np.where(np.isfinite(first), first, np.nan)
+        tree = cKDTree(np.column_stack([x, y]), balanced_tree=False, compact_nodes=False)
+        # A filled cell holds a point: its centre is at most half a diagonal from one. So the
+        # filled cells matter only where no empty cell is farther; the others are skipped.
+        largest = np.full(n, -np.inf)
+        distance, _ = tree.query(centres[~filled])
+        np.maximum.at(largest, c_owner[~filled], distance)
+        rest = filled & (largest[c_owner] < cell * np.sqrt(0.5) * (1 + 1e-9))
+        distance, _ = tree.query(centres[rest])
+        np.maximum.at(largest, c_owner[rest], distance)
+        radius = np.where(np.isfinite(largest), largest, np.nan)
     return fraction, radius

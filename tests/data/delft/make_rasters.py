@@ -64,9 +64,20 @@ for name, grid in (("dsm", dsm), ("dtm", dtm)):
     ) as dst:
         dst.write(grid, 1)
 model = json.loads((src / "output" / "testarea.json").read_text())
+vertices = np.asarray(model["vertices"], dtype=float)
 with (out / "3dfier_heights.csv").open("w") as f:
-    f.write("gml_id,measuredHeight,min_height_surface\n")
+    f.write("gml_id,measuredHeight,min_height_surface,roof_z\n")
     for key, obj in model["CityObjects"].items():
         if obj["type"] == "Building":
             a = obj["attributes"]
-            f.write(f"{key},{a['measuredHeight']:.3f},{a['min-height-surface']:.3f}\n")
+            # roof_z: the top of the LoD1 solid, the highest z among its vertices
+            used = np.asarray(
+                json.dumps(obj["geometry"][0]["boundaries"])
+                .replace("[", " ")
+                .replace("]", " ")
+                .replace(",", " ")
+                .split(),
+                dtype=int,
+            )
+            top = vertices[used, 2].max()
+            f.write(f"{key},{a['measuredHeight']:.3f},{a['min-height-surface']:.3f},{top:.3f}\n")
