@@ -21,9 +21,9 @@ def read_buildings(source: Source, target: pyproj.CRS, options: Lod1Options, /) 
     """Read building footprints, repair what can be repaired and flag the rest.
 
     Every input feature yields a row. Columns added: ``building_id`` (from the configured id
-    column; missing ids become ``fid:N``, repeated ones get a ``~k`` suffix), ``source_fid``,
-    ``footprint_repaired`` and ``footprint_issue`` (what was wrong or suspicious, ``None`` when
-    nothing was).
+    column, else from a ``building_id`` column of the source; missing ids become ``fid:N``,
+    repeated ones get a ``~k`` suffix), ``source_fid``, ``footprint_repaired`` and
+    ``footprint_issue`` (what was wrong or suspicious, ``None`` when nothing was).
 
     Raises
     ------
@@ -35,6 +35,8 @@ def read_buildings(source: Source, target: pyproj.CRS, options: Lod1Options, /) 
         source.path, layer=layer, target=target, crs=source.crs, what="cadastre buildings"
     )
     id_column = source.options.get("building_id")
+    if id_column is None and "building_id" in frame.columns:
+        id_column = "building_id"
     if id_column is not None and id_column not in frame.columns:
         raise InputError(
             f"{source.path}: cadastre buildings have no column {id_column!r} "

@@ -18,18 +18,19 @@ import rasterio
 import shapely
 from tqdm import tqdm
 
-from ingest import cadastre, survey
+from ingest import cadastre, lod13, survey
 from ingest.config import BuildConfig, Source
 from ingest.lidar.heights import LidarHeights
+from ingest.lidar.read import extent
 from ingest.lidar.trees import detect_trees, merge_trees
-from ingest.lod1 import dsm_roofs, ground_heights, lift
+from ingest.lod1 import blocks, dsm_roofs, ground_heights, lift
 from ingest.lod22.build import reconstruct
 from ingest.vector import read_layer
 from twin._version import __version__
 from twin.crs import horizontal, same_horizontal, vertical
 from twin.errors import CRSError, InputError
 from twin.model import CityModel, mesh_cache
-from twin.polygon3d import extrude, surface_metrics
+from twin.polygon3d import surface_metrics
 from twin.semantics import Semantic
 from twin.terrain import Terrain
 
@@ -97,6 +98,15 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
                 scratch=output.with_name(f".{output.stem}.lidar-dtm.tif"),
             )
             cleanup.callback(lidar.discard)  # once the twin is written, or on failure
+            if not (lidar.stats.roof.count.any() or lidar.stats.ground_points.any()):
+                cloud, footprints = (
+                    ", ".join(f"{v:.0f}" for v in box)
+                    for box in (extent(lidar.clouds), shapely.total_bounds(geoms))
+                )
+                raise InputError(
+                    f"{config.sources['lidar'].path}: the point cloud ({cloud}) misses every "
+                    f"footprint ({footprints}); is its CRS right?"
+                )
             terrain = lidar.terrain
             log.extend(lidar.warnings())
         if terrain is not None:
@@ -135,19 +145,50 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
             buildings, ground_z=ground_z, roofs=roofs, survey=survey_table, options=config.lod1
         )
         attributes.insert(1, "ground_method", ground_method)
+        # A source attribute named like a computed column keeps its value under source_<name>.
+        clash = buildings.columns.intersection(attributes.columns)
+        buildings = buildings.rename(columns={c: f"source_{c}" for c in clash})
         buildings = gpd.GeoDataFrame(
             pd.concat([buildings, attributes], axis=1), geometry="geometry", crs=crs
         )
 
         next(steps)
-        solids = _solids(buildings, crs)
+        sloped = config.lod1.base == "sloped"
+        if sloped and terrain is None:
+            log.append("[lod1] base = 'sloped' without a terrain: flat bases")
+        solids = _solids(buildings, crs, terrain if sloped else None)
         lods = ["1.2"]
         if lidar is not None:
+            split = lod13.reconstruct(
+                geoms,
+                lidar.stats,
+                ground_z=buildings["ground_z"].to_numpy(dtype=float),
+                lod1_z=buildings["lod1_z"].to_numpy(dtype=float),
+                percentile=config.lod1.roof_percentile,
+                step=config.lod13.step,
+                min_area=config.lod13.min_area,
+            )
+            for column, values in split.attributes.items():
+                buildings[column] = values.to_numpy()
+            solids["lod13"] = gpd.GeoDataFrame(
+                {"building_id": buildings["building_id"].to_numpy(), "lod": "1.3"}
+                | {"lod13_parts": split.attributes["lod13_parts"].to_numpy()},
+                geometry=gpd.GeoSeries(split.solids, crs=crs),
+            )
+            solids["building_surfaces"] = pd.concat(
+                [
+                    solids["building_surfaces"],
+                    _surfaces(buildings, split.faces, split.owner, split.semantic, "1.3", crs),
+                ],
+                ignore_index=True,
+            )
+            lods.append("1.3")
             lod22 = reconstruct(
                 geoms,
                 lidar.stats,
                 ground_z=buildings["ground_z"].to_numpy(dtype=float),
                 lod1_z=buildings["lod1_z"].to_numpy(dtype=float),
+                lod13=split,
             )
             for column, values in lod22.attributes.items():
                 buildings[column] = values.to_numpy()
@@ -231,13 +272,27 @@ def _citymodel(config: BuildConfig, output: Path, started: str) -> CityModel:
     return model
 
 
-def _solids(buildings: gpd.GeoDataFrame, crs: pyproj.CRS) -> dict[str, gpd.GeoDataFrame]:
-    """The ``lod12`` layer and the LoD1.2 rows of ``building_surfaces``."""
-    solids, faces, owner, semantic = extrude(
+def _solids(
+    buildings: gpd.GeoDataFrame, crs: pyproj.CRS, terrain: Terrain | None
+) -> dict[str, gpd.GeoDataFrame]:
+    """The ``lod12`` layer and the LoD1.2 rows of ``building_surfaces``.
+
+    With a ``terrain`` the blocks get sloped bases, and the ``buildings`` their range
+    (``ground_z_min``, ``ground_z_max``) and the sloped blocks' volume and wall area.
+    """
+    lod1 = blocks(
         buildings.geometry.to_numpy(),
         buildings["ground_z"].to_numpy(dtype=float),
         buildings["lod1_z"].to_numpy(dtype=float),
+        terrain=terrain,
     )
+    solids, faces, owner, semantic = lod1.solids, lod1.surfaces, lod1.owner, lod1.semantic
+    if terrain is not None:
+        buildings["ground_z_min"] = lod1.ground_min
+        buildings["ground_z_max"] = lod1.ground_max
+        sloped = lod1.sloped
+        buildings.loc[sloped, "volume_lod1"] = lod1.volume[sloped]
+        buildings.loc[sloped, "area_wall_lod1"] = lod1.wall_area[sloped]
     ids = buildings["building_id"].to_numpy()
     lod12 = gpd.GeoDataFrame(
         {

@@ -99,3 +99,19 @@ def test_rebuild_keeps_history_and_failed_build_keeps_twin(delft_config, tmp_pat
         build(BuildConfig.load(bad), out, progress=False)
     assert out.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_source_columns_named_like_computed_ones_are_kept(delft_config, tmp_path):
+    """A footprint file with its own ``building_id`` and ``height`` columns builds."""
+    frame = pyogrio.read_dataframe(DELFT / "bgt_pand.sqlite").iloc[:20]
+    frame = frame.rename(columns={"gml_id": "building_id"}).assign(height=-1.0)
+    source = tmp_path / "footprints.gpkg"
+    pyogrio.write_dataframe(frame, source)
+    config = delft_config.read_text().replace(str(DELFT / "bgt_pand.sqlite"), str(source))
+    config = config.replace('building_id = "gml_id"\n', "")
+    path = tmp_path / "own-columns.toml"
+    path.write_text(config)
+    b = build(BuildConfig.load(path), tmp_path / "own.gpkg", progress=False).buildings
+    assert list(b["building_id"]) == list(frame["building_id"])
+    assert (b["source_height"] == -1.0).all()
+    assert (b["height"] > 2.0).all()

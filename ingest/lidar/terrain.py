@@ -4,7 +4,9 @@ The ground points (class 2) are binned into a grid of the chosen resolution, str
 chunk; each cell takes their mean. Sums are kept in integer millimetres, so the result is the
 same bit for bit whatever the chunk size. A cloud without ground class falls back to the
 lowest point per cell, with the cells under building footprints left out (a roof is never
-ground). Empty cells take the value of the nearest filled cell.
+ground). Empty cells take the value of the nearest filled cell up to ``max_fill`` metres
+away (the gap under a large roof); farther cells, such as the space between tiles far apart,
+stay no-data rather than made-up terrain.
 """
 
 from __future__ import annotations
@@ -40,8 +42,9 @@ def dtm_from_points(
     resolution: float = 1.0,
     footprints: NDArray[np.object_] | None = None,
     chunk_size: int = CHUNK_SIZE,
+    max_fill: float = 100.0,
 ) -> Terrain:
-    """Grid the ground points of ``clouds`` into a gap-free DTM GeoTIFF written to ``target``.
+    """Grid the ground points of ``clouds`` into a DTM GeoTIFF written to ``target``.
 
     Parameters
     ----------
@@ -57,6 +60,9 @@ def dtm_from_points(
         Building footprints; their cells are left out when the cloud has no ground class.
     chunk_size
         Points read at once.
+    max_fill
+        Empty cells up to this distance (m) from a filled cell take its value (as GDAL's
+        ``FillNodata`` with a maximum search distance); the others are no-data (NaN).
 
     Returns
     -------
@@ -71,6 +77,7 @@ def dtm_from_points(
     if not resolution > 0:
         raise InputError(f"{clouds[0].path}: DTM resolution must be positive, got {resolution}")
     target = Path(target)
+    chunks = stream(clouds, size=chunk_size)  # decoding starts while the grid is set up
     xmin, ymin, xmax, ymax = extent(clouds)
     left = np.floor(xmin / resolution) * resolution
     top = np.ceil(ymax / resolution) * resolution
@@ -81,7 +88,7 @@ def dtm_from_points(
     ground_sum = np.zeros(size, np.int64)
     ground_n = np.zeros(size, np.int64)
     lowest = np.full(size, np.iinfo(np.int64).max)
-    for pts in stream(clouds, size=chunk_size):
+    for pts in chunks:
         col = np.floor((pts.x - left) / resolution).astype(np.int64)
         row = np.floor((top - pts.y) / resolution).astype(np.int64)
         inside = (col >= 0) & (col < width) & (row >= 0) & (row < height)
@@ -107,8 +114,10 @@ def dtm_from_points(
         names = ", ".join(str(cloud.path) for cloud in clouds)
         raise InputError(f"{names}: no ground point to make a terrain model from")
     grid = grid.reshape(height, width)
-    _, (near_r, near_c) = ndimage.distance_transform_edt(np.isnan(grid), return_indices=True)
-    grid = grid[near_r, near_c].astype(np.float32)
+    gap, (near_r, near_c) = ndimage.distance_transform_edt(
+        np.isnan(grid), sampling=resolution, return_indices=True
+    )
+    grid = np.where(gap <= max_fill, grid[near_r, near_c], np.nan).astype(np.float32)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f"{target.name}.tmp")
     try:
@@ -122,6 +131,7 @@ def dtm_from_points(
             dtype="float32",
             crs=rasterio.crs.CRS.from_wkt(crs.to_wkt()),
             transform=transform,
+            nodata=np.nan,
             compress="deflate",
         ) as dst:
             dst.write(grid, 1)

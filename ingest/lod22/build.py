@@ -2,10 +2,14 @@
 
 Each building with enough roof points gets its planes detected (:mod:`ingest.lod22.planes`),
 regularised into a roof (:mod:`ingest.lod22.regularise`) and built into a solid
-(:mod:`ingest.lod22.solid`). The solid must pass the safety checks (no roof above the p98
-of the points plus :data:`P98_TOLERANCE`, none at or below the ground) and
-:func:`twin.validity.check`; a building that fails any step keeps its LoD1.2 block as its
-LoD2.2 solid, with the reason in ``lod22_fallback_reason``.
+(:mod:`ingest.lod22.solid`); when the planes make no regular roof, the footprint is
+partitioned among them (:mod:`ingest.lod22.partition`) and built part by part. The solid
+must pass the safety checks (its planes' inliers within :data:`MAX_RMSE` RMS, for a
+partition all but the worst :data:`PARTITION_TRIM` of them; no roof above the p98 of the
+points plus :data:`P98_TOLERANCE`, none at or below the ground) and
+:func:`twin.validity.check`; a building that fails any step takes its LoD1.3 solid when that
+has several parts (:mod:`ingest.lod13`), else its LoD1.2 block, as its LoD2.2 solid, with the
+reason in ``lod22_fallback_reason``.
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ import shapely
 from numpy.typing import NDArray
 
 from ingest.lidar.stats import PointStats
-from ingest.lod22.planes import detect
-from ingest.lod22.regularise import Frame, envelope, regularise
-from ingest.lod22.solid import roof_solid
+from ingest.lod22.partition import by_planes
+from ingest.lod22.planes import Planes, detect
+from ingest.lod22.regularise import Frame, Roof, envelope, regularise
+from ingest.lod22.solid import partition_solid, roof_solid
+from twin.errors import InputError
 from twin.polygon3d import extrude
 from twin.semantics import Semantic
 from twin.validity import check, names
@@ -33,13 +39,18 @@ MAX_NODATA = 0.5
 P98_TOLERANCE = 0.5
 #: largest RMSE (m) of the plane inliers to the regular roof
 MAX_RMSE = 0.3
+#: share of the worst-fitting inliers a partitioned roof's RMSE check leaves out
+PARTITION_TRIM = 0.05
 #: inlier distance (m) of the plane detection
 THRESHOLD = 0.15
+#: grid cells (of the point statistics, about four points each) over which a plane's inliers
+#: must connect: co-planar patches further apart become planes of their own
+CONNECT = 1.75
 
 
 @dataclass(frozen=True)
-class Lod22:
-    """LoD2.2 solids and attributes of ``n`` buildings.
+class Solids:
+    """The solids of ``n`` buildings at one LoD, their faces and attributes.
 
     Attributes
     ----------
@@ -52,8 +63,10 @@ class Lod22:
     semantic : (k,) int8
         :class:`twin.semantics.Semantic` of each face.
     attributes
-        ``roof_type``, ``roof_planes``, ``eave_z_lod22``, ``ridge_z_lod22``, ``rmse_lod22``,
-        ``lod22_method``, ``lod22_fallback_reason`` (see ``docs/model.md``).
+        Per building: for LoD2.2 ``roof_type``, ``roof_planes``, ``eave_z_lod22``,
+        ``ridge_z_lod22``, ``rmse_lod22``, ``lod22_method``, ``lod22_fallback_reason``; for
+        LoD1.3 (:mod:`ingest.lod13`) ``lod13_parts``, ``rmse_lod13``, ``lod13_method``,
+        ``lod13_fallback_reason`` (see ``docs/model.md``).
     """
 
     solids: NDArray[np.object_]
@@ -70,7 +83,8 @@ def reconstruct(
     *,
     ground_z: NDArray[np.float64],
     lod1_z: NDArray[np.float64],
-) -> Lod22:
+    lod13: Solids | None = None,
+) -> Solids:
     """Reconstruct the LoD2.2 roofs of footprints from their roof points.
 
     Parameters
@@ -81,10 +95,13 @@ def reconstruct(
         Point statistics of the footprints, with their roof points.
     ground_z, lod1_z : (n,) float
         Ground and LoD1.2 roof height of each building (the fallback block).
+    lod13
+        The buildings' LoD1.3: a building without planes whose LoD1.3 has several parts
+        takes it (``lod22_method = "lod1.3"``) instead of the LoD1.2 block.
 
     Returns
     -------
-    Lod22
+    Solids
     """
     n = len(geoms)
     count = np.diff(stats.roof_start)
@@ -106,67 +123,72 @@ def reconstruct(
         origin = np.array([*shapely.get_coordinates(shapely.centroid(geoms[i]))[0], 0.0])
         local = xyz - origin
         footprint = shapely.transform(geoms[i], lambda c, o=origin: c - o[:2])
-        planes = detect(local, threshold=THRESHOLD, min_points=max(10, MIN_POINTS // 3))
+        planes = detect(
+            local,
+            threshold=THRESHOLD,
+            min_points=max(10, MIN_POINTS // 3),
+            connect=CONNECT * stats.cell,
+        )
         roof = regularise(local, planes, Frame.of(footprint))
         roof_type[i], planes_n[i] = roof.roof_type, len(planes.coef)
-        if roof.reason is not None:
+        if not len(planes.coef):
             reason[i] = roof.reason
             continue
-        inlier = planes.label >= 0
-        residual = local[:, 2] - envelope(roof.planes, local[:, :2])
-        fit = float(np.sqrt(np.mean(residual[inlier] ** 2)))
-        if fit > MAX_RMSE:
-            reason[i] = f"{roof.roof_type} roof misfits its points by {fit:.2f} m"
-            continue
-        world = roof.planes - np.column_stack(
-            [np.zeros((len(roof.planes), 2)), roof.planes[:, :2] @ origin[:2]]
-        )
-        faces, semantic = roof_solid(geoms[i], world, ground_z[i])
-        top = shapely.get_coordinates(faces[semantic == Semantic.RoofSurface], include_z=True)
-        if top[:, 2].max() > p98[i] + P98_TOLERANCE:
-            reason[i] = f"roof reaches {top[:, 2].max() - p98[i]:.2f} m above the p98 of its points"
-            continue
-        if top[:, 2].min() <= ground_z[i]:
-            reason[i] = "roof at or below the ground"
-            continue
-        models[i] = faces, semantic
-        rmse[i] = float(np.sqrt(np.mean(residual**2)))
-    modelled = np.array(sorted(models), dtype=np.intp)
-    solids = np.full(n, None, dtype=object)
-    if len(modelled):
-        solids[modelled] = [shapely.MultiPolygon(list(models[i][0])) for i in modelled]
-        codes, _ = check(solids[modelled])
-        for i, c in zip(modelled, codes, strict=True):
-            if c:
-                reason[i] = f"invalid solid: {', '.join(names(c))}"
-                del models[i]
-                solids[i] = None
-    fallback = np.flatnonzero(reason != None)  # noqa: E711 (element-wise)
-    block, block_faces, block_owner, block_sem = extrude(
-        geoms[fallback], ground_z[fallback], lod1_z[fallback]
+        # The regular roof first; a partition among the planes when there is none, or when
+        # the regular roof fails a check.
+        tried = []
+        for regular in [True, False] if roof.reason is None else [False]:
+            model, failed = _model(
+                geoms[i],
+                footprint,
+                local,
+                planes,
+                roof,
+                origin,
+                regular=regular,
+                ground=ground_z[i],
+                p98=p98[i],
+                cell=stats.cell,
+            )
+            if model is not None:
+                models[i], rmse[i] = model[:2], model[2]
+                if not regular:
+                    roof_type[i] = "multiple"
+                break
+            tried.append(failed)
+        else:
+            reason[i] = "; then ".join(tried)
+    stepped = np.zeros(n, bool)
+    if lod13 is not None:
+        parts = lod13.attributes
+        stepped = (reason != None) & (parts["lod13_method"] == "parts").to_numpy()  # noqa: E711
+        stepped &= parts["lod13_parts"].to_numpy() > 1
+        for i in np.flatnonzero(stepped).tolist():
+            own = lod13.owner == i
+            models[i] = lod13.faces[own], lod13.semantic[own]
+        rmse[stepped] = parts["rmse_lod13"].to_numpy()[stepped]
+    solids, all_faces, owner_all, all_sem = finish(
+        models, reason, geoms, ground_z=ground_z, lod1_z=lod1_z
     )
-    solids[fallback] = block
+    stepped &= ~np.char.startswith(reason.astype(str), "invalid solid")
+    fallback = np.flatnonzero((reason != None) & ~stepped)  # noqa: E711 (element-wise)
     # RMSE of a fallback block: its points against its flat top.
     owner = np.repeat(np.arange(n), count)
     dev = stats.roof_xyz[:, 2] - lod1_z[owner]
     with np.errstate(invalid="ignore", divide="ignore"):
         flat = np.sqrt(np.bincount(owner, dev * dev, n) / count)
     rmse[fallback] = flat[fallback]
-    kept = np.array(sorted(models), dtype=np.intp)
-    faces = [models[i][0] for i in kept] + [block_faces]
-    sems = [models[i][1] for i in kept] + [block_sem]
-    owners = [np.full(len(models[i][0]), i, np.intp) for i in kept] + [fallback[block_owner]]
-    owner_all = np.concatenate(owners) if owners else np.empty(0, np.intp)
-    order = np.argsort(owner_all, kind="stable")
-    all_faces = np.concatenate(faces)[order]
-    all_sem = np.concatenate(sems)[order]
     roof_faces = all_faces[all_sem == Semantic.RoofSurface]
-    roof_owner = owner_all[order][all_sem == Semantic.RoofSurface]
+    roof_owner = owner_all[all_sem == Semantic.RoofSurface]
     z, z_owner = shapely.get_coordinates(roof_faces, include_z=True, return_index=True)
     eave, ridge = np.full(n, np.inf), np.full(n, -np.inf)
     np.minimum.at(eave, roof_owner[z_owner], z[:, 2])
     np.maximum.at(ridge, roof_owner[z_owner], z[:, 2])
-    method = np.where(reason == None, "planes", np.where(solids != None, "lod1.2", None))  # noqa: E711
+    method = np.where(
+        reason == None,  # noqa: E711 (element-wise)
+        "planes",
+        np.where(stepped, "lod1.3", np.where(solids != None, "lod1.2", None)),  # noqa: E711
+    )
     attributes = pd.DataFrame(
         {
             "roof_type": roof_type,
@@ -178,10 +200,132 @@ def reconstruct(
             "lod22_fallback_reason": reason,
         }
     )
-    return Lod22(
+    return Solids(
         solids=solids,
         faces=all_faces,
-        owner=owner_all[order],
+        owner=owner_all,
         semantic=all_sem,
         attributes=attributes,
     )
+
+
+def _model(
+    geom: shapely.Geometry,
+    footprint: shapely.Geometry,
+    local: NDArray[np.float64],
+    planes: Planes,
+    roof: Roof,
+    origin: NDArray[np.float64],
+    /,
+    *,
+    regular: bool,
+    ground: float,
+    p98: float,
+    cell: float,
+) -> tuple[tuple[NDArray[np.object_], NDArray[np.int8], float] | None, str]:
+    """One building's solid: its ``regular`` roof, or its footprint partitioned among its planes.
+
+    Returns the faces, their semantics and the RMSE of all the points to the roof, or
+    ``None`` and why the solid failed a check.
+    """
+    if regular:
+        coef, parts, why = roof.planes, None, f"{roof.roof_type} roof"
+        fitted = envelope(coef, local[:, :2])
+    else:
+        why = "partition" if roof.reason is None else f"{roof.reason}; partition"
+        try:
+            parts, coef = by_planes(footprint, local, planes, cell=cell)
+        except shapely.errors.GEOSException as exc:
+            return None, f"{why} failed: {exc}"
+        fitted = _part_heights(parts, coef, local)
+    inlier = planes.label >= 0
+    residual = local[:, 2] - fitted
+    squared = np.sort(residual[inlier] ** 2)
+    if parts is not None:  # the points within a cell of a step may fall on its other side
+        squared = squared[: max(int(np.ceil(len(squared) * (1 - PARTITION_TRIM))), 1)]
+    fit = float(np.sqrt(np.mean(squared)))
+    if fit > MAX_RMSE:
+        return None, f"{why} misfits its points by {fit:.2f} m"
+    world = coef - np.column_stack([np.zeros((len(coef), 2)), coef[:, :2] @ origin[:2]])
+    if parts is None:
+        faces, semantic = roof_solid(geom, world, ground)
+    else:
+        moved = shapely.transform(parts, lambda c: c + origin[:2])
+        try:
+            faces, semantic = partition_solid(geom, moved, world, ground)
+        except (InputError, shapely.errors.GEOSException) as exc:
+            return None, f"{why} has no solid: {exc}"
+    top = shapely.get_coordinates(faces[semantic == Semantic.RoofSurface], include_z=True)
+    if top[:, 2].max() > p98 + P98_TOLERANCE:
+        return None, f"{why} reaches {top[:, 2].max() - p98:.2f} m above the p98 of its points"
+    if top[:, 2].min() <= ground:
+        return None, f"{why} at or below the ground"
+    return (faces, semantic, float(np.sqrt(np.mean(residual**2)))), why
+
+
+def _part_heights(
+    parts: NDArray[np.object_], coef: NDArray[np.float64], xyz: NDArray[np.float64], /
+) -> NDArray[np.float64]:
+    """The roof height over each point ``(k,)``: the plane of the part it lies in (or nearest)."""
+    dist = shapely.distance(parts[:, None], shapely.points(xyz[:, :2])[None, :])
+    own = dist.argmin(axis=0)
+    return (coef[own, :2] * xyz[:, :2]).sum(axis=1) + coef[own, 2]
+
+
+def finish(
+    models: dict[int, tuple[NDArray[np.object_], NDArray[np.int8]]],
+    reason: NDArray[np.object_],
+    geoms: NDArray[np.object_],
+    /,
+    *,
+    ground_z: NDArray[np.float64],
+    lod1_z: NDArray[np.float64],
+) -> tuple[NDArray[np.object_], NDArray[np.object_], NDArray[np.intp], NDArray[np.int8]]:
+    """Check the modelled solids and give every other building its LoD1.2 block.
+
+    A solid that :func:`twin.validity.check` finds invalid is dropped (the building gets its
+    block) and its reason (``invalid solid: ...``) written into ``reason``, which is updated
+    in place.
+
+    Parameters
+    ----------
+    models
+        Building index -> its faces and their semantics.
+    reason : (n,) object
+        Why each building has no model of its own (``None`` for those modelled).
+    geoms : (n,) object
+        Footprints.
+    ground_z, lod1_z : (n,) float
+        Ground and LoD1.2 roof height of each building (the fallback block).
+
+    Returns
+    -------
+    solids : (n,) object
+        MultiPolygon Z shells (``None`` where there is no block either).
+    faces, owner, semantic : (k,)
+        All faces, sorted by building, with their building and semantics.
+    """
+    n = len(geoms)
+    models = dict(models)
+    modelled = np.array(sorted(models), dtype=np.intp)
+    solids = np.full(n, None, dtype=object)
+    if len(modelled):
+        solids[modelled] = [shapely.MultiPolygon(list(models[i][0])) for i in modelled]
+        codes, _ = check(solids[modelled])
+        for i, c in zip(modelled, codes, strict=True):
+            if c:
+                reason[i] = f"invalid solid: {', '.join(names(c))}"
+                del models[i]
+                solids[i] = None
+    fallback = np.setdiff1d(np.arange(n), np.array(sorted(models), dtype=np.intp))
+    block, block_faces, block_owner, block_sem = extrude(
+        geoms[fallback], ground_z[fallback], lod1_z[fallback]
+    )
+    solids[fallback] = block
+    kept = np.array(sorted(models), dtype=np.intp)
+    faces = [models[i][0] for i in kept] + [block_faces]
+    sems = [models[i][1] for i in kept] + [block_sem]
+    owners = [np.full(len(models[i][0]), i, np.intp) for i in kept] + [fallback[block_owner]]
+    owner = np.concatenate(owners)
+    order = np.argsort(owner, kind="stable")
+    return solids, np.concatenate(faces)[order], owner[order], np.concatenate(sems)[order]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import ndimage
 
 #: candidate planes scored per round
 HYPOTHESES = 256
@@ -66,6 +67,7 @@ def detect(
     min_points: int = 15,
     max_planes: int = 6,
     seed: int = 0,
+    connect: float | None = None,
 ) -> Planes:
     """Find the planes of a roof in its points.
 
@@ -81,6 +83,9 @@ def detect(
         Most planes to look for.
     seed
         Seed of the generator drawing the triples.
+    connect
+        Cell (m) of the grid on which a plane's inliers must be connected: only the largest
+        8-connected patch of them is kept, the rest go back to the pool (``None``: no check).
 
     Returns
     -------
@@ -117,9 +122,25 @@ def detect(
                 break
             best = fit_plane(pts[inliers])
         inliers = distance(best, pts)[0] <= threshold
+        if connect is not None and inliers.any():
+            inliers &= _largest_patch(xyz[left, :2], inliers, connect)
         if inliers.sum() < min_points:
             break
         label[left[inliers]] = len(found)
         found.append(best)
         left = left[~inliers]
     return Planes(coef=np.array(found).reshape(-1, 3), label=label)
+
+
+def _largest_patch(
+    xy: NDArray[np.float64], chosen: NDArray[np.bool_], cell: float, /
+) -> NDArray[np.bool_]:
+    """Of the ``chosen`` points ``(k, 2)``, those in the largest 8-connected patch of cells."""
+    ij = np.floor((xy - xy.min(axis=0)) / cell).astype(np.intp)
+    grid = np.zeros(tuple(ij.max(axis=0) + 1), bool)
+    grid[ij[chosen, 0], ij[chosen, 1]] = True
+    patches, _ = ndimage.label(grid, structure=np.ones((3, 3)))
+    own = patches[ij[:, 0], ij[:, 1]]
+    size = np.bincount(own[chosen], minlength=own.max() + 1)
+    size[0] = 0
+    return chosen & (own == np.argmax(size))

@@ -180,7 +180,9 @@ def _write_layer(
     )
 
 
-def _write_all(out: Path, n: int, seed: int, lidar: bool, ortho: bool, bar: tqdm) -> dict[str, Any]:
+def _write_all(
+    out: Path, n: int, seed: int, lidar: bool, ortho: bool, bar: tqdm, stepped: int = 0
+) -> dict[str, Any]:
     """Generate the district into the folder ``out``; returns the summary without paths."""
     crs = pyproj.CRS(CRS_CODE)
     rcrs = RasterCRS.from_wkt(crs.to_wkt())
@@ -212,7 +214,7 @@ def _write_all(out: Path, n: int, seed: int, lidar: bool, ortho: bool, bar: tqdm
     bar.reset(total=7 + ceil(raster.height / BLOCK_ROWS) + n_ortho + n_strips)
     step("layout")()
 
-    roofs, attrs = assign_roofs(footprints, grid.frame, rng_roofs)
+    roofs, attrs = assign_roofs(footprints, grid.frame, rng_roofs, stepped=stepped)
     building_id = np.array([f"B{i:06d}" for i in range(1, n + 1)], dtype=object)
     gst = _gst(parcels)
     (out / "truth").mkdir()
@@ -326,6 +328,7 @@ def generate_sample(
     lidar: bool = True,
     ortho: bool = True,
     progress: bool = False,
+    stepped: int = 0,
 ) -> dict[str, Any]:
     """Generate the Klagenfurt sample district into ``out_dir``.
 
@@ -346,6 +349,10 @@ def generate_sample(
         Whether to write ``lidar.laz`` and ``ortho.tif`` (the slowest products).
     progress : bool, default False
         Show a tqdm progress bar on stderr.
+    stepped : int, default 0
+        Flat buildings that get a tower 4-10 m high on half their roof (for LoD1.3); the truth
+        gains ``tower_z``. With 0 the district is that of earlier versions. The survey's eave
+        points stay at the podium's eave, also on the tower's corners.
 
     Returns
     -------
@@ -371,7 +378,7 @@ def generate_sample(
     tmp.mkdir()
     try:
         with tqdm(desc="twin sample", unit="step", disable=not progress, leave=False) as bar:
-            summary = _write_all(tmp, buildings, seed, lidar, ortho, bar)
+            summary = _write_all(tmp, buildings, seed, lidar, ortho, bar, stepped)
         if out.exists():
             out.rmdir()
         tmp.rename(out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +29,9 @@ class Roofs:
     In a building's local frame ``u`` runs along the long axis (unit vector ``ux, uy``) and
     ``v`` across it; ``half_length`` and ``half_width`` are L/2 and W/2. Roof height above the
     eave: gabled ``tan(a)·(W/2 - |v|)``, hipped ``tan(a)·min(L/2 - |u|, W/2 - |v|)``, shed
-    ``tan(a)·(v + W/2)``, flat 0. Non-rectangular buildings are flat.
+    ``tan(a)·(v + W/2)``, flat 0. Non-rectangular buildings are flat. A stepped building
+    (``generate_sample(..., stepped=N)``) is a flat rectangular one whose half ``u > 0``
+    rises ``tower_rise`` higher (a tower on a podium); ``tower_rise`` is 0 elsewhere.
     """
 
     roof_type: NDArray[np.int8]
@@ -41,6 +44,7 @@ class Roofs:
     tan_pitch: FloatArray
     ground_z: FloatArray
     eave_z: FloatArray
+    tower_rise: FloatArray | None = None
 
     @property
     def ridge_z(self) -> FloatArray:
@@ -50,7 +54,8 @@ class Roofs:
             [2 * self.half_width, self.half_width],
             0.0,
         )
-        return self.eave_z + self.tan_pitch * rise
+        tower = 0.0 if self.tower_rise is None else self.tower_rise
+        return self.eave_z + self.tan_pitch * rise + tower
 
     def surface(
         self, b: IntArray, x: FloatArray, y: FloatArray
@@ -81,7 +86,10 @@ class Roofs:
         rise = np.clip(rise, 0.0, np.where(rt == SHED, 2 * hw, hw))
         du = np.where(hip_end, -t * np.sign(u), 0.0)
         dv = np.select([rt == SHED, (rt >= GABLED) & ~hip_end], [t, -t * np.sign(v)], 0.0)
-        return self.eave_z[b] + t * rise, du * ux - dv * uy, du * uy + dv * ux
+        z = self.eave_z[b] + t * rise
+        if self.tower_rise is not None:
+            z = z + np.where(u > 0, self.tower_rise[b], 0.0)
+        return z, du * ux - dv * uy, du * uy + dv * ux
 
     def ridge_ends(self, b: IntArray) -> tuple[FloatArray, FloatArray]:
         """EPSG:31258 ends of the ridge (shed: of the high eave) of pitched roofs ``b``.
@@ -104,10 +112,12 @@ def ground_heights(geometry: NDArray[np.object_]) -> FloatArray:
 
 
 def assign_roofs(
-    footprints: Footprints, frame: Frame, rng: np.random.Generator, /
+    footprints: Footprints, frame: Frame, rng: np.random.Generator, /, *, stepped: int = 0
 ) -> tuple[Roofs, pd.DataFrame]:
     """Draw heights, roof types and attributes of all buildings.
 
+    ``stepped`` flat rectangular buildings (as many as there are, at most) get a tower 4-10 m
+    high on the half ``u > 0`` of their roof; with 0 the draws are those of earlier versions.
     Returns the roofs and a table with ``storeys`` (nullable, ~80 % present) and ``use``.
     """
     n = len(footprints.kind)
@@ -151,6 +161,12 @@ def assign_roofs(
         ground_z=ground,
         eave_z=ground + eave_h,
     )
+    if stepped:
+        flat = np.flatnonzero(rect & (roof_type == FLAT))
+        towers = np.zeros(n)
+        chosen = np.sort(rng.permutation(flat)[:stepped])
+        towers[chosen] = np.round(rng.uniform(4.0, 10.0, len(chosen)), 2)
+        roofs = dataclasses.replace(roofs, tower_rise=towers)
     storeys = pd.array(np.floor(eave_h / 3.0).astype(np.int64), dtype="Int64")
     storeys[rng.random(n) < 0.2] = pd.NA
     use = rng.choice(USES, size=n, p=USE_SHARE)
@@ -158,8 +174,12 @@ def assign_roofs(
 
 
 def truth_table(roofs: Roofs, building_id: NDArray[np.object_]) -> pd.DataFrame:
-    """Ground truth per building: ``building_id, roof_type, ground_z, eave_z, ridge_z``."""
-    return pd.DataFrame(
+    """Ground truth per building: ``building_id, roof_type, ground_z, eave_z, ridge_z``.
+
+    With stepped buildings also ``tower_z``: the top of the tower (NaN without one); their
+    ``ridge_z`` is that too, their ``eave_z`` the podium's roof.
+    """
+    table = pd.DataFrame(
         {
             "building_id": building_id,
             "roof_type": ROOF_TYPES[roofs.roof_type],
@@ -168,3 +188,6 @@ def truth_table(roofs: Roofs, building_id: NDArray[np.object_]) -> pd.DataFrame:
             "ridge_z": np.round(roofs.ridge_z, 3),
         }
     )
+    if roofs.tower_rise is not None:
+        table["tower_z"] = np.where(roofs.tower_rise > 0, table["ridge_z"], np.nan)
+    return table
