@@ -339,7 +339,10 @@ print(type(widget).__name__, widget.src)
     with client.setup_kernel():  # the trame server lives in the kernel: ask it while it runs
         client.execute_cell(notebook.cells[0], 0)
         text = "".join(o.get("text", "") for o in notebook.cells[0].outputs)
-        kind, url = text.split()[:2]
+        # the kernel may print other lines (warnings) before ours: take the one with the URL
+        line = [ln for ln in text.splitlines() if " http" in ln]
+        assert len(line) == 1, text
+        kind, url = line[0].split()[-2:]
         page = httpx.get(url, timeout=30)
     assert kind == "Widget"
     assert page.status_code == 200 and "<html" in page.text.lower()

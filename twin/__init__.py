@@ -7,15 +7,28 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import twin.crs  # noqa: F401  (puts the shipped PROJ grids on PROJ's search path)
 from twin._version import __version__
 from twin.errors import ConfigError, CRSError, InputError, StoreError, TwinError
-from twin.mesh import Mesh
-from twin.model import CityModel
-from twin.semantics import Semantic
-from twin.terrain import Terrain
+
+if TYPE_CHECKING:
+    from twin.mesh import Mesh
+    from twin.model import CityModel
+    from twin.semantics import Semantic
+    from twin.terrain import Terrain
+
+# The model classes pull in geopandas and friends; they are imported on first use so that
+# light entry points (``twin --version``, the point cloud reader process) start quickly.
+_LAZY = {
+    "CityModel": "twin.model",
+    "Mesh": "twin.mesh",
+    "Semantic": "twin.semantics",
+    "Terrain": "twin.terrain",
+}
 
 __all__ = [
     "CRSError",
@@ -32,6 +45,14 @@ __all__ = [
 ]
 
 
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'twin' has no attribute {name!r}")
+
+
 def open(path: str | Path, /) -> CityModel:
     """Open the twin at ``path`` (a GeoPackage written by ``twin build``)."""
+    from twin.model import CityModel
+
     return CityModel.open(path)
