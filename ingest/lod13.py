@@ -9,7 +9,8 @@ points are merged into the neighbour they share most edge with, as are neighbour
 heights end up closer than ``step``. Each part gets the roof percentile of its points; the
 shared edges are simplified (a coverage simplification, so the parts still tile the
 footprint) and
-:func:`ingest.lod22.solid.partition_solid` builds the solid, with step walls between parts.
+:func:`ingest.lod22.solid.partition_solid` builds the solid, with step walls between parts
+(on a sloped base with a terrain, as the LoD1.2 blocks).
 A building without enough points, or whose solid fails :func:`twin.validity.check`, keeps its
 LoD1.2 block (``lod13_method = "lod1.2"``, the reason in ``lod13_fallback_reason``).
 """
@@ -27,6 +28,7 @@ from ingest.lidar.stats import PointStats
 from ingest.lod22.build import Solids, finish
 from ingest.lod22.partition import Grid, merge, polygonise
 from ingest.lod22.solid import partition_solid
+from twin.terrain import Terrain
 
 #: fewest roof points for a split
 MIN_POINTS = 10
@@ -42,6 +44,7 @@ def reconstruct(
     percentile: float,
     step: float = 3.0,
     min_area: float = 4.0,
+    terrain: Terrain | None = None,
 ) -> Solids:
     """The LoD1.3 solids of footprints from their roof points.
 
@@ -59,6 +62,10 @@ def reconstruct(
         Height step (m) from which the roof is split.
     min_area
         Smallest part (m²).
+    terrain
+        A terrain for sloped bases (``[lod1] base = "sloped"``): the solids and fallback
+        blocks stand on it as the LoD1.2 blocks do (see
+        :func:`ingest.lod22.solid.partition_solid`).
 
     Returns
     -------
@@ -89,14 +96,16 @@ def reconstruct(
             reason[i] = "a part's roof at or below the ground"
             continue
         planes = np.column_stack([np.zeros((len(parts), 2)), heights])
-        models[i] = partition_solid(geoms[i], parts, planes, ground_z[i])
+        models[i] = partition_solid(geoms[i], parts, planes, ground_z[i], terrain=terrain)
         parts_n[i] = len(parts)
         for part, h in zip(parts[1:], heights[1:], strict=True):
             roof_at[start:end][shapely.contains_xy(part, xyz[:, 0], xyz[:, 1])] = h
         if len(parts) > 1:
             rest = ~np.any([shapely.contains_xy(p, xyz[:, 0], xyz[:, 1]) for p in parts[1:]], 0)
             roof_at[start:end][rest] = heights[0]
-    solids, faces, owner, semantic = finish(models, reason, geoms, ground_z=ground_z, lod1_z=lod1_z)
+    solids, faces, owner, semantic = finish(
+        models, reason, geoms, ground_z=ground_z, lod1_z=lod1_z, terrain=terrain
+    )
     fallback = reason != None  # noqa: E711 (element-wise)
     parts_n[fallback & (solids != None)] = 1  # noqa: E711
     method = np.where(~fallback, "parts", np.where(solids != None, "lod1.2", None))  # noqa: E711

@@ -167,6 +167,7 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
                 percentile=config.lod1.roof_percentile,
                 step=config.lod13.step,
                 min_area=config.lod13.min_area,
+                terrain=terrain if sloped else None,
             )
             for column, values in split.attributes.items():
                 buildings[column] = values.to_numpy()
@@ -189,6 +190,7 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
                 ground_z=buildings["ground_z"].to_numpy(dtype=float),
                 lod1_z=buildings["lod1_z"].to_numpy(dtype=float),
                 lod13=split,
+                terrain=terrain if sloped else None,
             )
             for column, values in lod22.attributes.items():
                 buildings[column] = values.to_numpy()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import geopandas as gpd
 import laspy
 import numpy as np
 import pandas as pd
 import pyproj
 import pytest
+import rasterio
 import shapely
+from affine import Affine
 
 import twin
 from ingest.config import BuildConfig
@@ -21,6 +25,7 @@ from ingest.lod22.solid import partition_solid, roof_solid
 from ingest.pipeline import build
 from ingest.sample import generate_sample
 from twin.polygon3d import surface_metrics
+from twin.terrain import Terrain
 from twin.validity import check
 
 
@@ -116,59 +121,59 @@ RING = shapely.box(0, 0, 20, 20).difference(shapely.box(6, 6, 14, 14))
 BOX = shapely.box(0, 0, 10, 10)
 
 
-@pytest.mark.parametrize(
-    ("footprint", "parts", "planes", "ground", "volume"),
-    [
-        # an L of two flat parts: a 9 m wing and a 3 m annex, with a step wall
-        (ELL, [shapely.box(0, 0, 4, 8), shapely.box(4, 0, 10, 4)], [10, 4], 1.0, 32 * 9 + 24 * 3),
-        # a tower enclosed by a podium (the podium's part has a hole)
-        (
-            shapely.box(0, 0, 20, 20),
-            [
-                shapely.box(0, 0, 20, 20).difference(shapely.box(5, 5, 10, 12)),
-                shapely.box(5, 5, 10, 12),
-            ],
-            [6, 15],
-            0.0,
-            400 * 6 + 35 * 9,
-        ),
-        # a footprint with a courtyard, split in two halves
-        (
-            RING,
-            [
-                shapely.box(0, 0, 10, 20).intersection(RING),
-                shapely.box(10, 0, 20, 20).intersection(RING),
-            ],
-            [8, 5],
-            0.0,
-            168 * 8 + 168 * 5,
-        ),
-        # three heights meeting at one footprint vertex and one inner vertex
-        (
-            BOX,
-            [shapely.box(0, 0, 5, 10), shapely.box(5, 0, 10, 5), shapely.box(5, 5, 10, 10)],
-            [3, 6, 9],
-            0.0,
-            50 * 3 + 25 * 6 + 25 * 9,
-        ),
-        # two sheds crossing along their shared edge: the step wall turns into two triangles
-        (
-            BOX,
-            [shapely.box(0, 0, 5, 10), shapely.box(5, 0, 10, 10)],
-            [[0, 0.4, 5], [0, -0.4, 9]],
-            0.0,
-            700.0,
-        ),
-        # parts reaching beyond the footprint, with a gap between them: clipped and filled
-        (
-            ELL,
-            [shapely.box(-1, -1, 3.9, 9), shapely.box(4, -1, 11, 5)],
-            [10, 4],
-            1.0,
-            32 * 9 + 24 * 3,
-        ),
-    ],
-)
+CASES = [
+    # an L of two flat parts: a 9 m wing and a 3 m annex, with a step wall
+    (ELL, [shapely.box(0, 0, 4, 8), shapely.box(4, 0, 10, 4)], [10, 4], 1.0, 32 * 9 + 24 * 3),
+    # a tower enclosed by a podium (the podium's part has a hole)
+    (
+        shapely.box(0, 0, 20, 20),
+        [
+            shapely.box(0, 0, 20, 20).difference(shapely.box(5, 5, 10, 12)),
+            shapely.box(5, 5, 10, 12),
+        ],
+        [6, 15],
+        0.0,
+        400 * 6 + 35 * 9,
+    ),
+    # a footprint with a courtyard, split in two halves
+    (
+        RING,
+        [
+            shapely.box(0, 0, 10, 20).intersection(RING),
+            shapely.box(10, 0, 20, 20).intersection(RING),
+        ],
+        [8, 5],
+        0.0,
+        168 * 8 + 168 * 5,
+    ),
+    # three heights meeting at one footprint vertex and one inner vertex
+    (
+        BOX,
+        [shapely.box(0, 0, 5, 10), shapely.box(5, 0, 10, 5), shapely.box(5, 5, 10, 10)],
+        [3, 6, 9],
+        0.0,
+        50 * 3 + 25 * 6 + 25 * 9,
+    ),
+    # two sheds crossing along their shared edge: the step wall turns into two triangles
+    (
+        BOX,
+        [shapely.box(0, 0, 5, 10), shapely.box(5, 0, 10, 10)],
+        [[0, 0.4, 5], [0, -0.4, 9]],
+        0.0,
+        700.0,
+    ),
+    # parts reaching beyond the footprint, with a gap between them: clipped and filled
+    (
+        ELL,
+        [shapely.box(-1, -1, 3.9, 9), shapely.box(4, -1, 11, 5)],
+        [10, 4],
+        1.0,
+        32 * 9 + 24 * 3,
+    ),
+]
+
+
+@pytest.mark.parametrize(("footprint", "parts", "planes", "ground", "volume"), CASES)
 def test_partition_solids_are_valid_and_hold_their_volume(footprint, parts, planes, ground, volume):
     planes = np.array([[0.0, 0.0, p] if np.isscalar(p) else p for p in planes], dtype=float)
     faces, semantic = partition_solid(footprint, np.array(parts, dtype=object), planes, ground)
@@ -179,6 +184,37 @@ def test_partition_solids_are_valid_and_hold_their_volume(footprint, parts, plan
     assert shapely.area(shapely.force_2d(faces[semantic == 2])).sum() == pytest.approx(
         shapely.area(footprint)
     )
+
+
+@pytest.fixture(scope="module")
+def slope(tmp_path_factory):
+    """A terrain rising 5 % to the east and 2 % to the north over (-5, -5)-(25, 25)."""
+    path = tmp_path_factory.mktemp("slope") / "dtm.tif"
+    x, y = np.meshgrid(np.arange(-5, 25) + 0.5, 25 - np.arange(30) - 0.5)
+    profile = dict(driver="GTiff", width=30, height=30, count=1, dtype="float32")
+    transform = Affine(1, 0, -5, 0, -1, 25)
+    with rasterio.open(path, "w", transform=transform, crs="EPSG:31258", **profile) as dst:
+        dst.write((0.05 * x + 0.02 * y - 0.5).astype(np.float32), 1)
+    return Terrain.from_raster(path)
+
+
+@pytest.mark.parametrize(("footprint", "parts", "planes", "ground", "volume"), CASES)
+def test_partition_solids_stand_on_a_sloped_base(slope, footprint, parts, planes, ground, volume):
+    planes = np.array([[0.0, 0.0, p] if np.isscalar(p) else p for p in planes], dtype=float)
+    parts = np.array(parts, dtype=object)
+    faces, semantic = partition_solid(footprint, parts, planes, ground, terrain=slope)
+    codes, _ = check(np.array([shapely.MultiPolygon(list(faces))]))
+    assert codes == [[]]
+    # the base is triangles whose corners stand on the terrain, the roofs are unchanged
+    base = faces[semantic == 0]
+    assert (shapely.get_num_coordinates(base) == 4).all()
+    xyz = shapely.get_coordinates(base, include_z=True)
+    assert xyz[:, 2] == pytest.approx(0.05 * xyz[:, 0] + 0.02 * xyz[:, 1] - 0.5, abs=2e-3)
+    assert np.ptp(xyz[:, 2]) > 0.3
+    flat_faces, flat_semantic = partition_solid(footprint, parts, planes, ground)
+    assert shapely.equals_exact(faces[semantic == 2], flat_faces[flat_semantic == 2]).all()
+    # the walls stay vertical: the base area equals the footprint's
+    assert shapely.area(shapely.force_2d(base)).sum() == pytest.approx(shapely.area(footprint))
 
 
 def test_planes_are_deterministic_and_regularised():
@@ -212,10 +248,17 @@ def _cloud(path, crs, xyz):
         writer.write_points(points)
 
 
-def test_complex_and_empty_roofs_fall_back_to_lod12(tmp_path):
+def _reconstruct(path, crs, xyz, geoms, lod1_z):
+    _cloud(path, crs, xyz)
+    stats = point_stats(open_clouds(path, crs), geoms)
+    return reconstruct(geoms, stats, ground_z=np.full(len(geoms), 440.0), lod1_z=lod1_z)
+
+
+def test_crossing_gables_are_partitioned_and_other_roofs_fall_back(tmp_path):
     crs = pyproj.CRS("EPSG:31258+5778")
     x0, y0 = 524600.0, 165500.0
-    # An L-shaped house with two crossing gables, and a shed beside it without points.
+    # An L-shaped house with two crossing gables (four planes meeting in the corner), and a
+    # shed beside it without points.
     wing_a, wing_b = shapely.box(0, 0, 20, 8), shapely.box(0, 0, 8, 20)
     ell = shapely.affinity.translate(shapely.union(wing_a, wing_b), x0, y0)
     empty = shapely.box(x0 + 40, y0, x0 + 46, y0 + 6)
@@ -227,25 +270,33 @@ def test_complex_and_empty_roofs_fall_back_to_lod12(tmp_path):
         np.where(y <= 8, 4.0 - np.abs(y - 4.0), -np.inf),
         np.where(x <= 8, 4.0 - np.abs(x - 4.0), -np.inf),
     )
-    _cloud(tmp_path / "ell.las", crs, np.column_stack([x + x0, y + y0, z]))
     geoms = np.array([ell, empty], dtype=object)
-    stats = point_stats(open_clouds(tmp_path / "ell.las", crs), geoms)
-    result = reconstruct(
-        geoms, stats, ground_z=np.array([440.0, 440.0]), lod1_z=np.array([452.0, 445.0])
-    )
+    xyz = np.column_stack([x + x0, y + y0, z])
+    result = _reconstruct(tmp_path / "ell.las", crs, xyz, geoms, np.array([452.0, 445.0]))
     a = result.attributes
-    assert a["lod22_method"].tolist() == ["lod1.2", "lod1.2"]
-    assert a["roof_type"][0] in {"multiple", "hipped", "gabled"}
-    assert isinstance(a["lod22_fallback_reason"][0], str)
+    assert a["lod22_method"].tolist() == ["planes", "lod1.2"]
+    assert a["roof_type"][0] == "multiple" and a["roof_planes"][0] == 4
+    assert a["ridge_z_lod22"][0] == pytest.approx(454.0, abs=0.05)
+    assert a["eave_z_lod22"][0] == pytest.approx(450.0, abs=0.05)
+    assert a["rmse_lod22"][0] < 0.05
+    roofs = result.faces[(result.semantic == 2) & (result.owner == 0)]
+    assert shapely.area(shapely.force_2d(roofs)).sum() == pytest.approx(256.0, abs=0.01)
     assert a["lod22_fallback_reason"][1] == "fewer than 30 roof points"
-    # The fallback is the LoD1.2 block, valid, and its RMSE is the points' to its top.
     codes, _ = check(result.solids)
     assert codes == [[], []]
-    top = shapely.get_coordinates(result.solids[0], include_z=True)[:, 2].max()
-    assert top == 452.0
-    assert a["rmse_lod22"][0] == pytest.approx(np.sqrt(np.mean((z - 452.0) ** 2)), abs=1e-3)
     frame = gpd.GeoDataFrame(geometry=result.faces, crs=crs)
     assert len(frame) == len(result.owner) == len(result.semantic)
+    # A dome no planes fit: the LoD1.2 block, valid, its RMSE the points' to its top.
+    x, y = rng.uniform(0, 10, 800), rng.uniform(0, 10, 800)
+    z = 450.0 + np.sqrt(np.maximum(36.0 - (x - 5.0) ** 2 - (y - 5.0) ** 2, 0.0))
+    geoms = np.array([shapely.box(x0, y0, x0 + 10, y0 + 10)], dtype=object)
+    xyz = np.column_stack([x + x0, y + y0, z])
+    result = _reconstruct(tmp_path / "dome.las", crs, xyz, geoms, np.array([452.0]))
+    a = result.attributes
+    assert a["lod22_method"][0] == "lod1.2" and "misfits" in a["lod22_fallback_reason"][0]
+    assert check(result.solids)[0] == [[]]
+    assert shapely.get_coordinates(result.solids[0], include_z=True)[:, 2].max() == 452.0
+    assert a["rmse_lod22"][0] == pytest.approx(np.sqrt(np.mean((z - 452.0) ** 2)), abs=5e-3)
 
 
 def test_mixed_roofs_are_partitioned_among_their_planes(tmp_path):
@@ -324,3 +375,38 @@ def test_a_misfit_regular_roof_is_partitioned_instead(tmp_path):
     assert a["rmse_lod22"][0] < 0.15
     codes, _ = check(result.solids)
     assert codes == [[]]
+
+
+def test_lod13_and_lod22_stand_on_the_sloped_base_of_lod12(tmp_path):
+    generate_sample(tmp_path / "sources", buildings=40, seed=3, lidar=True, ortho=False)
+    config = BuildConfig.load(tmp_path / "sources")
+    config = dataclasses.replace(config, lod1=dataclasses.replace(config.lod1, base="sloped"))
+    build(config, tmp_path / "city.gpkg", progress=False)
+    model = twin.open(tmp_path / "city.gpkg")
+    b = model.buildings.set_index("building_id")
+    assert (b["lod22_method"] == "planes").mean() >= 0.95
+    surfaces = model.layers["building_surfaces"]
+    ground = surfaces[surfaces["semantic"] == "GroundSurface"]
+    corners = {}
+    for lod in ("1.2", "1.3", "2.2"):
+        layer = model.layers[f"lod{lod.replace('.', '')}"]
+        codes, _ = check(layer.geometry.to_numpy())
+        assert sum(1 for c in codes if c) == 0, lod
+        faces = ground[ground["lod"] == lod]
+        xyz, owner = shapely.get_coordinates(faces.geometry, include_z=True, return_index=True)
+        ids = faces["building_id"].to_numpy()[owner]
+        corners[lod] = (
+            pd.DataFrame(
+                {"id": ids, "x": xyz[:, 0].round(3), "y": xyz[:, 1].round(3), "z": xyz[:, 2]}
+            )
+            .drop_duplicates(["id", "x", "y"])
+            .set_index(["id", "x", "y"])["z"]
+            .sort_index()
+        )
+    sloped = b.index[b["ground_z_max"] - b["ground_z_min"] > 0.01]
+    assert len(sloped) >= 20
+    # every building's base corners at the same heights in the three LoDs
+    for lod in ("1.3", "2.2"):
+        joined = corners["1.2"].to_frame("a").join(corners[lod].to_frame("b"), how="inner")
+        assert set(joined.index.get_level_values("id")) >= set(sloped)
+        assert (joined["a"] - joined["b"]).abs().max() <= 1e-3

@@ -2,8 +2,9 @@
 
 Each building with enough roof points gets its planes detected (:mod:`ingest.lod22.planes`),
 regularised into a roof (:mod:`ingest.lod22.regularise`) and built into a solid
-(:mod:`ingest.lod22.solid`); when the planes make no regular roof, the footprint is
-partitioned among them (:mod:`ingest.lod22.partition`) and built part by part. The solid
+(:mod:`ingest.lod22.solid`); when the planes make no regular roof, or the regular roof
+fails a check, the footprint is partitioned among them (:mod:`ingest.lod22.partition`) and
+built part by part. The solid
 must pass the safety checks (its planes' inliers within :data:`MAX_RMSE` RMS, for a
 partition all but the worst :data:`PARTITION_TRIM` of them; no roof above the p98 of the
 points plus :data:`P98_TOLERANCE`, none at or below the ground) and
@@ -22,13 +23,14 @@ import shapely
 from numpy.typing import NDArray
 
 from ingest.lidar.stats import PointStats
+from ingest.lod1 import blocks
 from ingest.lod22.partition import by_planes
 from ingest.lod22.planes import Planes, detect
 from ingest.lod22.regularise import Frame, Roof, envelope, regularise
 from ingest.lod22.solid import partition_solid, roof_solid
 from twin.errors import InputError
-from twin.polygon3d import extrude
 from twin.semantics import Semantic
+from twin.terrain import Terrain
 from twin.validity import check, names
 
 #: fewest roof points for planes
@@ -84,6 +86,7 @@ def reconstruct(
     ground_z: NDArray[np.float64],
     lod1_z: NDArray[np.float64],
     lod13: Solids | None = None,
+    terrain: Terrain | None = None,
 ) -> Solids:
     """Reconstruct the LoD2.2 roofs of footprints from their roof points.
 
@@ -98,6 +101,9 @@ def reconstruct(
     lod13
         The buildings' LoD1.3: a building without planes whose LoD1.3 has several parts
         takes it (``lod22_method = "lod1.3"``) instead of the LoD1.2 block.
+    terrain
+        A terrain for sloped bases (``[lod1] base = "sloped"``): the solids and fallback
+        blocks stand on it as the LoD1.2 blocks do (see :func:`partition_solid`).
 
     Returns
     -------
@@ -147,6 +153,7 @@ def reconstruct(
                 origin,
                 regular=regular,
                 ground=ground_z[i],
+                terrain=terrain,
                 p98=p98[i],
                 cell=stats.cell,
             )
@@ -168,7 +175,7 @@ def reconstruct(
             models[i] = lod13.faces[own], lod13.semantic[own]
         rmse[stepped] = parts["rmse_lod13"].to_numpy()[stepped]
     solids, all_faces, owner_all, all_sem = finish(
-        models, reason, geoms, ground_z=ground_z, lod1_z=lod1_z
+        models, reason, geoms, ground_z=ground_z, lod1_z=lod1_z, terrain=terrain
     )
     stepped &= ~np.char.startswith(reason.astype(str), "invalid solid")
     fallback = np.flatnonzero((reason != None) & ~stepped)  # noqa: E711 (element-wise)
@@ -222,6 +229,7 @@ def _model(
     ground: float,
     p98: float,
     cell: float,
+    terrain: Terrain | None,
 ) -> tuple[tuple[NDArray[np.object_], NDArray[np.int8], float] | None, str]:
     """One building's solid: its ``regular`` roof, or its footprint partitioned among its planes.
 
@@ -248,11 +256,11 @@ def _model(
         return None, f"{why} misfits its points by {fit:.2f} m"
     world = coef - np.column_stack([np.zeros((len(coef), 2)), coef[:, :2] @ origin[:2]])
     if parts is None:
-        faces, semantic = roof_solid(geom, world, ground)
+        faces, semantic = roof_solid(geom, world, ground, terrain=terrain)
     else:
         moved = shapely.transform(parts, lambda c: c + origin[:2])
         try:
-            faces, semantic = partition_solid(geom, moved, world, ground)
+            faces, semantic = partition_solid(geom, moved, world, ground, terrain=terrain)
         except (InputError, shapely.errors.GEOSException) as exc:
             return None, f"{why} has no solid: {exc}"
     top = shapely.get_coordinates(faces[semantic == Semantic.RoofSurface], include_z=True)
@@ -280,6 +288,7 @@ def finish(
     *,
     ground_z: NDArray[np.float64],
     lod1_z: NDArray[np.float64],
+    terrain: Terrain | None = None,
 ) -> tuple[NDArray[np.object_], NDArray[np.object_], NDArray[np.intp], NDArray[np.int8]]:
     """Check the modelled solids and give every other building its LoD1.2 block.
 
@@ -297,6 +306,8 @@ def finish(
         Footprints.
     ground_z, lod1_z : (n,) float
         Ground and LoD1.2 roof height of each building (the fallback block).
+    terrain
+        A terrain for the blocks' sloped bases (:func:`ingest.lod1.blocks`).
 
     Returns
     -------
@@ -318,10 +329,9 @@ def finish(
                 del models[i]
                 solids[i] = None
     fallback = np.setdiff1d(np.arange(n), np.array(sorted(models), dtype=np.intp))
-    block, block_faces, block_owner, block_sem = extrude(
-        geoms[fallback], ground_z[fallback], lod1_z[fallback]
-    )
-    solids[fallback] = block
+    block = blocks(geoms[fallback], ground_z[fallback], lod1_z[fallback], terrain=terrain)
+    block_faces, block_owner, block_sem = block.surfaces, block.owner, block.semantic
+    solids[fallback] = block.solids
     kept = np.array(sorted(models), dtype=np.intp)
     faces = [models[i][0] for i in kept] + [block_faces]
     sems = [models[i][1] for i in kept] + [block_sem]

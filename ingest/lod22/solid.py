@@ -25,8 +25,11 @@ import numpy as np
 import shapely
 from numpy.typing import NDArray
 
+from ingest.lod1 import MIN_HEIGHT, terrain_heights
 from twin.errors import InputError
+from twin.polygon3d import triangulate
 from twin.semantics import Semantic
+from twin.terrain import Terrain
 
 #: decimal places of the output coordinates (millimetres, as twin.validity checks them)
 DECIMALS = 3
@@ -43,7 +46,12 @@ Edge = tuple[Key, Key]
 
 
 def roof_solid(
-    footprint: shapely.Geometry, planes: NDArray[np.float64], ground: float, /
+    footprint: shapely.Geometry,
+    planes: NDArray[np.float64],
+    ground: float,
+    /,
+    *,
+    terrain: Terrain | None = None,
 ) -> tuple[NDArray[np.object_], NDArray[np.int8]]:
     """Faces of the closed solid under the lower envelope of ``planes`` over ``footprint``.
 
@@ -55,6 +63,8 @@ def roof_solid(
         ``(a, b, c)`` of ``z = a·x + b·y + c`` in the footprint's coordinates.
     ground
         Height of the ground face.
+    terrain
+        A terrain for a sloped base (as :func:`partition_solid`).
 
     Returns
     -------
@@ -70,7 +80,8 @@ def roof_solid(
     >>> sorted(int(shapely.get_num_coordinates(f)) - 1 for f in faces)
     [4, 4, 4, 4, 4, 5, 5]
     """
-    return partition_solid(footprint, _cells(planes, shapely.bounds(footprint)), planes, ground)
+    cells = _cells(planes, shapely.bounds(footprint))
+    return partition_solid(footprint, cells, planes, ground, terrain=terrain)
 
 
 def partition_solid(
@@ -79,6 +90,8 @@ def partition_solid(
     planes: NDArray[np.float64],
     ground: float,
     /,
+    *,
+    terrain: Terrain | None = None,
 ) -> tuple[NDArray[np.object_], NDArray[np.int8]]:
     """Faces of the closed solid over ``footprint`` roofed part by part.
 
@@ -94,12 +107,19 @@ def partition_solid(
         ``(a, b, c)`` of each part's roof plane ``z = a·x + b·y + c``.
     ground
         Height of the ground face.
+    terrain
+        With a terrain, the base follows it as the LoD1.2 blocks' does
+        (:func:`ingest.lod1.blocks`): each corner of the footprint stands at the terrain's
+        height there (:func:`ingest.lod1.terrain_heights`), the walls get sloping bottom
+        edges and the ground face is cut into triangles. The base stays flat at ``ground``
+        where the terrain has no height at a corner or the roof comes within
+        :data:`ingest.lod1.MIN_HEIGHT` of the highest corner.
 
     Returns
     -------
     faces : (f,) object
-        Polygon Z faces, outward-facing: the ground, the walls (outer, then step walls), the
-        roof faces.
+        Polygon Z faces, outward-facing: the ground (triangles on a sloped base), the walls
+        (outer, then step walls), the roof faces.
     semantic : (f,) int8
         :class:`twin.semantics.Semantic` of each face.
 
@@ -148,14 +168,15 @@ def partition_solid(
         noded = [[_node(r, nodes) for r in rs] for rs in rings]
         owner = _owner(noded)
     top = _heights(noded, planes)
+    base = _base(corners, ground, terrain, min(top.values()))
     levels: dict[Key, set[float]] = {}
     for (v, _), z in top.items():
         levels.setdefault(v, set()).add(z)
     outline = [_node(r, nodes) for r in outline]
     for v in corners.union(*outline):
-        levels.setdefault(v, set()).add(ground)
+        levels.setdefault(v, set()).add(base.get(v, ground))
     ordered = {v: sorted(zs) for v, zs in levels.items()}
-    walls = [w for r in outline for w in _outer_walls(r, corners, owner, top, ordered, ground)]
+    walls = [w for r in outline for w in _outer_walls(r, corners, owner, top, ordered, base)]
     walls += _step_walls(owner, top, ordered)
     walls = [w for w in walls if w is not None]
     roofs = [
@@ -166,10 +187,13 @@ def partition_solid(
         for i, rs in enumerate(noded)
     ]
     grounds = [
-        shapely.Polygon(*_ground_rings(ring_corners, ring_poly, k, ground))
+        shapely.Polygon(*_ground_rings(ring_corners, ring_poly, k, base))
         for k in range(int(ring_poly.max()) + 1)
     ]
     grounds = shapely.orient_polygons(np.array(grounds, dtype=object), exterior_cw=True)
+    if len(set(base.values())) > 1:  # a sloped base: its faces are cut into triangles
+        corners_3d, _ = triangulate(grounds)
+        grounds = shapely.polygons(np.concatenate([corners_3d, corners_3d[:, :1]], axis=1))
     faces = np.concatenate([grounds, np.array(walls, dtype=object), np.array(roofs, dtype=object)])
     semantic = np.repeat(
         np.array(
@@ -360,9 +384,12 @@ def _outer_walls(
     owner: dict[Edge, int],
     top: dict,
     levels: dict[Key, list[float]],
-    ground: float,
+    base: dict[Key, float],
 ) -> list[shapely.Polygon]:
-    """One wall per edge of a (noded) footprint ring, topped by the parts along it."""
+    """One wall per edge of a (noded) footprint ring, topped by the parts along it.
+
+    ``base`` gives the ground height at each corner.
+    """
     start = next((k for k, v in enumerate(ring) if v in corners), 0)
     ring = ring[start:] + ring[:start]
     cut = [*sorted({0, *(k for k, v in enumerate(ring) if v in corners)}), len(ring)]
@@ -378,7 +405,7 @@ def _outer_walls(
                     f"({a[0] / _SCALE:.3f}, {a[1] / _SCALE:.3f})"
                 )
             tops.append((top[a, p], top[b, p]))
-        walls.append(_wall(chain, tops, (ground, ground), levels))
+        walls.append(_wall(chain, tops, (base[chain[0]], base[chain[-1]]), levels))
     return walls
 
 
@@ -401,12 +428,26 @@ def _step_walls(
     return walls
 
 
+def _base(
+    corners: set[Key], ground: float, terrain: Terrain | None, lowest_roof: float, /
+) -> dict[Key, float]:
+    """The ground height at each corner: ``ground``, or the terrain's where it slopes the base."""
+    keys = sorted(corners)
+    flat = dict.fromkeys(keys, ground)
+    if terrain is None:
+        return flat
+    z = np.round(terrain_heights(terrain, np.array(keys, dtype=float) / _SCALE), DECIMALS)
+    if np.isnan(z).any() or z.max() > lowest_roof - MIN_HEIGHT:
+        return flat
+    return dict(zip(keys, z.tolist(), strict=True))
+
+
 def _ground_rings(
-    ring_corners: list[list[Key]], ring_poly: NDArray[np.intp], k: int, ground: float, /
+    ring_corners: list[list[Key]], ring_poly: NDArray[np.intp], k: int, base: dict[Key, float], /
 ) -> tuple[NDArray[np.float64], list[NDArray[np.float64]]]:
-    """Shell and holes of the ground face of outline polygon ``k``: its corners at ``ground``."""
+    """Shell and holes of the ground face of outline polygon ``k``: its corners on ``base``."""
     rings = [
-        _xyz([(v, ground) for v in c])
+        _xyz([(v, base[v]) for v in c])
         for c, p in zip(ring_corners, ring_poly, strict=True)
         if p == k
     ]
