@@ -60,6 +60,35 @@ roof_percentile = 90
 
 
 @pytest.fixture(scope="session")
+def delft_lidar_twin(tmp_path_factory) -> Path:
+    """The Delft footprints built from the AHN3 points alone (no DTM, no DSM); do not modify."""
+    from ingest.pipeline import build
+
+    out = tmp_path_factory.mktemp("delft_lidar")
+    config = write_config(
+        out / "delft.toml",
+        f"""
+[project]
+name = "Delft"
+crs = "EPSG:7415"
+
+[sources.cadastre]
+path = "{DELFT / "bgt_pand.sqlite"}"
+building_id = "gml_id"
+
+[sources.lidar]
+path = "{DELFT / "ahn3"}"
+crs = "EPSG:7415"
+
+[lod1]
+roof_percentile = 90
+""",
+    )
+    build(BuildConfig.load(config), out / "city.gpkg", progress=False)
+    return out / "city.gpkg"
+
+
+@pytest.fixture(scope="session")
 def sample_sources(tmp_path_factory) -> Path:
     """A generated sample district (200 buildings, no point cloud or orthophoto)."""
     from ingest.sample import generate_sample

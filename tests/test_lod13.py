@@ -123,28 +123,8 @@ path = "{DELFT / "bgt_pand.sqlite"}"
         BuildConfig.load(write_config(tmp_path / "b.toml", base + "[lod13]\nstp = 2.0\n"))
 
 
-def test_delft_lod13(tmp_path):
-    config = write_config(
-        tmp_path / "delft.toml",
-        f"""
-[project]
-name = "Delft"
-crs = "EPSG:7415"
-
-[sources.cadastre]
-path = "{DELFT / "bgt_pand.sqlite"}"
-building_id = "gml_id"
-
-[sources.lidar]
-path = "{DELFT / "ahn3"}"
-crs = "EPSG:7415"
-
-[lod1]
-roof_percentile = 90
-""",
-    )
-    build(BuildConfig.load(config), tmp_path / "city.gpkg", progress=False)
-    model = twin.open(tmp_path / "city.gpkg")
+def test_delft_lod13(delft_lidar_twin, tmp_path):
+    model = twin.open(delft_lidar_twin)
     assert model.metadata["lods"] == ["1.2", "1.3", "2.2"]
     b = model.buildings
     lod13 = model.layers["lod13"]
