@@ -33,12 +33,9 @@ def write_config(path: Path, text: str) -> Path:
     return path
 
 
-@pytest.fixture
-def delft_config(tmp_path) -> Path:
-    """A build config over the real Delft footprints, DTM and DSM (EPSG:7415)."""
-    return write_config(
-        tmp_path / "delft.toml",
-        f"""
+def delft_toml(sources: str) -> str:
+    """A build config over the real Delft footprints (EPSG:7415) with more ``sources``."""
+    return f"""
 [project]
 name = "Delft"
 crs = "EPSG:7415"
@@ -46,17 +43,23 @@ crs = "EPSG:7415"
 [sources.cadastre]
 path = "{DELFT / "bgt_pand.sqlite"}"
 building_id = "gml_id"
+{sources}
+[lod1]
+roof_percentile = 90
+"""
 
+
+@pytest.fixture
+def delft_config(tmp_path) -> Path:
+    """A build config over the real Delft footprints, DTM and DSM (EPSG:7415)."""
+    sources = f"""
 [sources.dtm]
 path = "{DELFT / "dtm.tif"}"
 
 [sources.dsm]
 path = "{DELFT / "dsm.tif"}"
-
-[lod1]
-roof_percentile = 90
-""",
-    )
+"""
+    return write_config(tmp_path / "delft.toml", delft_toml(sources))
 
 
 @pytest.fixture(scope="session")
@@ -65,25 +68,12 @@ def delft_lidar_twin(tmp_path_factory) -> Path:
     from ingest.pipeline import build
 
     out = tmp_path_factory.mktemp("delft_lidar")
-    config = write_config(
-        out / "delft.toml",
-        f"""
-[project]
-name = "Delft"
-crs = "EPSG:7415"
-
-[sources.cadastre]
-path = "{DELFT / "bgt_pand.sqlite"}"
-building_id = "gml_id"
-
+    sources = f"""
 [sources.lidar]
 path = "{DELFT / "ahn3"}"
 crs = "EPSG:7415"
-
-[lod1]
-roof_percentile = 90
-""",
-    )
+"""
+    config = write_config(out / "delft.toml", delft_toml(sources))
     build(BuildConfig.load(config), out / "city.gpkg", progress=False)
     return out / "city.gpkg"
 

@@ -19,7 +19,7 @@ import shapely
 import twin
 from ingest.config import BuildConfig
 from ingest.lidar.assign import Assigner
-from ingest.lidar.read import PointCloud, open_clouds, stream
+from ingest.lidar.read import DROP_SHARE, PointCloud, open_clouds, stream
 from ingest.lidar.stats import point_stats
 from ingest.lidar.terrain import dtm_from_points
 from ingest.pipeline import build
@@ -28,33 +28,6 @@ from twin.errors import ConfigError, CRSError, InputError
 
 RD_NAP = pyproj.CRS("EPSG:7415")
 AUTZEN = DATA / "autzen" / "autzen_trim.laz"
-
-
-@pytest.fixture(scope="module")
-def delft_lidar_twin(tmp_path_factory):
-    """The Delft footprints built from the AHN3 points alone (no DTM, no DSM)."""
-    out = tmp_path_factory.mktemp("delft_lidar")
-    config = write_config(
-        out / "delft.toml",
-        f"""
-[project]
-name = "Delft"
-crs = "EPSG:7415"
-
-[sources.cadastre]
-path = "{DELFT / "bgt_pand.sqlite"}"
-building_id = "gml_id"
-
-[sources.lidar]
-path = "{DELFT / "ahn3"}"
-crs = "EPSG:7415"
-
-[lod1]
-roof_percentile = 90
-""",
-    )
-    build(BuildConfig.load(config), out / "city.gpkg", progress=False)
-    return out / "city.gpkg"
 
 
 def test_delft_heights_against_3dfier(delft_lidar_twin):
@@ -120,6 +93,29 @@ def test_layered_laz_reads_every_field_used(tmp_path):
     last = np.asarray(truth.return_number) == np.asarray(truth.number_of_returns)
     np.testing.assert_array_equal(np.concatenate([c.last_return for c in chunks]), last)
     assert 0 < last.mean() < 1
+
+
+@pytest.mark.parametrize("size", [20_000, 1_000_000])  # a reading process, a thread
+def test_stream_drops_the_classes_not_asked_for(size):
+    """The reader drops the classes a caller never uses from the chunks where they are at
+    least a fifth; the points of the classes asked for come through unchanged, in order."""
+    clouds = open_clouds(DELFT / "ahn3", RD_NAP, crs=RD_NAP)
+    every = list(stream(clouds, size=size))
+    cls = np.concatenate([c.classification for c in every])
+    assert {1, 2, 6} <= set(np.unique(cls).tolist())  # AHN3: unclassified, ground, building
+    names = ("x", "y", "z", "classification", "last_return")
+    dropped = 0
+    for classes in ((6,), (2, 6), (3, 4, 5), (1, 2, 6)):
+        kept = list(stream(clouds, size=size, classes=classes))
+        assert len(kept) == len(every)  # chunk for chunk
+        for whole, got in zip(every, kept, strict=True):
+            keep = np.isin(whole.classification, classes)
+            if keep.mean() > 1 - DROP_SHARE:
+                keep[:] = True  # too few to drop: the chunk comes whole
+            dropped += len(whole) - len(got)
+            for name in names:
+                np.testing.assert_array_equal(getattr(got, name), getattr(whole, name)[keep])
+    assert dropped > len(cls)  # most of the unused points were dropped
 
 
 def test_feet_are_converted_to_metres(tmp_path):

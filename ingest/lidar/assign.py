@@ -22,6 +22,9 @@ from numpy.typing import NDArray
 
 from ingest.zonal import pixels_inside
 
+#: default cell size (m): on 2000 footprints, laying a 0.75 m raster takes a third of the time
+#: of a 0.5 m one, and the points of the more cells an edge touches cost less than that
+CELL = 0.75
 #: cells of the label raster at most (int32: 80 MB); larger extents get larger cells
 MAX_CELLS = 20_000_000
 #: label of a cell no polygon comes near; labels below it index the table: ``TABLE - k``
@@ -62,7 +65,7 @@ class Assigner:
     exact: NDArray[np.bool_]
 
     @classmethod
-    def of(cls, geoms: NDArray[np.object_], /, *, cell: float = 0.5) -> Assigner:
+    def of(cls, geoms: NDArray[np.object_], /, *, cell: float = CELL) -> Assigner:
         """Lay the label raster of ``geoms`` (``None`` allowed) at ``cell`` metres or coarser.
 
         Examples

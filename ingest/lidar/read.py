@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from queue import Full, Queue
@@ -34,6 +34,9 @@ READ_AHEAD = 2
 """Chunks decoded ahead of the one being worked on (memory: that many chunks more)."""
 PROCESS_CHUNKS = 4
 """Clouds of more chunks than this are decoded in a process of their own (see :func:`stream`)."""
+DROP_SHARE = 0.2
+"""Share of a chunk's points that must be of classes the caller does not use before the reader
+drops them (:meth:`PointCloud.chunks`)."""
 _LAYER = laspy.DecompressionSelection
 FIELDS = _LAYER.XY_RETURNS_CHANNEL | _LAYER.Z | _LAYER.CLASSIFICATION
 """The LAZ layers decoded (x, y, returns, z, class): point formats 6-10 skip the others."""
@@ -156,23 +159,33 @@ class PointCloud:
             transformer=move,
         )
 
-    def chunks(self, *, size: int = CHUNK_SIZE) -> Iterator[Points]:
+    def chunks(
+        self, *, size: int = CHUNK_SIZE, classes: Collection[int] | None = None
+    ) -> Iterator[Points]:
         """Stream the points in chunks of at most ``size``, in file order.
+
+        ``classes`` (ASPRS codes), when given, are the classes the caller uses: a chunk's other
+        points are dropped where they are at least :data:`DROP_SHARE` of the ``size`` points
+        read (dropping costs a pass over the chunk, which only enough fewer points repay), so
+        the caller still selects its classes itself.
 
         Raises
         ------
         InputError
             When the file is truncated or corrupt, or holds fewer points than its header says.
         """
-        return (self.moved(points) for points in self.decoded(size=size))
+        return (self.moved(points) for points in self.decoded(size=size, classes=classes))
 
-    def decoded(self, *, size: int = CHUNK_SIZE) -> Iterator[Points]:
+    def decoded(
+        self, *, size: int = CHUNK_SIZE, classes: Collection[int] | None = None
+    ) -> Iterator[Points]:
         """The chunks as :meth:`chunks`, but in the cloud's own horizontal CRS (heights in metres).
 
         LAZ is decoded by lazrs on all cores (its parallel decompressor).
         """
         if size < 1:
             raise InputError(f"{self.path}: chunk size must be positive, got {size}")
+        wanted = None if classes is None else _class_table(classes)
         seen = 0
         try:
             with laspy.open(
@@ -180,18 +193,23 @@ class PointCloud:
                 laz_backend=laspy.LazBackend.LazrsParallel,
                 decompression_selection=FIELDS,
             ) as reader:
+                scale, offset = reader.header.scales, reader.header.offsets
                 for chunk in reader.chunk_iterator(size):
-                    x = np.asarray(chunk.x, dtype=np.float64)
-                    y = np.asarray(chunk.y, dtype=np.float64)
-                    z = np.asarray(chunk.z, dtype=np.float64) * self.z_scale
-                    seen += len(x)
+                    seen += len(chunk)
+                    cls = np.asarray(chunk.classification, dtype=np.uint8)
+                    keep: slice | NDArray[np.bool_] = slice(None)
+                    if wanted is not None:
+                        used = wanted[cls]
+                        if np.count_nonzero(used) <= (1 - DROP_SHARE) * len(cls):
+                            keep = used
+                    # scaled as laspy scales (integer * scale + offset), the dropped points not
                     yield Points(
-                        x=x,
-                        y=y,
-                        z=z,
-                        classification=np.asarray(chunk.classification, dtype=np.uint8),
-                        last_return=np.asarray(chunk.return_number)
-                        == np.asarray(chunk.number_of_returns),
+                        x=np.asarray(chunk.X)[keep] * scale[0] + offset[0],
+                        y=np.asarray(chunk.Y)[keep] * scale[1] + offset[1],
+                        z=(np.asarray(chunk.Z)[keep] * scale[2] + offset[2]) * self.z_scale,
+                        classification=cls[keep],
+                        last_return=np.asarray(chunk.return_number)[keep]
+                        == np.asarray(chunk.number_of_returns)[keep],
                     )
         except (laspy.errors.LaspyException, ValueError, RuntimeError) as exc:
             raise InputError(f"{self.path}: corrupt or truncated point cloud: {exc}") from exc
@@ -206,6 +224,19 @@ class PointCloud:
             return points
         x, y = self.transformer.transform(points.x, points.y)
         return replace(points, x=x, y=y)
+
+
+def _class_table(classes: Collection[int]) -> NDArray[np.bool_]:
+    """Per ASPRS class code (0-255), whether it is one of ``classes``.
+
+    Examples
+    --------
+    >>> np.flatnonzero(_class_table([2, 6])).tolist()
+    [2, 6]
+    """
+    table = np.zeros(256, bool)
+    table[np.asarray(list(classes), dtype=np.intp)] = True
+    return table
 
 
 def open_clouds(
@@ -229,8 +260,18 @@ def open_clouds(
     return [PointCloud.open(file, target, crs=crs) for file in files]
 
 
-def stream(clouds: Sequence[PointCloud], /, *, size: int = CHUNK_SIZE) -> Iterator[Points]:
+def stream(
+    clouds: Sequence[PointCloud],
+    /,
+    *,
+    size: int = CHUNK_SIZE,
+    classes: Collection[int] | None = None,
+) -> Iterator[Points]:
     """The chunks of every cloud in turn (see :meth:`PointCloud.chunks`), decoded ahead.
+
+    ``classes``, when given, are the ASPRS classes the caller uses: the reader drops the other
+    points (see :meth:`PointCloud.chunks`) before handing a chunk over, so they cost neither
+    transfer nor work.
 
     Up to :data:`READ_AHEAD` chunks are decoded while the caller works on the current one: by
     a thread, or, when the clouds hold more than :data:`PROCESS_CHUNKS` chunks, by a process of
@@ -242,7 +283,7 @@ def stream(clouds: Sequence[PointCloud], /, *, size: int = CHUNK_SIZE) -> Iterat
     """
     own = [replace(cloud, transformer=None) for cloud in clouds]
     ahead = _from_process if sum(c.count for c in clouds) > PROCESS_CHUNKS * size else _from_thread
-    return _moved(clouds, ahead(own, size))
+    return _moved(clouds, ahead(own, size, None if classes is None else sorted(set(classes))))
 
 
 def _moved(clouds: Sequence[PointCloud], items: Iterator[tuple[int, Points]]) -> Iterator[Points]:
@@ -259,11 +300,16 @@ _Item = tuple[int | None, Points | None, BaseException | None]
 ``(None, None, None)`` at the end."""
 
 
-def _decode(clouds: Sequence[PointCloud], size: int, put: Callable[[_Item], bool]) -> None:
+def _decode(
+    clouds: Sequence[PointCloud],
+    size: int,
+    classes: list[int] | None,
+    put: Callable[[_Item], bool],
+) -> None:
     """Decode the clouds' chunks in turn and hand them to ``put``; stop when it refuses one."""
     try:
         for i, cloud in enumerate(clouds):
-            chunks = cloud.decoded(size=size)
+            chunks = cloud.decoded(size=size, classes=classes)
             try:
                 for points in chunks:
                     if not put((i, points, None)):
@@ -276,8 +322,9 @@ def _decode(clouds: Sequence[PointCloud], size: int, put: Callable[[_Item], bool
 
 
 def _serve() -> None:
-    """A reading process: ``(clouds, size)`` pickled on stdin, :func:`_decode`'s items on stdout."""
-    clouds, size = pickle.load(sys.stdin.buffer)
+    """A reading process: ``(clouds, size, classes)`` pickled on stdin, :func:`_decode`'s items
+    on stdout."""
+    clouds, size, classes = pickle.load(sys.stdin.buffer)
     out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints go to stderr
 
@@ -286,7 +333,7 @@ def _serve() -> None:
         out.flush()
 
     try:  # decoded ahead by a thread while this one writes (writing releases the GIL)
-        for cloud, points in _from_thread(clouds, size):
+        for cloud, points in _from_thread(clouds, size, classes):
             put((cloud, points, None))
         put((None, None, None))
     except BaseException as exc:  # handed over to the caller's process
@@ -304,7 +351,9 @@ def _items(get: Callable[[], _Item]) -> Iterator[tuple[int, Points]]:
         yield cloud, points
 
 
-def _from_thread(clouds: Sequence[PointCloud], size: int) -> Iterator[tuple[int, Points]]:
+def _from_thread(
+    clouds: Sequence[PointCloud], size: int, classes: list[int] | None
+) -> Iterator[tuple[int, Points]]:
     """The chunks of ``clouds`` (in their own CRS) decoded ahead by a thread."""
     queue: Queue[_Item] = Queue(maxsize=READ_AHEAD)
     stop = threading.Event()
@@ -320,7 +369,7 @@ def _from_thread(clouds: Sequence[PointCloud], size: int) -> Iterator[tuple[int,
         return False
 
     reader = threading.Thread(
-        target=_decode, args=(clouds, size, put), name="twin-lidar-read", daemon=True
+        target=_decode, args=(clouds, size, classes, put), name="twin-lidar-read", daemon=True
     )
     reader.start()
     try:
@@ -330,7 +379,9 @@ def _from_thread(clouds: Sequence[PointCloud], size: int) -> Iterator[tuple[int,
         reader.join()
 
 
-def _from_process(clouds: Sequence[PointCloud], size: int) -> Iterator[tuple[int, Points]]:
+def _from_process(
+    clouds: Sequence[PointCloud], size: int, classes: list[int] | None
+) -> Iterator[tuple[int, Points]]:
     """The chunks of ``clouds`` (in their own CRS) decoded ahead by a process (:func:`_serve`).
 
     The process decodes up to :data:`READ_AHEAD` chunks ahead of the one it hands over.
@@ -345,7 +396,7 @@ def _from_process(clouds: Sequence[PointCloud], size: int) -> Iterator[tuple[int
     )
     assert reader.stdin is not None and reader.stdout is not None
     with reader.stdin as task:
-        pickle.dump((list(clouds), size), task)
+        pickle.dump((list(clouds), size, classes), task)
     items = _read_from(reader, clouds)
     weakref.finalize(items, _stop, reader)  # also when the caller never starts reading
     return items

@@ -10,6 +10,7 @@ the order the points came in, so any chunk size gives the same numbers.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -130,7 +131,8 @@ def point_stats(
     """
     if sampling not in SAMPLINGS:
         raise InputError(f"roof sampling must be one of {', '.join(SAMPLINGS)}, got {sampling!r}")
-    chunks = stream(clouds, size=chunk_size)  # decoding starts while the footprints are laid out
+    # decoding starts while the footprints are laid out; other classes are never used here
+    chunks = stream(clouds, size=chunk_size, classes=(GROUND, BUILDING, *UNCLASSIFIED))
     geoms = np.asarray(geoms, dtype=object)
     n = len(geoms)
     usable = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
@@ -178,26 +180,33 @@ def point_stats(
     if kind.any():
         keep = (kind == 0) | ~has_class[owner]
         owner, x, y, z = owner[keep], x[keep], y[keep], z[keep]
-
-    g_count, g_pct, _ = grouped_percentiles(g_owner_a, g_z_a, n, [ground_percentile])
-    count, pct, ordered = grouped_percentiles(owner, z, n, [50.0, *percentiles])
-    if near_vertex is not None:
-        # 3dfier: heights truncated to centimetres, the value at rank floor(n * q) of each.
-        cm = np.trunc(np.concatenate(t_z) * 100.0) / 100.0
-        t_count, _, ordered = grouped_percentiles(np.concatenate(t_owner), cm, n, [])
-        pct = _rank_percentiles(t_count, ordered, [50.0, *percentiles])
-    roof_stats = _roof_stats(t_count if near_vertex is not None else count, ordered, pct)
-    source = np.where(has_class, "class 6", np.where(count > 0, "height above DTM", None))
-    area = shapely.area(roofs)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        density = np.where(usable, count / area, np.nan)
-    if cell is None:
-        xmin, ymin, xmax, ymax = extent(clouds)
-        total = sum(cloud.count for cloud in clouds)
-        per_m2 = total / max((xmax - xmin) * (ymax - ymin), 1.0)
-        cell = max(0.5, 2.0 / np.sqrt(max(per_m2, 1e-9)))
-    fraction, radius = _gaps(roofs[usable], np.flatnonzero(usable), n, owner, x, y, float(cell))
-    order = _row_order(owner, x, y, z)
+    with ThreadPoolExecutor(1, thread_name_prefix="twin-nodata-tree") as pool:
+        # The no-data measures' tree is built while the rows are sorted (both without the GIL).
+        tree = pool.submit(_tree, x, y)
+        # Rows in their final order: the sorts below go faster on points grouped by building,
+        # and none of their results depends on the order.
+        order = _row_order(owner, x, y, z)
+        owner, x, y, z = owner[order], x[order], y[order], z[order]
+        g_count, g_pct, _ = grouped_percentiles(g_owner_a, g_z_a, n, [ground_percentile])
+        count, pct, ordered = grouped_percentiles(owner, z, n, [50.0, *percentiles])
+        if near_vertex is not None:
+            # 3dfier: heights truncated to centimetres, the value at rank floor(n * q) of each.
+            cm = np.trunc(np.concatenate(t_z) * 100.0) / 100.0
+            t_count, _, ordered = grouped_percentiles(np.concatenate(t_owner), cm, n, [])
+            pct = _rank_percentiles(t_count, ordered, [50.0, *percentiles])
+        roof_stats = _roof_stats(t_count if near_vertex is not None else count, ordered, pct)
+        source = np.where(has_class, "class 6", np.where(count > 0, "height above DTM", None))
+        area = shapely.area(roofs)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            density = np.where(usable, count / area, np.nan)
+        if cell is None:
+            xmin, ymin, xmax, ymax = extent(clouds)
+            total = sum(cloud.count for cloud in clouds)
+            per_m2 = total / max((xmax - xmin) * (ymax - ymin), 1.0)
+            cell = max(0.5, 2.0 / np.sqrt(max(per_m2, 1e-9)))
+        fraction, radius = _gaps(
+            roofs[usable], np.flatnonzero(usable), n, owner, x, y, tree.result(), float(cell)
+        )
     return PointStats(
         ground=g_pct[float(ground_percentile)],
         ground_points=g_count,
@@ -207,7 +216,7 @@ def point_stats(
         nodata_fraction=fraction,
         nodata_radius=np.where(count > 0, radius, np.nan),
         cell=float(cell),
-        roof_xyz=np.column_stack([x[order], y[order], z[order]]),
+        roof_xyz=np.column_stack([x, y, z]),
         roof_start=np.concatenate([[0], np.cumsum(count)]),
     )
 
@@ -236,21 +245,31 @@ def _row_order(*columns: NDArray[np.number]) -> NDArray[np.intp]:
     replaced by its dense rank (one unstable sort), and the ranks are packed into one int64
     key, column by column (a key about to outgrow 62 bits is replaced by its own dense rank
     first: at most 31 bits), so one sort orders the rows. Rows that tie are equal in every
-    column, so any order among them gives the same sorted rows.
+    column, so any order among them gives the same sorted rows. A column of non-negative
+    integers below 2**31 (building numbers) is its own rank: no sort needed.
 
     Examples
     --------
     >>> _row_order(np.array([1, 0, 1, 0]), np.array([0.5, 2.0, -1.0, 2.0]), np.arange(4.0))
     array([1, 3, 2, 0])
     """
+    with ThreadPoolExecutor(2, thread_name_prefix="twin-row-rank") as pool:
+        ranks = list(pool.map(_rank, columns))  # the sorts run two at a time, without the GIL
     key, top = np.zeros(len(columns[0]), np.int64), 0
-    for column in columns:
-        rank, most = _dense_rank(column)
+    for rank, most in ranks:
         if top.bit_length() + most.bit_length() > 62:
             key, top = _dense_rank(key)
         key = (key << most.bit_length()) | rank
         top = (top << most.bit_length()) | most
     return np.argsort(key)
+
+
+def _rank(column: NDArray[np.number]) -> tuple[NDArray[np.int64], int]:
+    """Integers in the order of ``column``, and the largest: the column itself when it holds
+    non-negative integers below 2**31 (building numbers), else its dense rank."""
+    if column.dtype.kind in "iu" and len(column) and column.min() >= 0 and column.max() < 2**31:
+        return column.astype(np.int64), int(column.max())
+    return _dense_rank(column)
 
 
 def _dense_rank(values: NDArray[np.number]) -> tuple[NDArray[np.int64], int]:
@@ -309,6 +328,17 @@ class _NearVertices:
         return np.divmod(np.unique(hit * span + self.owner[vertex]), span)
 
 
+def _tree(x: NDArray[np.float64], y: NDArray[np.float64]) -> cKDTree | None:
+    """A k-d tree of the points for nearest-point distances; ``None`` without points.
+
+    Built unbalanced with leaves of 64 points, the fastest to build here; the distances it
+    finds do not depend on its shape.
+    """
+    if not len(x):
+        return None
+    return cKDTree(np.column_stack([x, y]), leafsize=64, balanced_tree=False, compact_nodes=False)
+
+
 def _gaps(
     geoms: NDArray[np.object_],
     rows: NDArray[np.intp],
@@ -316,9 +346,13 @@ def _gaps(
     owner: NDArray[np.intp],
     x: NDArray[np.float64],
     y: NDArray[np.float64],
+    tree: cKDTree | None,
     cell: float,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """No-data fraction and radius per footprint from a grid of ``cell`` m over them all."""
+    """No-data fraction and radius per footprint from a grid of ``cell`` m over them all.
+
+    ``tree`` holds the points ``x``, ``y`` (:func:`_tree`), in any order.
+    """
     fraction, radius = np.full(n, np.nan), np.full(n, np.nan)
     if not len(geoms):
         return fraction, radius
@@ -337,9 +371,8 @@ def _gaps(
     total = np.bincount(c_owner, minlength=n)
     with np.errstate(invalid="ignore", divide="ignore"):
         fraction = np.where(total > 0, 1.0 - np.bincount(c_owner, filled, n) / total, np.nan)
-    if len(x):
+    if tree is not None:
         centres = np.column_stack([left + (ccol + 0.5) * cell, top - (crow + 0.5) * cell])
-        tree = cKDTree(np.column_stack([x, y]), balanced_tree=False, compact_nodes=False)
         # A filled cell holds a point: its centre is at most half a diagonal from one. So the
         # filled cells matter only where no empty cell is farther; the others are skipped.
         largest = np.full(n, -np.inf)

@@ -77,7 +77,9 @@ def dtm_from_points(
     if not resolution > 0:
         raise InputError(f"{clouds[0].path}: DTM resolution must be positive, got {resolution}")
     target = Path(target)
-    chunks = stream(clouds, size=chunk_size)  # decoding starts while the grid is set up
+    # decoding starts while the grid is set up; the points above ground are never used here
+    kept = sorted(set(range(256)) - set(ABOVE_GROUND))
+    chunks = stream(clouds, size=chunk_size, classes=kept)
     xmin, ymin, xmax, ymax = extent(clouds)
     left = np.floor(xmin / resolution) * resolution
     top = np.ceil(ymax / resolution) * resolution

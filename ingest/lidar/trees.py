@@ -63,7 +63,7 @@ def detect_trees(
         circle with the crown's area) and ``top_z`` (m, vertical datum).
     """
     xs, ys, zs = [], [], []
-    for pts in stream(clouds, size=chunk_size):
+    for pts in stream(clouds, size=chunk_size, classes=VEGETATION):
         keep = np.isin(pts.classification, VEGETATION)
         xs.append(pts.x[keep])
         ys.append(pts.y[keep])
