@@ -247,3 +247,25 @@ def test_cli_import_export_and_build(tmp_path):
     result = runner.invoke(main, ["build", str(config), "-o", str(tmp_path / "b.gpkg"), "--quiet"])
     assert result.exit_code == 0, result.output
     assert "4 buildings" in result.output
+
+
+def test_solid_with_a_cavity_exports_gml_interior(citygml_xsd, tmp_path):
+    """A Solid's inner shell (a real 3DBAG building given a cavity) is written as a
+    gml:interior that passes the 2.0 XSDs, and read back as the same shell."""
+    from tests.test_validity import cavity_document
+
+    doc, part_id = cavity_document("valid")
+    source = tmp_path / "cavity.city.json"
+    source.write_text(json.dumps(doc))
+    model = cityjson.read(source)
+    out = citygml.write(model, tmp_path / "cavity.gml")
+    assert _xsd_errors(citygml_xsd, out) == []
+    tree = etree.parse(str(out))
+    interior = tree.xpath("//gml:Solid/gml:interior//gml:Polygon", namespaces=citygml.NS2)
+    assert len(interior) == 6
+    before = model.layers["building_surfaces"]
+    after = citygml.read(out).layers["building_surfaces"]
+    for table, lod in ((before, "2.2"), (after, "2")):  # CityGML 2.0 has LoD 2 only
+        at = table[(table["building_id"] == part_id) & (table["lod"] == lod)]
+        assert at["shell"].tolist()[-7:] == [0] + [1] * 6
+    assert int(after["shell"].sum()) == 6

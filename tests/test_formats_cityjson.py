@@ -13,7 +13,7 @@ import twin
 from tests.formats_checks import assert_same_model, per_building, schema_errors
 from twin.cli import main
 from twin.errors import CRSError, InputError
-from twin.formats import cityjson
+from twin.formats import cityjson, meshes
 
 DATA = Path(__file__).parent / "data"
 ZURICH = DATA / "zurich_cityjson" / "zurich_lod2_12.city.json"
@@ -286,7 +286,8 @@ def _empty_ring(doc):
 @pytest.mark.parametrize(
     ("edit", "problem"),
     [
-        (_two_shells, "Solids with interior shells are not supported"),
+        # two shells (an interior one is read) whose values are still those of one
+        (_two_shells, "LoD 2: semantic values do not match the shells"),
         (_template, r"geometry templates \(GeometryInstance\)"),
         (_short_values, "LoD 2: 57 semantic values for 58 surfaces"),
         (_empty_ring, "LoD 2 surface 0 has a ring of 0 vertices"),
@@ -353,3 +354,38 @@ def test_build_from_citymodel_source(tmp_path):
     assert_same_model(
         cityjson.read(DELFT), cityjson.read(cityjson.write(built, tmp_path / "d.json"))
     )
+
+
+def test_solid_with_a_cavity_round_trips(tmp_path):
+    """A Solid's inner shell (a real 3DBAG building given a cavity) survives import, a
+    GeoPackage, CityJSON and CityJSONSeq export (schema-valid) and import again."""
+    from tests.test_validity import cavity_document
+
+    doc, part_id = cavity_document("valid")
+    given = next(g for g in doc["CityObjects"][part_id]["geometry"] if g["lod"] == "2.2")
+    source = tmp_path / "cavity.city.json"
+    source.write_text(json.dumps(doc))
+    read = cityjson.read(source)  # written back as read, or from the layers once stored
+    stored = twin.open(read.save(tmp_path / "city.gpkg"))
+    for n, (model, seq) in enumerate([(read, False), (stored, False), (stored, True)]):
+        out = cityjson.write(model, tmp_path / f"out{n}.json", seq=seq)
+        if seq:
+            objects = {k: v for f in validate_seq(out) for k, v in f["CityObjects"].items()}
+        else:
+            written = json.loads(out.read_text())
+            assert schema_errors(written) == []
+            objects = written["CityObjects"]
+        lod22 = next(g for g in objects[part_id]["geometry"] if g["lod"] == "2.2")
+        sizes = [len(shell) for shell in lod22["boundaries"]]
+        assert sizes == [len(shell) for shell in given["boundaries"]]
+        assert [len(v) for v in lod22["semantics"]["values"]] == sizes
+        again = cityjson.read(out).layers["building_surfaces"]
+        shells = again[(again["building_id"] == part_id) & (again["lod"] == "2.2")]["shell"]
+        assert shells.tolist() == [0] * sizes[0] + [1] * 6
+    # meshes (OBJ, glTF, STL, 3D Tiles) take every face: the cavity's 12 triangles too
+    solid_only = cityjson.read(source)
+    solid_only.layers["building_surfaces"] = solid_only.layers["building_surfaces"].query(
+        "shell == 0"
+    )
+    cavity = len(meshes.mesh(read, lod="2.2")[0]) - len(meshes.mesh(solid_only, lod="2.2")[0])
+    assert cavity == 12

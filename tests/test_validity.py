@@ -23,7 +23,7 @@ from twin.errors import InputError
 from twin.mesh import Mesh
 from twin.model import mesh_cache
 from twin.polygon3d import triangulate, vector_area
-from twin.validity import check, check_faces, repair_surfaces
+from twin.validity import CODES, check, check_faces, repair_surfaces
 
 BOTTOM = [(0, 0, 0), (0, 1, 0), (1, 1, 0), (1, 0, 0)]
 TOP = [(0, 0, 1), (1, 0, 1), (1, 1, 1), (0, 1, 1)]
@@ -387,3 +387,131 @@ def test_repair_surfaces_keeps_classes_and_places():
     roofs = out.iloc[1:3]
     assert np.isclose(roofs["area"].sum(), 1.0, atol=2e-3) and (roofs["slope"] < 5).all()
     assert out.iloc[7:].reset_index(drop=True).equals(surfaces.iloc[6:].reset_index(drop=True))
+
+
+def _box(low, high, *, inward):
+    """The six faces of an axis-aligned box as rings of (x, y, z), outwards or inwards."""
+    (x0, y0, z0), (x1, y1, z1) = low, high
+    rings = [
+        [(x0, y0, z0), (x0, y1, z0), (x1, y1, z0), (x1, y0, z0)],
+        [(x0, y0, z1), (x1, y0, z1), (x1, y1, z1), (x0, y1, z1)],
+        [(x0, y0, z0), (x1, y0, z0), (x1, y0, z1), (x0, y0, z1)],
+        [(x1, y0, z0), (x1, y1, z0), (x1, y1, z1), (x1, y0, z1)],
+        [(x1, y1, z0), (x0, y1, z0), (x0, y1, z1), (x1, y1, z1)],
+        [(x0, y1, z0), (x0, y0, z0), (x0, y0, z1), (x0, y1, z1)],
+    ]
+    return [r[::-1] for r in rings] if inward else rings
+
+
+#: a cavity per case, as (low, high corner offsets from the anchor, inward) per inner shell;
+#: the anchor is a point inside the footprint at ground height, "top" the roof's highest z
+CAVITIES = {
+    "valid": [((-0.5, -0.5, 0.5), (0.5, 0.5, 1.5), True)],
+    "401": [((-0.5, -0.5, 0.5), (0.5, 0.5, "top"), True)],  # pokes through the roof
+    "402": [((-0.5, -0.5, 0.5), (0.5, 0.5, 1.5), True)] * 2,
+    "403": [((99.5, -0.5, 0.5), (100.5, 0.5, 1.5), True)],  # 100 m away
+    "404": [((-0.5, -0.5, 0.0), (0.5, 0.5, 1.0), True)],  # lies on the ground surface
+    "405": [((-0.5, -0.5, 0.5), (0.5, 0.5, 1.5), False)],  # points outwards
+}
+
+
+def cavity_document(case: str = "valid") -> tuple[dict, str]:
+    """A real 3DBAG building (CityJSON 2.0, LoD 1.2/1.3/2.2 Solids) whose LoD 2.2 Solid is
+    given the inner shells of ``CAVITIES[case]``; the document and the BuildingPart's id."""
+    header, feature = (
+        json.loads(line)
+        for line in (DATA / "3dbag_cityjsonseq" / "9-444-728_sm.city.jsonl")
+        .read_text()
+        .splitlines()[:2]
+    )
+    doc = {**header, "CityObjects": feature["CityObjects"], "vertices": feature["vertices"]}
+    scale = np.array(header["transform"]["scale"])
+    translate = np.array(header["transform"]["translate"])
+    xyz = np.array(doc["vertices"]) * scale + translate
+    part_id, part = next((k, v) for k, v in doc["CityObjects"].items() if v["geometry"])
+    lod22 = next(g for g in part["geometry"] if g["lod"] == "2.2")
+    shell = lod22["boundaries"][0]
+    ground = shapely.Polygon(xyz[shell[0][0]][:, :2])  # 3DBAG: the first face is the ground
+    anchor = shapely.get_coordinates(ground.representative_point())[0]
+    base = xyz[shell[0][0], 2].min()
+    top = xyz[[i for face in shell for ring in face for i in ring], 2].max() + 2.0
+    values = lod22["semantics"]["values"][0]
+    for low, high, inward in CAVITIES[case]:
+        corner = [
+            [anchor[0] + c[0], anchor[1] + c[1], top if c[2] == "top" else base + c[2]]
+            for c in (low, high)
+        ]
+        rings = _box(*corner, inward=inward)
+        points = np.rint((np.array(rings).reshape(-1, 3) - translate) / scale).astype(int)
+        first = len(doc["vertices"])
+        doc["vertices"] += points.tolist()
+        lod22["boundaries"].append(
+            [[list(range(first + 4 * k, first + 4 * k + 4))] for k in range(6)]
+        )
+        lod22["semantics"]["values"].append([None] * 6)
+    assert len(values) == len(shell)
+    return doc, part_id
+
+
+def _cavity_twin(tmp_path, case):
+    doc, part_id = cavity_document(case)
+    source = tmp_path / f"{case}.city.json"
+    source.write_text(json.dumps(doc))
+    path = tmp_path / f"{case}.gpkg"
+    formats.read(source).save(path)
+    return path, part_id
+
+
+def test_solid_with_a_cavity_is_valid_and_kept(tmp_path):
+    """An imported Solid with an inner shell: shells stored, valid, cavity left pointing in."""
+    path, part_id = _cavity_twin(tmp_path, "valid")
+    surfaces = twin.open(path).layers["building_surfaces"]
+    at = surfaces[(surfaces["building_id"] == part_id) & (surfaces["lod"] == "2.2")]
+    assert at["shell"].tolist().count(1) == 6 and set(at["shell"]) == {0, 1}
+    assert (surfaces[surfaces["lod"] != "2.2"]["shell"] == 0).all()
+    result = CliRunner().invoke(main, ["validate", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["invalid"]["2.2"] == {}
+    after = twin.open(path).layers["building_surfaces"]
+    cavity = after[(after["building_id"] == part_id) & (after["shell"] == 1)]
+    assert _signed_volume(cavity.geometry.to_numpy()) == pytest.approx(-1.0, abs=1e-6)
+    # without the shells, the same solid is two components of one Solid
+    lod22 = twin.open(path).layers["lod22"]
+    codes, _ = check(lod22.geometry.to_numpy(), kinds=lod22["geometry_type"].to_numpy())
+    assert [305] in codes
+
+
+@pytest.mark.parametrize("case", ["401", "402", "403", "404", "405"])
+def test_invalid_cavities_are_reported_by_code(tmp_path, case):
+    path, part_id = _cavity_twin(tmp_path, case)
+    result = CliRunner().invoke(main, ["validate", str(path), "--json"])
+    assert result.exit_code == 1, result.output
+    name = CODES[int(case)]
+    assert json.loads(result.output)["invalid"] == {
+        "0": {},
+        "1.2": {},
+        "1.3": {},
+        "2.2": {part_id: [f"{case} {name}"]},
+    }
+    if case == "405":  # reported, not turned outwards
+        surfaces = twin.open(path).layers["building_surfaces"]
+        cavity = surfaces[(surfaces["building_id"] == part_id) & (surfaces["shell"] == 1)]
+        assert _signed_volume(cavity.geometry.to_numpy()) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_shells_must_match_the_faces():
+    cube = solid(BOTTOM, TOP, *SIDES)
+    with pytest.raises(InputError, match="shells"):
+        check(np.array([cube], dtype=object), shells=np.zeros(5, dtype=int))
+
+
+def test_shells_may_come_in_any_order():
+    """The faces of a solid's shells may be interleaved; each shell is still one shell."""
+    outer = _box((0, 0, 0), (10, 10, 10), inward=False)
+    inner = _box((2, 2, 2), (4, 4, 4), inward=True)
+    faces = [*outer[:3], *inner[:3], *outer[3:], *inner[3:]]
+    geom = shapely.MultiPolygon([shapely.Polygon(f) for f in faces])
+    shells = np.array([0, 0, 0, 1, 1, 1, 0, 0, 0, 1, 1, 1])
+    kinds = np.array(["Solid"], dtype=object)
+    assert check(np.array([geom], dtype=object), kinds=kinds, shells=shells)[0] == [[]]
+    assert check(np.array([geom], dtype=object), kinds=kinds)[0] == [[305]]

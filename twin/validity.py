@@ -7,6 +7,7 @@ are checked at once: rings, polygons and shells become arrays of vertices and ed
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import geopandas as gpd
@@ -41,6 +42,11 @@ CODES: dict[int, str] = {
     305: "MULTIPLE_CONNECTED_COMPONENTS",
     306: "SHELL_SELF_INTERSECTION",
     307: "POLYGON_WRONG_ORIENTATION",
+    401: "INTERSECTION_SHELLS",
+    402: "DUPLICATED_SHELLS",
+    403: "INNER_SHELL_OUTSIDE",
+    404: "SOLID_INTERIOR_DISCONNECTED",
+    405: "WRONG_ORIENTATION_SHELL",
 }
 #: geometry types :func:`check` takes, and whether their faces make shells
 KINDS: dict[str, bool] = {
@@ -72,6 +78,7 @@ def check(
     planarity: float = 0.01,
     normals: float = 20.0,
     kinds: NDArray[np.str_] | None = None,
+    shells: NDArray[np.integer] | None = None,
 ) -> tuple[list[list[int]], NDArray[np.object_]]:
     """Check ``n`` solids and repair the simple cases.
 
@@ -99,6 +106,12 @@ def check(
         Geometry type of each row, a key of :data:`KINDS`: ``Solid`` (one shell),
         ``MultiSolid`` (one shell per part), ``MultiSurface`` or ``CompositeSurface``
         (faces only: ring and polygon checks). Default: all ``MultiSolid``.
+    shells : (k,) int, optional
+        The shell of each face of the solids, row after row in the order of their faces
+        (``shapely.get_parts``): 0 on a solid's exterior shell, 1, 2, ... on its interior
+        shells (cavities, whose faces point into the cavity). Each given shell is checked as
+        a shell (301-307; 305 when it falls apart), and the shells of a row against each
+        other (401-405). Default: shells are the faces' connected components, as above.
 
     Returns
     -------
@@ -110,7 +123,8 @@ def check(
     Raises
     ------
     InputError
-        When ``kinds`` has the wrong length or names an unknown type.
+        When ``kinds`` has the wrong length or names an unknown type, or ``shells`` has
+        not one non-negative number per face.
 
     Examples
     --------
@@ -127,7 +141,7 @@ def check(
     [[], [302]]
     """
     checked = check_faces(
-        solids, decimals=decimals, planarity=planarity, normals=normals, kinds=kinds
+        solids, decimals=decimals, planarity=planarity, normals=normals, kinds=kinds, shells=shells
     )
     return checked.codes, checked.repaired
 
@@ -157,6 +171,7 @@ def check_faces(
     planarity: float = 0.01,
     normals: float = 20.0,
     kinds: NDArray[np.str_] | None = None,
+    shells: NDArray[np.integer] | None = None,
 ) -> Checked:
     """:func:`check`, also saying which input face each repaired face comes from.
 
@@ -194,15 +209,18 @@ def check_faces(
         return Checked([[] for _ in range(n)], repaired, np.empty(0, object), none, none, changed)
     faces, face_owner = shapely.get_parts(solids[present], return_index=True)
     face_owner = present[face_owner]
+    given = _given_shells(shells, len(faces))
     origin = np.arange(len(faces)) - np.searchsorted(face_owner, face_owner)
     snapped = _snap(faces, decimals, face_owner, found)
     changed[face_owner[_fewer_points(faces, snapped)]] = True
     faces = snapped
     kept = ~shapely.is_missing(faces)
-    topo = _Topology(faces, face_owner, shell_rows[face_owner] & kept, decimals)
+    group = face_owner if given is None else face_owner * (int(given.max()) + 1) + given
+    topo = _Topology(faces, face_owner, shell_rows[face_owner] & kept, decimals, group)
     area = np.zeros((len(faces), 3))  # vector area of each face (Newell)
     area[kept] = vector_area(faces[kept])
-    faces, turned = _orient(faces, topo, area)
+    inner = np.zeros(len(faces), bool) if given is None else given > 0
+    faces, turned = _orient(faces, topo, area, inner)
     polygon_codes, corners, tri_face = _polygons(faces, area, planarity, normals)
     split = polygon_codes.pop(0)  # faces only over the planarity tolerance: split them
     changed[face_owner[turned | split]] = True
@@ -210,6 +228,8 @@ def check_faces(
         _flag(found, face_owner[hit], code)
     sound = _shells(topo, found, single)
     _intersections(faces, area, topo, sound, corners, tri_face, found, decimals)
+    if inner[topo.face_index].any():
+        _cavities(area, topo, inner, sound, corners, tri_face, found, decimals)
     faces, face_owner, origin = _split(faces, face_owner, origin, split, corners, tri_face)
     built, dense = np.unique(face_owner, return_inverse=True)
     repaired[built] = shapely.multipolygons(faces, indices=dense)
@@ -326,7 +346,16 @@ def _vertex_key(polygons: NDArray[np.object_], decimals: int) -> NDArray[np.uint
     rings, ring_face = shapely.get_rings(polygons, return_index=True)
     xyz, coord_ring = shapely.get_coordinates(rings, include_z=True, return_index=True)
     closing = np.r_[coord_ring[1:] != coord_ring[:-1], True]
-    grid = np.rint(xyz[~closing] * 10.0**decimals).astype(np.int64).view(np.uint64)
+    grid = np.rint(xyz[~closing] * 10.0**decimals).astype(np.int64)
+    owner = ring_face[coord_ring[~closing]]
+    key = np.zeros(len(polygons), dtype=np.uint64)
+    np.add.at(key, owner, _point_hash(grid))
+    return key
+
+
+def _point_hash(grid: NDArray[np.integer]) -> NDArray[np.uint64]:
+    """A well-mixed 64-bit hash of each integer point (k, 3); sums of them hash sets."""
+    grid = np.asarray(grid, dtype=np.int64).view(np.uint64)
     with np.errstate(over="ignore"):
         mixed = grid * np.array(
             [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9], dtype=np.uint64
@@ -335,10 +364,7 @@ def _vertex_key(polygons: NDArray[np.object_], decimals: int) -> NDArray[np.uint
         h ^= h >> np.uint64(31)
         h *= np.uint64(0xBF58476D1CE4E5B9)
         h ^= h >> np.uint64(29)
-    owner = ring_face[coord_ring[~closing]]
-    key = np.zeros(len(polygons), dtype=np.uint64)
-    np.add.at(key, owner, h)
-    return key
+    return h
 
 
 def names(codes: list[int], /) -> list[str]:
@@ -391,6 +417,16 @@ def _rebuild(
     return out
 
 
+def _given_shells(shells: NDArray[np.integer] | None, k: int) -> NDArray[np.int64] | None:
+    """The shell number of each of ``k`` faces, checked, or ``None``."""
+    if shells is None:
+        return None
+    given = np.asarray(shells)
+    if given.shape != (k,) or (k and (given.dtype.kind not in "iu" or given.min() < 0)):
+        raise InputError(f"shells: {given.size} values for {k} faces, each a number >= 0")
+    return given.astype(np.int64)
+
+
 def _kinds(kinds: NDArray[np.str_] | None, n: int) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
     """Which rows make shells, and which must be one shell (``Solid``)."""
     if kinds is None:
@@ -413,9 +449,15 @@ def _vertex_ids(grid: NDArray[np.int64], owner: NDArray[np.intp]) -> NDArray[np.
     """
     if not len(grid):
         return np.zeros(0, dtype=np.intp)
-    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
-    run = np.diff(np.r_[starts, len(owner)])
-    local = grid - np.repeat(np.minimum.reduceat(grid, starts), run, axis=0)
+    if (np.diff(owner) >= 0).all():
+        starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+        run = np.diff(np.r_[starts, len(owner)])
+        local = grid - np.repeat(np.minimum.reduceat(grid, starts), run, axis=0)
+    else:  # owners in several runs (shells given out of order)
+        _, dense = np.unique(owner, return_inverse=True)
+        low = np.full((int(dense.max()) + 1, 3), np.iinfo(np.int64).max)
+        np.minimum.at(low, dense, grid)
+        local = grid - low[dense]
     if local.max() >= 2**21:
         _, vertex = np.unique(np.column_stack([owner, grid]), axis=0, return_inverse=True)
         return vertex.ravel()
@@ -430,8 +472,9 @@ def _vertex_ids(grid: NDArray[np.int64], owner: NDArray[np.intp]) -> NDArray[np.
 class _Topology:
     """Vertices, edges and shells of the faces that make shells, all solids at once.
 
-    Vertices are numbered per row (equal snapped coordinates are one vertex); an edge is a
-    pair of consecutive vertices of a ring. A shell is a set of faces connected by edges.
+    Vertices are numbered per ``group`` of faces (a row, or a given shell of a row: equal
+    snapped coordinates are one vertex); an edge is a pair of consecutive vertices of a ring.
+    A shell is a set of faces connected by edges.
     """
 
     def __init__(
@@ -440,17 +483,24 @@ class _Topology:
         owner: NDArray[np.intp],
         in_shell: NDArray[np.bool_],
         decimals: int,
+        group: NDArray[np.int64],
     ) -> None:
         self.owner = owner
+        self.group = group
         self.n_faces = len(faces)
         self.face_index = np.flatnonzero(in_shell)
         rings, ring_face = shapely.get_rings(faces[self.face_index], return_index=True)
         xyz, coord_ring = shapely.get_coordinates(rings, include_z=True, return_index=True)
         coord_face = self.face_index[ring_face[coord_ring]]
-        vertex = _vertex_ids(np.rint(xyz * 10**decimals).astype(np.int64), owner[coord_face])
+        self.grid = np.rint(xyz * 10**decimals).astype(np.int64)
+        vertex = _vertex_ids(self.grid, group[coord_face])
         self.n_vertices = int(vertex.max()) + 1 if len(vertex) else 0
         self.point = np.empty((self.n_vertices, 3))
         self.point[vertex] = xyz
+        self.vertex_grid = np.empty((self.n_vertices, 3), dtype=np.int64)
+        self.vertex_grid[vertex] = self.grid
+        self.vertex_group = np.empty(self.n_vertices, dtype=np.int64)
+        self.vertex_group[vertex] = group[coord_face]
         self.vertex_owner = np.empty(self.n_vertices, dtype=np.intp)
         self.vertex_owner[vertex] = owner[coord_face]
         same = np.flatnonzero(coord_ring[1:] == coord_ring[:-1])
@@ -477,11 +527,11 @@ class _Topology:
         _, label = csgraph.connected_components(graph, directed=False)
         self.shell = label[: self.n_faces]
 
-    def shell_owner(self, shells: NDArray[np.intp]) -> NDArray[np.intp]:
-        """The row of each of ``shells`` (labels of faces in :attr:`face_index`)."""
-        row = np.zeros(self.shell.max() + 1, dtype=np.intp)
-        row[self.shell[self.face_index]] = self.owner[self.face_index]
-        return row[shells]
+    def per_shell(self, values: NDArray[np.int64]) -> NDArray[np.int64]:
+        """A value of the faces (equal within each shell) for each shell label."""
+        out = np.zeros(self.shell.max() + 1, dtype=values.dtype)
+        out[self.shell[self.face_index]] = values[self.face_index]
+        return out
 
 
 def _signed_volume(topo: _Topology, area: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -495,13 +545,18 @@ def _signed_volume(topo: _Topology, area: NDArray[np.float64]) -> NDArray[np.flo
 
 
 def _orient(
-    faces: NDArray[np.object_], topo: _Topology, area: NDArray[np.float64]
+    faces: NDArray[np.object_],
+    topo: _Topology,
+    area: NDArray[np.float64],
+    inner: NDArray[np.bool_],
 ) -> tuple[NDArray[np.object_], NDArray[np.bool_]]:
     """Turn faces to point outwards: single faces of closed, manifold, orientable shells
     (by the orientation of their neighbours), and shells whose faces all point inwards.
 
-    ``area`` (the faces' vector areas) is turned with them. Returns the faces and which
-    were turned.
+    Faces of ``inner`` (interior) shells are turned to agree with their neighbours, the
+    whole shell keeping the sign of its volume: a cavity pointing inwards stays so, one
+    pointing outwards is reported (405), not turned. ``area`` (the faces' vector areas) is
+    turned with them. Returns the faces and which were turned.
     """
     idx = topo.face_index
     n = topo.n_faces
@@ -532,7 +587,8 @@ def _orient(
     share = _signed_volume(topo, area)
     sign = np.where(turn[idx], -1.0, 1.0)
     volume = np.bincount(shell[idx], share * sign, n_shells)
-    turn[idx] ^= volume[shell[idx]] < 0
+    cavity = topo.per_shell(inner) & (np.bincount(shell[idx], share, n_shells) < 0)
+    turn[idx] ^= volume[shell[idx]] * np.where(cavity, -1.0, 1.0)[shell[idx]] < 0
     if turn.any():
         faces = faces.copy()
         faces[turn] = shapely.reverse(faces[turn])
@@ -636,8 +692,12 @@ def _shells(topo: _Topology, found: list[set[int]], single: NDArray[np.bool_]) -
         topo.a * max(topo.n_vertices, 1) + topo.b, return_inverse=True, return_counts=True
     )
     _flag(found, owner[topo.edge_face[(repeats[directed] > 1) & (topo.count == 2)]], 307)
-    parts = topo.shell_owner(np.flatnonzero(np.bincount(shell[idx])))
-    several = np.flatnonzero(np.bincount(parts, minlength=len(single)) > 1)
+    # 305: a Solid row (a given shell) whose faces make several shells
+    labels = np.flatnonzero(np.bincount(shell[idx]))
+    _, first, parts = np.unique(
+        topo.per_shell(topo.group)[labels], return_index=True, return_counts=True
+    )
+    several = topo.per_shell(owner)[labels[first[parts > 1]]]
     _flag(found, several[single[several]], 305)
     # 202: two faces on the same set of vertices (an order-free hash of the set; such faces
     # share their edges, so they are in one shell)
@@ -695,26 +755,7 @@ def _intersections(
     if not len(tri):
         return
     corners, tri_face = corners[tri], tri_face[tri]
-    ntri = np.bincount(tri_face, minlength=n)
-    tri_start = np.cumsum(ntri) - ntri
-    faces_with = np.flatnonzero(ntri)
-    lo = np.minimum.reduceat(corners.min(axis=1), tri_start[faces_with]) - tol
-    hi = np.maximum.reduceat(corners.max(axis=1), tri_start[faces_with]) + tol
-    shell = topo.shell[faces_with]
-    order = np.lexsort((lo[:, 0], shell))
-    shell_s, x_s = shell[order], lo[order, 0]
-    first = np.r_[True, shell_s[1:] != shell_s[:-1]]
-    rank = np.cumsum(first) - 1
-    base = x_s[first][rank]
-    width = float((hi[:, 0] - lo[:, 0]).max() + (x_s - base).max()) + 1.0
-    key = rank * width + (x_s - base)
-    end = np.searchsorted(key, rank * width + (hi[order, 0] - base), side="right")
-    count = np.maximum(end - np.arange(len(order)) - 1, 0)
-    i = np.repeat(np.arange(len(order)), count)
-    j = i + 1 + np.arange(len(i)) - np.repeat(np.cumsum(count) - count, count)
-    i, j = order[i], order[j]
-    overlap = ((lo[i, 1:] <= hi[j, 1:]) & (lo[j, 1:] <= hi[i, 1:])).all(axis=1)
-    f, g = faces_with[i[overlap]], faces_with[j[overlap]]
+    ntri, tri_start, faces_with, f, g = _box_pairs(corners, tri_face, topo.shell, n, tol)
     # a convex face meets a face it shares an edge with only along that edge (unless coplanar)
     unit = np.zeros((n, 3))
     size = np.maximum(np.linalg.norm(area[faces_with], axis=1), 1e-12)
@@ -736,13 +777,63 @@ def _intersections(
     at = np.minimum(np.searchsorted(shared, key), max(len(shared) - 1, 0))
     skip &= (shared[at] == key) if len(shared) else False
     f, g = f[~skip], g[~skip]
-    # every triangle of one face against every triangle of the other, in chunks
+    scale = 10.0**decimals
+    for ti, tj in _triangle_pairs(f, g, ntri, tri_start, corners, tol):
+        p, q = corners[ti], corners[tj]
+        hit = _touching(p - p[:, :1], q - p[:, :1], np.rint(p * scale), np.rint(q * scale), tol)
+        _flag(found, topo.owner[tri_face[ti[hit]]], 306)
+
+
+def _box_pairs(
+    corners: NDArray[np.float64],
+    tri_face: NDArray[np.intp],
+    key: NDArray[np.int64],
+    n: int,
+    tol: float,
+) -> tuple[NDArray[np.intp], ...]:
+    """Pairs of faces of equal ``key`` whose bounding boxes (of their triangles ``corners``,
+    sorted by face) overlap: sort and sweep along x, then overlap in y and z.
+
+    Returns the triangles per face and the first of each, the faces with triangles, and
+    the pairs ``f``, ``g``.
+    """
+    ntri = np.bincount(tri_face, minlength=n)
+    tri_start = np.cumsum(ntri) - ntri
+    faces_with = np.flatnonzero(ntri)
+    lo = np.minimum.reduceat(corners.min(axis=1), tri_start[faces_with]) - tol
+    hi = np.maximum.reduceat(corners.max(axis=1), tri_start[faces_with]) + tol
+    key = key[faces_with]
+    order = np.lexsort((lo[:, 0], key))
+    key_s, x_s = key[order], lo[order, 0]
+    first = np.r_[True, key_s[1:] != key_s[:-1]]
+    rank = np.cumsum(first) - 1
+    base = x_s[first][rank]
+    width = float((hi[:, 0] - lo[:, 0]).max() + (x_s - base).max()) + 1.0
+    at = rank * width + (x_s - base)
+    end = np.searchsorted(at, rank * width + (hi[order, 0] - base), side="right")
+    count = np.maximum(end - np.arange(len(order)) - 1, 0)
+    i = np.repeat(np.arange(len(order)), count)
+    j = i + 1 + np.arange(len(i)) - np.repeat(np.cumsum(count) - count, count)
+    i, j = order[i], order[j]
+    overlap = ((lo[i, 1:] <= hi[j, 1:]) & (lo[j, 1:] <= hi[i, 1:])).all(axis=1)
+    return ntri, tri_start, faces_with, faces_with[i[overlap]], faces_with[j[overlap]]
+
+
+def _triangle_pairs(
+    f: NDArray[np.intp],
+    g: NDArray[np.intp],
+    ntri: NDArray[np.intp],
+    tri_start: NDArray[np.intp],
+    corners: NDArray[np.float64],
+    tol: float,
+) -> Iterator[tuple[NDArray[np.intp], NDArray[np.intp]]]:
+    """Every triangle of face ``f`` against every triangle of face ``g`` whose boxes overlap,
+    in chunks of about :data:`_PAIR_CHUNK` pairs."""
     combos = ntri[f] * ntri[g]
     total = np.cumsum(combos)
     cuts = np.searchsorted(
         total, np.arange(_PAIR_CHUNK, int(total[-1]) if len(total) else 0, _PAIR_CHUNK)
     )
-    scale = 10.0**decimals
     for part in np.split(np.arange(len(f)), cuts):
         fp, gp, cp = f[part], g[part], combos[part]
         k = np.arange(int(cp.sum())) - np.repeat(np.cumsum(cp) - cp, cp)
@@ -752,9 +843,107 @@ def _intersections(
         near = (
             (p.min(axis=1) <= q.max(axis=1) + tol) & (q.min(axis=1) <= p.max(axis=1) + tol)
         ).all(axis=1)
-        p, q, ti = p[near], q[near], ti[near]
-        hit = _touching(p - p[:, :1], q - p[:, :1], np.rint(p * scale), np.rint(q * scale), tol)
-        _flag(found, topo.owner[tri_face[ti[hit]]], 306)
+        yield ti[near], tj[near]
+
+
+def _cavities(
+    area: NDArray[np.float64],
+    topo: _Topology,
+    inner: NDArray[np.bool_],
+    sound: NDArray[np.bool_],
+    corners: NDArray[np.float64],
+    tri_face: NDArray[np.intp],
+    found: list[set[int]],
+    decimals: int,
+) -> None:
+    """Solid-level checks between the given shells of each row with interior shells.
+
+    405: a closed, manifold interior shell with a positive volume (pointing outwards).
+    Then, of 402, 401, 404 and 403, the first a row has: 402 two shells on the same set of
+    vertices; 401 an edge of a face of one shell crossing a face of another at a point
+    inside both; 404 two shells touching at more than a point (sharing two or more vertices,
+    or faces of both overlapping in one plane); 403 a vertex of an interior shell outside
+    the exterior shell (generalised winding number of the exterior's triangles under 1/4).
+    """
+    idx = topo.face_index
+    tol = 0.5 * 10.0**-decimals
+    owner = topo.owner
+    rows = np.zeros(len(found), bool)
+    rows[owner[idx[inner[idx]]]] = True
+    # 405
+    volume = np.bincount(topo.shell[idx], _signed_volume(topo, area), topo.shell.max() + 1)
+    wrong = topo.per_shell(inner) & sound & (volume > 0)
+    _flag(found, topo.per_shell(owner)[wrong], 405)
+    hit = {code: np.zeros(len(found), bool) for code in (401, 402, 403, 404)}
+    # 402: an order-free hash of each shell's vertex set, equal in two shells of a row
+    vertex = np.flatnonzero(rows[topo.vertex_owner])
+    key = _point_hash(topo.vertex_grid[vertex])
+    shell_of, at = np.unique(topo.vertex_group[vertex], return_inverse=True)
+    digest = np.zeros(len(shell_of), dtype=np.uint64)
+    np.add.at(digest, at, key)
+    row_of = np.zeros(len(shell_of), dtype=np.intp)
+    row_of[at] = topo.vertex_owner[vertex]
+    _, twin_at, twins = np.unique(
+        np.column_stack([row_of, digest.view(np.int64)]),
+        axis=0,
+        return_inverse=True,
+        return_counts=True,
+    )
+    hit[402][row_of[twins[twin_at.ravel()] > 1]] = True
+    # 404 (shared vertices): vertices of a row in more than one of its shells
+    _, cell_at, per_cell = np.unique(
+        np.column_stack([topo.vertex_owner[vertex], topo.vertex_grid[vertex]]),
+        axis=0,
+        return_inverse=True,
+        return_counts=True,
+    )
+    shared = per_cell[cell_at.ravel()] > 1
+    hit[404][row_of[np.bincount(at[shared], minlength=len(shell_of)) > 1]] = True
+    # 401 and 404 (faces in contact): faces of different shells of a row
+    chosen = np.flatnonzero(rows[owner[tri_face]])
+    if len(chosen):
+        _contacts(corners[chosen], tri_face[chosen], topo, inner, vertex, hit, tol)
+    done = np.zeros(len(found), bool)
+    for code in (402, 401, 404, 403):
+        _flag(found, np.flatnonzero(hit[code] & ~done), code)
+        done |= hit[code]
+
+
+def _contacts(
+    corners: NDArray[np.float64],
+    tri_face: NDArray[np.intp],
+    topo: _Topology,
+    inner: NDArray[np.bool_],
+    vertex: NDArray[np.intp],
+    hit: dict[int, NDArray[np.bool_]],
+    tol: float,
+) -> None:
+    """401, 404 (faces in contact) and 403 of :func:`_cavities`, for the triangles of the
+    rows with interior shells and their ``vertex``."""
+    owner, group = topo.owner, topo.group
+    ntri, tri_start, _, f, g = _box_pairs(corners, tri_face, owner, topo.n_faces, tol)
+    apart = group[f] != group[g]
+    for ti, tj in _triangle_pairs(f[apart], g[apart], ntri, tri_start, corners, tol):
+        p, q = corners[ti], corners[tj]
+        crossing, overlap = _contact(p - p[:, :1], q - p[:, :1], tol)
+        hit[401][owner[tri_face[ti[crossing]]]] = True
+        hit[404][owner[tri_face[ti[overlap]]]] = True
+    # 403: the interior shells' vertices against the exterior's triangles, row by row
+    vertex_inner = np.zeros(topo.n_vertices, bool)
+    vertex_inner[topo.a] = inner[topo.edge_face]
+    tri = np.flatnonzero(~inner[tri_face])
+    tri = tri[np.argsort(owner[tri_face[tri]], kind="stable")]
+    per_row = np.bincount(owner[tri_face[tri]], minlength=len(hit[403]))
+    first = np.cumsum(per_row) - per_row
+    test = vertex[vertex_inner[vertex]]
+    test_row = topo.vertex_owner[test]
+    n_pairs = per_row[test_row]
+    which = np.repeat(np.arange(len(test)), n_pairs)
+    k = np.arange(len(which)) - np.repeat(np.cumsum(n_pairs) - n_pairs, n_pairs)
+    corner = corners[tri[first[test_row[which]] + k]] - topo.point[test[which]][:, None, :]
+    winding = np.bincount(which, _solid_angle(corner), len(test)) / (4 * np.pi)
+    outside = np.abs(winding) < 0.25
+    hit[403][test_row[outside]] = True
 
 
 def _touching(
@@ -776,14 +965,7 @@ def _touching(
     """
     same = (p_grid[:, :, None, :] == q_grid[:, None, :, :]).all(axis=3)  # (k, 3, 3)
     p_shared, n_shared = same.any(axis=2), same.any(axis=2).sum(axis=1)
-    normal_p = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
-    normal_q = np.cross(q[:, 1] - q[:, 0], q[:, 2] - q[:, 0])
-    size_p, size_q = np.linalg.norm(normal_p, axis=1), np.linalg.norm(normal_q, axis=1)
-    real = (size_p > tol * tol) & (size_q > tol * tol)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        unit_p = normal_p / size_p[:, None]
-    off_plane = np.abs(np.einsum("kij,kj->ki", q - p[:, :1], unit_p)).max(axis=1)
-    coplanar = off_plane <= tol
+    normal_p, real, coplanar = _planes(p, q, tol)
     out = real & (n_shared == 3)
     # sharing an edge: overlapping when coplanar with both third corners on one side
     two = real & (n_shared == 2) & coplanar
@@ -807,14 +989,69 @@ def _touching(
         out[rest] = hit
     # coplanar, sharing a corner or none: overlap with positive area
     flat = np.flatnonzero(real & (n_shared <= 1) & coplanar)
-    if len(flat):
-        axis = np.argmax(np.abs(normal_p[flat]), axis=1)
-        keep = np.array([[1, 2], [0, 2], [0, 1]])[axis]
-        rows = np.arange(len(flat))[:, None, None]
-        tri_p = shapely.polygons(p[flat][rows, np.arange(3)[None, :, None], keep[:, None, :]])
-        tri_q = shapely.polygons(q[flat][rows, np.arange(3)[None, :, None], keep[:, None, :]])
-        out[flat] = shapely.area(shapely.intersection(tri_p, tri_q)) > tol * tol
+    out[flat] = _overlap(p[flat], q[flat], normal_p[flat], tol)
     return out
+
+
+def _planes(
+    p: NDArray[np.float64], q: NDArray[np.float64], tol: float
+) -> tuple[NDArray[np.float64], NDArray[np.bool_], NDArray[np.bool_]]:
+    """The normal of triangles ``p`` (k, 3, 3), whether both ``p`` and ``q`` are real
+    (not slivers under ``tol``), and whether ``q`` lies in the plane of ``p``."""
+    normal_p = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
+    normal_q = np.cross(q[:, 1] - q[:, 0], q[:, 2] - q[:, 0])
+    size_p, size_q = np.linalg.norm(normal_p, axis=1), np.linalg.norm(normal_q, axis=1)
+    real = (size_p > tol * tol) & (size_q > tol * tol)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        unit_p = normal_p / size_p[:, None]
+    coplanar = np.abs(np.einsum("kij,kj->ki", q - p[:, :1], unit_p)).max(axis=1) <= tol
+    return normal_p, real, coplanar
+
+
+def _overlap(
+    p: NDArray[np.float64], q: NDArray[np.float64], normal: NDArray[np.float64], tol: float
+) -> NDArray[np.bool_]:
+    """Whether coplanar triangles ``p`` and ``q`` (k, 3, 3) overlap with positive area, in
+    the plane their ``normal`` is closest to."""
+    if not len(p):
+        return np.zeros(0, bool)
+    axis = np.argmax(np.abs(normal), axis=1)
+    keep = np.array([[1, 2], [0, 2], [0, 1]])[axis]
+    rows = np.arange(len(p))[:, None, None]
+    tri_p = shapely.polygons(p[rows, np.arange(3)[None, :, None], keep[:, None, :]])
+    tri_q = shapely.polygons(q[rows, np.arange(3)[None, :, None], keep[:, None, :]])
+    return shapely.area(shapely.intersection(tri_p, tri_q)) > tol * tol
+
+
+def _contact(
+    p: NDArray[np.float64], q: NDArray[np.float64], tol: float
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """How triangles ``p`` and ``q`` (k, 3, 3) of two different shells meet: ``crossing``,
+    an edge of one passing through the other at a point inside both (not at a corner nor
+    on an edge: touching is not crossing); ``overlap``, coplanar with positive area."""
+    normal_p, real, coplanar = _planes(p, q, tol)
+    overlap = np.zeros(len(p), bool)
+    flat = np.flatnonzero(real & coplanar)
+    overlap[flat] = _overlap(p[flat], q[flat], normal_p[flat], tol)
+    crossing = np.zeros(len(p), bool)
+    rest = np.flatnonzero(real & ~coplanar)
+    none = np.full((len(rest), 3, 3), np.nan)
+    for a, b in ((p[rest], q[rest]), (q[rest], p[rest])):
+        for e in range(3):
+            crossing[rest] |= _edge_crosses(a[:, e], a[:, (e + 1) % 3], b, none, tol, strict=True)
+    return crossing, overlap
+
+
+def _solid_angle(corner: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Signed solid angle of triangles (k, 3, 3; corners relative to the point seen from),
+    after Van Oosterom and Strackee; summed over a closed shell: 4 pi inside, 0 outside."""
+    a, b, c = corner[:, 0], corner[:, 1], corner[:, 2]
+    la, lb, lc = (np.linalg.norm(x, axis=1) for x in (a, b, c))
+    volume = np.einsum("ij,ij->i", a, np.cross(b, c))
+    dot = np.einsum
+    below = la * lb * lc + dot("ij,ij->i", a, b) * lc + dot("ij,ij->i", a, c) * lb
+    below += dot("ij,ij->i", b, c) * la
+    return 2.0 * np.arctan2(volume, below)
 
 
 def _edge_crosses(
@@ -823,9 +1060,11 @@ def _edge_crosses(
     tri: NDArray[np.float64],
     shared: NDArray[np.float64],
     tol: float,
+    *,
+    strict: bool = False,
 ) -> NDArray[np.bool_]:
     """Whether segments ``start``-``end`` meet triangles ``tri`` away from ``shared`` corners
-    (k, 3, 3; NaN where not shared)."""
+    (k, 3, 3; NaN where not shared); ``strict``: inside both, off their ends and edges."""
     direction = end - start
     e1, e2 = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
     h = np.cross(direction, e2)
@@ -838,10 +1077,10 @@ def _edge_crosses(
         qv = np.cross(s, e1)
         v = inv * np.einsum("ij,ij->i", direction, qv)
         t = inv * np.einsum("ij,ij->i", e2, qv)
-    eps = 1e-9
+    eps = 1e-6 if strict else -1e-9  # margin inside the edge and the triangle
     with np.errstate(invalid="ignore"):
-        inside = ~parallel & (u >= -eps) & (v >= -eps) & (u + v <= 1 + eps)
-        inside &= (t >= -eps) & (t <= 1 + eps)
+        inside = ~parallel & (u >= eps) & (v >= eps) & (u + v <= 1 - eps)
+        inside &= (t >= eps) & (t <= 1 - eps)
         point = start + t[:, None] * direction
         at_shared = (np.linalg.norm(shared - point[:, None, :], axis=2) <= tol).any(axis=1)
     return inside & ~at_shared

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import click
 import numpy as np
+import pandas as pd
+import shapely
+from numpy.typing import NDArray
 
 from twin.layers import LOD_LAYERS
 from twin.model import CityModel, mesh_cache
@@ -38,7 +41,8 @@ def validate(twin_path: Path, as_json: bool) -> None:
         if "geometry_type" in frame.columns:  # imported: Solid, MultiSurface, CompositeSurface
             kinds = frame["geometry_type"].fillna("MultiSolid").to_numpy(dtype=object)
         solids = frame.geometry.to_numpy()
-        checked = check_faces(solids, kinds=kinds)
+        shells = _shells(model, frame, lod)
+        checked = check_faces(solids, kinds=kinds, shells=shells)
         codes = checked.codes
         if SOURCE_CODES in frame.columns:
             found = frame[SOURCE_CODES].fillna("").to_numpy(dtype=str)
@@ -76,6 +80,39 @@ def validate(twin_path: Path, as_json: bool) -> None:
                 click.echo(f"  {bid}: {', '.join(errors)}")
     if any(s["invalid"] for s in summary.values()):
         sys.exit(1)
+
+
+def _shells(model: CityModel, frame: pd.DataFrame, lod: str) -> NDArray[np.int64] | None:
+    """The shell of each face of the LoD layer's solids, from the ``shell`` column of
+    ``building_surfaces`` (imported Solids with cavities), else ``None``.
+
+    A building's rows at the LoD are its solid's faces in order (the readers' and the
+    build's order); a building with as many rows as faces takes their shells, the faces of
+    any other are taken as on the exterior (0).
+    """
+    surfaces = model.layers["building_surfaces"] if "building_surfaces" in model.layers else None
+    if surfaces is None or "shell" not in surfaces.columns:
+        return None
+    rows = surfaces[surfaces["lod"].to_numpy() == lod]
+    shell = rows["shell"].fillna(0).to_numpy(dtype=np.int64)
+    if not shell.any():
+        return None
+    ids = frame["building_id"].to_numpy(dtype=object)
+    row_of = pd.Series(np.arange(len(ids)), index=ids)
+    row_of = row_of[~row_of.index.duplicated()].reindex(rows["building_id"]).to_numpy()
+    known = ~np.isnan(row_of)
+    row_of, shell = row_of[known].astype(np.intp), shell[known]
+    rank = pd.Series(row_of).groupby(row_of).cumcount().to_numpy()
+    _, part_row = shapely.get_parts(frame.geometry.to_numpy(), return_index=True)
+    part_rank = np.arange(len(part_row)) - np.searchsorted(part_row, part_row)
+    same = np.bincount(row_of, minlength=len(ids)) == np.bincount(part_row, minlength=len(ids))
+    given = (
+        pd.Series(shell, index=pd.MultiIndex.from_arrays([row_of, rank]))
+        .reindex(pd.MultiIndex.from_arrays([part_row, part_rank]))
+        .fillna(0)
+        .to_numpy(dtype=np.int64)
+    )
+    return np.where(same[part_row], given, 0)
 
 
 def _refresh_meshes(model: CityModel, twin_path: Path) -> None:

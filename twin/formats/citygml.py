@@ -120,6 +120,8 @@ class _Reader:
         self.polygon_rings: list[int] = []
         self.closed: list[int] = []  # surfaces with a ring the reader closed (val3dity 103)
         self.surface: dict[str, list[Any]] = {k: [] for k in ("owner", "lod", "type", "sem", "att")}
+        self.inner: dict[etree._Element, int] = {}  # polygons of a Solid's interior shells
+        self.shell: dict[int, int] = {}  # surface number -> its interior shell (1, 2, ...)
         self.index: dict[str, etree._Element] = {}
 
     def fail(self, oid: str, problem: str) -> InputError:
@@ -276,13 +278,17 @@ class _Reader:
                 for g in self._resolve(base, oid) if isinstance(base.tag, str) else []:
                     out.extend(self._polygons(g, oid, flip))
             return out
-        if name == "Solid":
-            for shell in geometry:
-                if isinstance(shell.tag, str) and _local(shell) == "interior":
-                    raise self.fail(oid, "Solids with interior shells are not supported")
-                if isinstance(shell.tag, str) and _local(shell) == "exterior":
-                    for g in self._resolve(shell, oid):
-                        out.extend(self._polygons(g, oid, flip))
+        if name == "Solid":  # the exterior shell, then the interior ones (cavities)
+            shells = [s for s in geometry if isinstance(s.tag, str)]
+            shells.sort(key=lambda s: _local(s) != "exterior")
+            for number, shell in enumerate(shells):
+                if _local(shell) not in ("exterior", "interior"):
+                    continue
+                for g in self._resolve(shell, oid):
+                    polygons = self._polygons(g, oid, flip)
+                    if number:
+                        self.inner.update(dict.fromkeys((p for p, _ in polygons), number))
+                    out.extend(polygons)
             return out
         if name in ("MultiSurface", "CompositeSurface", "Shell"):
             for member in geometry:
@@ -322,12 +328,15 @@ class _Reader:
                 polygons += [p for at, p, _, _ in thematic if at == lod and p[0] not in used]
             for element, flip in polygons:
                 sem, att = semantic.get(element, (None, None))
+                if self.inner.get(element):
+                    self.shell[len(self.surface["owner"])] = self.inner[element]
                 if self._polygon(element, flip, oid):
                     self.closed.append(len(self.surface["owner"]))
                 for key, value in zip(
                     ("owner", "lod", "type", "sem", "att"), (row, lod, kind, sem, att), strict=True
                 ):
                     self.surface[key].append(value)
+        self.inner.clear()
 
     def _polygon(self, polygon: etree._Element, flip: bool, oid: str) -> bool:
         """Append the rings of one gml:Polygon (exterior first) as closed (k, 3) arrays.
@@ -402,8 +411,17 @@ class _Reader:
                 geometry_type=np.asarray(s["type"], dtype=object),
                 semantic=np.asarray(s["sem"], dtype=object),
                 semantic_attributes=np.asarray(s["att"], dtype=object),
+                shell=self._shells(),
             ),
         )
+
+    def _shells(self) -> NDArray[np.int64] | None:
+        """The shell of each surface (0: exterior), or ``None`` when no Solid has cavities."""
+        if not self.shell:
+            return None
+        shell = np.zeros(len(self.surface["owner"]), dtype=np.int64)
+        shell[list(self.shell)] = list(self.shell.values())
+        return shell
 
 
 def _is_generic(element: etree._Element) -> bool:
@@ -741,15 +759,22 @@ class _Writer:
             level, f"lod{level}{'Solid' if solid else 'MultiSurface'}"
         )
         prop = etree.SubElement(element, _q("bldg", name))
-        if solid:
-            shell = etree.SubElement(
-                etree.SubElement(etree.SubElement(prop, _q("gml", "Solid")), _q("gml", "exterior")),
-                _q("gml", "CompositeSurface"),
-            )
+        number = np.zeros(len(at), dtype=np.int64)
+        if solid:  # the exterior shell, then one gml:interior per cavity
+            if self.surf.shell is not None:
+                number = self.surf.shell[at]
+            body = etree.SubElement(prop, _q("gml", "Solid"))
+            shells = [
+                etree.SubElement(
+                    etree.SubElement(body, _q("gml", "interior" if k else "exterior")),
+                    _q("gml", "CompositeSurface"),
+                )
+                for k in range(int(number.max()) + 1)
+            ]
         else:
-            shell = etree.SubElement(prop, _q("gml", "MultiSurface"))
+            shells = [etree.SubElement(prop, _q("gml", "MultiSurface"))]
         for i, gml_id in enumerate(ids):
-            member = etree.SubElement(shell, _q("gml", "surfaceMember"))
+            member = etree.SubElement(shells[number[i]], _q("gml", "surfaceMember"))
             if gml_id is not None:
                 member.set(_q("xlink", "href"), f"#{gml_id}")
             elif solid or not has[i]:

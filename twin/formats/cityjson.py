@@ -110,6 +110,8 @@ class _Reader:
         self.values: list[Any] = []  # per surface: its semantic value (None: no class)
         # per geometry: owner row, LoD, type, surfaces, its first class, its number of classes
         self.geometries: list[tuple[int, str, str, int, int, int]] = []
+        # per Solid with interior shells: its geometry number, and the surfaces of each shell
+        self.shells: dict[int, list[int]] = {}
         self.classes: list[bytes] = []  # per chunk: its semantic surface lists as JSON
         self.n_classes = 0  # semantic surfaces so far
         self.typed = True  # whether every semantic surface so far is an object with a type
@@ -230,7 +232,8 @@ class _Reader:
         cuts = scanned.cuts
         if len(kinds) != len(cuts) or any("template" in g for g in geometries):
             return False
-        # a Solid's one shell: its boundaries without the outer brackets
+        # a Solid's one shell: its boundaries without the outer brackets (a Solid with interior
+        # shells thus makes more geometries than there are cuts, and is read by add)
         blob = b",".join([c[1:-1] if k == "Solid" else c for c, k in zip(cuts, kinds, strict=True)])
         shape = _shape(b"[" + blob + b"]", scanned.parser)
         if shape is None:
@@ -344,14 +347,26 @@ class _Reader:
         values = semantics.get("values")
         if kind not in ("MultiSurface", "CompositeSurface", "Solid"):
             raise self.fail(oid, f"geometry type {kind!r} is not supported")
-        if kind == "Solid":
-            boundaries = geometry.get("boundaries")
-            if not isinstance(boundaries, list) or len(boundaries) != 1:
-                raise self.fail(oid, "Solids with interior shells are not supported")
-            values = values[0] if values else None
         surfaces = _surfaces(geometry)
         if not isinstance(surfaces, list):
             raise self.fail(oid, f"LoD {lod}: boundaries are not a list of surfaces")
+        if kind == "Solid":
+            boundaries = geometry["boundaries"]
+            if not all(isinstance(shell, list) for shell in boundaries):
+                raise self.fail(oid, f"LoD {lod}: a Solid's shells are not lists of surfaces")
+            if values and (not isinstance(values, list) or len(values) != len(boundaries)):
+                raise self.fail(oid, f"LoD {lod}: semantic values do not match the shells")
+            if len(boundaries) > 1:  # interior shells (cavities) follow the exterior
+                self.shells[len(self.geometries)] = [len(shell) for shell in boundaries]
+            values = (
+                [
+                    v
+                    for shell, vs in zip(boundaries, values, strict=True)
+                    for v in vs or [None] * len(shell)
+                ]
+                if values
+                else None
+            )
         shells.append(surfaces)
         classes = (semantics.get("surfaces") or []) if values else []
         self.typed = self.typed and _is_typed(classes)
@@ -432,6 +447,13 @@ class _Reader:
                     np.concatenate([[0], np.cumsum(rings)]),
                 ),
             )
+            shell = None
+            if self.shells:
+                shell = np.zeros(len(at), dtype=np.int64)
+                start = np.cumsum(count) - count
+                for geometry, sizes in self.shells.items():
+                    at_shells = np.repeat(np.arange(len(sizes)), sizes)
+                    shell[start[geometry] : start[geometry] + len(at_shells)] = at_shells
             return Surfaces(
                 polygons=polygons,
                 owner=np.repeat(owner, count),
@@ -439,6 +461,7 @@ class _Reader:
                 geometry_type=np.repeat(kind, count),
                 semantic=semantic[:, 0],
                 semantic_attributes=semantic[:, 1],
+                shell=shell,
             )
 
         objects = Objects(
@@ -457,9 +480,12 @@ class _Reader:
 
 
 def _surfaces(geometry: dict[str, Any], /) -> Any:
-    """A geometry's surfaces: its boundaries, or a Solid's (one) shell."""
+    """A geometry's surfaces: its boundaries, or a Solid's shells' surfaces, one after the
+    other (exterior first)."""
     boundaries = geometry.get("boundaries")
-    return boundaries[0] if geometry.get("type") == "Solid" else boundaries
+    if geometry.get("type") != "Solid" or not isinstance(boundaries, list):
+        return boundaries
+    return list(chain.from_iterable(s for s in boundaries if isinstance(s, list)))
 
 
 def _rewritten(geometry: dict[str, Any], /) -> dict[str, Any]:
@@ -1007,7 +1033,12 @@ def _encode(
         geometry: dict[str, Any] = {"type": kind, "lod": lod}
         boundaries = surface_lists[a:b].tolist()
         semantic = values[a:b].tolist()
-        if kind == "Solid":
+        if kind == "Solid" and surf.shell is not None and surf.shell[a:b].any():
+            shell = surf.shell[a:b]  # interior shells (cavities) after the exterior
+            cut = np.flatnonzero(np.diff(shell)) + 1
+            boundaries = [part.tolist() for part in np.split(surface_lists[a:b], cut)]
+            semantic = [part.tolist() for part in np.split(values[a:b], cut)]
+        elif kind == "Solid":
             boundaries, semantic = [boundaries], [semantic]
         geometry["boundaries"] = boundaries
         if used:

@@ -81,6 +81,9 @@ class Surfaces:
         Semantic class (``"RoofSurface"``), or ``None``.
     semantic_attributes : (k,) object
         The semantic surface's other attributes as JSON text, or ``None``.
+    shell : (k,) int, optional
+        Shell of a Solid's polygon: 0 the exterior, 1.. its interior shells (cavities);
+        ``None`` when every polygon is on an exterior.
     """
 
     polygons: NDArray[np.object_]
@@ -89,6 +92,7 @@ class Surfaces:
     geometry_type: NDArray[np.object_]
     semantic: NDArray[np.object_]
     semantic_attributes: NDArray[np.object_]
+    shell: NDArray[np.int64] | None = None
 
     def __len__(self) -> int:
         return len(self.polygons)
@@ -102,6 +106,7 @@ class Surfaces:
             geometry_type=self.geometry_type[index],
             semantic=self.semantic[index],
             semantic_attributes=self.semantic_attributes[index],
+            shell=None if self.shell is None else self.shell[index],
         )
 
 
@@ -440,6 +445,8 @@ def _layers(
         },
         geometry=gpd.GeoSeries(surfaces.polygons, crs=crs),
     )
+    if surfaces.shell is not None and surfaces.shell.any():
+        layers["building_surfaces"].insert(2, "shell", surfaces.shell)
     return layers
 
 
@@ -500,6 +507,7 @@ def surfaces(model: CityModel, /, *, lods: list[str] | None = None) -> Surfaces:
         if "semantic_attributes" in table
         else np.full(len(table), None, dtype=object)
     )
+    shell = table["shell"].fillna(0).to_numpy(dtype=np.int64) if "shell" in table else None
     order = np.argsort(owner, kind="stable")
     out = Surfaces(
         polygons=table.geometry.to_numpy(),
@@ -508,6 +516,7 @@ def surfaces(model: CityModel, /, *, lods: list[str] | None = None) -> Surfaces:
         geometry_type=kind,
         semantic=table["semantic"].to_numpy(dtype=object),
         semantic_attributes=semantic_attributes,
+        shell=shell,
     )
     return out.take(order)
 
