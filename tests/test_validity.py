@@ -119,8 +119,24 @@ def shifted(geom, offset):
     return shapely.transform(geom, lambda c: c + offset, include_z=True)
 
 
-def test_duplicated_face_202():
-    assert 202 in codes_of(solid(BOTTOM, TOP, *SIDES, TOP))[0]
+def test_duplicated_rings_202_and_duplicated_faces_304():
+    # val3dity's 202 is polygon-level: two rings of one face alike (here a hole run through
+    # the exterior's vertices, and two equal holes); a face repeated in a shell makes its
+    # edges non-manifold instead
+    ring = [(0.0, 0.0, 0.0), (4.0, 0.0, 0.0), (4.0, 4.0, 0.0), (0.0, 4.0, 0.0)]
+    hole = [(1.0, 1.0, 0.0), (1.0, 2.0, 0.0), (2.0, 2.0, 0.0), (2.0, 1.0, 0.0)]
+    faces = np.array(
+        [
+            shapely.MultiPolygon([shapely.Polygon(ring, [ring[::-1]])]),
+            shapely.MultiPolygon([shapely.Polygon(ring, [hole, hole[1:] + hole[:1]])]),
+            shapely.MultiPolygon([shapely.Polygon(ring, [hole])]),
+        ],
+        dtype=object,
+    )
+    codes, _ = check(faces, kinds=np.array(["MultiSurface"] * 3))
+    assert [202 in c for c in codes] == [True, True, False]
+    repeated = codes_of(solid(BOTTOM, TOP, *SIDES, TOP))[0]
+    assert 304 in repeated and 202 not in repeated
 
 
 def test_parts_of_a_building_are_shells_but_one_solid_is_one_shell_305_303():

@@ -64,7 +64,7 @@ _GEOS_REASONS = {
     "Hole lies outside shell": 206,
     "Nested holes": 207,
     "Nested shells": 201,
-    "Duplicate Rings": 201,
+    "Duplicate Rings": 202,
 }
 #: face pairs whose triangles are compared at once in the exact test of 306
 _PAIR_CHUNK = 1_000_000
@@ -601,15 +601,37 @@ def _orient(
     return faces, turn
 
 
+def _duplicated_rings(
+    xyz: NDArray[np.float64], coord_ring: NDArray[np.intp], ring_face: NDArray[np.intp]
+) -> NDArray[np.intp]:
+    """Faces two of whose rings run through the same vertices (202; in any order or start).
+
+    Each ring gets an order-free digest (:func:`_point_hash` summed over its vertices in
+    millimetres, the closing vertex left out); rings of one face with equal digests are
+    duplicates.
+    """
+    multi = np.bincount(ring_face)[ring_face] > 1  # only faces with holes have several rings
+    if not multi.any():
+        return np.zeros(0, np.intp)
+    closing = np.r_[coord_ring[1:] != coord_ring[:-1], True]
+    keep = multi[coord_ring] & ~closing
+    digest = np.zeros(len(ring_face), dtype=np.uint64)
+    np.add.at(digest, coord_ring[keep], _point_hash(np.rint(xyz[keep] * 1000.0)))
+    rings = np.flatnonzero(multi)
+    pairs = np.stack([ring_face[rings].astype(np.uint64), digest[rings]], axis=1)
+    _, first, count = np.unique(pairs, axis=0, return_index=True, return_counts=True)
+    return np.unique(ring_face[rings[first[count > 1]]])
+
+
 def _polygons(
     faces: NDArray[np.object_], area: NDArray[np.float64], planarity: float, normals: float
 ) -> tuple[dict[int, NDArray[np.bool_]], NDArray[np.float64], NDArray[np.intp]]:
-    """Polygon-level checks: validity in the face's plane (104, 20x), 203, 204, 208.
+    """Polygon-level checks: validity in the face's plane (104, 20x), 202, 203, 204, 208.
 
     Returns the faces hit per code (key 0: faces only over the planarity tolerance, which
     are split into triangles instead of being reported), and the triangles of the faces.
     """
-    codes = {code: np.zeros(len(faces), bool) for code in (0, 101, 104, 201, 203, 204)}
+    codes = {code: np.zeros(len(faces), bool) for code in (0, 101, 104, 201, 202, 203, 204)}
     codes.update({code: np.zeros(len(faces), bool) for code in (205, 206, 207, 208)})
     ok = np.flatnonzero(~shapely.is_missing(faces))
     faces, area = faces[ok], area[ok]
@@ -629,6 +651,7 @@ def _polygons(
     worst = np.zeros(len(faces))
     np.maximum.at(worst, coord_face, np.nan_to_num(distance))
     codes[203][ok] = (worst > planarity) | (size == 0)
+    codes[202][ok[_duplicated_rings(xyz, coord_ring, ring_face)]] = True
     # In the plane the face is closest to, GEOS says what is wrong with its rings.
     dominant = np.argmax(np.abs(np.nan_to_num(area)), axis=1)
     flat = np.empty(len(faces), dtype=object)
@@ -672,7 +695,7 @@ def _polygons(
 
 
 def _shells(topo: _Topology, found: list[set[int]], single: NDArray[np.bool_]) -> NDArray[np.bool_]:
-    """Shell-level checks: 202, 301, 302, 303, 304, 305, 307.
+    """Shell-level checks: 301, 302, 303, 304, 305, 307.
 
     Returns which shells are closed and manifold (301-304 not found), by shell label.
     """
@@ -699,17 +722,7 @@ def _shells(topo: _Topology, found: list[set[int]], single: NDArray[np.bool_]) -
     )
     several = topo.per_shell(owner)[labels[first[parts > 1]]]
     _flag(found, several[single[several]], 305)
-    # 202: two faces on the same set of vertices (an order-free hash of the set; such faces
-    # share their edges, so they are in one shell)
     n_vertices = max(topo.n_vertices, 1)
-    face_vertex = np.sort(topo.edge_face * n_vertices + topo.a)
-    face_vertex = face_vertex[np.r_[True, face_vertex[1:] != face_vertex[:-1]]]
-    weight = np.random.default_rng(202).integers(0, 2**52, size=n_vertices, dtype=np.int64)
-    face_of = face_vertex // n_vertices
-    starts = np.flatnonzero(np.r_[True, face_of[1:] != face_of[:-1]])
-    digest = np.add.reduceat(weight[face_vertex % n_vertices], starts)
-    _, group, size = np.unique(digest, return_inverse=True, return_counts=True)
-    _flag(found, owner[face_of[starts][size[group] > 1]], 202)
     # 303: the faces around a vertex form fans, linked by the edges they share there; a
     # vertex with more than one fan in a shell (in a Solid: in the whole row) is non-manifold.
     at_b = 2 * topo.undirected + (topo.b == topo.hi)  # each edge at its end vertex ...
