@@ -24,11 +24,12 @@ from ingest.lidar.heights import LidarHeights
 from ingest.lidar.read import extent
 from ingest.lidar.trees import detect_trees, merge_trees
 from ingest.lod1 import blocks, dsm_roofs, ground_heights, lift
-from ingest.lod22.build import reconstruct
+from ingest.lod22.build import Solids, reconstruct
 from ingest.vector import read_layer
 from twin._version import __version__
 from twin.crs import horizontal, same_horizontal, vertical
 from twin.errors import CRSError, InputError
+from twin.layers import LOD_LAYERS
 from twin.model import CityModel, mesh_cache
 from twin.polygon3d import surface_metrics
 from twin.semantics import Semantic
@@ -169,20 +170,7 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
                 min_area=config.lod13.min_area,
                 terrain=terrain if sloped else None,
             )
-            for column, values in split.attributes.items():
-                buildings[column] = values.to_numpy()
-            solids["lod13"] = gpd.GeoDataFrame(
-                {"building_id": buildings["building_id"].to_numpy(), "lod": "1.3"}
-                | {"lod13_parts": split.attributes["lod13_parts"].to_numpy()},
-                geometry=gpd.GeoSeries(split.solids, crs=crs),
-            )
-            solids["building_surfaces"] = pd.concat(
-                [
-                    solids["building_surfaces"],
-                    _surfaces(buildings, split.faces, split.owner, split.semantic, "1.3", crs),
-                ],
-                ignore_index=True,
-            )
+            _add_lod(solids, buildings, split, "1.3", ["lod13_parts"], crs)
             lods.append("1.3")
             lod22 = reconstruct(
                 geoms,
@@ -192,20 +180,7 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
                 lod13=split,
                 terrain=terrain if sloped else None,
             )
-            for column, values in lod22.attributes.items():
-                buildings[column] = values.to_numpy()
-            solids["lod22"] = gpd.GeoDataFrame(
-                {"building_id": buildings["building_id"].to_numpy(), "lod": "2.2"}
-                | {c: lod22.attributes[c].to_numpy() for c in ("roof_type", "rmse_lod22")},
-                geometry=gpd.GeoSeries(lod22.solids, crs=crs),
-            )
-            solids["building_surfaces"] = pd.concat(
-                [
-                    solids["building_surfaces"],
-                    _surfaces(buildings, lod22.faces, lod22.owner, lod22.semantic, "2.2", crs),
-                ],
-                ignore_index=True,
-            )
+            _add_lod(solids, buildings, lod22, "2.2", ["roof_type", "rmse_lod22"], crs)
             lods.append("2.2")
         layers = {"buildings": buildings, **solids, **layers}
 
@@ -308,6 +283,33 @@ def _solids(
     )
     surfaces = _surfaces(buildings, faces, owner, semantic, "1.2", crs)
     return {"lod12": lod12, "building_surfaces": surfaces}
+
+
+def _add_lod(
+    solids: dict[str, gpd.GeoDataFrame],
+    buildings: gpd.GeoDataFrame,
+    made: Solids,
+    lod: str,
+    columns: list[str],
+    crs: pyproj.CRS,
+) -> None:
+    """Put one reconstructed LoD into the layers: its attributes on ``buildings``, its solids
+    (with ``columns`` of the attributes) into its layer, its faces into
+    ``building_surfaces``."""
+    for column, values in made.attributes.items():
+        buildings[column] = values.to_numpy()
+    solids[LOD_LAYERS[lod]] = gpd.GeoDataFrame(
+        {"building_id": buildings["building_id"].to_numpy(), "lod": lod}
+        | {c: made.attributes[c].to_numpy() for c in columns},
+        geometry=gpd.GeoSeries(made.solids, crs=crs),
+    )
+    solids["building_surfaces"] = pd.concat(
+        [
+            solids["building_surfaces"],
+            _surfaces(buildings, made.faces, made.owner, made.semantic, lod, crs),
+        ],
+        ignore_index=True,
+    )
 
 
 def _surfaces(
