@@ -20,7 +20,7 @@ import twin
 from ingest.config import BuildConfig
 from ingest.lidar.assign import Assigner
 from ingest.lidar.read import DROP_SHARE, PointCloud, open_clouds, stream
-from ingest.lidar.stats import point_stats
+from ingest.lidar.stats import _row_order, point_stats
 from ingest.lidar.terrain import dtm_from_points
 from ingest.pipeline import build
 from tests.conftest import DATA, DELFT, sample_config, write_config
@@ -351,3 +351,21 @@ def test_3dfier_sampling_in_a_build(tmp_path, delft_config):
     config.write_text(bad)
     with pytest.raises(ConfigError, match="roof_sampling"):
         BuildConfig.load(config)
+
+
+@pytest.mark.parametrize("bits", [2, 5, 62])
+def test_row_order_sorts_rows_like_lexsort(bits):
+    """The packed row order gives numpy's lexicographic order, ties on the packed key included."""
+    rng = np.random.default_rng(7)
+    for n in (0, 1, 50, 3000):
+        rows = (
+            rng.integers(0, 6, n),
+            rng.integers(0, 5, n) * 0.25 + 1e5,
+            rng.integers(0, 3, n) * -0.5,
+            rng.normal(size=n).round(1),
+        )
+        order = _row_order(*rows, bits=bits)
+        assert np.array_equal(np.sort(order), np.arange(n))
+        expected = np.lexsort(rows[::-1])
+        for column in rows:
+            assert np.array_equal(column[order], column[expected])

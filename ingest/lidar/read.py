@@ -19,6 +19,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from queue import Full, Queue
+from typing import IO
 
 import laspy
 import numpy as np
@@ -34,6 +35,8 @@ READ_AHEAD = 2
 """Chunks decoded ahead of the one being worked on (memory: that many chunks more)."""
 PROCESS_CHUNKS = 4
 """Clouds of more chunks than this are decoded in a process of their own (see :func:`stream`)."""
+PIPE_BYTES = 1 << 20
+"""Size asked for the pipe from a reading process (Linux's default limit for it)."""
 DROP_SHARE = 0.2
 """Share of a chunk's points that must be of classes the caller does not use before the reader
 drops them (:meth:`PointCloud.chunks`)."""
@@ -395,11 +398,26 @@ def _from_process(
         env={**os.environ, "PYTHONPATH": path},
     )
     assert reader.stdin is not None and reader.stdout is not None
+    _widen(reader.stdout)
     with reader.stdin as task:
         pickle.dump((list(clouds), size, classes), task)
     items = _read_from(reader, clouds)
     weakref.finalize(items, _stop, reader)  # also when the caller never starts reading
     return items
+
+
+def _widen(pipe: IO[bytes]) -> None:
+    """Let ``pipe`` hold :data:`PIPE_BYTES` where the system allows (Linux): a chunk then
+    passes in a few large writes instead of hundreds of 64 kB ones, each a switch between
+    the processes."""
+    try:
+        import fcntl  # POSIX only
+    except ImportError:  # Windows: pipes keep their size
+        return
+    try:
+        fcntl.fcntl(pipe.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_BYTES)
+    except OSError:  # above the system's limit: the pipe keeps its size
+        pass
 
 
 def _stop(reader: subprocess.Popen) -> None:

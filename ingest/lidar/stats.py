@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import shapely
@@ -140,13 +141,23 @@ def point_stats(
     grown = np.where(usable, shapely.buffer(roofs, ground_distance, quad_segs=4), None)
     roof_cells, ground_cells = Assigner.of(roofs), Assigner.of(grown)
     near_vertex = _NearVertices.of(roofs) if sampling == "3dfier" else None
-    g_owner, g_z, r_owner, r_x, r_y, r_z, r_kind, t_owner, t_z = ([] for _ in range(9))
+    if cell is None:
+        xmin, ymin, xmax, ymax = extent(clouds)
+        total = sum(cloud.count for cloud in clouds)
+        per_m2 = total / max((xmax - xmin) * (ymax - ymin), 1.0)
+        cell = max(0.5, 2.0 / np.sqrt(max(per_m2, 1e-9)))
+    gaps = _Gaps(roofs[usable], np.flatnonzero(usable), n, float(cell))
+    # the rows kept are copied as the chunks come, while the reader decodes the next chunks
+    ground_rows = _Rows(np.intp, np.float64)
+    roof_rows = _Rows(np.intp, np.float64, np.float64, np.float64, np.int8)
+    classed = np.zeros(n, np.int64)  # class-6 points per building
+    t_owner: list[NDArray[np.intp]] = []
+    t_z: list[NDArray[np.float64]] = []
     for pts in chunks:
         cls = pts.classification
         ground = np.flatnonzero(cls == GROUND)
         hit, owner = ground_cells.assign(pts.x[ground], pts.y[ground])
-        g_owner.append(owner)
-        g_z.append(pts.z[ground[hit]])
+        ground_rows.add(owner, pts.z[ground[hit]])
         roof = np.flatnonzero(np.isin(cls, (BUILDING, *UNCLASSIFIED)))
         hit, owner = roof_cells.assign(pts.x[roof], pts.y[roof])
         idx = roof[hit]
@@ -168,26 +179,26 @@ def point_stats(
         if (kind == 2).any():  # points near the ground are never roof
             kept = np.flatnonzero(kind < 2)
             idx, owner, kind = idx[kept], owner[kept], kind[kept]
-        r_owner.append(owner)
-        r_x.append(pts.x[idx])
-        r_y.append(pts.y[idx])
-        r_z.append(pts.z[idx])
-        r_kind.append(kind)
-    g_owner_a, g_z_a = np.concatenate(g_owner), np.concatenate(g_z)
-    owner, x, y, z, kind = (np.concatenate(a) for a in (r_owner, r_x, r_y, r_z, r_kind))
+        x, y = pts.x[idx], pts.y[idx]
+        roof_rows.add(owner, x, y, pts.z[idx], kind)
+        gaps.add(owner, x, y, kind)
+        classed += np.bincount(owner[kind == 0], minlength=n)
+    g_owner_a, g_z_a = ground_rows.columns()
+    owner, x, y, z, kind = roof_rows.columns()
     # A building with class-6 points uses only those; others their points above the terrain.
-    has_class = np.bincount(owner[kind == 0], minlength=n) > 0
+    has_class = classed > 0
     if kind.any():
         keep = (kind == 0) | ~has_class[owner]
         owner, x, y, z = owner[keep], x[keep], y[keep], z[keep]
-    with ThreadPoolExecutor(1, thread_name_prefix="twin-nodata-tree") as pool:
-        # The no-data measures' tree is built while the rows are sorted (both without the GIL).
-        tree = pool.submit(_tree, x, y)
+    with ThreadPoolExecutor(1, thread_name_prefix="twin-nodata") as pool:
+        # The no-data measures (their tree first) and the ground percentiles, which need no row
+        # order, are worked out while the rows are sorted (all mostly without the GIL).
+        nodata = pool.submit(gaps.measure, has_class, x, y)
+        ground_stats = pool.submit(grouped_percentiles, g_owner_a, g_z_a, n, [ground_percentile])
         # Rows in their final order: the sorts below go faster on points grouped by building,
         # and none of their results depends on the order.
         order = _row_order(owner, x, y, z)
         owner, x, y, z = owner[order], x[order], y[order], z[order]
-        g_count, g_pct, _ = grouped_percentiles(g_owner_a, g_z_a, n, [ground_percentile])
         count, pct, ordered = grouped_percentiles(owner, z, n, [50.0, *percentiles])
         if near_vertex is not None:
             # 3dfier: heights truncated to centimetres, the value at rank floor(n * q) of each.
@@ -199,14 +210,8 @@ def point_stats(
         area = shapely.area(roofs)
         with np.errstate(invalid="ignore", divide="ignore"):
             density = np.where(usable, count / area, np.nan)
-        if cell is None:
-            xmin, ymin, xmax, ymax = extent(clouds)
-            total = sum(cloud.count for cloud in clouds)
-            per_m2 = total / max((xmax - xmin) * (ymax - ymin), 1.0)
-            cell = max(0.5, 2.0 / np.sqrt(max(per_m2, 1e-9)))
-        fraction, radius = _gaps(
-            roofs[usable], np.flatnonzero(usable), n, owner, x, y, tree.result(), float(cell)
-        )
+        g_count, g_pct, _ = ground_stats.result()
+        fraction, radius = nodata.result()
     return PointStats(
         ground=g_pct[float(ground_percentile)],
         ground_points=g_count,
@@ -219,6 +224,44 @@ def point_stats(
         roof_xyz=np.column_stack([x, y, z]),
         roof_start=np.concatenate([[0], np.cumsum(count)]),
     )
+
+
+class _Rows:
+    """Columns of rows added chunk by chunk (:meth:`add`), read as one array each (:meth:`columns`).
+
+    Each chunk's rows are copied into the buffers when they come, so no concatenation is left
+    for the end; a full buffer is replaced by one twice as large (a row is copied twice at most
+    on average).
+    """
+
+    def __init__(self, *dtypes: type[np.generic]) -> None:
+        self._data: list[NDArray[Any]] = [np.empty(0, dtype) for dtype in dtypes]
+        self._size = 0
+
+    def add(self, *columns: NDArray[Any]) -> None:
+        """Add the rows ``columns`` make (one array per column, all of the same length)."""
+        end = self._size + len(columns[0])
+        if end > len(self._data[0]):
+            grown = [np.empty(max(end, 2 * len(d)), d.dtype) for d in self._data]
+            for new, old in zip(grown, self._data, strict=True):
+                new[: self._size] = old[: self._size]
+            self._data = grown
+        for data, column in zip(self._data, columns, strict=True):
+            data[self._size : end] = column
+        self._size = end
+
+    def columns(self) -> list[NDArray[Any]]:
+        """The columns of all rows added, in the order added.
+
+        Examples
+        --------
+        >>> rows = _Rows(np.intp, np.float64)
+        >>> rows.add(np.array([3]), np.array([0.5]))
+        >>> rows.add(np.array([1, 2]), np.array([1.5, 2.5]))
+        >>> [c.tolist() for c in rows.columns()]
+        [[3, 1, 2], [0.5, 1.5, 2.5]]
+        """
+        return [data[: self._size] for data in self._data]
 
 
 def _roof_stats(
@@ -238,36 +281,71 @@ def _roof_stats(
     )
 
 
-def _row_order(*columns: NDArray[np.number]) -> NDArray[np.intp]:
+def _row_order(*columns: NDArray[np.number], bits: int = 62) -> NDArray[np.intp]:
     """The order sorting the rows ``columns`` make by the first column, then the next...
 
-    As :func:`numpy.lexsort` with the keys reversed, but several times faster: each column is
-    replaced by its dense rank (one unstable sort), and the ranks are packed into one int64
-    key, column by column (a key about to outgrow 62 bits is replaced by its own dense rank
-    first: at most 31 bits), so one sort orders the rows. Rows that tie are equal in every
-    column, so any order among them gives the same sorted rows. A column of non-negative
-    integers below 2**31 (building numbers) is its own rank: no sort needed.
+    As :func:`numpy.lexsort` with the keys reversed, but several times faster: the leading
+    columns whose ranks fit in ``bits`` bits together (two at least) are each replaced by
+    their dense rank (one unstable sort each, two at a time), the ranks packed into one int64
+    key, and one sort orders the rows by it. The columns left over only order the rows that
+    tie on that key, a few: those rows alone are ordered the same way, by their tie and those
+    columns. Rows that tie on every column are equal, so any order among them gives the same
+    sorted rows. A column of non-negative integers below 2**31 (building numbers) is its own rank:
+    no sort needed.
 
     Examples
     --------
-    >>> _row_order(np.array([1, 0, 1, 0]), np.array([0.5, 2.0, -1.0, 2.0]), np.arange(4.0))
-    array([1, 3, 2, 0])
+    >>> rows = np.array([1, 0, 1, 0]), np.array([0.5, 2.0, 0.5, 2.0]), np.array([3.0, 2, 1, 0])
+    >>> _row_order(*rows)
+    array([3, 1, 2, 0])
+    >>> _row_order(*rows, bits=3)  # owner and x packed, z ordering the ties alone
+    array([3, 1, 2, 0])
     """
+    n = len(columns[0])
+    used, width = 0, 0
+    for column in columns:
+        size = _rank_bits(column)
+        if used >= 2 and width + size > bits:  # two always fit: ranks below 2**31
+            break
+        used, width = used + 1, width + size
     with ThreadPoolExecutor(2, thread_name_prefix="twin-row-rank") as pool:
-        ranks = list(pool.map(_rank, columns))  # the sorts run two at a time, without the GIL
-    key, top = np.zeros(len(columns[0]), np.int64), 0
+        # the sorts run two at a time, without the GIL
+        ranks = list(pool.map(_rank, columns[:used]))
+    key = np.zeros(n, np.int64)
     for rank, most in ranks:
-        if top.bit_length() + most.bit_length() > 62:
-            key, top = _dense_rank(key)
         key = (key << most.bit_length()) | rank
-        top = (top << most.bit_length()) | most
-    return np.argsort(key)
+    order = np.argsort(key)
+    if used == len(columns) or n < 2:
+        return order
+    ordered = key[order]
+    tie = ordered[1:] == ordered[:-1]
+    if not tie.any():
+        return order
+    tied = np.flatnonzero(np.concatenate([[False], tie]) | np.concatenate([tie, [False]]))
+    run = (np.cumsum(np.concatenate([[True], ~tie])) - 1)[tied]  # runs of equal keys, in order
+    rows = order[tied]
+    order[tied] = rows[_row_order(run, *(c[rows] for c in columns[used:]), bits=bits)]
+    return order
+
+
+def _rank_bits(column: NDArray[np.number]) -> int:
+    """Bits the largest of :func:`_rank`'s integers for ``column`` takes at most."""
+    if _own_rank(column):
+        return int(column.max()).bit_length()
+    return max(len(column) - 1, 0).bit_length()
+
+
+def _own_rank(column: NDArray[np.number]) -> bool:
+    """Whether ``column`` holds non-negative integers below 2**31: its own rank."""
+    return bool(
+        column.dtype.kind in "iu" and len(column) and column.min() >= 0 and column.max() < 2**31
+    )
 
 
 def _rank(column: NDArray[np.number]) -> tuple[NDArray[np.int64], int]:
     """Integers in the order of ``column``, and the largest: the column itself when it holds
     non-negative integers below 2**31 (building numbers), else its dense rank."""
-    if column.dtype.kind in "iu" and len(column) and column.min() >= 0 and column.max() < 2**31:
+    if _own_rank(column):
         return column.astype(np.int64), int(column.max())
     return _dense_rank(column)
 
@@ -339,47 +417,93 @@ def _tree(x: NDArray[np.float64], y: NDArray[np.float64]) -> cKDTree | None:
     return cKDTree(np.column_stack([x, y]), leafsize=64, balanced_tree=False, compact_nodes=False)
 
 
-def _gaps(
-    geoms: NDArray[np.object_],
-    rows: NDArray[np.intp],
-    n: int,
-    owner: NDArray[np.intp],
-    x: NDArray[np.float64],
-    y: NDArray[np.float64],
-    tree: cKDTree | None,
-    cell: float,
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """No-data fraction and radius per footprint from a grid of ``cell`` m over them all.
+class _Gaps:
+    """The no-data measures of footprints, from a grid of ``cell`` m laid over them all.
 
-    ``tree`` holds the points ``x``, ``y`` (:func:`_tree`), in any order.
+    The cells of every footprint are laid out first; each chunk's roof points then mark the
+    cells they fall in (:meth:`add`) while the reader decodes the next chunks, so only the
+    distances are left for the end (:meth:`measure`).
+
+    Parameters
+    ----------
+    geoms : (m,) object
+        The footprints that have a geometry.
+    rows : (m,) int
+        Their positions among the ``n`` footprints.
+    n
+        Footprints in all.
+    cell
+        Cell size (m).
     """
-    fraction, radius = np.full(n, np.nan), np.full(n, np.nan)
-    if not len(geoms):
+
+    def __init__(
+        self, geoms: NDArray[np.object_], rows: NDArray[np.intp], n: int, cell: float
+    ) -> None:
+        self.n, self.cell = n, cell
+        self.left = self.top = 0.0
+        self.width = self.height = 1
+        c_owner = crow = ccol = np.zeros(0, np.int64)
+        if len(geoms):
+            xmin, ymin, xmax, ymax = shapely.total_bounds(geoms)
+            self.left, self.top = np.floor(xmin / cell) * cell, np.ceil(ymax / cell) * cell
+            self.width = int(np.ceil((xmax - self.left) / cell)) + 1
+            self.height = int(np.ceil((self.top - ymin) / cell)) + 1
+            window = Affine(cell, 0, self.left, 0, -cell, self.top)
+            local, crow, ccol = pixels_inside(geoms, (self.height, self.width), window)
+            c_owner = rows[local]
+        key = (c_owner * self.height + crow) * self.width + ccol
+        order = np.argsort(key)
+        self.key, self.owner = key[order], c_owner[order]
+        self.row, self.col = crow[order], ccol[order]
+        self.first = np.searchsorted(self.key, self.key)  # the cell a repeated key marks
+        self.filled = np.zeros((2, len(key)), bool)  # by class-6 points, by other points
+
+    def add(
+        self,
+        owner: NDArray[np.intp],
+        x: NDArray[np.float64],
+        y: NDArray[np.float64],
+        kind: NDArray[np.int8],
+    ) -> None:
+        """Mark the cells holding the roof points ``x``, ``y`` of footprints ``owner``
+        (``kind`` 0: class 6, 1: others)."""
+        if not len(self.key):
+            return
+        prow = np.floor((self.top - y) / self.cell).astype(np.int64)
+        pcol = np.floor((x - self.left) / self.cell).astype(np.int64)
+        key = (owner * self.height + prow) * self.width + pcol
+        at = np.minimum(np.searchsorted(self.key, key), len(self.key) - 1)
+        hit = self.key[at] == key
+        self.filled[kind[hit], at[hit]] = True
+
+    def measure(
+        self, has_class: NDArray[np.bool_], x: NDArray[np.float64], y: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """No-data fraction and radius per footprint; ``has_class`` tells the footprints whose
+        class-6 points alone count, ``x``, ``y`` are the roof points that count (any order).
+        """
+        n, cell = self.n, self.cell
+        fraction, radius = np.full(n, np.nan), np.full(n, np.nan)
+        if not len(self.key):
+            return fraction, radius
+        tree = _tree(x, y)
+        c_owner = self.owner
+        filled = (self.filled[0] | (self.filled[1] & ~has_class[c_owner]))[self.first]
+        total = np.bincount(c_owner, minlength=n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fraction = np.where(total > 0, 1.0 - np.bincount(c_owner, filled, n) / total, np.nan)
+        if tree is not None:
+            centres = np.column_stack(
+                [self.left + (self.col + 0.5) * cell, self.top - (self.row + 0.5) * cell]
+            )
+            # A filled cell holds a point: its centre is at most half a diagonal from one. So
+            # the filled cells matter only where no empty cell is farther; the others are
+            # skipped. The queries run on all cores.
+            largest = np.full(n, -np.inf)
+            distance, _ = tree.query(centres[~filled], workers=-1)
+            np.maximum.at(largest, c_owner[~filled], distance)
+            rest = filled & (largest[c_owner] < cell * np.sqrt(0.5) * (1 + 1e-9))
+            distance, _ = tree.query(centres[rest], workers=-1)
+            np.maximum.at(largest, c_owner[rest], distance)
+            radius = np.where(np.isfinite(largest), largest, np.nan)
         return fraction, radius
-    xmin, ymin, xmax, ymax = shapely.total_bounds(geoms)
-    left, top = np.floor(xmin / cell) * cell, np.ceil(ymax / cell) * cell
-    width = int(np.ceil((xmax - left) / cell)) + 1
-    height = int(np.ceil((top - ymin) / cell)) + 1
-    local, crow, ccol = pixels_inside(geoms, (height, width), Affine(cell, 0, left, 0, -cell, top))
-    c_owner = rows[local]
-    cells = (c_owner * height + crow) * width + ccol
-    prow = np.floor((top - y) / cell).astype(np.int64)
-    pcol = np.floor((x - left) / cell).astype(np.int64)
-    held = np.sort((owner * height + prow) * width + pcol)  # cells holding a point
-    at = np.minimum(np.searchsorted(held, cells), len(held) - 1)
-    filled = held[at] == cells if len(held) else np.zeros(len(cells), bool)
-    total = np.bincount(c_owner, minlength=n)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        fraction = np.where(total > 0, 1.0 - np.bincount(c_owner, filled, n) / total, np.nan)
-    if tree is not None:
-        centres = np.column_stack([left + (ccol + 0.5) * cell, top - (crow + 0.5) * cell])
-        # A filled cell holds a point: its centre is at most half a diagonal from one. So the
-        # filled cells matter only where no empty cell is farther; the others are skipped.
-        largest = np.full(n, -np.inf)
-        distance, _ = tree.query(centres[~filled])
-        np.maximum.at(largest, c_owner[~filled], distance)
-        rest = filled & (largest[c_owner] < cell * np.sqrt(0.5) * (1 + 1e-9))
-        distance, _ = tree.query(centres[rest])
-        np.maximum.at(largest, c_owner[rest], distance)
-        radius = np.where(np.isfinite(largest), largest, np.nan)
-    return fraction, radius
