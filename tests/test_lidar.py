@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import threading
@@ -20,7 +21,7 @@ import twin
 from ingest.config import BuildConfig
 from ingest.lidar.assign import Assigner
 from ingest.lidar.read import DROP_SHARE, PointCloud, open_clouds, stream
-from ingest.lidar.stats import _row_order, point_stats
+from ingest.lidar.stats import _on_grid, _row_order, _sort_columns, point_stats
 from ingest.lidar.terrain import dtm_from_points
 from ingest.pipeline import build
 from tests.conftest import DATA, DELFT, sample_config, write_config
@@ -369,3 +370,34 @@ def test_row_order_sorts_rows_like_lexsort(bits):
         expected = np.lexsort(rows[::-1])
         for column in rows:
             assert np.array_equal(column[order], column[expected])
+
+
+def test_las_integers_order_rows_as_the_coordinates():
+    """The rows' LAS integers, used when the clouds share one grid and are not moved, order the
+    rows exactly as their coordinates do (ties included); moved clouds keep the coordinates."""
+    clouds = open_clouds(DELFT / "ahn3", RD_NAP, crs=RD_NAP)  # two tiles, one grid
+    chunks = list(stream(clouds))
+    x, y, z = (np.concatenate([getattr(c, a) for c in chunks]) for a in "xyz")
+    owner = np.random.default_rng(3).integers(0, 40, len(x))
+    ix, iy = _sort_columns(clouds, x, y)
+    assert ix.dtype == iy.dtype == np.int64
+    order = _row_order(owner, ix, iy, z)
+    expected = np.lexsort((z, y, x, owner))
+    for column in (owner, x, y, z):
+        np.testing.assert_array_equal(column[order], column[expected])
+    # moved clouds, or clouds on different grids, keep the coordinates
+    moved = open_clouds(DELFT / "ahn3", pyproj.CRS("EPSG:32631"), crs=pyproj.CRS("EPSG:28992"))
+    assert moved[0].transformer is not None
+    mixed = [clouds[0], dataclasses.replace(clouds[1], scales=(0.01, 0.01, 0.01))]
+    for other in (moved, mixed):
+        kept = _sort_columns(other, x, y)
+        assert kept[0] is x and kept[1] is y
+    # any scale and offset: off the grid nothing is used, on it the order is the values'
+    rng = np.random.default_rng(11)
+    for scale, offset in ((0.01, -5e5), (0.25, 0.0), (1e-3, 164000.0), (0.1, 3.0)):
+        values = rng.integers(-3000, 3000, 5000) * scale + offset
+        k = _on_grid(values, scale, offset)
+        assert k is not None and k.min() == 0
+        np.testing.assert_array_equal(values[np.argsort(k)], np.sort(values))
+        np.testing.assert_array_equal(k[:-1] == k[1:], values[:-1] == values[1:])
+    assert _on_grid(np.array([0.0, 0.0005]), 1e-3, 0.0) is None

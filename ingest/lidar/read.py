@@ -91,6 +91,9 @@ class PointCloud:
         Factor from the file's height unit to metres.
     transformer
         From the cloud's to the project's horizontal CRS; ``None`` when they agree.
+    scales, offsets
+        The file's x, y, z scales and offsets: a point's ``x`` is ``X * scale + offset`` of its
+        integer ``X`` (before any transform and the height unit).
     """
 
     path: Path
@@ -100,6 +103,8 @@ class PointCloud:
     bounds: tuple[float, float, float, float]
     z_scale: float
     transformer: pyproj.Transformer | None
+    scales: tuple[float, ...]
+    offsets: tuple[float, ...]
 
     @classmethod
     def open(
@@ -160,6 +165,8 @@ class PointCloud:
             ),
             z_scale=float(unit),
             transformer=move,
+            scales=tuple(float(v) for v in header.scales),
+            offsets=tuple(float(v) for v in header.offsets),
         )
 
     def chunks(

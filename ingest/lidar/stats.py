@@ -197,7 +197,7 @@ def point_stats(
         ground_stats = pool.submit(grouped_percentiles, g_owner_a, g_z_a, n, [ground_percentile])
         # Rows in their final order: the sorts below go faster on points grouped by building,
         # and none of their results depends on the order.
-        order = _row_order(owner, x, y, z)
+        order = _row_order(owner, *_sort_columns(clouds, x, y), z)
         owner, x, y, z = owner[order], x[order], y[order], z[order]
         count, pct, ordered = grouped_percentiles(owner, z, n, [50.0, *percentiles])
         if near_vertex is not None:
@@ -326,6 +326,50 @@ def _row_order(*columns: NDArray[np.number], bits: int = 62) -> NDArray[np.intp]
     rows = order[tied]
     order[tied] = rows[_row_order(run, *(c[rows] for c in columns[used:]), bits=bits)]
     return order
+
+
+def _sort_columns(
+    clouds: Sequence[PointCloud], x: NDArray[np.float64], y: NDArray[np.float64]
+) -> tuple[NDArray[np.number], NDArray[np.number]]:
+    """Columns ordering the rows as ``x`` and ``y`` do, for :func:`_row_order`: their LAS
+    integers (:func:`_on_grid`, no ranking needed) where every cloud keeps its coordinates
+    (no transform) on one shared grid, else ``x`` and ``y`` themselves."""
+    grids = {(c.scales[:2], c.offsets[:2]) for c in clouds}
+    if len(grids) != 1 or any(c.transformer is not None for c in clouds):
+        return x, y
+    (scale_x, scale_y), (offset_x, offset_y) = grids.pop()
+    ix, iy = _on_grid(x, scale_x, offset_x), _on_grid(y, scale_y, offset_y)
+    if ix is None or iy is None:
+        return x, y
+    return ix, iy
+
+
+def _on_grid(values: NDArray[np.float64], scale: float, offset: float) -> NDArray[np.int64] | None:
+    """The integers ``k`` with ``values == k * scale + offset`` (as the reader scales the LAS
+    integers), less the least of them; ``None`` when a value is not of that form.
+
+    They order the rows exactly as ``values`` do, ties included. ``k`` is worked out as
+    ``rint((v - offset) / scale)``: a subtraction, a division by a positive number and a
+    rounding, each correctly rounded and so non-decreasing in ``v``; hence ``v < w`` gives
+    ``k(v) <= k(w)``. Every ``v`` being checked to equal ``k(v) * scale + offset``, equal
+    ``k`` mean equal ``v``: so ``v < w`` gives ``k(v) < k(w)``, and ``v == w`` gives
+    ``k(v) == k(w)``. Whatever ``scale`` and ``offset`` are, the check keeps this true; they
+    only decide whether it passes.
+
+    Examples
+    --------
+    >>> _on_grid(np.array([523000.5, 523000.25, 523000.5]), 0.25, 523000.0).tolist()
+    [1, 0, 1]
+    >>> _on_grid(np.array([0.1, 0.3]), 0.25, 0.0) is None
+    True
+    """
+    if not len(values) or not scale > 0:
+        return None
+    k = np.rint((values - offset) / scale)
+    if not (np.array_equal(k * scale + offset, values) and np.abs(k).max() < 2**52):
+        return None
+    ints = k.astype(np.int64)
+    return ints - ints.min()
 
 
 def _rank_bits(column: NDArray[np.number]) -> int:
