@@ -79,6 +79,38 @@ def test_chunk_size_does_not_change_anything(tmp_path, sampling):
     np.testing.assert_array_equal(a.read(), b.read())
 
 
+def test_tiling_does_not_change_anything(tmp_path):
+    """The Delft points cut into three other tiles, given in reverse order: same numbers."""
+    clouds = open_clouds(DELFT / "ahn3", RD_NAP, crs=RD_NAP)
+    geoms = gpd.read_file(DELFT / "bgt_pand.sqlite").geometry.to_numpy()
+    first, second = (laspy.read(path) for path in sorted((DELFT / "ahn3").glob("*.laz")))
+    merged = laspy.LasData(first.header)
+    merged.points = laspy.ScaleAwarePointRecord(
+        np.concatenate([first.points.array, second.points.array]),
+        first.header.point_format,
+        first.header.scales,
+        first.header.offsets,
+    )
+    x = np.asarray(merged.x)
+    cuts = np.quantile(x, [1 / 3, 2 / 3])
+    tiles = tmp_path / "tiles"
+    tiles.mkdir()
+    for k, keep in enumerate([x < cuts[0], (x >= cuts[0]) & (x < cuts[1]), x >= cuts[1]]):
+        tile = laspy.LasData(laspy.LasHeader(point_format=first.header.point_format))
+        tile.header.scales, tile.header.offsets = first.header.scales, first.header.offsets
+        tile.points = merged.points[keep]
+        tile.write(tiles / f"tile_{k}.laz")
+    retiled = open_clouds(tiles, RD_NAP, crs=RD_NAP)[::-1]
+    assert len(retiled) == 3 and sum(c.count for c in retiled) == len(x)
+    a = point_stats(clouds, geoms)
+    b = point_stats(retiled, geoms)
+    for name in ("ground", "ground_points", "density", "nodata_fraction", "nodata_radius"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    for q, values in a.roof.percentiles.items():
+        np.testing.assert_array_equal(values, b.roof.percentiles[q])
+    np.testing.assert_array_equal(a.roof_xyz, b.roof_xyz)
+
+
 def test_layered_laz_reads_every_field_used(tmp_path):
     """LAZ 1.4 (point format 6) decodes only x, y, z, returns and class: all come out right."""
     las = laspy.read(DELFT / "ahn3" / "ahn3_cropped_2.laz")
