@@ -9,7 +9,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pyproj
 
@@ -170,25 +170,9 @@ class BuildConfig:
                     else ""
                 )
             )
-        try:
-            lod1 = Lod1Options(**raw.get("lod1", {}))
-        except TypeError as exc:
-            raise ConfigError(f"{path}: [lod1]: {exc}") from exc
-        if lod1.base not in ("flat", "sloped"):
-            raise ConfigError(f"{path}: [lod1] base must be 'flat' or 'sloped', not {lod1.base!r}")
-        try:
-            lidar = LidarOptions(**raw.get("lidar", {}))
-        except TypeError as exc:
-            raise ConfigError(f"{path}: [lidar]: {exc}") from exc
-        if lidar.roof_sampling not in ("inside", "3dfier"):
-            raise ConfigError(
-                f"{path}: [lidar] roof_sampling must be 'inside' or '3dfier', "
-                f"not {lidar.roof_sampling!r}"
-            )
-        try:
-            lod13 = Lod13Options(**raw.get("lod13", {}))
-        except TypeError as exc:
-            raise ConfigError(f"{path}: [lod13]: {exc}") from exc
+        lod1 = _options(Lod1Options, raw, "lod1", path, base=("flat", "sloped"))
+        lidar = _options(LidarOptions, raw, "lidar", path, roof_sampling=("inside", "3dfier"))
+        lod13 = _options(Lod13Options, raw, "lod13", path)
         return cls(
             path=path,
             name=str(project.get("name", path.parent.name)),
@@ -199,3 +183,23 @@ class BuildConfig:
             lod13=lod13,
             text=text,
         )
+
+
+T = TypeVar("T")
+
+
+def _options(
+    kind: type[T], raw: dict[str, Any], table: str, path: Path, /, **choices: tuple[str, ...]
+) -> T:
+    """The ``[table]`` of a config as ``kind``, with ``choices`` of the keys that have them."""
+    try:
+        options = kind(**raw.get(table, {}))
+    except TypeError as exc:
+        raise ConfigError(f"{path}: [{table}]: {exc}") from exc
+    for key, allowed in choices.items():
+        value = getattr(options, key)
+        if value not in allowed:
+            raise ConfigError(
+                f"{path}: [{table}] {key} must be {' or '.join(map(repr, allowed))}, not {value!r}"
+            )
+    return options

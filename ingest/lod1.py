@@ -14,10 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import rasterio
 import shapely
 from numpy.typing import NDArray
-from rasterio.windows import Window
 
 from ingest.config import Lod1Options
 from ingest.issues import IssueLog
@@ -33,8 +31,6 @@ MIN_HEIGHT = 1.0
 """A DSM block lower than this above ground shows no building (demolished, or a mismatch)."""
 MAX_NODATA = 0.5
 """Largest share of no-data under a footprint for measured roof heights to be trusted."""
-STRIP = 512
-"""Terrain rows read at once when sampling it at the vertices of sloped bases."""
 
 
 @dataclass(frozen=True)
@@ -226,47 +222,6 @@ def lift(
     return out
 
 
-def terrain_heights(terrain: Terrain, xy: NDArray[np.float64], /) -> NDArray[np.float64]:
-    """Terrain heights at points ``(n, 2)``, interpolated bilinearly between pixel centres.
-
-    Within half a pixel of the raster's edge the edge pixels are extended; where one of the
-    four pixels is no-data the nearest pixel's value is taken. Outside the raster the height
-    is NaN. The raster is read in strips of :data:`STRIP` rows, each only as wide as its
-    points need, so memory stays bounded for a city-wide terrain.
-    """
-    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
-    out = np.full(len(xy), np.nan)
-    rows, cols = terrain.shape
-    fc, fr = ~terrain.transform @ (xy[:, 0], xy[:, 1])
-    inside = np.flatnonzero((fc >= 0) & (fc <= cols) & (fr >= 0) & (fr <= rows))
-    if not inside.size:
-        return out
-    # pixel-centre coordinates, clamped so that the four pixels exist
-    fc = np.clip(fc[inside] - 0.5, 0.0, cols - 1.0)
-    fr = np.clip(fr[inside] - 0.5, 0.0, rows - 1.0)
-    c0 = np.minimum(np.floor(fc).astype(np.int64), max(cols - 2, 0))
-    r0 = np.minimum(np.floor(fr).astype(np.int64), max(rows - 2, 0))
-    c1, r1 = np.minimum(c0 + 1, cols - 1), np.minimum(r0 + 1, rows - 1)
-    tc, tr = fc - c0, fr - r0
-    near_r, near_c = np.where(tr < 0.5, r0, r1), np.where(tc < 0.5, c0, c1)
-    order = np.argsort(r0 // STRIP, kind="stable")
-    strips = np.split(order, np.flatnonzero(np.diff(r0[order] // STRIP)) + 1)
-    with rasterio.open(terrain.path) as src:
-        for sel in strips:
-            top, left = int(r0[sel].min()), int(c0[sel].min())
-            window = Window(left, top, int(c1[sel].max()) + 1 - left, int(r1[sel].max()) + 1 - top)
-            block = src.read(1, window=window, masked=True).astype(np.float64).filled(np.nan)
-            a, b, c, d = r0[sel] - top, r1[sel] - top, c0[sel] - left, c1[sel] - left
-            t, u = tc[sel], tr[sel]
-            upper = block[a, c] * (1.0 - t) + block[a, d] * t
-            lower = block[b, c] * (1.0 - t) + block[b, d] * t
-            z = upper * (1.0 - u) + lower * u
-            out[inside[sel]] = np.where(
-                np.isnan(z), block[near_r[sel] - top, near_c[sel] - left], z
-            )
-    return out
-
-
 @dataclass(frozen=True)
 class Blocks:
     """LoD1.2 solids and their faces (see :func:`twin.polygon3d.extrude`).
@@ -312,11 +267,11 @@ def blocks(
     """Extrude footprints into LoD1.2 blocks, with a flat base or one following the terrain.
 
     Without ``terrain`` every block stands on its ``ground_z``. With it, each vertex of the
-    base takes the terrain height there (:func:`terrain_heights`): the walls get sloping
-    bottom edges (still vertical, so planar) and the ground face, no longer planar, is cut
-    into triangles (GEOS constrained Delaunay, no new vertices), so the shell stays closed.
-    A block keeps its flat base where the terrain has no height at one of its vertices or
-    its top is less than :data:`MIN_HEIGHT` above the highest of them.
+    base takes the terrain height there (:meth:`twin.terrain.Terrain.interpolate`): the walls
+    get sloping bottom edges (still vertical, so planar) and the ground face, no longer
+    planar, is cut into triangles (GEOS constrained Delaunay, no new vertices), so the shell
+    stays closed. A block keeps its flat base where the terrain has no height at one of its
+    vertices or its top is less than :data:`MIN_HEIGHT` above the highest of them.
 
     Parameters
     ----------
@@ -344,7 +299,7 @@ def blocks(
     coords = shapely.get_coordinates(surfaces, include_z=True)
     face = np.repeat(np.arange(len(surfaces)), shapely.get_num_coordinates(surfaces))
     base = (semantic[face] != Semantic.RoofSurface) & (coords[:, 2] == ground_z[owner[face]])
-    z = terrain_heights(terrain, coords[base, :2])
+    z = terrain.interpolate(coords[base, :2])
     building = owner[face[base]]
     low, high = np.full(n, np.inf), np.full(n, -np.inf)
     np.fmin.at(low, building, z)

@@ -15,9 +15,8 @@ from affine import Affine
 from click.testing import CliRunner
 
 import twin
-from ingest import lod1
 from ingest.config import BuildConfig
-from ingest.lod1 import blocks, terrain_heights
+from ingest.lod1 import blocks
 from ingest.pipeline import build
 from ingest.sample.terrain import terrain_z
 from tests.conftest import sample_config, write_config
@@ -55,20 +54,20 @@ def ramp(path, *, nodata=None):
     return Terrain.from_raster(path)
 
 
-def test_terrain_heights_are_bilinear(tmp_path, monkeypatch):
+def test_terrain_heights_are_bilinear(tmp_path):
     terrain = ramp(tmp_path / "ramp.tif")
     xy = np.array([[1.0, 1.0], [2.25, 1.75], [0.5, 2.5], [0.1, 0.2], [9.0, 1.0]])
-    z = terrain_heights(terrain, xy)
-    monkeypatch.setattr(lod1, "STRIP", 1)  # one raster row at a time: the same heights
-    np.testing.assert_array_equal(terrain_heights(terrain, xy), z)
-    assert np.isnan(terrain_heights(terrain, np.array([[-5.0, 1.0]]))).all()
+    z = terrain.interpolate(xy)
+    # one raster row at a time: the same heights
+    np.testing.assert_array_equal(terrain.interpolate(xy, strip=1), z)
+    assert np.isnan(terrain.interpolate(np.array([[-5.0, 1.0]]))).all()
     # a plane is reproduced exactly between pixel centres; the edge pixels extend half a
     # pixel (x 0.1 is taken at the centre 0.5, y 0.2 at 0.5); outside: NaN
     np.testing.assert_allclose(z[:4], [11.5, 13.125, 11.75, 10.75], atol=1e-6)
     assert np.isnan(z[4])
     holed = ramp(tmp_path / "holed.tif", nodata=-9999.0)
     # next to the no-data pixel (top right) the nearest pixel's value is taken
-    np.testing.assert_allclose(terrain_heights(holed, np.array([[2.8, 2.2]])), [13.75])
+    np.testing.assert_allclose(holed.interpolate(np.array([[2.8, 2.2]])), [13.75])
 
 
 def test_a_block_on_a_ramp(tmp_path):
@@ -102,7 +101,7 @@ def test_sloped_bases_follow_the_terrain(sloped_twin):
     xyz = shapely.get_coordinates(geoms, include_z=True)
     owner = np.repeat(ground["building_id"].to_numpy(), 4)
     # every base vertex lies on the DTM (bilinear) and on the sample's analytic terrain
-    np.testing.assert_allclose(xyz[:, 2], terrain_heights(model.terrain, xyz[:, :2]), atol=0.01)
+    np.testing.assert_allclose(xyz[:, 2], model.terrain.interpolate(xyz[:, :2]), atol=0.01)
     np.testing.assert_allclose(xyz[:, 2], terrain_z(xyz[:, 0], xyz[:, 1]), atol=0.01)
     per = pd.DataFrame({"id": owner, "z": xyz[:, 2]}).groupby("id")["z"].agg(["min", "max"])
     np.testing.assert_allclose(b.loc[per.index, "ground_z_min"], per["min"], atol=1e-9)

@@ -108,6 +108,47 @@ class Terrain:
         out[inside] = values[rows[inside] - r0, cols[inside] - c0]
         return out
 
+    def interpolate(self, xy: NDArray[np.float64], /, *, strip: int = 512) -> NDArray[np.float64]:
+        """Terrain heights at points ``(n, 2)``, interpolated bilinearly between pixel centres.
+
+        Within half a pixel of the raster's edge the edge pixels are extended; where one of
+        the four pixels is no-data the nearest pixel's value is taken. Outside the raster the
+        height is NaN. The raster is read in strips of ``strip`` rows, each only as wide as
+        its points need, so memory stays bounded for a city-wide terrain.
+        """
+        xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        out = np.full(len(xy), np.nan)
+        rows, cols = self.shape
+        fc, fr = ~self.transform @ (xy[:, 0], xy[:, 1])
+        inside = np.flatnonzero((fc >= 0) & (fc <= cols) & (fr >= 0) & (fr <= rows))
+        if not inside.size:
+            return out
+        # pixel-centre coordinates, clamped so that the four pixels exist
+        fc = np.clip(fc[inside] - 0.5, 0.0, cols - 1.0)
+        fr = np.clip(fr[inside] - 0.5, 0.0, rows - 1.0)
+        c0 = np.minimum(np.floor(fc).astype(np.int64), max(cols - 2, 0))
+        r0 = np.minimum(np.floor(fr).astype(np.int64), max(rows - 2, 0))
+        c1, r1 = np.minimum(c0 + 1, cols - 1), np.minimum(r0 + 1, rows - 1)
+        tc, tr = fc - c0, fr - r0
+        near_r, near_c = np.where(tr < 0.5, r0, r1), np.where(tc < 0.5, c0, c1)
+        order = np.argsort(r0 // strip, kind="stable")
+        strips = np.split(order, np.flatnonzero(np.diff(r0[order] // strip)) + 1)
+        with rasterio.open(self.path) as src:
+            for sel in strips:
+                top, left = int(r0[sel].min()), int(c0[sel].min())
+                width = int(c1[sel].max()) + 1 - left
+                window = Window(left, top, width, int(r1[sel].max()) + 1 - top)
+                block = src.read(1, window=window, masked=True).astype(np.float64).filled(np.nan)
+                a, b, c, d = r0[sel] - top, r1[sel] - top, c0[sel] - left, c1[sel] - left
+                t, u = tc[sel], tr[sel]
+                upper = block[a, c] * (1.0 - t) + block[a, d] * t
+                lower = block[b, c] * (1.0 - t) + block[b, d] * t
+                z = upper * (1.0 - u) + lower * u
+                out[inside[sel]] = np.where(
+                    np.isnan(z), block[near_r[sel] - top, near_c[sel] - left], z
+                )
+        return out
+
     def write_cog(self, target: str | Path, /) -> Terrain:
         """Copy the raster to ``target`` as a deflate-compressed Cloud-Optimised GeoTIFF."""
         try:

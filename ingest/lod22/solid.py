@@ -25,7 +25,7 @@ import numpy as np
 import shapely
 from numpy.typing import NDArray
 
-from ingest.lod1 import MIN_HEIGHT, terrain_heights
+from ingest.lod1 import MIN_HEIGHT
 from twin.errors import InputError
 from twin.polygon3d import triangulate
 from twin.semantics import Semantic
@@ -110,7 +110,7 @@ def partition_solid(
     terrain
         With a terrain, the base follows it as the LoD1.2 blocks' does
         (:func:`ingest.lod1.blocks`): each corner of the footprint stands at the terrain's
-        height there (:func:`ingest.lod1.terrain_heights`), the walls get sloping bottom
+        height there (:meth:`twin.terrain.Terrain.interpolate`), the walls get sloping bottom
         edges and the ground face is cut into triangles. The base stays flat at ``ground``
         where the terrain has no height at a corner or the roof comes within
         :data:`ingest.lod1.MIN_HEIGHT` of the highest corner.
@@ -436,7 +436,7 @@ def _base(
     flat = dict.fromkeys(keys, ground)
     if terrain is None:
         return flat
-    z = np.round(terrain_heights(terrain, np.array(keys, dtype=float) / _SCALE), DECIMALS)
+    z = np.round(terrain.interpolate(np.array(keys, dtype=float) / _SCALE), DECIMALS)
     if np.isnan(z).any() or z.max() > lowest_roof - MIN_HEIGHT:
         return flat
     return dict(zip(keys, z.tolist(), strict=True))
