@@ -17,7 +17,7 @@ import pyproj
 import shapely
 from scipy import ndimage
 
-from ingest.lidar.read import CHUNK_SIZE, PointCloud, stream
+from ingest.lidar.read import CHUNK_SIZE, PointCloud, extent, stream
 from twin.terrain import Terrain
 
 VEGETATION = (3, 4, 5)
@@ -62,22 +62,24 @@ def detect_trees(
         Points at the tree tops with ``height_m`` (above ground), ``crown_diameter_m`` (of the
         circle with the crown's area) and ``top_z`` (m, vertical datum).
     """
-    xs, ys, zs = [], [], []
+    # The canopy grid covers the clouds' extent: the highest point per cell is kept chunk by
+    # chunk, so memory grows with the area, not with the vegetation points.
+    columns = {"height_m": [], "crown_diameter_m": [], "top_z": []}
+    xmin, ymin, xmax, ymax = extent(clouds)
+    x0 = np.floor(xmin / resolution) * resolution
+    y1 = np.ceil(ymax / resolution) * resolution
+    shape = (
+        max(1, int(np.ceil((y1 - ymin) / resolution))),
+        max(1, int(np.ceil((xmax - x0) / resolution))),
+    )
+    top = np.full(shape[0] * shape[1], -np.inf)
     for pts in stream(clouds, size=chunk_size, classes=VEGETATION):
         keep = np.isin(pts.classification, VEGETATION)
-        xs.append(pts.x[keep])
-        ys.append(pts.y[keep])
-        zs.append(pts.z[keep])
-    x, y, z = (np.concatenate(a) if a else np.empty(0) for a in (xs, ys, zs))
-    columns = {"height_m": [], "crown_diameter_m": [], "top_z": []}
-    if x.size == 0:
+        col = np.clip(((pts.x[keep] - x0) / resolution).astype(np.int64), 0, shape[1] - 1)
+        row = np.clip(((y1 - pts.y[keep]) / resolution).astype(np.int64), 0, shape[0] - 1)
+        np.maximum.at(top, row * shape[1] + col, pts.z[keep])
+    if not np.isfinite(top).any():
         return gpd.GeoDataFrame(columns, geometry=[], crs=crs)
-    x0, y1 = x.min(), y.max()
-    col = ((x - x0) / resolution).astype(np.int64)
-    row = ((y1 - y) / resolution).astype(np.int64)
-    shape = (int(row.max()) + 1, int(col.max()) + 1)
-    top = np.full(shape[0] * shape[1], -np.inf)
-    np.maximum.at(top, row * shape[1] + col, z)
     filled = np.flatnonzero(np.isfinite(top))
     centres = np.column_stack(
         [x0 + (filled % shape[1] + 0.5) * resolution, y1 - (filled // shape[1] + 0.5) * resolution]
