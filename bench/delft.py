@@ -1,7 +1,8 @@
 """The LiDAR figures of `docs/lidar.md` on real data (Delft, AHN3): prints JSON.
 
-Builds the 160 BGT footprints of `tests/data/delft` from their AHN3 points alone, once with
-the default roof sampling and once with 3dfier's, and reports: heights against 3dfier's
+Builds the 160 BGT footprints of `tests/data/delft` from their AHN3 points alone
+(`tests/data/delft/lidar.toml`), once with the default roof sampling and once with 3dfier's,
+and reports: heights against 3dfier's
 published LoD1 model (the top of each solid and its `measuredHeight` attribute), the LoD1.3
 split, the LoD2.2 roofs (from planes, regular or partitioned, fallbacks and their reasons,
 RMSE of the points to the roofs) and the invalid solids found by `twin.validity`.
@@ -12,6 +13,7 @@ RMSE of the points to the roofs) and the invalid solids found by `twin.validity`
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -23,33 +25,6 @@ from ingest.pipeline import build
 from twin.validity import check
 
 DELFT = Path(__file__).resolve().parents[1] / "tests" / "data" / "delft"
-
-
-def _config(workdir: Path, sampling: str) -> Path:
-    path = workdir / f"delft-{sampling}.toml"
-    path.write_text(
-        f"""
-[project]
-name = "Delft"
-crs = "EPSG:7415"
-
-[sources.cadastre]
-path = "{DELFT / "bgt_pand.sqlite"}"
-building_id = "gml_id"
-
-[sources.lidar]
-path = "{DELFT / "ahn3"}"
-crs = "EPSG:7415"
-
-[lidar]
-roof_sampling = "{sampling}"
-
-[lod1]
-roof_percentile = 90
-""",
-        encoding="utf-8",
-    )
-    return path
 
 
 def _spread(values: pd.Series) -> dict[str, float]:
@@ -70,7 +45,11 @@ def main() -> None:
     report: dict[str, object] = {}
     for sampling in ("inside", "3dfier"):
         out = args.workdir / f"delft-{sampling}.gpkg"
-        build(BuildConfig.load(_config(args.workdir, sampling)), out, progress=False)
+        config = BuildConfig.load(DELFT / "lidar.toml")
+        config = dataclasses.replace(
+            config, lidar=dataclasses.replace(config.lidar, roof_sampling=sampling)
+        )
+        build(config, out, progress=False)
         model = twin.open(out)
         b = model.buildings.set_index("building_id")
         lidar = b["height_method"] == "lidar"

@@ -33,9 +33,12 @@ def write_config(path: Path, text: str) -> Path:
     return path
 
 
-def delft_toml(sources: str) -> str:
-    """A build config over the real Delft footprints (EPSG:7415) with more ``sources``."""
-    return f"""
+@pytest.fixture
+def delft_config(tmp_path) -> Path:
+    """A build config over the real Delft footprints, DTM and DSM (EPSG:7415)."""
+    return write_config(
+        tmp_path / "delft.toml",
+        f"""
 [project]
 name = "Delft"
 crs = "EPSG:7415"
@@ -43,39 +46,28 @@ crs = "EPSG:7415"
 [sources.cadastre]
 path = "{DELFT / "bgt_pand.sqlite"}"
 building_id = "gml_id"
-{sources}
-[lod1]
-roof_percentile = 90
-"""
 
-
-@pytest.fixture
-def delft_config(tmp_path) -> Path:
-    """A build config over the real Delft footprints, DTM and DSM (EPSG:7415)."""
-    sources = f"""
 [sources.dtm]
 path = "{DELFT / "dtm.tif"}"
 
 [sources.dsm]
 path = "{DELFT / "dsm.tif"}"
-"""
-    return write_config(tmp_path / "delft.toml", delft_toml(sources))
+
+[lod1]
+roof_percentile = 90
+""",
+    )
 
 
 @pytest.fixture(scope="session")
 def delft_lidar_twin(tmp_path_factory) -> Path:
-    """The Delft footprints built from the AHN3 points alone (no DTM, no DSM); do not modify."""
+    """The Delft footprints built from the AHN3 points alone (``delft/lidar.toml``); do not
+    modify."""
     from ingest.pipeline import build
 
-    out = tmp_path_factory.mktemp("delft_lidar")
-    sources = f"""
-[sources.lidar]
-path = "{DELFT / "ahn3"}"
-crs = "EPSG:7415"
-"""
-    config = write_config(out / "delft.toml", delft_toml(sources))
-    build(BuildConfig.load(config), out / "city.gpkg", progress=False)
-    return out / "city.gpkg"
+    out = tmp_path_factory.mktemp("delft_lidar") / "city.gpkg"
+    build(BuildConfig.load(DELFT / "lidar.toml"), out, progress=False)
+    return out
 
 
 @pytest.fixture(scope="session")
