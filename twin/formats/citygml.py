@@ -670,9 +670,7 @@ class _Writer:
             [[0], np.cumsum(np.bincount(ring_poly, minlength=len(surf)))]
         )
         self.owner_start = np.searchsorted(self.surf.owner, np.arange(n + 1))
-        self.extent = (
-            np.concatenate([coords.min(axis=0), coords.max(axis=0)]) if len(coords) else None
-        )
+        self.extent = obj_table.extent(coords)
 
     def member(self, row: int) -> etree._Element:
         member = etree.Element(_q("core", "cityObjectMember"), nsmap=NS2)

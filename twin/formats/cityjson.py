@@ -3,10 +3,11 @@
 Reading upgrades older versions on the way (their Building and BuildingPart encoding is the
 same as 2.0's); coordinates are de-quantised with the file's ``transform`` and, when a target
 CRS is given, reprojected. A document is parsed by simdjson without a Python tree of its
-geometry (:func:`_scan`): vertices come out as one numpy array, and only the city objects'
-text with the boundaries cut out is parsed into Python objects; an irregular document (other
-city object types, broken geometry) is parsed whole by orjson instead, which finds and names
-the problem. Writing quantises to a ``transform`` (1 mm by default) with the model origin as
+geometry (:func:`_scan`): vertices come out as one numpy array, and the city objects' text is
+read into flat columns by a compiled walk (:mod:`twin.formats._walk`, Cython), so that only
+attributes become Python objects; an irregular document (other city object types, broken
+geometry) is parsed whole by orjson instead, which finds and names the problem.
+Writing quantises to a ``transform`` (1 mm by default) with the model origin as
 ``translate``, deduplicates vertices with numpy, and writes either one document or
 CityJSONSeq (a header line, then one ``CityJSONFeature`` a line). A model just read, not yet
 used, is written back from what the reader kept, without making its layers (the city
@@ -19,7 +20,6 @@ for servers (OGC API - Features items), :func:`read` and :func:`write` work on f
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from dataclasses import dataclass
 from itertools import chain
@@ -38,6 +38,7 @@ from twin.crs import horizontal, parse_crs
 from twin.errors import CRSError, InputError
 from twin.formats import objects as obj_table
 from twin.formats._io import atomic, gc_paused
+from twin.formats._walk import GEOMETRY_COLUMNS, OBJECT_COLUMNS, walk
 from twin.formats.objects import ADDRESS, BUILDING_TYPES, Deferred, Objects, Surfaces
 from twin.model import CityModel
 
@@ -59,6 +60,12 @@ KNOWN_TYPES = frozenset(
 
 #: metadata members carried over from an imported file
 _KEPT_METADATA = ("identifier", "pointOfContact", "referenceDate", "title")
+
+#: the geometry types and the city object types of the walk's codes
+_KINDS = np.array(["MultiSurface", "CompositeSurface", "Solid"], dtype=object)
+_BUILDING_KINDS = np.array(["Building", "BuildingPart"], dtype=object)
+#: the members of a city object that link it to others
+_LINKS = ("parents", "children")
 
 #: members of a geometry and of its semantics that are written back as read
 _PLAIN = frozenset({"type", "lod", "boundaries", "semantics"})
@@ -107,7 +114,8 @@ class _Reader:
         self.n_vertices = 0
         self.ring_length: list[NDArray[np.int64]] = []  # per chunk: per ring, its length
         self.surface_rings: list[NDArray[np.int64]] = []  # per chunk: per surface, its rings
-        self.values: list[Any] = []  # per surface: its semantic value (None: no class)
+        self.values: list[NDArray[np.float64]] = []  # per chunk, per surface: its semantic
+        # value (NaN: no class)
         # per geometry: owner row, LoD, type, surfaces, its first class, its number of classes
         self.geometries: list[tuple[int, str, str, int, int, int]] = []
         # per Solid with interior shells: its geometry number, and the surfaces of each shell
@@ -145,6 +153,7 @@ class _Reader:
         first_geometry = len(self.geometries)
         shells: list[Any] = []  # per geometry: its surfaces
         described: list[Any] = []  # per geometry with semantics: its semantic surfaces
+        values: list[Any] = []  # per surface: its semantic value (None: no class)
         for oid, item in city_objects.items():
             kind = item.get("type") if isinstance(item, dict) else None
             if not isinstance(kind, str) or (kind not in KNOWN_TYPES and not kind.startswith("+")):
@@ -161,7 +170,7 @@ class _Reader:
                 attributes[ADDRESS] = item["address"]
             self.attributes.append(attributes)
             geometries = item.get("geometry") or []
-            plain = [self._geometry(oid, row, g, shells, described) for g in geometries]
+            plain = [self._geometry(oid, row, g, shells, described, values) for g in geometries]
             self.kept.append(
                 orjson.Fragment(orjson.dumps(geometries))
                 if all(plain)
@@ -181,6 +190,10 @@ class _Reader:
                 self.ids[self.geometries[geometry][0]],
                 f"vertex index {int(index[at])} out of range ({len(raw)} vertices)",
             )
+        try:
+            self.values.append(np.asarray(values, dtype=np.float64).reshape(-1))  # None: NaN
+        except (TypeError, ValueError):
+            raise InputError(f"{self.path}: semantic values are not integers") from None
         self._commit(raw, index, ring_length, surface_rings, described)
 
     def _commit(
@@ -205,129 +218,114 @@ class _Reader:
         the document is not regular enough for that (then a fresh reader's :meth:`add` reads
         it, and finds and names the problem if there is one).
 
-        The boundaries were cut out of the city objects' text before it was parsed: each
-        geometry's ``boundaries`` is an empty list here, its text is in ``scanned.cuts``
-        (same order), and all of them are read at once by :func:`_shape`; so were most
-        lists of semantic surfaces (``scanned.surfaces``, their place holding ``0``). The
-        geometries are then taken column by column, not one at a time.
+        :func:`twin.formats._walk.walk` reads the city objects' text into columns; only the
+        attributes (in one call) and the links between objects become Python objects.
         """
         raw = self._vertices(scanned.vertices, transform)
-        try:
-            city_objects = orjson.loads(scanned.rest)
-        except orjson.JSONDecodeError:
+        mini = scanned.mini
+        walked = walk(mini, len(raw))
+        if walked is None:
             return False
-        items = list(city_objects.values())
-        if not all(type(item) is dict and item.get("type") in BUILDING_TYPES for item in items):
+        ids: list[str] = walked["ids"]
+        if len(set(ids)) != len(ids):  # a repeated id: the last one counts (full parse)
             return False
-        lists = [item.get("geometry") or [] for item in items]
-        attributes = [item.get("attributes") or {} for item in items]
-        if not all(type(g) is list for g in lists) or not all(type(a) is dict for a in attributes):
-            return False
-        geometries = list(chain.from_iterable(lists))
-        if not all(type(g) is dict and g.get("boundaries") == [] for g in geometries):
-            return False
-        kinds = [g.get("type") for g in geometries]
-        if not set(kinds) <= {"MultiSurface", "CompositeSurface", "Solid"}:
-            return False  # templates, other types: named by add
-        cuts = scanned.cuts
-        if len(kinds) != len(cuts) or any("template" in g for g in geometries):
-            return False
-        # a Solid's one shell: its boundaries without the outer brackets (a Solid with interior
-        # shells thus makes more geometries than there are cuts, and is read by add)
-        blob = b",".join([c[1:-1] if k == "Solid" else c for c, k in zip(cuts, kinds, strict=True)])
-        shape = _shape(b"[" + blob + b"]", scanned.parser)
-        if shape is None:
-            return False
-        index, ring_length, surface_rings, counts = shape
-        if len(counts) != len(cuts) or ((index < 0) | (index >= len(raw))).any():
-            return False
-        semantics = [g.get("semantics") or {} for g in geometries]
-        if not all(type(s) is dict for s in semantics):
-            return False
-        values = [s.get("values") or None for s in semantics]
-        if not all(v is None or type(v) is list for v in values):
-            return False
-        values = [
-            v[0] or None if v and k == "Solid" else v for v, k in zip(values, kinds, strict=True)
-        ]
-        n = counts.tolist()
-        if not all(
-            v is None or (type(v) is list and len(v) == m) for v, m in zip(values, n, strict=True)
-        ):
-            return False  # add names the geometry
-        # semantic surfaces: a list, or (in place of a 0) the next text cut out
-        found = [s.get("surfaces") for s in semantics]
-        if not set(map(type, found)) <= {list, int, type(None)}:
-            return False
-        if [c for c in found if type(c) is int] != [0] * len(scanned.surfaces):
-            return False  # "surfaces" cut elsewhere than in semantics, or a 0 not cut out
-        texts = iter(scanned.surfaces)
-        classes = [next(texts) if type(c) is int else c or [] for c in found]
-        sizes = [
-            (c.count(b"{") if type(c) is bytes else len(c)) if v else 0
-            for c, v in zip(classes, values, strict=True)
-        ]
-        self.typed = self.typed and all(
-            _is_typed(c) for c, size in zip(classes, sizes, strict=True) if size
+        table = np.frombuffer(walked["objects"], dtype=np.int64).reshape(-1, len(OBJECT_COLUMNS))
+        obj = dict(zip(OBJECT_COLUMNS, table.T, strict=True))
+        shape = (-1, len(GEOMETRY_COLUMNS))
+        geo = dict(
+            zip(
+                GEOMETRY_COLUMNS,
+                np.frombuffer(walked["geometries"], dtype=np.int64).reshape(shape).T,
+                strict=True,
+            )
         )
+        given = [v or {} for v in orjson.loads(walked["attributes"])]
+        spans = [obj[f"{key}_{end}"].tolist() for key in _LINKS for end in "ab"]
+        links = {
+            row: [_span(mini, pa, pb), _span(mini, ca, cb)]
+            for row, (pa, pb, ca, cb) in enumerate(zip(*spans, strict=True))
+            if pa >= 0 or ca >= 0
+        }
+        if not all(p is None or type(p) is list for pair in links.values() for p in pair):
+            return False
+        attributes = list(given)
+        for row in np.flatnonzero(obj["address_a"] >= 0).tolist():
+            address = _span(mini, int(obj["address_a"][row]), int(obj["address_b"][row]))
+            attributes[row] = {**given[row], ADDRESS: address}
+        lods: list[str] = walked["lods"]
+        for k in np.flatnonzero(geo["lod_is_text"] == 0).tolist():
+            if lods[k] != "None":  # a number: as str() of the number
+                lods[k] = str(orjson.loads(lods[k]))
+        n, sizes = geo["surfaces"], geo["classes"]
         base, first = len(self.ids), self.n_classes
-        rows = [base + row for row, owned in enumerate(lists) for _ in owned]
-        firsts = (first + np.cumsum(sizes) - sizes).tolist() if sizes else []
-        lods = [g.get("lod") for g in geometries]
-        self.geometries.extend(zip(rows, map(str, lods), kinds, n, firsts, sizes, strict=True))
-        self.n_classes += sum(sizes)
-        self.values.extend(
-            chain.from_iterable(v or [None] * m for v, m in zip(values, n, strict=True))
+        firsts = first + np.cumsum(sizes) - sizes
+        self.geometries.extend(
+            zip(
+                (base + geo["owner"]).tolist(),
+                lods,
+                _KINDS[geo["kind"]].tolist(),
+                n.tolist(),
+                firsts.tolist(),
+                sizes.tolist(),
+                strict=True,
+            )
         )
-        described = [
-            orjson.Fragment(c) if type(c) is bytes else c
-            for c, size in zip(classes, sizes, strict=True)
-            if size
-        ]
-        plain = [
-            g.keys() <= _PLAIN
-            and type(lod) is str
-            and m > 0
-            and (not s or (size > 0 and s.keys() <= _SEMANTICS))
-            for g, lod, m, s, size in zip(geometries, lods, n, semantics, sizes, strict=True)
-        ]
-        self.ids.extend(city_objects)
-        self.types.extend(item["type"] for item in items)
-        self.parents.extend((item.get("parents") or [None])[0] for item in items)
-        self.attributes.extend(
-            {**a, ADDRESS: item["address"]} if "address" in item else a
-            for a, item in zip(attributes, items, strict=True)
-        )
-        if all(plain) and all(map(_bare, items)) and _linked(city_objects):
-            self.text = scanned.mini
+        self.n_classes += int(sizes.sum())
+        self.typed = self.typed and bool(geo["typed"][sizes > 0].all())
+        self.values.append(np.frombuffer(walked["values"], dtype=np.float64))
+        self.ids.extend(ids)
+        self.types.extend(_BUILDING_KINDS[obj["type"]].tolist())
+        parents: list[str | None] = [None] * len(ids)
+        for row, (parent, _) in links.items():
+            parents[row] = (parent or [None])[0]
+        self.parents.extend(parents)
+        self.attributes.extend(attributes)
+        plain = geo["plain"].astype(bool)
+        if (
+            plain.all()
+            and obj["bare"].all()
+            and all(
+                _span(mini, a, b) is not None
+                for a, b in zip(obj["address_a"].tolist(), obj["address_b"].tolist(), strict=True)
+                if a >= 0
+            )
+            and all(
+                a < 0 or (bool(v) and None not in v.values() and ADDRESS not in v)
+                for a, v in zip(obj["attributes_a"].tolist(), given, strict=True)
+            )
+            and _linked(ids, links)
+        ):
+            self.text = mini
         else:
-            self._keep(geometries, lists, classes, cuts, plain, n)
+            self._keep(mini, obj, geo["owner"], plain, n)
+        ring_length = np.frombuffer(walked["ring_length"], dtype=np.int64)
+        surface_rings = np.frombuffer(walked["surface_rings"], dtype=np.int64)
+        index = np.frombuffer(walked["index"], dtype=np.int64)
+        described = orjson.Fragment(walked["classes"])
         self._commit(raw, index, ring_length, surface_rings, described)
         return True
 
     def _keep(
         self,
-        geometries: list[dict[str, Any]],
-        lists: list[list[dict[str, Any]]],
-        classes: list[bytes | list[Any]],
-        cuts: list[bytes],
-        plain: list[bool],
-        n: list[int],
+        mini: bytes,
+        obj: dict[str, NDArray[np.int64]],
+        owner: NDArray[np.int64],
+        plain: NDArray[np.bool_],
+        n: NDArray[np.int64],
     ) -> None:
-        """Keep each object's geometries to write back (see :class:`_AsRead`), their cut
-        out boundaries and semantic surfaces put back as fragments."""
-        for geometry, cut, found in zip(geometries, cuts, classes, strict=True):
-            geometry["boundaries"] = orjson.Fragment(cut)
-            if type(found) is bytes:
-                geometry["semantics"]["surfaces"] = orjson.Fragment(found)
-        stop = np.cumsum([len(owned) for owned in lists]).tolist()
-        for owned, b in zip(lists, stop, strict=True):
-            a = b - len(owned)
-            if all(plain[a:b]):
-                self.kept.append(orjson.Fragment(orjson.dumps(owned)))
+        """Keep each object's geometries to write back (see :class:`_AsRead`): the text of
+        its ``geometry`` as read, or when one needs rewriting, the rewritten geometries."""
+        stop = np.cumsum(np.bincount(owner, minlength=len(obj["geometry_a"]))).tolist()
+        a, as_read, sizes = 0, plain.tolist(), n.tolist()
+        spans = zip(obj["geometry_a"].tolist(), obj["geometry_b"].tolist(), stop, strict=True)
+        for start, end, b in spans:
+            text = mini[start:end] if start >= 0 else b"[]"
+            if all(as_read[a:b]):
+                self.kept.append(orjson.Fragment(text))
             else:
-                pairs = zip(owned, n[a:b], strict=True)
+                pairs = zip(orjson.loads(text) or [], sizes[a:b], strict=True)
                 self.kept.append([_rewritten(g) for g, m in pairs if m])
+            a = b
 
     def _geometry(
         self,
@@ -336,9 +334,11 @@ class _Reader:
         geometry: dict[str, Any],
         shells: list[Any],
         described: list[Any],
+        found: list[Any],
     ) -> bool:
-        """Note one geometry, its surfaces in ``shells`` and its semantic surfaces in
-        ``described``; whether it is CityJSON 2.0 as it is (else see :func:`_rewritten`)."""
+        """Note one geometry, its surfaces in ``shells``, its semantic surfaces in
+        ``described`` and its surfaces' semantic values in ``found``; whether it is CityJSON
+        2.0 as it is (else see :func:`_rewritten`)."""
         kind = geometry.get("type")
         if "template" in geometry or kind == "GeometryInstance":
             raise self.fail(oid, "geometry templates (GeometryInstance) are not supported")
@@ -374,9 +374,9 @@ class _Reader:
             if len(values) != len(surfaces):
                 problem = f"{len(values)} semantic values for {len(surfaces)} surfaces"
                 raise self.fail(oid, f"LoD {lod}: {problem}")
-            self.values.extend(values)
+            found.extend(values)
         else:
-            self.values.extend([None] * len(surfaces))
+            found.extend([None] * len(surfaces))
         self.geometries.append((row, str(lod), kind, len(surfaces), self.n_classes, len(classes)))
         if classes:
             described.append(classes)
@@ -409,15 +409,12 @@ class _Reader:
             np.asarray(columns[k], dtype=np.int64) for k in (0, 4, 5, 3)
         )
         lod, kind = (np.asarray(columns[k], dtype=object) for k in (1, 2))
-        try:
-            value = np.asarray(self.values, dtype=np.float64)  # None -> NaN
-        except (TypeError, ValueError):
-            raise InputError(f"{self.path}: semantic values are not integers") from None
+        value = np.concatenate(self.values) if self.values else np.empty(0)
         has = ~np.isnan(value)
         bad = np.flatnonzero(has & ((value < 0) | (value >= np.repeat(n_classes, count))))
         if len(bad):
             geometry = int(np.searchsorted(np.cumsum(count), bad[0], side="right"))
-            problem = f"semantic value {self.values[bad[0]]} out of range"
+            problem = f"semantic value {value[bad[0]]:g} out of range"
             raise self.fail(self.ids[owner[geometry]], problem)
         at = np.where(has, np.repeat(first, count) + np.where(has, value, 0), self.n_classes)
         described, total = self.classes, self.n_classes
@@ -505,50 +502,45 @@ def _rewritten(geometry: dict[str, Any], /) -> dict[str, Any]:
     return out
 
 
-def _is_typed(classes: bytes | list[Any], /) -> bool:
-    """Whether every semantic surface of a list is an object with a ``type``; the list as
-    parsed, or as the text of flat objects that :func:`_scan` cut out.
+def _is_typed(classes: list[Any], /) -> bool:
+    """Whether every semantic surface of a list is an object with a ``type``.
 
     Examples
     --------
-    >>> _is_typed(b'[{"type":"RoofSurface"},{"id":1}]'), _is_typed([{"type": "RoofSurface"}])
-    (False, True)
+    >>> _is_typed([{"type": "RoofSurface"}]), _is_typed([{"type": "RoofSurface"}, {"id": 1}])
+    (True, False)
     """
-    if type(classes) is bytes:  # flat objects: one "type" member each at most
-        return classes.count(b'"type":') == classes.count(b"{")
     return all(isinstance(c, dict) and "type" in c for c in classes)
 
 
-#: the members of a city object the writer writes
-_MEMBERS = frozenset({"type", "attributes", "address", "geometry", "parents", "children"})
-
-
-def _bare(item: dict[str, Any], /) -> bool:
-    """Whether the writer writes a read building's members other than its geometry, parents
-    and children as they are (no other members, no nulls, no empty attributes)."""
-    attributes = item.get("attributes", True)
-    return (
-        item.keys() <= _MEMBERS
-        and "geometry" in item
-        and item.get("address", True) is not None
-        and bool(attributes)
-        and (attributes is True or (None not in attributes.values() and ADDRESS not in attributes))
-    )
-
-
-def _linked(city_objects: dict[str, Any], /) -> bool:
+def _linked(ids: list[str], links: dict[int, list[Any]], /) -> bool:
     """Whether the objects' ``parents`` and ``children`` are what the writer writes: one
-    parent among the objects, and its children in the objects' order."""
+    parent among the objects, and its children in the objects' order.
+
+    ``links`` has, per row of ``ids`` with either, its ``parents`` and ``children`` lists
+    (``None``: absent), in row order.
+
+    Examples
+    --------
+    >>> _linked(["a", "b"], {0: [None, ["b"]], 1: [["a"], None]})
+    True
+    >>> _linked(["a", "b"], {1: [["a"], None]})  # "a" does not list its child
+    False
+    """
+    known = set(ids)
     children: dict[str, list[str]] = {}
-    for oid, item in city_objects.items():
-        parents = item.get("parents")
+    for row, (parents, _) in links.items():
         if parents is not None:
-            if not isinstance(parents, list) or len(parents) != 1:
+            if len(parents) != 1 or parents[0] not in known:
                 return False
-            if parents[0] not in city_objects:
-                return False
-            children.setdefault(parents[0], []).append(oid)
-    return all(item.get("children") == children.get(oid) for oid, item in city_objects.items())
+            children.setdefault(parents[0], []).append(ids[row])
+    listed = {ids[row]: kids for row, (_, kids) in links.items() if kids is not None}
+    return listed == children
+
+
+def _span(text: bytes, a: int, b: int, /) -> Any:
+    """The JSON value at ``text[a:b]``, ``None`` when ``a`` is negative (absent)."""
+    return orjson.loads(text[a:b]) if a >= 0 else None
 
 
 def _cat(arrays: list[NDArray[np.int64]], /) -> NDArray[np.int64]:
@@ -634,55 +626,6 @@ def _nested(blob: bytes, /) -> tuple[NDArray[np.int64], ...]:
     return index, start, ring_length, surface_rings
 
 
-def _shape(blob: bytes, parser: simdjson.Parser, /) -> tuple[NDArray[np.int64], ...] | None:
-    """What :func:`_nested` finds in well-formed JSON, faster: simdjson reads the integers,
-    and numpy the brackets and commas left when the digits are taken out. ``None`` when
-    ``blob`` is not integers nested as geometries of surfaces of rings (:func:`_nested`
-    then says where and how).
-
-    Examples
-    --------
-    >>> blob = b"[[[[0,1,2]],[[2,3,14],[5,6,7]]],[]]"
-    >>> index, rings, surfaces, geometries = _shape(blob, simdjson.Parser())
-    >>> index.tolist(), rings.tolist(), surfaces.tolist(), geometries.tolist()
-    ([0, 1, 2, 2, 3, 14, 5, 6, 7], [3, 3, 3], [1, 2], [2, 0])
-    >>> _shape(b"[[[0,1,2]]]", simdjson.Parser()) is None  # one level short
-    True
-    """
-    try:
-        numbers = parser.parse(blob)
-        index = np.frombuffer(numbers.as_buffer(of_type="i"), dtype=np.int64)
-    except (ValueError, TypeError):  # not JSON, or not integers only
-        return None
-    char = np.frombuffer(blob.translate(None, b"0123456789-"), dtype=np.uint8)
-    depth = np.cumsum(_STEP[char], dtype=np.int32)  # after each character
-    opens, commas = char == ord("["), char == ord(",")
-    after = np.append(char[1:], 0)
-    # above the rings: lists of lists only (a "[" opens a list or closes an empty one)
-    outer = depth <= 3
-    if (depth > 4).any() or (
-        (outer & commas & (after != ord("["))).any()
-        or (outer & opens & (after != ord("[")) & (after != ord("]"))).any()
-    ):
-        return None
-    ring_open, surface_open, geometry_open = (
-        opens & (depth == 4),
-        opens & (depth == 3),
-        opens & (depth == 2),
-    )
-    ring = np.cumsum(ring_open) - 1
-    surface = np.cumsum(surface_open) - 1
-    geometry = np.cumsum(geometry_open) - 1
-    n_rings = int(ring_open.sum())
-    # a ring's numbers: its commas and one (an empty ring counts one: too short anyway)
-    ring_length = np.bincount(ring[commas & (depth == 4)], minlength=n_rings) + 1
-    if ring_length.sum() != len(index):
-        return None
-    surface_rings = np.bincount(surface[ring_open], minlength=int(surface_open.sum()))
-    geometry_surfaces = np.bincount(geometry[surface_open], minlength=int(geometry_open.sum()))
-    return index, ring_length, surface_rings, geometry_surfaces
-
-
 def _geometry_at(blob: bytes, offset: int, /) -> int:
     """The number of the geometry (member of the array ``blob``) at byte ``offset``."""
     char = np.frombuffer(blob, dtype=np.uint8)[: offset + 1]
@@ -706,42 +649,21 @@ class _Scanned:
         Its ``type``, ``version``, ``metadata`` and ``transform`` (those present).
     vertices : (m, 3) float
         Its vertices as written (quantised when it has a ``transform``).
-    rest
-        Its ``CityObjects`` as minified JSON text, every ``boundaries`` emptied (``[]``) and
-        every ``surfaces`` that is a list of flat objects replaced by ``0``.
-    cuts
-        The texts of those ``boundaries``, in order.
-    surfaces
-        The texts of those ``surfaces``, in order.
     mini
         Its ``CityObjects`` as minified JSON text.
-    parser
-        The parser that read it, free again (to read the boundaries with its buffers; a
-        parser keeps buffers the size of the largest document it read, so one per read).
     """
 
     head: dict[str, Any]
     vertices: NDArray[np.float64]
-    rest: bytes
-    cuts: list[bytes]
-    surfaces: list[bytes]
     mini: bytes
-    parser: simdjson.Parser
-
-
-#: a ``boundaries`` member holding brackets, commas and integers only, in minified JSON
-_BOUNDARIES = re.compile(rb'"boundaries":(\[[-\[\],0-9]*\])(?=,"|})')
-#: a ``surfaces`` member holding a list of objects without brackets or braces inside
-_SURFACES = re.compile(rb'"surfaces":(\[(?:\{[^][{}]*\},)*\{[^][{}]*\}\])(?=,"|})')
 
 
 def _scan(text: bytes, /) -> _Scanned | None:
     """A CityJSON document parsed by simdjson without building its Python tree (``None``
     when ``text`` is not one JSON object with ``CityObjects`` and ``[x, y, z]`` vertices).
 
-    simdjson checks the whole text; the vertices come out as one flat buffer; the city
-    objects' minified text is cut around each ``boundaries`` so that only the small rest
-    (types, attributes, semantics) is parsed into Python objects.
+    simdjson checks the whole text; the vertices come out as one flat buffer, and the city
+    objects as minified text for :func:`twin.formats._walk.walk`.
     """
     parser = simdjson.Parser()
     try:
@@ -762,28 +684,7 @@ def _scan(text: bytes, /) -> _Scanned | None:
     head = {
         key: _plain(doc[key]) for key in ("type", "version", "metadata", "transform") if key in doc
     }
-    mini = city_objects.mini
-    vertices = flat.reshape(-1, 3)
-    del doc, city_objects  # the parser is free again
-    rest, cuts = _hollow(mini, _BOUNDARIES, b"[]")
-    rest, surfaces = _hollow(rest, _SURFACES, b"0")
-    return _Scanned(head, vertices, rest, cuts, surfaces, mini, parser)
-
-
-def _hollow(text: bytes, pattern: re.Pattern[bytes], hold: bytes, /) -> tuple[bytes, list[bytes]]:
-    """``text`` with the first group of every match of ``pattern`` replaced by ``hold``,
-    and those groups' texts.
-
-    Examples
-    --------
-    >>> _hollow(b'{"boundaries":[[0,1]],"x":1}', _BOUNDARIES, b"[]")
-    (b'{"boundaries":[],"x":1}', [b'[[0,1]]'])
-    """
-    spans = [m.span(1) for m in pattern.finditer(text)]
-    ends = [0, *(b for _, b in spans)]
-    starts = [*(a for a, _ in spans), len(text)]
-    rest = hold.join([text[a:b] for a, b in zip(ends, starts, strict=True)])
-    return rest, [text[a:b] for a, b in spans]
+    return _Scanned(head, flat.reshape(-1, 3), city_objects.mini)
 
 
 def _plain(value: Any, /) -> Any:
@@ -1044,7 +945,7 @@ def _encode(
         if used:
             geometry["semantics"] = {"surfaces": used, "values": semantic}
         city_objects[owner]["geometry"].append(geometry)
-    extent = _extent(coords)
+    extent = obj_table.extent(coords)
     return city_objects, unique, top, extent
 
 
@@ -1155,11 +1056,6 @@ def _metadata(model: CityModel, extent: NDArray[np.float64] | None) -> dict[str,
     return out
 
 
-def _extent(coords: NDArray[np.float64], /) -> NDArray[np.float64] | None:
-    """``[minx, miny, minz, maxx, maxy, maxz]`` of coordinates, ``None`` when there are none."""
-    return np.concatenate([coords.min(axis=0), coords.max(axis=0)]) if len(coords) else None
-
-
 def _document(
     model: CityModel,
     city_objects: dict[str, Any] | orjson.Fragment,
@@ -1224,7 +1120,7 @@ def _document_as_read(model: CityModel, kept: _AsRead, /, *, scale: float) -> di
     quantised = np.rint((vertices - model.origin) / scale).astype(np.int64)
     if kept.text is not None:
         text = orjson.Fragment(kept.text)
-        return _document(model, text, quantised, scale=scale, extent=_extent(vertices))
+        return _document(model, text, quantised, scale=scale, extent=obj_table.extent(vertices))
     buildings = set(kept.ids)
     children: dict[str, list[str]] = {}
     for oid, parent in zip(kept.ids, kept.parents, strict=True):
@@ -1247,7 +1143,7 @@ def _document_as_read(model: CityModel, kept: _AsRead, /, *, scale: float) -> di
         if oid in children:
             item["children"] = children[oid]
         city_objects[oid] = item
-    return _document(model, city_objects, quantised, scale=scale, extent=_extent(vertices))
+    return _document(model, city_objects, quantised, scale=scale, extent=obj_table.extent(vertices))
 
 
 def header(model: CityModel, /, *, scale: float = 0.001) -> dict[str, Any]:
@@ -1255,7 +1151,7 @@ def header(model: CityModel, /, *, scale: float = 0.001) -> dict[str, Any]:
     coords = shapely.get_coordinates(
         model.layer("building_surfaces").geometry.to_numpy(), include_z=True
     )
-    return _document(model, {}, [], scale=scale, extent=_extent(coords))
+    return _document(model, {}, [], scale=scale, extent=obj_table.extent(coords))
 
 
 def features(

@@ -1,0 +1,143 @@
+"""The compiled CityJSON walk (twin/formats/_walk.pyx) against orjson's parse of real files,
+and on broken and hostile text (it must say ``None``, never read past the end or crash)."""
+
+from __future__ import annotations
+
+import doctest
+
+import numpy as np
+import orjson
+import pytest
+import simdjson
+
+import twin
+from tests.conftest import DATA
+from twin.formats import _walk
+from twin.formats._walk import GEOMETRY_COLUMNS, OBJECT_COLUMNS, walk
+from twin.formats.cityjson import write
+
+ZURICH = DATA / "zurich_cityjson" / "zurich_lod2_12.city.json"
+DELFT = DATA / "delft_cityjson" / "testarea_subset.city.json"
+
+
+def test_doctests():
+    assert doctest.testmod(_walk).failed == 0
+
+
+def _minified(doc: dict) -> tuple[bytes, int]:
+    """The ``CityObjects`` of a document as simdjson minifies them, and its vertex count."""
+    parsed = simdjson.Parser().parse(orjson.dumps(doc))
+    return parsed["CityObjects"].mini, len(doc["vertices"])
+
+
+def _expected(doc: dict) -> dict:
+    """What the walk should find, from orjson's parse of the whole document."""
+    out = {k: [] for k in ("ids", "kinds", "lods", "surfaces", "index", "rings", "values")}
+    out["surface_rings"] = []
+    for oid, item in doc["CityObjects"].items():
+        out["ids"].append(oid)
+        for geometry in item.get("geometry") or []:
+            shells = geometry["boundaries"]
+            surfaces = shells[0] if geometry["type"] == "Solid" else shells
+            out["kinds"].append(geometry["type"])
+            out["lods"].append(str(geometry["lod"]))
+            out["surfaces"].append(len(surfaces))
+            for surface in surfaces:
+                out["surface_rings"].append(len(surface))
+                for ring in surface:
+                    out["rings"].append(len(ring))
+                    out["index"].extend(ring)
+            values = (geometry.get("semantics") or {}).get("values")
+            if values and geometry["type"] == "Solid":
+                values = values[0]
+            out["values"].extend(
+                v if v is not None else np.nan for v in values or [None] * len(surfaces)
+            )
+    return out
+
+
+def _columns(found: dict) -> dict:
+    geometries = np.frombuffer(found["geometries"], dtype=np.int64).reshape(-1, 9)
+    geo = dict(zip(GEOMETRY_COLUMNS, geometries.T, strict=True))
+    return {
+        "ids": found["ids"],
+        "kinds": [("MultiSurface", "CompositeSurface", "Solid")[k] for k in geo["kind"]],
+        "lods": found["lods"],
+        "surfaces": geo["surfaces"].tolist(),
+        "index": np.frombuffer(found["index"], dtype=np.int64).tolist(),
+        "rings": np.frombuffer(found["ring_length"], dtype=np.int64).tolist(),
+        "surface_rings": np.frombuffer(found["surface_rings"], dtype=np.int64).tolist(),
+        "values": np.frombuffer(found["values"], dtype=np.float64).tolist(),
+    }
+
+
+def _documents(sample_twin, tmp_path) -> dict[str, dict]:
+    exported = tmp_path / "sample.city.json"
+    write(twin.open(sample_twin), exported)
+    docs = {
+        "zurich": orjson.loads(ZURICH.read_bytes()),
+        "sample": orjson.loads(exported.read_bytes()),
+    }
+    delft = orjson.loads(DELFT.read_bytes())  # buildings only: roads are the full parse's
+    delft["CityObjects"] = {
+        k: v for k, v in delft["CityObjects"].items() if v["type"] in ("Building", "BuildingPart")
+    }
+    docs["delft"] = delft
+    return docs
+
+
+def test_walk_finds_what_orjson_finds(sample_twin, tmp_path):
+    for name, doc in _documents(sample_twin, tmp_path).items():
+        text, n_vertices = _minified(doc)
+        found = walk(text, n_vertices)
+        assert found is not None, name
+        got, expected = _columns(found), _expected(doc)
+        for key, value in expected.items():
+            if key == "values":
+                np.testing.assert_array_equal(got[key], value, err_msg=name)
+            else:
+                assert got[key] == value, (name, key)
+        attributes = orjson.loads(found["attributes"])
+        assert attributes == [item.get("attributes") or {} for item in doc["CityObjects"].values()]
+        table = np.frombuffer(found["objects"], dtype=np.int64).reshape(-1, len(OBJECT_COLUMNS))
+        assert table.shape[0] == len(doc["CityObjects"]), name
+
+
+def test_walk_leaves_the_irregular_to_the_full_parse():
+    doc = orjson.loads(ZURICH.read_bytes())
+    text, n = _minified(doc)
+    assert walk(text, n) is not None
+    assert walk(text, n - 1) is None  # the last vertex is used: an index out of range
+    oid, item = next(iter(doc["CityObjects"].items()))
+    for change in (
+        {"type": "Road"},  # other object types: skipped and counted by the full parse
+        {"geometry": [{"type": "GeometryInstance", "template": 0, "boundaries": [0]}]},
+        {"geometry": [{"type": "MultiSurface", "lod": "2", "boundaries": [[[0, 1.5, 2]]]}]},
+        {"geometry": [{"type": "Solid", "lod": "2", "boundaries": [[[[0, 1, 2]]], [[[2, 1, 0]]]]}]},
+    ):
+        changed = {**doc, "CityObjects": {**doc["CityObjects"], oid: {**item, **change}}}
+        assert walk(*_minified(changed)) is None, change
+
+
+def test_walk_never_reads_past_the_end_of_broken_text():
+    doc = orjson.loads(ZURICH.read_bytes())
+    doc["CityObjects"] = dict(list(doc["CityObjects"].items())[:3])
+    text, n = _minified(doc)
+    assert walk(text, n) is not None
+    for end in range(len(text)):  # every truncation
+        assert walk(text[:end], n) is None
+    rng = np.random.default_rng(7)
+    alphabet = np.frombuffer(b'[]{}",:-0123456789 ntrue\\', dtype=np.uint8)
+    raw = np.frombuffer(text, dtype=np.uint8)
+    for _ in range(3000):  # bytes changed at random: an answer or None, never a crash
+        changed = raw.copy()
+        at = rng.integers(0, len(raw), size=rng.integers(1, 4))
+        changed[at] = rng.choice(alphabet, size=len(at))
+        found = walk(changed.tobytes(), n)
+        assert found is None or len(found["ids"]) <= 3
+    assert walk(b"", n) is None and walk(b"{}", n)["ids"] == []
+
+
+@pytest.mark.parametrize("text", [b"{", b'{"a"', b'{"a":', b'{"a":{', b'{"a":{"type":"Building"'])
+def test_walk_refuses_unfinished_objects(text):
+    assert walk(text, 10) is None
