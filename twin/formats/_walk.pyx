@@ -24,12 +24,11 @@ from libcpp.string cimport string
 from libcpp.vector cimport vector
 
 #: columns of the object table: offsets of the id, of the values of ``attributes``,
-#: ``address``, ``parents``, ``children`` and ``geometry`` (-1: absent), whether the object
-#: has only the members the writer writes, and its type (0 Building, 1 BuildingPart)
+#: ``address``, ``parents``, ``children`` and ``geometry`` (-1: absent), and its type
+#: (0 Building, 1 BuildingPart)
 OBJECT_COLUMNS = (
     "id_a", "id_b", "attributes_a", "attributes_b", "address_a", "address_b",
-    "parents_a", "parents_b", "children_a", "children_b", "geometry_a", "geometry_b",
-    "bare", "type",
+    "parents_a", "parents_b", "children_a", "children_b", "geometry_a", "geometry_b", "type",
 )
 #: columns of the geometry table: its object's row, its type (0 MultiSurface,
 #: 1 CompositeSurface, 2 Solid), its surfaces, its semantic surfaces (0 without values),
@@ -140,6 +139,8 @@ cdef class _Walk:
     cdef vector[double] values
     cdef string attributes
     cdef string classes
+    cdef string links
+    cdef string written
     cdef list ids
     cdef list lods
     cdef Py_ssize_t last_lod_a, last_lod_b
@@ -416,11 +417,43 @@ cdef class _Walk:
         self.geometries.push_back(lod_b)
         return end
 
+    cdef int write(self, Py_ssize_t id_a, Py_ssize_t id_b, Py_ssize_t kind,
+                   Py_ssize_t* spans) except -1:
+        """Add the object to ``written`` as the writer writes a building: its type, its
+        attributes unless empty, its address unless null, its geometry, and its parents
+        and children unless null, in that order; other members left out."""
+        if self.written.size() > 1:
+            self.written.push_back(COMMA)
+        self.written.append(<const char*>self.s + id_a - 1, id_b - id_a + 2)
+        if kind == 0:
+            self.written.append(b':{"type":"Building"')
+        else:
+            self.written.append(b':{"type":"BuildingPart"')
+        if spans[0] >= 0 and spans[1] - spans[0] > 2 and not _null(self.s, self.n, spans[0]):
+            self.written.append(b',"attributes":')
+            self.written.append(<const char*>self.s + spans[0], spans[1] - spans[0])
+        if spans[2] >= 0 and not _null(self.s, self.n, spans[2]):
+            self.written.append(b',"address":')
+            self.written.append(<const char*>self.s + spans[2], spans[3] - spans[2])
+        self.written.append(b',"geometry":')
+        if spans[8] >= 0:
+            self.written.append(<const char*>self.s + spans[8], spans[9] - spans[8])
+        else:
+            self.written.append(b"[]")
+        if spans[4] >= 0 and not _null(self.s, self.n, spans[4]):
+            self.written.append(b',"parents":')
+            self.written.append(<const char*>self.s + spans[4], spans[5] - spans[4])
+        if spans[6] >= 0 and not _null(self.s, self.n, spans[6]):
+            self.written.append(b',"children":')
+            self.written.append(<const char*>self.s + spans[6], spans[7] - spans[6])
+        self.written.push_back(RBRACE)
+        return 0
+
     cdef Py_ssize_t city_object(self, Py_ssize_t p, Py_ssize_t id_a, Py_ssize_t id_b) except -2:
         """One city object ``{...}`` whose id is at ``s[id_a:id_b]``."""
         cdef Py_ssize_t a, b, end, kind = -1
         cdef Py_ssize_t spans[10]
-        cdef bint escaped = False, bare = True
+        cdef bint escaped = False
         cdef int64_t row = len(self.ids)
         cdef int k
         for k in range(10):
@@ -473,12 +506,7 @@ cdef class _Walk:
             elif _is(self.s, a + 1, b, "children", 8):
                 spans[6], spans[7] = p, end
             elif _is(self.s, a + 1, b, "geometry", 8):
-                if not _null(self.s, self.n, p):
-                    return -1
-                spans[8], spans[9] = p, end
-                bare = False
-            else:
-                bare = False
+                return -1  # not a list: named by the full parse
             p = end
             if p < self.n and self.s[p] == COMMA:
                 p += 1
@@ -488,15 +516,26 @@ cdef class _Walk:
         self.objects.push_back(id_b)
         for k in range(10):
             self.objects.push_back(spans[k])
-        bare = bare and spans[8] >= 0
-        self.objects.push_back(bare)
         self.objects.push_back(kind)
+        self.write(id_a, id_b, kind, spans)
+        if spans[4] >= 0 or spans[6] >= 0:  # [row, parents, children]
+            if self.links.size() > 1:
+                self.links.push_back(COMMA)
+            self.links.append(b"[")
+            self.links.append(str(row).encode())
+            for k in (4, 6):
+                self.links.push_back(COMMA)
+                if spans[k] >= 0:
+                    self.links.append(<const char*>self.s + spans[k], spans[k + 1] - spans[k])
+                else:
+                    self.links.append(b"null")
+            self.links.push_back(RBRACKET)
         if self.attributes.size() > 1:
             self.attributes.push_back(COMMA)
         if spans[0] >= 0:
             self.attributes.append(<const char*>self.s + spans[0], spans[1] - spans[0])
         else:
-            self.attributes.append(b"{}", 2)
+            self.attributes.append(b"{}")
         self.ids.append((<const char*>self.s)[id_a:id_b].decode())
         return p + 1
 
@@ -531,9 +570,11 @@ def walk(const unsigned char[::1] text not None, int64_t n_vertices):
         ``objects`` and ``geometries``: int64 tables as bytes (:data:`OBJECT_COLUMNS`,
         :data:`GEOMETRY_COLUMNS`); ``index``, ``ring_length``, ``surface_rings`` (int64)
         and ``values`` (float64, NaN: none) as bytes; ``ids`` and ``lods`` (lists of str);
-        ``attributes``, the objects' attributes as one JSON array (``{}`` where absent), and
+        ``attributes``, the objects' attributes as one JSON array (``{}`` where absent);
         ``classes``, the semantic surfaces of the geometries with values as one JSON array
-        of lists.
+        of lists; ``links``, a JSON array of ``[row, parents, children]`` (``null``: absent)
+        for the objects with either; ``written``, the objects as the writer writes them when
+        their geometries, attributes and links need no change (``_Walk.write``).
 
     Examples
     --------
@@ -556,6 +597,8 @@ def walk(const unsigned char[::1] text not None, int64_t n_vertices):
     w.last_lod_a = w.last_lod_b = -1
     w.attributes.push_back(LBRACKET)
     w.classes.push_back(LBRACKET)
+    w.links.push_back(LBRACKET)
+    w.written.push_back(LBRACE)
     if n < 2 or text[0] != LBRACE:
         return None
     while p < n and text[p] != RBRACE:
@@ -574,6 +617,8 @@ def walk(const unsigned char[::1] text not None, int64_t n_vertices):
         return None
     w.attributes.push_back(RBRACKET)
     w.classes.push_back(RBRACKET)
+    w.links.push_back(RBRACKET)
+    w.written.push_back(RBRACE)
 
     return {
         "objects": _raw(w.objects),
@@ -586,4 +631,6 @@ def walk(const unsigned char[::1] text not None, int64_t n_vertices):
         "lods": w.lods,
         "attributes": w.attributes,
         "classes": w.classes,
+        "links": w.links,
+        "written": w.written,
     }

@@ -11,7 +11,8 @@ Writing quantises to a ``transform`` (1 mm by default) with the model origin as
 ``translate``, deduplicates vertices with numpy, and writes either one document or
 CityJSONSeq (a header line, then one ``CityJSONFeature`` a line). A model just read, not yet
 used, is written back from what the reader kept, without making its layers (the city
-objects' text as read, when the writer would write them so).
+objects' text as read, less the members the writer leaves out, when their geometries,
+attributes and links need no change).
 
 The public functions :func:`document`, :func:`header` and :func:`features` return plain dicts
 for servers (OGC API - Features items), :func:`read` and :func:`write` work on files.
@@ -64,8 +65,6 @@ _KEPT_METADATA = ("identifier", "pointOfContact", "referenceDate", "title")
 #: the geometry types and the city object types of the walk's codes
 _KINDS = np.array(["MultiSurface", "CompositeSurface", "Solid"], dtype=object)
 _BUILDING_KINDS = np.array(["Building", "BuildingPart"], dtype=object)
-#: the members of a city object that link it to others
-_LINKS = ("parents", "children")
 
 #: members of a geometry and of its semantics that are written back as read
 _PLAIN = frozenset({"type", "lod", "boundaries", "semantics"})
@@ -81,7 +80,8 @@ class _AsRead:
     file's own as pre-serialised JSON (an ``orjson.Fragment``), or, where the file's need
     rewriting (a numeric LoD, other members), dicts whose ``boundaries`` and semantic
     ``values`` are fragments; the indices refer to ``vertices`` (in the project CRS).
-    ``text``, when not ``None``, is the ``CityObjects`` of the file as minified JSON, which
+    ``text``, when not ``None``, is the ``CityObjects`` of the file as minified JSON less
+    the members the writer leaves out (``geographicalExtent``, empty attributes, ...), which
     is exactly what the writer would make of them (``geometries`` is then empty).
     """
 
@@ -240,11 +240,8 @@ class _Reader:
             )
         )
         given = [v or {} for v in orjson.loads(walked["attributes"])]
-        spans = [obj[f"{key}_{end}"].tolist() for key in _LINKS for end in "ab"]
         links = {
-            row: [_span(mini, pa, pb), _span(mini, ca, cb)]
-            for row, (pa, pb, ca, cb) in enumerate(zip(*spans, strict=True))
-            if pa >= 0 or ca >= 0
+            row: [parents, children] for row, parents, children in orjson.loads(walked["links"])
         }
         if not all(p is None or type(p) is list for pair in links.values() for p in pair):
             return False
@@ -283,19 +280,10 @@ class _Reader:
         plain = geo["plain"].astype(bool)
         if (
             plain.all()
-            and obj["bare"].all()
-            and all(
-                _span(mini, a, b) is not None
-                for a, b in zip(obj["address_a"].tolist(), obj["address_b"].tolist(), strict=True)
-                if a >= 0
-            )
-            and all(
-                a < 0 or (bool(v) and None not in v.values() and ADDRESS not in v)
-                for a, v in zip(obj["attributes_a"].tolist(), given, strict=True)
-            )
+            and all(None not in v.values() and ADDRESS not in v for v in given)
             and _linked(ids, links)
         ):
-            self.text = mini
+            self.text = walked["written"]
         else:
             self._keep(mini, obj, geo["owner"], plain, n)
         ring_length = np.frombuffer(walked["ring_length"], dtype=np.int64)
@@ -315,11 +303,14 @@ class _Reader:
     ) -> None:
         """Keep each object's geometries to write back (see :class:`_AsRead`): the text of
         its ``geometry`` as read, or when one needs rewriting, the rewritten geometries."""
-        stop = np.cumsum(np.bincount(owner, minlength=len(obj["geometry_a"]))).tolist()
+        spans = zip(obj["geometry_a"].tolist(), obj["geometry_b"].tolist(), strict=True)
+        texts = [mini[start:end] if start >= 0 else b"[]" for start, end in spans]
+        if plain.all():
+            self.kept.extend(map(orjson.Fragment, texts))
+            return
+        stop = np.cumsum(np.bincount(owner, minlength=len(texts))).tolist()
         a, as_read, sizes = 0, plain.tolist(), n.tolist()
-        spans = zip(obj["geometry_a"].tolist(), obj["geometry_b"].tolist(), stop, strict=True)
-        for start, end, b in spans:
-            text = mini[start:end] if start >= 0 else b"[]"
+        for text, b in zip(texts, stop, strict=True):
             if all(as_read[a:b]):
                 self.kept.append(orjson.Fragment(text))
             else:
@@ -515,14 +506,15 @@ def _is_typed(classes: list[Any], /) -> bool:
 
 def _linked(ids: list[str], links: dict[int, list[Any]], /) -> bool:
     """Whether the objects' ``parents`` and ``children`` are what the writer writes: one
-    parent among the objects, and its children in the objects' order.
+    parent among the objects, and its children (the writer lists them in the objects'
+    order; the order of a file's list carries no meaning and is kept).
 
     ``links`` has, per row of ``ids`` with either, its ``parents`` and ``children`` lists
     (``None``: absent), in row order.
 
     Examples
     --------
-    >>> _linked(["a", "b"], {0: [None, ["b"]], 1: [["a"], None]})
+    >>> _linked(["a", "b", "c"], {0: [None, ["c", "b"]], 1: [["a"], None], 2: [["a"], None]})
     True
     >>> _linked(["a", "b"], {1: [["a"], None]})  # "a" does not list its child
     False
@@ -535,7 +527,9 @@ def _linked(ids: list[str], links: dict[int, list[Any]], /) -> bool:
                 return False
             children.setdefault(parents[0], []).append(ids[row])
     listed = {ids[row]: kids for row, (_, kids) in links.items() if kids is not None}
-    return listed == children
+    return listed.keys() == children.keys() and all(
+        sorted(kids) == sorted(children[oid]) for oid, kids in listed.items()
+    )
 
 
 def _span(text: bytes, a: int, b: int, /) -> Any:
