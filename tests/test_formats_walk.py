@@ -4,11 +4,11 @@ and on broken and hostile text (it must say ``None``, never read past the end or
 from __future__ import annotations
 
 import doctest
+import json
 
 import numpy as np
 import orjson
 import pytest
-import simdjson
 
 import twin
 from tests.conftest import DATA
@@ -24,10 +24,9 @@ def test_doctests():
     assert doctest.testmod(_walk).failed == 0
 
 
-def _minified(doc: dict) -> tuple[bytes, int]:
-    """The ``CityObjects`` of a document as simdjson minifies them, and its vertex count."""
-    parsed = simdjson.Parser().parse(orjson.dumps(doc))
-    return parsed["CityObjects"].mini, len(doc["vertices"])
+def _texts(doc: dict) -> list[bytes]:
+    """The document minified, as Python's json writes it, and indented."""
+    return [orjson.dumps(doc), json.dumps(doc).encode(), json.dumps(doc, indent=2).encode()]
 
 
 def _expected(doc: dict) -> dict:
@@ -88,46 +87,65 @@ def _documents(sample_twin, tmp_path) -> dict[str, dict]:
 
 def test_walk_finds_what_orjson_finds(sample_twin, tmp_path):
     for name, doc in _documents(sample_twin, tmp_path).items():
-        text, n_vertices = _minified(doc)
-        found = walk(text, n_vertices)
-        assert found is not None, name
-        got, expected = _columns(found), _expected(doc)
-        for key, value in expected.items():
-            if key == "values":
-                np.testing.assert_array_equal(got[key], value, err_msg=name)
-            else:
-                assert got[key] == value, (name, key)
-        attributes = orjson.loads(found["attributes"])
-        assert attributes == [item.get("attributes") or {} for item in doc["CityObjects"].values()]
-        table = np.frombuffer(found["objects"], dtype=np.int64).reshape(-1, len(OBJECT_COLUMNS))
-        assert table.shape[0] == len(doc["CityObjects"]), name
+        n_vertices, expected = len(doc["vertices"]), _expected(doc)
+        written = []
+        for text in _texts(doc):  # whitespace or none: the same columns
+            found = walk(text, n_vertices)
+            assert found is not None, name
+            got = _columns(found)
+            for key, value in expected.items():
+                if key == "values":
+                    np.testing.assert_array_equal(got[key], value, err_msg=name)
+                else:
+                    assert got[key] == value, (name, key)
+            attributes = orjson.loads(found["attributes"])
+            objects = doc["CityObjects"].values()
+            assert attributes == [item.get("attributes") or {} for item in objects]
+            table = np.frombuffer(found["objects"], dtype=np.int64)
+            assert len(table) == len(OBJECT_COLUMNS) * len(doc["CityObjects"]), name
+            written.append(found["written"])
+        # the objects as the writer writes them: minified, whatever the input's whitespace
+        assert written[0] == written[1] == written[2], name
+        assert b"\n" not in written[0] and b", " not in written[0]
+        again = orjson.loads(written[0])
+        assert again.keys() == doc["CityObjects"].keys()
+        for oid, item in again.items():
+            assert item["geometry"] == doc["CityObjects"][oid].get("geometry", []), (name, oid)
 
 
 def test_walk_leaves_the_irregular_to_the_full_parse():
     doc = orjson.loads(ZURICH.read_bytes())
-    text, n = _minified(doc)
-    assert walk(text, n) is not None
-    assert walk(text, n - 1) is None  # the last vertex is used: an index out of range
+    n = len(doc["vertices"])
+    assert walk(orjson.dumps(doc), n) is not None
+    assert walk(orjson.dumps(doc), n - 1) is None  # the last vertex is used: out of range
     oid, item = next(iter(doc["CityObjects"].items()))
     for change in (
         {"type": "Road"},  # other object types: skipped and counted by the full parse
         {"geometry": [{"type": "GeometryInstance", "template": 0, "boundaries": [0]}]},
         {"geometry": [{"type": "MultiSurface", "lod": "2", "boundaries": [[[0, 1.5, 2]]]}]},
         {"geometry": [{"type": "Solid", "lod": "2", "boundaries": [[[[0, 1, 2]]], [[[2, 1, 0]]]]}]},
+        {"geometry": None},
     ):
         changed = {**doc, "CityObjects": {**doc["CityObjects"], oid: {**item, **change}}}
-        assert walk(*_minified(changed)) is None, change
+        assert walk(orjson.dumps(changed), n) is None, change
+    escaped = orjson.dumps(doc).replace(b'"type":"Building"', b'"typ\\u0065":"Building"', 1)
+    assert walk(escaped, n) is None  # an escaped key: the full parse reads it
+    for vertices in ([[0, 1], [2, 3, 4, 5]], [[0, 1, 2, 3]], [[0, "a", 1]]):
+        changed = {**doc, "vertices": vertices + doc["vertices"][len(vertices) :]}
+        assert walk(orjson.dumps(changed), n) is None, vertices
 
 
 def test_walk_never_reads_past_the_end_of_broken_text():
     doc = orjson.loads(ZURICH.read_bytes())
     doc["CityObjects"] = dict(list(doc["CityObjects"].items())[:3])
-    text, n = _minified(doc)
-    assert walk(text, n) is not None
-    for end in range(len(text)):  # every truncation
-        assert walk(text[:end], n) is None
+    n = len(doc["vertices"])
+    for text in _texts(doc)[::2]:
+        assert walk(text, n) is not None
+        for end in range(len(text) - 1):  # every truncation
+            assert walk(text[:end], n) is None
+    text = orjson.dumps(doc)
     rng = np.random.default_rng(7)
-    alphabet = np.frombuffer(b'[]{}",:-0123456789 ntrue\\', dtype=np.uint8)
+    alphabet = np.frombuffer(b'[]{}",:-0123456789 ntrue\\\n', dtype=np.uint8)
     raw = np.frombuffer(text, dtype=np.uint8)
     for _ in range(3000):  # bytes changed at random: an answer or None, never a crash
         changed = raw.copy()
@@ -135,9 +153,12 @@ def test_walk_never_reads_past_the_end_of_broken_text():
         changed[at] = rng.choice(alphabet, size=len(at))
         found = walk(changed.tobytes(), n)
         assert found is None or len(found["ids"]) <= 3
-    assert walk(b"", n) is None and walk(b"{}", n)["ids"] == []
+    assert walk(b"", n) is None and walk(b'{"CityObjects":{},"vertices":[]}', 0)["ids"] == []
 
 
-@pytest.mark.parametrize("text", [b"{", b'{"a"', b'{"a":', b'{"a":{', b'{"a":{"type":"Building"'])
-def test_walk_refuses_unfinished_objects(text):
+@pytest.mark.parametrize(
+    "text",
+    [b"{", b'{"a"', b'{"CityObjects":', b'{"CityObjects":{"a":{', b'{"vertices":[[0,'],
+)
+def test_walk_refuses_unfinished_documents(text):
     assert walk(text, 10) is None

@@ -1,25 +1,28 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
 # distutils: language = c++
-"""Columns of a CityJSON document's buildings, read from its ``CityObjects`` as minified JSON.
+"""Columns of a CityJSON document's buildings, read in one pass over its text.
 
 Written by hand, in Cython, because no JSON library gives columns: orjson and the json module
 make one Python object per vertex index and semantic value (millions for a city), and
-simdjson, which checks and minifies the document first (:func:`twin.formats.cityjson.read`),
-hands its values out one Python object at a time. This walk reads the checked text once and
-fills flat arrays (vertex indices, ring and surface sizes, semantic values) plus one row of
-offsets per object and per geometry; the attributes of all objects are parsed by orjson in
-one call, from one text the walk joins.
+simdjson, which checks the document first (:func:`twin.formats.cityjson.read`), hands its
+values out one Python object at a time. This walk reads the checked text once and fills flat
+arrays (vertex indices, ring and surface sizes, semantic values) plus one row of offsets per
+object and per geometry; the attributes of all objects are parsed by orjson in one call, from
+one text the walk joins. It also writes the objects as twin's writer would (minified, the
+members the writer leaves out dropped), so that a model read and written unchanged needs no
+per-object work.
 
 The walk reads only the regular case: buildings and building parts whose geometries are
 MultiSurface, CompositeSurface or Solid with one shell, with integer indices below the number
-of vertices. For anything else it returns ``None``, and the caller parses the document whole,
-which reads what is valid and names what is not. Every byte read is checked against the
-text's length first, so no input reads past its end.
+of vertices, and ``[x, y, z]`` vertices. For anything else it returns ``None``, and the caller
+parses the document whole, which reads what is valid and names what is not. Every byte read
+is checked against the text's length first, so no input reads past its end.
 """
 
+cimport cython
 from libc.math cimport NAN
-from libc.stdint cimport int64_t
-from libc.string cimport memcmp
+from libc.stdint cimport int64_t, uint64_t
+from libc.string cimport memcmp, memcpy
 from libcpp.string cimport string
 from libcpp.vector cimport vector
 
@@ -39,6 +42,10 @@ GEOMETRY_COLUMNS = (
 )
 
 cdef enum:
+    TAB = 9
+    NEWLINE = 10
+    RETURN = 13
+    SPACE = 32
     QUOTE = 34
     COMMA = 44
     MINUS = 45
@@ -52,53 +59,29 @@ cdef enum:
     RBRACE = 125
     LETTER_N = 110
 
-# every function below returns the position after what it read, or -1 (not the regular case)
+cdef uint64_t EIGHT_SPACES = 0x2020202020202020
+
+# Every method below starts on the first byte of what it reads (never on whitespace) and
+# returns the position just after it, or -1: not the regular case.
 
 
-cdef inline Py_ssize_t _string(const unsigned char* s, Py_ssize_t n, Py_ssize_t p,
-                               bint* escaped) noexcept nogil:
-    """``s[p]`` is a quote: past the string's closing quote."""
-    p += 1
+cdef inline bint _space(unsigned char c) noexcept nogil:
+    return c == SPACE or c == NEWLINE or c == RETURN or c == TAB
+
+
+cdef inline Py_ssize_t _spaces(const unsigned char* s, Py_ssize_t n, Py_ssize_t p) noexcept nogil:
+    """Past any whitespace at ``p``: indentation eight spaces at a time."""
+    cdef uint64_t word
     while p < n:
-        if s[p] == QUOTE:
-            return p + 1
-        if s[p] == BACKSLASH:
-            escaped[0] = True
-            p += 2
-        else:
-            p += 1
-    return -1
-
-
-cdef Py_ssize_t _skip(const unsigned char* s, Py_ssize_t n, Py_ssize_t p) noexcept nogil:
-    """Past any value at ``p``."""
-    cdef int depth = 0
-    cdef bint escaped = False
-    cdef unsigned char c
-    if p >= n:
-        return -1
-    c = s[p]
-    if c == QUOTE:
-        return _string(s, n, p, &escaped)
-    if c != LBRACKET and c != LBRACE:  # number, true, false, null
-        while p < n and s[p] != COMMA and s[p] != RBRACKET and s[p] != RBRACE:
-            p += 1
-        return p
-    while p < n:
-        c = s[p]
-        if c == QUOTE:
-            p = _string(s, n, p, &escaped)
-            if p < 0:
-                return -1
-            continue
-        if c == LBRACKET or c == LBRACE:
-            depth += 1
-        elif c == RBRACKET or c == RBRACE:
-            depth -= 1
-            if depth == 0:
-                return p + 1
+        if p + 8 <= n:
+            memcpy(&word, s + p, 8)
+            if word == EIGHT_SPACES:
+                p += 8
+                continue
+        if not _space(s[p]):
+            break
         p += 1
-    return -1
+    return p
 
 
 cdef inline bint _is(const unsigned char* s, Py_ssize_t a, Py_ssize_t b, const char* word,
@@ -107,30 +90,18 @@ cdef inline bint _is(const unsigned char* s, Py_ssize_t a, Py_ssize_t b, const c
     return b - a == m and memcmp(s + a, word, m) == 0
 
 
-cdef inline bint _null(const unsigned char* s, Py_ssize_t n, Py_ssize_t p) noexcept nogil:
-    return p < n and s[p] == LETTER_N
+cdef bytes _raw(vector[int64_t]& v):
+    return (<char*>v.data())[: v.size() * 8] if v.size() else b""
 
 
-cdef inline Py_ssize_t _integer(const unsigned char* s, Py_ssize_t n, Py_ssize_t p,
-                                int64_t* value) noexcept nogil:
-    """A non-negative integer of at most 18 digits (``-`` is left to the caller)."""
-    cdef Py_ssize_t start = p
-    cdef int64_t v = 0
-    while p < n and ZERO <= s[p] <= NINE:
-        v = v * 10 + (s[p] - ZERO)
-        p += 1
-    if p == start or p - start > 18:
-        return -1
-    value[0] = v
-    return p
-
-
+@cython.final
 cdef class _Walk:
-    """The columns gathered by :func:`walk`."""
+    """The text, the position checks, and the columns gathered by :func:`walk`."""
 
     cdef const unsigned char* s
     cdef Py_ssize_t n
     cdef int64_t n_vertices
+    cdef bint spaced  # whitespace seen in the current city object
     cdef vector[int64_t] objects
     cdef vector[int64_t] geometries
     cdef vector[int64_t] index
@@ -145,65 +116,198 @@ cdef class _Walk:
     cdef list lods
     cdef Py_ssize_t last_lod_a, last_lod_b
 
+    # --- tokens ---
+
+    cdef inline bint at(self, Py_ssize_t p, unsigned char c) noexcept:
+        return p < self.n and self.s[p] == c
+
+    cdef inline Py_ssize_t ws(self, Py_ssize_t p) noexcept:
+        """Past any whitespace at ``p``."""
+        if p < self.n and _space(self.s[p]):
+            p = _spaces(self.s, self.n, p)
+            self.spaced = True
+        return p
+
+    cdef inline Py_ssize_t after(self, Py_ssize_t p, unsigned char close) noexcept:
+        """After a member or element: past ``,`` and whitespace (more follow), at ``close``
+        (the last), or -1."""
+        p = self.ws(p)
+        if self.at(p, COMMA):
+            return self.ws(p + 1)
+        return p if self.at(p, close) else -1
+
+    cdef inline Py_ssize_t string(self, Py_ssize_t p, bint* escaped) noexcept:
+        """A string: past its closing quote."""
+        if not self.at(p, QUOTE):
+            return -1
+        p += 1
+        while p < self.n:
+            if self.s[p] == QUOTE:
+                return p + 1
+            if self.s[p] == BACKSLASH:
+                escaped[0] = True
+                p += 2
+            else:
+                p += 1
+        return -1
+
+    cdef inline Py_ssize_t key(self, Py_ssize_t p, Py_ssize_t* a, Py_ssize_t* b) noexcept:
+        """A member's key (unescaped; ``s[a:b]`` its text) and colon: at its value."""
+        cdef bint escaped = False
+        a[0] = p + 1
+        p = self.string(p, &escaped)
+        if p < 0 or escaped:
+            return -1
+        b[0] = p - 1
+        p = self.ws(p)
+        if not self.at(p, COLON):
+            return -1
+        p = self.ws(p + 1)
+        return p if p < self.n else -1
+
+    cdef Py_ssize_t skip(self, Py_ssize_t p) noexcept:
+        """Any value."""
+        cdef int depth = 0
+        cdef bint escaped = False
+        cdef unsigned char c
+        if p >= self.n:
+            return -1
+        c = self.s[p]
+        if c == QUOTE:
+            return self.string(p, &escaped)
+        if c != LBRACKET and c != LBRACE:  # number, true, false, null
+            while p < self.n and not (
+                self.s[p] == COMMA or self.s[p] == RBRACKET or self.s[p] == RBRACE
+                or _space(self.s[p])
+            ):
+                p += 1
+            return p
+        while p < self.n:
+            c = self.s[p]
+            if c == QUOTE:
+                p = self.string(p, &escaped)
+                if p < 0:
+                    return -1
+                continue
+            if c == LBRACKET or c == LBRACE:
+                depth += 1
+            elif c == RBRACKET or c == RBRACE:
+                depth -= 1
+                if depth == 0:
+                    return p + 1
+            elif _space(c):
+                self.spaced = True
+            p += 1
+        return -1
+
+    cdef inline Py_ssize_t integer(self, Py_ssize_t p, int64_t* value) noexcept:
+        """A non-negative integer of at most 18 digits (``-`` is left to the caller)."""
+        cdef Py_ssize_t start = p
+        cdef int64_t v = 0
+        while p < self.n and ZERO <= self.s[p] <= NINE:
+            v = v * 10 + (self.s[p] - ZERO)
+            p += 1
+        if p == start or p - start > 18:
+            return -1
+        value[0] = v
+        return p
+
+    cdef inline bint null(self, Py_ssize_t p) noexcept:
+        return self.at(p, LETTER_N)
+
+    cdef int copy(self, Py_ssize_t a, Py_ssize_t b) except -1:
+        """Append ``s[a:b]`` to ``written``, minified when the object had whitespace."""
+        cdef Py_ssize_t run
+        cdef bint escaped = False
+        if not self.spaced:
+            self.written.append(<const char*>self.s + a, b - a)
+            return 0
+        while a < b:
+            if _space(self.s[a]):
+                a = _spaces(self.s, b, a)
+                continue
+            run = a
+            while run < b and not _space(self.s[run]) and self.s[run] != QUOTE:
+                run += 1
+            if run < b and self.s[run] == QUOTE:
+                run = self.string(run, &escaped)
+                if run < 0 or run > b:
+                    run = b
+            self.written.append(<const char*>self.s + a, run - a)
+            a = run
+        return 0
+
+    # --- geometry ---
+
     cdef Py_ssize_t rings(self, Py_ssize_t p) except -2:
         """A surface ``[[i, ...], ...]``: its rings and their indices."""
         cdef int64_t v, rings = 0, length
-        if p >= self.n or self.s[p] != LBRACKET:
+        if not self.at(p, LBRACKET):
             return -1
-        p += 1
-        if p < self.n and self.s[p] == RBRACKET:
+        p = self.ws(p + 1)
+        if self.at(p, RBRACKET):
             self.surface_rings.push_back(0)
             return p + 1
         while True:
-            if p >= self.n or self.s[p] != LBRACKET:
+            if not self.at(p, LBRACKET):
                 return -1
-            p += 1
+            p = self.ws(p + 1)
             length = 0
-            if p < self.n and self.s[p] == RBRACKET:
+            if self.at(p, RBRACKET):
                 p += 1
             else:
                 while True:
-                    p = _integer(self.s, self.n, p, &v)
+                    p = self.integer(p, &v)
                     if p < 0 or v >= self.n_vertices:
                         return -1
                     self.index.push_back(v)
                     length += 1
-                    if p < self.n and self.s[p] == COMMA:
-                        p += 1
-                    elif p < self.n and self.s[p] == RBRACKET:
+                    p = self.after(p, RBRACKET)
+                    if p < 0:
+                        return -1
+                    if self.s[p] == RBRACKET:
                         p += 1
                         break
-                    else:
-                        return -1
             self.ring_length.push_back(length)
             rings += 1
-            if p < self.n and self.s[p] == COMMA:
-                p += 1
-            elif p < self.n and self.s[p] == RBRACKET:
+            p = self.after(p, RBRACKET)
+            if p < 0:
+                return -1
+            if self.s[p] == RBRACKET:
                 self.surface_rings.push_back(rings)
                 return p + 1
-            else:
-                return -1
 
     cdef Py_ssize_t surfaces(self, Py_ssize_t p, int64_t* count) except -2:
         """A list of surfaces ``[[[i, ...]], ...]``; ``count`` gets their number."""
         count[0] = 0
-        if p >= self.n or self.s[p] != LBRACKET:
+        if not self.at(p, LBRACKET):
             return -1
-        p += 1
-        if p < self.n and self.s[p] == RBRACKET:
+        p = self.ws(p + 1)
+        if self.at(p, RBRACKET):
             return p + 1
         while True:
             p = self.rings(p)
             if p < 0:
                 return -1
             count[0] += 1
-            if p < self.n and self.s[p] == COMMA:
-                p += 1
-            elif p < self.n and self.s[p] == RBRACKET:
-                return p + 1
-            else:
+            p = self.after(p, RBRACKET)
+            if p < 0:
                 return -1
+            if self.s[p] == RBRACKET:
+                return p + 1
+
+    cdef Py_ssize_t boundaries(self, Py_ssize_t p, Py_ssize_t kind, int64_t* m) except -2:
+        """A geometry's boundaries: its surfaces, for a Solid those of its one shell (a Solid
+        with cavities is left to the full parse)."""
+        if kind != 2:
+            return self.surfaces(p, m)
+        if not self.at(p, LBRACKET):
+            return -1
+        p = self.surfaces(self.ws(p + 1), m)
+        if p < 0:
+            return -1
+        p = self.ws(p)
+        return p + 1 if self.at(p, RBRACKET) else -1
 
     cdef Py_ssize_t semantic_values(self, Py_ssize_t p, int64_t m, bint* given) except -2:
         """A list of ``m`` semantic values (integers or nulls), or an empty list (``given``
@@ -211,83 +315,83 @@ cdef class _Walk:
         cdef int64_t v, k = 0
         cdef bint negative
         given[0] = False
-        if p >= self.n or self.s[p] != LBRACKET:
+        if not self.at(p, LBRACKET):
             return -1
-        p += 1
-        if p < self.n and self.s[p] == RBRACKET:
+        p = self.ws(p + 1)
+        if self.at(p, RBRACKET):
             return p + 1
         given[0] = True
         while True:
-            if _null(self.s, self.n, p):
+            if self.null(p):
                 if p + 4 > self.n:
                     return -1
                 self.values.push_back(NAN)
                 p += 4
             else:
-                negative = p < self.n and self.s[p] == MINUS
-                p = _integer(self.s, self.n, p + negative, &v)
+                negative = self.at(p, MINUS)
+                p = self.integer(p + negative, &v)
                 if p < 0:
                     return -1
                 self.values.push_back(-v if negative else v)
             k += 1
-            if p < self.n and self.s[p] == COMMA:
-                p += 1
-            elif p < self.n and self.s[p] == RBRACKET:
-                return p + 1 if k == m else -1
-            else:
+            p = self.after(p, RBRACKET)
+            if p < 0:
                 return -1
+            if self.s[p] == RBRACKET:
+                return p + 1 if k == m else -1
+
+    cdef Py_ssize_t solid_values(self, Py_ssize_t p, int64_t m, bint* given) except -2:
+        """A Solid's semantic values: a list with one list (or null) for its one shell."""
+        given[0] = False
+        if not self.at(p, LBRACKET):
+            return -1
+        p = self.ws(p + 1)
+        if self.at(p, RBRACKET):
+            return p + 1
+        if self.null(p):
+            p = self.skip(p)
+        else:
+            p = self.semantic_values(p, m, given)
+        if p < 0:
+            return -1
+        p = self.ws(p)
+        return p + 1 if self.at(p, RBRACKET) else -1
 
     cdef Py_ssize_t semantic_surfaces(self, Py_ssize_t p, int64_t* count,
                                       bint* typed) except -2:
         """A list of semantic surface objects: their number, and whether each has a type."""
-        cdef Py_ssize_t a
-        cdef bint escaped = False, found
+        cdef Py_ssize_t a, b
+        cdef bint found
         count[0] = 0
         typed[0] = True
-        if p >= self.n or self.s[p] != LBRACKET:
+        if not self.at(p, LBRACKET):
             return -1
-        p += 1
-        if p < self.n and self.s[p] == RBRACKET:
+        p = self.ws(p + 1)
+        if self.at(p, RBRACKET):
             return p + 1
         while True:
-            if p >= self.n or self.s[p] != LBRACE:
+            if not self.at(p, LBRACE):
                 return -1
-            p += 1
+            p = self.ws(p + 1)
             found = False
-            while p < self.n and self.s[p] != RBRACE:
-                a = p
-                p = _string(self.s, self.n, p, &escaped)
-                if p < 0 or p >= self.n or self.s[p] != COLON:
-                    return -1
-                found = found or _is(self.s, a + 1, p - 1, "type", 4)
-                p = _skip(self.s, self.n, p + 1)
+            while not self.at(p, RBRACE):
+                p = self.key(p, &a, &b)
                 if p < 0:
                     return -1
-                if p < self.n and self.s[p] == COMMA:
-                    p += 1
-            if p >= self.n:
-                return -1
-            p += 1
+                found = found or _is(self.s, a, b, "type", 4)
+                p = self.skip(p)
+                if p < 0:
+                    return -1
+                p = self.after(p, RBRACE)
+                if p < 0:
+                    return -1
             typed[0] = typed[0] and found
             count[0] += 1
-            if p < self.n and self.s[p] == COMMA:
-                p += 1
-            elif p < self.n and self.s[p] == RBRACKET:
-                return p + 1
-            else:
+            p = self.after(p + 1, RBRACKET)
+            if p < 0:
                 return -1
-
-    cdef Py_ssize_t boundaries(self, Py_ssize_t p, Py_ssize_t kind, int64_t* m) except -2:
-        """A geometry's boundaries: its surfaces, for a Solid those of its one shell (a Solid
-        with cavities is left to the full parse)."""
-        if kind != 2:
-            return self.surfaces(p, m)
-        if p + 1 >= self.n or self.s[p] != LBRACKET:
-            return -1
-        p = self.surfaces(p + 1, m)
-        if p < 0 or p >= self.n or self.s[p] != RBRACKET:
-            return -1
-        return p + 1
+            if self.s[p] == RBRACKET:
+                return p + 1
 
     cdef Py_ssize_t geometry(self, Py_ssize_t p, int64_t owner) except -2:
         """One geometry object: its row, its boundaries and semantics."""
@@ -296,51 +400,43 @@ cdef class _Walk:
         cdef bint escaped = False, plain = True, lod_text = False, semantic = False
         cdef bint semantic_plain = True, given = False, typed = True, parsed = False
         cdef int64_t m = 0, classes = 0
-        p += 1  # past "{"
-        while p < self.n and self.s[p] != RBRACE:
-            a = p
-            p = _string(self.s, self.n, p, &escaped)
-            if p < 0 or p + 1 >= self.n or self.s[p] != COLON:
+        p = self.ws(p + 1)  # past "{"
+        while not self.at(p, RBRACE):
+            p = self.key(p, &a, &b)
+            if p < 0:
                 return -1
-            b, p = p - 1, p + 1
-            if _is(self.s, a + 1, b, "boundaries", 10):
+            if _is(self.s, a, b, "boundaries", 10):
                 bounds = p
                 parsed = kind >= 0  # else read when the type is known
-                end = self.boundaries(p, kind, &m) if parsed else _skip(self.s, self.n, p)
-            elif _is(self.s, a + 1, b, "semantics", 9) and self.s[p] == LBRACE:
-                end = p + 1
-                while end < self.n and self.s[end] != RBRACE:
-                    a = end
-                    end = _string(self.s, self.n, end, &escaped)
-                    if end < 0 or end + 1 >= self.n or self.s[end] != COLON:
-                        return -1
-                    b, end = end - 1, end + 1
-                    if _is(self.s, a + 1, b, "surfaces", 8):
-                        surfaces_at = end
-                        if not _null(self.s, self.n, end):
-                            end = self.semantic_surfaces(end, &classes, &typed)
-                            surfaces_end = end
-                        else:
-                            end = _skip(self.s, self.n, end)
-                    else:
-                        if _is(self.s, a + 1, b, "values", 6):
-                            values_at = end
-                        else:
-                            semantic_plain = False
-                        end = _skip(self.s, self.n, end)
+                end = self.boundaries(p, kind, &m) if parsed else self.skip(p)
+            elif _is(self.s, a, b, "semantics", 9) and self.s[p] == LBRACE:
+                end = self.ws(p + 1)
+                semantic = not self.at(end, RBRACE)
+                while not self.at(end, RBRACE):
+                    end = self.key(end, &a, &b)
                     if end < 0:
                         return -1
-                    if end < self.n and self.s[end] == COMMA:
-                        end += 1
-                if end >= self.n:
-                    return -1
+                    if _is(self.s, a, b, "surfaces", 8) and not self.null(end):
+                        surfaces_at = end
+                        end = self.semantic_surfaces(end, &classes, &typed)
+                        surfaces_end = end
+                    else:
+                        if _is(self.s, a, b, "values", 6):
+                            values_at = end
+                        elif not _is(self.s, a, b, "surfaces", 8):
+                            semantic_plain = False
+                        end = self.skip(end)
+                    if end < 0:
+                        return -1
+                    end = self.after(end, RBRACE)
+                    if end < 0:
+                        return -1
                 end += 1
-                semantic = end - p > 2
             else:
-                end = _skip(self.s, self.n, p)
+                end = self.skip(p)
                 if end < 0:
                     return -1
-                if _is(self.s, a + 1, b, "type", 4):
+                if _is(self.s, a, b, "type", 4):
                     if _is(self.s, p, end, '"MultiSurface"', 14):
                         kind = 0
                     elif _is(self.s, p, end, '"CompositeSurface"', 18):
@@ -349,43 +445,32 @@ cdef class _Walk:
                         kind = 2
                     else:
                         return -1  # other types and templates: named by the full parse
-                elif _is(self.s, a + 1, b, "lod", 3):
+                elif _is(self.s, a, b, "lod", 3):
                     lod_text = self.s[p] == QUOTE
                     lod_a, lod_b = (p + 1, end - 1) if lod_text else (p, end)
-                    if lod_text and memchr_backslash(self.s, lod_a, lod_b):
+                    if lod_text and _escaped(self.s, lod_a, lod_b):
                         return -1
-                elif _is(self.s, a + 1, b, "semantics", 9):
-                    if not _null(self.s, self.n, p):
+                elif _is(self.s, a, b, "semantics", 9):
+                    if not self.null(p):
                         return -1
                 else:
                     plain = False
             if end < 0:
                 return -1
-            p = end
-            if p < self.n and self.s[p] == COMMA:
-                p += 1
-        if p >= self.n or kind < 0 or bounds < 0:
-            return -1
+            p = self.after(end, RBRACE)
+            if p < 0:
+                return -1
         end = p + 1
+        if kind < 0 or bounds < 0:
+            return -1
         if not parsed and self.boundaries(bounds, kind, &m) < 0:
             return -1
-        # semantic values: a list per surface (a Solid: a list of one such list per shell)
-        if values_at >= 0 and not _null(self.s, self.n, values_at):
-            p = values_at
+        if values_at >= 0 and not self.null(values_at):
             if kind == 2:
-                if self.s[p] != LBRACKET or p + 1 >= self.n:
-                    return -1
-                p += 1
-                if self.s[p] == RBRACKET:
-                    pass
-                elif _null(self.s, self.n, p):
-                    if p + 4 >= self.n or self.s[p + 4] != RBRACKET:
-                        return -1
-                else:
-                    p = self.semantic_values(p, m, &given)
-                    if p < 0 or p >= self.n or self.s[p] != RBRACKET:
-                        return -1
-            elif self.semantic_values(p, m, &given) < 0:
+                p = self.solid_values(values_at, m, &given)
+            else:
+                p = self.semantic_values(values_at, m, &given)
+            if p < 0:
                 return -1
         if not given:
             self.values.insert(self.values.end(), m, NAN)
@@ -417,6 +502,8 @@ cdef class _Walk:
         self.geometries.push_back(lod_b)
         return end
 
+    # --- city objects ---
+
     cdef int write(self, Py_ssize_t id_a, Py_ssize_t id_b, Py_ssize_t kind,
                    Py_ssize_t* spans) except -1:
         """Add the object to ``written`` as the writer writes a building: its type, its
@@ -429,23 +516,24 @@ cdef class _Walk:
             self.written.append(b':{"type":"Building"')
         else:
             self.written.append(b':{"type":"BuildingPart"')
-        if spans[0] >= 0 and spans[1] - spans[0] > 2 and not _null(self.s, self.n, spans[0]):
+        if (spans[0] >= 0 and not self.null(spans[0])
+                and not self.at(self.ws(spans[0] + 1), RBRACE)):
             self.written.append(b',"attributes":')
-            self.written.append(<const char*>self.s + spans[0], spans[1] - spans[0])
-        if spans[2] >= 0 and not _null(self.s, self.n, spans[2]):
+            self.copy(spans[0], spans[1])
+        if spans[2] >= 0 and not self.null(spans[2]):
             self.written.append(b',"address":')
-            self.written.append(<const char*>self.s + spans[2], spans[3] - spans[2])
+            self.copy(spans[2], spans[3])
         self.written.append(b',"geometry":')
         if spans[8] >= 0:
-            self.written.append(<const char*>self.s + spans[8], spans[9] - spans[8])
+            self.copy(spans[8], spans[9])
         else:
             self.written.append(b"[]")
-        if spans[4] >= 0 and not _null(self.s, self.n, spans[4]):
+        if spans[4] >= 0 and not self.null(spans[4]):
             self.written.append(b',"parents":')
-            self.written.append(<const char*>self.s + spans[4], spans[5] - spans[4])
-        if spans[6] >= 0 and not _null(self.s, self.n, spans[6]):
+            self.copy(spans[4], spans[5])
+        if spans[6] >= 0 and not self.null(spans[6]):
             self.written.append(b',"children":')
-            self.written.append(<const char*>self.s + spans[6], spans[7] - spans[6])
+            self.copy(spans[6], spans[7])
         self.written.push_back(RBRACE)
         return 0
 
@@ -453,64 +541,57 @@ cdef class _Walk:
         """One city object ``{...}`` whose id is at ``s[id_a:id_b]``."""
         cdef Py_ssize_t a, b, end, kind = -1
         cdef Py_ssize_t spans[10]
-        cdef bint escaped = False
         cdef int64_t row = len(self.ids)
         cdef int k
         for k in range(10):
             spans[k] = -1
-        if p >= self.n or self.s[p] != LBRACE:
+        if not self.at(p, LBRACE):
             return -1
-        p += 1
-        while p < self.n and self.s[p] != RBRACE:
-            a = p
-            p = _string(self.s, self.n, p, &escaped)
-            if p < 0 or p + 1 >= self.n or self.s[p] != COLON:
+        p = self.ws(p + 1)
+        while not self.at(p, RBRACE):
+            p = self.key(p, &a, &b)
+            if p < 0:
                 return -1
-            b, p = p - 1, p + 1
-            if _is(self.s, a + 1, b, "geometry", 8) and self.s[p] == LBRACKET:
-                end = p + 1
-                while end < self.n and self.s[end] != RBRACKET:
-                    if self.s[end] != LBRACE:
+            if _is(self.s, a, b, "geometry", 8):
+                if not self.at(p, LBRACKET):
+                    return -1  # not a list: named by the full parse
+                end = self.ws(p + 1)
+                while not self.at(end, RBRACKET):
+                    if not self.at(end, LBRACE):
                         return -1
                     end = self.geometry(end, row)
                     if end < 0:
                         return -1
-                    if end < self.n and self.s[end] == COMMA:
-                        end += 1
-                if end >= self.n:
-                    return -1
+                    end = self.after(end, RBRACKET)
+                    if end < 0:
+                        return -1
                 end += 1
                 spans[8], spans[9] = p, end
-                p = end
-                if p < self.n and self.s[p] == COMMA:
-                    p += 1
-                continue
-            end = _skip(self.s, self.n, p)
-            if end < 0:
-                return -1
-            if _is(self.s, a + 1, b, "type", 4):
-                if _is(self.s, p, end, '"Building"', 10):
-                    kind = 0
-                elif _is(self.s, p, end, '"BuildingPart"', 14):
-                    kind = 1
-                else:
-                    return -1  # other types: skipped and counted by the full parse
-            elif _is(self.s, a + 1, b, "attributes", 10):
-                if self.s[p] != LBRACE and not _null(self.s, self.n, p):
+            else:
+                end = self.skip(p)
+                if end < 0:
                     return -1
-                spans[0], spans[1] = p, end
-            elif _is(self.s, a + 1, b, "address", 7):
-                spans[2], spans[3] = p, end
-            elif _is(self.s, a + 1, b, "parents", 7):
-                spans[4], spans[5] = p, end
-            elif _is(self.s, a + 1, b, "children", 8):
-                spans[6], spans[7] = p, end
-            elif _is(self.s, a + 1, b, "geometry", 8):
-                return -1  # not a list: named by the full parse
-            p = end
-            if p < self.n and self.s[p] == COMMA:
-                p += 1
-        if p >= self.n or kind < 0:
+                if _is(self.s, a, b, "type", 4):
+                    if _is(self.s, p, end, '"Building"', 10):
+                        kind = 0
+                    elif _is(self.s, p, end, '"BuildingPart"', 14):
+                        kind = 1
+                    else:
+                        return -1  # other types: skipped and counted by the full parse
+                elif _is(self.s, a, b, "attributes", 10):
+                    if self.s[p] != LBRACE and not self.null(p):
+                        return -1
+                    spans[0], spans[1] = p, end
+                elif _is(self.s, a, b, "address", 7):
+                    spans[2], spans[3] = p, end
+                elif _is(self.s, a, b, "parents", 7):
+                    spans[4], spans[5] = p, end
+                elif _is(self.s, a, b, "children", 8):
+                    spans[6], spans[7] = p, end
+            p = self.after(end, RBRACE)
+            if p < 0:
+                return -1
+        if kind < 0:
             return -1
         self.objects.push_back(id_a)
         self.objects.push_back(id_b)
@@ -539,9 +620,54 @@ cdef class _Walk:
         self.ids.append((<const char*>self.s)[id_a:id_b].decode())
         return p + 1
 
+    cdef Py_ssize_t city_objects(self, Py_ssize_t p) except -2:
+        """The ``CityObjects`` member's value."""
+        cdef Py_ssize_t a, b
+        if not self.at(p, LBRACE):
+            return -1
+        p = self.ws(p + 1)
+        while not self.at(p, RBRACE):
+            self.spaced = False
+            p = self.key(p, &a, &b)
+            if p < 0:
+                return -1
+            p = self.city_object(p, a, b)
+            if p < 0:
+                return -1
+            p = self.after(p, RBRACE)
+            if p < 0:
+                return -1
+        return p + 1
 
-cdef inline bint memchr_backslash(const unsigned char* s, Py_ssize_t a,
-                                  Py_ssize_t b) noexcept nogil:
+    cdef Py_ssize_t vertices(self, Py_ssize_t p) except -2:
+        """The ``vertices`` member's value: ``n_vertices`` lists of three numbers."""
+        cdef int64_t count = 0
+        cdef int k
+        if not self.at(p, LBRACKET):
+            return -1
+        p = self.ws(p + 1)
+        while not self.at(p, RBRACKET):
+            if not self.at(p, LBRACKET):
+                return -1
+            p = self.ws(p + 1)
+            for k in range(3):
+                if p >= self.n or not (self.s[p] == MINUS or ZERO <= self.s[p] <= NINE):
+                    return -1
+                p = self.skip(p)
+                if p < 0:
+                    return -1
+                p = self.ws(p)
+                if not self.at(p, RBRACKET if k == 2 else COMMA):
+                    return -1
+                p = self.ws(p + 1)
+            count += 1
+            p = self.after(p, RBRACKET)
+            if p < 0:
+                return -1
+        return p + 1 if count == self.n_vertices else -1
+
+
+cdef inline bint _escaped(const unsigned char* s, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     while a < b:
         if s[a] == BACKSLASH:
             return True
@@ -549,20 +675,16 @@ cdef inline bint memchr_backslash(const unsigned char* s, Py_ssize_t a,
     return False
 
 
-cdef bytes _raw(vector[int64_t]& v):
-    return (<char*>v.data())[: v.size() * 8] if v.size() else b""
-
-
 def walk(const unsigned char[::1] text not None, int64_t n_vertices):
-    """The buildings of minified ``CityObjects`` text as columns, or ``None`` (not the
-    regular case: parse the document whole).
+    """The buildings of a CityJSON document as columns, or ``None`` (not the regular case:
+    parse the document whole).
 
     Parameters
     ----------
     text
-        The ``CityObjects`` member of a checked JSON document, minified.
+        The document: JSON text already checked (by simdjson), with any whitespace.
     n_vertices
-        The document's number of vertices (indices must be below it).
+        The number of its vertices (indices must be below it).
 
     Returns
     -------
@@ -578,48 +700,58 @@ def walk(const unsigned char[::1] text not None, int64_t n_vertices):
 
     Examples
     --------
-    >>> text = (b'{"a":{"type":"Building","geometry":[{"type":"MultiSurface","lod":"1",'
-    ...         b'"boundaries":[[[0,1,2]],[[2,1,3],[0]]]}]}}')
+    >>> text = (b'{"type":"CityJSON","CityObjects":{"a":{"type":"Building","geometry":[{'
+    ...         b'"type":"MultiSurface","lod":"1","boundaries":[[[0,1,2]],[[2,1,3],[0]]]}]}},'
+    ...         b'"vertices":[[0,0,0],[1,0,0],[1,1,0],[0,1,1]]}')
     >>> out = walk(text, 4)
     >>> out["ids"], out["lods"], out["attributes"]
     (['a'], ['1'], b'[{}]')
     >>> import numpy as np
     >>> np.frombuffer(out["ring_length"], dtype=np.int64).tolist()
     [3, 3, 1]
-    >>> walk(text, 3) is None  # index 3 out of range
+    >>> walk(text, 3) is None  # index 3 out of range, and 4 vertices
+    True
+    >>> import json
+    >>> walk(json.dumps(json.loads(text), indent=2).encode(), 4)["written"] == out["written"]
     True
     """
     cdef _Walk w = _Walk()
-    cdef Py_ssize_t p = 1, a, b, n = text.shape[0]
-    cdef bint escaped
-    w.s, w.n, w.n_vertices = &text[0] if n else NULL, n, n_vertices
+    cdef Py_ssize_t p, a, b, n = text.shape[0]
+    cdef bint objects = False, vertices = False
+    if n < 2:
+        return None
+    w.s, w.n, w.n_vertices = &text[0], n, n_vertices
     w.ids, w.lods = [], []
     w.last_lod_a = w.last_lod_b = -1
     w.attributes.push_back(LBRACKET)
     w.classes.push_back(LBRACKET)
     w.links.push_back(LBRACKET)
     w.written.push_back(LBRACE)
-    if n < 2 or text[0] != LBRACE:
+    p = w.ws(0)
+    if not w.at(p, LBRACE):
         return None
-    while p < n and text[p] != RBRACE:
-        escaped = False
-        a = p
-        p = _string(w.s, n, p, &escaped)
-        if p < 0 or escaped or p >= n or text[p] != COLON:
-            return None
-        b = p - 1
-        p = w.city_object(p + 1, a + 1, b)
+    p = w.ws(p + 1)
+    while not w.at(p, RBRACE):
+        p = w.key(p, &a, &b)
         if p < 0:
             return None
-        if p < n and text[p] == COMMA:
-            p += 1
-    if p != n - 1:
+        if _is(w.s, a, b, "CityObjects", 11):
+            p, objects = w.city_objects(p), True
+        elif _is(w.s, a, b, "vertices", 8):
+            p, vertices = w.vertices(p), True
+        else:
+            p = w.skip(p)
+        if p < 0:
+            return None
+        p = w.after(p, RBRACE)
+        if p < 0:
+            return None
+    if not (objects and vertices) or w.ws(p + 1) != n:
         return None
     w.attributes.push_back(RBRACKET)
     w.classes.push_back(RBRACKET)
     w.links.push_back(RBRACKET)
     w.written.push_back(RBRACE)
-
     return {
         "objects": _raw(w.objects),
         "geometries": _raw(w.geometries),

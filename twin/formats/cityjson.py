@@ -222,8 +222,8 @@ class _Reader:
         attributes (in one call) and the links between objects become Python objects.
         """
         raw = self._vertices(scanned.vertices, transform)
-        mini = scanned.mini
-        walked = walk(mini, len(raw))
+        text = scanned.text
+        walked = walk(text, len(raw))
         if walked is None:
             return False
         ids: list[str] = walked["ids"]
@@ -247,7 +247,7 @@ class _Reader:
             return False
         attributes = list(given)
         for row in np.flatnonzero(obj["address_a"] >= 0).tolist():
-            address = _span(mini, int(obj["address_a"][row]), int(obj["address_b"][row]))
+            address = _span(text, int(obj["address_a"][row]), int(obj["address_b"][row]))
             attributes[row] = {**given[row], ADDRESS: address}
         lods: list[str] = walked["lods"]
         for k in np.flatnonzero(geo["lod_is_text"] == 0).tolist():
@@ -285,7 +285,7 @@ class _Reader:
         ):
             self.text = walked["written"]
         else:
-            self._keep(mini, obj, geo["owner"], plain, n)
+            self._keep(text, obj, geo["owner"], plain, n)
         ring_length = np.frombuffer(walked["ring_length"], dtype=np.int64)
         surface_rings = np.frombuffer(walked["surface_rings"], dtype=np.int64)
         index = np.frombuffer(walked["index"], dtype=np.int64)
@@ -295,26 +295,27 @@ class _Reader:
 
     def _keep(
         self,
-        mini: bytes,
+        text: bytes,
         obj: dict[str, NDArray[np.int64]],
         owner: NDArray[np.int64],
         plain: NDArray[np.bool_],
         n: NDArray[np.int64],
     ) -> None:
         """Keep each object's geometries to write back (see :class:`_AsRead`): the text of
-        its ``geometry`` as read, or when one needs rewriting, the rewritten geometries."""
+        its ``geometry`` as read (minified), or when one needs rewriting, the rewritten
+        geometries."""
         spans = zip(obj["geometry_a"].tolist(), obj["geometry_b"].tolist(), strict=True)
-        texts = [mini[start:end] if start >= 0 else b"[]" for start, end in spans]
+        texts = [_minified(text[start:end]) if start >= 0 else b"[]" for start, end in spans]
         if plain.all():
             self.kept.extend(map(orjson.Fragment, texts))
             return
         stop = np.cumsum(np.bincount(owner, minlength=len(texts))).tolist()
         a, as_read, sizes = 0, plain.tolist(), n.tolist()
-        for text, b in zip(texts, stop, strict=True):
+        for geometries, b in zip(texts, stop, strict=True):
             if all(as_read[a:b]):
-                self.kept.append(orjson.Fragment(text))
+                self.kept.append(orjson.Fragment(geometries))
             else:
-                pairs = zip(orjson.loads(text) or [], sizes[a:b], strict=True)
+                pairs = zip(orjson.loads(geometries) or [], sizes[a:b], strict=True)
                 self.kept.append([_rewritten(g) for g, m in pairs if m])
             a = b
 
@@ -532,6 +533,17 @@ def _linked(ids: list[str], links: dict[int, list[Any]], /) -> bool:
     )
 
 
+def _minified(text: bytes, /) -> bytes:
+    """JSON text without whitespace between its tokens.
+
+    Examples
+    --------
+    >>> _minified(b'[ [0, 1], "a b" ]')
+    b'[[0,1],"a b"]'
+    """
+    return orjson.dumps(orjson.loads(text)) if b" " in text or b"\n" in text else text
+
+
 def _span(text: bytes, a: int, b: int, /) -> Any:
     """The JSON value at ``text[a:b]``, ``None`` when ``a`` is negative (absent)."""
     return orjson.loads(text[a:b]) if a >= 0 else None
@@ -642,22 +654,24 @@ class _Scanned:
     head
         Its ``type``, ``version``, ``metadata`` and ``transform`` (those present).
     vertices : (m, 3) float
-        Its vertices as written (quantised when it has a ``transform``).
-    mini
-        Its ``CityObjects`` as minified JSON text.
+        Its vertices as written (quantised when it has a ``transform``), if they are
+        triples (:func:`twin.formats._walk.walk` checks).
+    text
+        The document (minified when it was indented).
     """
 
     head: dict[str, Any]
     vertices: NDArray[np.float64]
-    mini: bytes
+    text: bytes
 
 
 def _scan(text: bytes, /) -> _Scanned | None:
     """A CityJSON document parsed by simdjson without building its Python tree (``None``
-    when ``text`` is not one JSON object with ``CityObjects`` and ``[x, y, z]`` vertices).
+    when ``text`` is not one JSON object with ``CityObjects`` and numeric ``vertices``).
 
-    simdjson checks the whole text; the vertices come out as one flat buffer, and the city
-    objects as minified text for :func:`twin.formats._walk.walk`.
+    simdjson checks the whole text and gives the vertices as one flat buffer; that they are
+    ``[x, y, z]`` triples is for :func:`twin.formats._walk.walk` to check, which reads the
+    city objects from the same text (or its minified copy).
     """
     parser = simdjson.Parser()
     try:
@@ -673,12 +687,14 @@ def _scan(text: bytes, /) -> _Scanned | None:
         flat = np.frombuffer(vertices.as_buffer(of_type="d"), dtype=np.float64)
     except TypeError:  # not numbers only
         return None
-    if not _triples(vertices.mini, len(vertices)) or len(flat) != 3 * len(vertices):
+    if len(flat) != 3 * len(vertices):
         return None
     head = {
         key: _plain(doc[key]) for key in ("type", "version", "metadata", "transform") if key in doc
     }
-    return _Scanned(head, flat.reshape(-1, 3), city_objects.mini)
+    # Indented text (lines: JSON strings hold no raw line breaks) is walked minified:
+    # simdjson's minifier is faster than the walk's own skipping of whitespace.
+    return _Scanned(head, flat.reshape(-1, 3), doc.mini if b"\n" in text else text)
 
 
 def _plain(value: Any, /) -> Any:
@@ -686,19 +702,6 @@ def _plain(value: Any, /) -> Any:
     if isinstance(value, simdjson.Object):
         return value.as_dict()
     return value.as_list() if isinstance(value, simdjson.Array) else value
-
-
-def _triples(mini: bytes, n: int, /) -> bool:
-    """Whether the minified JSON array ``mini`` of ``n`` numbers arrays is ``[[a,b,c],...]``:
-    its brackets and commas, the numbers taken out, are those of ``n`` triples.
-
-    Examples
-    --------
-    >>> _triples(b"[[1,2,3],[4,5e-3,6]]", 2), _triples(b"[[1,2],[3,4,5,6]]", 2)
-    (True, False)
-    """
-    skeleton = mini.translate(None, b"0123456789.+-eE")
-    return skeleton == b"[" + (b"[,,]," * n)[:-1] + b"]"
 
 
 def _bytes(path: Path, /) -> bytes:
