@@ -7,9 +7,10 @@ Prints one JSON object:
   twin model, whose layers are made when first used) + write (``cityjson.write``: CityJSON
   2.0, straight from what the reader kept, as the model is untouched), seconds for cjio's
   load + save of the same file as its CLI does them (``cjio.cityjson.reader``, then
-  ``json.dumps`` compact, with cjio's float formatting), best of ``repeat`` warm runs each,
-  side by side in this process, and the ratio; ``twin_layers_s`` is twin's read + first use
-  of every layer + write from the layers (what a changed model costs);
+  ``json.dumps`` compact, with cjio's float formatting), the best of 5 to 100 warm runs each
+  (as many as fill about 2 s), side by side in this process, and the ratio;
+  ``twin_layers_s`` is twin's read + first use of every layer + write from the layers (what a
+  changed model costs);
 - ``tiles3d``: buildings/s of the 3D Tiles 1.1 export of ``--buildings`` LoD1.2 blocks, tiles
   written, and the peak RSS of the process.
 
@@ -71,7 +72,10 @@ def blocks(n: int, *, seed: int = 0) -> CityModel:
     return to_model(objects, surfaces, crs=crs, name="bench", source={"path": "generated"})
 
 
-def cityjson_side_by_side(path: Path, out: Path, *, repeat: int = 5) -> dict[str, float]:
+def cityjson_side_by_side(path: Path, out: Path, *, seconds: float = 2.0) -> dict[str, float]:
+    """Best times of twin's read + write and cjio's load + save of ``path``, each side in a
+    loop of as many runs as fill about ``seconds`` (5 at least, 100 at most: a 3 ms run is
+    measured 100 times), as ``timeit`` does."""
     from cjio import cityjson as cjio_cityjson
 
     def ours() -> None:
@@ -90,14 +94,21 @@ def cityjson_side_by_side(path: Path, out: Path, *, repeat: int = 5) -> dict[str
             json.dumps(model.j, separators=(",", ":")), encoding="utf-8"
         )
 
-    times = {}
-    for name, run in (("twin_s", ours), ("cjio_s", theirs), ("twin_layers_s", ours_from_layers)):
-        best = np.inf
-        for _ in range(repeat):
+    runs = {"twin_s": ours, "cjio_s": theirs, "twin_layers_s": ours_from_layers}
+    best = dict.fromkeys(runs, np.inf)
+    rounds = dict.fromkeys(runs, 0)
+    for name, run in runs.items():
+        run()  # cold: not counted
+        t = time.perf_counter()
+        run()  # sizes the loop
+        wanted = int(np.clip(seconds / (time.perf_counter() - t), 5, 100))
+        for _ in range(wanted):
             t = time.perf_counter()
             run()
-            best = min(best, time.perf_counter() - t)
-        times[name] = round(float(best), 4)
+            best[name] = min(best[name], time.perf_counter() - t)
+        rounds[name] = wanted
+    times: dict[str, float] = {name: round(float(t), 6) for name, t in best.items()}
+    times["runs"] = rounds
     times["bytes"] = path.stat().st_size
     times["cjio_over_twin"] = round(float(times["cjio_s"] / times["twin_s"]), 2)
     return times
