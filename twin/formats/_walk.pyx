@@ -22,7 +22,7 @@ is checked against the text's length first, so no input reads past its end.
 cimport cython
 from libc.math cimport NAN
 from libc.stdint cimport int64_t, uint64_t
-from libc.string cimport memcmp, memcpy
+from libc.string cimport memcmp, memcpy, strlen
 from libcpp.string cimport string
 from libcpp.vector cimport vector
 
@@ -61,6 +61,9 @@ cdef enum:
 
 cdef uint64_t EIGHT_SPACES = 0x2020202020202020
 
+cdef enum:  # what a list holds (_Walk.item)
+    INDEX, RING, SURFACE, SHELL, VALUE, CLASS, NUMBER, VERTEX
+
 # Every method below starts on the first byte of what it reads (never on whitespace) and
 # returns the position just after it, or -1: not the regular case.
 
@@ -90,6 +93,18 @@ cdef inline bint _is(const unsigned char* s, Py_ssize_t a, Py_ssize_t b, const c
     return b - a == m and memcmp(s + a, word, m) == 0
 
 
+cdef inline int _one_of(const unsigned char* s, Py_ssize_t a, Py_ssize_t b, const char* first,
+                        const char* second, const char* third) noexcept nogil:
+    """Which word ``s[a:b]`` is, 0, 1 or 2 (``third`` may be NULL), or -1: none."""
+    if _is(s, a, b, first, strlen(first)):
+        return 0
+    if _is(s, a, b, second, strlen(second)):
+        return 1
+    if third != NULL and _is(s, a, b, third, strlen(third)):
+        return 2
+    return -1
+
+
 cdef bytes _raw(vector[int64_t]& v):
     return (<char*>v.data())[: v.size() * 8] if v.size() else b""
 
@@ -102,6 +117,7 @@ cdef class _Walk:
     cdef Py_ssize_t n
     cdef int64_t n_vertices
     cdef bint spaced  # whitespace seen in the current city object
+    cdef bint untyped  # a semantic surface without a type seen in the current geometry
     cdef vector[int64_t] objects
     cdef vector[int64_t] geometries
     cdef vector[int64_t] index
@@ -135,6 +151,16 @@ cdef class _Walk:
         if self.at(p, COMMA):
             return self.ws(p + 1)
         return p if self.at(p, close) else -1
+
+    cdef inline Py_ssize_t step(self, Py_ssize_t p, unsigned char close,
+                                bint* closed) noexcept:
+        """After an item: past ``,`` and whitespace (more follow), or past ``close``
+        (``closed``: the last), or -1."""
+        p = self.ws(p)
+        closed[0] = self.at(p, close)
+        if closed[0]:
+            return p + 1
+        return self.ws(p + 1) if self.at(p, COMMA) else -1
 
     cdef inline Py_ssize_t string(self, Py_ssize_t p, bint* escaped) noexcept:
         """A string: past its closing quote."""
@@ -239,46 +265,9 @@ cdef class _Walk:
 
     # --- geometry ---
 
-    cdef Py_ssize_t rings(self, Py_ssize_t p) except -2:
-        """A surface ``[[i, ...], ...]``: its rings and their indices."""
-        cdef int64_t v, rings = 0, length
-        if not self.at(p, LBRACKET):
-            return -1
-        p = self.ws(p + 1)
-        if self.at(p, RBRACKET):
-            self.surface_rings.push_back(0)
-            return p + 1
-        while True:
-            if not self.at(p, LBRACKET):
-                return -1
-            p = self.ws(p + 1)
-            length = 0
-            if self.at(p, RBRACKET):
-                p += 1
-            else:
-                while True:
-                    p = self.integer(p, &v)
-                    if p < 0 or v >= self.n_vertices:
-                        return -1
-                    self.index.push_back(v)
-                    length += 1
-                    p = self.after(p, RBRACKET)
-                    if p < 0:
-                        return -1
-                    if self.s[p] == RBRACKET:
-                        p += 1
-                        break
-            self.ring_length.push_back(length)
-            rings += 1
-            p = self.after(p, RBRACKET)
-            if p < 0:
-                return -1
-            if self.s[p] == RBRACKET:
-                self.surface_rings.push_back(rings)
-                return p + 1
-
-    cdef Py_ssize_t surfaces(self, Py_ssize_t p, int64_t* count) except -2:
-        """A list of surfaces ``[[[i, ...]], ...]``; ``count`` gets their number."""
+    cdef Py_ssize_t items(self, Py_ssize_t p, int what, int64_t* count) except -2:
+        """A JSON list of ``what`` (:meth:`item`); ``count`` gets their number."""
+        cdef bint closed
         count[0] = 0
         if not self.at(p, LBRACKET):
             return -1
@@ -286,112 +275,101 @@ cdef class _Walk:
         if self.at(p, RBRACKET):
             return p + 1
         while True:
-            p = self.rings(p)
+            p = self.item(p, what)
             if p < 0:
                 return -1
             count[0] += 1
-            p = self.after(p, RBRACKET)
-            if p < 0:
-                return -1
-            if self.s[p] == RBRACKET:
-                return p + 1
+            p = self.step(p, RBRACKET, &closed)
+            if p < 0 or closed:
+                return p
 
-    cdef Py_ssize_t boundaries(self, Py_ssize_t p, Py_ssize_t kind, int64_t* m) except -2:
-        """A geometry's boundaries: its surfaces, for a Solid those of its one shell (a Solid
-        with cavities is left to the full parse)."""
-        if kind != 2:
-            return self.surfaces(p, m)
-        if not self.at(p, LBRACKET):
-            return -1
-        p = self.surfaces(self.ws(p + 1), m)
-        if p < 0:
-            return -1
-        p = self.ws(p)
-        return p + 1 if self.at(p, RBRACKET) else -1
-
-    cdef Py_ssize_t semantic_values(self, Py_ssize_t p, int64_t m, bint* given) except -2:
-        """A list of ``m`` semantic values (integers or nulls), or an empty list (``given``
-        false: none)."""
-        cdef int64_t v, k = 0
-        cdef bint negative
-        given[0] = False
-        if not self.at(p, LBRACKET):
-            return -1
-        p = self.ws(p + 1)
-        if self.at(p, RBRACKET):
-            return p + 1
-        given[0] = True
-        while True:
-            if self.null(p):
-                if p + 4 > self.n:
-                    return -1
-                self.values.push_back(NAN)
-                p += 4
-            else:
-                negative = self.at(p, MINUS)
-                p = self.integer(p + negative, &v)
-                if p < 0:
-                    return -1
-                self.values.push_back(-v if negative else v)
-            k += 1
-            p = self.after(p, RBRACKET)
-            if p < 0:
-                return -1
-            if self.s[p] == RBRACKET:
-                return p + 1 if k == m else -1
-
-    cdef Py_ssize_t solid_values(self, Py_ssize_t p, int64_t m, bint* given) except -2:
-        """A Solid's semantic values: a list with one list (or null) for its one shell."""
-        given[0] = False
-        if not self.at(p, LBRACKET):
-            return -1
-        p = self.ws(p + 1)
-        if self.at(p, RBRACKET):
-            return p + 1
-        if self.null(p):
-            p = self.skip(p)
-        else:
-            p = self.semantic_values(p, m, given)
-        if p < 0:
-            return -1
-        p = self.ws(p)
-        return p + 1 if self.at(p, RBRACKET) else -1
-
-    cdef Py_ssize_t semantic_surfaces(self, Py_ssize_t p, int64_t* count,
-                                      bint* typed) except -2:
-        """A list of semantic surface objects: their number, and whether each has a type."""
+    cdef Py_ssize_t item(self, Py_ssize_t p, int what) except -2:
+        """One item of a list: a vertex index, a ring of them, a surface of rings, a semantic
+        value (an integer or null), a semantic surface object, a number, or a vertex."""
+        cdef int64_t v, count
+        cdef bint negative, typed = False
         cdef Py_ssize_t a, b
-        cdef bint found
-        count[0] = 0
-        typed[0] = True
-        if not self.at(p, LBRACKET):
-            return -1
-        p = self.ws(p + 1)
-        if self.at(p, RBRACKET):
-            return p + 1
-        while True:
+        if what == INDEX:
+            p = self.integer(p, &v)
+            if p < 0 or v >= self.n_vertices:
+                return -1
+            self.index.push_back(v)
+        elif what == RING:
+            p = self.items(p, INDEX, &count)
+            self.ring_length.push_back(count)
+        elif what == SURFACE:
+            p = self.items(p, RING, &count)
+            self.surface_rings.push_back(count)
+        elif what == SHELL:
+            p = self.items(p, SURFACE, &count)
+        elif what == VALUE:
+            if self.null(p):
+                self.values.push_back(NAN)
+                return self.skip(p)
+            negative = self.at(p, MINUS)
+            p = self.integer(p + negative, &v)
+            self.values.push_back(-v if negative else v)
+        elif what == CLASS:  # {...}: whether it has a type
             if not self.at(p, LBRACE):
                 return -1
             p = self.ws(p + 1)
-            found = False
             while not self.at(p, RBRACE):
                 p = self.key(p, &a, &b)
                 if p < 0:
                     return -1
-                found = found or _is(self.s, a, b, "type", 4)
+                typed = typed or _is(self.s, a, b, "type", 4)
                 p = self.skip(p)
                 if p < 0:
                     return -1
                 p = self.after(p, RBRACE)
                 if p < 0:
                     return -1
-            typed[0] = typed[0] and found
-            count[0] += 1
-            p = self.after(p + 1, RBRACKET)
-            if p < 0:
+            self.untyped = self.untyped or not typed
+            p += 1
+        elif what == NUMBER:
+            if p >= self.n or not (self.s[p] == MINUS or ZERO <= self.s[p] <= NINE):
                 return -1
-            if self.s[p] == RBRACKET:
-                return p + 1
+            p = self.skip(p)
+        elif what == VERTEX:
+            p = self.items(p, NUMBER, &count)
+            if count != 3:
+                return -1
+        return p
+
+    cdef Py_ssize_t boundaries(self, Py_ssize_t p, Py_ssize_t kind, int64_t* m) except -2:
+        """A geometry's boundaries: its surfaces, for a Solid those of its one shell (a Solid
+        with cavities is left to the full parse)."""
+        cdef int64_t shells
+        cdef Py_ssize_t start = self.surface_rings.size()
+        if kind != 2:
+            return self.items(p, SURFACE, m)
+        p = self.items(p, SHELL, &shells)
+        m[0] = self.surface_rings.size() - start
+        return p if shells == 1 else -1
+
+    cdef Py_ssize_t semantic_values(self, Py_ssize_t p, Py_ssize_t kind, int64_t m,
+                                    bint* given) except -2:
+        """The semantic values of a geometry's ``m`` surfaces: a list (a Solid: a list with
+        one list, or null, for its one shell); ``given`` false: none (an empty list)."""
+        cdef int64_t count = 0, shells = 0
+        cdef Py_ssize_t start = self.values.size()
+        if kind == 2:
+            if not self.at(p, LBRACKET):
+                return -1
+            p = self.ws(p + 1)
+            if not self.at(p, RBRACKET):
+                shells = 1
+                p = self.skip(p) if self.null(p) else self.items(p, VALUE, &count)
+                p = self.ws(p) if p >= 0 else -1
+            if not self.at(p, RBRACKET):
+                return -1
+            p += 1
+        else:
+            p = self.items(p, VALUE, &count)
+        given[0] = count > 0
+        if given[0] and count != m:
+            return -1
+        return p
 
     cdef Py_ssize_t geometry(self, Py_ssize_t p, int64_t owner) except -2:
         """One geometry object: its row, its boundaries and semantics."""
@@ -418,7 +396,9 @@ cdef class _Walk:
                         return -1
                     if _is(self.s, a, b, "surfaces", 8) and not self.null(end):
                         surfaces_at = end
-                        end = self.semantic_surfaces(end, &classes, &typed)
+                        self.untyped = False
+                        end = self.items(end, CLASS, &classes)
+                        typed = not self.untyped
                         surfaces_end = end
                     else:
                         if _is(self.s, a, b, "values", 6):
@@ -437,13 +417,9 @@ cdef class _Walk:
                 if end < 0:
                     return -1
                 if _is(self.s, a, b, "type", 4):
-                    if _is(self.s, p, end, '"MultiSurface"', 14):
-                        kind = 0
-                    elif _is(self.s, p, end, '"CompositeSurface"', 18):
-                        kind = 1
-                    elif _is(self.s, p, end, '"Solid"', 7):
-                        kind = 2
-                    else:
+                    kind = _one_of(self.s, p, end, '"MultiSurface"', '"CompositeSurface"',
+                                   '"Solid"')
+                    if kind < 0:
                         return -1  # other types and templates: named by the full parse
                 elif _is(self.s, a, b, "lod", 3):
                     lod_text = self.s[p] == QUOTE
@@ -466,10 +442,7 @@ cdef class _Walk:
         if not parsed and self.boundaries(bounds, kind, &m) < 0:
             return -1
         if values_at >= 0 and not self.null(values_at):
-            if kind == 2:
-                p = self.solid_values(values_at, m, &given)
-            else:
-                p = self.semantic_values(values_at, m, &given)
+            p = self.semantic_values(values_at, kind, m, &given)
             if p < 0:
                 return -1
         if not given:
@@ -572,11 +545,8 @@ cdef class _Walk:
                 if end < 0:
                     return -1
                 if _is(self.s, a, b, "type", 4):
-                    if _is(self.s, p, end, '"Building"', 10):
-                        kind = 0
-                    elif _is(self.s, p, end, '"BuildingPart"', 14):
-                        kind = 1
-                    else:
+                    kind = _one_of(self.s, p, end, '"Building"', '"BuildingPart"', NULL)
+                    if kind < 0:
                         return -1  # other types: skipped and counted by the full parse
                 elif _is(self.s, a, b, "attributes", 10):
                     if self.s[p] != LBRACE and not self.null(p):
@@ -641,30 +611,9 @@ cdef class _Walk:
 
     cdef Py_ssize_t vertices(self, Py_ssize_t p) except -2:
         """The ``vertices`` member's value: ``n_vertices`` lists of three numbers."""
-        cdef int64_t count = 0
-        cdef int k
-        if not self.at(p, LBRACKET):
-            return -1
-        p = self.ws(p + 1)
-        while not self.at(p, RBRACKET):
-            if not self.at(p, LBRACKET):
-                return -1
-            p = self.ws(p + 1)
-            for k in range(3):
-                if p >= self.n or not (self.s[p] == MINUS or ZERO <= self.s[p] <= NINE):
-                    return -1
-                p = self.skip(p)
-                if p < 0:
-                    return -1
-                p = self.ws(p)
-                if not self.at(p, RBRACKET if k == 2 else COMMA):
-                    return -1
-                p = self.ws(p + 1)
-            count += 1
-            p = self.after(p, RBRACKET)
-            if p < 0:
-                return -1
-        return p + 1 if count == self.n_vertices else -1
+        cdef int64_t count
+        p = self.items(p, VERTEX, &count)
+        return p if count == self.n_vertices else -1
 
 
 cdef inline bint _escaped(const unsigned char* s, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
