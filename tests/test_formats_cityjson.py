@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -407,3 +409,30 @@ def test_solid_with_a_cavity_round_trips(tmp_path):
     )
     cavity = len(meshes.mesh(read, lod="2.2")[0]) - len(meshes.mesh(solid_only, lod="2.2")[0])
     assert cavity == 12
+
+
+def test_a_model_read_is_freed_without_the_cycle_collector():
+    """No reference cycle: a model read (and one written) is freed as soon as it is dropped,
+    not when Python's cyclic collector next runs (a large twin would wait in memory)."""
+    gc.collect()
+    gc.disable()
+    try:
+        model = cityjson.read(ZURICH)
+        alive = weakref.ref(model.layers)  # what holds the tables
+        del model
+        assert alive() is None
+        model = cityjson.read(ZURICH)
+        alive = weakref.ref(model.layers)  # what holds the tables
+        assert len(model.buildings) == 39  # the layers made
+        del model
+        assert alive() is None
+    finally:
+        gc.enable()
+
+
+def test_reading_while_a_value_of_the_last_document_is_held():
+    """The parser kept per thread is in use while a value of its last document lives (a
+    traceback may hold one): the next read takes a parser of its own."""
+    held = cityjson._parse(ZURICH.read_bytes())["CityObjects"]
+    model = cityjson.read(ZURICH)
+    assert len(model.buildings) == len(held) == 39

@@ -167,16 +167,12 @@ class ReadLayers(LazyLayers):
         *,
         as_read: Any = None,
     ) -> None:
-        super().__init__(names, self._layer)
-        self._make: Callable[[], dict[str, pd.DataFrame]] | None = make
-        self._made: dict[str, pd.DataFrame] = {}
+        # The loader is an object of its own, not a method of this one: a bound method kept
+        # here would make a reference cycle, and every model read would wait for Python's
+        # cyclic collector to be freed.
+        self._all = _AllAtOnce(make, as_read)
+        super().__init__(names, self._all)
         self._initial = list(names)
-        self._as_read = as_read
-
-    def _layer(self, name: str) -> pd.DataFrame:
-        if self._make is not None:
-            self._made, self._make, self._as_read = self._make(), None, None
-        return self._made.pop(name)
 
     @property
     def as_read(self) -> Any:
@@ -185,7 +181,22 @@ class ReadLayers(LazyLayers):
         A layer that was used may have been changed in place, so from then on writers work
         from the layers.
         """
-        return self._as_read if list(self) == self._initial else None
+        return self._all.as_read if list(self) == self._initial else None
+
+
+class _AllAtOnce:
+    """Loads layers by name from one call of ``make`` that makes them all, on first use;
+    keeps what the reader kept (``as_read``) until then."""
+
+    def __init__(self, make: Callable[[], dict[str, pd.DataFrame]], as_read: Any, /) -> None:
+        self.make: Callable[[], dict[str, pd.DataFrame]] | None = make
+        self.as_read = as_read
+        self.made: dict[str, pd.DataFrame] = {}
+
+    def __call__(self, name: str, /) -> pd.DataFrame:
+        if self.make is not None:
+            self.made, self.make, self.as_read = self.make(), None, None
+        return self.made.pop(name)
 
 
 def lod_layer(lod: str, /, *, what: str) -> str:
