@@ -393,6 +393,7 @@ def _snap(
     repeat = np.zeros(len(xyz), bool)
     repeat[1:] = (coord_ring[1:] == coord_ring[:-1]) & (xyz[1:] == xyz[:-1]).all(axis=1)
     if repeat.any():
+        touched = np.unique(ring_face[coord_ring[repeat]])  # faces that lost a vertex
         xyz, coord_ring = xyz[~repeat], coord_ring[~repeat]
         distinct = np.bincount(coord_ring, minlength=len(rings)) - 1
         short = distinct < 3
@@ -401,19 +402,32 @@ def _snap(
         new_rings = np.full(len(rings), None, dtype=object)
         _, dense = np.unique(coord_ring[keep], return_inverse=True)
         new_rings[~short] = shapely.linearrings(xyz[keep], indices=dense)
-        faces = _rebuild(new_rings, ring_face, len(faces))
+        faces = _rebuild(faces, touched, new_rings, ring_face)
     return faces
 
 
 def _rebuild(
-    rings: NDArray[np.object_], ring_face: NDArray[np.intp], n: int
+    faces: NDArray[np.object_],
+    touched: NDArray[np.intp],
+    rings: NDArray[np.object_],
+    ring_face: NDArray[np.intp],
 ) -> NDArray[np.object_]:
-    """Polygons from rings (the first of each face its exterior; ``None`` rings dropped)."""
-    out = np.full(n, None, dtype=object)
-    for face in np.unique(ring_face).tolist():
-        own = rings[ring_face == face]
-        if own[0] is not None:
-            out[face] = shapely.Polygon(own[0], [r for r in own[1:] if r is not None])
+    """``faces`` with the ``touched`` ones made again from their ``rings`` (the first of a
+    face its exterior; ``None`` rings dropped, the face too when its exterior is ``None``).
+
+    ``ring_face`` (the face of each ring) is sorted, as ``shapely.get_rings`` gives it; only
+    the touched faces (those that lost a vertex, few) are visited.
+    """
+    out = faces.copy()
+    starts = np.searchsorted(ring_face, touched)
+    stops = np.searchsorted(ring_face, touched, side="right")
+    for face, a, b in zip(touched.tolist(), starts.tolist(), stops.tolist(), strict=True):
+        own = rings[a:b]
+        out[face] = (
+            shapely.Polygon(own[0], [r for r in own[1:] if r is not None])
+            if own[0] is not None
+            else None
+        )
     return out
 
 
