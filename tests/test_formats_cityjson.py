@@ -436,3 +436,14 @@ def test_reading_while_a_value_of_the_last_document_is_held():
     held = cityjson._parse(ZURICH.read_bytes())["CityObjects"]
     model = cityjson.read(ZURICH)
     assert len(model.buildings) == len(held) == 39
+
+
+def test_a_layer_set_before_any_is_used_is_written(tmp_path):
+    """Setting a layer under an existing name, before any layer is used, is a change: the
+    write goes from the layers, not from the file as read."""
+    model = cityjson.read(ZURICH)
+    one = cityjson.read(ZURICH).buildings.iloc[:1]
+    model.layers["buildings"] = one
+    assert model.layers.as_read is None
+    doc = json.loads(cityjson.write(model, tmp_path / "out.city.json").read_text())
+    assert list(doc["CityObjects"]) == one["building_id"].tolist()  # not the file's 39

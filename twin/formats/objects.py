@@ -181,7 +181,8 @@ class ReadLayers(LazyLayers):
         A layer that was used may have been changed in place, so from then on writers work
         from the layers.
         """
-        return self._all.as_read if list(self) == self._initial else None
+        unchanged = not self._replaced and list(self) == self._initial
+        return self._all.as_read if unchanged else None
 
 
 class _AllAtOnce:
