@@ -22,6 +22,7 @@ from ingest import cadastre, lod13, survey
 from ingest.config import BuildConfig, Source
 from ingest.lidar.heights import LidarHeights
 from ingest.lidar.read import extent
+from ingest.lidar.stats import PointStats
 from ingest.lidar.trees import detect_trees, merge_trees
 from ingest.lod1 import blocks, dsm_roofs, ground_heights, lift
 from ingest.lod22.build import Solids, reconstruct
@@ -159,29 +160,10 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
             log.append("[lod1] base = 'sloped' without a terrain: flat bases")
         solids = _solids(buildings, crs, terrain if sloped else None)
         lods = ["1.2"]
-        if lidar is not None:
-            split = lod13.reconstruct(
-                geoms,
-                lidar.stats,
-                ground_z=buildings["ground_z"].to_numpy(dtype=float),
-                lod1_z=buildings["lod1_z"].to_numpy(dtype=float),
-                percentile=config.lod1.roof_percentile,
-                step=config.lod13.step,
-                min_area=config.lod13.min_area,
-                terrain=terrain if sloped else None,
-            )
-            _add_lod(solids, buildings, split, "1.3", ["lod13_parts"], crs)
-            lods.append("1.3")
-            lod22 = reconstruct(
-                geoms,
-                lidar.stats,
-                ground_z=buildings["ground_z"].to_numpy(dtype=float),
-                lod1_z=buildings["lod1_z"].to_numpy(dtype=float),
-                lod13=split,
-                terrain=terrain if sloped else None,
-            )
-            _add_lod(solids, buildings, lod22, "2.2", ["roof_type", "rmse_lod22"], crs)
-            lods.append("2.2")
+        base = terrain.opened() if sloped and terrain is not None else contextlib.nullcontext()
+        with base as under:  # the terrain read building by building: opened once
+            if lidar is not None:
+                lods += _reconstruct(geoms, buildings, solids, lidar.stats, config, under, crs)
         layers = {"buildings": buildings, **solids, **layers}
 
         next(steps)
@@ -283,6 +265,37 @@ def _solids(
     )
     surfaces = _surfaces(buildings, faces, owner, semantic, "1.2", crs)
     return {"lod12": lod12, "building_surfaces": surfaces}
+
+
+def _reconstruct(
+    geoms: np.ndarray,
+    buildings: gpd.GeoDataFrame,
+    solids: dict[str, gpd.GeoDataFrame],
+    stats: PointStats,
+    config: BuildConfig,
+    terrain: Terrain | None,
+    crs: pyproj.CRS,
+) -> list[str]:
+    """Add the LoD1.3 and LoD2.2 reconstructed from the point statistics to the layers (as
+    :func:`_add_lod`), on sloped bases with a ``terrain``; the LoDs added."""
+    ground_z = buildings["ground_z"].to_numpy(dtype=float)
+    lod1_z = buildings["lod1_z"].to_numpy(dtype=float)
+    split = lod13.reconstruct(
+        geoms,
+        stats,
+        ground_z=ground_z,
+        lod1_z=lod1_z,
+        percentile=config.lod1.roof_percentile,
+        step=config.lod13.step,
+        min_area=config.lod13.min_area,
+        terrain=terrain,
+    )
+    _add_lod(solids, buildings, split, "1.3", ["lod13_parts"], crs)
+    lod22 = reconstruct(
+        geoms, stats, ground_z=ground_z, lod1_z=lod1_z, lod13=split, terrain=terrain
+    )
+    _add_lod(solids, buildings, lod22, "2.2", ["roof_type", "rmse_lod22"], crs)
+    return ["1.3", "2.2"]
 
 
 def _add_lod(

@@ -70,6 +70,19 @@ def test_terrain_heights_are_bilinear(tmp_path):
     np.testing.assert_allclose(holed.interpolate(np.array([[2.8, 2.2]])), [13.75])
 
 
+def test_an_opened_terrain_reads_the_same_and_closes(tmp_path):
+    """Kept open for a loop of small reads, the terrain gives the same heights, and the file
+    is closed after the block."""
+    terrain = ramp(tmp_path / "ramp.tif")
+    xy = np.array([[1.0, 1.0], [2.25, 1.75], [9.0, 1.0]])
+    with terrain.opened() as kept:
+        assert not kept.dataset.closed
+        np.testing.assert_array_equal(kept.interpolate(xy), terrain.interpolate(xy))
+        np.testing.assert_array_equal(kept.sample(xy), terrain.sample(xy))
+        np.testing.assert_array_equal(kept.read(), terrain.read())
+    assert kept.dataset.closed and terrain.dataset is None
+
+
 def test_a_block_on_a_ramp(tmp_path):
     """Hand-checkable: a 2 m x 1 m box on the ramp z = 10 + x + 0.5 y."""
     terrain = ramp(tmp_path / "ramp.tif")

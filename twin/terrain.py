@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyproj
@@ -32,6 +36,9 @@ class Terrain:
         ``(rows, cols)``.
     nodata
         The no-data value, or ``None``.
+    dataset
+        The raster kept open for many small reads (:meth:`opened`); ``None``: each read
+        opens the file.
     """
 
     path: Path
@@ -39,6 +46,7 @@ class Terrain:
     transform: Affine
     shape: tuple[int, int]
     nodata: float | None
+    dataset: Any = dataclasses.field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_raster(cls, path: str | Path, /, *, crs: pyproj.CRS | None = None) -> Terrain:
@@ -75,6 +83,19 @@ class Terrain:
         except rasterio.errors.RasterioIOError as exc:
             raise InputError(f"{path}: cannot read terrain raster: {exc}") from exc
 
+    @contextmanager
+    def opened(self) -> Iterator[Terrain]:
+        """This terrain with its file kept open for the block.
+
+        For a loop of small reads, one building at a time: opening the file costs some
+        milliseconds, more than reading a few pixels.
+        """
+        with rasterio.open(self.path) as src:
+            yield dataclasses.replace(self, dataset=src)
+
+    def _open(self) -> AbstractContextManager[Any]:
+        return nullcontext(self.dataset) if self.dataset is not None else rasterio.open(self.path)
+
     @property
     def bounds(self) -> tuple[float, float, float, float]:
         """``(xmin, ymin, xmax, ymax)`` in the model CRS."""
@@ -84,7 +105,7 @@ class Terrain:
 
     def read(self) -> NDArray[np.float32]:
         """The whole raster as float32 with no-data as NaN."""
-        with rasterio.open(self.path) as src:
+        with self._open() as src:
             data = src.read(1, masked=True).astype(np.float32)
         return data.filled(np.nan)
 
@@ -102,7 +123,7 @@ class Terrain:
             return out
         r0, r1 = rows[inside].min(), rows[inside].max() + 1
         c0, c1 = cols[inside].min(), cols[inside].max() + 1
-        with rasterio.open(self.path) as src:
+        with self._open() as src:
             block = src.read(1, window=Window(c0, r0, c1 - c0, r1 - r0), masked=True)
         values = block.astype(np.float64).filled(np.nan)
         out[inside] = values[rows[inside] - r0, cols[inside] - c0]
@@ -133,7 +154,7 @@ class Terrain:
         near_r, near_c = np.where(tr < 0.5, r0, r1), np.where(tc < 0.5, c0, c1)
         order = np.argsort(r0 // strip, kind="stable")
         strips = np.split(order, np.flatnonzero(np.diff(r0[order] // strip)) + 1)
-        with rasterio.open(self.path) as src:
+        with self._open() as src:
             for sel in strips:
                 top, left = int(r0[sel].min()), int(c0[sel].min())
                 width = int(c1[sel].max()) + 1 - left
