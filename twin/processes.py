@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import threading
 import uuid
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from typing import Any
 import jsonschema
 
 from twin.errors import InputError
+from twin.formats._io import atomic
 
 #: modules imported on first use of the registry; each registers its processes
 PROCESS_MODULES: list[str] = [
@@ -133,8 +133,9 @@ class JobRunner:
     """Runs processes in background threads; their status lives in files in ``folder``.
 
     Every server worker process sees every job: the worker that runs a job writes its status
-    (atomically, one JSON file a job) and any worker reads it. Without a folder the status
-    stays in memory (one process).
+    (atomically, one JSON file a job; the folder is made with the first) and any worker reads
+    it. A worker keeps its own unfinished jobs in memory. Without a folder every status stays
+    in memory (one process).
     """
 
     def __init__(self, *, workers: int = 2, folder: Path | None = None):
@@ -142,8 +143,6 @@ class JobRunner:
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._folder = folder
-        if folder is not None:
-            folder.mkdir(parents=True, exist_ok=True)
 
     def submit(
         self,
@@ -173,22 +172,30 @@ class JobRunner:
         except Exception as exc:  # a job must end in a status, whatever went wrong
             job.status, job.message = "failed", f"internal error ({type(exc).__name__})"
         job.finished = datetime.now(UTC).isoformat()
-        self._store(job)
+        try:
+            self._store(job)
+        except (TypeError, ValueError, OSError) as exc:  # a result that cannot be stored
+            job.status, job.result = "failed", None
+            job.message = f"internal error (result not stored: {type(exc).__name__})"
+            self._store(job)
 
     def _store(self, job: Job) -> None:
+        if self._folder is not None:
+            text = json.dumps(asdict(job))
+            with atomic(self._folder / f"{job.id}.json") as tmp:
+                tmp.write_text(text, encoding="utf-8")
         with self._lock:
-            self._jobs[job.id] = job
-        if self._folder is None:
-            return
-        target = self._folder / f"{job.id}.json"
-        tmp = target.with_name(f".{target.name}.{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps(asdict(job)), encoding="utf-8")
-        os.replace(tmp, target)
+            if self._folder is not None and job.finished is not None:
+                self._jobs.pop(job.id, None)  # on disk for every worker from now on
+            else:
+                self._jobs[job.id] = job
 
     def get(self, job_id: str, /, *, owner: str) -> Job | None:
-        """The job, if it exists and belongs to ``owner`` (read from its file if need be)."""
-        job = self._jobs.get(job_id)
-        if self._folder is not None and job_id.isalnum():
+        """The job, if it exists and belongs to ``owner``: this worker's own unfinished job,
+        or else the one in its file."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is None and self._folder is not None and job_id.isalnum():
             try:
                 job = Job(**json.loads((self._folder / f"{job_id}.json").read_text("utf-8")))
             except (OSError, ValueError, TypeError):
