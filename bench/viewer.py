@@ -15,25 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from districts import sample_sources
+from districts import sample_twin
 
 SIZE = (1280, 800)
-
-
-def _twin(workdir: Path, buildings: int, seed: int) -> Path:
-    """The benchmark twin, generated and built on first use."""
-    sources, _ = sample_sources(workdir, buildings, seed)
-    twin_path = workdir / f"viewer-{buildings}.gpkg"
-    cli = [sys.executable, "-m", "twin.cli"]
-    if not twin_path.exists():
-        subprocess.run([*cli, "build", str(sources), "-o", str(twin_path), "-q"], check=True)
-    return twin_path
 
 
 def _frames(plotter, rotations: int = 5) -> tuple[float, float]:
@@ -56,7 +45,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("build/bench"))
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    twin_path = _twin(args.workdir, args.buildings, args.seed)
+    twin_path = sample_twin(args.workdir, args.buildings, args.seed)
     # this script's folder comes first on sys.path, and its name would hide the viewer package
     here = Path(__file__).resolve().parent
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
