@@ -10,7 +10,8 @@ Prints one JSON object:
   ``json.dumps`` compact, with cjio's float formatting), the best of 5 to 100 warm runs each
   (as many as fill about 2 s), side by side in this process, and the ratio;
   ``twin_layers_s`` is twin's read + first use of every layer + write from the layers (what a
-  changed model costs);
+  changed model costs); ``zurich_steps_ms``: the steps of twin's read + write of the Zürich
+  file (:func:`read_steps`);
 - ``tiles3d``: buildings/s of the 3D Tiles 1.1 export of ``--buildings`` LoD1.2 blocks, tiles
   written, and the peak RSS of the process.
 
@@ -25,6 +26,7 @@ import json
 import resource
 import sys
 import time
+import timeit
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +35,7 @@ import pyproj
 import shapely
 
 from twin.formats import cityjson, tiles3d
+from twin.formats._walk import walk
 from twin.formats.objects import Objects, Surfaces, to_model
 from twin.model import CityModel
 from twin.polygon3d import extrude
@@ -114,6 +117,37 @@ def cityjson_side_by_side(path: Path, out: Path, *, seconds: float = 2.0) -> dic
     return times
 
 
+def read_steps(path: Path, out: Path, *, runs: int = 100) -> dict[str, float]:
+    """Milliseconds, best of ``runs``, of the steps of twin's read + write of ``path``.
+
+    ``file_read``; ``parse`` (simdjson's parse, and its minifying of an indented text;
+    ``parse_only``: without the minifying); ``walk`` (the compiled walk of that text);
+    ``model`` (the rest of ``cityjson.read``: the read minus the three steps before);
+    ``write``. ``walk_unminified`` is the walk of the file's text as it is: on an indented
+    file, what the walk would cost without the minifying.
+    """
+    text = path.read_bytes()
+    scanned = cityjson._scan(text)
+    if scanned is None:
+        raise SystemExit(f"{path}: not read by the compiled walk")
+    n_vertices = len(scanned.vertices)
+    model = cityjson.read(path)
+    steps = {
+        "file_read": path.read_bytes,
+        "parse": lambda: cityjson._scan(text),
+        "parse_only": lambda: cityjson._parse(text) is not None,
+        "walk": lambda: walk(scanned.text, n_vertices),
+        "walk_unminified": lambda: walk(text, n_vertices),
+        "read": lambda: cityjson.read(path),
+        "write": lambda: cityjson.write(model, out),
+    }
+    best = {
+        name: min(timeit.repeat(step, number=1, repeat=runs)) * 1e3 for name, step in steps.items()
+    }
+    best["model"] = best["read"] - best["file_read"] - best["parse"] - best["walk"]
+    return {name: round(float(ms), 3) for name, ms in best.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--buildings", type=int, default=100_000)
@@ -128,6 +162,7 @@ def main() -> None:
     runs = {"generated": cityjson_side_by_side(generated, args.workdir / "out.city.json")}
     if ZURICH.exists():
         runs["zurich"] = cityjson_side_by_side(ZURICH, args.workdir / "zurich.city.json")
+        runs["zurich_steps_ms"] = read_steps(ZURICH, args.workdir / "zurich.city.json")
     result["cityjson"] = runs
 
     t = time.perf_counter()
