@@ -88,3 +88,14 @@ def test_serve_starts_quietly():
         [sys.executable, "-c", "import twin.api"], capture_output=True, text=True, check=True
     )
     assert run.stdout == "" and run.stderr == ""
+
+
+def test_importing_twin_leaves_the_model_stack_unloaded():
+    """``import twin`` (the CLI's ``--version``, the point cloud reader process) loads neither
+    pandas nor geopandas: the model classes are imported on first use."""
+    import subprocess
+    import sys
+
+    code = "import sys, twin; print(sorted({'pandas', 'geopandas'} & set(sys.modules)))"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]"

@@ -681,8 +681,9 @@ def _parse(text: bytes, /) -> Any:
     is still held (a traceback, say), by a parser of its own.
     """
     if len(text) <= _KEPT_PARSER_BYTES:
-        kept = getattr(_parsers, "parser", None) or simdjson.Parser()
-        _parsers.parser = kept
+        if not hasattr(_parsers, "parser"):
+            _parsers.parser = simdjson.Parser()
+        kept = _parsers.parser
         try:
             return kept.parse(text)
         except ValueError:  # broken JSON, CityJSONSeq lines, or not UTF-8
