@@ -74,11 +74,26 @@ def test_merge_is_one_to_one_and_keeps_the_inventory():
     assert merged.loc["T1", "crown_diameter_m"] == 6.0  # the inventory's own value kept
     added = merged[merged["source"] == "lidar"]
     assert sorted(added["height_m"]) == [7.0, 12.1]
+    # T1-D1 1.0 m, T1-D2 2.0 m, T2-D1 0.5 m: T2 takes D1 first, then T1 takes D2
+    inventory = gpd.GeoDataFrame(
+        {"tree_id": ["T1", "T2"]}, geometry=[shapely.Point(0, 0), shapely.Point(1.5, 0)], crs=CRS
+    )
+    detected = gpd.GeoDataFrame(
+        {"height_m": [10.0, 20.0], "crown_diameter_m": [4.0, 5.0], "top_z": [0.0] * 2},
+        geometry=[shapely.Point(1, 0), shapely.Point(-2, 0)],
+        crs=CRS,
+    )
+    merged = merge_trees(inventory, detected).set_index("tree_id")
+    assert merged.loc["T2", "height_lidar_m"] == 10.0
+    assert merged.loc["T1", "height_lidar_m"] == 20.0
+    assert (merged["source"] == "inventory").all()
 
 
 def test_build_merges_lidar_trees(district, tmp_path):
     config = sample_config(district, {"cadastre", "lidar", "trees"})
     model = build(config, tmp_path / "city.gpkg", progress=False)
     trees = model.layers["trees"]
-    assert {"inventory", "lidar"} >= set(trees["source"])
+    counts = trees["source"].value_counts()
+    assert set(counts.index) == {"inventory", "lidar"}
+    assert counts["inventory"] > 0 and counts["lidar"] > 0
     assert trees["height_lidar_m"].notna().mean() > 0.7

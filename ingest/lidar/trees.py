@@ -145,17 +145,22 @@ def merge_trees(
         trees.geometry.to_numpy()[tree_index], detected.geometry.to_numpy()[det_index]
     )
     order = np.argsort(gap, kind="stable")
-    pairs = pd.DataFrame({"tree": tree_index[order], "det": det_index[order]})
-    pairs = pairs.drop_duplicates("tree").drop_duplicates("det")
+    match = np.full(len(trees), -1)  # detection matched to each inventory tree
+    taken = np.zeros(len(detected), dtype=bool)
+    for t, d in zip(tree_index[order], det_index[order], strict=True):
+        if match[t] < 0 and not taken[d]:
+            match[t] = d
+            taken[d] = True
+    matched = match >= 0
     height = np.full(len(trees), np.nan)
     crown = np.full(len(trees), np.nan)
-    height[pairs["tree"]] = detected["height_m"].to_numpy()[pairs["det"]]
-    crown[pairs["tree"]] = detected["crown_diameter_m"].to_numpy()[pairs["det"]]
+    height[matched] = detected["height_m"].to_numpy()[match[matched]]
+    crown[matched] = detected["crown_diameter_m"].to_numpy()[match[matched]]
     trees["height_lidar_m"] = height
     trees["crown_diameter_lidar_m"] = crown
     if "crown_diameter_m" in trees:
         trees["crown_diameter_m"] = trees["crown_diameter_m"].fillna(pd.Series(crown))
-    new = detected.drop(index=pairs["det"].to_numpy()).reset_index(drop=True)
+    new = detected[~taken].reset_index(drop=True)
     added = gpd.GeoDataFrame(
         {
             "tree_id": [f"L{i:06d}" for i in range(1, len(new) + 1)],
