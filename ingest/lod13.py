@@ -98,12 +98,10 @@ def reconstruct(
         planes = np.column_stack([np.zeros((len(parts), 2)), heights])
         models[i] = partition_solid(geoms[i], parts, planes, ground_z[i], terrain=terrain)
         parts_n[i] = len(parts)
+        roof_at[start:end] = heights[0]  # the first part's height, then each other part's points
         for part, h in zip(parts[1:], heights[1:], strict=True):
             roof_at[start:end][shapely.contains_xy(part, xyz[:, 0], xyz[:, 1])] = h
-        if len(parts) > 1:
-            rest = ~np.any([shapely.contains_xy(p, xyz[:, 0], xyz[:, 1]) for p in parts[1:]], 0)
-            roof_at[start:end][rest] = heights[0]
-    solids, faces, owner, semantic = finish(
+    solids, faces, owner, semantic, _ = finish(
         models, reason, geoms, ground_z=ground_z, lod1_z=lod1_z, terrain=terrain
     )
     fallback = reason != None  # noqa: E711 (element-wise)

@@ -18,7 +18,8 @@ import twin
 from ingest.config import BuildConfig
 from ingest.lidar.read import open_clouds
 from ingest.lidar.stats import point_stats
-from ingest.lod22.build import reconstruct
+from ingest.lod1 import blocks
+from ingest.lod22.build import finish, reconstruct
 from ingest.lod22.planes import detect
 from ingest.lod22.regularise import Frame, regularise
 from ingest.lod22.solid import partition_solid, roof_solid
@@ -410,3 +411,20 @@ def test_lod13_and_lod22_stand_on_the_sloped_base_of_lod12(tmp_path):
         joined = corners["1.2"].to_frame("a").join(corners[lod].to_frame("b"), how="inner")
         assert set(joined.index.get_level_values("id")) >= set(sloped)
         assert (joined["a"] - joined["b"]).abs().max() <= 1e-3
+
+
+def test_finish_drops_invalid_solids_and_says_which_it_kept():
+    geoms = np.array([shapely.box(0, 0, 10, 8), shapely.box(20, 0, 30, 8)], dtype=object)
+    ground, top = np.zeros(2), np.full(2, 6.0)
+    block = blocks(geoms, ground, top)
+    own = [block.owner == i for i in range(2)]
+    models = {
+        0: (block.surfaces[own[0]], block.semantic[own[0]]),  # a closed box
+        1: (block.surfaces[own[1]][:3], block.semantic[own[1]][:3]),  # open: invalid
+    }
+    reason = np.full(2, None, dtype=object)
+    solids, faces, owner, _, kept = finish(models, reason, geoms, ground_z=ground, lod1_z=top)
+    assert kept.tolist() == [True, False]
+    assert reason[0] is None and reason[1].startswith("invalid solid")
+    assert solids[1] is not None and np.bincount(owner).tolist() == [6, 6]  # 1 got its block
+    assert len(faces) == len(owner)

@@ -170,14 +170,16 @@ def reconstruct(
         parts = lod13.attributes
         stepped = (reason != None) & (parts["lod13_method"] == "parts").to_numpy()  # noqa: E711
         stepped &= parts["lod13_parts"].to_numpy() > 1
+        by_owner = np.argsort(lod13.owner, kind="stable")
+        start = np.concatenate([[0], np.cumsum(np.bincount(lod13.owner, minlength=n))])
         for i in np.flatnonzero(stepped).tolist():
-            own = lod13.owner == i
+            own = by_owner[start[i] : start[i + 1]]
             models[i] = lod13.faces[own], lod13.semantic[own]
         rmse[stepped] = parts["rmse_lod13"].to_numpy()[stepped]
-    solids, all_faces, owner_all, all_sem = finish(
+    solids, all_faces, owner_all, all_sem, kept = finish(
         models, reason, geoms, ground_z=ground_z, lod1_z=lod1_z, terrain=terrain
     )
-    stepped &= ~np.char.startswith(reason.astype(str), "invalid solid")
+    stepped &= kept
     fallback = np.flatnonzero((reason != None) & ~stepped)  # noqa: E711 (element-wise)
     # RMSE of a fallback block: its points against its flat top.
     owner = np.repeat(np.arange(n), count)
@@ -289,7 +291,9 @@ def finish(
     ground_z: NDArray[np.float64],
     lod1_z: NDArray[np.float64],
     terrain: Terrain | None = None,
-) -> tuple[NDArray[np.object_], NDArray[np.object_], NDArray[np.intp], NDArray[np.int8]]:
+) -> tuple[
+    NDArray[np.object_], NDArray[np.object_], NDArray[np.intp], NDArray[np.int8], NDArray[np.bool_]
+]:
     """Check the modelled solids and give every other building its LoD1.2 block.
 
     A solid that :func:`twin.validity.check` finds invalid is dropped (the building gets its
@@ -315,6 +319,8 @@ def finish(
         MultiPolygon Z shells (``None`` where there is no block either).
     faces, owner, semantic : (k,)
         All faces, sorted by building, with their building and semantics.
+    kept : (n,) bool
+        Whether the building's model was kept (those of ``models`` that passed the check).
     """
     n = len(geoms)
     models = dict(models)
@@ -338,4 +344,7 @@ def finish(
     owners = [np.full(len(models[i][0]), i, np.intp) for i in kept] + [fallback[block_owner]]
     owner = np.concatenate(owners)
     order = np.argsort(owner, kind="stable")
-    return solids, np.concatenate(faces)[order], owner[order], np.concatenate(sems)[order]
+    has_model = np.zeros(n, bool)
+    has_model[kept] = True
+    faces_sorted, sems_sorted = np.concatenate(faces)[order], np.concatenate(sems)[order]
+    return solids, faces_sorted, owner[order], sems_sorted, has_model
