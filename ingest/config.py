@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import pyproj
 
+from ingest.lidar.stats import SAMPLINGS
 from twin.crs import DEFAULT_CRS, check_project_crs, parse_crs
 from twin.errors import ConfigError, CRSError
 
@@ -171,7 +172,7 @@ class BuildConfig:
                 )
             )
         lod1 = _options(Lod1Options, raw, "lod1", path, base=("flat", "sloped"))
-        lidar = _options(LidarOptions, raw, "lidar", path, roof_sampling=("inside", "3dfier"))
+        lidar = _options(LidarOptions, raw, "lidar", path, roof_sampling=SAMPLINGS)
         lod13 = _options(Lod13Options, raw, "lod13", path)
         return cls(
             path=path,

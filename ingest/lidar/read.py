@@ -169,29 +169,26 @@ class PointCloud:
             offsets=tuple(float(v) for v in header.offsets),
         )
 
-    def chunks(
-        self, *, size: int = CHUNK_SIZE, classes: Collection[int] | None = None
-    ) -> Iterator[Points]:
+    def chunks(self, *, size: int = CHUNK_SIZE) -> Iterator[Points]:
         """Stream the points in chunks of at most ``size``, in file order.
-
-        ``classes`` (ASPRS codes), when given, are the classes the caller uses: a chunk's other
-        points are dropped where they are at least :data:`DROP_SHARE` of the ``size`` points
-        read (dropping costs a pass over the chunk, which only enough fewer points repay), so
-        the caller still selects its classes itself.
 
         Raises
         ------
         InputError
             When the file is truncated or corrupt, or holds fewer points than its header says.
         """
-        return (self.moved(points) for points in self.decoded(size=size, classes=classes))
+        return (self.moved(points) for points in self.decoded(size=size))
 
     def decoded(
         self, *, size: int = CHUNK_SIZE, classes: Collection[int] | None = None
     ) -> Iterator[Points]:
         """The chunks as :meth:`chunks`, but in the cloud's own horizontal CRS (heights in metres).
 
-        LAZ is decoded by lazrs on all cores (its parallel decompressor).
+        ``classes`` (ASPRS codes), when given, are the classes the caller uses: a chunk's other
+        points are dropped where they are at least :data:`DROP_SHARE` of the ``size`` points
+        read (dropping costs a pass over the chunk, which only enough fewer points repay), so
+        the caller still selects its classes itself. LAZ is decoded by lazrs on all cores (its
+        parallel decompressor).
         """
         if size < 1:
             raise InputError(f"{self.path}: chunk size must be positive, got {size}")

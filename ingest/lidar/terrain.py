@@ -4,7 +4,7 @@ The ground points (class 2) are binned into a grid of the chosen resolution, str
 chunk; each cell takes their mean. Sums are kept in integer millimetres, so the result is the
 same bit for bit whatever the chunk size. A cloud without ground class falls back to the
 lowest point per cell, with the cells under building footprints left out (a roof is never
-ground). Empty cells take the value of the nearest filled cell up to ``max_fill`` metres
+ground). Empty cells take the value of the nearest filled cell up to :data:`MAX_FILL` metres
 away (the gap under a large roof); farther cells, such as the space between tiles far apart,
 stay no-data rather than made-up terrain.
 """
@@ -31,6 +31,9 @@ from twin.terrain import Terrain
 GROUND = 2
 #: classes that are never the lowest point of bare earth (vegetation, building)
 ABOVE_GROUND = (3, 4, 5, 6)
+#: metres from a filled cell within which an empty cell takes its value (as GDAL's
+#: ``FillNodata`` with a maximum search distance); farther ones stay no-data (NaN)
+MAX_FILL = 100.0
 
 
 def dtm_from_points(
@@ -42,7 +45,6 @@ def dtm_from_points(
     resolution: float = 1.0,
     footprints: NDArray[np.object_] | None = None,
     chunk_size: int = CHUNK_SIZE,
-    max_fill: float = 100.0,
 ) -> Terrain:
     """Grid the ground points of ``clouds`` into a DTM GeoTIFF written to ``target``.
 
@@ -60,9 +62,6 @@ def dtm_from_points(
         Building footprints; their cells are left out when the cloud has no ground class.
     chunk_size
         Points read at once.
-    max_fill
-        Empty cells up to this distance (m) from a filled cell take its value (as GDAL's
-        ``FillNodata`` with a maximum search distance); the others are no-data (NaN).
 
     Returns
     -------
@@ -119,7 +118,7 @@ def dtm_from_points(
     gap, (near_r, near_c) = ndimage.distance_transform_edt(
         np.isnan(grid), sampling=resolution, return_indices=True
     )
-    grid = np.where(gap <= max_fill, grid[near_r, near_c], np.nan).astype(np.float32)
+    grid = np.where(gap <= MAX_FILL, grid[near_r, near_c], np.nan).astype(np.float32)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f"{target.name}.tmp")
     try:
