@@ -4,8 +4,9 @@ Builds the 160 BGT footprints of `tests/data/delft` from their AHN3 points alone
 (`tests/data/delft/lidar.toml`), once with the default roof sampling and once with 3dfier's,
 and reports: heights against 3dfier's
 published LoD1 model (the top of each solid and its `measuredHeight` attribute), the LoD1.3
-split, the LoD2.2 roofs (from planes, regular or partitioned, fallbacks and their reasons,
-RMSE of the points to the roofs) and the invalid solids found by `twin.validity`.
+split and its RMSE, the LoD2.2 roofs (from planes, regular by roof type or partitioned,
+fallbacks and their reasons, RMSE of the points to the roofs), the time of the LoD1.3 and
+LoD2.2 steps within the build (buildings/s) and the invalid solids found by `twin.validity`.
 
     python bench/delft.py [--workdir build/delft]
 """
@@ -13,13 +14,19 @@ RMSE of the points to the roofs) and the invalid solids found by `twin.validity`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
 import pandas as pd
 
 import twin
+from ingest import lod13, pipeline
 from ingest.config import BuildConfig
 from ingest.pipeline import build
 from twin.validity import check
@@ -36,6 +43,22 @@ def _spread(values: pd.Series) -> dict[str, float]:
     }
 
 
+@contextlib.contextmanager
+def _timed(module: object, name: str, seconds: dict[str, float], key: str) -> Iterator[None]:
+    """Add the wall time of each call of ``module.name`` within the block to ``seconds[key]``."""
+    step = getattr(module, name)
+
+    def timed_step(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return step(*args, **kwargs)
+        finally:
+            seconds[key] = seconds.get(key, 0.0) + time.perf_counter() - start
+
+    with mock.patch.object(module, name, timed_step):
+        yield
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=Path("build/delft"))
@@ -43,13 +66,23 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     ref = pd.read_csv(DELFT / "3dfier_heights.csv").set_index("gml_id")
     report: dict[str, object] = {}
+    gap = (ref["measuredHeight"] - ref["roof_z"]).abs()
+    report["3dfier_measuredHeight_vs_its_roof"] = {
+        **_spread(gap),
+        "equal": int((gap < 0.0005).sum()),
+    }
     for sampling in ("inside", "3dfier"):
         out = args.workdir / f"delft-{sampling}.gpkg"
         config = BuildConfig.load(DELFT / "lidar.toml")
         config = dataclasses.replace(
             config, lidar=dataclasses.replace(config.lidar, roof_sampling=sampling)
         )
-        build(config, out, progress=False)
+        seconds: dict[str, float] = {}
+        with (
+            _timed(lod13, "reconstruct", seconds, "lod13"),
+            _timed(pipeline, "reconstruct", seconds, "lod22"),
+        ):
+            build(config, out, progress=False)
         model = twin.open(out)
         b = model.buildings.set_index("building_id")
         lidar = b["height_method"] == "lidar"
@@ -72,6 +105,7 @@ def main() -> None:
         method = b.loc[lidar, "lod22_method"]
         planes = lidar & (b["lod22_method"] == "planes")
         partitioned = planes & (b["roof_type"] == "multiple")
+        regular = planes & ~partitioned
         # the reasons without their figures and details, counted
         reasons = (
             b.loc[lidar & ~planes, "lod22_fallback_reason"]
@@ -83,17 +117,22 @@ def main() -> None:
             "solids": int(lidar.sum()),
             "split": int((b.loc[lidar, "lod13_parts"] > 1).sum()),
             "fallbacks": int((b.loc[lidar, "lod13_method"] != "parts").sum()),
+            "rmse": _spread(b.loc[lidar, "rmse_lod13"]),
+            "buildings_per_s": round(len(b) / seconds["lod13"], 1),
         }
         report["lod22"] = {
             "buildings_with_heights": int(lidar.sum()),
             "from_planes": int(planes.sum()),
-            "regular": int((planes & ~partitioned).sum()),
+            "regular": int(regular.sum()),
+            "regular_roof_types": b.loc[regular, "roof_type"].value_counts().to_dict(),
             "partitioned": int(partitioned.sum()),
             "methods": method.value_counts().to_dict(),
             "fallback_reasons": reasons.value_counts().to_dict(),
             "rmse_from_planes": _spread(b.loc[planes, "rmse_lod22"]),
-            "rmse_regular": _spread(b.loc[planes & ~partitioned, "rmse_lod22"]),
+            "rmse_regular": _spread(b.loc[regular, "rmse_lod22"]),
             "rmse_partitioned": _spread(b.loc[partitioned, "rmse_lod22"]),
+            "rmse_all_with_heights": _spread(b.loc[lidar, "rmse_lod22"]),
+            "buildings_per_s": round(len(b) / seconds["lod22"], 1),
         }
         report["invalid_solids"] = invalid
     print(json.dumps(report, indent=2, default=lambda v: v.item() if hasattr(v, "item") else v))
