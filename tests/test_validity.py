@@ -23,7 +23,7 @@ from twin.errors import InputError
 from twin.mesh import Mesh
 from twin.model import mesh_cache
 from twin.polygon3d import triangulate, vector_area
-from twin.validity import CODES, check, check_faces, repair_surfaces
+from twin.validity import CODES, check, check_faces, repair_surfaces, surface_rows
 
 BOTTOM = [(0, 0, 0), (0, 1, 0), (1, 1, 0), (1, 0, 0)]
 TOP = [(0, 0, 1), (1, 0, 1), (1, 1, 1), (0, 1, 1)]
@@ -137,6 +137,23 @@ def test_duplicated_rings_202_and_duplicated_faces_304():
     assert [202 in c for c in codes] == [True, True, False]
     repeated = codes_of(solid(BOTTOM, TOP, *SIDES, TOP))[0]
     assert 304 in repeated and 202 not in repeated
+
+
+def test_duplicated_rings_202_at_the_precision_checked():
+    """Rings alike at millimetres but not at micrometres are duplicates only at the first."""
+    ring = [(0.0, 0.0, 0.0), (4.0, 0.0, 0.0), (4.0, 4.0, 0.0), (0.0, 4.0, 0.0)]
+    inset = [(0.0003, 0.0003, 0.0), (0.0003, 3.9997, 0.0), (3.9997, 3.9997, 0.0)]
+    face = shapely.MultiPolygon([shapely.Polygon(ring, [[*inset, (3.9997, 0.0003, 0.0)]])])
+    kinds = np.array(["MultiSurface"])
+    assert 202 in check(np.array([face], dtype=object), kinds=kinds)[0][0]
+    assert check(np.array([face], dtype=object), kinds=kinds, decimals=6)[0] == [[]]
+
+
+def test_face_collapsed_in_its_plane_101():
+    """A face on one line has no plane; projected on the y-z plane its vertices are one
+    point, which GEOS calls too few points (101)."""
+    line = shapely.MultiPolygon([shapely.Polygon([(0, 0, 0), (1, 0, 0), (2, 0, 0)])])
+    assert 101 in codes_of(line)[0]
 
 
 def test_parts_of_a_building_are_shells_but_one_solid_is_one_shell_305_303():
@@ -403,6 +420,25 @@ def test_repair_surfaces_keeps_classes_and_places():
     roofs = out.iloc[1:3]
     assert np.isclose(roofs["area"].sum(), 1.0, atol=2e-3) and (roofs["slope"] < 5).all()
     assert out.iloc[7:].reset_index(drop=True).equals(surfaces.iloc[6:].reset_index(drop=True))
+
+
+def test_surface_rows_by_vertices_else_by_position():
+    """A face takes the row with its vertices (``decimals``), else the row at its position
+    when its building has as many rows as faces, else none (-1)."""
+    cube = solid(BOTTOM, TOP, *SIDES)
+    moved = shifted(cube, (0.01, 0, 0))  # b's rows: no vertices in common with its faces
+    rows_a = [shapely.reverse(f) for f in cube.geoms][:0:-1]  # a: turned, reversed, one less
+    surfaces = gpd.GeoDataFrame(
+        {"building_id": ["a"] * 5 + ["b"] * 6 + ["a"], "lod": ["1.2"] * 11 + ["2.2"]},
+        geometry=[*rows_a, *moved.geoms, cube.geoms[0]],
+    )
+    solids = np.array([cube, None, cube], dtype=object)
+    ids = np.array(["a", "c", "b"], dtype=object)
+    rows, owner, face_row = surface_rows(surfaces, solids, ids, lod="1.2")
+    assert rows.tolist() == list(range(11)) and owner.tolist() == [0] * 5 + [2] * 6
+    assert face_row.tolist() == [-1] * 6 + list(range(5, 11))
+    face_row = surface_rows(surfaces, solids, ids, lod="1.2", decimals=3)[2]
+    assert face_row.tolist() == [-1, 4, 3, 2, 1, 0, *range(5, 11)]
 
 
 def _box(low, high, *, inward):

@@ -221,7 +221,7 @@ def check_faces(
     area[kept] = vector_area(faces[kept])
     inner = np.zeros(len(faces), bool) if given is None else given > 0
     faces, turned = _orient(faces, topo, area, inner)
-    polygon_codes, corners, tri_face = _polygons(faces, area, planarity, normals)
+    polygon_codes, corners, tri_face = _polygons(faces, area, planarity, normals, decimals)
     split = polygon_codes.pop(0)  # faces only over the planarity tolerance: split them
     changed[face_owner[turned | split]] = True
     for code, hit in polygon_codes.items():
@@ -288,44 +288,22 @@ def repair_surfaces(
     if not len(rows):
         return surfaces
     ids = np.asarray(ids, dtype=object)
-    # the old rows of the repaired buildings, with their building's row and rank
-    row_of = pd.Series(rows, index=ids[rows])
-    row_of = row_of[~row_of.index.duplicated()]
-    old_row = row_of.reindex(surfaces["building_id"].to_numpy()).to_numpy()
-    old = np.flatnonzero((surfaces["lod"].to_numpy() == lod) & ~np.isnan(old_row))
-    old_row = old_row[old].astype(np.intp)
-    rank = pd.Series(old_row).groupby(old_row).cumcount().to_numpy()
-    # the input faces of the repaired rows, and the old row each matches
-    parts, part_row = shapely.get_parts(solids[rows], return_index=True)
-    part_row = rows[part_row]
-    part_rank = np.arange(len(parts)) - np.searchsorted(part_row, part_row)
-    old_geoms = surfaces.geometry.to_numpy()[old]
-    by_key = pd.Series(
-        old, index=pd.MultiIndex.from_arrays([old_row, _vertex_key(old_geoms, decimals)])
+    # the old rows of the repaired buildings, and the old row of each of their input faces
+    old, old_solid, source = surface_rows(
+        surfaces, solids[rows], ids[rows], lod=lod, decimals=decimals
     )
-    by_key = by_key[~by_key.index.duplicated()]
-    match = by_key.reindex(
-        pd.MultiIndex.from_arrays([part_row, _vertex_key(parts, decimals)])
-    ).to_numpy()
-    n_old = np.bincount(old_row, minlength=len(ids))
-    same_count = n_old[part_row] == np.bincount(part_row, minlength=len(ids))[part_row]
-    by_rank = (
-        pd.Series(old, index=pd.MultiIndex.from_arrays([old_row, rank]))
-        .reindex(pd.MultiIndex.from_arrays([part_row, part_rank]))
-        .to_numpy()
-    )
-    match = np.where(np.isnan(match) & same_count, by_rank, match)
     # the repaired faces of those rows, with the attributes of their input face's row
     new = np.flatnonzero(checked.changed[checked.owner] & ~shapely.is_missing(checked.faces))
     owner, faces = checked.owner[new], checked.faces[new]
-    first_part = np.searchsorted(part_row, owner)
-    source = match[first_part + checked.origin[new]]
+    local = np.searchsorted(rows, owner)  # the repaired row of each face among ``rows``
+    n_parts = shapely.get_num_geometries(solids[rows])
+    source = source[(np.cumsum(n_parts) - n_parts)[local] + checked.origin[new]]
     # the new rows take the place of the building's first old row (else go last)
-    first_old = np.full(len(ids), len(surfaces), dtype=np.intp)
-    np.minimum.at(first_old, old_row, old)
+    first_old = np.full(len(rows), len(surfaces), dtype=np.intp)
+    np.minimum.at(first_old, old_solid, old)
     kept = np.setdiff1d(np.arange(len(surfaces)), old)
-    order = np.argsort(np.concatenate([kept, first_old[owner]]), kind="stable")
-    take = np.concatenate([kept, np.where(np.isnan(source), -1, source).astype(np.intp)])
+    order = np.argsort(np.concatenate([kept, first_old[local]]), kind="stable")
+    take = np.concatenate([kept, source])
     table = pd.DataFrame(surfaces.drop(columns=surfaces.geometry.name)).reset_index(drop=True)
     frame = table.reindex(take[order]).reset_index(drop=True)  # -1: a row of nulls
     added = order >= len(kept)
@@ -340,21 +318,106 @@ def repair_surfaces(
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geometry, crs=surfaces.crs))
 
 
-def _vertex_key(polygons: NDArray[np.object_], decimals: int) -> NDArray[np.uint64]:
-    """An order-free hash of the vertices of each polygon after rounding to ``decimals``
-    (the closing vertex of each ring left out): equal for a polygon and its reverse."""
-    rings, ring_face = shapely.get_rings(polygons, return_index=True)
+def surface_rows(
+    surfaces: gpd.GeoDataFrame,
+    solids: NDArray[np.object_],
+    ids: NDArray[np.object_],
+    /,
+    *,
+    lod: str,
+    decimals: int | None = None,
+) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.intp]]:
+    """The rows of ``building_surfaces`` of the solids' buildings at ``lod``, and the row of
+    each face of the solids.
+
+    A building's rows at the LoD are its solid's faces in order (the order of every reader
+    and of the build): when the building has as many rows as its solid has faces, a face
+    takes the row at its position. With ``decimals``, a face first takes the row with the
+    same vertices after rounding to ``decimals``, in any order (a face turned over is found
+    too; :func:`repair_surfaces`); without, faces are matched by position only (the shells
+    of ``twin validate``, where two equal cavities must keep their own rows).
+
+    Parameters
+    ----------
+    surfaces
+        The ``building_surfaces`` layer (``building_id``, ``lod``, geometry, ...).
+    solids : (n,) object
+        MultiPolygon Z solids (``None`` for buildings without one).
+    ids : (n,) object
+        The building of each solid (of a building given twice, the first solid counts).
+    lod
+        The LoD of the solids (the ``lod`` of their rows in ``surfaces``).
+    decimals : optional
+        Decimal places of the vertices compared; default: no comparison.
+
+    Returns
+    -------
+    rows : (m,) int
+        The rows of ``surfaces`` at ``lod`` of the solids' buildings, ascending.
+    solid : (m,) int
+        The solid of each of ``rows``.
+    face_row : (k,) int
+        The row in ``surfaces`` of each face of the solids, solid after solid in the order
+        of their faces (``shapely.get_parts``); -1 for a face with none.
+
+    Examples
+    --------
+    >>> low, high = (shapely.Polygon([(0, 0, z), (1, 0, z), (0, 1, z)]) for z in (0, 1))
+    >>> surfaces = gpd.GeoDataFrame(
+    ...     {"building_id": ["a", "b", "a"], "lod": "1.2"}, geometry=[high, low, low]
+    ... )
+    >>> solids = np.array([shapely.MultiPolygon([low, high])])
+    >>> rows, solid, face_row = surface_rows(surfaces, solids, np.array(["a"]), lod="1.2")
+    >>> rows.tolist(), solid.tolist(), face_row.tolist()
+    ([0, 2], [0, 0], [0, 2])
+    >>> surface_rows(surfaces, solids, np.array(["a"]), lod="1.2", decimals=3)[2].tolist()
+    [2, 0]
+    """
+    ids = np.asarray(ids, dtype=object)
+    first = pd.Series(np.arange(len(ids)), index=ids)
+    solid = first[~first.index.duplicated()].reindex(surfaces["building_id"].to_numpy())
+    solid = solid.to_numpy(dtype=float)
+    rows = np.flatnonzero((surfaces["lod"].to_numpy() == lod) & ~np.isnan(solid))
+    solid = solid[rows].astype(np.intp)
+    rank = pd.Series(solid).groupby(solid).cumcount().to_numpy()
+    parts, part_solid = shapely.get_parts(np.asarray(solids, dtype=object), return_index=True)
+    part_rank = np.arange(len(parts)) - np.searchsorted(part_solid, part_solid)
+    n = len(ids)
+    same = np.bincount(solid, minlength=n) == np.bincount(part_solid, minlength=n)
+    face_row = (
+        pd.Series(rows, index=pd.MultiIndex.from_arrays([solid, rank]))
+        .reindex(pd.MultiIndex.from_arrays([part_solid, part_rank]))
+        .to_numpy(dtype=float)
+    )
+    face_row = np.where(same[part_solid], face_row, np.nan)
+    if decimals is not None:
+        old_key, part_key = (
+            _ring_key(*shapely.get_rings(polygons, return_index=True), len(polygons), decimals)
+            for polygons in (surfaces.geometry.to_numpy()[rows], parts)
+        )
+        by_key = pd.Series(rows, index=pd.MultiIndex.from_arrays([solid, old_key]))
+        by_key = by_key[~by_key.index.duplicated()]
+        match = by_key.reindex(pd.MultiIndex.from_arrays([part_solid, part_key]))
+        match = match.to_numpy(dtype=float)
+        face_row = np.where(np.isnan(match), face_row, match)
+    return rows, solid, np.nan_to_num(face_row, nan=-1).astype(np.intp)
+
+
+def _ring_key(
+    rings: NDArray[np.object_], owner: NDArray[np.intp], n: int, decimals: int
+) -> NDArray[np.uint64]:
+    """:func:`_set_key` of the vertices of the ``rings`` of each of ``n`` owners after
+    rounding to ``decimals`` (the closing vertex of each ring left out): equal for a ring or
+    polygon and its reverse, from any start."""
     xyz, coord_ring = shapely.get_coordinates(rings, include_z=True, return_index=True)
     closing = np.r_[coord_ring[1:] != coord_ring[:-1], True]
     grid = np.rint(xyz[~closing] * 10.0**decimals).astype(np.int64)
-    owner = ring_face[coord_ring[~closing]]
-    key = np.zeros(len(polygons), dtype=np.uint64)
-    np.add.at(key, owner, _point_hash(grid))
-    return key
+    return _set_key(grid, owner[coord_ring[~closing]], n)
 
 
-def _point_hash(grid: NDArray[np.integer]) -> NDArray[np.uint64]:
-    """A well-mixed 64-bit hash of each integer point (k, 3); sums of them hash sets."""
+def _set_key(grid: NDArray[np.integer], owner: NDArray[np.intp], n: int) -> NDArray[np.uint64]:
+    """An order-free hash of the integer points (k, 3) of each of ``n`` owners: the sum of a
+    well-mixed 64-bit hash of each point, equal for the same points in any order."""
     grid = np.asarray(grid, dtype=np.int64).view(np.uint64)
     with np.errstate(over="ignore"):
         mixed = grid * np.array(
@@ -364,7 +427,9 @@ def _point_hash(grid: NDArray[np.integer]) -> NDArray[np.uint64]:
         h ^= h >> np.uint64(31)
         h *= np.uint64(0xBF58476D1CE4E5B9)
         h ^= h >> np.uint64(29)
-    return h
+    key = np.zeros(n, dtype=np.uint64)
+    np.add.at(key, owner, h)
+    return key
 
 
 def names(codes: list[int], /) -> list[str]:
@@ -506,13 +571,13 @@ class _Topology:
         rings, ring_face = shapely.get_rings(faces[self.face_index], return_index=True)
         xyz, coord_ring = shapely.get_coordinates(rings, include_z=True, return_index=True)
         coord_face = self.face_index[ring_face[coord_ring]]
-        self.grid = np.rint(xyz * 10**decimals).astype(np.int64)
-        vertex = _vertex_ids(self.grid, group[coord_face])
+        grid = np.rint(xyz * 10**decimals).astype(np.int64)
+        vertex = _vertex_ids(grid, group[coord_face])
         self.n_vertices = int(vertex.max()) + 1 if len(vertex) else 0
         self.point = np.empty((self.n_vertices, 3))
         self.point[vertex] = xyz
         self.vertex_grid = np.empty((self.n_vertices, 3), dtype=np.int64)
-        self.vertex_grid[vertex] = self.grid
+        self.vertex_grid[vertex] = grid
         self.vertex_group = np.empty(self.n_vertices, dtype=np.int64)
         self.vertex_group[vertex] = group[coord_face]
         self.vertex_owner = np.empty(self.n_vertices, dtype=np.intp)
@@ -526,10 +591,9 @@ class _Topology:
         start = np.maximum.accumulate(np.where(first, np.arange(len(same)), 0))
         last = np.r_[ring_of[1:] != ring_of[:-1], True]
         self.next = np.where(last, start, np.arange(len(same)) + 1)
-        lo, hi = np.minimum(self.a, self.b), np.maximum(self.a, self.b)
-        self.lo, self.hi = lo, hi
+        lo, self.hi = np.minimum(self.a, self.b), np.maximum(self.a, self.b)
         _, self.undirected, self.uses = np.unique(
-            lo * max(self.n_vertices, 1) + hi, return_inverse=True, return_counts=True
+            lo * max(self.n_vertices, 1) + self.hi, return_inverse=True, return_counts=True
         )
         self.count = self.uses[self.undirected]  # faces using each edge's undirected edge
         # shells: faces connected through their edges
@@ -616,37 +680,37 @@ def _orient(
 
 
 def _duplicated_rings(
-    xyz: NDArray[np.float64], coord_ring: NDArray[np.intp], ring_face: NDArray[np.intp]
+    rings: NDArray[np.object_], ring_face: NDArray[np.intp], decimals: int
 ) -> NDArray[np.intp]:
     """Faces two of whose rings run through the same vertices (202; in any order or start).
 
-    Each ring gets an order-free digest (:func:`_point_hash` summed over its vertices in
-    millimetres, the closing vertex left out); rings of one face with equal digests are
-    duplicates.
+    Each ring gets an order-free digest (:func:`_ring_key`, at ``decimals``); rings of one
+    face with equal digests are duplicates.
     """
-    multi = np.bincount(ring_face)[ring_face] > 1  # only faces with holes have several rings
-    if not multi.any():
+    multi = np.flatnonzero(np.bincount(ring_face)[ring_face] > 1)  # faces with holes only
+    if not len(multi):
         return np.zeros(0, np.intp)
-    closing = np.r_[coord_ring[1:] != coord_ring[:-1], True]
-    keep = multi[coord_ring] & ~closing
-    digest = np.zeros(len(ring_face), dtype=np.uint64)
-    np.add.at(digest, coord_ring[keep], _point_hash(np.rint(xyz[keep] * 1000.0)))
-    rings = np.flatnonzero(multi)
-    pairs = np.stack([ring_face[rings].astype(np.uint64), digest[rings]], axis=1)
+    digest = _ring_key(rings[multi], np.arange(len(multi)), len(multi), decimals)
+    pairs = np.stack([ring_face[multi].astype(np.uint64), digest], axis=1)
     _, first, count = np.unique(pairs, axis=0, return_index=True, return_counts=True)
-    return np.unique(ring_face[rings[first[count > 1]]])
+    return np.unique(ring_face[multi[first[count > 1]]])
 
 
 def _polygons(
-    faces: NDArray[np.object_], area: NDArray[np.float64], planarity: float, normals: float
+    faces: NDArray[np.object_],
+    area: NDArray[np.float64],
+    planarity: float,
+    normals: float,
+    decimals: int,
 ) -> tuple[dict[int, NDArray[np.bool_]], NDArray[np.float64], NDArray[np.intp]]:
-    """Polygon-level checks: validity in the face's plane (104, 20x), 202, 203, 204, 208.
+    """Polygon-level checks: validity in the face's plane (101, 104, 20x; by GEOS), 202,
+    203, 204, 208.
 
     Returns the faces hit per code (key 0: faces only over the planarity tolerance, which
     are split into triangles instead of being reported), and the triangles of the faces.
     """
-    codes = {code: np.zeros(len(faces), bool) for code in (0, 101, 104, 201, 202, 203, 204)}
-    codes.update({code: np.zeros(len(faces), bool) for code in (205, 206, 207, 208)})
+    reported = sorted({0, 202, 203, 204, 208, *_GEOS_REASONS.values()})  # GEOS: 101, 104, 20x
+    codes = {code: np.zeros(len(faces), bool) for code in reported}
     ok = np.flatnonzero(~shapely.is_missing(faces))
     faces, area = faces[ok], area[ok]
     size = np.linalg.norm(area, axis=1)
@@ -665,7 +729,7 @@ def _polygons(
     worst = np.zeros(len(faces))
     np.maximum.at(worst, coord_face, np.nan_to_num(distance))
     codes[203][ok] = (worst > planarity) | (size == 0)
-    codes[202][ok[_duplicated_rings(xyz, coord_ring, ring_face)]] = True
+    codes[202][ok[_duplicated_rings(rings, ring_face, decimals)]] = True
     # In the plane the face is closest to, GEOS says what is wrong with its rings.
     dominant = np.argmax(np.abs(np.nan_to_num(area)), axis=1)
     flat = np.empty(len(faces), dtype=object)
@@ -904,10 +968,8 @@ def _cavities(
     hit = {code: np.zeros(len(found), bool) for code in (401, 402, 403, 404)}
     # 402: an order-free hash of each shell's vertex set, equal in two shells of a row
     vertex = np.flatnonzero(rows[topo.vertex_owner])
-    key = _point_hash(topo.vertex_grid[vertex])
     shell_of, at = np.unique(topo.vertex_group[vertex], return_inverse=True)
-    digest = np.zeros(len(shell_of), dtype=np.uint64)
-    np.add.at(digest, at, key)
+    digest = _set_key(topo.vertex_grid[vertex], at, len(shell_of))
     row_of = np.zeros(len(shell_of), dtype=np.intp)
     row_of[at] = topo.vertex_owner[vertex]
     _, twin_at, twins = np.unique(

@@ -9,12 +9,11 @@ from pathlib import Path
 import click
 import numpy as np
 import pandas as pd
-import shapely
 from numpy.typing import NDArray
 
 from twin.layers import LOD_LAYERS
 from twin.model import CityModel, mesh_cache
-from twin.validity import check_faces, names, repair_surfaces
+from twin.validity import check_faces, names, repair_surfaces, surface_rows
 
 #: column of a LoD layer with the codes a reader found in the source file and repaired while
 #: reading (103: a ring it closed), which the check of the twin's geometry cannot see
@@ -87,32 +86,19 @@ def _shells(model: CityModel, frame: pd.DataFrame, lod: str) -> NDArray[np.int64
     ``building_surfaces`` (imported Solids with cavities), else ``None``.
 
     A building's rows at the LoD are its solid's faces in order (the readers' and the
-    build's order); a building with as many rows as faces takes their shells, the faces of
-    any other are taken as on the exterior (0).
+    build's order); a building with as many rows as faces takes their shells
+    (:func:`twin.validity.surface_rows`), the faces of any other are taken as on the
+    exterior (0).
     """
     surfaces = model.layers["building_surfaces"] if "building_surfaces" in model.layers else None
     if surfaces is None or "shell" not in surfaces.columns:
         return None
-    rows = surfaces[surfaces["lod"].to_numpy() == lod]
-    shell = rows["shell"].fillna(0).to_numpy(dtype=np.int64)
-    if not shell.any():
+    shell = surfaces["shell"].fillna(0).to_numpy(dtype=np.int64)
+    if not shell[surfaces["lod"].to_numpy() == lod].any():
         return None
     ids = frame["building_id"].to_numpy(dtype=object)
-    row_of = pd.Series(np.arange(len(ids)), index=ids)
-    row_of = row_of[~row_of.index.duplicated()].reindex(rows["building_id"]).to_numpy()
-    known = ~np.isnan(row_of)
-    row_of, shell = row_of[known].astype(np.intp), shell[known]
-    rank = pd.Series(row_of).groupby(row_of).cumcount().to_numpy()
-    _, part_row = shapely.get_parts(frame.geometry.to_numpy(), return_index=True)
-    part_rank = np.arange(len(part_row)) - np.searchsorted(part_row, part_row)
-    same = np.bincount(row_of, minlength=len(ids)) == np.bincount(part_row, minlength=len(ids))
-    given = (
-        pd.Series(shell, index=pd.MultiIndex.from_arrays([row_of, rank]))
-        .reindex(pd.MultiIndex.from_arrays([part_row, part_rank]))
-        .fillna(0)
-        .to_numpy(dtype=np.int64)
-    )
-    return np.where(same[part_row], given, 0)
+    _, _, face_row = surface_rows(surfaces, frame.geometry.to_numpy(), ids, lod=lod)
+    return np.where(face_row >= 0, shell[face_row], 0)
 
 
 def _refresh_meshes(model: CityModel, twin_path: Path) -> None:
