@@ -846,13 +846,13 @@ def _file_crs(path: Path, value: Any, given: str | pyproj.CRS | None) -> pyproj.
     return parse_crs(value, what=f"{path}: metadata.referenceSystem")
 
 
-@functools.lru_cache(maxsize=64)
 def crs_url(crs: pyproj.CRS, /) -> str:
     """The CityJSON ``referenceSystem`` of a CRS: an OGC EPSG URL.
 
     A compound CRS without an EPSG code of its own is named by its horizontal part (CityJSON
-    has no way to name a compound pair); ``docs/formats.md`` says so. Cached: PROJ's lookup
-    of the code takes about 0.1 ms, as long as reading a small file.
+    has no way to name a compound pair); ``docs/formats.md`` says so. Kept per CRS (as
+    ``crs.srs``): PROJ's lookup of the code takes about 0.1 ms, as long as reading a small
+    file.
 
     Examples
     --------
@@ -861,6 +861,12 @@ def crs_url(crs: pyproj.CRS, /) -> str:
     >>> crs_url(pyproj.CRS("EPSG:31258+5778"))
     'https://www.opengis.net/def/crs/EPSG/0/31258'
     """
+    return _crs_url(crs.srs)
+
+
+@functools.lru_cache(maxsize=64)
+def _crs_url(srs: str, /) -> str:
+    crs = parse_crs(srs)
     code = crs.to_epsg() or horizontal(crs).to_epsg()
     if code is None:
         raise CRSError(f"CRS {crs.name!r} has no EPSG code; CityJSON names CRSs by EPSG URL")

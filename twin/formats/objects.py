@@ -24,7 +24,7 @@ import shapely
 from numpy.typing import NDArray
 
 from twin._version import __version__
-from twin.crs import check_project_crs, parse_crs, same_horizontal, vertical
+from twin.crs import check_project_crs, crs_wkt, parse_crs, same_horizontal, vertical
 from twin.errors import CRSError, InputError
 from twin.layers import LOD_LAYERS
 from twin.model import CityModel, LazyLayers
@@ -628,7 +628,7 @@ def read_model(
             "path": str(path),
             "format": format,
             "version": version,
-            "crs": source_crs.to_wkt(),
+            "crs": crs_wkt(source_crs),
             "reprojected": transformer is not None,
             "skipped": dict(reader.skipped),
             "metadata": metadata,
