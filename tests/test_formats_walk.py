@@ -82,6 +82,11 @@ def _documents(sample_twin, tmp_path) -> dict[str, dict]:
         k: v for k, v in delft["CityObjects"].items() if v["type"] in ("Building", "BuildingPart")
     }
     docs["delft"] = delft
+    nulls = orjson.loads(ZURICH.read_bytes())  # attributes null, and none: {} both
+    first, second = list(nulls["CityObjects"].values())[:2]
+    first["attributes"] = None
+    del second["attributes"]
+    docs["zurich-null-attributes"] = nulls
     return docs
 
 

@@ -60,9 +60,14 @@ cdef enum:
     LETTER_N = 110
 
 cdef uint64_t EIGHT_SPACES = 0x2020202020202020
+cdef uint64_t LOW_BITS = 0x7F7F7F7F7F7F7F7F
+cdef uint64_t ONES = 0x0101010101010101
+
+cdef extern from *:
+    int __builtin_ctzll(unsigned long long) noexcept nogil
 
 cdef enum:  # what a list holds (_Walk.item)
-    INDEX, RING, SURFACE, SHELL, VALUE, CLASS, NUMBER, VERTEX
+    RING, SURFACE, SHELL, VALUE, CLASS
 
 # Every method below starts on the first byte of what it reads (never on whitespace) and
 # returns the position just after it, or -1: not the regular case.
@@ -85,6 +90,19 @@ cdef inline Py_ssize_t _spaces(const unsigned char* s, Py_ssize_t n, Py_ssize_t 
             break
         p += 1
     return p
+
+
+cdef inline uint64_t _bytes_equal(uint64_t word, unsigned char c) noexcept nogil:
+    """The high bit of each byte of ``word`` that is ``c`` (exact: no borrow between bytes)."""
+    cdef uint64_t x = word ^ (ONES * c)
+    return ~(((x & LOW_BITS) + LOW_BITS) | x | LOW_BITS)
+
+
+cdef bint NUMERIC[256]  # the bytes of JSON numbers: digits, "-", "+", ".", "e" and "E"
+cdef const unsigned char* _NUMBER_BYTES = b"0123456789-+.eE"
+cdef Py_ssize_t _k
+for _k in range(strlen(<const char*>_NUMBER_BYTES)):
+    NUMERIC[_NUMBER_BYTES[_k]] = True
 
 
 cdef inline bint _is(const unsigned char* s, Py_ssize_t a, Py_ssize_t b, const char* word,
@@ -164,9 +182,21 @@ cdef class _Walk:
 
     cdef inline Py_ssize_t string(self, Py_ssize_t p, bint* escaped) noexcept:
         """A string: past its closing quote."""
+        cdef uint64_t word, stop
         if not self.at(p, QUOTE):
             return -1
         p += 1
+        while p + 8 <= self.n:  # eight bytes at a time up to a quote or a backslash
+            memcpy(&word, self.s + p, 8)
+            stop = _bytes_equal(word, QUOTE) | _bytes_equal(word, BACKSLASH)
+            if stop == 0:
+                p += 8
+                continue
+            p += __builtin_ctzll(stop) >> 3
+            if self.s[p] == QUOTE:
+                return p + 1
+            escaped[0] = True
+            p += 2
         while p < self.n:
             if self.s[p] == QUOTE:
                 return p + 1
@@ -265,6 +295,35 @@ cdef class _Walk:
 
     # --- geometry ---
 
+    cdef Py_ssize_t ring(self, Py_ssize_t p) except -2:
+        """A ring: a list of vertex indices (non-negative integers below ``n_vertices``)."""
+        cdef int64_t v, count = 0
+        if not self.at(p, LBRACKET):
+            return -1
+        p = self.ws(p + 1)
+        if not self.at(p, RBRACKET):
+            while True:
+                p = self.integer(p, &v)
+                if p < 0 or v >= self.n_vertices:
+                    return -1
+                self.index.push_back(v)
+                count += 1
+                p = self.ws(p)
+                if not self.at(p, COMMA):
+                    break
+                p = self.ws(p + 1)
+            if not self.at(p, RBRACKET):
+                return -1
+        self.ring_length.push_back(count)
+        return p + 1
+
+    cdef inline Py_ssize_t number(self, Py_ssize_t p) noexcept:
+        """A number: past its bytes (simdjson has checked its form)."""
+        cdef Py_ssize_t start = p
+        while p < self.n and NUMERIC[self.s[p]]:
+            p += 1
+        return p if p > start else -1
+
     cdef Py_ssize_t items(self, Py_ssize_t p, int what, int64_t* count) except -2:
         """A JSON list of ``what`` (:meth:`item`); ``count`` gets their number."""
         cdef bint closed
@@ -284,19 +343,13 @@ cdef class _Walk:
                 return p
 
     cdef Py_ssize_t item(self, Py_ssize_t p, int what) except -2:
-        """One item of a list: a vertex index, a ring of them, a surface of rings, a semantic
-        value (an integer or null), a semantic surface object, a number, or a vertex."""
+        """One item of a list: a ring (:meth:`ring`), a surface of rings, a shell of
+        surfaces, a semantic value (an integer or null), or a semantic surface object."""
         cdef int64_t v, count
         cdef bint negative, typed = False
         cdef Py_ssize_t a, b
-        if what == INDEX:
-            p = self.integer(p, &v)
-            if p < 0 or v >= self.n_vertices:
-                return -1
-            self.index.push_back(v)
-        elif what == RING:
-            p = self.items(p, INDEX, &count)
-            self.ring_length.push_back(count)
+        if what == RING:
+            p = self.ring(p)
         elif what == SURFACE:
             p = self.items(p, RING, &count)
             self.surface_rings.push_back(count)
@@ -326,14 +379,6 @@ cdef class _Walk:
                     return -1
             self.untyped = self.untyped or not typed
             p += 1
-        elif what == NUMBER:
-            if p >= self.n or not (self.s[p] == MINUS or ZERO <= self.s[p] <= NINE):
-                return -1
-            p = self.skip(p)
-        elif what == VERTEX:
-            p = self.items(p, NUMBER, &count)
-            if count != 3:
-                return -1
         return p
 
     cdef Py_ssize_t boundaries(self, Py_ssize_t p, Py_ssize_t kind, int64_t* m) except -2:
@@ -583,7 +628,7 @@ cdef class _Walk:
             self.links.push_back(RBRACKET)
         if self.attributes.size() > 1:
             self.attributes.push_back(COMMA)
-        if spans[0] >= 0:
+        if spans[0] >= 0 and not self.null(spans[0]):
             self.attributes.append(<const char*>self.s + spans[0], spans[1] - spans[0])
         else:
             self.attributes.append(b"{}")
@@ -611,9 +656,35 @@ cdef class _Walk:
 
     cdef Py_ssize_t vertices(self, Py_ssize_t p) except -2:
         """The ``vertices`` member's value: ``n_vertices`` lists of three numbers."""
-        cdef int64_t count
-        p = self.items(p, VERTEX, &count)
-        return p if count == self.n_vertices else -1
+        cdef int64_t count = 0
+        cdef int k
+        if not self.at(p, LBRACKET):
+            return -1
+        p = self.ws(p + 1)
+        if not self.at(p, RBRACKET):
+            while True:
+                if not self.at(p, LBRACKET):
+                    return -1
+                p = self.ws(p + 1)
+                for k in range(3):
+                    p = self.number(p)
+                    if p < 0:
+                        return -1
+                    p = self.ws(p)
+                    if k < 2:
+                        if not self.at(p, COMMA):
+                            return -1
+                        p = self.ws(p + 1)
+                if not self.at(p, RBRACKET):
+                    return -1
+                count += 1
+                p = self.ws(p + 1)
+                if not self.at(p, COMMA):
+                    break
+                p = self.ws(p + 1)
+            if not self.at(p, RBRACKET):
+                return -1
+        return p + 1 if count == self.n_vertices else -1
 
 
 cdef inline bint _escaped(const unsigned char* s, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
@@ -641,7 +712,8 @@ def walk(const unsigned char[::1] text not None, int64_t n_vertices):
         ``objects`` and ``geometries``: int64 tables as bytes (:data:`OBJECT_COLUMNS`,
         :data:`GEOMETRY_COLUMNS`); ``index``, ``ring_length``, ``surface_rings`` (int64)
         and ``values`` (float64, NaN: none) as bytes; ``ids`` and ``lods`` (lists of str);
-        ``attributes``, the objects' attributes as one JSON array (``{}`` where absent);
+        ``attributes``, the objects' attributes as one JSON array (``{}`` where absent or
+        null);
         ``classes``, the semantic surfaces of the geometries with values as one JSON array
         of lists; ``links``, a JSON array of ``[row, parents, children]`` (``null``: absent)
         for the objects with either; ``written``, the objects as the writer writes them when
@@ -715,3 +787,4 @@ def walk(const unsigned char[::1] text not None, int64_t n_vertices):
         "links": w.links,
         "written": w.written,
     }
+

@@ -68,6 +68,9 @@ _KEPT_METADATA = ("identifier", "pointOfContact", "referenceDate", "title")
 _KINDS = np.array(["MultiSurface", "CompositeSurface", "Solid"], dtype=object)
 _BUILDING_KINDS = np.array(["Building", "BuildingPart"], dtype=object)
 
+#: the attribute name of addresses, as JSON text
+_ADDRESS = orjson.dumps(ADDRESS)
+
 #: members of a geometry and of its semantics that are written back as read
 _PLAIN = frozenset({"type", "lod", "boundaries", "semantics"})
 _SEMANTICS = frozenset({"surfaces", "values"})
@@ -143,8 +146,9 @@ class _Reader:
             raw = raw.reshape(0, 3)
         if raw.ndim != 2 or raw.shape[1] != 3:
             raise InputError(f"{self.path}: 'vertices' is not a list of [x, y, z]")
-        if transform is not None:
-            raw = raw * np.asarray(transform["scale"]) + np.asarray(transform["translate"])
+        if transform is not None:  # column by column: numpy broadcasts over rows of 3 slowly
+            scale, translate = transform["scale"], transform["translate"]
+            raw = np.column_stack([raw[:, k] * scale[k] + translate[k] for k in range(3)])
         return raw
 
     def add(self, city_objects: dict[str, Any], vertices: Any, transform: dict | None) -> None:
@@ -241,12 +245,11 @@ class _Reader:
                 strict=True,
             )
         )
-        given = [v or {} for v in orjson.loads(walked["attributes"])]
-        links = {
-            row: [parents, children] for row, parents, children in orjson.loads(walked["links"])
-        }
-        if not all(p is None or type(p) is list for pair in links.values() for p in pair):
+        given: list[dict[str, Any]] = orjson.loads(walked["attributes"])
+        links = _links(ids, orjson.loads(walked["links"]))
+        if links is None:
             return False
+        parents, linked = links
         attributes = list(given)
         for row in np.flatnonzero(obj["address_a"] >= 0).tolist():
             address = _span(text, int(obj["address_a"][row]), int(obj["address_b"][row]))
@@ -274,16 +277,17 @@ class _Reader:
         self.values.append(np.frombuffer(walked["values"], dtype=np.float64))
         self.ids.extend(ids)
         self.types.extend(_BUILDING_KINDS[obj["type"]].tolist())
-        parents: list[str | None] = [None] * len(ids)
-        for row, (parent, _) in links.items():
-            parents[row] = (parent or [None])[0]
         self.parents.extend(parents)
         self.attributes.extend(attributes)
         plain = geo["plain"].astype(bool)
         if (
             plain.all()
-            and all(None not in v.values() and ADDRESS not in v for v in given)
-            and _linked(ids, links)
+            and (
+                # with no escape, "null" or address key in their text, none needs a look
+                not any(word in walked["attributes"] for word in (b"\\", b"null", _ADDRESS))
+                or all(None not in v.values() and ADDRESS not in v for v in given)
+            )
+            and linked
         ):
             self.text = walked["written"]
         else:
@@ -403,20 +407,19 @@ class _Reader:
             np.asarray(columns[k], dtype=np.int64) for k in (0, 4, 5, 3)
         )
         lod, kind = (np.asarray(columns[k], dtype=object) for k in (1, 2))
-        value = np.concatenate(self.values) if self.values else np.empty(0)
+        value = _cat(self.values) if self.values else np.empty(0)
         has = ~np.isnan(value)
         bad = np.flatnonzero(has & ((value < 0) | (value >= np.repeat(n_classes, count))))
         if len(bad):
             geometry = int(np.searchsorted(np.cumsum(count), bad[0], side="right"))
             problem = f"semantic value {value[bad[0]]:g} out of range"
             raise self.fail(self.ids[owner[geometry]], problem)
-        at = np.where(has, np.repeat(first, count) + np.where(has, value, 0), self.n_classes)
         described, total = self.classes, self.n_classes
 
-        vertices = np.concatenate(self.vertices) if self.vertices else np.empty((0, 3))
+        vertices = _cat(self.vertices) if self.vertices else np.empty((0, 3))
         if transformer is not None:
             vertices = np.column_stack(transformer.transform(*vertices.T))
-        index = np.concatenate(self.indices) if self.indices else np.empty(0, dtype=np.int64)
+        index = _cat(self.indices)
         used = np.zeros(len(vertices), dtype=bool)
         used[index] = True
         rings = _cat(self.surface_rings)
@@ -427,6 +430,7 @@ class _Reader:
                 lists = chain.from_iterable(orjson.loads(blob) for blob in described)
                 classes = chain.from_iterable(lists)
                 table[:-1] = list(map(_semantic_class, classes))
+            at = np.where(has, np.repeat(first, count) + np.where(has, value, 0), total)
             semantic = table[at.astype(np.int64)]
             ends = np.cumsum(length)
             closed = np.insert(index, ends, index[ends - length]) if len(length) else index
@@ -461,13 +465,13 @@ class _Reader:
             parents=np.asarray(self.parents, dtype=object),
             attributes=self.attributes,
         )
-        as_read = None
-        if len(self.chunks) == 1 and used.all() and self.typed:
+        as_read, all_used = None, bool(used.all())
+        if len(self.chunks) == 1 and all_used and self.typed:
             as_read = _AsRead(
                 self.ids, self.types, self.parents, self.attributes, self.kept, vertices, self.text
             )
         lods = sorted(set(lod[count > 0].tolist()))
-        return objects, Deferred(make, lods, vertices[used], as_read)
+        return objects, Deferred(make, lods, vertices if all_used else vertices[used], as_read)
 
 
 def _surfaces(geometry: dict[str, Any], /) -> Any:
@@ -507,32 +511,51 @@ def _is_typed(classes: list[Any], /) -> bool:
     return all(isinstance(c, dict) and "type" in c for c in classes)
 
 
-def _linked(ids: list[str], links: dict[int, list[Any]], /) -> bool:
-    """Whether the objects' ``parents`` and ``children`` are what the writer writes: one
-    parent among the objects, and its children (the writer lists them in the objects'
-    order; the order of a file's list carries no meaning and is kept).
+def _links(ids: list[str], rows: list[list[Any]], /) -> tuple[list[Any], bool] | None:
+    """Each object's parent (the first of its ``parents``; ``None``: none), and whether the
+    objects' ``parents`` and ``children`` are what the writer writes: one parent among the
+    objects, and its children (the writer lists them in the objects' order; the order of a
+    file's list carries no meaning and is kept).
 
-    ``links`` has, per row of ``ids`` with either, its ``parents`` and ``children`` lists
-    (``None``: absent), in row order.
+    ``rows`` has ``[row, parents, children]`` (``None``: absent) per object with either, in
+    row order. ``None`` when a ``parents`` or ``children`` is not a list (the full parse
+    reads such a file).
 
     Examples
     --------
-    >>> _linked(["a", "b", "c"], {0: [None, ["c", "b"]], 1: [["a"], None], 2: [["a"], None]})
+    >>> _links(["a", "b", "c"], [[0, None, ["c", "b"]], [1, ["a"], None], [2, ["a"], None]])
+    ([None, 'a', 'a'], True)
+    >>> _links(["a", "b"], [[1, ["a"], None]])  # "a" does not list its child
+    ([None, 'a'], False)
+    >>> _links(["a", "b"], [[1, "a", None]]) is None
     True
-    >>> _linked(["a", "b"], {1: [["a"], None]})  # "a" does not list its child
-    False
     """
+    parents: list[Any] = [None] * len(ids)
     known = set(ids)
     children: dict[str, list[str]] = {}
-    for row, (parents, _) in links.items():
-        if parents is not None:
-            if len(parents) != 1 or parents[0] not in known:
-                return False
-            children.setdefault(parents[0], []).append(ids[row])
-    listed = {ids[row]: kids for row, (_, kids) in links.items() if kids is not None}
-    return listed.keys() == children.keys() and all(
-        sorted(kids) == sorted(children[oid]) for oid, kids in listed.items()
-    )
+    listed: dict[str, list[Any]] = {}
+    single = True
+    for row, up, down in rows:
+        if up is not None:
+            if type(up) is not list:
+                return None
+            if up:
+                parents[row] = up[0]
+            if len(up) == 1 and type(up[0]) is str and up[0] in known:
+                children.setdefault(up[0], []).append(ids[row])
+            else:
+                single = False
+        if down is not None:
+            if type(down) is not list:
+                return None
+            listed[ids[row]] = down
+    try:
+        same = listed.keys() == children.keys() and all(
+            sorted(kids) == sorted(children[oid]) for oid, kids in listed.items()
+        )
+    except TypeError:  # a child that is not an id
+        same = False
+    return parents, single and same
 
 
 def _minified(text: bytes, /) -> bytes:
@@ -551,8 +574,10 @@ def _span(text: bytes, a: int, b: int, /) -> Any:
     return orjson.loads(text[a:b]) if a >= 0 else None
 
 
-def _cat(arrays: list[NDArray[np.int64]], /) -> NDArray[np.int64]:
-    """The arrays of the chunks read, end to end."""
+def _cat(arrays: list[NDArray[Any]], /) -> NDArray[Any]:
+    """The arrays of the chunks read, end to end (the one array of a document, not copied)."""
+    if len(arrays) == 1:
+        return arrays[0]
     return np.concatenate(arrays) if arrays else np.empty(0, dtype=np.int64)
 
 
