@@ -35,7 +35,7 @@ import pyproj
 import shapely
 
 from twin.formats import cityjson, tiles3d
-from twin.formats._walk import walk
+from twin.formats._walk import MINIFY_PATHS, minified, minify_path, walk
 from twin.formats.objects import Objects, Surfaces, to_model
 from twin.model import CityModel
 from twin.polygon3d import extrude
@@ -117,14 +117,16 @@ def cityjson_side_by_side(path: Path, out: Path, *, seconds: float = 2.0) -> dic
     return times
 
 
-def read_steps(path: Path, out: Path, *, runs: int = 100) -> dict[str, float]:
+def read_steps(path: Path, out: Path, *, runs: int = 100) -> dict[str, object]:
     """Milliseconds, best of ``runs``, of the steps of twin's read + write of ``path``.
 
-    ``file_read``; ``parse`` (simdjson's parse, and its minifying of an indented text;
-    ``parse_only``: without the minifying); ``walk`` (the compiled walk of that text);
-    ``model`` (the rest of ``cityjson.read``: the read minus the three steps before);
-    ``write``. ``walk_unminified`` is the walk of the file's text as it is: on an indented
-    file, what the walk would cost without the minifying.
+    ``file_read``; ``scan`` (:func:`twin.formats.cityjson._scan`: the minifying of an
+    indented text, ``minify``, then simdjson's parse of the minified text, ``parse``);
+    ``walk`` (the compiled walk of the minified text); ``model`` (the rest of
+    ``cityjson.read``: the read minus the three steps before); ``write``.
+    ``walk_indented`` is the walk of the file's text as it is: on an indented file, what the
+    walk would cost without the minifying. ``minify_kernel`` names the minifier's kernel;
+    ``minify_by_kernel`` times each kernel this CPU runs.
     """
     text = path.read_bytes()
     scanned = cityjson._scan(text)
@@ -134,18 +136,28 @@ def read_steps(path: Path, out: Path, *, runs: int = 100) -> dict[str, float]:
     model = cityjson.read(path)
     steps = {
         "file_read": path.read_bytes,
-        "parse": lambda: cityjson._scan(text),
-        "parse_only": lambda: cityjson._parse(text) is not None,
+        "minify": lambda: minified(text),
+        "parse": lambda: cityjson._parse(scanned.text) is not None,
+        "scan": lambda: cityjson._scan(text),
         "walk": lambda: walk(scanned.text, n_vertices),
-        "walk_unminified": lambda: walk(text, n_vertices),
+        "walk_indented": lambda: walk(text, n_vertices),
         "read": lambda: cityjson.read(path),
         "write": lambda: cityjson.write(model, out),
     }
     best = {
         name: min(timeit.repeat(step, number=1, repeat=runs)) * 1e3 for name, step in steps.items()
     }
-    best["model"] = best["read"] - best["file_read"] - best["parse"] - best["walk"]
-    return {name: round(float(ms), 3) for name, ms in best.items()}
+    best["model"] = best["read"] - best["file_read"] - best["scan"] - best["walk"]
+    result: dict[str, object] = {name: round(float(ms), 3) for name, ms in best.items()}
+    result["minify_kernel"] = MINIFY_PATHS[minify_path()]
+    result["minify_by_kernel"] = {
+        name: round(
+            min(timeit.repeat(lambda k=k: minified(text, k), number=1, repeat=runs)) * 1e3, 3
+        )
+        for k, name in MINIFY_PATHS.items()
+        if minify_path(k) == k
+    }
+    return result
 
 
 def main() -> None:

@@ -447,3 +447,61 @@ def test_a_layer_set_before_any_is_used_is_written(tmp_path):
     assert model.layers.as_read is None
     doc = json.loads(cityjson.write(model, tmp_path / "out.city.json").read_text())
     assert list(doc["CityObjects"]) == one["building_id"].tolist()  # not the file's 39
+
+
+def _indented(tmp_path: Path) -> list[Path]:
+    """The Zürich test file indented by four spaces, by tabs with CRLF line ends, and by
+    one space (what pretty printers write)."""
+    doc = json.loads(ZURICH.read_text())
+    texts = {
+        "spaces": json.dumps(doc, indent=4),
+        "tabs-crlf": json.dumps(doc, indent="\t").replace("\n", "\r\n"),
+        "one-space": json.dumps(doc, indent=1),
+    }
+    paths = []
+    for name, text in texts.items():  # named as the file: the same title written
+        paths.append(tmp_path / name / ZURICH.name)
+        paths[-1].parent.mkdir()
+        paths[-1].write_text(text)
+    return paths
+
+
+def test_indented_files_read_and_write_as_the_minified(tmp_path):
+    """Indented text is minified before it is parsed: the same model, the same file out."""
+    reference = per_building(cityjson.read(ZURICH))
+    expected = cityjson.write(cityjson.read(ZURICH), tmp_path / "ref.city.json").read_bytes()
+    for path in _indented(tmp_path):
+        model = cityjson.read(path)
+        assert model.layers.as_read.text is not None  # read by the walk, written from it
+        out = cityjson.write(model, tmp_path / "out.city.json").read_bytes()
+        assert out == expected, path
+        got = per_building(cityjson.read(path))
+        assert got["ids"] == reference["ids"] and got["attributes"] == reference["attributes"]
+        assert np.array_equal(got["coords"], reference["coords"])
+
+
+def test_an_indented_file_with_glued_numbers_stays_broken(tmp_path):
+    """Removing whitespace must not make broken JSON valid: ``5 6`` is not ``56``."""
+    path = _indented(tmp_path)[0]
+    text = path.read_text()
+    assert '"Region": 5,' in text
+    path.write_text(text.replace('"Region": 5,', '"Region": 5 6,', 1))
+    with pytest.raises(InputError, match=r"spaces/zurich_lod2_12\.city\.json: not valid JSON"):
+        cityjson.read(path)
+
+
+def test_reading_in_threads(tmp_path):
+    """Threads read at once (the minifier and the walk release nothing shared: the parser
+    and the minifier's buffer are kept per thread)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = [*_indented(tmp_path), DELFT]
+    expected = [per_building(cityjson.read(path))["coords"] for path in paths]
+
+    def read_all(_: int) -> list[np.ndarray]:
+        return [per_building(cityjson.read(path))["coords"] for path in paths for _ in range(3)]
+
+    with ThreadPoolExecutor(4) as pool:
+        for got in pool.map(read_all, range(8)):
+            for k, coords in enumerate(got):
+                assert np.array_equal(coords, expected[k // 3])

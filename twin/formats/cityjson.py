@@ -41,7 +41,7 @@ from twin.crs import horizontal, parse_crs
 from twin.errors import CRSError, InputError
 from twin.formats import objects as obj_table
 from twin.formats._io import atomic, gc_paused
-from twin.formats._walk import GEOMETRY_COLUMNS, OBJECT_COLUMNS, walk
+from twin.formats._walk import GEOMETRY_COLUMNS, OBJECT_COLUMNS, minified, walk
 from twin.formats.objects import ADDRESS, BUILDING_TYPES, Deferred, Objects, Surfaces
 from twin.model import CityModel
 
@@ -311,7 +311,7 @@ class _Reader:
         its ``geometry`` as read (minified), or when one needs rewriting, the rewritten
         geometries."""
         spans = zip(obj["geometry_a"].tolist(), obj["geometry_b"].tolist(), strict=True)
-        texts = [_minified(text[start:end]) if start >= 0 else b"[]" for start, end in spans]
+        texts = [minified(text[start:end]) if start >= 0 else b"[]" for start, end in spans]
         if plain.all():
             self.kept.extend(map(orjson.Fragment, texts))
             return
@@ -558,17 +558,6 @@ def _links(ids: list[str], rows: list[list[Any]], /) -> tuple[list[Any], bool] |
     return parents, single and same
 
 
-def _minified(text: bytes, /) -> bytes:
-    """JSON text without whitespace between its tokens.
-
-    Examples
-    --------
-    >>> _minified(b'[ [0, 1], "a b" ]')
-    b'[[0,1],"a b"]'
-    """
-    return orjson.dumps(orjson.loads(text)) if b" " in text or b"\n" in text else text
-
-
 def _span(text: bytes, a: int, b: int, /) -> Any:
     """The JSON value at ``text[a:b]``, ``None`` when ``a`` is negative (absent)."""
     return orjson.loads(text[a:b]) if a >= 0 else None
@@ -692,6 +681,9 @@ class _Scanned:
     text: bytes
 
 
+#: a text with a line break among its first bytes is taken for indented (see :func:`_scan`)
+_LOOK_FOR_LINES = 2**16
+
 #: documents up to this size are parsed by a parser kept per thread (see :func:`_parse`)
 _KEPT_PARSER_BYTES = 16 * 2**20
 _parsers = threading.local()
@@ -727,8 +719,14 @@ def _scan(text: bytes, /) -> _Scanned | None:
 
     simdjson checks the whole text and gives the vertices as one flat buffer; that they are
     ``[x, y, z]`` triples is for :func:`twin.formats._walk.walk` to check, which reads the
-    city objects from the same text (or its minified copy).
+    city objects from the same text. An indented text (a line break among its first 64 kB:
+    JSON strings hold none) is first minified (:func:`twin.formats._walk.minified`), which
+    costs less than the parse and the walk going through its whitespace.
     """
+    if text.find(b"\n", 0, _LOOK_FOR_LINES) >= 0:  # indented: read minified
+        text = minified(text)
+        if text is None:  # not JSON (the full parse says where)
+            return None
     doc = _parse(text)
     if not isinstance(doc, simdjson.Object):
         return None
@@ -744,9 +742,7 @@ def _scan(text: bytes, /) -> _Scanned | None:
     head = {
         key: _plain(doc[key]) for key in ("type", "version", "metadata", "transform") if key in doc
     }
-    # Indented text (lines: JSON strings hold no raw line breaks) is walked minified:
-    # simdjson's minifier is faster than the walk's own skipping of whitespace.
-    return _Scanned(head, flat.reshape(-1, 3), doc.mini if b"\n" in text else text)
+    return _Scanned(head, flat.reshape(-1, 3), text)
 
 
 def _plain(value: Any, /) -> Any:
