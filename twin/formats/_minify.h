@@ -159,6 +159,30 @@ static inline uint64_t mini_step(const mini_masks* m, mini_carry* c, uint64_t* b
     return ~removed;
 }
 
+/* Hand n bytes (a block with a backslash, or the tail) from a SIMD kernel to the byte
+ * loop, with the state carried in and out; the new output position, or NULL when the
+ * safety rule fired. */
+static inline unsigned char* mini_by_bytes(const unsigned char* s, size_t n, unsigned char* q,
+                                           mini_carry* cur, mini_state* st) {
+    mini_carry_to(cur, st);
+    ptrdiff_t k = mini_scalar(s, n, q, st);
+    if (k < 0)
+        return NULL;
+    *cur = mini_carry_from(st);
+    return q + k;
+}
+
+/* The end of a SIMD kernel: the tail through the byte loop; the output length, or -1 when
+ * the safety rule fired in a block (bad) or in the tail (q NULL: fired in a handed block). */
+static inline ptrdiff_t mini_finish(const unsigned char* s, size_t n, unsigned char* q,
+                                    uint64_t bad, mini_carry* cur, mini_state* st,
+                                    const unsigned char* out) {
+    if (q == NULL || bad)
+        return -1;
+    q = mini_by_bytes(s, n, q, cur, st);
+    return q == NULL ? -1 : q - out;
+}
+
 #if MINI_X86
 
 /* Nibble tables for classification with two byte shuffles: a byte belongs to
@@ -204,14 +228,9 @@ static ptrdiff_t mini_avx512(const unsigned char* s, size_t n, unsigned char* ou
         mini_masks m;
         m.backslash = _mm512_test_epi8_mask(c, _mm512_set1_epi8(MINI_BACKSLASH_BITS));
         if (__builtin_expect((m.backslash != 0) | cur.escape, 0)) {
-            mini_carry_to(&cur, st);
-            ptrdiff_t k = mini_scalar(s + i, 64, q, st);
-            if (k < 0) {
-                bad = 1;
+            q = mini_by_bytes(s + i, 64, q, &cur, st);
+            if (q == NULL)
                 break;
-            }
-            cur = mini_carry_from(st);
-            q += k;
             continue;
         }
         m.space = _mm512_test_epi8_mask(c, _mm512_set1_epi8(MINI_SPACE_BITS));
@@ -226,13 +245,7 @@ static ptrdiff_t mini_avx512(const unsigned char* s, size_t n, unsigned char* ou
     /* gcc does not clear the upper vector state here by itself; leaving it
      * dirty makes later SSE code (the SSSE3 path, memcpy) much slower. */
     _mm256_zeroupper();
-    mini_carry_to(&cur, st);
-    if (bad)
-        return -1;
-    ptrdiff_t k = mini_scalar(s + i, n - i, q, st);
-    if (k < 0)
-        return -1;
-    return q + k - out;
+    return mini_finish(s + i, n - i, q, bad, &cur, st, out);
 }
 
 /* ---- path 2: SSSE3 ---- */
@@ -315,14 +328,9 @@ static ptrdiff_t mini_ssse3(const unsigned char* s, size_t n, unsigned char* out
         mini_masks m;
         m.backslash = ~mini_none_sse(c, MINI_BACKSLASH_BITS);
         if (__builtin_expect((m.backslash != 0) | cur.escape, 0)) {
-            mini_carry_to(&cur, st);
-            ptrdiff_t k = mini_scalar(s + i, 64, q, st);
-            if (k < 0) {
-                bad = 1;
+            q = mini_by_bytes(s + i, 64, q, &cur, st);
+            if (q == NULL)
                 break;
-            }
-            cur = mini_carry_from(st);
-            q += k;
             continue;
         }
         m.space = ~mini_none_sse(c, MINI_SPACE_BITS);
@@ -334,13 +342,7 @@ static ptrdiff_t mini_ssse3(const unsigned char* s, size_t n, unsigned char* out
         q = mini_pack16_sse(v[2], (unsigned)(keep >> 32) & 0xFFFF, q);
         q = mini_pack16_sse(v[3], (unsigned)(keep >> 48), q);
     }
-    mini_carry_to(&cur, st);
-    if (bad)
-        return -1;
-    ptrdiff_t k = mini_scalar(s + i, n - i, q, st);
-    if (k < 0)
-        return -1;
-    return q + k - out;
+    return mini_finish(s + i, n - i, q, bad, &cur, st, out);
 }
 
 #endif /* MINI_X86 */
