@@ -31,7 +31,7 @@ from twin._version import __version__
 from twin.crs import horizontal, same_horizontal, vertical
 from twin.errors import CRSError, InputError
 from twin.layers import LOD_LAYERS
-from twin.model import CityModel, mesh_cache
+from twin.model import CityModel
 from twin.polygon3d import surface_metrics
 from twin.semantics import Semantic
 from twin.terrain import Terrain
@@ -201,10 +201,7 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
         if ortho is not None:  # the store copies it beside the twin (city.ortho.tif)
             model.metadata["ortho"] = str(ortho)
         model.save(output)
-        # Cache the merged meshes beside the twin, so that its first view is quick.
-        for lod in lods:
-            cache, stamp = mesh_cache(output, lod)
-            model.mesh(lod).save(cache, stamp=stamp)
+        model.cache_meshes(output, lods)
         bar.close()
         return model
 

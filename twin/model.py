@@ -176,6 +176,15 @@ class CityModel:
                 self._meshes[lod].save(cache[0], stamp=cache[1])
         return self._meshes[lod]
 
+    def cache_meshes(self, store: Path, lods: list[str], /, *, only_cached: bool = False) -> None:
+        """Save the merged mesh of each of ``lods`` beside the twin stored at ``store``
+        (:func:`mesh_cache`), so that its first view is quick; with ``only_cached``, only
+        those it had (refreshed after the twin was rewritten)."""
+        for lod in lods:
+            cache, stamp = mesh_cache(store, lod)
+            if not only_cached or cache.exists():
+                self.mesh(lod).save(cache, stamp=stamp)
+
     def _mesh_cache(self, lod: str) -> tuple[Path, str] | None:
         """Where the mesh of a twin opened from a store is cached, and the cache's key.
 

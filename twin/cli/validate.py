@@ -12,7 +12,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from twin.layers import LOD_LAYERS
-from twin.model import CityModel, mesh_cache
+from twin.model import CityModel
 from twin.validity import check_faces, names, repair_surfaces, surface_rows
 
 #: column of a LoD layer with the codes a reader found in the source file and repaired while
@@ -106,7 +106,6 @@ def _refresh_meshes(model: CityModel, twin_path: Path) -> None:
     if "building_surfaces" not in model.layers:
         return
     lods = np.unique(model.layers["building_surfaces"]["lod"].dropna().to_numpy(dtype=str))
-    for lod in lods.tolist():
-        cache, stamp = mesh_cache(twin_path, lod)
-        if lod in LOD_LAYERS and cache.exists():
-            model.mesh(lod).save(cache, stamp=stamp)
+    model.cache_meshes(
+        twin_path, [lod for lod in lods.tolist() if lod in LOD_LAYERS], only_cached=True
+    )
