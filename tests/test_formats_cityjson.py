@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import gc
 import json
 import weakref
@@ -505,3 +506,46 @@ def test_reading_in_threads(tmp_path):
         for got in pool.map(read_all, range(8)):
             for k, coords in enumerate(got):
                 assert np.array_equal(coords, expected[k // 3])
+
+
+def test_a_byte_order_mark_is_ignored(tmp_path):
+    """JSON lets readers ignore a UTF-8 byte order mark: minified and indented files with one
+    read as without."""
+    expected = per_building(cityjson.read(ZURICH))
+    text = ZURICH.read_bytes()
+    for name, body in (("minified", text), ("indented", json.dumps(json.loads(text), indent=2))):
+        path = tmp_path / name / ZURICH.name
+        path.parent.mkdir()
+        path.write_bytes(codecs.BOM_UTF8 + (body if isinstance(body, bytes) else body.encode()))
+        got = per_building(cityjson.read(path))
+        assert got["ids"] == expected["ids"] and np.array_equal(got["coords"], expected["coords"])
+
+
+@pytest.mark.parametrize(
+    "transform",
+    [
+        {"scale": 0.001, "translate": [0, 0, 0]},
+        {"scale": [0.001, 0.001], "translate": [0, 0, 0]},
+        {"scale": [0.001] * 4, "translate": [0, 0, 0]},
+        {"scale": [0.001] * 3, "translate": [0, "0", 0]},
+        {"scale": [0.001] * 3},
+        [0.001, 0.001, 0.001],
+    ],
+    ids=["scalar", "two", "four", "text", "no-translate", "list"],
+)
+def test_a_bad_transform_is_named(transform, tmp_path):
+    path = _broken(tmp_path, lambda doc: doc.__setitem__("transform", transform))
+    with pytest.raises(InputError, match=r"broken\.city\.json: 'transform' needs 'scale' and"):
+        cityjson.read(path)
+
+
+@pytest.mark.parametrize("parents", [[{"id": "a"}], [["a"]], "a"], ids=["object", "list", "text"])
+def test_parents_that_are_not_ids_are_named(parents, tmp_path):
+    def edit(doc):
+        _, item, _ = _first_geometry(doc)
+        item["parents"] = parents
+
+    path = _broken(tmp_path, edit)
+    key = json.loads(path.read_text())["bad_key"]
+    with pytest.raises(InputError, match=rf"city object '{key}': 'parents' is not a list of ids"):
+        cityjson.read(path)

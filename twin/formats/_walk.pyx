@@ -806,7 +806,7 @@ cdef extern from "_minify.h" nogil:
 cdef extern from *:
     """
     #include <vector>
-    /* The minifier's output buffer, kept per thread for texts up to 16 MB. */
+    /* The minifier's output buffer, kept per thread for texts up to 4 MB. */
     static thread_local std::vector<unsigned char> twin_minify_buffer;
     """
     vector[unsigned char] twin_minify_buffer
@@ -815,7 +815,7 @@ mini_init()
 
 cdef enum:
     MINIFY_SLACK = 64  # the SIMD kernels store whole 64-byte vectors past the result
-    KEPT_MINIFY_BYTES = 16 * 1024 * 1024
+    KEPT_MINIFY_BYTES = 4 * 1024 * 1024
 
 #: the minifier's kernels (:func:`minified`)
 MINIFY_PATHS = {1: "avx512", 2: "ssse3", 3: "portable"}
@@ -874,7 +874,8 @@ def minified(const unsigned char[::1] text not None, int path=0):
         return b""
     # Into a buffer, then copied: a buffer of the text's size allocated on every call costs
     # more than the minifying (fresh pages: page faults, on this and on the next read's
-    # allocations), so up to 16 MB one is kept per thread.
+    # allocations), so up to 4 MB one is kept per thread (a larger text costs more to read
+    # than its buffer's pages).
     if kept:
         if twin_minify_buffer.size() < <size_t>(n + MINIFY_SLACK):
             twin_minify_buffer.resize(n + MINIFY_SLACK)

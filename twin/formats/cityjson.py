@@ -20,6 +20,7 @@ for servers (OGC API - Features items), :func:`read` and :func:`write` work on f
 
 from __future__ import annotations
 
+import codecs
 import functools
 import json
 import threading
@@ -137,7 +138,8 @@ class _Reader:
         return InputError(f"{self.path}: city object {oid!r}: {problem}")
 
     def _vertices(self, vertices: Any, transform: dict | None) -> NDArray[np.float64]:
-        """A chunk's vertices as an ``(m, 3)`` array, de-quantised with ``transform``."""
+        """A chunk's vertices as an ``(m, 3)`` array, de-quantised with ``transform`` (checked
+        by :func:`_transform_of`)."""
         try:
             raw = np.asarray(vertices, dtype=np.float64)
         except (TypeError, ValueError):
@@ -170,7 +172,12 @@ class _Reader:
             row = len(self.ids)
             self.ids.append(oid)
             self.types.append(kind)
-            self.parents.append((item.get("parents") or [None])[0])
+            parents = item.get("parents")
+            if parents is not None and not (
+                isinstance(parents, list) and all(isinstance(p, str) for p in parents)
+            ):
+                raise self.fail(oid, "'parents' is not a list of ids")
+            self.parents.append(parents[0] if parents else None)
             attributes = dict(item.get("attributes") or {})
             if "address" in item:
                 attributes[ADDRESS] = item["address"]
@@ -518,8 +525,8 @@ def _links(ids: list[str], rows: list[list[Any]], /) -> tuple[list[Any], bool] |
     file's list carries no meaning and is kept).
 
     ``rows`` has ``[row, parents, children]`` (``None``: absent) per object with either, in
-    row order. ``None`` when a ``parents`` or ``children`` is not a list (the full parse
-    reads such a file).
+    row order. ``None`` when a ``parents`` is not a list of ids or a ``children`` not a list
+    (the full parse reads such a file, and names a bad ``parents``).
 
     Examples
     --------
@@ -537,11 +544,11 @@ def _links(ids: list[str], rows: list[list[Any]], /) -> tuple[list[Any], bool] |
     single = True
     for row, up, down in rows:
         if up is not None:
-            if type(up) is not list:
+            if type(up) is not list or not all(type(p) is str for p in up):
                 return None
             if up:
                 parents[row] = up[0]
-            if len(up) == 1 and type(up[0]) is str and up[0] in known:
+            if len(up) == 1 and up[0] in known:
                 children.setdefault(up[0], []).append(ids[row])
             else:
                 single = False
@@ -753,10 +760,12 @@ def _plain(value: Any, /) -> Any:
 
 
 def _bytes(path: Path, /) -> bytes:
+    """The file's bytes, less a UTF-8 byte order mark (which JSON allows readers to ignore)."""
     try:
-        return path.read_bytes()
+        text = path.read_bytes()
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
+    return text[len(codecs.BOM_UTF8) :] if text.startswith(codecs.BOM_UTF8) else text
 
 
 def _load(path: Path, text: bytes, /) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -831,7 +840,7 @@ def read(
         metadata = doc.get("metadata") or {}
         source_crs = _file_crs(path, metadata.get("referenceSystem"), crs)
         reader = _Reader(path)
-        transform = doc.get("transform")
+        transform = _transform_of(path, doc.get("transform"))
         if scanned is None or not reader.add_scanned(scanned, transform):
             if scanned is not None:  # not regular: read it all, to find and name the problem
                 reader, (doc, lines) = _Reader(path), _load(path, text)
@@ -855,6 +864,21 @@ def read(
             version=version,
             metadata=kept,
         )
+
+
+def _transform_of(path: Path, value: Any, /) -> dict[str, list[float]] | None:
+    """A file's ``transform``, checked: ``scale`` and ``translate``, three numbers each."""
+    if value is None:
+        return None
+    numbers = (int, float)
+    if not isinstance(value, dict) or not all(
+        isinstance(value.get(key), list)
+        and len(value[key]) == 3
+        and all(isinstance(v, numbers) and not isinstance(v, bool) for v in value[key])
+        for key in ("scale", "translate")
+    ):
+        raise InputError(f"{path}: 'transform' needs 'scale' and 'translate', three numbers each")
+    return value
 
 
 def _file_crs(path: Path, value: Any, given: str | pyproj.CRS | None) -> pyproj.CRS:
