@@ -544,13 +544,18 @@ def _links(ids: list[str], rows: list[list[Any]], /) -> tuple[list[Any], bool] |
     single = True
     for row, up, down in rows:
         if up is not None:
-            if type(up) is not list or not all(type(p) is str for p in up):
+            if type(up) is not list:
                 return None
-            if up:
+            if len(up) == 1 and type(up[0]) is str:
                 parents[row] = up[0]
-            if len(up) == 1 and up[0] in known:
-                children.setdefault(up[0], []).append(ids[row])
-            else:
+                if up[0] in known:
+                    children.setdefault(up[0], []).append(ids[row])
+                else:
+                    single = False
+            elif any(type(p) is not str for p in up):
+                return None
+            else:  # none, or more than one
+                parents[row] = up[0] if up else None
                 single = False
         if down is not None:
             if type(down) is not list:
