@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import doctest
 import json
+import random
 
 import numpy as np
 import orjson
@@ -13,8 +14,10 @@ import pytest
 import twin
 from tests.conftest import DATA
 from twin.formats import _walk
-from twin.formats._walk import GEOMETRY_COLUMNS, OBJECT_COLUMNS, walk
+from twin.formats._walk import ADDRESS, GEOMETRY_COLUMNS, JSON_TYPES, OBJECT_COLUMNS, walk
 from twin.formats.cityjson import write
+from twin.formats.objects import ADDRESS as READERS_ADDRESS
+from twin.formats.objects import _attribute_kinds, _kinds
 
 ZURICH = DATA / "zurich_cityjson" / "zurich_lod2_12.city.json"
 DELFT = DATA / "delft_cityjson" / "testarea_subset.city.json"
@@ -116,6 +119,138 @@ def test_walk_finds_what_orjson_finds(sample_twin, tmp_path):
         assert again.keys() == doc["CityObjects"].keys()
         for oid, item in again.items():
             assert item["geometry"] == doc["CityObjects"][oid].get("geometry", []), (name, oid)
+
+
+def _rows(doc: dict) -> list[dict]:
+    """The objects' attributes as the readers keep them: the address under ADDRESS, last."""
+    rows = []
+    for item in doc["CityObjects"].values():
+        row = dict(item.get("attributes") or {})
+        if "address" in item:
+            row[READERS_ADDRESS] = item["address"]
+        rows.append(row)
+    return rows
+
+
+def _random_attributes(seed: int) -> dict:
+    """The Zürich document with random attributes and addresses: every JSON type, numbers
+    written as integers, fractions and exponents, names shared and not."""
+    rng = random.Random(seed)
+    doc = orjson.loads(ZURICH.read_bytes())
+    values = [
+        "text", "", 0, -0, 7, -12, 2**40, 1.5, -0.0, 1e3, 2.5e-3, True, False, None,
+        {"nested": [1, None]}, [], [1, "a"], {},
+    ]  # fmt: skip
+    names = ["height", "class", "year", "Höhe", "a b", "roof", "x"]
+    for item in doc["CityObjects"].values():
+        item["attributes"] = {
+            name: rng.choice(values) for name in rng.sample(names, rng.randrange(0, len(names)))
+        }
+        if rng.random() < 0.3:
+            item["address"] = rng.choice([None, {"Locality": "Zürich"}, [{"x": 1}]])
+    return doc
+
+
+def test_walk_gathers_attribute_types_as_the_readers_do(sample_twin, tmp_path):
+    """Each attribute name with each type of its values, in the order first seen: the same
+    as the readers gather from the attribute dicts, whence the same columns and kinds."""
+    assert ADDRESS == READERS_ADDRESS
+    docs = _documents(sample_twin, tmp_path)
+    docs.update({f"random-{seed}": _random_attributes(seed) for seed in range(20)})
+    for name, doc in docs.items():
+        rows = _rows(doc)
+        expected = list(dict.fromkeys((k, type(v)) for row in rows for k, v in row.items()))
+        texts = [orjson.dumps(doc), json.dumps(doc, ensure_ascii=False, indent=2).encode()]
+        for text in texts:  # (names with escapes, as "H\u00f6he", go to the full parse)
+            found = walk(text, len(doc["vertices"]))
+            got = [(key, JSON_TYPES[code]) for key, code in found["kinds"]]
+            assert got == expected, name
+            assert _kinds(got) == _attribute_kinds(rows), name
+
+
+def test_walk_leaves_repeated_and_reserved_attribute_names_to_the_full_parse():
+    text = ZURICH.read_bytes()
+    n = len(orjson.loads(text)["vertices"])
+    first = text.index(b'"attributes":{') + len(b'"attributes":{')
+    assert b'"class":' in text[first : text.index(b"}", first)]
+    for member, regular in (
+        (b'"fresh":1,', True),
+        (b'"class":1,', False),
+        (b'"+address":1,', False),
+    ):
+        changed = text[:first] + member + text[first:]
+        assert (walk(changed, n) is not None) == regular, member
+
+
+def _links(ids: list[str], doc: dict) -> tuple[list, bool] | None:
+    """What the walk should say of the objects' links (a statement of the rule in Python)."""
+    known = set(ids)
+    parents: list = [None] * len(ids)
+    children: dict[str, list[str]] = {}
+    listed: dict[str, list[str]] = {}
+    single = True
+    for row, item in enumerate(doc["CityObjects"].values()):
+        up, down = item.get("parents"), item.get("children")
+        for value in (up, down):
+            if value is not None and not (
+                isinstance(value, list) and all(isinstance(v, str) for v in value)
+            ):
+                return None
+        if up is not None:
+            parents[row] = up[0] if up else None
+            if len(up) == 1 and up[0] in known:
+                children.setdefault(up[0], []).append(ids[row])
+            else:
+                single = False
+        if down is not None:
+            listed[ids[row]] = down
+            single = single and all(kid in known for kid in down)
+    same = listed.keys() == children.keys() and all(
+        sorted(kids) == sorted(children[oid]) for oid, kids in listed.items()
+    )
+    return parents, single and same
+
+
+@pytest.mark.parametrize(
+    "links",
+    [
+        {},
+        {"a": (None, ["b", "c"]), "b": (["a"], None), "c": (["a"], None)},
+        {"a": (None, ["c", "b"]), "b": (["a"], None), "c": (["a"], None)},  # any order
+        {"a": (None, ["b"]), "b": (["a"], None), "c": (["a"], None)},  # c not listed
+        {"a": (None, ["b", "c", "c"]), "b": (["a"], None), "c": (["a"], None)},
+        {"a": (None, []), "b": (None, None)},  # a lists no child, none has it as parent
+        {"b": ([], None)},  # no parent in the list
+        {"a": (None, ["b"]), "b": (["a", "c"], None)},  # two parents
+        {"b": (["zzz"], None)},  # a parent that is not among the objects
+        {"b": (["a"], None)},  # the parent does not list it
+        {"a": (None, ["zzz"])},  # a child that is not among the objects
+        {"b": ([1], None)},
+        {"b": ("a", None)},
+        {"a": (None, "b")},
+        {"a": (None, [1])},
+    ],
+)
+def test_walk_reads_links_as_the_writer_writes_them(links):
+    """Parents and children: each object's parent, and whether the file's links are what
+    the writer would write; links that are not lists of ids go to the full parse."""
+    doc = orjson.loads(ZURICH.read_bytes())
+    keys = list(doc["CityObjects"])
+    names = dict(zip("abc", keys, strict=False))
+    for item in doc["CityObjects"].values():
+        item.pop("parents", None)
+        item.pop("children", None)
+    for name, (up, down) in links.items():
+        item = doc["CityObjects"][names[name]]
+        for member, value in (("parents", up), ("children", down)):
+            if value is not None:
+                named = [names.get(v, v) for v in value] if isinstance(value, list) else value
+                item[member] = names.get(named, named) if isinstance(named, str) else named
+    expected = _links(keys, doc)
+    for text in _texts(doc):
+        found = walk(text, len(doc["vertices"]))
+        got = None if found is None else (found["parents"], found["linked"])
+        assert got == expected, links
 
 
 def test_walk_leaves_the_irregular_to_the_full_parse():

@@ -31,7 +31,12 @@ from libc.math cimport NAN
 from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcmp, memcpy, strlen
+from cython.operator cimport dereference as deref
+from libcpp.algorithm cimport sort
 from libcpp.string cimport string
+from libcpp.string_view cimport string_view
+from libcpp.unordered_map cimport unordered_map
+from libcpp.utility cimport pair
 from libcpp.vector cimport vector
 
 #: columns of the object table: offsets of the id, of the values of ``attributes``,
@@ -66,6 +71,11 @@ cdef enum:
     LBRACE = 123
     RBRACE = 125
     LETTER_N = 110
+    LETTER_T = 116
+    LETTER_F = 102
+    LETTER_E = 101
+    CAPITAL_E = 69
+    DOT = 46
 
 cdef uint64_t EIGHT_SPACES = 0x2020202020202020
 cdef uint64_t LOW_BITS = 0x7F7F7F7F7F7F7F7F
@@ -73,6 +83,16 @@ cdef uint64_t ONES = 0x0101010101010101
 
 cdef extern from *:
     int __builtin_ctzll(unsigned long long) noexcept nogil
+
+#: the JSON types of attribute values, by the codes of ``kinds`` (:func:`walk`)
+JSON_TYPES = (str, int, float, bool, type(None), dict, list)
+
+#: the attribute name under which a reader keeps an object's ``address`` (as the readers'
+#: ``twin.formats.objects.ADDRESS``)
+ADDRESS = "+address"
+
+cdef const char* _ADDRESS_BYTES = b"+address"
+cdef string_view ADDRESS_VIEW = string_view(_ADDRESS_BYTES, strlen(_ADDRESS_BYTES))
 
 cdef enum:  # what a list holds (_Walk.item)
     RING, SURFACE, SHELL, VALUE, CLASS
@@ -111,6 +131,27 @@ cdef const unsigned char* _NUMBER_BYTES = b"0123456789-+.eE"
 cdef Py_ssize_t _k
 for _k in range(strlen(<const char*>_NUMBER_BYTES)):
     NUMERIC[_NUMBER_BYTES[_k]] = True
+
+
+cdef int _json_type(const unsigned char* s, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    """The code (in :data:`JSON_TYPES`) of the JSON value at ``s[a:b]``: a number is a float
+    when it has a fraction or an exponent, as orjson reads it."""
+    cdef unsigned char c = s[a]
+    if c == QUOTE:
+        return 0
+    if c == LBRACE:
+        return 5
+    if c == LBRACKET:
+        return 6
+    if c == LETTER_N:
+        return 4
+    if c == LETTER_T or c == LETTER_F:
+        return 3
+    while a < b:
+        if s[a] == DOT or s[a] == LETTER_E or s[a] == CAPITAL_E:
+            return 2
+        a += 1
+    return 1
 
 
 cdef inline bint _is(const unsigned char* s, Py_ssize_t a, Py_ssize_t b, const char* word,
@@ -152,10 +193,12 @@ cdef class _Walk:
     cdef vector[double] values
     cdef string attributes
     cdef string classes
-    cdef string links
     cdef string written
     cdef list ids
     cdef list lods
+    cdef list kinds  # (attribute name, JSON type code), each pair once, in order
+    cdef unordered_map[string_view, int64_t] rows  # object id -> row
+    cdef unordered_map[string_view, int64_t] names  # attribute name -> see _Walk.kind
     cdef Py_ssize_t last_lod_a, last_lod_b
 
     # --- tokens ---
@@ -622,18 +665,12 @@ cdef class _Walk:
             self.objects.push_back(spans[k])
         self.objects.push_back(kind)
         self.write(id_a, id_b, kind, spans)
-        if spans[4] >= 0 or spans[6] >= 0:  # [row, parents, children]
-            if self.links.size() > 1:
-                self.links.push_back(COMMA)
-            self.links.append(b"[")
-            self.links.append(str(row).encode())
-            for k in (4, 6):
-                self.links.push_back(COMMA)
-                if spans[k] >= 0:
-                    self.links.append(<const char*>self.s + spans[k], spans[k + 1] - spans[k])
-                else:
-                    self.links.append(b"null")
-            self.links.push_back(RBRACKET)
+        if not self.rows.insert(pair[string_view, int64_t](self.view(id_a, id_b), row)).second:
+            return -1  # a repeated id: the last one counts (the full parse)
+        if spans[0] >= 0 and self.at(spans[0], LBRACE) and self.attribute_kinds(spans[0], row) < 0:
+            return -1
+        if spans[2] >= 0:
+            self.kind(ADDRESS_VIEW, _json_type(self.s, spans[2], spans[3]), row)
         if self.attributes.size() > 1:
             self.attributes.push_back(COMMA)
         if spans[0] >= 0 and not self.null(spans[0]):
@@ -642,6 +679,123 @@ cdef class _Walk:
             self.attributes.append(b"{}")
         self.ids.append((<const char*>self.s)[id_a:id_b].decode())
         return p + 1
+
+    cdef inline string_view view(self, Py_ssize_t a, Py_ssize_t b) noexcept:
+        return string_view(<const char*>self.s + a, b - a)
+
+    cdef int kind(self, string_view name, int code, int64_t row) except -2:
+        """Note that attribute ``name`` of object ``row`` has a value of JSON type ``code``;
+        -1: the object gave the name already."""
+        cdef unordered_map[string_view, int64_t].iterator at = self.names.find(name)
+        cdef int64_t seen  # the bits of the types seen, and above them the last row + 1
+        if at == self.names.end():
+            at = self.names.insert(pair[string_view, int64_t](name, 0)).first
+        seen = deref(at).second
+        if seen >> 8 == row + 1:
+            return -1
+        if not (seen >> code) & 1:
+            self.kinds.append((name.data()[: name.size()].decode(), code))
+        deref(at).second = (seen & 0xFF) | (1 << code) | ((row + 1) << 8)
+        return 0
+
+    cdef int attribute_kinds(self, Py_ssize_t p, int64_t row) except -2:
+        """The names and JSON types of an ``attributes`` object's members (at ``p``); -1: a
+        name given twice (the last counts) or the readers' own ``ADDRESS`` (the full parse)."""
+        cdef Py_ssize_t a, b, end
+        p = self.ws(p + 1)
+        while not self.at(p, RBRACE):
+            p = self.key(p, &a, &b)
+            if p < 0 or self.view(a, b) == ADDRESS_VIEW:
+                return -1
+            end = self.skip(p)
+            if end < 0 or self.kind(self.view(a, b), _json_type(self.s, p, end), row) < 0:
+                return -1
+            p = self.after(end, RBRACE)
+            if p < 0:
+                return -1
+        return 0
+
+    cdef Py_ssize_t ids_list(self, Py_ssize_t p, vector[Py_ssize_t]& spans) except -2:
+        """A list of plain strings (ids): their spans added to ``spans``; past it, or -1 (not
+        a list, an element not a string, or an escaped one: the full parse)."""
+        cdef Py_ssize_t a
+        cdef bint escaped = False
+        if not self.at(p, LBRACKET):
+            return -1
+        p = self.ws(p + 1)
+        while not self.at(p, RBRACKET):
+            a = p + 1
+            p = self.string(p, &escaped)
+            if p < 0 or escaped:
+                return -1
+            spans.push_back(a)
+            spans.push_back(p - 1)
+            p = self.after(p, RBRACKET)
+            if p < 0:
+                return -1
+        return p + 1
+
+    cdef object links(self):
+        """Each object's parent (the first of its ``parents``; ``None``: none), and whether
+        the objects' ``parents`` and ``children`` are what the writer writes: one parent
+        among the objects, which lists it among its children (in any order: the writer lists
+        them in the objects' order, a file's own order is kept); ``None``: irregular links
+        (the full parse)."""
+        cdef Py_ssize_t n = len(self.ids), row, k, width = len(OBJECT_COLUMNS)
+        cdef int64_t up, a_parents, a_children
+        cdef bint single = True, has_children
+        cdef vector[Py_ssize_t] spans
+        cdef vector[vector[int64_t]] children, listed
+        cdef vector[bint] lists
+        cdef unordered_map[string_view, int64_t].iterator at
+        parents = [None] * n
+        for row in range(n):
+            a_parents = self.objects[row * width + 6]
+            a_children = self.objects[row * width + 8]
+            if a_parents >= 0 and not self.null(a_parents):
+                spans.clear()
+                if self.ids_list(a_parents, spans) < 0:
+                    return None
+                if spans.size() == 0:
+                    single = False
+                    continue
+                at = self.rows.find(self.view(spans[0], spans[1]))
+                up = -1 if at == self.rows.end() else deref(at).second
+                parents[row] = self.ids[up] if up >= 0 else (
+                    (<const char*>self.s)[spans[0]:spans[1]].decode()
+                )
+                if spans.size() != 2 or up < 0:
+                    single = False
+                elif single:
+                    if children.size() == 0:
+                        children.resize(n)
+                    children[up].push_back(row)
+            if a_children >= 0 and not self.null(a_children):
+                spans.clear()
+                if self.ids_list(a_children, spans) < 0:
+                    return None
+                if listed.size() == 0:
+                    listed.resize(n)
+                    lists.resize(n)
+                lists[row] = True
+                for k in range(0, spans.size(), 2):
+                    at = self.rows.find(self.view(spans[k], spans[k + 1]))
+                    if at == self.rows.end():
+                        single = False
+                    else:
+                        listed[row].push_back(deref(at).second)
+        if single:
+            for row in range(n):
+                has_children = children.size() > 0 and children[row].size() > 0
+                if (listed.size() > 0 and lists[row]) != has_children:
+                    single = False
+                    break
+                if has_children:
+                    sort(listed[row].begin(), listed[row].end())
+                    if listed[row] != children[row]:  # children[row] is in row order
+                        single = False
+                        break
+        return parents, single
 
     cdef Py_ssize_t city_objects(self, Py_ssize_t p) except -2:
         """The ``CityObjects`` member's value."""
@@ -721,11 +875,12 @@ def walk(const unsigned char[::1] text not None, int64_t n_vertices):
         :data:`GEOMETRY_COLUMNS`); ``index``, ``ring_length``, ``surface_rings`` (int64)
         and ``values`` (float64, NaN: none) as bytes; ``ids`` and ``lods`` (lists of str);
         ``attributes``, the objects' attributes as one JSON array (``{}`` where absent or
-        null);
-        ``classes``, the semantic surfaces of the geometries with values as one JSON array
-        of lists; ``links``, a JSON array of ``[row, parents, children]`` (``null``: absent)
-        for the objects with either; ``written``, the objects as the writer writes them when
-        their geometries, attributes and links need no change (``_Walk.write``).
+        null); ``kinds``, each attribute name with each JSON type of its values (a code in
+        :data:`JSON_TYPES`) once, in the order first seen, the objects' addresses under
+        :data:`ADDRESS` after their attributes; ``classes``, the semantic surfaces of the
+        geometries with values as one JSON array of lists; ``parents`` and ``linked`` (see
+        ``_Walk.links``); ``written``, the objects as the writer writes them when their
+        geometries, attributes and links need no change (``_Walk.write``).
 
     Examples
     --------
@@ -733,8 +888,8 @@ def walk(const unsigned char[::1] text not None, int64_t n_vertices):
     ...         b'"type":"MultiSurface","lod":"1","boundaries":[[[0,1,2]],[[2,1,3],[0]]]}]}},'
     ...         b'"vertices":[[0,0,0],[1,0,0],[1,1,0],[0,1,1]]}')
     >>> out = walk(text, 4)
-    >>> out["ids"], out["lods"], out["attributes"]
-    (['a'], ['1'], b'[{}]')
+    >>> out["ids"], out["lods"], out["attributes"], out["kinds"], out["parents"]
+    (['a'], ['1'], b'[{}]', [], [None])
     >>> import numpy as np
     >>> np.frombuffer(out["ring_length"], dtype=np.int64).tolist()
     [3, 3, 1]
@@ -750,11 +905,10 @@ def walk(const unsigned char[::1] text not None, int64_t n_vertices):
     if n < 2:
         return None
     w.s, w.n, w.n_vertices = &text[0], n, n_vertices
-    w.ids, w.lods = [], []
+    w.ids, w.lods, w.kinds = [], [], []
     w.last_lod_a = w.last_lod_b = -1
     w.attributes.push_back(LBRACKET)
     w.classes.push_back(LBRACKET)
-    w.links.push_back(LBRACKET)
     w.written.push_back(LBRACE)
     p = w.ws(0)
     if not w.at(p, LBRACE):
@@ -777,9 +931,11 @@ def walk(const unsigned char[::1] text not None, int64_t n_vertices):
             return None
     if not (objects and vertices) or w.ws(p + 1) != n:
         return None
+    links = w.links()
+    if links is None:
+        return None
     w.attributes.push_back(RBRACKET)
     w.classes.push_back(RBRACKET)
-    w.links.push_back(RBRACKET)
     w.written.push_back(RBRACE)
     return {
         "objects": _raw(w.objects),
@@ -792,7 +948,9 @@ def walk(const unsigned char[::1] text not None, int64_t n_vertices):
         "lods": w.lods,
         "attributes": w.attributes,
         "classes": w.classes,
-        "links": w.links,
+        "kinds": w.kinds,
+        "parents": links[0],
+        "linked": links[1],
         "written": w.written,
     }
 

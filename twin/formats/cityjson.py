@@ -28,6 +28,7 @@ from collections import Counter
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
+from types import NoneType
 from typing import Any
 
 import numpy as np
@@ -42,7 +43,7 @@ from twin.crs import horizontal, parse_crs
 from twin.errors import CRSError, InputError
 from twin.formats import objects as obj_table
 from twin.formats._io import atomic, gc_paused
-from twin.formats._walk import GEOMETRY_COLUMNS, OBJECT_COLUMNS, minified, walk
+from twin.formats._walk import GEOMETRY_COLUMNS, JSON_TYPES, OBJECT_COLUMNS, minified, walk
 from twin.formats.objects import ADDRESS, BUILDING_TYPES, Deferred, Objects, Surfaces
 from twin.model import CityModel
 
@@ -68,9 +69,6 @@ _KEPT_METADATA = ("identifier", "pointOfContact", "referenceDate", "title")
 #: the geometry types and the city object types of the walk's codes
 _KINDS = np.array(["MultiSurface", "CompositeSurface", "Solid"], dtype=object)
 _BUILDING_KINDS = np.array(["Building", "BuildingPart"], dtype=object)
-
-#: the attribute name of addresses, as JSON text
-_ADDRESS = orjson.dumps(ADDRESS)
 
 #: members of a geometry and of its semantics that are written back as read
 _PLAIN = frozenset({"type", "lod", "boundaries", "semantics"})
@@ -132,6 +130,8 @@ class _Reader:
         # per object: its geometries to write back (see _AsRead); per chunk: its vertices
         self.kept: list[orjson.Fragment | list[dict[str, Any]]] = []
         self.text: bytes | None = None  # the city objects' text, when written as it is
+        # each attribute name with each type of its values, when the walk read them
+        self.attribute_types: list[tuple[str, type]] | None = None
         self.chunks: list[int] = []
 
     def fail(self, oid: str, problem: str) -> InputError:
@@ -232,7 +232,7 @@ class _Reader:
         it, and finds and names the problem if there is one).
 
         :func:`twin.formats._walk.walk` reads the city objects' text into columns; only the
-        attributes (in one call) and the links between objects become Python objects.
+        attributes (in one call) and the objects' parents become Python objects.
         """
         raw = self._vertices(scanned.vertices, transform)
         text = scanned.text
@@ -240,8 +240,6 @@ class _Reader:
         if walked is None:
             return False
         ids: list[str] = walked["ids"]
-        if len(set(ids)) != len(ids):  # a repeated id: the last one counts (full parse)
-            return False
         table = np.frombuffer(walked["objects"], dtype=np.int64).reshape(-1, len(OBJECT_COLUMNS))
         obj = dict(zip(OBJECT_COLUMNS, table.T, strict=True))
         shape = (-1, len(GEOMETRY_COLUMNS))
@@ -252,15 +250,11 @@ class _Reader:
                 strict=True,
             )
         )
-        given: list[dict[str, Any]] = orjson.loads(walked["attributes"])
-        links = _links(ids, orjson.loads(walked["links"]))
-        if links is None:
-            return False
-        parents, linked = links
-        attributes = list(given)
+        attributes: list[dict[str, Any]] = orjson.loads(walked["attributes"])
         for row in np.flatnonzero(obj["address_a"] >= 0).tolist():
             address = _span(text, int(obj["address_a"][row]), int(obj["address_b"][row]))
-            attributes[row] = {**given[row], ADDRESS: address}
+            attributes[row] = {**attributes[row], ADDRESS: address}
+        self.attribute_types = [(name, JSON_TYPES[code]) for name, code in walked["kinds"]]
         lods: list[str] = walked["lods"]
         for k in np.flatnonzero(geo["lod_is_text"] == 0).tolist():
             if lods[k] != "None":  # a number: as str() of the number
@@ -284,17 +278,13 @@ class _Reader:
         self.values.append(np.frombuffer(walked["values"], dtype=np.float64))
         self.ids.extend(ids)
         self.types.extend(_BUILDING_KINDS[obj["type"]].tolist())
-        self.parents.extend(parents)
+        self.parents.extend(walked["parents"])
         self.attributes.extend(attributes)
         plain = geo["plain"].astype(bool)
         if (
             plain.all()
-            and (
-                # with no escape, "null" or address key in their text, none needs a look
-                not any(word in walked["attributes"] for word in (b"\\", b"null", _ADDRESS))
-                or all(None not in v.values() and ADDRESS not in v for v in given)
-            )
-            and linked
+            and not any(kind is NoneType and name != ADDRESS for name, kind in self.attribute_types)
+            and walked["linked"]
         ):
             self.text = walked["written"]
         else:
@@ -471,6 +461,7 @@ class _Reader:
             types=np.asarray(self.types, dtype=object),
             parents=np.asarray(self.parents, dtype=object),
             attributes=self.attributes,
+            attribute_types=self.attribute_types,
         )
         as_read, all_used = None, bool(used.all())
         if len(self.chunks) == 1 and all_used and self.typed:
@@ -516,58 +507,6 @@ def _is_typed(classes: list[Any], /) -> bool:
     (True, False)
     """
     return all(isinstance(c, dict) and "type" in c for c in classes)
-
-
-def _links(ids: list[str], rows: list[list[Any]], /) -> tuple[list[Any], bool] | None:
-    """Each object's parent (the first of its ``parents``; ``None``: none), and whether the
-    objects' ``parents`` and ``children`` are what the writer writes: one parent among the
-    objects, and its children (the writer lists them in the objects' order; the order of a
-    file's list carries no meaning and is kept).
-
-    ``rows`` has ``[row, parents, children]`` (``None``: absent) per object with either, in
-    row order. ``None`` when a ``parents`` is not a list of ids or a ``children`` not a list
-    (the full parse reads such a file, and names a bad ``parents``).
-
-    Examples
-    --------
-    >>> _links(["a", "b", "c"], [[0, None, ["c", "b"]], [1, ["a"], None], [2, ["a"], None]])
-    ([None, 'a', 'a'], True)
-    >>> _links(["a", "b"], [[1, ["a"], None]])  # "a" does not list its child
-    ([None, 'a'], False)
-    >>> _links(["a", "b"], [[1, "a", None]]) is None
-    True
-    """
-    parents: list[Any] = [None] * len(ids)
-    known = set(ids)
-    children: dict[str, list[str]] = {}
-    listed: dict[str, list[Any]] = {}
-    single = True
-    for row, up, down in rows:
-        if up is not None:
-            if type(up) is not list:
-                return None
-            if len(up) == 1 and type(up[0]) is str:
-                parents[row] = up[0]
-                if up[0] in known:
-                    children.setdefault(up[0], []).append(ids[row])
-                else:
-                    single = False
-            elif any(type(p) is not str for p in up):
-                return None
-            else:  # none, or more than one
-                parents[row] = up[0] if up else None
-                single = False
-        if down is not None:
-            if type(down) is not list:
-                return None
-            listed[ids[row]] = down
-    try:
-        same = listed.keys() == children.keys() and all(
-            sorted(kids) == sorted(children[oid]) for oid, kids in listed.items()
-        )
-    except TypeError:  # a child that is not an id
-        same = False
-    return parents, single and same
 
 
 def _span(text: bytes, a: int, b: int, /) -> Any:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,12 +55,17 @@ class Objects:
         The parent's identifier, or ``None``.
     attributes : list of dict
         The attributes of each object as read (JSON values).
+    attribute_types : list of (str, type), optional
+        Each attribute name with each type of its values once, in the order first seen, as
+        :func:`_attribute_kinds` gathers them from ``attributes``: given by a reader that
+        knows them already (the compiled CityJSON walk).
     """
 
     ids: NDArray[np.object_]
     types: NDArray[np.object_]
     parents: NDArray[np.object_]
     attributes: list[dict[str, Any]]
+    attribute_types: list[tuple[str, type]] | None = None
 
 
 @dataclass(frozen=True)
@@ -272,8 +277,14 @@ def _attribute_kinds(rows: list[dict[str, Any]], /) -> dict[str, list[str]]:
     >>> _attribute_kinds([{"height": 3, "fid": "a"}, {"height": 4.5, "roof": [1]}])
     {'height': ['height', 'float'], 'attr_fid': ['fid', 'str'], 'roof': ['roof', 'json']}
     """
+    return _kinds(dict.fromkeys((k, type(v)) for row in rows for k, v in row.items()))
+
+
+def _kinds(pairs: Iterable[tuple[str, type]], /) -> dict[str, list[str]]:
+    """:func:`_attribute_kinds` of each attribute name with each type of its values, once
+    each, in the order first seen."""
     seen: dict[str, set[type]] = {}
-    for key, kind in dict.fromkeys((k, type(v)) for row in rows for k, v in row.items()):
+    for key, kind in pairs:
         seen.setdefault(key, set()).add(kind)
     kinds: dict[str, list[str]] = {}
     used: set[str] = set()
@@ -378,7 +389,10 @@ def to_model(
         When a LoD has no layer in the twin.
     """
     deferred = surfaces if isinstance(surfaces, Deferred) else Deferred.of(surfaces)
-    kinds = _attribute_kinds(objects.attributes)
+    if objects.attribute_types is None:
+        kinds = _attribute_kinds(objects.attributes)
+    else:
+        kinds = _kinds(objects.attribute_types)
     what = source.get("path", "source")
     names = ["buildings", *(lod_layer(lod, what=what) for lod in deferred.lods)]
 
