@@ -909,6 +909,7 @@ def walk(const unsigned char[::1] text not None, int64_t n_vertices):
     w.last_lod_a = w.last_lod_b = -1
     w.attributes.push_back(LBRACKET)
     w.classes.push_back(LBRACKET)
+    w.written.reserve(n)  # most of the text, once, rather than doubling as it grows
     w.written.push_back(LBRACE)
     p = w.ws(0)
     if not w.at(p, LBRACE):
