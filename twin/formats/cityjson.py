@@ -155,6 +155,7 @@ class _Reader:
 
     def add(self, city_objects: dict[str, Any], vertices: Any, transform: dict | None) -> None:
         """Read one chunk: a document's or a feature's objects with its own vertex list."""
+        self.attribute_types = None  # gathered from the attribute dicts (to_model)
         raw = self._vertices(vertices, transform)
         if not isinstance(city_objects, dict):
             raise InputError(f"{self.path}: 'CityObjects' is not an object")
