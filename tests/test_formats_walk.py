@@ -229,6 +229,8 @@ def _links(ids: list[str], doc: dict) -> tuple[list, bool] | None:
         {"b": ("a", None)},
         {"a": (None, "b")},
         {"a": (None, [1])},
+        {"a": ([], ["b"]), "b": (["a"], None)},  # an empty parents list: its children read
+        {"a": ([], [1])},
     ],
 )
 def test_walk_reads_links_as_the_writer_writes_them(links):

@@ -91,6 +91,10 @@ JSON_TYPES = (str, int, float, bool, type(None), dict, list)
 #: ``twin.formats.objects.ADDRESS``)
 ADDRESS = "+address"
 
+#: where an object's ``parents`` and ``children`` values start, in its row of the table
+cdef Py_ssize_t PARENTS_COLUMN = OBJECT_COLUMNS.index("parents_a")
+cdef Py_ssize_t CHILDREN_COLUMN = OBJECT_COLUMNS.index("children_a")
+
 cdef const char* _ADDRESS_BYTES = b"+address"
 cdef string_view ADDRESS_VIEW = string_view(_ADDRESS_BYTES, strlen(_ADDRESS_BYTES))
 
@@ -745,25 +749,24 @@ cdef class _Walk:
         cdef int64_t up, a_parents, a_children
         cdef bint single = True, has_children
         cdef vector[Py_ssize_t] spans
-        cdef vector[vector[int64_t]] children, listed
-        cdef vector[bint] lists
+        cdef vector[vector[int64_t]] children, listed  # per row: by the parents, as listed
+        cdef vector[bint] lists  # per row: whether it lists children (perhaps none)
         cdef unordered_map[string_view, int64_t].iterator at
         parents = [None] * n
         for row in range(n):
-            a_parents = self.objects[row * width + 6]
-            a_children = self.objects[row * width + 8]
+            a_parents = self.objects[row * width + PARENTS_COLUMN]
+            a_children = self.objects[row * width + CHILDREN_COLUMN]
             if a_parents >= 0 and not self.null(a_parents):
                 spans.clear()
                 if self.ids_list(a_parents, spans) < 0:
                     return None
-                if spans.size() == 0:
-                    single = False
-                    continue
-                at = self.rows.find(self.view(spans[0], spans[1]))
-                up = -1 if at == self.rows.end() else deref(at).second
-                parents[row] = self.ids[up] if up >= 0 else (
-                    (<const char*>self.s)[spans[0]:spans[1]].decode()
-                )
+                up = -1
+                if spans.size():
+                    at = self.rows.find(self.view(spans[0], spans[1]))
+                    up = -1 if at == self.rows.end() else deref(at).second
+                    parents[row] = self.ids[up] if up >= 0 else (
+                        (<const char*>self.s)[spans[0]:spans[1]].decode()
+                    )
                 if spans.size() != 2 or up < 0:
                     single = False
                 elif single:
