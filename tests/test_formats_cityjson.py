@@ -6,6 +6,7 @@ import codecs
 import gc
 import json
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -494,8 +495,6 @@ def test_an_indented_file_with_glued_numbers_stays_broken(tmp_path):
 def test_reading_in_threads(tmp_path):
     """Threads read at once (the minifier and the walk release nothing shared: the parser
     and the minifier's buffer are kept per thread)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     paths = [*_indented(tmp_path), DELFT]
     expected = [per_building(cityjson.read(path))["coords"] for path in paths]
 

@@ -59,9 +59,9 @@ def parse_crs(value: str | int | pyproj.CRS, /, *, what: str = "CRS") -> pyproj.
 
 @functools.lru_cache(maxsize=256)
 def _from_text(text: str, /) -> pyproj.CRS:
-    """A CRS parsed from text, kept: parsing takes PROJ 0.01-0.1 ms, as long as reading a
-    small file. CRS objects are immutable and, since pyproj 3.1, safe to share between
-    threads."""
+    """A CRS parsed from text, kept: a reader or writer asks for the same few CRSs again and
+    again (``bench/formats.py`` prints what PROJ takes: ``crs_parse``, ``crs_wkt``). CRS
+    objects are immutable and, since pyproj 3.1, safe to share between threads."""
     return pyproj.CRS.from_user_input(text)
 
 
