@@ -301,7 +301,7 @@ def test_restricted_collections_are_invisible_without_scope(server):
     r = get(server, "/collections/utilities/items?limit=3&filter=network='water'", headers=key)
     assert r.status_code == 200 and r.json()["numberReturned"] == 3
     records = [json.loads(line) for line in server["audit"].read_text().splitlines()]
-    assert records[-1]["who"] == "planning-office" and records[-1]["count"] == 3
+    assert records[-1]["who"] == "key:planning-office" and records[-1]["count"] == 3
     assert records[-1]["filter"] == "network='water'"
 
 
@@ -373,19 +373,20 @@ def test_process_sync_and_async(server):
     parcels = r.json()["parcels"]
     assert parcels and sum(p["buildings"] for p in parcels) > 0
     assert all(0 <= p["built_share"] <= 1.0001 for p in parcels)
+    key = {"X-API-Key": PLANNER_KEY}
     job = httpx.post(
         f"{server['url']}/processes/parcel-buildings/execution",
         json=body,
-        headers={"Prefer": "respond-async"},
+        headers={"Prefer": "respond-async", **key},
     )
     assert job.status_code == 201
     for _ in range(100):
-        status = httpx.get(job.headers["Location"]).json()
+        status = httpx.get(job.headers["Location"], headers=key).json()
         if status["status"] in ("successful", "failed"):
             break
         time.sleep(0.05)
     assert status["status"] == "successful"
-    assert httpx.get(job.headers["Location"] + "/results").json() == r.json()
+    assert httpx.get(job.headers["Location"] + "/results", headers=key).json() == r.json()
     bad = httpx.post(
         f"{server['url']}/processes/parcel-buildings/execution", json={"inputs": {"bbox": [1]}}
     )
@@ -472,25 +473,35 @@ def test_excavation_processes_need_the_utility_scope_and_are_audited(server):
     assert r.status_code == 200, r.text
     assert "clusters" in r.json()["result"]
     records = [json.loads(line) for line in server["audit"].read_text().splitlines()]
-    runs = [rec for rec in records if rec.get("process") in ("trench-check", "works-coordination")]
+    runs = [rec for rec in records if rec["action"] == "execute"]
     assert {rec["process"] for rec in runs} == {"trench-check", "works-coordination"}
-    assert all(rec["who"] == "planning-office" for rec in runs)
+    assert all(rec["who"] == "key:planning-office" for rec in runs)
+    denied = [rec for rec in records if rec["action"] == "denied" and "process" in rec]
+    assert {(rec["who"], rec["request"], rec["process"]) for rec in denied} == {
+        ("anonymous", "process", "trench-check"),
+        ("anonymous", "execute", "trench-check"),
+    }
 
 
 def test_jobs_are_seen_by_every_worker(sample_twin, tmp_path):
     """With two server processes, any of them answers for a job the other one runs."""
-    with serving(sample_twin, tmp_path, "--workers", "2") as url:
+    config = tmp_path / "api.toml"
+    config.write_text(
+        f'[[keys]]\nname = "planning-office"\nhash = "{hash_key(PLANNER_KEY)}"\nroles = []\n'
+    )
+    key = {"X-API-Key": PLANNER_KEY}
+    with serving(sample_twin, tmp_path, "--workers", "2", "--config", str(config)) as url:
         x0, y0 = 524550.0, 165400.0
         body = {"inputs": {"bbox": [x0, y0, x0 + 150, y0 + 150]}}
         job = httpx.post(
             f"{url}/processes/parcel-buildings/execution",
             json=body,
-            headers={"Prefer": "respond-async"},
+            headers={"Prefer": "respond-async", **key},
         )
         assert job.status_code == 201
         statuses = set()
         for _ in range(60):  # fresh connections: the kernel spreads them over both workers
-            with httpx.Client() as client:
+            with httpx.Client(headers=key) as client:
                 r = client.get(job.headers["Location"])
             assert r.status_code == 200, r.text
             statuses.add(r.json()["status"])
@@ -499,5 +510,5 @@ def test_jobs_are_seen_by_every_worker(sample_twin, tmp_path):
             time.sleep(0.05)
         assert "successful" in statuses
         for _ in range(10):
-            with httpx.Client() as client:
+            with httpx.Client(headers=key) as client:
                 assert client.get(job.headers["Location"] + "/results").status_code == 200

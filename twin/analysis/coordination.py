@@ -332,9 +332,17 @@ def _process(twin_path: Path, inputs: dict[str, Any], /, *, area=None) -> dict[s
     from twin.store import read
 
     model = read(twin_path)
-    works = model.layer("planned_works")
-    if area is not None:
-        works = works[shapely.intersects(works.geometry.to_numpy(), area)]
+
+    def layer(name: str) -> gpd.GeoDataFrame | None:
+        # a caller limited to a service area is told of nothing beyond it
+        frame = model.layers.get(name)
+        if frame is None or area is None:
+            return frame
+        return frame[shapely.intersects(frame.geometry.to_numpy(), area)]
+
+    works = layer("planned_works")
+    if works is None:
+        works = model.layer("planned_works")  # the store's error: the twin has no such layer
     rules = Rules.load()
     if "join_distance" in inputs or "window_days" in inputs:
         rules = Rules(rules)
@@ -346,8 +354,8 @@ def _process(twin_path: Path, inputs: dict[str, Any], /, *, area=None) -> dict[s
                 rules[name] = Rule(inputs[key], rules[name].unit, "given with the request")
     result = coordinate(
         works,
-        utilities=model.layers.get("utilities"),
-        surface_works=model.layers.get("surface_works"),
+        utilities=layer("utilities"),
+        surface_works=layer("surface_works"),
         rules=rules,
     )
     return {"result": result.to_dict()}
@@ -378,6 +386,6 @@ register(
             "result": {"title": "Clusters, conflicts, moratoria", "schema": {"type": "object"}}
         },
         function=_process,
-        scope="utilities:read",
+        reads=("planned_works", "utilities", "surface_works"),
     )
 )

@@ -95,5 +95,6 @@ register(
             }
         },
         function=parcel_buildings,
+        reads=("parcels", "buildings"),
     )
 )

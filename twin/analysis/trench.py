@@ -65,15 +65,42 @@ class ExcavationIndex:
             extent = shapely.box(*model.terrain.bounds)
         else:
             extent = shapely.box(*parcels.total_bounds) if len(parcels) else shapely.Polygon()
+        return cls._indexed(utilities, trees, parcels, model.terrain, extent)
+
+    @classmethod
+    def _indexed(
+        cls,
+        utilities: gpd.GeoDataFrame,
+        trees: gpd.GeoDataFrame,
+        parcels: gpd.GeoDataFrame,
+        terrain: Any,
+        extent: shapely.Geometry,
+    ) -> ExcavationIndex:
         return cls(
             utilities=utilities,
             trees=trees,
             parcels=parcels,
-            terrain=model.terrain,
+            terrain=terrain,
             utility_tree=shapely.STRtree(utilities.geometry.to_numpy()),
             tree_tree=shapely.STRtree(trees.geometry.to_numpy()),
             parcel_tree=shapely.STRtree(parcels.geometry.to_numpy()),
             extent=extent,
+        )
+
+    def within(self, area: shapely.Geometry, /) -> ExcavationIndex:
+        """The index of the features that meet ``area``: a caller limited to a service area
+        is checked against, and told of, nothing beyond it."""
+
+        def meeting(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+            keep = shapely.intersects(frame.geometry.to_numpy(), area)
+            return frame[keep].reset_index(drop=True)
+
+        return self._indexed(
+            meeting(self.utilities),
+            meeting(self.trees),
+            meeting(self.parcels),
+            self.terrain,
+            shapely.intersection(self.extent, area),
         )
 
 
@@ -544,14 +571,24 @@ def _cached_index(path: str, modified: int) -> ExcavationIndex:
     return ExcavationIndex.from_model(read(path))
 
 
-def index_for(twin_path: Path, /) -> ExcavationIndex:
-    """The :class:`ExcavationIndex` of the twin at ``twin_path``, cached between calls."""
-    return _cached_index(str(twin_path), twin_path.stat().st_mtime_ns)
+@functools.lru_cache(maxsize=8)
+def _cached_area_index(path: str, modified: int, area: bytes) -> ExcavationIndex:
+    """The index of a twin file within a service area (``area``: its WKB)."""
+    return _cached_index(path, modified).within(shapely.from_wkb(area))
+
+
+def index_for(twin_path: Path, /, *, area: shapely.Geometry | None = None) -> ExcavationIndex:
+    """The :class:`ExcavationIndex` of the twin at ``twin_path`` (of what meets ``area``, a
+    service area, when given), cached between calls."""
+    modified = twin_path.stat().st_mtime_ns
+    if area is None:
+        return _cached_index(str(twin_path), modified)
+    return _cached_area_index(str(twin_path), modified, shapely.to_wkb(area))
 
 
 def _process(twin_path: Path, inputs: dict[str, Any], /, *, area=None) -> dict[str, Any]:
     """The ``trench-check`` process: a GeoJSON centreline in (CRS84 unless ``crs`` says)."""
-    index = index_for(twin_path)
+    index = index_for(twin_path, area=area)
     crs = pyproj.CRS.from_user_input(inputs.get("crs", "OGC:CRS84"))
     line = shapely.geometry.shape(inputs["trench"])
     move = transformer(crs, index.utilities.crs)
@@ -610,6 +647,6 @@ register(
         },
         outputs={"result": {"title": "Findings and verdict", "schema": {"type": "object"}}},
         function=_process,
-        scope="utilities:read",
+        reads=("utilities", "trees", "parcels"),
     )
 )

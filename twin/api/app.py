@@ -7,12 +7,14 @@ the routes only read the request, call the service and pick the media type.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
+import shapely
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
@@ -25,12 +27,19 @@ from twin.api.collections import DEFAULT_COLLECTIONS
 from twin.api.config import ApiConfig
 from twin.api.openapi import OPENAPI_MEDIA_TYPE, openapi
 from twin.api.problems import Problem
-from twin.api.security import AuditLog, Principal, RateLimiter, authenticate
+from twin.api.security import (
+    AuditLog,
+    LoginGuard,
+    Principal,
+    RateLimiter,
+    authenticate,
+    has_credentials,
+)
 from twin.api.service import FeatureService, Result
 from twin.api.source import GeoPackageSource
 from twin.api.tiles import TilesetCache
 from twin.errors import InputError
-from twin.processes import JobRunner, processes
+from twin.processes import Job, JobRunner, Process, processes
 
 log = logging.getLogger("twin.api")
 
@@ -63,8 +72,9 @@ def principal(request: Request) -> Principal:
 
 
 def base_url(request: Request) -> str:
-    """The service root URL, without a trailing slash."""
-    return str(request.base_url).rstrip("/")
+    """The service root URL, without a trailing slash (set by the app's middleware from the
+    configured public URL, never from the request's ``Host`` header)."""
+    return request.state.base_url
 
 
 def output(request: Request, *, city: bool = False) -> str:
@@ -196,13 +206,17 @@ def features_router(service: FeatureService, tileset: TilesetCache) -> APIRouter
     @router.get("/collections/{collection_id}")
     def collection(collection_id: str, request: Request) -> Response:
         only(request)
-        spec = service.spec(collection_id, principal(request))
+        who = principal(request)
+        spec = service.spec(collection_id, who, action="collection")
+        service.accessed(spec, who, "collection")
         return document(request, service.collection(spec, base_url(request)), spec.title)
 
     @router.get("/collections/{collection_id}/queryables")
     def queryables(collection_id: str, request: Request) -> Response:
         only(request)
-        spec = service.spec(collection_id, principal(request))
+        who = principal(request)
+        spec = service.spec(collection_id, who, action="queryables")
+        service.accessed(spec, who, "queryables")
         doc = service.queryables(spec, base_url(request))
         return document(request, doc, f"{spec.title}: queryables", media="application/schema+json")
 
@@ -227,7 +241,7 @@ def features_router(service: FeatureService, tileset: TilesetCache) -> APIRouter
     @router.get("/collections/{collection_id}/items")
     async def items(collection_id: str, request: Request) -> Response:
         who = principal(request)
-        spec = service.spec(collection_id, who)
+        spec = service.spec(collection_id, who, action="items")
         url = f"{base_url(request)}/collections/{collection_id}/items"
         f = output(request, city=spec.city_objects)
         if f in CITY_MEDIA:
@@ -238,7 +252,7 @@ def features_router(service: FeatureService, tileset: TilesetCache) -> APIRouter
     @router.get("/collections/{collection_id}/items/{feature_id}")
     async def item(collection_id: str, feature_id: str, request: Request) -> Response:
         who = principal(request)
-        spec = service.spec(collection_id, who)
+        spec = service.spec(collection_id, who, action="item")
         if output(request, city=spec.city_objects) in CITY_MEDIA:
             return await run_in_threadpool(city_item, spec, feature_id, request)
         url = f"{base_url(request)}/collections/{collection_id}/items/{feature_id}"
@@ -249,10 +263,11 @@ def features_router(service: FeatureService, tileset: TilesetCache) -> APIRouter
     def tiles(collection_id: str, name: str, request: Request) -> Response:
         only(request)
         who = principal(request)
-        spec = service.spec(collection_id, who)
+        spec = service.spec(collection_id, who, action="3dtiles")
         if not spec.city_objects:
             raise Problem(404, f"collection {collection_id!r} has no 3D Tiles")
         path, etag = tileset.file(name, who.area)
+        service.accessed(spec, who, "3dtiles", file=name)
         media = "application/json" if name == "tileset.json" else "model/gltf-binary"
         return cached_file(request, path, etag, media)
 
@@ -260,19 +275,33 @@ def features_router(service: FeatureService, tileset: TilesetCache) -> APIRouter
 
 
 def processes_router(
-    twin_path: Path, config: ApiConfig, jobs: JobRunner, audit: AuditLog | None
+    twin_path: Path, config: ApiConfig, service: FeatureService, jobs: JobRunner
 ) -> APIRouter:
-    """OGC API - Processes: list, describe, execute (sync or as a job), job status."""
+    """OGC API - Processes: list, describe, execute (sync or as a job), jobs and results.
+
+    A process needs its own scope (``[processes.ID] scope`` in ``api.toml``, else the
+    process's default) and the read scope of every collection it reads; it runs within the
+    caller's service area. Jobs belong to the caller who started them (its unique id), and
+    every read of a job's status or results checks again that the caller still holds those
+    scopes and sees that area. Runs, reads and refusals of restricted processes and jobs are
+    audited.
+    """
     router = APIRouter()
+    audit = service.audit
 
-    def visible(who: Principal) -> dict[str, Any]:
-        return {
-            pid: p
-            for pid, p in processes().items()
-            if who.allows(config.process_scopes.get(pid, p.scope))
-        }
+    def needs(p: Process) -> frozenset[str]:
+        own = config.process_scopes.get(p.id, p.scope)
+        scopes = {own, *(service.scope_of(c) for c in p.reads)}
+        return frozenset(s for s in scopes if s is not None)
 
-    def describe(p, base: str, *, full: bool) -> dict[str, Any]:
+    def visible(who: Principal) -> dict[str, Process]:
+        return {pid: p for pid, p in processes().items() if who.allows(*needs(p))}
+
+    def record(who: Principal, action: str, scopes: Any, /, **details: Any) -> None:
+        if audit is not None and scopes:
+            audit.record(who, action, **details)
+
+    def describe(p: Process, base: str, *, full: bool) -> dict[str, Any]:
         doc = {
             "id": p.id,
             "title": p.title,
@@ -293,11 +322,26 @@ def processes_router(
             doc["inputs"], doc["outputs"] = p.inputs, p.outputs
         return doc
 
-    def get_process(pid: str, who: Principal):
-        found = visible(who).get(pid)
-        if found is None:
+    def get_process(pid: str, who: Principal, action: str) -> Process:
+        p = processes().get(pid)
+        if p is None:
             raise Problem(404, f"no process {pid!r}")
-        return found
+        if not who.allows(*needs(p)):
+            record(who, "denied", needs(p), request=action, process=pid)
+            raise Problem(404, f"no process {pid!r}")
+        return p
+
+    def get_job(job_id: str, who: Principal, action: str) -> Job:
+        """The caller's job, 404 alike for a missing job and one the caller may not read."""
+        job = jobs.get(job_id)
+        if job is None:
+            raise Problem(404, f"no job {job_id!r}")
+        area = None if job.area is None else shapely.from_wkt(job.area)
+        if job.owner != who.id or not who.allows(*job.scopes) or not who.covers(area):
+            record(who, "denied", job.scopes or [who.id], request=action, job=job_id)
+            raise Problem(404, f"no job {job_id!r}")
+        record(who, action, job.scopes, job=job_id, process=job.process)
+        return job
 
     @router.get("/processes")
     def list_processes(request: Request) -> Response:
@@ -314,14 +358,14 @@ def processes_router(
     @router.get("/processes/{process_id}")
     def process_description(process_id: str, request: Request) -> Response:
         only(request)
-        p = get_process(process_id, principal(request))
+        p = get_process(process_id, principal(request), "process")
         return document(request, describe(p, base_url(request), full=True), p.title)
 
     @router.post("/processes/{process_id}/execution")
     async def execute(process_id: str, request: Request) -> Response:
         only(request)
         who = principal(request)
-        p = get_process(process_id, who)
+        p = get_process(process_id, who, "execute")
         if "json" not in request.headers.get("content-type", ""):
             raise Problem(415, "send the execute request as application/json")
         body = await request.body()
@@ -331,10 +375,12 @@ def processes_router(
             inputs = json.loads(body or b"{}").get("inputs", {})
         except (ValueError, AttributeError):
             raise Problem(400, "the body must be a JSON object with 'inputs'") from None
-        if audit is not None and config.process_scopes.get(p.id, p.scope):
-            audit.record(who, "execute", process=p.id, inputs=inputs)
-        if "respond-async" in request.headers.get("prefer", ""):
-            job = jobs.submit(p, twin_path, inputs, owner=who.name, area=who.area)
+        scopes = needs(p)
+        record(who, "execute", scopes, process=p.id, inputs=inputs)
+        # A job belongs to a caller who can be told apart from every other: an anonymous
+        # caller's preference for a job is not applied (RFC 7240) and the run is synchronous.
+        if "respond-async" in request.headers.get("prefer", "") and who.id is not None:
+            job = jobs.submit(p, twin_path, inputs, owner=who.id, scopes=scopes, area=who.area)
             url = f"{base_url(request)}/jobs/{job.id}"
             return JSONResponse(
                 _status(job, base_url(request)),
@@ -344,34 +390,51 @@ def processes_router(
         result = await run_in_threadpool(p.run, twin_path, inputs, area=who.area)
         return JSONResponse(result)
 
+    @router.get("/jobs")
+    def job_list(request: Request) -> Response:
+        only(request)
+        who = principal(request)
+        base = base_url(request)
+        mine = [
+            job
+            for job in jobs.jobs(owner=who.id)
+            if who.allows(*job.scopes)
+            and who.covers(None if job.area is None else shapely.from_wkt(job.area))
+        ]
+        record(who, "jobs", [s for job in mine for s in job.scopes], jobs=len(mine))
+        doc = {
+            "jobs": [_status(job, base) for job in mine],
+            "links": [{"href": f"{base}/jobs", "rel": "self", "type": "application/json"}],
+        }
+        return document(request, doc, "Jobs")
+
     @router.get("/jobs/{job_id}")
     def job_status(job_id: str, request: Request) -> Response:
         only(request)
-        job = jobs.get(job_id, owner=principal(request).name)
-        if job is None:
-            raise Problem(404, f"no job {job_id!r}")
+        job = get_job(job_id, principal(request), "job")
         return JSONResponse(_status(job, base_url(request)))
 
     @router.get("/jobs/{job_id}/results")
     def job_results(job_id: str, request: Request) -> Response:
         only(request)
-        job = jobs.get(job_id, owner=principal(request).name)
-        if job is None:
-            raise Problem(404, f"no job {job_id!r}")
-        if job.status != "successful":
+        job = get_job(job_id, principal(request), "job-results")
+        result = jobs.result(job)
+        if result is None:
             raise Problem(404, f"job {job_id!r} has no results (status {job.status})")
-        return JSONResponse(job.result)
+        return JSONResponse(result)
 
     return router
 
 
-def _status(job, base: str) -> dict[str, Any]:
+def _status(job: Job, base: str) -> dict[str, Any]:
+    """The OGC ``statusInfo`` of a job, with the link to its results once it has them."""
     doc = {
         "jobID": job.id,
         "processID": job.process,
         "type": "process",
         "status": job.status,
         "created": job.created,
+        "started": job.started,
         "finished": job.finished,
         "message": job.message,
         "links": [{"href": f"{base}/jobs/{job.id}", "rel": "self", "type": "application/json"}],
@@ -395,15 +458,63 @@ def _problem(status: int, detail: str, headers: dict[str, str] | None = None) ->
 
 
 class Guard:
-    """ASGI middleware: size limits, authentication and rate limit before any route runs.
+    """ASGI middleware: who is calling, from where, and through which URL; limits first.
+
+    Before any route runs it refuses oversized requests, blocked addresses (failed logins,
+    :class:`~twin.api.security.LoginGuard`) and callers over their rate, authenticates the
+    caller and sets ``request.state.principal`` and ``request.state.base_url``.
+
+    The base URL of every link is the configured ``public_url``, else the address the
+    connection was accepted on: never the ``Host`` header, which any client sets at will.
+    ``X-Forwarded-For``, ``-Proto``, ``-Host`` and ``-Prefix`` count only when the connection
+    comes from a configured trusted proxy (uvicorn's own proxy handling is off, since it
+    trusts loopback by default and would hide the proxy's address from this check).
 
     A plain ASGI middleware (not Starlette's ``BaseHTTPMiddleware``, which wraps every
-    response in a stream and a task group): the caller goes to ``scope["state"]``, where
-    ``request.state.principal`` finds it.
+    response in a stream and a task group): its results go to ``scope["state"]``, where
+    ``request.state`` finds them.
     """
 
-    def __init__(self, app: Any, *, config: ApiConfig, limiter: RateLimiter):
-        self.app, self.config, self.limiter = app, config, limiter
+    def __init__(
+        self,
+        app: Any,
+        *,
+        config: ApiConfig,
+        limiter: RateLimiter,
+        logins: LoginGuard,
+    ):
+        self.app, self.config, self.limiter, self.logins = app, config, limiter, logins
+        self.proxies = [ipaddress.ip_network(p, strict=False) for p in config.trusted_proxies]
+
+    def _trusted(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in net for net in self.proxies)
+
+    def _origin(self, scope: dict, request: Request) -> tuple[str, str]:
+        """The client address and the base URL of a request."""
+        peer = scope["client"][0] if scope.get("client") else "unknown"
+        scheme = scope.get("scheme", "http")
+        host, port = scope.get("server") or ("localhost", None)
+        netloc = f"[{host}]" if ":" in host else host
+        if port is not None and (scheme, port) not in (("http", 80), ("https", 443)):
+            netloc = f"{netloc}:{port}"
+        prefix = scope.get("root_path", "")
+        client = peer
+        if self.proxies and self._trusted(peer):
+            headers = request.headers
+            # the nearest address that is not one of our proxies is the client
+            hops = [h.strip() for h in headers.get("x-forwarded-for", "").split(",") if h.strip()]
+            while hops and self._trusted(hops[-1]):
+                hops.pop()
+            client = hops[-1] if hops else peer
+            scheme = headers.get("x-forwarded-proto", scheme).split(",")[0].strip() or scheme
+            netloc = headers.get("x-forwarded-host", netloc).split(",")[0].strip() or netloc
+            prefix = headers.get("x-forwarded-prefix", prefix).rstrip("/")
+        base = self.config.public_url or f"{scheme}://{netloc}{prefix}".rstrip("/")
+        return client, base
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -416,8 +527,16 @@ class Guard:
                 raise Problem(413, f"request body over {self.config.max_body_bytes} bytes")
             if len(scope.get("query_string", b"")) + len(scope.get("path", "")) > 8000:
                 raise Problem(414, "request URL too long")
-            client = request.client.host if request.client else "unknown"
-            who = authenticate(request.headers, client, self.config)
+            client, base = self._origin(scope, request)
+            credentials = has_credentials(request.headers)
+            if credentials:
+                self.logins.check(client)
+            try:
+                who = authenticate(request.headers, client, self.config)
+            except Problem as exc:
+                if exc.status == 401:
+                    self.logins.failed(client)
+                raise
             self.limiter.check(who)
         except Problem as exc:
             await _problem(exc.status, exc.detail, exc.headers)(scope, receive, send)
@@ -425,7 +544,8 @@ class Guard:
         except ValueError:
             await _problem(400, "invalid Content-Length")(scope, receive, send)
             return
-        scope.setdefault("state", {})["principal"] = who
+        state = scope.setdefault("state", {})
+        state["principal"], state["base_url"] = who, base
         await self.app(scope, receive, send)
 
 
@@ -457,6 +577,12 @@ def create_app(twin_path: str | Path, *, config: ApiConfig | Path | None = None)
     # Job status in files beside the twin, so that every worker process can answer for a job.
     jobs = JobRunner(folder=config.jobs or twin_path.with_name(f"{twin_path.stem}.jobs"))
     limiter = RateLimiter()
+    logins = LoginGuard(
+        burst=config.auth_failures,
+        block_s=config.auth_block_s,
+        block_max_s=config.auth_block_max_s,
+        audit=audit,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -467,9 +593,9 @@ def create_app(twin_path: str | Path, *, config: ApiConfig | Path | None = None)
     app.include_router(core_router(service, title=title))
     cache = config.tiles_cache or twin_path.with_name(f"{twin_path.stem}.3dtiles-cache")
     app.include_router(features_router(service, TilesetCache(twin_path, cache)))
-    app.include_router(processes_router(twin_path, config, jobs, audit))
+    app.include_router(processes_router(twin_path, config, service, jobs))
 
-    app.add_middleware(Guard, config=config, limiter=limiter)
+    app.add_middleware(Guard, config=config, limiter=limiter, logins=logins)
 
     if config.cors_origins:
         app.add_middleware(

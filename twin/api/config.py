@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,12 @@ class ApiConfig:
     max_bbox_area: float = 25e6
     max_body_bytes: int = 1_000_000
     timeout: float = 10.0
-    rate_per_minute: int = 6000
+    rate_per_minute: int = 60_000
+    auth_failures: int = 10
+    auth_block_s: float = 1.0
+    auth_block_max_s: float = 900.0
+    public_url: str | None = None
+    trusted_proxies: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ()
     roles: dict[str, frozenset[str]] = field(default_factory=dict)
     anonymous_roles: tuple[str, ...] = ()
@@ -100,15 +106,22 @@ class ApiConfig:
             "processes",
             "tiles",
             "jobs",
+            "server",
         }
         unknown = set(data) - known
         if unknown:
             raise ConfigError(f"{source}: unknown sections {sorted(unknown)}")
         limits = data.get("limits", {})
         auth = data.get("auth", {})
+        server = data.get("server", {})
         try:
             roles = {name: frozenset(scopes) for name, scopes in data.get("roles", {}).items()}
             keys = tuple(_key(entry, roles, source) for entry in data.get("keys", []))
+            names = [k.name for k in keys]
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated:
+                # a key's name is its owner id (jobs, audit): two keys may not share one
+                raise ConfigError(f"{source}: key names {repeated} are used more than once")
             jwt_key = auth.get("jwt_key")
             if "jwt_key_file" in auth:
                 jwt_key = (base / auth["jwt_key_file"]).read_text(encoding="utf-8")
@@ -118,7 +131,12 @@ class ApiConfig:
                 max_bbox_area=float(limits.get("max_bbox_area_m2", 25e6)),
                 max_body_bytes=int(limits.get("max_body_bytes", 1_000_000)),
                 timeout=float(limits.get("timeout_s", 10.0)),
-                rate_per_minute=int(limits.get("rate_per_minute", 6000)),
+                rate_per_minute=int(limits.get("rate_per_minute", 60_000)),
+                auth_failures=int(limits.get("auth_failures", 10)),
+                auth_block_s=float(limits.get("auth_block_s", 1.0)),
+                auth_block_max_s=float(limits.get("auth_block_max_s", 900.0)),
+                public_url=_public_url(server.get("public_url"), source),
+                trusted_proxies=tuple(str(a) for a in server.get("trusted_proxies", ())),
                 cors_origins=tuple(data.get("cors", {}).get("origins", ())),
                 roles=roles,
                 anonymous_roles=tuple(auth.get("anonymous_roles", ())),
@@ -137,12 +155,27 @@ class ApiConfig:
                 else None,
                 jobs=(base / data["jobs"]["folder"]) if "folder" in data.get("jobs", {}) else None,
             )
+        except ConfigError:
+            raise
         except (TypeError, ValueError, AttributeError, OSError) as exc:
             raise ConfigError(f"{source}: invalid option: {exc}") from exc
 
     def scopes_of(self, roles: tuple[str, ...] | list[str], /) -> frozenset[str]:
         """The scopes granted by a list of roles (unknown roles grant nothing)."""
         return frozenset().union(*(self.roles.get(r, frozenset()) for r in roles))
+
+
+def _public_url(url: str | None, source: str) -> str | None:
+    """The configured public base URL, checked: an absolute http(s) URL, no query."""
+    if url is None:
+        return None
+    parts = urllib.parse.urlsplit(str(url))
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigError(
+            f"{source}: server.public_url {url!r} must be an http(s) URL without query, "
+            "such as 'https://twin.klagenfurt.example/api'"
+        )
+    return str(url).rstrip("/")
 
 
 def _key(entry: dict[str, Any], roles: dict[str, frozenset[str]], source: str) -> ApiKey:

@@ -113,6 +113,7 @@ class FeatureService:
         self.crs = CRSRegistry(source.crs)
         self.audit = audit
         self.specs = {}
+        self._defaults = {spec.id: spec for spec in specs}
         for spec in specs:
             if spec.layer not in source.layers:
                 continue
@@ -126,12 +127,41 @@ class FeatureService:
         """The collections the caller may know of."""
         return [s for s in self.specs.values() if principal.allows(s.scope)]
 
-    def spec(self, collection_id: str, principal: Principal, /) -> CollectionSpec:
-        """A collection the caller may read; 404 alike for missing and forbidden ones."""
+    def scope_of(self, collection_id: str, /) -> str | None:
+        """The scope a caller needs to read ``collection_id``, also where the twin lacks the
+        layer (a process that reads it needs the scope all the same)."""
+        spec = self.specs.get(collection_id) or self._defaults.get(collection_id)
+        if spec is None:
+            return self.config.collection_scopes.get(collection_id)
+        return self.config.collection_scopes.get(collection_id, spec.scope)
+
+    def spec(
+        self, collection_id: str, principal: Principal, /, *, action: str = "collection"
+    ) -> CollectionSpec:
+        """A collection the caller may read; 404 alike for missing and forbidden ones.
+
+        A refusal of a restricted collection is audited as ``denied`` with ``action`` (the
+        route: ``collection``, ``items``, ``queryables``...).
+        """
         spec = self.specs.get(collection_id)
-        if spec is None or not principal.allows(spec.scope):
+        if spec is None:
+            raise not_found(collection_id)
+        if not principal.allows(spec.scope):
+            self.denied(principal, action, collection=collection_id)
             raise not_found(collection_id)
         return spec
+
+    def denied(self, principal: Principal, action: str, /, **details: Any) -> None:
+        """Audit a refused attempt on restricted data (``action``: what was asked)."""
+        if self.audit is not None:
+            self.audit.record(principal, "denied", request=action, **details)
+
+    def accessed(
+        self, spec: CollectionSpec, principal: Principal, action: str, /, **details: Any
+    ) -> None:
+        """Audit an access to ``spec`` when the collection is restricted."""
+        if self.audit is not None and spec.scope is not None:
+            self.audit.record(principal, action, collection=spec.id, **details)
 
     def _three_d(self, spec: CollectionSpec) -> bool:
         return self.source.layers[spec.layer].has_z or bool(spec.lods)
@@ -429,12 +459,10 @@ class FeatureService:
         params: Mapping[str, str],
         count: int,
     ) -> None:
-        if self.audit is None or spec.scope is None:
-            return
-        self.audit.record(
+        self.accessed(
+            spec,
             principal,
             action,
-            collection=spec.id,
             count=count,
             bbox=params.get("bbox"),
             filter=params.get("filter"),

@@ -37,4 +37,6 @@ def serve(twin_path: Path, host: str, port: int, workers: int, config: Path | No
         workers=workers,
         log_level="warning",
         timeout_graceful_shutdown=5,
+        # the app reads X-Forwarded-* itself, from the proxies api.toml trusts only
+        proxy_headers=False,
     )
