@@ -233,21 +233,22 @@ class LoginGuard:
         now = time.monotonic()
         with self._lock:
             self._prune(now)
-            state = self._clients.setdefault(client, _Failures(now))
+            state = self._clients.get(client)
+            if state is None:
+                state = self._clients[client] = _Failures(now - self.window_s - 1.0)
             if now - state.last > self.forget_s:
                 state.level = 0
+            record = None
             if now - state.window_start > self.window_s:
                 state.window_start, state.count = now, 0
+                record = ("auth-failed", {})
             state.last = now
             state.count += 1
             state.unreported += 1
-            record = None
             if state.count >= self.burst:
                 block = min(self.block_s * 2**state.level, self.block_max_s)
                 state.blocked_until, state.level, state.count = now + block, state.level + 1, 0
                 record = ("auth-blocked", {"blocked_s": block})
-            elif state.count == 1:
-                record = ("auth-failed", {})
             if record is not None:
                 details = {"failures": state.unreported, "refused": state.refused, **record[1]}
                 state.unreported = state.refused = 0
