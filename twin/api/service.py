@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -343,17 +343,18 @@ class FeatureService:
         n = len(page.ids)
         media = CITY_MEDIA.get(f, "application/geo+json")
         keep = {"f": f} if f else {}
+        here = {k: params[k] for k in ("offset", "limit") if k in params}
+        link = _linker(url, params)
         links = [
-            _link(url, params, keep, "self", media),
-            _link(url, params, {"f": "html"}, "alternate", "text/html"),
+            link({**here, **keep}, "self", media),
+            link({**here, "f": "html"}, "alternate", "text/html"),
         ]
         if offset + n < (page.number_matched or 0):
-            links.append(
-                _link(url, params, {**keep, "offset": offset + n, "limit": limit}, "next", media)
-            )
+            links.append(link({"offset": offset + n, "limit": limit, **keep}, "next", media))
         if offset > 0:
-            change = {**keep, "offset": max(0, offset - limit), "limit": limit}
-            links.append(_link(url, params, change, "prev", media))
+            links.append(
+                link({"offset": max(0, offset - limit), "limit": limit, **keep}, "prev", media)
+            )
         self._audit(spec, principal, "items", params, n)
         return page, out, links
 
@@ -495,9 +496,14 @@ def _features(page, out: OutputCRS) -> list[str]:
     ]
 
 
-def _link(
-    url: str, params: Mapping[str, str], change: dict[str, Any], rel: str, kind: str
-) -> dict[str, str]:
-    query = {**{k: v for k, v in params.items() if k != "f"}, **change}
-    href = f"{url}?{urlencode(query)}" if query else url
-    return {"href": href, "rel": rel, "type": kind}
+def _linker(url: str, params: Mapping[str, str]) -> Callable[..., dict[str, str]]:
+    """A maker of links to ``url`` with the request's ``params`` but ``f``, ``offset`` and
+    ``limit``, and the ones it is given: what they share is encoded once (quoting the long
+    CRS URIs again for every link was most of the time the links took)."""
+    rest = urlencode({k: v for k, v in params.items() if k not in ("f", "offset", "limit")})
+
+    def link(change: dict[str, Any], rel: str, kind: str) -> dict[str, str]:
+        query = "&".join(q for q in (rest, urlencode(change)) if q)
+        return {"href": f"{url}?{query}" if query else url, "rel": rel, "type": kind}
+
+    return link

@@ -9,6 +9,7 @@ geometries are decoded from WKB with shapely in one vectorised call per page.
 from __future__ import annotations
 
 import functools
+import json
 import sqlite3
 import threading
 import time
@@ -89,16 +90,28 @@ class Selection:
     """Which features a request wants, with everything in the store CRS.
 
     ``where`` is an SQL fragment with named parameters (from :mod:`twin.api.cql`), never text
-    from the request. ``area`` restricts everything to a caller's service area.
+    from the request. ``area`` restricts everything to a caller's service area. ``bbox`` is
+    the envelope the R-tree is asked for; ``region`` the exact shape a feature must meet
+    (``None``: the ``bbox`` rectangle itself) and ``inner`` a rectangle inside it, so that a
+    feature whose envelope lies within ``inner`` needs no exact test (``None``: ``bbox``).
     """
 
     bbox: tuple[float, float, float, float] | None = None
+    region: shapely.Geometry | None = None
+    inner: tuple[float, float, float, float] | None = None
     where: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     area: shapely.Geometry | None = None
     sortby: list[tuple[str, bool]] = field(default_factory=list)
     properties: list[str] | None = None
     lod: str | None = None
+
+
+def _page(rows: list[tuple], matched: int | None) -> Page:
+    """A page from rows of (fid, WKB, properties JSON)."""
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    geoms = shapely.from_wkb(np.array([r[1] for r in rows], dtype=object))
+    return Page(ids, np.asarray(geoms, dtype=object), [r[2] for r in rows], matched)
 
 
 @dataclass(frozen=True)
@@ -192,16 +205,6 @@ class GeoPackageSource:
     def _from_where(self, layer: Layer, sel: Selection) -> tuple[str, dict[str, Any]]:
         table, geom = f'"{layer.name}" t', f't."{layer.geometry_column}"'
         conds, params = [], dict(sel.params)
-        if sel.bbox is not None and layer.rtree is not None:
-            table += f' JOIN "{layer.rtree}" r ON r.id = t.fid'
-            x0, y0, x1, y1 = sel.bbox
-            params.update(bx0=x0, by0=y0, bx1=x1, by1=y1)
-            params["bbox_wkb"] = shapely.to_wkb(shapely.box(x0, y0, x1, y1))
-            conds.append(
-                "r.minx <= :bx1 AND r.maxx >= :bx0 AND r.miny <= :by1 AND r.maxy >= :by0 AND "
-                "((r.minx >= :bx0 AND r.maxx <= :bx1 AND r.miny >= :by0 AND r.maxy <= :by1) "
-                f"OR twin_spatial('intersects', {geom}, :bbox_wkb))"
-            )
         if sel.area is not None:
             ax0, ay0, ax1, ay1 = shapely.bounds(sel.area)
             params.update(ax0=ax0, ay0=ay0, ax1=ax1, ay1=ay1, area_wkb=shapely.to_wkb(sel.area))
@@ -258,9 +261,12 @@ class GeoPackageSource:
         ``names`` are the property columns to return (already checked against the layer).
         """
         layer = self.layers[layer_name]
-        from_where, params = self._from_where(layer, sel)
         order = ", ".join(f't."{c}" {"ASC" if asc else "DESC"}' for c, asc in sel.sortby)
         order = f"{order}, t.fid" if order else "t.fid"
+        if sel.bbox is not None and layer.rtree is not None:
+            matched = self._in_bbox(layer, sel, order)
+            return self._rows(layer, sel, matched[offset : offset + limit], names, len(matched))
+        from_where, params = self._from_where(layer, sel)
         sql = (
             f"SELECT t.fid, {self._geometry_sql(layer, sel)}, "
             f"{self._properties_sql(layer, names)} {from_where} "
@@ -270,9 +276,61 @@ class GeoPackageSource:
         matched = None
         if count:
             matched = self._execute(f"SELECT count(*) {from_where}", params)[0][0]
-        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        return _page(rows, matched)
+
+    def _in_bbox(self, layer: Layer, sel: Selection, order: str) -> np.ndarray:
+        """The ids of the features in ``sel``'s bbox (and filter and area), in ``order``.
+
+        The R-tree gives the candidates; a candidate whose envelope lies within the inner
+        rectangle is in, the others are tested exactly in one vectorised GEOS call (a Python
+        function called by SQLite per row cost more than the whole query).
+        """
+        x0, y0, x1, y1 = sel.bbox
+        if sel.area is not None:  # candidates must meet the area's envelope too
+            ax0, ay0, ax1, ay1 = shapely.bounds(sel.area)
+            x0, y0, x1, y1 = max(x0, ax0), max(y0, ay0), min(x1, ax1), min(y1, ay1)
+        ix0, iy0, ix1, iy1 = sel.inner or sel.bbox
+        params = dict(sel.params, bx0=x0, by0=y0, bx1=x1, by1=y1)
+        params.update(ix0=ix0, iy0=iy0, ix1=ix1, iy1=iy1)
+        # with a service area every candidate is tested: its envelope says nothing of the area
+        inside = (
+            "0"
+            if sel.area is not None
+            else "r.minx >= :ix0 AND r.maxx <= :ix1 AND r.miny >= :iy0 AND r.maxy <= :iy1"
+        )
+        where = "r.minx <= :bx1 AND r.maxx >= :bx0 AND r.miny <= :by1 AND r.maxy >= :by0"
+        if sel.where:
+            where += f" AND ({sel.where})"
+        wkb = _wkb_sql(f't."{layer.geometry_column}"')
+        rows = self._execute(
+            f"SELECT t.fid, CASE WHEN {inside} THEN NULL ELSE {wkb} END "
+            f'FROM "{layer.name}" t JOIN "{layer.rtree}" r ON r.id = t.fid '
+            f"WHERE {where} ORDER BY {order}",
+            params,
+        )
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         geoms = shapely.from_wkb(np.array([r[1] for r in rows], dtype=object))
-        return Page(ids, np.asarray(geoms, dtype=object), [r[2] for r in rows], matched)
+        exact = ~shapely.is_missing(geoms)
+        region = sel.region if sel.region is not None else shapely.box(*sel.bbox)
+        shapely.prepare(region)
+        hit = ~exact
+        hit[exact] = shapely.intersects(region, geoms[exact])
+        if sel.area is not None:
+            hit[exact] &= shapely.intersects(sel.area, geoms[exact])
+        return ids[hit]
+
+    def _rows(
+        self, layer: Layer, sel: Selection, ids: np.ndarray, names: list[str], matched: int
+    ) -> Page:
+        """The features ``ids``, in that order."""
+        rows = self._execute(
+            f"SELECT t.fid, {self._geometry_sql(layer, sel)}, "
+            f'{self._properties_sql(layer, names)} FROM "{layer.name}" t '
+            "WHERE t.fid IN (SELECT value FROM json_each(:ids))",
+            {"ids": json.dumps(ids.tolist())},
+        )
+        by_id = {r[0]: r for r in rows}
+        return _page([by_id[i] for i in ids.tolist()], matched)
 
     def feature(self, layer_name: str, fid: int, sel: Selection, /, *, names: list[str]) -> Page:
         """The feature ``fid`` (an empty page when it does not exist or is out of ``sel``)."""
