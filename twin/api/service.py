@@ -249,12 +249,12 @@ class FeatureService:
                 raise Problem(400, f"properties: unknown {bad}; known: {sorted(columns)}")
         if "bbox" in params:
             bbox_crs = self.crs.get(params.get("bbox-crs"), what="bbox-crs", allowed=crs_list)
-            sel.bbox = bbox_crs.bbox_to_store(_bbox(params["bbox"]))
-            x0, y0, x1, y1 = sel.bbox
-            if (x1 - x0) * (y1 - y0) > self.config.max_bbox_area:
+            sel.bbox, sel.bbox_inner = bbox_crs.bbox_to_store(_bbox(params["bbox"]))
+            area = float(shapely.area(sel.bbox))
+            if area > self.config.max_bbox_area:
                 raise Problem(
                     400,
-                    f"bbox covers {(x1 - x0) * (y1 - y0) / 1e6:.1f} km², more than the "
+                    f"bbox covers {area / 1e6:.1f} km², more than the "
                     f"{self.config.max_bbox_area / 1e6:g} km² allowed",
                 )
         elif "bbox-crs" in params:

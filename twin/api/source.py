@@ -1,9 +1,10 @@
 """Features from a twin's GeoPackage by SQL: R-tree for bbox, parameterised filters, pages.
 
-No layer is ever loaded whole. A bbox query joins the layer with its GeoPackage R-tree; the
-exact intersection test runs (in GEOS, through a registered SQL function) only for candidates
-whose envelope is not already inside the bbox. Properties are built as JSON by SQLite, and
-geometries are decoded from WKB with shapely in one vectorised call per page.
+No layer is ever loaded whole. A bbox query joins the layer with its GeoPackage R-tree on the
+bounds of the bbox's region; the exact intersection test with the region runs (in GEOS,
+through a registered SQL function) only for candidates whose envelope is not already inside a
+rectangle known to lie in the region. Properties are built as JSON by SQLite, and geometries
+are decoded from WKB with shapely in one vectorised call per page.
 """
 
 from __future__ import annotations
@@ -88,11 +89,14 @@ class Layer:
 class Selection:
     """Which features a request wants, with everything in the store CRS.
 
+    ``bbox`` is the region of a request's bbox (a polygon, or empty when the bbox lies
+    outside the store CRS's area), ``bbox_inner`` a rectangle inside it, if one is known.
     ``where`` is an SQL fragment with named parameters (from :mod:`twin.api.cql`), never text
     from the request. ``area`` restricts everything to a caller's service area.
     """
 
-    bbox: tuple[float, float, float, float] | None = None
+    bbox: shapely.Geometry | None = None
+    bbox_inner: tuple[float, float, float, float] | None = None
     where: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     area: shapely.Geometry | None = None
@@ -192,16 +196,27 @@ class GeoPackageSource:
     def _from_where(self, layer: Layer, sel: Selection) -> tuple[str, dict[str, Any]]:
         table, geom = f'"{layer.name}" t', f't."{layer.geometry_column}"'
         conds, params = [], dict(sel.params)
-        if sel.bbox is not None and layer.rtree is not None:
-            table += f' JOIN "{layer.rtree}" r ON r.id = t.fid'
-            x0, y0, x1, y1 = sel.bbox
-            params.update(bx0=x0, by0=y0, bx1=x1, by1=y1)
-            params["bbox_wkb"] = shapely.to_wkb(shapely.box(x0, y0, x1, y1))
-            conds.append(
-                "r.minx <= :bx1 AND r.maxx >= :bx0 AND r.miny <= :by1 AND r.maxy >= :by0 AND "
-                "((r.minx >= :bx0 AND r.maxx <= :bx1 AND r.miny >= :by0 AND r.maxy <= :by1) "
-                f"OR twin_spatial('intersects', {geom}, :bbox_wkb))"
-            )
+        if sel.bbox is not None and sel.bbox.is_empty:
+            conds.append("0")
+        elif sel.bbox is not None:
+            params["bbox_wkb"] = shapely.to_wkb(sel.bbox)
+            exact = f"twin_spatial('intersects', {geom}, :bbox_wkb)"
+            if layer.rtree is not None:
+                table += f' JOIN "{layer.rtree}" r ON r.id = t.fid'
+                x0, y0, x1, y1 = shapely.bounds(sel.bbox).tolist()
+                params.update(bx0=x0, by0=y0, bx1=x1, by1=y1)
+                prefilter = (
+                    "r.minx <= :bx1 AND r.maxx >= :bx0 AND r.miny <= :by1 AND r.maxy >= :by0"
+                )
+                if sel.bbox_inner is not None:
+                    ix0, iy0, ix1, iy1 = sel.bbox_inner
+                    params.update(ix0=ix0, iy0=iy0, ix1=ix1, iy1=iy1)
+                    exact = (
+                        "((r.minx >= :ix0 AND r.maxx <= :ix1 AND r.miny >= :iy0 AND "
+                        f"r.maxy <= :iy1) OR {exact})"
+                    )
+                exact = f"{prefilter} AND {exact}"
+            conds.append(exact)
         if sel.area is not None:
             ax0, ay0, ax1, ay1 = shapely.bounds(sel.area)
             params.update(ax0=ax0, ay0=ay0, ax1=ax1, ay1=ay1, area_wkb=shapely.to_wkb(sel.area))
