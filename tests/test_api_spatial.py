@@ -7,6 +7,7 @@ import json
 
 import geopandas as gpd
 import httpx
+import numpy as np
 import pyproj
 import pytest
 import shapely
@@ -90,6 +91,127 @@ def _json_filter(op: str, literal: dict) -> str:
     return json.dumps({"op": op.lower(), "args": [{"property": "geometry"}, literal]})
 
 
+# -- 1. BBOX literals --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", ["cql2-text", "cql2-json"])
+@pytest.mark.parametrize("op", list(PREDICATES))
+def test_bbox_literal_in_every_spatial_predicate(api, buildings, op, lang):
+    region = _box(buildings, (0.2, 0.25, 0.6, 0.7))
+    # a box of about 0.2 m inside one building: the only one that contains it
+    inside = buildings.geometry.iloc[17].representative_point()
+    tiny = (inside.x - 1e-6, inside.y - 1e-6, inside.x + 1e-6, inside.y + 1e-6)
+    for box in (region, tiny):
+        text = f"{op}(geometry, BBOX({', '.join(map(repr, box))}))"
+        if lang == "cql2-json":
+            text = _json_filter(op, {"bbox": list(box)})
+        ids = matched(api, filter=text, **{"filter-lang": lang})[1]
+        assert ids == expected(buildings, PREDICATES[op], shapely.box(*box)), text
+    if op == "S_CONTAINS":
+        assert ids == {buildings.index[17]}
+
+
+def test_bbox_literal_forms(api, buildings):
+    x0, y0, x1, y1 = _box(buildings, (0.1, 0.1, 0.5, 0.55))
+    want = expected(buildings, "intersects", shapely.box(x0, y0, x1, y1))
+    assert 0 < len(want) < len(buildings)
+    forms = {
+        "literal first": ({"filter": f"S_INTERSECTS(BBOX({x0},{y0},{x1},{y1}), geometry)"}),
+        "lower case": ({"filter": f"s_intersects(geometry, bbox({x0},{y0},{x1},{y1}))"}),
+        "six numbers": ({"filter": f"S_INTERSECTS(geometry, BBOX({x0},{y0},-10,{x1},{y1},900))"}),
+        "json, six numbers": {
+            "filter": _json_filter("s_intersects", {"bbox": [x0, y0, -10, x1, y1, 900]}),
+            "filter-lang": "cql2-json",
+        },
+        "EPSG:4326, latitude first": {
+            "filter": f"S_INTERSECTS(geometry, BBOX({y0},{x0},{y1},{x1}))",
+            "filter-crs": EPSG4326,
+        },
+    }
+    for name, params in forms.items():
+        assert matched(api, **params)[1] == want, name
+    # in the storage CRS (northing first) the BBOX is a plain rectangle
+    store = gpd.read_file(api["twin"], layer="buildings", fid_as_index=True)
+    e0, n0, e1, n1 = _box(store, (0.1, 0.1, 0.5, 0.55))
+    in_gk = {"filter": f"S_INTERSECTS(geometry, BBOX({n0},{e0},{n1},{e1}))", "filter-crs": GK}
+    assert matched(api, **in_gk)[1] == expected(store, "intersects", shapely.box(e0, n0, e1, n1))
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"filter": "S_INTERSECTS(geometry, BBOX(14.3, 46.6, 14.4))"},
+        {"filter": "S_INTERSECTS(geometry, BBOX(14.4, 46.6, 14.3, 46.7))"},
+        {"filter": "S_INTERSECTS(geometry, BBOX(14.3, 'a', 14.4, 46.7))"},
+        {"filter": "S_INTERSECTS(geometry, BBOX(14.3, 46.6, 14.4, 46.7, 1, 2, 3))"},
+        {"filter": "S_INTERSECTS(geometry, BBOX(14.3, height, 14.4, 46.7))"},
+        {
+            "filter": _json_filter("s_intersects", {"bbox": [14.3, 46.6]}),
+            "filter-lang": "cql2-json",
+        },
+        {
+            "filter": _json_filter("s_intersects", {"bbox": [14.3, 46.6, "x", 46.7]}),
+            "filter-lang": "cql2-json",
+        },
+        {"filter": "height > BBOX(14.3, 46.6, 14.4, 46.7)"},
+    ],
+)
+def test_bad_bbox_literals_are_a_400(api, params):
+    assert "filter" in refused(api, "/collections/buildings/items", **params)
+
+
+# -- 2. geographic literals reaching outside the store CRS -------------------------------------
+
+
+@pytest.mark.parametrize("lang", ["cql2-text", "cql2-json"])
+def test_whole_world_and_far_away_literals(api, buildings, lang):
+    world = shapely.from_wkt(WORLD)
+    far = shapely.from_wkt(AUSTRALIA)
+    for name, literal in {"world": world, "australia": far}.items():
+        for op in ("S_INTERSECTS", "S_DISJOINT", "S_WITHIN", "S_CONTAINS"):
+            text = f"{op}(geometry, {literal.wkt})"
+            if lang == "cql2-json":
+                text = _json_filter(op, json.loads(shapely.to_geojson(literal)))
+            ids = matched(api, filter=text, **{"filter-lang": lang})[1]
+            assert ids == expected(buildings, PREDICATES[op], literal), (name, op)
+    assert matched(api, filter=f"S_INTERSECTS(geometry, {WORLD})")[0] == len(buildings)
+    assert matched(api, filter=f"S_DISJOINT(geometry, {WORLD})")[0] == 0
+    assert matched(api, filter="S_INTERSECTS(geometry, BBOX(-180, -90, 180, 90))")[0] == 200
+
+
+def test_whole_world_latitude_first_and_other_layers(api, sample_twin):
+    lat_first = "POLYGON((-90 -180, -90 180, 90 180, 90 -180, -90 -180))"
+    for layer in ("buildings", "trees", "parcels", "surface_works"):
+        total = len(gpd.read_file(sample_twin, layer=layer))
+        params = {"filter": f"S_INTERSECTS(geometry, {lat_first})", "filter-crs": EPSG4326}
+        assert matched(api, layer, **params)[0] == total, layer
+        assert matched(api, layer, filter=f"S_DISJOINT(geometry, {WORLD})")[0] == 0, layer
+
+
+def test_long_lonlat_edges_follow_their_curve(api, buildings):
+    """A polygon with edges of a degree and more, straight in longitude/latitude: in the
+    projected store CRS they are curves, tens of metres off the straight chord."""
+    cx, cy = np.mean(buildings.total_bounds.reshape(2, 2), axis=0)
+    # one edge runs 1.2 degrees across the district, skewed; the others are far away
+    polygon = shapely.Polygon(
+        [(cx - 0.9, cy - 0.6), (cx + 0.9, cy + 0.6), (cx + 0.9, cy - 1.0), (cx - 0.9, cy - 1.0)]
+    )
+    for op in ("S_INTERSECTS", "S_WITHIN", "S_DISJOINT"):
+        want = expected(buildings, PREDICATES[op], polygon)
+        assert 0 < len(want) < len(buildings)
+        assert matched(api, filter=f"{op}(geometry, {polygon.wkt})")[1] == want, op
+    # without densifying the edge, its chord in the store CRS would pick other buildings
+    gk = pyproj.Transformer.from_crs("OGC:CRS84", "EPSG:31258", always_xy=True)
+    chord = shapely.transform(polygon, lambda c: np.column_stack(gk.transform(*c.T)))
+    store = gpd.read_file(api["twin"], layer="buildings", fid_as_index=True)
+    assert expected(store, "intersects", chord) != expected(buildings, "intersects", polygon)
+
+
+def test_point_literal_outside_the_area_matches_nothing(api, buildings):
+    assert matched(api, filter="S_INTERSECTS(geometry, POINT(151.2 -33.9))")[0] == 0
+    assert matched(api, filter="S_DISJOINT(geometry, POINT(151.2 -33.9))")[0] == len(buildings)
+
+
 # -- 3. bbox parameter -------------------------------------------------------------------------
 
 BOXES = [
@@ -126,6 +248,7 @@ def test_bbox_with_heights_and_in_the_store_crs(api, buildings):
 
 def test_bbox_outside_the_store_area_matches_nothing(api):
     assert matched(api, bbox="151.1,-33.95,151.2,-33.85")[0] == 0
+    assert matched(api, filter="S_INTERSECTS(geometry, BBOX(151.1,-33.95,151.2,-33.85))")[0] == 0
 
 
 def test_bbox_area_limit_uses_the_area_in_the_store_crs(api, buildings):

@@ -10,8 +10,8 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-from collections.abc import Callable
-from typing import Any
+import math
+from typing import Any, Protocol
 
 import numpy as np
 import shapely
@@ -48,6 +48,13 @@ _SPATIAL = {
 }
 
 
+class ToStore(Protocol):
+    """Turns literal geometries (in the filter CRS) into the store CRS; with ``whole``, a
+    geometry reaching outside the store CRS's area becomes empty rather than cut."""
+
+    def __call__(self, geoms: np.ndarray, /, *, whole: bool = False) -> np.ndarray: ...
+
+
 def parse(text: str, /, *, lang: str = "cql2-text") -> ast.Node:
     """Parse a CQL2 filter.
 
@@ -63,11 +70,66 @@ def parse(text: str, /, *, lang: str = "cql2-text") -> ast.Node:
     """
     try:
         if lang == "cql2-json":
-            return parse_json(json.loads(text))
-        return parse_text(text)
+            node = parse_json(_bbox_literals(json.loads(text)))
+        else:
+            node = parse_text(text)
     except Exception as exc:  # lark and json errors: report the first line only
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise Problem(400, f"filter ({lang}) is not valid: {first}") from None
+    return node
+
+
+def _bbox_literals(node: Any) -> Any:
+    """Decoded CQL2 JSON with each ``{"bbox": [...]}`` as ``BBOX(...)`` in cql2-text parses.
+
+    pygeofilter's JSON parser hands the numbers (minx, miny, maxx, maxy) to its
+    ``Envelope(x1, x2, y1, y2)`` in the wrong order, and cannot take six.
+    """
+    if isinstance(node, list):
+        return [_bbox_literals(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "bbox" in node and "coordinates" not in node:  # a GeoJSON geometry may have a bbox
+        numbers = node["bbox"]
+        return ast.Function("bbox", numbers if isinstance(numbers, list) else [numbers])
+    return {key: _bbox_literals(value) for key, value in node.items()}
+
+
+def _bbox(numbers: list[Any]) -> shapely.Geometry:
+    """The rectangle of a CQL2 ``BBOX`` literal; of six numbers, the heights are dropped
+    (the spatial predicates are 2D)."""
+    if len(numbers) not in (4, 6) or any(
+        isinstance(v, bool) or not isinstance(v, int | float) for v in numbers
+    ):
+        raise Problem(
+            400, "filter: BBOX takes 4 or 6 numbers: minx, miny[, minz], maxx, maxy[, maxz]"
+        )
+    # an integer too large for a float is as infinite as 1e999
+    floats = [float(v) if abs(v) < 1e308 else math.inf for v in numbers]
+    if not all(map(math.isfinite, floats)):
+        raise Problem(400, f"filter: BBOX{tuple(numbers)}: the numbers must be finite")
+    x0, y0, x1, y1 = (floats[0], floats[1], floats[3], floats[4]) if len(floats) == 6 else floats
+    if x0 > x1 or y0 > y1:
+        raise Problem(400, f"filter: BBOX{tuple(numbers)}: a lower corner is above the upper one")
+    return shapely.box(x0, y0, x1, y1)
+
+
+def _geometry(value: Any) -> shapely.Geometry:
+    """The geometry of a literal: a CQL2 ``BBOX``, a geometry, or pygeofilter's ``ENVELOPE``."""
+    # pygeofilter's cql2-text grammar has no BBOX literal (its BBOX keyword is CQL1's
+    # predicate BBOX(geometry, ...)), but its function-call rule reads the CQL2 spelling
+    # BBOX(minx, miny, maxx, maxy) as the function "bbox" of the numbers: taking that
+    # function for the literal needs no change to the grammar nor to the text.
+    if isinstance(value, ast.Function) and value.name.lower() == "bbox":
+        return _bbox(value.arguments)
+    if isinstance(value, values.Envelope):  # ENVELOPE(minx maxx miny maxy), pygeofilter's own
+        return shapely.box(value.x1, value.y1, value.x2, value.y2)
+    if isinstance(value, values.Geometry):
+        try:
+            return shapely.from_geojson(json.dumps(value.geometry))
+        except shapely.errors.GEOSException as exc:
+            raise Problem(400, f"filter: invalid geometry literal: {exc}") from None
+    raise Problem(400, "filter: a spatial predicate needs a geometry literal")
 
 
 class SQLCompiler:
@@ -78,13 +140,13 @@ class SQLCompiler:
     columns
         Queryable column -> JSON type; anything else is refused.
     to_store
-        Turns literal geometries (in the filter CRS) into the store CRS.
+        Turns literal geometries (in the filter CRS) into the store CRS (a :class:`ToStore`).
     rtree
         The layer's R-tree table, used to pre-select candidates of spatial predicates.
 
     Examples
     --------
-    >>> c = SQLCompiler({"height": "number"}, to_store=lambda g: g, rtree=None)
+    >>> c = SQLCompiler({"height": "number"}, to_store=lambda g, whole=False: g, rtree=None)
     >>> c.compile(parse("height >= 10"))
     ('t."height" >= :f0', {'f0': 10})
     """
@@ -93,7 +155,7 @@ class SQLCompiler:
         self,
         columns: dict[str, str],
         *,
-        to_store: Callable[[np.ndarray], np.ndarray],
+        to_store: ToStore,
         rtree: str | None,
         geometry_column: str = "geom",
     ):
@@ -154,22 +216,20 @@ class SQLCompiler:
         raise Problem(400, f"filter: {type(node).__name__} is not supported")
 
     def _spatial(self, op: str, lhs: Any, rhs: Any) -> str:
-        if isinstance(lhs, values.Geometry | values.Envelope):
+        if isinstance(rhs, ast.Attribute):
             lhs, rhs = rhs, lhs
             op = {"contains": "within", "within": "contains"}.get(op, op)
         if not isinstance(lhs, ast.Attribute) or lhs.name not in GEOMETRY_NAMES:
             raise Problem(400, "filter: a spatial predicate compares the geometry to a literal")
-        if isinstance(rhs, values.Envelope):
-            literal = shapely.box(rhs.x1, rhs.y1, rhs.x2, rhs.y2)
-        elif isinstance(rhs, values.Geometry):
-            try:
-                literal = shapely.from_geojson(json.dumps(rhs.geometry))
-            except shapely.errors.GEOSException as exc:
-                raise Problem(400, f"filter: invalid geometry literal: {exc}") from None
-        else:
-            raise Problem(400, "filter: a spatial predicate needs a geometry literal")
-        literal = self.to_store(np.array([literal], dtype=object))[0]
-        if not shapely.is_valid(literal) and literal.geom_type.endswith("Polygon"):
+        literal = _geometry(rhs)
+        if not shapely.is_valid(literal):  # GEOS refuses to cut or compare invalid polygons
+            literal = shapely.make_valid(literal)
+        # A feature can only contain or equal a literal that lies in the store's area whole.
+        whole = op in ("contains", "equals")
+        literal = self.to_store(np.array([literal], dtype=object), whole=whole)[0]
+        if literal.is_empty and op != "disjoint":
+            return "0"  # outside the store CRS's area: nothing meets it
+        if not shapely.is_valid(literal):  # a ring pinched by the transformation
             literal = shapely.make_valid(literal)
         geom = f't."{self.geometry_column}"'
         sql = f"twin_spatial('{op}', {geom}, {self._param(shapely.to_wkb(literal))})"
