@@ -8,9 +8,13 @@ import json
 import geopandas as gpd
 import httpx
 import numpy as np
+import pandas as pd
 import pyproj
 import pytest
 import shapely
+
+from twin.api import cql
+from twin.api.problems import Problem
 
 from .test_api_server import serving
 
@@ -265,3 +269,123 @@ def test_bbox_area_limit_uses_the_area_in_the_store_crs(api, buildings):
     big = shapely.box(x0, y0, x0 + 0.07, y0 + 0.05)
     detail = refused(api, "/collections/buildings/items", bbox=",".join(map(repr, big.bounds)))
     assert "km²" in detail
+
+
+# -- 5. robustness of CQL2 ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"filter": "height > 9223372036854775808"},
+        {"filter": "height < -9223372036854775809"},
+        {"filter": "survey_points IN (1, 99999999999999999999)"},
+        {"filter": "height BETWEEN 0 AND 18446744073709551616"},
+        {
+            "filter": '{"op": ">", "args": [{"property": "height"}, 9223372036854775808]}',
+            "filter-lang": "cql2-json",
+        },
+    ],
+)
+def test_integers_beyond_64_bits_are_a_400(api, params):
+    assert "64-bit" in refused(api, "/collections/buildings/items", **params)
+
+
+def test_equality_parameter_beyond_64_bits_is_a_400(api):
+    detail = refused(api, "/collections/buildings/items", survey_points="99999999999999999999")
+    assert "64-bit" in detail
+
+
+def test_the_largest_64_bit_integers_still_work(api, buildings):
+    assert matched(api, filter="survey_points < 9223372036854775807")[0] == len(buildings)
+    assert matched(api, filter="survey_points > -9223372036854775808")[0] == len(buildings)
+
+
+@pytest.mark.parametrize("op", ["AND", "OR"])
+def test_long_and_or_chains(api, sample_twin, op):
+    store = gpd.read_file(sample_twin, layer="buildings")
+    steps = [i / 10 for i in range(100)]
+    text = f" {op} ".join(f"height > {s}" for s in steps)
+    want = (store["height"] > (max(steps) if op == "AND" else min(steps))).sum()
+    assert matched(api, filter=text)[0] == want
+    args = [{"op": ">", "args": [{"property": "height"}, s]} for s in steps[:60]]
+    as_json = json.dumps({"op": op.lower(), "args": args}, separators=(",", ":"))
+    want = (store["height"] > (steps[59] if op == "AND" else 0)).sum()
+    assert matched(api, filter=as_json, **{"filter-lang": "cql2-json"})[0] == want
+
+
+def test_too_many_terms_is_a_400_naming_the_limit(api):
+    text = "height IN (" + ",".join(map(str, range(600))) + ")"
+    assert str(cql.MAX_TERMS) in refused(api, "/collections/buildings/items", filter=text)
+
+
+def _nested(depth: int) -> str:
+    """Groups nested ``depth`` deep, alternately OR and AND (no chain to flatten)."""
+    text = "height > 0"
+    for i in range(depth):
+        text = f"(height > {i} {'OR' if i % 2 else 'AND'} {text})"
+    return text
+
+
+def _not_json(depth: int) -> str:
+    """``depth`` NOTs around ``height > 1`` in CQL2 JSON (as text: too deep for ``json``)."""
+    leaf = '{"op":">","args":[{"property":"height"},1]}'
+    return '{"op":"not","args":[' * depth + leaf + "]}" * depth
+
+
+def test_deep_filters_are_a_400_naming_the_limit(api, sample_twin):
+    items = "/collections/buildings/items"
+    assert str(cql.MAX_DEPTH) in refused(api, items, filter=_nested(cql.MAX_DEPTH + 5))
+    json_lang = {"filter-lang": "cql2-json"}
+    assert str(cql.MAX_DEPTH) in refused(api, items, filter=_not_json(cql.MAX_DEPTH), **json_lang)
+
+
+def test_the_deepest_allowed_filters_run(api, sample_twin):
+    """As deep as allowed, with spatial predicates at the bottom: SQLite's parser copes."""
+    height = gpd.read_file(sample_twin, layer="buildings")["height"]
+    levels = cql.MAX_DEPTH - 3  # the predicate, its bbox and the bbox's numbers below
+    deepest = _nested(levels).replace(
+        "height > 0", "S_INTERSECTS(geometry, BBOX(-180, -90, 180, 90))"
+    )
+    want = pd.Series(True, index=height.index)  # every building intersects the world
+    for i in range(levels):
+        want = (height > i) | want if i % 2 else (height > i) & want
+    assert matched(api, filter=deepest)[0] == want.sum()
+    levels = cql.MAX_DEPTH - 2  # the comparison and its operands below the NOTs
+    want = (height > 1) if levels % 2 == 0 else (height <= 1)
+    nots = _not_json(levels)
+    assert matched(api, filter=nots, **{"filter-lang": "cql2-json"})[0] == want.sum()
+
+
+def test_absurdly_nested_filters_are_a_400_not_a_500(api):
+    """As deep as fits in the 8,000 characters of a URL once percent-encoded."""
+    items = "/collections/buildings/items"
+    parens = "(" * 1200 + "height > 1" + ")" * 1200
+    assert str(cql.MAX_NESTING) in refused(api, items, filter=parens)
+    assert "filter" in refused(api, items, filter="NOT " * 1200 + "height > 1")
+    json_lang = {"filter-lang": "cql2-json"}
+    assert str(cql.MAX_NESTING) in refused(api, items, filter=_not_json(150), **json_lang)
+    collection = "GEOMETRYCOLLECTION(" * 250 + "POINT(14 46)" + ")" * 250
+    text = f"S_INTERSECTS(geometry, {collection})"
+    assert str(cql.MAX_NESTING) in refused(api, items, filter=text)
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("NOT " * 2000 + "height > 1", "cql2-text"),
+        ("(" * 2000 + "height > 1" + ")" * 2000, "cql2-text"),
+        ("(" * 100_000 + "height > 1" + ")" * 100_000, "cql2-text"),
+        (
+            "S_INTERSECTS(geometry, " + "GEOMETRYCOLLECTION(" * 2000 + "POINT(1 2)" + ")" * 2001,
+            "cql2-text",
+        ),
+        (_not_json(2000), "cql2-json"),
+        ("[" * 100_000 + "]" * 100_000, "cql2-json"),
+        (" AND ".join(f"height > {i}" for i in range(2000)), "cql2-text"),
+    ],
+)
+def test_huge_filters_are_refused_before_any_recursion(text, lang):
+    with pytest.raises(Problem) as caught:
+        cql.parse(text, lang=lang)
+    assert caught.value.status == 400

@@ -3,6 +3,12 @@
 Property names are checked against the collection's queryables and written as quoted
 identifiers from that list; every literal becomes a named parameter. Nothing a client sends
 is ever pasted into SQL text.
+
+A filter is measured before anything walks it recursively: brackets nested more than
+:data:`MAX_NESTING` deep (counted in the text, before parsing), more than :data:`MAX_TERMS`
+terms or more than :data:`MAX_DEPTH` levels (counted in the parsed tree, without recursion)
+are a 400. An AND or OR chain, which pygeofilter nests one level per operator, is one level
+and becomes one flat SQL group.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import itertools
 import json
 import logging
 import math
+import re
 from typing import Any, Protocol
 
 import numpy as np
@@ -27,6 +34,24 @@ from twin.api.problems import Problem
 logging.getLogger("lark").setLevel(logging.WARNING)
 
 GEOMETRY_NAMES = ("geometry", "geom")
+
+#: Brackets (parentheses in cql2-text, ``[`` and ``{`` in cql2-json) may nest this deep.
+MAX_NESTING = 50
+#: Operators, properties and literals a filter may have (an AND or OR chain is one).
+MAX_TERMS = 500
+#: Levels a filter may have, a chain of ANDs or ORs counting as one. SQLite parses with a
+#: fixed stack (100 entries in SQLite 3.40), which about 25 nested groups of SQL fill.
+MAX_DEPTH = 20
+#: The integers SQLite stores: a larger literal cannot be bound.
+INT64 = range(-(2**63), 2**63)
+
+# Quoted strings as the grammars read them: pygeofilter's cql2-text strings and identifiers
+# run to the next quote on the same line; JSON strings know backslash escapes.
+_QUOTED = {
+    "cql2-text": re.compile(r"'[^'\n]*'|\"[^\"\n]*\""),
+    "cql2-json": re.compile(r'"(?:[^"\\]|\\.)*"'),
+}
+_BRACKETS = {"cql2-text": (b"(", b")"), "cql2-json": (b"[{", b"]}")}
 
 _COMPARE = {
     ast.Equal: "=",
@@ -61,13 +86,19 @@ def parse(text: str, /, *, lang: str = "cql2-text") -> ast.Node:
     Raises
     ------
     Problem
-        400 with the position of a syntax error.
+        400 with the position of a syntax error, or when the filter is larger or nested
+        deeper than the limits of this module.
 
     Examples
     --------
     >>> parse("height > 10")
     GreaterThan(lhs=ATTRIBUTE height, rhs=10)
+    >>> parse("height > 10 AND (use = 'x' OR use = 'y')", lang="cql2-text").lhs
+    GreaterThan(lhs=ATTRIBUTE height, rhs=10)
     """
+    nesting = _nesting(text, lang)
+    if nesting > MAX_NESTING:
+        raise Problem(400, f"filter: brackets nested {nesting} deep, more than {MAX_NESTING}")
     try:
         if lang == "cql2-json":
             node = parse_json(_bbox_literals(json.loads(text)))
@@ -76,14 +107,31 @@ def parse(text: str, /, *, lang: str = "cql2-text") -> ast.Node:
     except Exception as exc:  # lark and json errors: report the first line only
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise Problem(400, f"filter ({lang}) is not valid: {first}") from None
+    _measure(node)
     return node
+
+
+def _nesting(text: str, lang: str) -> int:
+    """How deep brackets nest in ``text`` outside quoted strings, counted without recursion.
+
+    Examples
+    --------
+    >>> _nesting("(a = '((' OR (b = 1))", "cql2-text")
+    2
+    """
+    opening, closing = _BRACKETS[lang]
+    # brackets are ASCII: no byte of a multi-byte UTF-8 character is one
+    codes = np.frombuffer(_QUOTED[lang].sub("", text).encode(errors="replace"), dtype=np.uint8)
+    steps = np.isin(codes, list(opening)).astype(np.int64) - np.isin(codes, list(closing))
+    return int(np.cumsum(steps).max(initial=0))
 
 
 def _bbox_literals(node: Any) -> Any:
     """Decoded CQL2 JSON with each ``{"bbox": [...]}`` as ``BBOX(...)`` in cql2-text parses.
 
     pygeofilter's JSON parser hands the numbers (minx, miny, maxx, maxy) to its
-    ``Envelope(x1, x2, y1, y2)`` in the wrong order, and cannot take six.
+    ``Envelope(x1, x2, y1, y2)`` in the wrong order, and cannot take six. Recursive, but
+    :data:`MAX_NESTING` has bounded the depth.
     """
     if isinstance(node, list):
         return [_bbox_literals(item) for item in node]
@@ -93,6 +141,41 @@ def _bbox_literals(node: Any) -> Any:
         numbers = node["bbox"]
         return ast.Function("bbox", numbers if isinstance(numbers, list) else [numbers])
     return {key: _bbox_literals(value) for key, value in node.items()}
+
+
+def _chain(node: ast.And | ast.Or) -> list[Any]:
+    """The terms of an AND (or OR) chain, in order, however deep pygeofilter nested them."""
+    kind, terms, stack = type(node), [], [node]
+    while stack:
+        item = stack.pop()
+        if type(item) is kind:
+            stack += [item.rhs, item.lhs]
+        else:
+            terms.append(item)
+    return terms
+
+
+def _measure(root: ast.Node) -> None:
+    """Refuse a filter of more than :data:`MAX_TERMS` terms or :data:`MAX_DEPTH` levels.
+
+    Walks the tree with a stack of its own: a tree too deep for Python's recursion is
+    refused, not followed.
+    """
+    terms, stack = 0, [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        terms += 1
+        if terms > MAX_TERMS:
+            raise Problem(400, f"filter: more than {MAX_TERMS} terms")
+        if depth > MAX_DEPTH:
+            raise Problem(400, f"filter: nested more than {MAX_DEPTH} levels deep")
+        if isinstance(node, ast.And | ast.Or):
+            children = _chain(node)
+        elif isinstance(node, ast.Node):
+            children = node.get_sub_nodes()
+        else:
+            children = []
+        stack += [(child, depth + 1) for child in children]
 
 
 def _bbox(numbers: list[Any]) -> shapely.Geometry:
@@ -149,6 +232,8 @@ class SQLCompiler:
     >>> c = SQLCompiler({"height": "number"}, to_store=lambda g, whole=False: g, rtree=None)
     >>> c.compile(parse("height >= 10"))
     ('t."height" >= :f0', {'f0': 10})
+    >>> c.compile(parse("height > 1 AND height > 2 AND height > 3"))[0]
+    '(t."height" > :f1 AND t."height" > :f2 AND t."height" > :f3)'
     """
 
     def __init__(
@@ -173,6 +258,8 @@ class SQLCompiler:
     def _param(self, value: Any) -> str:
         if isinstance(value, list | tuple | dict | values.Geometry | values.Envelope):
             raise Problem(400, f"filter: a literal {value!r} cannot be compared")
+        if isinstance(value, int) and value not in INT64:
+            raise Problem(400, f"filter: the integer {value} is beyond the 64-bit integers")
         name = next(self._names)
         self.params[name] = int(value) if isinstance(value, bool) else value
         return f":{name}"
@@ -192,8 +279,8 @@ class SQLCompiler:
 
     def _sql(self, node: Any) -> str:
         if isinstance(node, ast.And | ast.Or):
-            op = "AND" if isinstance(node, ast.And) else "OR"
-            return f"({self._sql(node.lhs)} {op} {self._sql(node.rhs)})"
+            op = " AND " if isinstance(node, ast.And) else " OR "
+            return f"({op.join(self._sql(term) for term in _chain(node))})"
         if isinstance(node, ast.Not):
             return f"(NOT {self._sql(node.sub_node)})"
         if type(node) in _COMPARE:

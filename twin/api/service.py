@@ -445,7 +445,10 @@ class FeatureService:
 def _typed(value: str, kind: str) -> Any:
     try:
         if kind == "integer":
-            return int(value)
+            number = int(value)
+            if number not in cql.INT64:
+                raise Problem(400, f"{value!r} is beyond the 64-bit integers")
+            return number
         if kind == "number":
             return float(value)
     except ValueError:
