@@ -271,6 +271,55 @@ def test_bbox_area_limit_uses_the_area_in_the_store_crs(api, buildings):
     assert "km²" in detail
 
 
+# -- 4. sortables ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("collection", ["buildings", "parcels", "trees"])
+def test_sortables_are_the_attribute_columns(api, sample_twin, collection):
+    url = f"{api['url']}/collections/{collection}"
+    r = httpx.get(f"{url}/sortables")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/schema+json"
+    doc = r.json()
+    assert doc["$id"] == f"{url}/sortables" and doc["type"] == "object"
+    columns = set(gpd.read_file(sample_twin, layer=collection, rows=1).columns) - {"geometry"}
+    owner = {"owner", "owners", "owner_name", "owner_address"}  # never served (docs/api.md)
+    assert set(doc["properties"]) == columns - owner
+    for name in doc["properties"]:
+        r = httpx.get(f"{url}/items", params={"sortby": f"-{name}", "limit": "3"})
+        assert r.status_code == 200, (name, r.text)
+    for bad in ("geometry", "geom", "fid", *sorted(owner)[:1]):
+        assert "sortby" in refused(api, f"/collections/{collection}/items", sortby=bad)
+    html = httpx.get(f"{url}/sortables?f=html")
+    assert html.headers["content-type"].startswith("text/html")
+    links = {lnk["rel"]: lnk for lnk in httpx.get(url).json()["links"]}
+    sortables = links["http://www.opengis.net/def/rel/ogc/1.0/sortables"]
+    assert sortables["href"] == f"{url}/sortables"
+    assert sortables["type"] == "application/schema+json"
+
+
+def test_sortables_of_hidden_collections_and_in_openapi(api):
+    hidden = httpx.get(f"{api['url']}/collections/utilities/sortables")
+    missing = httpx.get(f"{api['url']}/collections/nope/sortables")
+    assert hidden.status_code == missing.status_code == 404
+    assert hidden.json()["detail"].replace("utilities", "X") == missing.json()["detail"].replace(
+        "nope", "X"
+    )
+    paths = httpx.get(f"{api['url']}/api").json()["paths"]
+    assert paths["/collections/{collectionId}/sortables"]["get"]["operationId"] == "getSortables"
+    assert "unknown" in refused(api, "/collections/buildings/sortables", x="1")
+
+
+def test_sorted_pages_follow_the_store(api, sample_twin):
+    store = gpd.read_file(sample_twin, layer="trees", fid_as_index=True)
+    # ties are broken by fid, ascending
+    want = store.assign(id=store.index).sort_values(["height_m", "id"], ascending=[False, True])
+    r = httpx.get(
+        f"{api['url']}/collections/trees/items",
+        params={"sortby": "-height_m", "limit": "1000", "properties": "height_m"},
+    )
+    assert [f["id"] for f in r.json()["features"]] == want.index.tolist()
+
+
 # -- 5. robustness of CQL2 ---------------------------------------------------------------------
 
 

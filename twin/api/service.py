@@ -167,6 +167,12 @@ class FeatureService:
                     "type": "application/schema+json",
                     "title": "Queryables",
                 },
+                {
+                    "href": f"{url}/sortables",
+                    "rel": "http://www.opengis.net/def/rel/ogc/1.0/sortables",
+                    "type": "application/schema+json",
+                    "title": "Sortables",
+                },
             ],
         }
         if layer.extent is not None:
@@ -217,6 +223,19 @@ class FeatureService:
             "title": spec.title,
             "properties": props,
             "additionalProperties": True,
+        }
+
+    def sortables(self, spec: CollectionSpec, base: str, /) -> dict[str, Any]:
+        """The properties ``sortby`` takes, as a JSON Schema (Part 5): the attribute columns
+        (not the geometry)."""
+        props = {name: {"title": name, "type": kind} for name, kind in self._columns(spec).items()}
+        return {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": f"{base}/collections/{spec.id}/sortables",
+            "type": "object",
+            "title": spec.title,
+            "properties": props,
+            "additionalProperties": False,
         }
 
     # -- items -----------------------------------------------------------------------------
@@ -287,7 +306,8 @@ class FeatureService:
             for key in (k.strip() for k in params["sortby"].split(",") if k.strip()):
                 name, asc = (key[1:], key[0] != "-") if key[0] in "+-" else (key, True)
                 if name not in columns:
-                    raise Problem(400, f"sortby: unknown property {name!r}")
+                    known = ", ".join(columns)
+                    raise Problem(400, f"sortby: {name!r} is not sortable; sortables: {known}")
                 sel.sortby.append((name, asc))
         return sel, names, out
 
