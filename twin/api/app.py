@@ -220,6 +220,13 @@ def features_router(service: FeatureService, tileset: TilesetCache) -> APIRouter
         doc = service.queryables(spec, base_url(request))
         return document(request, doc, f"{spec.title}: queryables", media="application/schema+json")
 
+    @router.get("/collections/{collection_id}/sortables")
+    def sortables(collection_id: str, request: Request) -> Response:
+        only(request)
+        spec = service.spec(collection_id, principal(request))
+        doc = service.sortables(spec, base_url(request))
+        return document(request, doc, f"{spec.title}: sortables", media="application/schema+json")
+
     def city_items(spec, request: Request, url: str, f: str) -> Response:
         who = principal(request)
         model, links, matched = service.city_items(spec, request.query_params, who, url, f=f)

@@ -3,6 +3,10 @@
 Output coordinates follow the axis order of the requested CRS (latitude first for EPSG:4326,
 as Part 2 requires); CRS84 and CRS84h are longitude first. Heights become ellipsoidal in
 CRS84h through the geoid grids shipped in ``twin/proj``.
+
+Geometries and boxes sent in a geographic CRS are cut to the store CRS's area of use before
+they are projected (beyond it a projection's coordinates mean nothing), and densified so that
+their edges, straight in longitude/latitude, follow their curves in the store CRS.
 """
 
 from __future__ import annotations
@@ -21,6 +25,16 @@ CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 CRS84H = "http://www.opengis.net/def/crs/OGC/0/CRS84h"
 EPSG = "http://www.opengis.net/def/crs/EPSG/0/{}"
 
+#: Longest edge, in degrees, of a geographic geometry projected to the store CRS: a line
+#: straight in longitude/latitude is a curve there, which chords of 0.001 degrees (about
+#: 100 m) follow within a millimetre.
+MAX_SEGMENT = 0.001
+#: Most vertices densifying a geometry may add: beyond 200 degrees of outline the chords get
+#: longer (a filter's geometry cut to an area of use hardly comes near).
+MAX_VERTICES = 200_000
+
+Rectangle = tuple[float, float, float, float]
+
 
 def _transformer(source: pyproj.CRS, target: pyproj.CRS) -> pyproj.Transformer:
     # The best MGI -> ETRS89 operation names a 2021 grid we do not ship; PROJ warns and uses
@@ -28,6 +42,49 @@ def _transformer(source: pyproj.CRS, target: pyproj.CRS) -> pyproj.Transformer:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return pyproj.Transformer.from_crs(source, target, always_xy=True)
+
+
+def _area_of_use(crs: pyproj.CRS, /) -> shapely.Geometry | None:
+    """Where ``crs`` is defined, in longitude/latitude (``None`` when it does not say)."""
+    area = crs.area_of_use
+    if area is None:
+        return None
+    west, south, east, north = area.bounds
+    if west > east:  # across the antimeridian
+        return shapely.union(
+            shapely.box(west, south, 180, north), shapely.box(-180, south, east, north)
+        )
+    return shapely.box(west, south, east, north)
+
+
+def _inner_rectangle(lonlat: shapely.Geometry, region: shapely.Geometry, /) -> Rectangle | None:
+    """A rectangle inside ``region``, the projection of the densified box ``lonlat``.
+
+    Each side of the box becomes a curve, slightly turned; the rectangle between the
+    innermost points of the four curves lies in the region when the curves bulge little, as
+    under a conformal projection, which is checked (``None`` when it does not).
+    """
+    if lonlat.geom_type != "Polygon":
+        return None
+    west, south, east, north = shapely.bounds(lonlat)
+    ll, xy = shapely.get_coordinates(lonlat), shapely.get_coordinates(region)
+    # densifying puts every vertex exactly on its side of the box
+    sides = [ll[:, 0] == west, ll[:, 1] == south, ll[:, 0] == east, ll[:, 1] == north]
+    if not all(side.any() for side in sides):
+        return None
+    inner = (
+        float(xy[sides[0], 0].max()),
+        float(xy[sides[1], 1].max()),
+        float(xy[sides[2], 0].min()),
+        float(xy[sides[3], 1].min()),
+    )
+    if (
+        inner[0] < inner[2]
+        and inner[1] < inner[3]
+        and shapely.contains(region, shapely.box(*inner))
+    ):
+        return inner
+    return None
 
 
 @dataclass(frozen=True)
@@ -46,6 +103,9 @@ class OutputCRS:
         Whether the CRS's first axis is northing/latitude (coordinates are written y, x).
     decimals
         Decimals kept in output coordinates.
+    area
+        For a geographic CRS, the store CRS's area of use in longitude/latitude: what is
+        sent to the store is cut to it (``None``: not cut).
     """
 
     uri: str
@@ -53,27 +113,52 @@ class OutputCRS:
     inverse: pyproj.Transformer | None
     swap: bool
     decimals: int
+    area: shapely.Geometry | None = None
 
     def from_store(self, geoms: np.ndarray, /) -> np.ndarray:
         """Geometries in the store CRS -> this CRS, vectorised, rounded, in axis order."""
         return shapely.transform(geoms, self._out, include_z=None)
 
-    def to_store(self, geoms: np.ndarray, /) -> np.ndarray:
-        """Geometries given in this CRS (in its axis order) -> the store CRS (2D)."""
-        return shapely.transform(geoms, self._in)
+    def to_store(self, geoms: np.ndarray, /, *, whole: bool = False) -> np.ndarray:
+        """Geometries given in this CRS (in its axis order) -> the store CRS (2D).
 
-    def bbox_to_store(self, bbox: tuple[float, ...], /) -> tuple[float, float, float, float]:
-        """A bbox in this CRS's axis order -> ``(minx, miny, maxx, maxy)`` in the store CRS."""
-        x0, y0, x1, y1 = (bbox[0], bbox[1], bbox[3], bbox[4]) if len(bbox) == 6 else bbox
-        if self.swap:
-            x0, y0, x1, y1 = y0, x0, y1, x1
+        From a geographic CRS, geometries are cut to the store CRS's area of use and
+        densified before they are projected: the whole world becomes the area of use, not
+        garbage. With ``whole``, a geometry reaching outside the area becomes empty instead of
+        cut: what must hold for all of it ("a feature contains it") then holds for no
+        feature, as features lie in the area. Geometries must be valid (GEOS cuts no other).
+        """
+        geoms = shapely.transform(geoms, self._xy)
         if self.inverse is None:
-            return (x0, y0, x1, y1)
-        with np.errstate(invalid="ignore"):
-            out = self.inverse.transform_bounds(x0, y0, x1, y1, densify_pts=21)
-        if not np.all(np.isfinite(out)):
-            raise Problem(400, f"bbox {list(bbox)} lies outside the area of {self.uri}")
-        return out
+            return geoms
+        if self.area is not None and whole:
+            geoms = np.where(shapely.covered_by(geoms, self.area), geoms, shapely.Polygon())
+        elif self.area is not None:
+            geoms = shapely.intersection(geoms, self.area)
+        return shapely.transform(_densified(geoms), self._project)
+
+    def bbox_to_store(
+        self, bbox: tuple[float, ...], /
+    ) -> tuple[shapely.Geometry, Rectangle | None]:
+        """A bbox in this CRS's axis order -> its region in the store CRS, and a rectangle
+        inside the region (``None`` when none was found).
+
+        Features are to be tested against the region: from a geographic CRS, the box cut to
+        the store CRS's area of use (empty when it lies outside) and densified as in
+        :meth:`to_store` (the envelope of the projected box reaches metres beyond it). A
+        feature whose envelope lies in the rectangle is in the region without a test.
+        """
+        x0, y0, x1, y1 = (bbox[0], bbox[1], bbox[3], bbox[4]) if len(bbox) == 6 else bbox
+        # a flat bbox is a line or a point, not an invalid polygon
+        box = shapely.transform(shapely.make_valid(shapely.box(x0, y0, x1, y1)), self._xy)
+        if self.inverse is None:
+            return box, tuple(shapely.bounds(box).tolist())
+        lonlat = box if self.area is None else shapely.intersection(box, self.area)
+        if lonlat.is_empty:
+            return lonlat, None
+        lonlat = _densified(np.array([lonlat], dtype=object))[0]
+        region = shapely.transform(lonlat, self._project)
+        return region, _inner_rectangle(lonlat, region)
 
     def _out(self, coords: np.ndarray) -> np.ndarray:
         if self.forward is not None:
@@ -83,12 +168,19 @@ class OutputCRS:
             coords = coords[:, [1, 0, *range(2, coords.shape[1])]]
         return np.round(coords, self.decimals)
 
-    def _in(self, coords: np.ndarray) -> np.ndarray:
-        if self.swap:
-            coords = coords[:, [1, 0]]
-        if self.inverse is None:
-            return coords
+    def _xy(self, coords: np.ndarray) -> np.ndarray:
+        """Coordinates in this CRS's axis order -> x, y (easting or longitude first)."""
+        return coords[:, [1, 0]] if self.swap else coords
+
+    def _project(self, coords: np.ndarray) -> np.ndarray:
         return np.column_stack(self.inverse.transform(coords[:, 0], coords[:, 1]))
+
+
+def _densified(geoms: np.ndarray, /) -> np.ndarray:
+    """Geometries in longitude/latitude with edges of at most :data:`MAX_SEGMENT` degrees
+    (longer when that would make more than :data:`MAX_VERTICES` vertices)."""
+    step = max(MAX_SEGMENT, float(shapely.length(geoms).sum()) / MAX_VERTICES)
+    return shapely.segmentize(geoms, step)
 
 
 class CRSRegistry:
@@ -105,6 +197,7 @@ class CRSRegistry:
         code = flat.to_epsg()
         self.storage_uri = EPSG.format(code) if code else CRS84
         self._crs: dict[str, OutputCRS] = {}
+        area = _area_of_use(flat)
         geographic = {
             CRS84: (pyproj.CRS("OGC:CRS84"), False),
             EPSG.format(4326): (pyproj.CRS("EPSG:4326"), True),
@@ -118,6 +211,7 @@ class CRSRegistry:
                 _transformer(pyproj.CRS("OGC:CRS84"), flat),
                 swap,
                 7,
+                area,
             )
         swap = flat.axis_info[0].direction.lower() == "north"
         self._crs[self.storage_uri] = OutputCRS(self.storage_uri, None, None, swap, 3)

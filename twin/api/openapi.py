@@ -98,6 +98,7 @@ _SCHEMAS: dict[str, Any] = {
         },
     },
     "queryables": {"type": "object", "required": ["type", "properties"]},
+    "sortables": {"type": "object", "required": ["type", "properties"]},
     "processList": {
         "type": "object",
         "required": ["processes", "links"],
@@ -259,6 +260,14 @@ def openapi(base: str, /, *, title: str) -> dict[str, Any]:
             "application/schema+json",
             codes=(400, 404),
         ),
+        "/collections/{collectionId}/sortables": _get(
+            "getSortables",
+            "Sortables: the properties sortby takes",
+            ["collectionId", "f"],
+            "sortables",
+            "application/schema+json",
+            codes=(400, 404),
+        ),
         "/collections/{collectionId}/items": _get(
             "getFeatures",
             "Features",
@@ -341,7 +350,10 @@ def openapi(base: str, /, *, title: str) -> dict[str, Any]:
         "info": {
             "title": title,
             "version": __version__,
-            "description": "OGC API - Features (Parts 1-3) and Processes for a city twin.",
+            "description": (
+                "OGC API - Features (Parts 1-3, and sortables of Part 5) and Processes for a "
+                "city twin."
+            ),
         },
         "servers": [{"url": base}],
         "paths": paths,

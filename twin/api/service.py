@@ -197,6 +197,12 @@ class FeatureService:
                     "type": "application/schema+json",
                     "title": "Queryables",
                 },
+                {
+                    "href": f"{url}/sortables",
+                    "rel": "http://www.opengis.net/def/rel/ogc/1.0/sortables",
+                    "type": "application/schema+json",
+                    "title": "Sortables",
+                },
             ],
         }
         if layer.extent is not None:
@@ -249,6 +255,19 @@ class FeatureService:
             "additionalProperties": True,
         }
 
+    def sortables(self, spec: CollectionSpec, base: str, /) -> dict[str, Any]:
+        """The properties ``sortby`` takes, as a JSON Schema (Part 5): the attribute columns
+        (not the geometry)."""
+        props = {name: {"title": name, "type": kind} for name, kind in self._columns(spec).items()}
+        return {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": f"{base}/collections/{spec.id}/sortables",
+            "type": "object",
+            "title": spec.title,
+            "properties": props,
+            "additionalProperties": False,
+        }
+
     # -- items -----------------------------------------------------------------------------
 
     def _selection(
@@ -279,12 +298,12 @@ class FeatureService:
                 raise Problem(400, f"properties: unknown {bad}; known: {sorted(columns)}")
         if "bbox" in params:
             bbox_crs = self.crs.get(params.get("bbox-crs"), what="bbox-crs", allowed=crs_list)
-            sel.bbox = bbox_crs.bbox_to_store(_bbox(params["bbox"]))
-            x0, y0, x1, y1 = sel.bbox
-            if (x1 - x0) * (y1 - y0) > self.config.max_bbox_area:
+            sel.bbox, sel.bbox_inner = bbox_crs.bbox_to_store(_bbox(params["bbox"]))
+            area = float(shapely.area(sel.bbox))
+            if area > self.config.max_bbox_area:
                 raise Problem(
                     400,
-                    f"bbox covers {(x1 - x0) * (y1 - y0) / 1e6:.1f} km², more than the "
+                    f"bbox covers {area / 1e6:.1f} km², more than the "
                     f"{self.config.max_bbox_area / 1e6:g} km² allowed",
                 )
         elif "bbox-crs" in params:
@@ -317,7 +336,8 @@ class FeatureService:
             for key in (k.strip() for k in params["sortby"].split(",") if k.strip()):
                 name, asc = (key[1:], key[0] != "-") if key[0] in "+-" else (key, True)
                 if name not in columns:
-                    raise Problem(400, f"sortby: unknown property {name!r}")
+                    known = ", ".join(columns)
+                    raise Problem(400, f"sortby: {name!r} is not sortable; sortables: {known}")
                 sel.sortby.append((name, asc))
         return sel, names, out
 
@@ -474,7 +494,10 @@ class FeatureService:
 def _typed(value: str, kind: str) -> Any:
     try:
         if kind == "integer":
-            return int(value)
+            number = int(value)
+            if number not in cql.INT64:
+                raise Problem(400, f"{value!r} is beyond the 64-bit integers")
+            return number
         if kind == "number":
             return float(value)
     except ValueError:

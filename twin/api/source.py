@@ -1,9 +1,10 @@
 """Features from a twin's GeoPackage by SQL: R-tree for bbox, parameterised filters, pages.
 
-No layer is ever loaded whole. A bbox query joins the layer with its GeoPackage R-tree; the
-exact intersection test runs (in GEOS, through a registered SQL function) only for candidates
-whose envelope is not already inside the bbox. Properties are built as JSON by SQLite, and
-geometries are decoded from WKB with shapely in one vectorised call per page.
+No layer is ever loaded whole. A bbox query joins the layer with its GeoPackage R-tree on the
+bounds of the bbox's region; the exact intersection test with the region runs (in GEOS,
+through a registered SQL function) only for candidates whose envelope is not already inside a
+rectangle known to lie in the region. Properties are built as JSON by SQLite, and geometries
+are decoded from WKB with shapely in one vectorised call per page.
 """
 
 from __future__ import annotations
@@ -89,16 +90,15 @@ class Layer:
 class Selection:
     """Which features a request wants, with everything in the store CRS.
 
+    ``bbox`` is the region of a request's bbox (a polygon, or empty when the bbox lies
+    outside the store CRS's area), ``bbox_inner`` a rectangle inside it, if one is known: a
+    feature whose envelope lies within it needs no exact test.
     ``where`` is an SQL fragment with named parameters (from :mod:`twin.api.cql`), never text
-    from the request. ``area`` restricts everything to a caller's service area. ``bbox`` is
-    the envelope the R-tree is asked for; ``region`` the exact shape a feature must meet
-    (``None``: the ``bbox`` rectangle itself) and ``inner`` a rectangle inside it, so that a
-    feature whose envelope lies within ``inner`` needs no exact test (``None``: ``bbox``).
+    from the request. ``area`` restricts everything to a caller's service area.
     """
 
-    bbox: tuple[float, float, float, float] | None = None
-    region: shapely.Geometry | None = None
-    inner: tuple[float, float, float, float] | None = None
+    bbox: shapely.Geometry | None = None
+    bbox_inner: tuple[float, float, float, float] | None = None
     where: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     area: shapely.Geometry | None = None
@@ -206,6 +206,9 @@ class GeoPackageSource:
     def _from_where(self, layer: Layer, sel: Selection) -> tuple[str, dict[str, Any]]:
         table, geom = f'"{layer.name}" t', f't."{layer.geometry_column}"'
         conds, params = [], dict(sel.params)
+        if sel.bbox is not None:  # a layer without R-tree (those with one: _in_bbox)
+            params["bbox_wkb"] = shapely.to_wkb(sel.bbox)
+            conds.append(f"twin_spatial('intersects', {geom}, :bbox_wkb)")
         if sel.area is not None:
             ax0, ay0, ax1, ay1 = shapely.bounds(sel.area)
             params.update(ax0=ax0, ay0=ay0, ax1=ax1, ay1=ay1, area_wkb=shapely.to_wkb(sel.area))
@@ -298,19 +301,19 @@ class GeoPackageSource:
         rectangle is in, the others are tested exactly in one vectorised GEOS call (a Python
         function called by SQLite per row cost more than the whole query).
         """
-        x0, y0, x1, y1 = sel.bbox
+        if sel.bbox.is_empty:
+            return np.empty(0, dtype=np.int64)
+        x0, y0, x1, y1 = shapely.bounds(sel.bbox).tolist()
         if sel.area is not None:  # candidates must meet the area's envelope too
-            ax0, ay0, ax1, ay1 = shapely.bounds(sel.area)
+            ax0, ay0, ax1, ay1 = shapely.bounds(sel.area).tolist()
             x0, y0, x1, y1 = max(x0, ax0), max(y0, ay0), min(x1, ax1), min(y1, ay1)
-        ix0, iy0, ix1, iy1 = sel.inner or sel.bbox
         params = dict(sel.params, bx0=x0, by0=y0, bx1=x1, by1=y1)
-        params.update(ix0=ix0, iy0=iy0, ix1=ix1, iy1=iy1)
+        inside = "0"  # every candidate tested exactly
         # with a service area every candidate is tested: its envelope says nothing of the area
-        inside = (
-            "0"
-            if sel.area is not None
-            else "r.minx >= :ix0 AND r.maxx <= :ix1 AND r.miny >= :iy0 AND r.maxy <= :iy1"
-        )
+        if sel.bbox_inner is not None and sel.area is None:
+            ix0, iy0, ix1, iy1 = sel.bbox_inner
+            params.update(ix0=ix0, iy0=iy0, ix1=ix1, iy1=iy1)
+            inside = "r.minx >= :ix0 AND r.maxx <= :ix1 AND r.miny >= :iy0 AND r.maxy <= :iy1"
         where = "r.minx <= :bx1 AND r.maxx >= :bx0 AND r.miny <= :by1 AND r.maxy >= :by0"
         if sel.where:
             where += f" AND ({sel.where})"
@@ -324,10 +327,9 @@ class GeoPackageSource:
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         geoms = shapely.from_wkb(np.array([r[1] for r in rows], dtype=object))
         exact = ~shapely.is_missing(geoms)
-        region = sel.region if sel.region is not None else shapely.box(*sel.bbox)
-        shapely.prepare(region)
+        shapely.prepare(sel.bbox)
         hit = ~exact
-        hit[exact] = shapely.intersects(region, geoms[exact])
+        hit[exact] = shapely.intersects(sel.bbox, geoms[exact])
         if sel.area is not None:
             hit[exact] &= shapely.intersects(sel.area, geoms[exact])
         return ids[hit]
