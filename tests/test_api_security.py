@@ -170,6 +170,7 @@ def test_an_anonymous_caller_runs_synchronously(api):
 ANONYMOUS = [
     "/collections/utilities",
     "/collections/utilities/queryables",
+    "/collections/utilities/sortables",
     "/collections/utilities/items",
     "/collections/utilities/items/1",
     "/collections/planned_works/items",
@@ -196,6 +197,7 @@ def test_restricted_documents_are_audited(api):
     for path, action in (
         ("/collections/utilities", "collection"),
         ("/collections/utilities/queryables", "queryables"),
+        ("/collections/utilities/sortables", "sortables"),
     ):
         before = len(_audit(api))
         assert httpx.get(api["url"] + path, headers=key).status_code == 200

@@ -211,21 +211,22 @@ def features_router(service: FeatureService, tileset: TilesetCache) -> APIRouter
         service.accessed(spec, who, "collection")
         return document(request, service.collection(spec, base_url(request)), spec.title)
 
-    @router.get("/collections/{collection_id}/queryables")
-    def queryables(collection_id: str, request: Request) -> Response:
+    def schema(collection_id: str, request: Request, kind: str, make: Any) -> Response:
+        """A collection's queryables or sortables (``kind``), as ``make`` writes them."""
         only(request)
         who = principal(request)
-        spec = service.spec(collection_id, who, action="queryables")
-        service.accessed(spec, who, "queryables")
-        doc = service.queryables(spec, base_url(request))
-        return document(request, doc, f"{spec.title}: queryables", media="application/schema+json")
+        spec = service.spec(collection_id, who, action=kind)
+        service.accessed(spec, who, kind)
+        doc = make(spec, base_url(request))
+        return document(request, doc, f"{spec.title}: {kind}", media="application/schema+json")
+
+    @router.get("/collections/{collection_id}/queryables")
+    def queryables(collection_id: str, request: Request) -> Response:
+        return schema(collection_id, request, "queryables", service.queryables)
 
     @router.get("/collections/{collection_id}/sortables")
     def sortables(collection_id: str, request: Request) -> Response:
-        only(request)
-        spec = service.spec(collection_id, principal(request))
-        doc = service.sortables(spec, base_url(request))
-        return document(request, doc, f"{spec.title}: sortables", media="application/schema+json")
+        return schema(collection_id, request, "sortables", service.sortables)
 
     def city_items(spec, request: Request, url: str, f: str) -> Response:
         who = principal(request)
