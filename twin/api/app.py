@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,55 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/job-list",
 ]
 GEOJSON = "application/geo+json"
+_INT64 = 2**63
+_JSON_DEPTH = 32
+
+
+def _json_body(body: bytes) -> dict[str, Any]:
+    """The JSON object of a request body.
+
+    Stricter than :func:`json.loads`, which takes ``NaN``, ``Infinity`` and ``1e999`` (not
+    JSON numbers, and no process can use them), integers of any size (SQLite and numpy stop
+    at 64 bits), nesting deep enough to exhaust the recursion limit later, and lone
+    surrogates (``"\\ud800"``), which no UTF-8 response can echo.
+
+    Raises
+    ------
+    Problem
+        400 for anything but such an object.
+    """
+
+    def integer(text: str) -> int:
+        if len(text) > 20 or not -_INT64 <= int(text) < _INT64:
+            raise Problem(400, f"the body has an integer beyond 64 bits ({text[:24]})")
+        return int(text)
+
+    def number(text: str) -> float:
+        value = float(text)
+        if not math.isfinite(value):
+            raise Problem(400, f"the body has a number beyond the float range ({text[:30]})")
+        return value
+
+    def constant(text: str) -> None:
+        raise Problem(400, f"the body has {text}, which is not JSON")
+
+    try:
+        doc = json.loads(body, parse_int=integer, parse_float=number, parse_constant=constant)
+    except (ValueError, RecursionError):
+        raise Problem(400, "the body is not JSON") from None
+    if not isinstance(doc, dict):
+        raise Problem(400, "the body must be a JSON object")
+    level, depth = [doc], 1
+    while level:
+        if depth > _JSON_DEPTH:
+            raise Problem(400, f"the body is nested deeper than {_JSON_DEPTH} levels")
+        children = [v for c in level for v in (c.values() if isinstance(c, dict) else c)]
+        level, depth = [c for c in children if isinstance(c, dict | list)], depth + 1
+    try:
+        json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise Problem(400, "the body has a lone surrogate: not Unicode text") from None
+    return doc
 
 
 def principal(request: Request) -> Principal:
@@ -324,13 +374,8 @@ def processes_router(
         p = get_process(process_id, who)
         if "json" not in request.headers.get("content-type", ""):
             raise Problem(415, "send the execute request as application/json")
-        body = await request.body()
-        if len(body) > config.max_body_bytes:
-            raise Problem(413, f"request body over {config.max_body_bytes} bytes")
-        try:
-            inputs = json.loads(body or b"{}").get("inputs", {})
-        except (ValueError, AttributeError):
-            raise Problem(400, "the body must be a JSON object with 'inputs'") from None
+        # the Guard cuts a body off at max_body_bytes (413), whatever its framing
+        inputs = _json_body(await request.body()).get("inputs", {})
         if audit is not None and config.process_scopes.get(p.id, p.scope):
             audit.record(who, "execute", process=p.id, inputs=inputs)
         if "respond-async" in request.headers.get("prefer", ""):
@@ -395,7 +440,8 @@ def _problem(status: int, detail: str, headers: dict[str, str] | None = None) ->
 
 
 class Guard:
-    """ASGI middleware: size limits, authentication and rate limit before any route runs.
+    """ASGI middleware: size limits, authentication and rate limit before any route runs,
+    and the answer to anything unexpected.
 
     A plain ASGI middleware (not Starlette's ``BaseHTTPMiddleware``, which wraps every
     response in a stream and a task group): the caller goes to ``scope["state"]``, where
@@ -410,10 +456,11 @@ class Guard:
             await self.app(scope, receive, send)
             return
         request = Request(scope)
+        limit = self.config.max_body_bytes
         try:
             length = int(request.headers.get("content-length") or 0)
-            if length > self.config.max_body_bytes:
-                raise Problem(413, f"request body over {self.config.max_body_bytes} bytes")
+            if length > limit:
+                raise Problem(413, f"request body over {limit} bytes")
             if len(scope.get("query_string", b"")) + len(scope.get("path", "")) > 8000:
                 raise Problem(414, "request URL too long")
             client = request.client.host if request.client else "unknown"
@@ -426,7 +473,35 @@ class Guard:
             await _problem(400, "invalid Content-Length")(scope, receive, send)
             return
         scope.setdefault("state", {})["principal"] = who
-        await self.app(scope, receive, send)
+        received, started = 0, False
+
+        async def bounded_receive() -> dict[str, Any]:
+            # A chunked body has no Content-Length to check above: count what arrives, and
+            # stop the route reading it (413) as soon as it passes the limit.
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise Problem(413, f"request body over {limit} bytes")
+            return message
+
+        async def watched_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, bounded_receive, watched_send)
+        except Exception:
+            # Handled here rather than by an exception handler for Exception: Starlette
+            # re-raises after such a handler answers, and uvicorn then drops the connection.
+            log.exception("unexpected error on %s %s", scope["method"], scope["path"])
+            if started:
+                raise  # the status line is out: only closing the connection can tell
+            await _problem(500, "internal error; the administrator can find it in the log")(
+                scope, receive, send
+            )
 
 
 def create_app(twin_path: str | Path, *, config: ApiConfig | Path | None = None) -> FastAPI:
@@ -491,11 +566,6 @@ def create_app(twin_path: str | Path, *, config: ApiConfig | Path | None = None)
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return _problem(exc.status_code, str(exc.detail))
-
-    @app.exception_handler(Exception)
-    async def on_error(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s", request.url.path)
-        return _problem(500, "internal error; the administrator can find it in the log")
 
     return app
 
