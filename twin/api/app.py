@@ -56,6 +56,9 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/job-list",
 ]
 GEOJSON = "application/geo+json"
+#: GET routes answer HEAD too (same status and headers, no body), as Starlette's own routes
+#: do; FastAPI's ``router.get`` registers GET alone.
+GET = ["GET", "HEAD"]
 _INT64 = 2**63
 _JSON_DEPTH = 32
 
@@ -191,7 +194,7 @@ def core_router(service: FeatureService, *, title: str) -> APIRouter:
     """Landing page, conformance and the OpenAPI document."""
     router = APIRouter()
 
-    @router.get("/")
+    @router.api_route("/", methods=GET)
     def landing(request: Request) -> Response:
         only(request)
         base = base_url(request)
@@ -218,12 +221,12 @@ def core_router(service: FeatureService, *, title: str) -> APIRouter:
         }
         return document(request, doc, title)
 
-    @router.get("/conformance")
+    @router.api_route("/conformance", methods=GET)
     def conformance(request: Request) -> Response:
         only(request)
         return document(request, {"conformsTo": CONFORMANCE}, "Conformance")
 
-    @router.get("/api")
+    @router.api_route("/api", methods=GET)
     def api(request: Request) -> Response:
         only(request)
         doc = openapi(base_url(request), title=title)
@@ -236,20 +239,20 @@ def features_router(service: FeatureService, tileset: TilesetCache) -> APIRouter
     """``/collections`` and everything below it (3D Tiles of city objects from ``tileset``)."""
     router = APIRouter()
 
-    @router.get("/collections")
+    @router.api_route("/collections", methods=GET)
     def collections(request: Request) -> Response:
         only(request)
         return document(
             request, service.collections(principal(request), base_url(request)), "Collections"
         )
 
-    @router.get("/collections/{collection_id}")
+    @router.api_route("/collections/{collection_id}", methods=GET)
     def collection(collection_id: str, request: Request) -> Response:
         only(request)
         spec = service.spec(collection_id, principal(request))
         return document(request, service.collection(spec, base_url(request)), spec.title)
 
-    @router.get("/collections/{collection_id}/queryables")
+    @router.api_route("/collections/{collection_id}/queryables", methods=GET)
     def queryables(collection_id: str, request: Request) -> Response:
         only(request)
         spec = service.spec(collection_id, principal(request))
@@ -274,7 +277,7 @@ def features_router(service: FeatureService, tileset: TilesetCache) -> APIRouter
     # they run on the worker's event loop, one after the other, rather than in a thread pool
     # where dozens of concurrent requests contend for the GIL and the slowest wait longest.
     # CityJSON (and 3D Tiles, built on first use) go to the thread pool.
-    @router.get("/collections/{collection_id}/items")
+    @router.api_route("/collections/{collection_id}/items", methods=GET)
     async def items(collection_id: str, request: Request) -> Response:
         who = principal(request)
         spec = service.spec(collection_id, who)
@@ -285,7 +288,7 @@ def features_router(service: FeatureService, tileset: TilesetCache) -> APIRouter
         result = service.items(spec, request.query_params, who, url)
         return geojson(request, result, spec.title)
 
-    @router.get("/collections/{collection_id}/items/{feature_id}")
+    @router.api_route("/collections/{collection_id}/items/{feature_id}", methods=GET)
     async def item(collection_id: str, feature_id: str, request: Request) -> Response:
         who = principal(request)
         spec = service.spec(collection_id, who)
@@ -295,7 +298,7 @@ def features_router(service: FeatureService, tileset: TilesetCache) -> APIRouter
         result = service.item(spec, feature_id, request.query_params, who, url)
         return geojson(request, result, f"{spec.title}: {feature_id}")
 
-    @router.get("/collections/{collection_id}/3dtiles/{name:path}")
+    @router.api_route("/collections/{collection_id}/3dtiles/{name:path}", methods=GET)
     def tiles(collection_id: str, name: str, request: Request) -> Response:
         only(request)
         who = principal(request)
@@ -349,7 +352,7 @@ def processes_router(
             raise Problem(404, f"no process {pid!r}")
         return found
 
-    @router.get("/processes")
+    @router.api_route("/processes", methods=GET)
     def list_processes(request: Request) -> Response:
         only(request)
         base = base_url(request)
@@ -361,7 +364,7 @@ def processes_router(
         }
         return document(request, doc, "Processes")
 
-    @router.get("/processes/{process_id}")
+    @router.api_route("/processes/{process_id}", methods=GET)
     def process_description(process_id: str, request: Request) -> Response:
         only(request)
         p = get_process(process_id, principal(request))
@@ -389,7 +392,7 @@ def processes_router(
         result = await run_in_threadpool(p.run, twin_path, inputs, area=who.area)
         return JSONResponse(result)
 
-    @router.get("/jobs/{job_id}")
+    @router.api_route("/jobs/{job_id}", methods=GET)
     def job_status(job_id: str, request: Request) -> Response:
         only(request)
         job = jobs.get(job_id, owner=principal(request).name)
@@ -397,7 +400,7 @@ def processes_router(
             raise Problem(404, f"no job {job_id!r}")
         return JSONResponse(_status(job, base_url(request)))
 
-    @router.get("/jobs/{job_id}/results")
+    @router.api_route("/jobs/{job_id}/results", methods=GET)
     def job_results(job_id: str, request: Request) -> Response:
         only(request)
         job = jobs.get(job_id, owner=principal(request).name)
@@ -565,7 +568,7 @@ def create_app(twin_path: str | Path, *, config: ApiConfig | Path | None = None)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _problem(exc.status_code, str(exc.detail))
+        return _problem(exc.status_code, str(exc.detail), exc.headers)  # 405: Allow
 
     return app
 
