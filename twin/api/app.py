@@ -210,6 +210,7 @@ def core_router(service: FeatureService, *, title: str) -> APIRouter:
                     "type": OPENAPI_MEDIA_TYPE,
                     "title": "OpenAPI 3.0",
                 },
+                {"href": f"{base}/api?f=html", "rel": "service-doc", "type": "text/html"},
                 {"href": f"{base}/conformance", "rel": "conformance", "type": "application/json"},
                 {"href": f"{base}/collections", "rel": "data", "type": "application/json"},
                 {
@@ -229,8 +230,8 @@ def core_router(service: FeatureService, *, title: str) -> APIRouter:
     @router.api_route("/api", methods=GET)
     def api(request: Request) -> Response:
         only(request)
-        doc = openapi(base_url(request), title=title)
-        return Response(json.dumps(doc), media_type=OPENAPI_MEDIA_TYPE)
+        doc = openapi(base_url(request), service, title=title)
+        return document(request, doc, f"{title}: API", media=OPENAPI_MEDIA_TYPE)
 
     return router
 
