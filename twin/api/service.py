@@ -280,9 +280,10 @@ class FeatureService:
             area = (x1 - x0) * (y1 - y0)
             # not "area > max": a side beyond the float range times a side of 0 is NaN
             if not area <= self.config.max_bbox_area:
+                size = "an unbounded area" if math.isnan(area) else f"{area / 1e6:.1f} km²"
                 raise Problem(
                     400,
-                    f"bbox covers {area / 1e6:.1f} km², more than the "
+                    f"bbox covers {size}, more than the "
                     f"{self.config.max_bbox_area / 1e6:g} km² allowed",
                 )
         elif "bbox-crs" in params:
