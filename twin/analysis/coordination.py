@@ -24,6 +24,10 @@ from twin.errors import InputError
 from twin.processes import Process, register
 
 REQUIRED = ("work_id", "operator", "start", "end")
+#: the largest join distance (m) a request may give: works a kilometre apart share no trench
+MAX_JOIN_DISTANCE = 1000.0
+#: the longest time window (days) a request may give: ten years of planning
+MAX_WINDOW_DAYS = 3650
 
 
 @dataclass
@@ -373,13 +377,17 @@ register(
         inputs={
             "join_distance": {
                 "title": "Join distance (m)",
+                "description": "Works closer than this share a trench (default 10 m, at most "
+                f"{MAX_JOIN_DISTANCE:g} m)",
                 "minOccurs": 0,
-                "schema": {"type": "number", "minimum": 0},
+                "schema": {"type": "number", "minimum": 0, "maximum": MAX_JOIN_DISTANCE},
             },
             "window_days": {
                 "title": "Time window (days)",
+                "description": "Works closer than this in time are coordinated (default 365, "
+                f"at most {MAX_WINDOW_DAYS})",
                 "minOccurs": 0,
-                "schema": {"type": "integer", "minimum": 0},
+                "schema": {"type": "integer", "minimum": 0, "maximum": MAX_WINDOW_DAYS},
             },
         },
         outputs={

@@ -12,6 +12,9 @@ import shapely
 from twin.errors import InputError
 from twin.processes import Process, register
 
+#: the largest area (m²) summarised in one run
+MAX_AREA = 4e6
+
 
 def parcel_buildings(twin_path: Path, inputs: dict[str, Any], /, *, area=None) -> dict[str, Any]:
     """Per-parcel building summary: buildings, built-up area and share, volume, max height.
@@ -26,8 +29,10 @@ def parcel_buildings(twin_path: Path, inputs: dict[str, Any], /, *, area=None) -
     box = shapely.box(x0, y0, x1, y1)
     if area is not None:
         box = shapely.intersection(box, area)
-    if shapely.area(box) > 4e6:
-        raise InputError("process 'parcel-buildings': bbox larger than 4 km²")
+    with np.errstate(over="ignore"):  # a bbox beyond the float range: an infinite area
+        too_large = shapely.area(box) > MAX_AREA
+    if too_large:
+        raise InputError(f"process 'parcel-buildings': bbox larger than {MAX_AREA / 1e6:g} km²")
     bounds = tuple(shapely.bounds(box))
     if box.is_empty:
         return {"parcels": []}
@@ -79,7 +84,8 @@ register(
         inputs={
             "bbox": {
                 "title": "Area",
-                "description": "[minx, miny, maxx, maxy] in the project CRS (m), at most 4 km²",
+                "description": "[minx, miny, maxx, maxy] in the project CRS (m), lower corner "
+                "first, at most 4 km²",
                 "schema": {
                     "type": "array",
                     "items": {"type": "number"},

@@ -183,8 +183,8 @@ def check_trench(
     Raises
     ------
     InputError
-        Empty or self-intersecting centreline, non-positive width or depth, an unknown method
-        or support, or a trench outside the twin.
+        Empty, self-intersecting or zero-length centreline, non-positive width or depth, an
+        unknown method or support, or a trench outside the twin.
     """
     rules = rules or Rules.load()
     line = _check_input(index, centreline, width, depth, method, support, trench_id)
@@ -262,6 +262,8 @@ def _check_input(index, centreline, width, depth, method, support, trench_id):
         raise InputError(f"trench {trench_id}: support must be 'slope' or 'shoring'")
     if not shapely.within(line, index.extent):
         raise InputError(f"trench {trench_id}: the trench lies (partly) outside the twin")
+    if not shapely.length(shapely.get_parts(line)).all():
+        raise InputError(f"trench {trench_id}: (a part of) the centreline has no length")
     return line
 
 
@@ -587,13 +589,35 @@ def index_for(twin_path: Path, /, *, area: shapely.Geometry | None = None) -> Ex
 
 
 def _process(twin_path: Path, inputs: dict[str, Any], /, *, area=None) -> dict[str, Any]:
-    """The ``trench-check`` process: a GeoJSON centreline in (CRS84 unless ``crs`` says)."""
+    """The ``trench-check`` process: a GeoJSON centreline in (CRS84 unless ``crs`` says).
+
+    The inputs have passed their schemas (:data:`INPUTS`); what PROJ and GEOS still refuse
+    (an unknown CRS code, a CRS with no way to the twin's, coordinates outside the CRS's
+    range) is an :class:`InputError` here, never an internal error.
+    """
     index = index_for(twin_path, area=area)
-    crs = pyproj.CRS.from_user_input(inputs.get("crs", "OGC:CRS84"))
-    line = shapely.geometry.shape(inputs["trench"])
-    move = transformer(crs, index.utilities.crs)
+    name = inputs.get("crs", "OGC:CRS84")
+    try:
+        crs = pyproj.CRS.from_user_input(name)
+        move = transformer(crs, index.utilities.crs)
+    except pyproj.exceptions.CRSError:
+        raise InputError(f"trench-check: crs {name!r} is not a CRS PROJ knows") from None
+    except pyproj.exceptions.ProjError:
+        raise InputError(
+            f"trench-check: crs {name!r} cannot be transformed to the twin's CRS"
+        ) from None
+    try:
+        line = shapely.geometry.shape(inputs["trench"])
+    except (shapely.errors.ShapelyError, ValueError, TypeError):
+        raise InputError(
+            "trench-check: the trench is not a GeoJSON line (positions of 2 or 3 numbers, "
+            "all alike)"
+        ) from None
     if move is not None:
-        line = shapely.transform(line, lambda c: np.c_[move.transform(c[:, 0], c[:, 1])])
+        with np.errstate(invalid="ignore", over="ignore"):
+            line = shapely.transform(line, lambda c: np.c_[move.transform(c[:, 0], c[:, 1])])
+    if not np.isfinite(shapely.get_coordinates(line)).all():
+        raise InputError(f"trench-check: the trench lies outside the area of crs {name!r}")
     if area is not None and not shapely.within(line, area):
         raise InputError("trench-check: the trench lies outside your service area")
     result = check_trench(
@@ -608,6 +632,68 @@ def _process(twin_path: Path, inputs: dict[str, Any], /, *, area=None) -> dict[s
     return {"result": result.to_dict()}
 
 
+#: a GeoJSON position: easting and northing (or longitude and latitude), maybe a height
+_POSITION = {"type": "array", "minItems": 2, "maxItems": 3, "items": {"type": "number"}}
+_LINE = {"type": "array", "minItems": 2, "items": _POSITION}
+#: the most a trench is wide or deep (m): beyond it, it is a pit or a cutting, not a trench
+MAX_WIDTH = MAX_DEPTH = 10.0
+#: the inputs of ``trench-check``, checked before :func:`_process` runs
+INPUTS = {
+    "trench": {
+        "title": "Centreline",
+        "description": "GeoJSON LineString or MultiLineString of the trench axis: positions of "
+        "2 or 3 finite numbers, at least 2 a line, in crs",
+        "schema": {
+            "oneOf": [
+                {
+                    "type": "object",
+                    "required": ["type", "coordinates"],
+                    "properties": {"type": {"const": "LineString"}, "coordinates": _LINE},
+                },
+                {
+                    "type": "object",
+                    "required": ["type", "coordinates"],
+                    "properties": {
+                        "type": {"const": "MultiLineString"},
+                        "coordinates": {"type": "array", "minItems": 1, "items": _LINE},
+                    },
+                },
+            ]
+        },
+    },
+    "width": {
+        "title": "Bottom width (m)",
+        "schema": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_WIDTH},
+    },
+    "depth": {
+        "title": "Depth (m)",
+        "schema": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_DEPTH},
+    },
+    "method": {"title": "Digging", "minOccurs": 0, "schema": {"enum": ["machine", "hand"]}},
+    "support": {
+        "title": "Walls deeper than 1.25 m",
+        "minOccurs": 0,
+        "schema": {"enum": ["slope", "shoring"]},
+    },
+    "crs": {
+        "title": "CRS of the centreline (default CRS84)",
+        "description": "EPSG:<code>, OGC:CRS84 or an OGC CRS URI "
+        "(http://www.opengis.net/def/crs/EPSG/0/31258); a code PROJ does not know is a 400",
+        "minOccurs": 0,
+        "schema": {
+            "type": "string",
+            "pattern": "^(EPSG:[0-9]{1,9}|OGC:CRS84|"
+            "http://www\\.opengis\\.net/def/crs/(EPSG/0/[0-9]{1,9}|OGC/1\\.3/CRS84))$",
+        },
+    },
+    "trench_id": {
+        "title": "Name",
+        "minOccurs": 0,
+        "schema": {"type": "string", "maxLength": 100},
+    },
+}
+
+
 register(
     Process(
         id="trench-check",
@@ -617,34 +703,7 @@ register(
             "depth uncertainty), hand-digging zones, trees' root protection zones, parcels, "
             "excavated volume and a verdict. Rules and sources: docs/excavation.md."
         ),
-        inputs={
-            "trench": {
-                "title": "Centreline",
-                "description": "GeoJSON LineString of the trench axis",
-                "schema": {
-                    "type": "object",
-                    "required": ["type", "coordinates"],
-                    "properties": {"type": {"enum": ["LineString", "MultiLineString"]}},
-                },
-            },
-            "width": {
-                "title": "Bottom width (m)",
-                "schema": {"type": "number", "exclusiveMinimum": 0},
-            },
-            "depth": {"title": "Depth (m)", "schema": {"type": "number", "exclusiveMinimum": 0}},
-            "method": {"title": "Digging", "minOccurs": 0, "schema": {"enum": ["machine", "hand"]}},
-            "support": {
-                "title": "Walls deeper than 1.25 m",
-                "minOccurs": 0,
-                "schema": {"enum": ["slope", "shoring"]},
-            },
-            "crs": {
-                "title": "CRS of the centreline (default CRS84)",
-                "minOccurs": 0,
-                "schema": {"type": "string"},
-            },
-            "trench_id": {"title": "Name", "minOccurs": 0, "schema": {"type": "string"}},
-        },
+        inputs=INPUTS,
         outputs={"result": {"title": "Findings and verdict", "schema": {"type": "object"}}},
         function=_process,
         reads=("utilities", "trees", "parcels"),

@@ -10,6 +10,7 @@ import contextlib
 import ipaddress
 import json
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,59 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/job-list",
 ]
 GEOJSON = "application/geo+json"
+#: GET routes answer HEAD too (same status and headers, no body), as Starlette's own routes
+#: do; FastAPI's ``router.get`` registers GET alone.
+GET = ["GET", "HEAD"]
+_INT64 = 2**63
+_JSON_DEPTH = 32
+
+
+def _json_body(body: bytes) -> dict[str, Any]:
+    """The JSON object of a request body.
+
+    Stricter than :func:`json.loads`, which takes ``NaN``, ``Infinity`` and ``1e999`` (not
+    JSON numbers, and no process can use them), integers of any size (SQLite and numpy stop
+    at 64 bits), nesting deep enough to exhaust the recursion limit later, and lone
+    surrogates (``"\\ud800"``), which no UTF-8 response can echo.
+
+    Raises
+    ------
+    Problem
+        400 for anything but such an object.
+    """
+
+    def integer(text: str) -> int:
+        value = int(text) if len(text) <= 20 else _INT64  # int() of 5,000 digits is an error
+        if not -_INT64 <= value < _INT64:
+            raise Problem(400, f"the body has an integer beyond 64 bits ({text[:24]})")
+        return value
+
+    def number(text: str) -> float:
+        value = float(text)
+        if not math.isfinite(value):
+            raise Problem(400, f"the body has a number beyond the float range ({text[:30]})")
+        return value
+
+    def constant(text: str) -> None:
+        raise Problem(400, f"the body has {text}, which is not JSON")
+
+    try:
+        doc = json.loads(body, parse_int=integer, parse_float=number, parse_constant=constant)
+    except (ValueError, RecursionError):
+        raise Problem(400, "the body is not JSON") from None
+    if not isinstance(doc, dict):
+        raise Problem(400, "the body must be a JSON object")
+    level, depth = [doc], 1
+    while level:
+        if depth > _JSON_DEPTH:
+            raise Problem(400, f"the body is nested deeper than {_JSON_DEPTH} levels")
+        children = [v for c in level for v in (c.values() if isinstance(c, dict) else c)]
+        level, depth = [c for c in children if isinstance(c, dict | list)], depth + 1
+    try:
+        json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise Problem(400, "the body has a lone surrogate: not Unicode text") from None
+    return doc
 
 
 def principal(request: Request) -> Principal:
@@ -151,7 +205,7 @@ def core_router(service: FeatureService, *, title: str) -> APIRouter:
     """Landing page, conformance and the OpenAPI document."""
     router = APIRouter()
 
-    @router.get("/")
+    @router.api_route("/", methods=GET)
     def landing(request: Request) -> Response:
         only(request)
         base = base_url(request)
@@ -167,6 +221,7 @@ def core_router(service: FeatureService, *, title: str) -> APIRouter:
                     "type": OPENAPI_MEDIA_TYPE,
                     "title": "OpenAPI 3.0",
                 },
+                {"href": f"{base}/api?f=html", "rel": "service-doc", "type": "text/html"},
                 {"href": f"{base}/conformance", "rel": "conformance", "type": "application/json"},
                 {"href": f"{base}/collections", "rel": "data", "type": "application/json"},
                 {
@@ -178,16 +233,16 @@ def core_router(service: FeatureService, *, title: str) -> APIRouter:
         }
         return document(request, doc, title)
 
-    @router.get("/conformance")
+    @router.api_route("/conformance", methods=GET)
     def conformance(request: Request) -> Response:
         only(request)
         return document(request, {"conformsTo": CONFORMANCE}, "Conformance")
 
-    @router.get("/api")
+    @router.api_route("/api", methods=GET)
     def api(request: Request) -> Response:
         only(request)
-        doc = openapi(base_url(request), title=title)
-        return Response(json.dumps(doc), media_type=OPENAPI_MEDIA_TYPE)
+        doc = openapi(base_url(request), service, title=title)
+        return document(request, doc, f"{title}: API", media=OPENAPI_MEDIA_TYPE)
 
     return router
 
@@ -196,14 +251,14 @@ def features_router(service: FeatureService, tileset: TilesetCache) -> APIRouter
     """``/collections`` and everything below it (3D Tiles of city objects from ``tileset``)."""
     router = APIRouter()
 
-    @router.get("/collections")
+    @router.api_route("/collections", methods=GET)
     def collections(request: Request) -> Response:
         only(request)
         return document(
             request, service.collections(principal(request), base_url(request)), "Collections"
         )
 
-    @router.get("/collections/{collection_id}")
+    @router.api_route("/collections/{collection_id}", methods=GET)
     def collection(collection_id: str, request: Request) -> Response:
         only(request)
         who = principal(request)
@@ -220,11 +275,11 @@ def features_router(service: FeatureService, tileset: TilesetCache) -> APIRouter
         doc = make(spec, base_url(request))
         return document(request, doc, f"{spec.title}: {kind}", media="application/schema+json")
 
-    @router.get("/collections/{collection_id}/queryables")
+    @router.api_route("/collections/{collection_id}/queryables", methods=GET)
     def queryables(collection_id: str, request: Request) -> Response:
         return schema(collection_id, request, "queryables", service.queryables)
 
-    @router.get("/collections/{collection_id}/sortables")
+    @router.api_route("/collections/{collection_id}/sortables", methods=GET)
     def sortables(collection_id: str, request: Request) -> Response:
         return schema(collection_id, request, "sortables", service.sortables)
 
@@ -246,7 +301,7 @@ def features_router(service: FeatureService, tileset: TilesetCache) -> APIRouter
     # they run on the worker's event loop, one after the other, rather than in a thread pool
     # where dozens of concurrent requests contend for the GIL and the slowest wait longest.
     # CityJSON (and 3D Tiles, built on first use) go to the thread pool.
-    @router.get("/collections/{collection_id}/items")
+    @router.api_route("/collections/{collection_id}/items", methods=GET)
     async def items(collection_id: str, request: Request) -> Response:
         who = principal(request)
         spec = service.spec(collection_id, who, action="items")
@@ -257,7 +312,7 @@ def features_router(service: FeatureService, tileset: TilesetCache) -> APIRouter
         result = service.items(spec, request.query_params, who, url)
         return geojson(request, result, spec.title)
 
-    @router.get("/collections/{collection_id}/items/{feature_id}")
+    @router.api_route("/collections/{collection_id}/items/{feature_id}", methods=GET)
     async def item(collection_id: str, feature_id: str, request: Request) -> Response:
         who = principal(request)
         spec = service.spec(collection_id, who, action="item")
@@ -267,7 +322,7 @@ def features_router(service: FeatureService, tileset: TilesetCache) -> APIRouter
         result = service.item(spec, feature_id, request.query_params, who, url)
         return geojson(request, result, f"{spec.title}: {feature_id}")
 
-    @router.get("/collections/{collection_id}/3dtiles/{name:path}")
+    @router.api_route("/collections/{collection_id}/3dtiles/{name:path}", methods=GET)
     def tiles(collection_id: str, name: str, request: Request) -> Response:
         only(request)
         who = principal(request)
@@ -351,7 +406,7 @@ def processes_router(
         record(who, action, job.scopes, job=job_id, process=job.process)
         return job
 
-    @router.get("/processes")
+    @router.api_route("/processes", methods=GET)
     def list_processes(request: Request) -> Response:
         only(request)
         base = base_url(request)
@@ -363,7 +418,7 @@ def processes_router(
         }
         return document(request, doc, "Processes")
 
-    @router.get("/processes/{process_id}")
+    @router.api_route("/processes/{process_id}", methods=GET)
     def process_description(process_id: str, request: Request) -> Response:
         only(request)
         p = get_process(process_id, principal(request), "process")
@@ -376,13 +431,8 @@ def processes_router(
         p = get_process(process_id, who, "execute")
         if "json" not in request.headers.get("content-type", ""):
             raise Problem(415, "send the execute request as application/json")
-        body = await request.body()
-        if len(body) > config.max_body_bytes:
-            raise Problem(413, f"request body over {config.max_body_bytes} bytes")
-        try:
-            inputs = json.loads(body or b"{}").get("inputs", {})
-        except (ValueError, AttributeError):
-            raise Problem(400, "the body must be a JSON object with 'inputs'") from None
+        # the Guard cuts a body off at max_body_bytes (413), whatever its framing
+        inputs = _json_body(await request.body()).get("inputs", {})
         scopes = needs(p)
         record(who, "execute", scopes, process=p.id, inputs=inputs)
         # A job belongs to a caller who can be told apart from every other: an anonymous
@@ -398,7 +448,7 @@ def processes_router(
         result = await run_in_threadpool(p.run, twin_path, inputs, area=who.area)
         return JSONResponse(result)
 
-    @router.get("/jobs")
+    @router.api_route("/jobs", methods=GET)
     def job_list(request: Request) -> Response:
         only(request)
         who = principal(request)
@@ -416,13 +466,13 @@ def processes_router(
         }
         return document(request, doc, "Jobs")
 
-    @router.get("/jobs/{job_id}")
+    @router.api_route("/jobs/{job_id}", methods=GET)
     def job_status(job_id: str, request: Request) -> Response:
         only(request)
         job = get_job(job_id, principal(request), "job")
         return JSONResponse(_status(job, base_url(request)))
 
-    @router.get("/jobs/{job_id}/results")
+    @router.api_route("/jobs/{job_id}/results", methods=GET)
     def job_results(job_id: str, request: Request) -> Response:
         only(request)
         job = get_job(job_id, principal(request), "job-results")
@@ -466,7 +516,8 @@ def _problem(status: int, detail: str, headers: dict[str, str] | None = None) ->
 
 
 class Guard:
-    """ASGI middleware: who is calling, from where, and through which URL; limits first.
+    """ASGI middleware: who is calling, from where, and through which URL; limits first;
+    and the answer to anything unexpected.
 
     Before any route runs it refuses oversized requests, blocked addresses (failed logins,
     :class:`~twin.api.security.LoginGuard`) and callers over their rate, authenticates the
@@ -529,10 +580,11 @@ class Guard:
             await self.app(scope, receive, send)
             return
         request = Request(scope)
+        limit = self.config.max_body_bytes
         try:
             length = int(request.headers.get("content-length") or 0)
-            if length > self.config.max_body_bytes:
-                raise Problem(413, f"request body over {self.config.max_body_bytes} bytes")
+            if length > limit:
+                raise Problem(413, f"request body over {limit} bytes")
             if len(scope.get("query_string", b"")) + len(scope.get("path", "")) > 8000:
                 raise Problem(414, "request URL too long")
             client, base = self._origin(scope, request)
@@ -554,7 +606,35 @@ class Guard:
             return
         state = scope.setdefault("state", {})
         state["principal"], state["base_url"] = who, base
-        await self.app(scope, receive, send)
+        received, started = 0, False
+
+        async def bounded_receive() -> dict[str, Any]:
+            # A chunked body has no Content-Length to check above: count what arrives, and
+            # stop the route reading it (413) as soon as it passes the limit.
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise Problem(413, f"request body over {limit} bytes")
+            return message
+
+        async def watched_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, bounded_receive, watched_send)
+        except Exception:
+            # Handled here rather than by an exception handler for Exception: Starlette
+            # re-raises after such a handler answers, and uvicorn then drops the connection.
+            log.exception("unexpected error on %s %s", scope["method"], scope["path"])
+            if started:
+                raise  # the status line is out: only closing the connection can tell
+            await _problem(500, "internal error; the administrator can find it in the log")(
+                scope, receive, send
+            )
 
 
 def create_app(twin_path: str | Path, *, config: ApiConfig | Path | None = None) -> FastAPI:
@@ -624,12 +704,7 @@ def create_app(twin_path: str | Path, *, config: ApiConfig | Path | None = None)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _problem(exc.status_code, str(exc.detail))
-
-    @app.exception_handler(Exception)
-    async def on_error(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s", request.url.path)
-        return _problem(500, "internal error; the administrator can find it in the log")
+        return _problem(exc.status_code, str(exc.detail), exc.headers)  # 405: Allow
 
     return app
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -59,17 +60,42 @@ class Result:
     number_matched: int | None
 
 
+#: The largest integer SQLite (and the API) takes: a query parameter beyond it is a 400.
+MAX_INTEGER = 2**63 - 1
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_FEATURE_ID = re.compile(r"[0-9]{1,18}")
+
+
+def _integer(raw: str, what: str) -> int:
+    """``raw`` as a 64-bit integer: ASCII digits with an optional sign.
+
+    :func:`int` also takes Unicode digits (``"٣"``), underscores and spaces, and
+    numbers SQLite cannot bind; none of them is an integer in a URL.
+    """
+    if _INTEGER.fullmatch(raw) is None:
+        raise Problem(400, f"{what} must be an integer, not {raw!r}")
+    value = int(raw)
+    if not -MAX_INTEGER - 1 <= value <= MAX_INTEGER:
+        raise Problem(400, f"{what} {raw!r} is beyond the 64-bit integer range")
+    return value
+
+
 def _int(params: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
     raw = params.get(name)
     if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise Problem(400, f"{name} must be an integer, not {raw!r}") from None
+    value = _integer(raw, name)
     if value < minimum:
         raise Problem(400, f"{name} must be at least {minimum}")
     return value
+
+
+def _feature_id(spec: CollectionSpec, feature_id: str) -> int:
+    """The fid named in a URL; 404 for anything but 1 to 18 ASCII digits (as for a missing
+    feature: ``"²"`` and ``"٣"`` are digits to :meth:`str.isdigit`, not feature ids)."""
+    if _FEATURE_ID.fullmatch(feature_id) is None:
+        raise Problem(404, f"no feature {feature_id!r} in collection {spec.id!r}")
+    return int(feature_id)
 
 
 def _bbox(raw: str) -> tuple[float, ...]:
@@ -300,10 +326,12 @@ class FeatureService:
             bbox_crs = self.crs.get(params.get("bbox-crs"), what="bbox-crs", allowed=crs_list)
             sel.bbox, sel.bbox_inner = bbox_crs.bbox_to_store(_bbox(params["bbox"]))
             area = float(shapely.area(sel.bbox))
-            if area > self.config.max_bbox_area:
+            # not "area > max": a side beyond the float range times a side of 0 is NaN
+            if not area <= self.config.max_bbox_area:
+                size = "an unbounded area" if math.isnan(area) else f"{area / 1e6:.1f} km²"
                 raise Problem(
                     400,
-                    f"bbox covers {area / 1e6:.1f} km², more than the "
+                    f"bbox covers {size}, more than the "
                     f"{self.config.max_bbox_area / 1e6:g} km² allowed",
                 )
         elif "bbox-crs" in params:
@@ -312,7 +340,7 @@ class FeatureService:
         equal = {k: v for k, v in params.items() if k in columns and k not in allowed}
         for i, (name, value) in enumerate(equal.items()):
             wheres.append(f't."{name}" = :q{i}')
-            sql_params[f"q{i}"] = _typed(value, columns[name])
+            sql_params[f"q{i}"] = _typed(value, columns[name], name)
         if "filter" in params:
             lang = params.get("filter-lang", "cql2-text")
             if lang not in FILTER_LANGS:
@@ -437,9 +465,7 @@ class FeatureService:
         """One feature as a city model (for CityJSON); 404 as :meth:`item`."""
         self._city_spec(spec, params)
         sel, _, _ = self._selection(spec, params, principal, allowed=ITEM_PARAMS)
-        if not feature_id.isdigit() or len(feature_id) > 18:
-            raise Problem(404, f"no feature {feature_id!r} in collection {spec.id!r}")
-        page = self.source.feature(spec.layer, int(feature_id), sel, names=[])
+        page = self.source.feature(spec.layer, _feature_id(spec, feature_id), sel, names=[])
         self._audit(spec, principal, "item", dict(params, id=feature_id), len(page.ids))
         if len(page.ids) == 0:
             raise Problem(404, f"no feature {feature_id!r} in collection {spec.id!r}")
@@ -456,9 +482,7 @@ class FeatureService:
     ) -> Result:
         """One feature as GeoJSON; 404 when it does not exist or is outside the caller's area."""
         sel, names, out = self._selection(spec, params, principal, allowed=ITEM_PARAMS)
-        if not feature_id.isdigit() or len(feature_id) > 18:
-            raise Problem(404, f"no feature {feature_id!r} in collection {spec.id!r}")
-        page = self.source.feature(spec.layer, int(feature_id), sel, names=names)
+        page = self.source.feature(spec.layer, _feature_id(spec, feature_id), sel, names=names)
         self._audit(spec, principal, "item", dict(params, id=feature_id), len(page.ids))
         if len(page.ids) == 0:
             raise Problem(404, f"no feature {feature_id!r} in collection {spec.id!r}")
@@ -491,17 +515,17 @@ class FeatureService:
         )
 
 
-def _typed(value: str, kind: str) -> Any:
-    try:
-        if kind == "integer":
-            number = int(value)
-            if number not in cql.INT64:
-                raise Problem(400, f"{value!r} is beyond the 64-bit integers")
-            return number
-        if kind == "number":
-            return float(value)
-    except ValueError:
-        raise Problem(400, f"{value!r} is not a {kind}") from None
+def _typed(value: str, kind: str, name: str) -> Any:
+    if kind == "integer":
+        return _integer(value, name)
+    if kind == "number":
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number):
+            raise Problem(400, f"{name} must be a finite number, not {value!r}")
+        return number
     if kind == "boolean":
         return int(value.lower() in ("true", "1"))
     return value
