@@ -149,8 +149,11 @@ class OutputCRS:
         feature whose envelope lies in the rectangle is in the region without a test.
         """
         x0, y0, x1, y1 = (bbox[0], bbox[1], bbox[3], bbox[4]) if len(bbox) == 6 else bbox
-        # a flat bbox is a line or a point, not an invalid polygon
-        box = shapely.transform(shapely.make_valid(shapely.box(x0, y0, x1, y1)), self._xy)
+        if self.swap:
+            x0, y0, x1, y1 = y0, x0, y1, x1
+        box = shapely.box(x0, y0, x1, y1)
+        if not (x0 < x1 and y0 < y1):
+            box = shapely.make_valid(box)  # a flat bbox is a line or a point
         if self.inverse is None:
             return box, tuple(shapely.bounds(box).tolist())
         lonlat = box if self.area is None else shapely.intersection(box, self.area)

@@ -534,8 +534,10 @@ def _typed(value: str, kind: str, name: str) -> Any:
 def _features(page, out: OutputCRS) -> list[str]:
     geoms = page.geometries
     present = ~shapely.is_missing(geoms)
-    text = np.full(len(geoms), "null", dtype=object)
-    if present.any():
+    if present.all():
+        text = shapely.to_geojson(out.from_store(geoms))
+    else:
+        text = np.full(len(geoms), "null", dtype=object)
         text[present] = shapely.to_geojson(out.from_store(geoms[present]))
     return [
         f'{{"type":"Feature","id":{fid},"geometry":{g},"properties":{p}}}'
