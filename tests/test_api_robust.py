@@ -28,9 +28,7 @@ MAX_BODY = 1_000_000
 def url(sample_twin, tmp_path_factory):
     """``twin serve`` with the planner key, a high rate and a 500-feature page limit."""
     folder = tmp_path_factory.mktemp("robust")
-    config = folder / "api.toml"
-    config.write_text(
-        f"""
+    config = f"""
 [limits]
 max_limit = 500
 max_body_bytes = {MAX_BODY}
@@ -43,10 +41,8 @@ planner = ["utilities:read", "works:read"]
 name = "planning-office"
 hash = "{hash_key(PLANNER_KEY)}"
 roles = ["planner"]
-""",
-        encoding="utf-8",
-    )
-    with serving(sample_twin, folder, "--config", str(config)) as served:
+"""
+    with serving(sample_twin, folder, config=config) as served:
         yield served
 
 

@@ -33,9 +33,7 @@ def _token(sub: str, roles: list[str], **claims) -> dict[str, str]:
 def api(sample_twin, tmp_path_factory):
     """``twin serve`` with a planner key, a utilities-only key, tokens and an audit log."""
     folder = tmp_path_factory.mktemp("security")
-    config = folder / "api.toml"
-    config.write_text(
-        f"""
+    config = f"""
 [auth]
 jwt_key = "{JWT_SECRET}"
 audit_log = "audit.jsonl"
@@ -56,10 +54,8 @@ roles = ["reader"]
 
 [jobs]
 folder = "jobs"
-""",
-        encoding="utf-8",
-    )
-    with serving(sample_twin, folder, "--config", str(config)) as url:
+"""
+    with serving(sample_twin, folder, config=config) as url:
         yield {"url": url, "audit": folder / "audit.jsonl", "jobs": folder / "jobs"}
 
 
@@ -223,9 +219,7 @@ def guarded(sample_twin, tmp_path_factory):
     """A service behind a trusted proxy on loopback, with a public URL and a small burst of
     allowed failures."""
     folder = tmp_path_factory.mktemp("logins")
-    config = folder / "api.toml"
-    config.write_text(
-        f"""
+    config = f"""
 [server]
 public_url = "https://twin.klagenfurt.example/api/"
 trusted_proxies = ["127.0.0.1"]
@@ -241,10 +235,8 @@ audit_log = "audit.jsonl"
 name = "planning-office"
 hash = "{hash_key(PLANNER_KEY)}"
 roles = []
-""",
-        encoding="utf-8",
-    )
-    with serving(sample_twin, folder, "--config", str(config)) as url:
+"""
+    with serving(sample_twin, folder, config=config) as url:
         yield {"url": url, "audit": folder / "audit.jsonl"}
 
 

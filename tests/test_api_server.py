@@ -52,11 +52,16 @@ def wait_until_up(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def serving(twin_path: Path, folder: Path, *options: str):
+def serving(twin_path: Path, folder: Path, *options: str, config: str | None = None):
     """``twin serve TWIN OPTIONS`` on a free loopback port; yields its URL, stops it after.
 
-    The server's output goes to ``folder/server.log``, which must hold no traceback.
+    ``config`` is the text of an ``api.toml``, written to ``folder``. The server's output goes
+    to ``folder/server.log``, which must hold no traceback.
     """
+    if config is not None:
+        path = folder / "api.toml"
+        path.write_text(config, encoding="utf-8")
+        options = (*options, "--config", str(path))
     port = _free_port()
     log = (folder / "server.log").open("wb")
     proc = subprocess.Popen(
@@ -80,9 +85,7 @@ def serving(twin_path: Path, folder: Path, *options: str):
 def server(sample_twin, tmp_path_factory):
     """``twin serve`` on a free loopback port with keys, roles, a JWT key and an audit log."""
     folder = tmp_path_factory.mktemp("api")
-    config = folder / "api.toml"
-    config.write_text(
-        f"""
+    config = f"""
 [limits]
 max_limit = 500
 max_bbox_area_m2 = 4e6
@@ -114,10 +117,8 @@ name = "slow"
 hash = "{hash_key(SLOW_KEY)}"
 roles = []
 rate_per_minute = 3
-""",
-        encoding="utf-8",
-    )
-    with serving(sample_twin, folder, "--config", str(config)) as url:
+"""
+    with serving(sample_twin, folder, config=config) as url:
         yield {"url": url, "audit": folder / "audit.jsonl", "twin": sample_twin}
 
 
@@ -490,12 +491,9 @@ def test_excavation_processes_need_the_utility_scope_and_are_audited(server):
 
 def test_jobs_are_seen_by_every_worker(sample_twin, tmp_path):
     """With two server processes, any of them answers for a job the other one runs."""
-    config = tmp_path / "api.toml"
-    config.write_text(
-        f'[[keys]]\nname = "planning-office"\nhash = "{hash_key(PLANNER_KEY)}"\nroles = []\n'
-    )
+    config = f'[[keys]]\nname = "planning-office"\nhash = "{hash_key(PLANNER_KEY)}"\nroles = []\n'
     key = {"X-API-Key": PLANNER_KEY}
-    with serving(sample_twin, tmp_path, "--workers", "2", "--config", str(config)) as url:
+    with serving(sample_twin, tmp_path, "--workers", "2", config=config) as url:
         x0, y0 = 524550.0, 165400.0
         body = {"inputs": {"bbox": [x0, y0, x0 + 150, y0 + 150]}}
         job = httpx.post(
