@@ -251,14 +251,19 @@ class FeatureService:
         return doc
 
     def collections(self, principal: Principal, base: str, /) -> dict[str, Any]:
-        """The ``/collections`` document with the collections the caller may see."""
+        """The ``/collections`` document with the collections the caller may see (the
+        restricted ones among them audited, as their own documents are)."""
+        visible = self.visible(principal)
+        restricted = [s.id for s in visible if s.scope is not None]
+        if restricted and self.audit is not None:
+            self.audit.record(principal, "collections", collections=restricted)
         return {
             "links": [
                 {"href": f"{base}/collections", "rel": "self", "type": "application/json"},
                 {"href": f"{base}/collections?f=html", "rel": "alternate", "type": "text/html"},
             ],
             "crs": self.crs.uris(three_d=True),
-            "collections": [self.collection(s, base) for s in self.visible(principal)],
+            "collections": [self.collection(s, base) for s in visible],
         }
 
     def queryables(self, spec: CollectionSpec, base: str, /) -> dict[str, Any]:
