@@ -131,6 +131,9 @@ def test_a_job_belongs_to_its_caller_not_to_a_name_or_an_address(api):
         api, "parcel-buildings", {"bbox": [524550.0, 165400.0, 524700.0, 165550.0]}, key
     )
     assert httpx.get(status + "/results", headers=key).status_code == 200
+    page = httpx.get(status + "?f=html", headers=key)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert httpx.get(status + "/results?f=xml", headers=key).status_code == 400
     for other in (
         _token("planning-office", []),  # the key's name as a token subject
         _token("planning-office", ["planner"]),  # ... even with the scopes

@@ -394,13 +394,17 @@ def processes_router(
             raise Problem(404, f"no process {pid!r}")
         return p
 
+    def readable(who: Principal, job: Job) -> bool:
+        """Whether ``who`` still holds the scopes of ``job``'s run and sees its area."""
+        area = None if job.area is None else shapely.from_wkt(job.area)
+        return who.allows(*job.scopes) and who.covers(area)
+
     def get_job(job_id: str, who: Principal, action: str) -> Job:
         """The caller's job, 404 alike for a missing job and one the caller may not read."""
         job = jobs.get(job_id)
         if job is None:
             raise Problem(404, f"no job {job_id!r}")
-        area = None if job.area is None else shapely.from_wkt(job.area)
-        if job.owner != who.id or not who.allows(*job.scopes) or not who.covers(area):
+        if job.owner != who.id or not readable(who, job):
             record(who, "denied", job.scopes or [who.id], request=action, job=job_id)
             raise Problem(404, f"no job {job_id!r}")
         record(who, action, job.scopes, job=job_id, process=job.process)
@@ -453,12 +457,7 @@ def processes_router(
         only(request)
         who = principal(request)
         base = base_url(request)
-        mine = [
-            job
-            for job in jobs.jobs(owner=who.id)
-            if who.allows(*job.scopes)
-            and who.covers(None if job.area is None else shapely.from_wkt(job.area))
-        ]
+        mine = [job for job in jobs.jobs(owner=who.id) if readable(who, job)]
         record(who, "jobs", [s for job in mine for s in job.scopes], jobs=len(mine))
         doc = {
             "jobs": [_status(job, base) for job in mine],
@@ -470,7 +469,7 @@ def processes_router(
     def job_status(job_id: str, request: Request) -> Response:
         only(request)
         job = get_job(job_id, principal(request), "job")
-        return JSONResponse(_status(job, base_url(request)))
+        return document(request, _status(job, base_url(request)), f"Job {job.id}")
 
     @router.api_route("/jobs/{job_id}/results", methods=GET)
     def job_results(job_id: str, request: Request) -> Response:
@@ -479,7 +478,7 @@ def processes_router(
         result = jobs.result(job)
         if result is None:
             raise Problem(404, f"job {job_id!r} has no results (status {job.status})")
-        return JSONResponse(result)
+        return document(request, result, f"Job {job.id}: results")
 
     return router
 

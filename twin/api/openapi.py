@@ -561,16 +561,19 @@ def openapi(base: str, service: FeatureService, /, *, title: str) -> dict[str, A
         "/jobs/{jobId}": _get(
             "getStatus",
             "Job status",
-            ["jobId"],
-            {"application/json": {"schema": {"$ref": "#/components/schemas/statusInfo"}}},
-            codes=(404,),
+            ["jobId", "f"],
+            _content("statusInfo"),
+            codes=(400, 404),
         ),
         "/jobs/{jobId}/results": _get(
             "getResult",
             "Job results",
-            ["jobId"],
-            {"application/json": {"schema": {"type": "object"}}},
-            codes=(404,),
+            ["jobId", "f"],
+            {
+                "application/json": {"schema": {"type": "object"}},
+                "text/html": {"schema": {"type": "string"}},
+            },
+            codes=(400, 404),
         ),
     }
     return {
