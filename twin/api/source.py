@@ -1,10 +1,12 @@
 """Features from a twin's GeoPackage by SQL: R-tree for bbox, parameterised filters, pages.
 
-No layer is ever loaded whole. A bbox query joins the layer with its GeoPackage R-tree on the
-bounds of the bbox's region; the exact intersection test with the region runs (in GEOS,
-through a registered SQL function) only for candidates whose envelope is not already inside a
-rectangle known to lie in the region. Properties are built as JSON by SQLite, and geometries
-are decoded from WKB with shapely in one vectorised call per page.
+No layer is ever loaded whole. A bbox query asks the layer's GeoPackage R-tree for the bounds
+of the bbox's region; candidates whose envelope lies in a rectangle known to be inside the
+region are in, the others are tested exactly against the region in one vectorised GEOS call,
+and the page's features are then read by id. CQL2 spatial predicates and service areas
+without a bbox are tested by GEOS through a registered SQL function. Properties are built as
+JSON by SQLite, and geometries are decoded from WKB with shapely in one vectorised call per
+page.
 """
 
 from __future__ import annotations
