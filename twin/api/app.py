@@ -360,8 +360,9 @@ def processes_router(
     def visible(who: Principal) -> dict[str, Process]:
         return {pid: p for pid, p in processes().items() if who.allows(*needs(p))}
 
-    def record(who: Principal, action: str, scopes: Any, /, **details: Any) -> None:
-        if audit is not None and scopes:
+    def record(who: Principal, action: str, restricted: bool, /, **details: Any) -> None:
+        """Audit ``action`` when it touched restricted data (or was a refusal of it)."""
+        if audit is not None and restricted:
             audit.record(who, action, **details)
 
     def describe(p: Process, base: str, *, full: bool) -> dict[str, Any]:
@@ -390,7 +391,7 @@ def processes_router(
         if p is None:
             raise Problem(404, f"no process {pid!r}")
         if not who.allows(*needs(p)):
-            record(who, "denied", needs(p), request=action, process=pid)
+            record(who, "denied", bool(needs(p)), request=action, process=pid)
             raise Problem(404, f"no process {pid!r}")
         return p
 
@@ -405,9 +406,10 @@ def processes_router(
         if job is None:
             raise Problem(404, f"no job {job_id!r}")
         if job.owner != who.id or not readable(who, job):
-            record(who, "denied", job.scopes or [who.id], request=action, job=job_id)
+            # someone else's job, or one whose scopes or area the caller lost: always audited
+            record(who, "denied", True, request=action, job=job_id)
             raise Problem(404, f"no job {job_id!r}")
-        record(who, action, job.scopes, job=job_id, process=job.process)
+        record(who, action, bool(job.scopes), job=job_id, process=job.process)
         return job
 
     @router.api_route("/processes", methods=GET)
@@ -438,7 +440,7 @@ def processes_router(
         # the Guard cuts a body off at max_body_bytes (413), whatever its framing
         inputs = _json_body(await request.body()).get("inputs", {})
         scopes = needs(p)
-        record(who, "execute", scopes, process=p.id, inputs=inputs)
+        record(who, "execute", bool(scopes), process=p.id, inputs=inputs)
         # A job belongs to a caller who can be told apart from every other: an anonymous
         # caller's preference for a job is not applied (RFC 7240) and the run is synchronous.
         if "respond-async" in request.headers.get("prefer", "") and who.id is not None:
@@ -458,7 +460,7 @@ def processes_router(
         who = principal(request)
         base = base_url(request)
         mine = [job for job in jobs.jobs(owner=who.id) if readable(who, job)]
-        record(who, "jobs", [s for job in mine for s in job.scopes], jobs=len(mine))
+        record(who, "jobs", any(job.scopes for job in mine), jobs=len(mine))
         doc = {
             "jobs": [_status(job, base) for job in mine],
             "links": [{"href": f"{base}/jobs", "rel": "self", "type": "application/json"}],
