@@ -6,8 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import shapely
+
+from twin.analysis.trench import TrenchCheck
 from twin.errors import InputError
 from twin.model import CityModel
+from twin.polygon3d import extrude
 from viewer.camera import bookmark, load_bookmarks
 from viewer.scene import Scene
 from viewer.video import FORMATS, fly_through
@@ -101,3 +106,20 @@ def render(
         else:
             scene.screenshot(output)
         return scene.notes
+
+
+def trench_snapshot(model: CityModel, result: TrenchCheck, path: Path, /) -> Path:
+    """A 3D picture of a checked trench among the utilities, the terrain translucent, for
+    the trench report (``twin dig check --out``)."""
+    bottom = result.body.geometry[result.body["part"] == "bottom"].to_numpy()
+    top = float(np.nanmean(model.terrain.sample(shapely.get_coordinates(bottom[0]))))
+    _, faces, _, _ = extrude(bottom, np.array([top - result.depth]), np.array([top]))
+    xmin, ymin, xmax, ymax = result.body.total_bounds
+    pad = max(xmax - xmin, ymax - ymin) * 0.15 + 5.0
+    with Scene(
+        model, layers=["terrain", "utilities", "buildings", "trees"], size=(1200, 800)
+    ) as scene:
+        scene.set_underground(True)
+        scene.add_surfaces("trench", faces, color="#ff7f00")
+        scene.frame((xmin - pad, ymin - pad, xmax + pad, ymax + pad))
+        return scene.screenshot(path)

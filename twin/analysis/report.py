@@ -7,7 +7,6 @@ tiles, so it works offline and in e-mail), the verdict and the tables.
 from __future__ import annotations
 
 import html
-import importlib.util
 import json
 import os
 import tempfile
@@ -21,8 +20,6 @@ import shapely
 
 from twin.analysis.coordination import Coordination
 from twin.analysis.trench import TrenchCheck
-from twin.model import CityModel
-from twin.polygon3d import extrude
 
 SEVERITY_COLOURS = {"critical": "#d7191c", "warning": "#fdae61", "info": "#2c7bb6"}
 NETWORK_COLOURS = {
@@ -37,20 +34,18 @@ NETWORK_COLOURS = {
 
 
 def write_trench_report(
-    result: TrenchCheck, out_dir: str | Path, /, *, model: CityModel | None = None
+    result: TrenchCheck, out_dir: str | Path, /, *, snapshot: Path | None = None
 ) -> dict[str, Path]:
     """Write ``trench.json``, ``trench.geojson``, one CSV per table and ``trench.html``.
 
-    With the ``model`` and the viewer installed, the page also shows a 3D snapshot of the
-    trench among the utilities (``trench.png``, rendered off-screen).
+    ``snapshot`` is a 3D picture of the trench already written in ``out_dir`` (the viewer's
+    :func:`viewer.render.trench_snapshot`, which ``twin dig check --out`` renders): the page
+    shows it.
 
     Returns the paths written, by kind.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    snapshot = None
-    if model is not None and importlib.util.find_spec("pyvista") is not None:
-        snapshot = trench_snapshot(model, result, out / "trench.png")
     findings = _features(
         [
             (result.body, "body", "part"),
@@ -112,24 +107,6 @@ def write_trench_report(
     )
     paths["html"] = _write(out / "trench.html", page)
     return paths
-
-
-def trench_snapshot(model: CityModel, result: TrenchCheck, path: Path, /) -> Path:
-    """A 3D picture of the excavation among the utilities, the terrain translucent."""
-    from viewer.scene import Scene
-
-    bottom = result.body.geometry[result.body["part"] == "bottom"].to_numpy()
-    top = float(np.nanmean(model.terrain.sample(shapely.get_coordinates(bottom[0]))))
-    _, faces, _, _ = extrude(bottom, np.array([top - result.depth]), np.array([top]))
-    xmin, ymin, xmax, ymax = result.body.total_bounds
-    pad = max(xmax - xmin, ymax - ymin) * 0.15 + 5.0
-    with Scene(
-        model, layers=["terrain", "utilities", "buildings", "trees"], size=(1200, 800)
-    ) as scene:
-        scene.set_underground(True)
-        scene.add_surfaces("trench", faces, color="#ff7f00")
-        scene.frame((xmin - pad, ymin - pad, xmax + pad, ymax + pad))
-        return scene.screenshot(path)
 
 
 def write_coordination_report(result: Coordination, out_dir: str | Path, /) -> dict[str, Path]:

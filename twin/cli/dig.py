@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -80,7 +81,13 @@ def check(twin_path, trench_file, width, depth, method, support, rules, crs, out
         results.append(result)
         if out is not None:
             folder = out / trench_id if len(trenches) > 1 else out
-            write_trench_report(result, folder, model=model)
+            snapshot = None
+            if importlib.util.find_spec("pyvista") is not None:  # the viewer is optional
+                from viewer.render import trench_snapshot
+
+                folder.mkdir(parents=True, exist_ok=True)
+                snapshot = trench_snapshot(model, result, folder / "trench.png")
+            write_trench_report(result, folder, snapshot=snapshot)
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in results], indent=2))
         return
