@@ -37,7 +37,7 @@ from twin.api.security import (
     has_credentials,
 )
 from twin.api.service import FeatureService, Result
-from twin.api.source import GeoPackageSource
+from twin.api.source import INTEGERS, GeoPackageSource
 from twin.api.tiles import TilesetCache
 from twin.errors import InputError
 from twin.processes import Job, JobRunner, Process, processes
@@ -68,7 +68,6 @@ GEOJSON = "application/geo+json"
 #: GET routes answer HEAD too (same status and headers, no body), as Starlette's own routes
 #: do; FastAPI's ``router.get`` registers GET alone.
 GET = ["GET", "HEAD"]
-_INT64 = 2**63
 _JSON_DEPTH = 32
 
 
@@ -87,8 +86,9 @@ def _json_body(body: bytes) -> dict[str, Any]:
     """
 
     def integer(text: str) -> int:
-        value = int(text) if len(text) <= 20 else _INT64  # int() of 5,000 digits is an error
-        if not -_INT64 <= value < _INT64:
+        # int() of 5,000 digits is an error of its own: longer than 20 is out of range anyway
+        value = int(text) if len(text) <= 20 else INTEGERS.stop
+        if value not in INTEGERS:
             raise Problem(400, f"the body has an integer beyond 64 bits ({text[:24]})")
         return value
 

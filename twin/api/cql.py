@@ -27,6 +27,7 @@ from pygeofilter.parsers.cql2_json import parse as parse_json
 from pygeofilter.parsers.cql2_text import parse as parse_text
 
 from twin.api.problems import Problem
+from twin.api.source import INTEGERS
 
 # pygeofilter builds its grammars with lark's debug flag, which lowers lark's shared logger to
 # DEBUG: every grammar built later (jsonschema's URI checks) would then print thousands of
@@ -42,8 +43,6 @@ MAX_TERMS = 500
 #: Levels a filter may have, a chain of ANDs or ORs counting as one. SQLite parses with a
 #: fixed stack (100 entries in SQLite 3.40), which about 25 nested groups of SQL fill.
 MAX_DEPTH = 20
-#: The integers SQLite stores: a larger literal cannot be bound.
-INT64 = range(-(2**63), 2**63)
 
 # Quoted strings as the grammars read them: pygeofilter's cql2-text strings and identifiers
 # run to the next quote on the same line; JSON strings know backslash escapes.
@@ -258,7 +257,7 @@ class SQLCompiler:
     def _param(self, value: Any) -> str:
         if isinstance(value, list | tuple | dict | values.Geometry | values.Envelope):
             raise Problem(400, f"filter: a literal {value!r} cannot be compared")
-        if isinstance(value, int) and value not in INT64:
+        if isinstance(value, int) and value not in INTEGERS:
             raise Problem(400, f"filter: the integer {value} is beyond the 64-bit integers")
         name = next(self._names)
         self.params[name] = int(value) if isinstance(value, bool) else value

@@ -13,7 +13,8 @@ from typing import Any
 
 from twin._version import __version__
 from twin.api.citymodel import CITYJSON, CITYJSONSEQ
-from twin.api.service import ITEMS_PARAMS, MAX_INTEGER, FeatureService
+from twin.api.service import ITEMS_PARAMS, FeatureService
+from twin.api.source import INTEGERS
 
 OPENAPI_MEDIA_TYPE = "application/vnd.oai.openapi+json;version=3.0"
 PROBLEM = "application/problem+json"
@@ -282,7 +283,7 @@ def _parameters(service: FeatureService) -> dict[str, Any]:
         ),
         "offset": _param(
             "offset",
-            {"type": "integer", "minimum": 0, "maximum": MAX_INTEGER, "default": 0},
+            {"type": "integer", "minimum": 0, "maximum": INTEGERS[-1], "default": 0},
             "Features to skip (paging; the next and prev links carry it).",
         ),
         "filter": _param(

@@ -26,7 +26,7 @@ from twin.api.config import ApiConfig
 from twin.api.crsuri import CRS84, CRSRegistry, OutputCRS
 from twin.api.problems import Problem, not_found
 from twin.api.security import AuditLog, Principal
-from twin.api.source import GeoPackageSource, Page, Selection
+from twin.api.source import INTEGERS, GeoPackageSource, Page, Selection
 from twin.api.tiles import TILESET
 from twin.model import CityModel
 
@@ -60,8 +60,6 @@ class Result:
     number_matched: int | None
 
 
-#: The largest integer SQLite (and the API) takes: a query parameter beyond it is a 400.
-MAX_INTEGER = 2**63 - 1
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _FEATURE_ID = re.compile(r"[0-9]{1,18}")
 
@@ -75,7 +73,7 @@ def _integer(raw: str, what: str) -> int:
     if _INTEGER.fullmatch(raw) is None:
         raise Problem(400, f"{what} must be an integer, not {raw!r}")
     value = int(raw)
-    if not -MAX_INTEGER - 1 <= value <= MAX_INTEGER:
+    if value not in INTEGERS:
         raise Problem(400, f"{what} {raw!r} is beyond the 64-bit integer range")
     return value
 

@@ -26,6 +26,9 @@ import shapely
 from twin.api.problems import Problem
 from twin.store.gpkg import read_metadata
 
+#: The integers SQLite stores and binds (signed 64 bits): the API takes no integer beyond them,
+#: in a query parameter, a filter literal or a request body.
+INTEGERS = range(-(2**63), 2**63)
 #: bytes of the GeoPackage envelope for each envelope indicator (flags bits 1-3)
 _ENVELOPE = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 _WKB_CASE = " ".join(
