@@ -3,9 +3,12 @@
 Builds (once, cached under build/bench-api/) a twin of N generated buildings, serves it with
 ``twin serve --workers 2`` on a free loopback port and drives it with wrk (a separate C
 process; Debian package ``wrk``) at 1, 8 and 32 connections for a bounded number of seconds
-each, then single features by id. In the same run, pygeoapi 0.21 (its SQLiteGPKG provider,
-its Starlette app under uvicorn with 2 workers) serves the same GeoPackage and gets the same
-boxes from the same load generator; one server runs at a time. Prints JSON.
+each, then single features by id, then (twin only) the same boxes in CRS84 and unfiltered
+pages at random offsets, as a client paging through the layer asks. Every run reports the
+CPU time of the server's processes per request. In the same run, pygeoapi 0.21 (its
+SQLiteGPKG provider, its Starlette app under uvicorn with 2 workers) serves the same
+GeoPackage and gets the same boxes from the same load generator; one server runs at a time.
+Prints JSON.
 
 Both servers get the boxes in the storage CRS (``bbox-crs`` and ``crs``, as GDAL asks):
 pygeoapi transforms EPSG:31258 with the EPSG axis order (northing first) while the
@@ -18,7 +21,13 @@ a Python whose sqlite3 can load extensions (Debian's) and SpatiaLite
 
     /usr/bin/python3.11 -m venv build/pygeoapi-venv
     build/pygeoapi-venv/bin/pip install "pygeoapi==0.21.*" starlette uvicorn
-    .venv/bin/python bench/api.py [--buildings 100000] [--seconds 10]
+    .venv/bin/python bench/api.py [--buildings 100000] [--seconds 10] [--config api.toml]
+
+To measure an older version beside this one, serve its checkout with this script (its
+default rate limit, 6,000 a minute, needs ``--config`` with ``[limits] rate_per_minute``)::
+
+    git worktree add /tmp/old REV && cp twin/formats/_walk.*.so /tmp/old/twin/formats/
+    PYTHONPATH=/tmp/old .venv/bin/python bench/api.py --pygeoapi-venv none --config rate.toml
 """
 
 from __future__ import annotations
@@ -166,9 +175,9 @@ def _measure(
         "features_per_request": returned,
         "feature": _measured_wrk(server, base, paths["feature"], 1, seconds / 2, folder),
     }
-    if "items_crs84" in paths:
-        crs84 = paths["items_crs84"]
-        out["items_bbox_crs84"] = _measured_wrk(server, base, crs84, 32, seconds, folder)
+    for name, clients in (("items_crs84", 32), ("pages", 1)):
+        if name in paths:
+            out[name] = _measured_wrk(server, base, paths[name], clients, seconds, folder)
     return out
 
 
@@ -291,7 +300,9 @@ def _pygeoapi(
     return {"server": f"pygeoapi {version} (SQLiteGPKG, Starlette, uvicorn 2 workers)", **out}
 
 
-def _twin_server(twin: Path, boxes: list, fids: list[int], seconds: float, folder: Path) -> dict:
+def _twin_server(
+    twin: Path, boxes: list, fids: list[int], seconds: float, folder: Path, config: Path | None
+) -> dict:
     port = _free_port()
     paths = _paths(boxes, fids, query="", axes=(1, 0, 3, 2))  # EPSG:31258: northing first
     # the same boxes as a web map asks for them: in CRS84, answered in CRS84 (pygeoapi
@@ -302,8 +313,16 @@ def _twin_server(twin: Path, boxes: list, fids: list[int], seconds: float, folde
         lon0, lat0, lon1, lat1 = to_crs84.transform_bounds(x0, y0, x1, y1)
         box = f"{lon0:.7f},{lat0:.7f},{lon1:.7f},{lat1:.7f}"
         paths["items_crs84"].append(f"/collections/buildings/items?limit=100&bbox={box}")
-    # the default configuration, rate limit included: a benchmark's load is one caller
+    # a client paging through the whole layer without a bbox, as GDAL or QGIS load it
+    paths["pages"] = [
+        f"/collections/buildings/items?limit=100&offset={100 * i}&crs={STORAGE}"
+        for i in random.Random(1).sample(range(len(fids) * 2), len(fids))
+    ]
+    # the default configuration, rate limit included (a benchmark's load is one caller),
+    # unless --config names another (to serve an older version, whose default was lower)
     serve = ["serve", str(twin), "--port", str(port), "--workers", "2"]
+    if config is not None:
+        serve += ["--config", str(config)]
     command = [sys.executable, "-m", "twin.cli", *serve]
     out = _serve_and_measure(command, None, f"http://127.0.0.1:{port}", paths, seconds, folder)
     return {"server": "twin serve --workers 2 (uvicorn)", **out}
@@ -314,6 +333,7 @@ def main() -> None:
     parser.add_argument("--buildings", type=int, default=100_000)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--pygeoapi-venv", type=Path, default=Path("build/pygeoapi-venv"))
+    parser.add_argument("--config", type=Path, help="an api.toml for twin serve")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("bench/api.py needs wrk: apt-get install wrk")
@@ -331,7 +351,7 @@ def main() -> None:
         boxes.append((bx, by, bx + 250, by + 250))
     fids = [rng.randint(1, info["features"]) for _ in range(500)]
     folder = twin.parent
-    ours = _twin_server(twin, boxes, fids, args.seconds, folder)
+    ours = _twin_server(twin, boxes, fids, args.seconds, folder, args.config)
     theirs = _pygeoapi(args.pygeoapi_venv, twin, boxes, fids, args.seconds, folder)
     out = {
         "buildings": info["features"],

@@ -290,8 +290,8 @@ class GeoPackageSource:
         return _page(rows, matched)
 
     def _total(self, layer_name: str, /) -> int:
-        """The features of a layer, counted once: ``count(*)`` reads the whole table (10 ms
-        for 100,000 buildings), and a client paging through a layer asks on every page."""
+        """The features of a layer, counted once: ``count(*)`` reads the whole table, and a
+        client paging through a layer asks for the count on every page."""
         total = self._totals.get(layer_name)
         if total is None:
             total = self._totals[layer_name] = self._execute(
