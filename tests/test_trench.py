@@ -172,8 +172,10 @@ def test_volume_parcels_and_support(tmp_path):
     assert shallow.surface_area == pytest.approx(0.6 * 80)
     assert shallow.support == "none needed"
     deep = check_trench(index, TRENCH, width=0.6, depth=2.0)
-    run = 2.0 / np.tan(np.radians(60.0))
-    assert deep.volume == pytest.approx(2.0 * (0.6 + run) * 80)
+    # non-cohesive soil (the default) slopes at 45°: each wall reaches 2 m out at the top,
+    # a trapezoid of 0.6 m and 4.6 m
+    assert deep.volume == pytest.approx(2.0 * (0.6 + 4.6) / 2 * 80)
+    assert deep.surface_area == pytest.approx(4.6 * 80)
     shored = check_trench(index, TRENCH, width=0.6, depth=2.0, support="shoring")
     assert shored.volume == pytest.approx(0.6 * 2.0 * 80)
     rows = shallow.parcels.set_index("gst")

@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 
 from twin.analysis.records import to_records
 from twin.analysis.rules import Rules
+from twin.analysis.section import section
 from twin.crs import transformer
 from twin.errors import InputError
 from twin.model import CityModel
@@ -194,16 +195,14 @@ def check_trench(
         used[name] = rules.cite(name)
         return rules.value(name)
 
-    deep = depth > rule("trench.support_depth")
-    sloped = deep and support == "slope"
-    run = depth / np.tan(np.radians(rule("trench.slope_angle"))) if sloped else 0.0
+    cut = section(width, depth, support=support, rules=rules, used=used)
+    run = cut.run
     bottom = shapely.buffer(line, width / 2.0, cap_style="flat")
     surface = shapely.buffer(line, width / 2.0 + run, cap_style="flat")
     working = shapely.buffer(
         line, width / 2.0 + run + rule("trench.working_strip"), cap_style="flat"
     )
     length = float(line.length)
-    section = depth * (width + run)  # a rectangle, or a trapezoid of top width width + 2 run
     profile = _ground_profile(index, line, trench_id)
     surface_length = _length_3d(profile)
     body = gpd.GeoDataFrame(
@@ -221,10 +220,10 @@ def check_trench(
         width=width,
         depth=depth,
         method=method,
-        support=support if deep else "none needed",
+        support=cut.support,
         length=length,
-        volume=section * length,
-        surface_area=(width + 2.0 * run) * surface_length,
+        volume=cut.area * length,
+        surface_area=cut.top_width * surface_length,
         body=body,
         utilities=utilities,
         hand_digging=hand,
