@@ -25,7 +25,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import shapely
 
 from twin.errors import InputError
@@ -90,6 +89,11 @@ class Process:
         )
         if missing:
             raise InputError(f"process {self.id!r}: missing inputs {missing}")
+        # Imported here: jsonschema loads its format checkers' grammars on import (seconds
+        # with rfc3987-syntax installed), which every command that registers a process
+        # (twin dig coordinate, twin dig check) would pay without running one.
+        import jsonschema
+
         for name, value in inputs.items():
             try:
                 jsonschema.validate(value, self.inputs[name]["schema"])
