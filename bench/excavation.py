@@ -91,8 +91,13 @@ def main() -> None:
                 "planned_works": len(works),
                 "coordination_seconds": round(coordinate_s, 3),
                 "clusters": len(result.clusters),
+                "largest_cluster": int(np.max(result.clusters["n_works"].to_numpy(), initial=0)),
+                "longest_cluster_span_days": int(
+                    np.max(result.clusters["span_days"].to_numpy(), initial=0)
+                ),
+                "sequencing_conflicts": len(result.sequencing),
                 "moratorium_flags": len(result.moratorium),
-                "targets": {"trench_check_ms": 100, "coordination_seconds": 5},
+                "targets": {"trench_check_ms": 100, "coordination_seconds": 3},
             },
             indent=2,
         )

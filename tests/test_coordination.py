@@ -8,10 +8,12 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+from click.testing import CliRunner
 
 import twin
 from twin.analysis.coordination import NOT_KINDS, coordinate
 from twin.analysis.rules import Rules
+from twin.cli import main
 from twin.errors import InputError
 
 CRS = "EPSG:31258"
@@ -323,6 +325,28 @@ def test_every_moratorium_and_coordination_rule_is_a_city_setting():
         kind = name.removeprefix("moratorium.")
         if name.startswith("moratorium.") and kind not in NOT_KINDS:
             assert rules[name].unit == "years", name
+
+
+def test_dig_coordinate_prints_clusters_and_conflicts(sample_twin, tmp_path):
+    b = {"y": 1.0, "trench_width_m": 0.8, "trench_depth_m": 1.5}
+    path = tmp_path / "works.geojson"
+    _frame(
+        [
+            _work("A", "Kanal", 0, 100, "2027-04-01", "2027-06-30", trench_depth_m=2.0),
+            _work("B", "Wasser", 0, 100, "2027-05-01", "2027-07-31", **b),
+            # ends 30 April 2028, more than 365 days after A starts: not in their cluster
+            _work("C", "Gas", 0, 100, "2028-04-15", "2028-04-30"),
+        ]
+    ).to_file(path)
+    result = CliRunner().invoke(main, ["dig", "coordinate", str(sample_twin), str(path)])
+    assert result.exit_code == 0, result.output
+    # the deep pair of test_joint_trench_of_deep_works_has_sloped_walls
+    assert "cluster 1: A, B (Kanal, Wasser), 2027-04-01 to 2027-07-31, 100 m shared, " in (
+        result.output
+    )
+    assert "saves 245.0 m³ of excavation and 330.0 m² of asphalt" in result.output
+    # 31 July 2027 to 15 April 2028: 31 + 30 + 31 + 30 + 31 + 31 + 29 + 31 + 15
+    assert "sequencing: C would reopen the street 259 days after B ends" in result.output
 
 
 def _greedy(works, join, window):
