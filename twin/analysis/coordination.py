@@ -49,15 +49,16 @@ class Coordination:
         One row per cluster of works to combine: works, operators, period, the shared
         stretch (geometry), the joint trench and the excavation and asphalt it saves.
     pairs
-        The pairs of works in one cluster.
+        The pairs of near works in one cluster (``cluster`` its number), the earlier work
+        (by start, then work id) as A.
     sequencing
         Pairs of works in the same place and not in one cluster, where the later one would
         open the street inside the reinstatement moratorium of the earlier one.
     moratorium
         Works that open a street inside the moratorium of a completed or planned surface work.
     resurfacing
-        One row per planned surface work: the operators with lines under it and the planned
-        works that start before it (they dig first).
+        One row per planned surface work: the operators with lines under it, the planned
+        works that start before it (they dig first) and those of them still open on its date.
     rules_used
         Rule name -> its value, unit and source, as a report cites it.
     """
