@@ -203,6 +203,7 @@ def main() -> None:
         works.to_file(works_file, layer="planned_works")
         coordinate = [*twin_cli, "dig", "coordinate", str(twin_path), str(works_file), "--json"]
         cli_coordinate = _timed(coordinate, args.runs)
+        answer = json.loads(subprocess.run(coordinate, capture_output=True, check=True).stdout)
         started = _timed([*twin_cli, "dig", "coordinate", "--help"], args.runs)
     print(
         json.dumps(
@@ -219,6 +220,13 @@ def main() -> None:
                 "planned_works": len(works),
                 "works_period": f"{works['start'].min()} to {works['end'].max()}",
                 "twin_dig_coordinate_seconds": cli_coordinate,
+                "clusters": len(answer["clusters"]),
+                "largest_cluster_works": max((c["n_works"] for c in answer["clusters"]), default=0),
+                "longest_cluster_span_days": max(
+                    (c["span_days"] for c in answer["clusters"]), default=0
+                ),
+                "sequencing_conflicts": len(answer["sequencing"]),
+                "moratorium_breaches": len(answer["moratorium"]),
                 "twin_cli_start_seconds": started,
                 "targets": TARGETS,
             },

@@ -1,8 +1,8 @@
 """Coordination of planned works between utility operators.
 
 Which planned works should share one trench, which would reopen a street too soon after
-another, which break a moratorium after resurfacing or reinstatement, and which operators
-should dig before a street is resurfaced.
+another, which break the moratorium of a completed or planned surface work, and which
+operators should dig before a street is resurfaced.
 """
 
 from __future__ import annotations
@@ -15,15 +15,24 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from numpy.typing import NDArray
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from twin.analysis.records import to_records
 from twin.analysis.rules import Rule, Rules
+from twin.analysis.section import SOILS, SUPPORTS, section
 from twin.errors import InputError
 from twin.processes import Process, register
 
 REQUIRED = ("work_id", "operator", "start", "end")
+SURFACE_REQUIRED = ("surface_id", "kind")
+#: the trench of a work that gives none: the trench check's default bottom width and depth (m)
+DEFAULT_WIDTH, DEFAULT_DEPTH = 0.6, 1.2
+#: rules under ``moratorium.`` that are not the moratorium of a surface-work kind
+NOT_KINDS = ("default", "exempt_kinds")
+#: the tables of a :class:`Coordination`, in the order reports give them
+TABLES = ("clusters", "pairs", "sequencing", "moratorium", "resurfacing")
 #: the largest join distance (m) a request may give: works a kilometre apart share no trench
 MAX_JOIN_DISTANCE = 1000.0
 #: the longest time window (days) a request may give: ten years of planning
@@ -32,7 +41,27 @@ MAX_WINDOW_DAYS = 3650
 
 @dataclass
 class Coordination:
-    """The result of :func:`coordinate`; tables are GeoDataFrames in the model CRS."""
+    """The result of :func:`coordinate`; geometries in the model CRS.
+
+    Attributes
+    ----------
+    clusters
+        One row per cluster of works to combine: works, operators, period, the shared
+        stretch (geometry), the joint trench and the excavation and asphalt it saves.
+    pairs
+        The pairs of near works in one cluster (``cluster`` its number), the earlier work
+        (by start, then work id) as A.
+    sequencing
+        Pairs of works in the same place and not in one cluster, where the later one would
+        open the street inside the reinstatement moratorium of the earlier one.
+    moratorium
+        Works that open a street inside the moratorium of a completed or planned surface work.
+    resurfacing
+        One row per planned surface work: the operators with lines under it, the planned
+        works that start before it (they dig first) and those of them still open on its date.
+    rules_used
+        Rule name -> its value, unit and source, as a report cites it.
+    """
 
     clusters: gpd.GeoDataFrame
     pairs: pd.DataFrame
@@ -43,10 +72,9 @@ class Coordination:
 
     def to_dict(self) -> dict[str, Any]:
         """Everything as plain JSON-serialisable data."""
-        return {
-            name: to_records(getattr(self, name))
-            for name in ("clusters", "pairs", "sequencing", "moratorium", "resurfacing")
-        } | {"rules": self.rules_used}
+        return {name: to_records(getattr(self, name)) for name in TABLES} | {
+            "rules": self.rules_used
+        }
 
 
 def coordinate(
@@ -59,28 +87,39 @@ def coordinate(
 ) -> Coordination:
     """Coordinate planned works in space and time.
 
-    Two works overlap when their trench footprints lie within ``coordination.join_distance``
-    of each other and their periods overlap or lie within ``coordination.window`` days.
-    Overlapping works form clusters (connected components), each with a suggested shared
-    trench and the excavation volume it saves.
+    Two works are *near* when their trench footprints (centreline buffered by half the
+    bottom width) lie within ``coordination.join_distance`` of each other. A *cluster* is a
+    set of works that are pairwise near and whose periods all lie within
+    ``coordination.window`` days of the start of its first work. Clusters are formed greedily
+    in date order (start, then work id): each work joins the earliest cluster whose works it
+    is all near and whose span stays within the window, or starts a cluster of its own. A
+    pair of near works is either in one cluster (``pairs``), or a sequencing conflict when
+    the later one starts before the earlier one's ``moratorium.reinstatement`` has run out
+    (``sequencing``), or neither.
 
     Parameters
     ----------
     works
         LineStrings with ``work_id``, ``operator``, ``start``, ``end`` (ISO dates) and
         optionally ``network``, ``kind``, ``emergency``, ``trench_width_m``,
-        ``trench_depth_m``.
+        ``trench_depth_m`` (default 0.6 m × 1.2 m), ``trench_support`` (``slope`` or
+        ``shoring``, default slope) and ``soil`` (a class of
+        :data:`twin.analysis.section.SOILS`, default the rule ``trench.soil``).
     utilities
-        The utility lines, for the operators under each planned resurfacing.
+        The utility lines, for the operators under each planned surface work.
     surface_works
-        Resurfacings and reinstatements with ``kind``, ``completed`` or ``planned`` dates.
+        Polygons with ``surface_id``, ``kind`` (resurfacing, reinstatement, ...), ``status``
+        (``completed`` or ``planned``; completed when absent) and the ``completed`` or
+        ``planned`` date; optionally ``street``.
     rules
         The rules; the shipped defaults when ``None``.
 
     Raises
     ------
     InputError
-        When a work lacks a required column, a date, or ends before it starts.
+        When a work lacks a required column, a date, a line geometry or a valid trench, ends
+        before it starts, or shares its id with another; when a surface work lacks its id,
+        kind or date.
     """
     rules = rules or Rules.load()
     used: dict[str, str] = {}
@@ -90,245 +129,458 @@ def coordinate(
         return rules.value(name)
 
     works = _checked(works)
-    n = len(works)
+    surface = _surfaces(surface_works, works.crs)
     lines = works.geometry.to_numpy()
-    width = works.get("trench_width_m", pd.Series(0.6, index=works.index)).fillna(0.6)
-    depth = works.get("trench_depth_m", pd.Series(1.2, index=works.index)).fillna(1.2)
-    width, depth = width.to_numpy(float), depth.to_numpy(float)
-    start = works["start_date"].to_numpy()
-    end = works["end_date"].to_numpy()
-    corridor = shapely.buffer(lines, width / 2.0, cap_style="flat")
+    width = works["trench_width_m"].to_numpy(float)
+    start = works["start_date"].to_numpy("datetime64[D]")
+    end = works["end_date"].to_numpy("datetime64[D]")
+    ids = works["work_id"].to_numpy()
     join = rule("coordination.join_distance")
+    window = rule("coordination.window")
+    corridor = shapely.buffer(lines, width / 2.0, cap_style="flat")
+    zone = shapely.buffer(corridor, join)
+    # Every work's place in date order (start, then work id): pairs name the earlier work A.
+    order = np.lexsort((ids, start))
+    rank = np.empty(len(works), dtype=np.int64)
+    rank[order] = np.arange(len(works))
     left, right = shapely.STRtree(corridor).query(corridor, predicate="dwithin", distance=join)
     keep = left < right
-    left, right = left[keep], right[keep]
-    gap = (
-        (np.maximum(start[left], start[right]) - np.minimum(end[left], end[right]))
-        .astype("timedelta64[D]")
-        .astype(np.int64)
+    swap = rank[left[keep]] > rank[right[keep]]
+    a = np.where(swap, right[keep], left[keep])
+    b = np.where(swap, left[keep], right[keep])
+    label = _group(a, b, rank, start, end, window)
+    number = _numbers(label, rank)
+    gap = (np.maximum(start[a], start[b]) - np.minimum(end[a], end[b])).astype(np.int64)
+    shared = np.minimum(
+        shapely.length(shapely.intersection(lines[a], zone[b])),
+        shapely.length(shapely.intersection(lines[b], zone[a])),
     )
-    together = gap <= rule("coordination.window")
-    zone = shapely.buffer(lines, join)
-    shared_left = shapely.length(shapely.intersection(lines[left], zone[right]))
-    shared_right = shapely.length(shapely.intersection(lines[right], zone[left]))
-    ids = works["work_id"].to_numpy()
     operator = works["operator"].to_numpy()
-    pairs = pd.DataFrame(
+    near = pd.DataFrame(
         {
-            "work_a": ids[left],
-            "work_b": ids[right],
-            "operator_a": operator[left],
-            "operator_b": operator[right],
-            "shared_length_m": np.minimum(shared_left, shared_right),
+            "work_a": ids[a],
+            "work_b": ids[b],
+            "operator_a": operator[a],
+            "operator_b": operator[b],
+            "shared_length_m": shared,
             "overlap_days": np.maximum(-gap, 0),
             "gap_days": np.maximum(gap, 0),
-            "coordinated": together,
+            "coordinated": label[a] == label[b],
+            "cluster": number[a],
         }
     )
-    moratorium_years = rule("moratorium.reinstatement")
-    reopen = ~together & (gap <= 365.25 * moratorium_years)
-    sequencing = (
-        pairs.loc[reopen]
-        .assign(
-            problem=[
-                f"{b} would reopen the street {g} days after {a} ends "
-                f"(reinstatement moratorium {moratorium_years} years): combine or reorder"
-                for a, b, g in zip(
-                    pairs["work_a"][reopen],
-                    pairs["work_b"][reopen],
-                    pairs["gap_days"][reopen],
-                    strict=True,
-                )
-            ]
-        )
-        .reset_index(drop=True)
-    )
-    clusters = _clusters(works, lines, width, depth, left[together], right[together], rule)
-    return (
-        Coordination(
-            clusters=clusters,
-            pairs=pairs.loc[together].reset_index(drop=True),
-            sequencing=sequencing,
-            moratorium=_moratorium(works, corridor, surface_works, rule),
-            resurfacing=_resurfacing(surface_works, utilities, works, corridor),
-            rules_used=used,
-        )
-        if n
-        else _empty(used)
+    years = rule("moratorium.reinstatement")
+    reopen = ~near["coordinated"].to_numpy() & (start[b] < _add_years(end[a], years))
+    return Coordination(
+        clusters=_clusters(works, lines, zone, label, number, rank, rules, rule, used),
+        pairs=near[near["coordinated"]].reset_index(drop=True),
+        sequencing=_sequencing(near[reopen], gap[reopen], years),
+        moratorium=_moratorium(works, corridor, surface, rules, rule),
+        resurfacing=_resurfacing(surface, utilities, works, corridor, rank, rules, rule),
+        rules_used=used,
     )
 
 
 def _checked(works: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The works with parsed dates and trench columns filled in; bad rows named."""
     missing = [c for c in REQUIRED if c not in works.columns]
     if missing:
         raise InputError(f"planned works lack column(s) {missing}")
     works = works.reset_index(drop=True)
+    ids = works["work_id"]
+    if ids.isna().any():
+        raise InputError(f"planned works without a work_id: rows {ids.index[ids.isna()].tolist()}")
+    twice = sorted(set(ids[ids.duplicated()]))
+    if twice:
+        raise InputError(f"planned works share a work_id: {twice}")
     start = pd.to_datetime(works["start"], errors="coerce")
     end = pd.to_datetime(works["end"], errors="coerce")
-    undated = works.loc[start.isna() | end.isna(), "work_id"].tolist()
-    if undated:
-        raise InputError(f"planned works without a valid start or end date: {undated}")
-    backwards = works.loc[end < start, "work_id"].tolist()
-    if backwards:
-        raise InputError(f"planned works that end before they start: {backwards}")
-    empty = works.loc[works.geometry.is_empty | works.geometry.isna(), "work_id"].tolist()
-    if empty:
-        raise InputError(f"planned works without geometry: {empty}")
+    _refuse(works, start.isna() | end.isna(), "without a valid start or end date")
+    _refuse(works, end < start, "that end before they start")
+    geoms = works.geometry.to_numpy()
+    _refuse(works, shapely.is_missing(geoms) | shapely.is_empty(geoms), "without geometry")
+    kind = shapely.get_type_id(geoms)
+    _refuse(works, (kind != 1) & (kind != 5), "that are not (Multi)LineStrings")
+    trench: dict[str, Any] = {}
+    for name, default in (("trench_width_m", DEFAULT_WIDTH), ("trench_depth_m", DEFAULT_DEPTH)):
+        given = _column(works, name, np.nan)
+        value = pd.to_numeric(given, errors="coerce").fillna(default)
+        bad = (given.notna() & pd.to_numeric(given, errors="coerce").isna()) | ~(value > 0)
+        _refuse(works, bad | ~np.isfinite(value), f"with {name} not a number above 0 m")
+        trench[name] = value.to_numpy(float)
+    for name, allowed, default in (
+        ("trench_support", SUPPORTS, "slope"),
+        ("soil", SOILS, None),  # None: the rule trench.soil
+    ):
+        given = _column(works, name, None)
+        _refuse(works, given.notna() & ~given.isin(allowed), f"with {name} not one of {allowed}")
+        trench[name] = np.where(given.isna(), default, given.to_numpy(object))
     return works.assign(
         start_date=start.to_numpy(dtype="datetime64[D]"),
         end_date=end.to_numpy(dtype="datetime64[D]"),
+        kind=_column(works, "kind", "").fillna("").astype(str),
+        **trench,
     )
 
 
-def _clusters(works, lines, width, depth, left, right, rule) -> gpd.GeoDataFrame:
-    """Connected components of coordinated pairs, each with a suggested shared trench."""
-    n = len(works)
-    graph = coo_matrix((np.ones(len(left)), (left, right)), shape=(n, n))
-    count, label = connected_components(graph, directed=False)
-    size = np.bincount(label, minlength=count)
-    join = rule("coordination.join_distance")
-    increment = rule("coordination.joint_width_increment")
-    rows = []
-    for cluster in np.flatnonzero(size > 1):  # one iteration per cluster, not per work
-        members = np.flatnonzero(label == cluster)
-        member_lines = lines[members]
-        zones = shapely.buffer(member_lines, join)
-        # The shared stretch: where a work runs within the join distance of another one.
-        others = [shapely.union_all(np.delete(zones, k)) for k in range(len(members))]
-        shared_parts = shapely.intersection(member_lines, np.array(others, dtype=object))
-        shared_length = np.asarray(shapely.length(shared_parts))
-        # A stepped joint trench: the largest work's trench, widened by one increment at its
-        # own depth for each further line. It follows the longest shared stretch.
-        shared = shared_parts[np.argmax(shared_length)]
-        w, d = width[members], depth[members]
-        main = np.argmax(w * d)
-        joint_width = w[main] + increment * (len(members) - 1)
-        separate = float((w * d * shared_length).sum())
-        extra = np.delete(increment * d * shared_length, main).sum()
-        together = float(w[main] * d[main] * shared_length[main] + extra)
-        rows.append(
-            {
-                "cluster": len(rows) + 1,
-                "works": ", ".join(works["work_id"].iloc[members]),
-                "operators": ", ".join(sorted(set(works["operator"].iloc[members]))),
-                "n_works": len(members),
-                "start": works["start_date"].iloc[members].min().date().isoformat(),
-                "end": works["end_date"].iloc[members].max().date().isoformat(),
-                "shared_length_m": float(shared_length.max()),
-                "joint_trench_width_m": joint_width,
-                "joint_trench_depth_m": float(d[main]),
-                "volume_separate_m3": separate,
-                "volume_joint_m3": together,
-                "volume_saved_m3": max(separate - together, 0.0),
-                "geometry": shared,
-            }
-        )
-    return (
-        gpd.GeoDataFrame(rows, geometry="geometry", crs=works.crs)
-        if rows
-        else (gpd.GeoDataFrame({"cluster": []}, geometry=[], crs=works.crs))
-    )
+def _refuse(works: pd.DataFrame, bad: Any, problem: str) -> None:
+    """Raise :class:`InputError` naming the works where ``bad`` holds."""
+    bad = np.asarray(bad, dtype=bool)
+    if bad.any():
+        named = works["work_id"].to_numpy()[bad].tolist()
+        more = f" and {len(named) - 20} more" if len(named) > 20 else ""
+        raise InputError(f"planned works {problem}: {named[:20]}{more}")
 
 
-def _moratorium(works, corridor, surface_works, rule) -> gpd.GeoDataFrame:
-    """Works that open a street inside its moratorium after resurfacing or reinstatement."""
-    columns = [
-        "work_id",
-        "operator",
-        "surface_id",
-        "kind",
-        "completed",
-        "moratorium_until",
-        "exempt",
-        "problem",
-    ]
+def _surfaces(surface_works: gpd.GeoDataFrame | None, crs: Any) -> gpd.GeoDataFrame:
+    """Completed and planned surface works with ``moratorium_from``: the date their
+    moratorium starts (the completion or the planned date).
+
+    Surface works of any other status (cancelled, ...) are left out.
+    """
     if surface_works is None or len(surface_works) == 0:
-        return gpd.GeoDataFrame({c: [] for c in columns}, geometry=[], crs=works.crs)
-    status = _column(surface_works, "status", "completed")
-    done = surface_works[status != "planned"].reset_index(drop=True)
-    completed = pd.to_datetime(done["completed"], errors="coerce").to_numpy("datetime64[D]")
-    years = np.where(
-        done["kind"] == "resurfacing",
-        rule("moratorium.resurfacing"),
-        rule("moratorium.reinstatement"),
+        empty = {"surface_id": [], "kind": [], "status": [], "moratorium_from": []}
+        return gpd.GeoDataFrame(empty, geometry=[], crs=crs)
+    missing = [c for c in SURFACE_REQUIRED if c not in surface_works.columns]
+    if missing:
+        raise InputError(f"surface works lack column(s) {missing}")
+    frame = surface_works.reset_index(drop=True)
+    unkind = frame.loc[frame["kind"].isna(), "surface_id"].tolist()
+    if unkind:
+        raise InputError(f"surface works without a kind: {unkind}")
+    status = _column(frame, "status", "completed").fillna("completed")
+    frame = frame.assign(status=status)[status.isin(["completed", "planned"])]
+    frame = frame.reset_index(drop=True)
+    date = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
+    for name in ("completed", "planned"):
+        mine = frame["status"] == name
+        given = _column(frame, name, None)[mine]
+        date[mine] = pd.to_datetime(given, errors="coerce")
+        undated = frame.loc[mine & date.isna(), "surface_id"].tolist()
+        if undated:
+            raise InputError(f"{name} surface works without a valid '{name}' date: {undated}")
+    return frame.assign(kind=frame["kind"].astype(str), moratorium_from=date)
+
+
+def _group(
+    a: NDArray[np.intp],
+    b: NDArray[np.intp],
+    rank: NDArray[np.int64],
+    start: NDArray[np.datetime64],
+    end: NDArray[np.datetime64],
+    window: int,
+) -> NDArray[np.intp]:
+    """Greedy clusters in date order; the label of a work is the index of its cluster's first.
+
+    ``a``, ``b`` are the near pairs, ``a`` earlier in date order (``rank``). A work joins the
+    earliest cluster whose works it is all near, when the cluster's span (first start to
+    last end) stays within ``window`` days; otherwise it starts its own. Only near pairs that
+    fit the window together can share a cluster: their connected components are solved side
+    by side, one round per place in a component (a loop over the largest component's size,
+    vectorised over all components).
+    """
+    n = len(rank)
+    label = np.arange(n)
+    if len(a) == 0:
+        return label
+    fits = (np.maximum(end[a], end[b]) - start[a]).astype(np.int64) <= window
+    a, b = a[fits], b[fits]
+    _, component = connected_components(
+        coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n)), directed=False
     )
-    until = completed + (np.round(years * 365.25)).astype("timedelta64[D]")
-    work, surface = shapely.STRtree(done.geometry.to_numpy()).query(
-        corridor, predicate="intersects"
+    order = np.lexsort((rank, component))
+    place = np.empty(n, dtype=np.int64)  # a work's place in its component, in date order
+    place[order] = np.arange(n) - np.searchsorted(component[order], component[order])
+    by_place = np.argsort(place[b], kind="stable")
+    a, b = a[by_place], b[by_place]
+    bounds = np.searchsorted(place[b], np.arange(place.max() + 2))
+    size = np.ones(n, dtype=np.int64)  # works in the cluster a work leads
+    for p in range(1, place.max() + 1):  # one work per component a round
+        work, member = b[bounds[p] : bounds[p + 1]], a[bounds[p] : bounds[p + 1]]
+        if len(work) == 0:
+            continue
+        # how many of each candidate cluster's works the work is near
+        key, near = np.unique(work.astype(np.int64) * n + label[member], return_counts=True)
+        work, cluster = key // n, key % n
+        fit = (near == size[cluster]) & ((end[work] - start[cluster]).astype(np.int64) <= window)
+        work, cluster = work[fit], cluster[fit]
+        earliest = np.lexsort((rank[cluster], work))
+        work, cluster = work[earliest], cluster[earliest]
+        first = np.ones(len(work), dtype=bool)
+        first[1:] = work[1:] != work[:-1]
+        work, cluster = work[first], cluster[first]
+        label[work] = cluster
+        size[cluster] += 1  # distinct: one work, so one cluster, per component a round
+        size[work] = 0
+    return label
+
+
+def _numbers(label: NDArray[np.intp], rank: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Cluster numbers 1, 2, ... in date order of their first works; 0 for a work alone."""
+    size = np.bincount(label, minlength=len(label))
+    leaders = np.flatnonzero(size > 1)
+    number = np.zeros(len(label), dtype=np.int64)
+    by_date = np.zeros(len(label), dtype=np.int64)
+    by_date[leaders[np.argsort(rank[leaders])]] = np.arange(1, len(leaders) + 1)
+    clustered = size[label] > 1
+    number[clustered] = by_date[label[clustered]]
+    return number
+
+
+def _clusters(works, lines, zone, label, number, rank, rules, rule, used) -> gpd.GeoDataFrame:
+    """One row per cluster: its shared stretch, joint trench and what it saves."""
+    columns = {
+        "cluster": "int64",
+        "works": object,
+        "operators": object,
+        "n_works": "int64",
+        "start": object,
+        "end": object,
+        "shared_length_m": float,
+        "joint_trench_width_m": float,
+        "joint_trench_depth_m": float,
+        "volume_separate_m3": float,
+        "volume_joint_m3": float,
+        "volume_saved_m3": float,
+        "span_days": "int64",
+        "joint_trench_top_width_m": float,
+        "joint_trench_support": object,
+        "asphalt_separate_m2": float,
+        "asphalt_joint_m2": float,
+        "asphalt_saved_m2": float,
+    }
+    member = np.flatnonzero(number > 0)
+    if len(member) == 0:
+        frame = pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
+        return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([], crs=works.crs))
+    increment = rule("coordination.joint_width_increment")
+    member = member[np.lexsort((rank[member], number[member]))]
+    group = number[member] - 1  # 0-based cluster of each member, members in date order
+    count = np.bincount(group)
+    head = np.r_[0, np.cumsum(count)[:-1]]
+    place = np.arange(len(member)) - head[group]
+    # The stretch all works of a cluster share: where each runs within the join distance
+    # of every other one (the intersection of their zones), one round per place in a cluster.
+    common = zone[member[place == 0]]
+    for p in range(1, count.max()):
+        at = place == p
+        common[group[at]] = shapely.intersection(common[group[at]], zone[member[at]])
+    part = shapely.intersection(lines[member], common[group])
+    shared = np.minimum.reduceat(shapely.length(part), head)
+    width = works["trench_width_m"].to_numpy(float)[member]
+    depth = works["trench_depth_m"].to_numpy(float)[member]
+    support = works["trench_support"].to_numpy(object)[member]
+    soil = works["soil"].to_numpy(object)[member]
+    # The joint trench follows the widest work (ties: the deeper, then the earlier one), as
+    # wide as it plus one increment per further line, as deep and secured as the deepest.
+    widest = np.lexsort((place, -depth, -width, group))[head]
+    deepest = np.lexsort((place, -width, -depth, group))[head]
+    joint_width = width[widest] + increment * (count - 1)
+    area, top, _ = _sections(width, depth, support, soil, rules, used)
+    joint_area, joint_top, joint_support = _sections(
+        joint_width, depth[deepest], support[deepest], soil[deepest], rules, used
     )
-    inside = works["start_date"].to_numpy()[work] < until[surface]
-    work, surface = work[inside], surface[inside]
-    exempt_kinds = rule("moratorium.exempt_kinds")
-    kind = _column(works, "kind", "").to_numpy()[work]
+    separate = np.bincount(group, weights=area) * shared
+    together = joint_area * shared
+    surface_separate = np.bincount(group, weights=top) * shared
+    surface_joint = joint_top * shared
+    frame = pd.DataFrame({"_group": group, "work_id": works["work_id"].to_numpy()[member]})
+    frame["operator"] = works["operator"].to_numpy()[member]
+    names = frame.groupby("_group", sort=True)["work_id"].agg(", ".join).to_numpy()
+    operators = (
+        frame.drop_duplicates(["_group", "operator"])
+        .sort_values(["_group", "operator"])
+        .groupby("_group", sort=True)["operator"]
+        .agg(", ".join)
+        .to_numpy()
+    )
+    first = np.minimum.reduceat(works["start_date"].to_numpy("datetime64[D]")[member], head)
+    last = np.maximum.reduceat(works["end_date"].to_numpy("datetime64[D]")[member], head)
+    return gpd.GeoDataFrame(
+        {
+            "cluster": np.arange(1, len(count) + 1),
+            "works": names,
+            "operators": operators,
+            "n_works": count,
+            "start": np.datetime_as_string(first, unit="D").astype(object),
+            "end": np.datetime_as_string(last, unit="D").astype(object),
+            "shared_length_m": shared,
+            "joint_trench_width_m": joint_width,
+            "joint_trench_depth_m": depth[deepest],
+            "volume_separate_m3": separate,
+            "volume_joint_m3": together,
+            "volume_saved_m3": separate - together,
+            "span_days": (last - first).astype(np.int64),
+            "joint_trench_top_width_m": joint_top,
+            "joint_trench_support": joint_support,
+            "asphalt_separate_m2": surface_separate,
+            "asphalt_joint_m2": surface_joint,
+            "asphalt_saved_m2": surface_separate - surface_joint,
+        },
+        geometry=part[widest],
+        crs=works.crs,
+    )
+
+
+def _sections(width, depth, support, soil, rules, used) -> tuple[NDArray, NDArray, NDArray]:
+    """Cross-section area (m²), top width (m) and support of trenches, by
+    :func:`twin.analysis.section.section`: one call per distinct trench, not per work."""
+    shapes = pd.DataFrame({"w": width, "d": depth, "support": support, "soil": soil})
+    key = shapes.groupby(list(shapes.columns), sort=False, dropna=False).ngroup().to_numpy()
+    _, first = np.unique(key, return_index=True)
+    cuts = [
+        section(
+            float(width[k]),
+            float(depth[k]),
+            support=str(support[k]),
+            soil=None if pd.isna(soil[k]) else str(soil[k]),
+            rules=rules,
+            used=used,
+        )
+        for k in first
+    ]
+    area = np.array([c.area for c in cuts])[key]
+    top = np.array([c.top_width for c in cuts])[key]
+    how = np.array([c.support for c in cuts], dtype=object)[key]
+    return area, top, how
+
+
+def _sequencing(near: pd.DataFrame, gap: NDArray[np.int64], years: float) -> pd.DataFrame:
+    """The pairs where B, the later work, opens the street again too soon after A."""
+    a, b = near["work_a"].to_numpy(), near["work_b"].to_numpy()
+    problem = [
+        f"{later} would reopen the street {g} days after {earlier} ends "
+        f"(reinstatement moratorium {years:g} years): combine or reorder"
+        if g >= 0
+        else f"{later} would open the street while {earlier} has it open ({-g} days of "
+        f"overlap) and cannot join its cluster: combine or reorder"
+        for earlier, later, g in zip(a, b, gap, strict=True)
+    ]
+    return near.drop(columns="cluster").assign(problem=problem).reset_index(drop=True)
+
+
+def _moratorium(works, corridor, surface, rules, rule) -> gpd.GeoDataFrame:
+    """Works that open a street inside the moratorium of a completed or planned surface work:
+    on or after its date (completion, or the planned date) and before the moratorium ends."""
+    years = _kind_years(surface["kind"].to_numpy(object), rules, rule)
+    since = surface["moratorium_from"].to_numpy("datetime64[D]")
+    until = _add_years(since, years)
+    work, hit = shapely.STRtree(surface.geometry.to_numpy()).query(corridor, predicate="intersects")
+    begins = works["start_date"].to_numpy("datetime64[D]")[work]
+    inside = (since[hit] <= begins) & (begins < until[hit])
+    work, hit = work[inside], hit[inside]
+    kind = works["kind"].to_numpy(object)[work]
     emergency = _column(works, "emergency", False).fillna(False).to_numpy(bool)[work]
-    exempt = np.isin(kind, exempt_kinds) | emergency
+    exempt = np.isin(kind, rule("moratorium.exempt_kinds")) | emergency
+    planned = surface["status"].to_numpy(object)[hit] == "planned"
+    since_text = np.datetime_as_string(since[hit], unit="D").astype(object)
+    until_text = np.datetime_as_string(until[hit], unit="D").astype(object)
+    surface_kind = surface["kind"].to_numpy(object)[hit]
+    problem = np.where(
+        exempt,
+        "inside the moratorium, but exempt (" + np.where(emergency, "emergency", kind) + ")",
+        np.where(
+            planned,
+            "breaks the moratorium of the "
+            + surface_kind
+            + " planned for "
+            + since_text
+            + ": dig before it",
+            "breaks the moratorium",
+        ),
+    )
     return gpd.GeoDataFrame(
         {
             "work_id": works["work_id"].to_numpy()[work],
             "operator": works["operator"].to_numpy()[work],
-            "surface_id": done["surface_id"].to_numpy()[surface],
-            "kind": done["kind"].to_numpy()[surface],
-            "completed": completed[surface].astype(str),
-            "moratorium_until": until[surface].astype(str),
+            "surface_id": surface["surface_id"].to_numpy()[hit],
+            "kind": surface_kind,
+            "completed": np.where(planned, None, since_text),
+            "moratorium_until": until_text,
             "exempt": exempt,
-            "problem": np.where(
-                exempt,
-                "inside the moratorium, but exempt (emergency or house connection)",
-                "breaks the moratorium",
-            ),
+            "problem": problem.astype(object),
+            "surface_status": surface["status"].to_numpy(object)[hit],
+            "moratorium_from": since_text,
+            "moratorium_years": years[hit],
         },
         geometry=works.geometry.to_numpy()[work],
         crs=works.crs,
     )
 
 
-def _resurfacing(surface_works, utilities, works, corridor) -> gpd.GeoDataFrame:
-    """For each planned resurfacing: operators with lines under it, to dig first."""
-    if surface_works is None or "status" not in surface_works:
-        return gpd.GeoDataFrame({"surface_id": []}, geometry=[], crs=works.crs)
-    planned = surface_works[surface_works["status"] == "planned"].reset_index(drop=True)
-    rows = []
-    assets = pd.DataFrame(columns=["surface", "operator"])
+def _resurfacing(surface, utilities, works, corridor, rank, rules, rule) -> gpd.GeoDataFrame:
+    """For each planned surface work: the operators with live lines under it and the planned
+    works there that start before it (they dig first), and those still open on its date."""
+    planned = surface[surface["status"] == "planned"].reset_index(drop=True)
+    geoms = planned.geometry.to_numpy()
+    k = np.arange(len(planned))
+    operators = pd.Series("", index=k, dtype=object)
     if utilities is not None and len(utilities):
         live = utilities[_column(utilities, "status", "in_service") != "abandoned"]
-        live = live.reset_index(drop=True)
-        surface, line = shapely.STRtree(live.geometry.to_numpy()).query(
-            planned.geometry.to_numpy(), predicate="intersects"
-        )
-        assets = pd.DataFrame({"surface": surface, "operator": live["operator"].to_numpy()[line]})
-    surface, work = shapely.STRtree(corridor).query(
-        planned.geometry.to_numpy(), predicate="intersects"
+        line, under = shapely.STRtree(geoms).query(live.geometry.to_numpy(), predicate="intersects")
+        assets = pd.DataFrame({"k": under, "operator": live["operator"].to_numpy()[line]})
+        operators = _joined(assets.drop_duplicates().sort_values("operator"), "operator", k)
+    work, under = shapely.STRtree(geoms).query(corridor, predicate="intersects")
+    date = planned["moratorium_from"].to_numpy("datetime64[D]")
+    before = works["start_date"].to_numpy("datetime64[D]")[work] < date[under]
+    still_open = before & (works["end_date"].to_numpy("datetime64[D]")[work] >= date[under])
+    there = pd.DataFrame(
+        {"k": under, "work_id": works["work_id"].to_numpy()[work], "rank": rank[work]}
+    )[before].assign(still_open=still_open[before])
+    there = there.sort_values("rank")  # in date order
+    years = _kind_years(planned["kind"].to_numpy(object), rules, rule)
+    return gpd.GeoDataFrame(
+        {
+            "surface_id": planned["surface_id"].to_numpy(),
+            "street": _column(planned, "street", None).to_numpy(object),
+            "planned": np.datetime_as_string(date, unit="D").astype(object),
+            "operators_with_assets": operators.to_numpy(),
+            "planned_works_there": _joined(there, "work_id", k).to_numpy(),
+            "kind": planned["kind"].to_numpy(object),
+            "works_still_open": _joined(there[there["still_open"]], "work_id", k).to_numpy(),
+            "moratorium_until": np.datetime_as_string(_add_years(date, years), unit="D").astype(
+                object
+            ),
+        },
+        geometry=geoms,
+        crs=works.crs,
     )
-    for k in range(len(planned)):  # one row per planned resurfacing (a short list)
-        rows.append(
-            {
-                "surface_id": planned["surface_id"].iloc[k],
-                "street": planned.get("street", pd.Series([None] * len(planned))).iloc[k],
-                "planned": planned.get("planned", pd.Series([None] * len(planned))).iloc[k],
-                "operators_with_assets": ", ".join(
-                    sorted(set(assets.loc[assets["surface"] == k, "operator"]))
-                ),
-                "planned_works_there": ", ".join(works["work_id"].to_numpy()[work[surface == k]]),
-                "geometry": planned.geometry.iloc[k],
-            }
-        )
-    return (
-        gpd.GeoDataFrame(rows, geometry="geometry", crs=works.crs)
-        if rows
-        else (gpd.GeoDataFrame({"surface_id": []}, geometry=[], crs=works.crs))
-    )
+
+
+def _joined(frame: pd.DataFrame, column: str, index: NDArray[np.intp]) -> pd.Series:
+    """``frame[column]`` joined with ", " per value of ``frame["k"]``, for every ``index``."""
+    return frame.groupby("k")[column].agg(", ".join).reindex(index, fill_value="")
+
+
+def _kind_years(kinds: NDArray[np.object_], rules: Rules, rule) -> NDArray[np.float64]:
+    """The moratorium (years) of each surface-work kind: ``moratorium.<kind>``, or
+    ``moratorium.default`` for a kind without a rule of its own."""
+    years = np.empty(len(kinds), dtype=float)
+    for kind in pd.unique(kinds):  # one rule per distinct kind
+        name = f"moratorium.{kind}"
+        if kind in NOT_KINDS or name not in rules:
+            name = "moratorium.default"
+        years[kinds == kind] = rule(name)
+    return years
+
+
+def _add_years(dates: NDArray[np.datetime64], years: Any) -> NDArray[np.datetime64]:
+    """``dates`` plus ``years`` calendar years (whole months; 29 February + 1 year is
+    28 February), element-wise when ``years`` is an array."""
+    months = np.round(np.broadcast_to(np.asarray(years, dtype=float) * 12.0, len(dates)))
+    out = np.empty(len(dates), dtype="datetime64[D]")
+    stamps = pd.DatetimeIndex(dates)
+    for m in np.unique(months):  # one offset per distinct length
+        at = months == m
+        out[at] = (stamps[at] + pd.DateOffset(months=int(m))).to_numpy("datetime64[D]")
+    return out
 
 
 def _column(frame: pd.DataFrame, name: str, default: Any) -> pd.Series:
     """A column, or ``default`` for every row when the layer lacks it."""
     if name in frame:
         return frame[name]
-    return pd.Series(default, index=frame.index)
-
-
-def _empty(used: dict[str, str]) -> Coordination:
-    empty = gpd.GeoDataFrame(geometry=[])
-    return Coordination(empty, pd.DataFrame(), pd.DataFrame(), empty, empty, used)
+    return pd.Series(default, index=frame.index, dtype=object if default is None else None)
 
 
 def _process(twin_path: Path, inputs: dict[str, Any], /, *, area=None) -> dict[str, Any]:
@@ -370,22 +622,23 @@ register(
         id="works-coordination",
         title="Coordination of planned works",
         description=(
-            "Clusters of planned works of different operators that should share a trench, "
-            "sequencing conflicts, moratorium breaches, and the operators who should dig "
-            "before a planned resurfacing. Rules and sources: docs/excavation.md."
+            "Clusters of planned works that should share a trench, sequencing conflicts, "
+            "moratorium breaches after completed and planned surface works, and the "
+            "operators who should dig before a planned resurfacing. Rules and sources: "
+            "docs/excavation.md."
         ),
         inputs={
             "join_distance": {
                 "title": "Join distance (m)",
-                "description": "Works closer than this share a trench (default 10 m, at most "
-                f"{MAX_JOIN_DISTANCE:g} m)",
+                "description": "Works whose trenches are closer than this can share one "
+                f"(default 10 m, at most {MAX_JOIN_DISTANCE:g} m)",
                 "minOccurs": 0,
                 "schema": {"type": "number", "minimum": 0, "maximum": MAX_JOIN_DISTANCE},
             },
             "window_days": {
                 "title": "Time window (days)",
-                "description": "Works closer than this in time are coordinated (default 365, "
-                f"at most {MAX_WINDOW_DAYS})",
+                "description": "The works of a cluster all lie within this many days of its "
+                f"first start (default 365, at most {MAX_WINDOW_DAYS})",
                 "minOccurs": 0,
                 "schema": {"type": "integer", "minimum": 0, "maximum": MAX_WINDOW_DAYS},
             },

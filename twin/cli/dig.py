@@ -154,19 +154,21 @@ def coordinate(twin_path, works_file, layer, rules, out, as_json):
     for c in result.clusters.itertuples():
         click.echo(
             f"  cluster {c.cluster}: {c.works} ({c.operators}), {c.start} to {c.end}, "
-            f"{c.shared_length_m:.0f} m shared, {c.volume_saved_m3:.1f} m³ saved"
+            f"{c.shared_length_m:.0f} m shared, saves {c.volume_saved_m3:.1f} m³ of "
+            f"excavation and {c.asphalt_saved_m2:.1f} m² of asphalt"
         )
     for s in result.sequencing.itertuples():
         click.echo(f"  sequencing: {s.problem}")
     for m in result.moratorium.itertuples():
         click.echo(
-            f"  moratorium: {m.work_id} ({m.operator}) on {m.surface_id} "
-            f"until {m.moratorium_until}: {m.problem}"
+            f"  moratorium: {m.work_id} ({m.operator}) on {m.surface_id} ({m.kind} "
+            f"{m.surface_status} {m.moratorium_from}) until {m.moratorium_until}: {m.problem}"
         )
     for r in result.resurfacing.itertuples():
+        before = r.planned_works_there and f"; works planned before it: {r.planned_works_there}"
         click.echo(
-            f"  resurfacing {r.surface_id} {r.street} from {r.planned}: dig first: "
-            f"{r.operators_with_assets or 'nobody'}"
+            f"  {r.kind} {r.surface_id} {r.street} from {r.planned}: dig first: "
+            f"{r.operators_with_assets or 'nobody'}{before}"
         )
     if out is not None:
         click.echo(f"reports in {out}")
