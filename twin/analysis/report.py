@@ -72,7 +72,7 @@ def write_trench_report(
     dict
         The paths written, by kind.
     """
-    from twin.analysis.enquiry import write_enquiries  # which writes with this module
+    from twin.analysis.enquiry import write_enquiries  # (it imports this module's writers)
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

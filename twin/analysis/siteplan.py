@@ -14,6 +14,7 @@ is real text (TrueType fonts embedded, ``pdf.fonttype`` 42), so the sheet can be
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -75,6 +76,8 @@ LAND_USE_COLOURS = {
 }
 """Parcel fills by the cadastre's land use; other uses are drawn in :data:`OTHER_LAND_USE`."""
 OTHER_LAND_USE = "#f0f0f0"
+LAND_USE_NAMES = {"building": "building land"}
+"""Land uses named in the legend other than by their code."""
 STYLES: dict[str, dict[str, Any]] = {
     "trench bottom": {"facecolor": "#d7301f", "edgecolor": "#67000d", "linewidth": 0.7},
     "excavation at the surface": {
@@ -383,11 +386,11 @@ def _base_map(plan: _Map, model: CityModel | None, result: TrenchCheck) -> dict[
             fill = _patch(geoms[use == name], facecolor=colour, edgecolor="none", zorder=1)
             fill.set_alpha(0.45 if ortho is not None else 1.0)
             plan.ax.add_patch(fill)
-            shown[f"parcel: {name.replace('_', ' ')}"] = colour
+            shown[f"parcel: {LAND_USE_NAMES.get(name, name.replace('_', ' '))}"] = colour
         edges = _patch(geoms, facecolor="none", edgecolor="#707070", linewidth=0.35, zorder=2)
         plan.ax.add_patch(edges)
         if "gst" in parcels:
-            _parcel_numbers(plan, parcels)
+            _parcel_numbers(plan, parcels, result.body.geometry.to_numpy())
     buildings = model.layers.get("buildings") if model is not None else None
     if buildings is not None and len(buildings):
         geoms = _meeting(buildings, box).geometry.to_numpy()
@@ -437,16 +440,23 @@ def _ortho(model: CityModel, plan: _Map) -> tuple[NDArray[np.uint8], tuple] | No
     return np.ascontiguousarray(light.transpose(1, 2, 0)), extent
 
 
-def _parcel_numbers(plan: _Map, parcels: gpd.GeoDataFrame) -> None:
-    """Each parcel's number where it fits inside the parcel."""
+def _parcel_numbers(plan: _Map, parcels: gpd.GeoDataFrame, works: NDArray[np.object_]) -> None:
+    """Each parcel's number where it fits inside the part of the parcel on the map and clear
+    of the works."""
     size = plan.layout.label_font - 0.5
     numbers = parcels["gst"].astype(object).where(parcels["gst"].notna(), "").astype(str)
-    geoms = parcels.geometry.to_numpy()
-    xy = shapely.get_coordinates(shapely.point_on_surface(geoms))
+    inset = plan.metres(3.0)
+    v = plan.view
+    inner = shapely.box(v[0] + inset, v[1] + inset, v[2] - inset, v[3] - inset)
+    free = shapely.intersection(parcels.geometry.to_numpy(), inner)
+    free = shapely.difference(free, shapely.buffer(shapely.union_all(works), plan.metres(1.0)))
+    keep = ~shapely.is_empty(free) & (numbers != "").to_numpy()
+    free, numbers = free[keep], numbers[keep]
+    xy = shapely.get_coordinates(shapely.point_on_surface(free))
     half_w = np.array([plan.metres(_text_mm(t, size)[0]) / 2 for t in numbers])
     half_h = plan.metres(size / MM * 1.2) / 2
     boxes = shapely.box(xy[:, 0] - half_w, xy[:, 1] - half_h, xy[:, 0] + half_w, xy[:, 1] + half_h)
-    fits = shapely.contains(geoms, boxes) & (numbers != "").to_numpy()
+    fits = shapely.contains(free, boxes)
     for (px, py), text in zip(xy[fits], numbers[fits], strict=True):
         plan.ax.text(
             px,
@@ -456,7 +466,7 @@ def _parcel_numbers(plan: _Map, parcels: gpd.GeoDataFrame) -> None:
             color="#555555",
             ha="center",
             va="center",
-            zorder=2.5,
+            zorder=3.5,
             clip_on=True,
         )
 
@@ -642,6 +652,7 @@ def _darker(colour: str) -> tuple[float, float, float]:
     return 0.75 * r, 0.75 * g, 0.75 * b
 
 
+@functools.lru_cache(maxsize=4096)
 def _text_mm(text: str, size: float, weight: str = "normal") -> tuple[float, float]:
     """Width and height (mm) of ``text`` set at ``size`` points in the sheet's font."""
     prop = FontProperties(family="DejaVu Sans", size=size, weight=weight)
@@ -650,14 +661,17 @@ def _text_mm(text: str, size: float, weight: str = "normal") -> tuple[float, flo
 
 
 def _wrap(text: str, width_mm: float, size: float, weight: str = "normal") -> list[str]:
-    """``text`` broken into lines no wider than ``width_mm`` (measured in the sheet's font)."""
-    lines: list[str] = []
+    """``text`` broken into lines no wider than ``width_mm`` (measured in the sheet's font,
+    word by word)."""
+    space = _text_mm("x x", size, weight)[0] - _text_mm("xx", size, weight)[0]
+    lines: list[tuple[str, float]] = []
     for word in text.split():
-        if lines and _text_mm(f"{lines[-1]} {word}", size, weight)[0] <= width_mm:
-            lines[-1] = f"{lines[-1]} {word}"
+        width = _text_mm(word, size, weight)[0]
+        if lines and lines[-1][1] + space + width <= width_mm:
+            lines[-1] = (f"{lines[-1][0]} {word}", lines[-1][1] + space + width)
         else:
-            lines.append(word)
-    return lines or [""]
+            lines.append((word, width))
+    return [line for line, _ in lines] or [""]
 
 
 def _patch(geoms: NDArray[np.object_], /, **style: Any) -> PathPatch:
