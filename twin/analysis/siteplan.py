@@ -246,10 +246,11 @@ def draw_site_plan(
         ax.set_xlim(view[0], view[2])
         ax.set_ylim(view[1], view[3])
         plan = _Map(ax, view, scale, layout)
-        shown = _base_map(plan, model, result)
+        shown, parcels = _base_map(plan, model, result)
         _grid(plan)
         _works(plan, result, hand, trees)
         networks, abandoned = _lines(plan, lines)
+        _parcel_numbers(plan, parcels, result.body.geometry.to_numpy())
         _north_arrow_and_scale_bar(sheet, layout, scale)
         rows = _rows(result, model, checked=checked, period=period)
         if operator is not None:
@@ -363,10 +364,13 @@ def _nice(value: float, /, *, up: bool = False) -> float:
     return min(s for s in steps if s >= value) if up else max(s for s in steps if s <= value)
 
 
-def _base_map(plan: _Map, model: CityModel | None, result: TrenchCheck) -> dict[str, str]:
-    """Orthophoto, parcels by land use with their numbers, buildings.
+def _base_map(
+    plan: _Map, model: CityModel | None, result: TrenchCheck
+) -> tuple[dict[str, str], gpd.GeoDataFrame]:
+    """Orthophoto, parcels by land use, buildings.
 
-    Returns the legend entries drawn: label -> fill colour (``""`` for the orthophoto).
+    Returns the legend entries drawn (label -> fill colour, ``""`` for the orthophoto) and
+    the parcels on the map.
     """
     shown: dict[str, str] = {}
     box = shapely.box(*plan.view)
@@ -389,14 +393,12 @@ def _base_map(plan: _Map, model: CityModel | None, result: TrenchCheck) -> dict[
             shown[f"parcel: {LAND_USE_NAMES.get(name, name.replace('_', ' '))}"] = colour
         edges = _patch(geoms, facecolor="none", edgecolor="#707070", linewidth=0.35, zorder=2)
         plan.ax.add_patch(edges)
-        if "gst" in parcels:
-            _parcel_numbers(plan, parcels, result.body.geometry.to_numpy())
     buildings = model.layers.get("buildings") if model is not None else None
     if buildings is not None and len(buildings):
         geoms = _meeting(buildings, box).geometry.to_numpy()
         plan.ax.add_patch(_patch(geoms, **STYLES["building"], zorder=3))
         shown["building"] = STYLES["building"]["facecolor"]
-    return shown
+    return shown, parcels
 
 
 def _meeting(frame: gpd.GeoDataFrame, box: shapely.Geometry) -> gpd.GeoDataFrame:
@@ -441,8 +443,10 @@ def _ortho(model: CityModel, plan: _Map) -> tuple[NDArray[np.uint8], tuple] | No
 
 
 def _parcel_numbers(plan: _Map, parcels: gpd.GeoDataFrame, works: NDArray[np.object_]) -> None:
-    """Each parcel's number where it fits inside the part of the parcel on the map and clear
-    of the works."""
+    """Each parcel's number where it fits inside the part of the parcel on the map, clear of
+    the works and of the labels placed."""
+    if "gst" not in parcels:
+        return
     size = plan.layout.label_font - 0.5
     numbers = parcels["gst"].astype(object).where(parcels["gst"].notna(), "").astype(str)
     inset = plan.metres(3.0)
@@ -457,6 +461,9 @@ def _parcel_numbers(plan: _Map, parcels: gpd.GeoDataFrame, works: NDArray[np.obj
     half_h = plan.metres(size / MM * 1.2) / 2
     boxes = shapely.box(xy[:, 0] - half_w, xy[:, 1] - half_h, xy[:, 0] + half_w, xy[:, 1] + half_h)
     fits = shapely.contains(free, boxes)
+    if plan.placed:
+        covering = shapely.STRtree(plan.placed).query(boxes, predicate="intersects")[0]
+        fits[covering] = False
     for (px, py), text in zip(xy[fits], numbers[fits], strict=True):
         plan.ax.text(
             px,
