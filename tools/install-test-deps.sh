@@ -38,3 +38,7 @@ apt_install libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6
 # tests/test_viewer.py::test_view_opens_a_real_window: `twin view` in a real window on a
 # virtual X display, captured with ImageMagick's import.
 apt_install xvfb imagemagick
+
+# tests/test_siteplan.py: the site plan PDFs are read back with poppler (pdfinfo, pdftotext,
+# pdffonts, pdftoppm).
+apt_install poppler-utils

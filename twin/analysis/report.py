@@ -1,17 +1,21 @@
-"""Excavation reports people use: JSON, GeoJSON of the findings, CSV tables and an HTML page.
+"""Excavation reports people use: JSON, GeoJSON of the findings, CSV tables, an HTML page and,
+for a trench, the printable site plan and the enquiry pack for the operators.
 
 The HTML page is one self-contained file: a map drawn as inline SVG from the geometries (no
-tiles, so it works offline and in e-mail), the verdict and the tables.
+tiles, so it works offline and in e-mail), the verdict and the tables, laid out to print on A4
+landscape. The site plan (PDF, A3 and A4) is :mod:`twin.analysis.siteplan`'s, the enquiry pack
+:mod:`twin.analysis.enquiry`'s.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import json
-import os
-import tempfile
+import math
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -19,49 +23,89 @@ import pandas as pd
 import shapely
 
 from twin.analysis.coordination import Coordination
+from twin.analysis.siteplan import NETWORK_COLOURS, STATUS_COLOURS, as_text, draw_site_plan
 from twin.analysis.trench import TrenchCheck
+from twin.formats._io import atomic
+from twin.model import CityModel
 
-SEVERITY_COLOURS = {"critical": "#d7191c", "warning": "#fdae61", "info": "#2c7bb6"}
-NETWORK_COLOURS = {
-    "water": "#1f78b4",
-    "sewer": "#8c510a",
-    "gas": "#e6ab02",
-    "district_heating": "#e7298a",
-    "power_lv": "#e31a1c",
-    "power_mv": "#b10026",
-    "telecom": "#33a02c",
-}
+ID_COLUMNS = ("kg", "gst", "cluster", "works", "operators")
+"""Columns holding identifiers (printed as they are, an integral number without decimals)."""
 
 
 def write_trench_report(
-    result: TrenchCheck, out_dir: str | Path, /, *, snapshot: Path | None = None
+    result: TrenchCheck,
+    out_dir: str | Path,
+    /,
+    *,
+    model: CityModel | None = None,
+    snapshot: Path | None = None,
+    checked: dt.datetime | None = None,
+    period: tuple[Any, Any] | None = None,
 ) -> dict[str, Path]:
-    """Write ``trench.json``, ``trench.geojson``, one CSV per table and ``trench.html``.
+    """Write everything a trench check gives the people who plan and dig it.
 
-    ``snapshot`` is a 3D picture of the trench already written in ``out_dir`` (the viewer's
-    :func:`viewer.render.trench_snapshot`, which ``twin dig check --out`` renders): the page
-    shows it.
+    ``trench.json``, ``trench.geojson``, one CSV per table, the site plan
+    (``site_plan_a3.pdf``, ``site_plan_a4.pdf``), the enquiry pack (``enquiries/``: a page
+    and a GeoJSON per operator, ``enquiries.csv``) and ``trench.html``, which links them.
 
-    Returns the paths written, by kind.
+    Parameters
+    ----------
+    result
+        The trench check.
+    out_dir
+        The folder to write into (created).
+    model
+        The twin checked against: the base map of the plans (parcels, buildings,
+        orthophoto), the date of its data and the operators' contacts. Without it the plans
+        show the parcels the works occupy only and no contact is known.
+    snapshot
+        A 3D picture of the trench already written in ``out_dir`` (the viewer's
+        :func:`viewer.render.trench_snapshot`, which ``twin dig check --out`` renders): the
+        page shows it.
+    checked
+        When the check ran (now, in local time, when not given).
+    period
+        The planned works period ``(start, end)``, printed on the plans and enquiries.
+
+    Returns
+    -------
+    dict
+        The paths written, by kind.
     """
+    from twin.analysis.enquiry import write_enquiries  # (it imports this module's writers)
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    findings = _features(
+    checked = checked or dt.datetime.now().astimezone().replace(microsecond=0)
+    findings = feature_collection(
         [
-            (result.body, "body", "part"),
-            (result.utilities, "utility", "severity"),
-            (result.hand_digging, "hand digging", None),
-            (result.trees, "tree", "severity"),
-            (result.parcels, "parcel", None),
+            (result.body, "body"),
+            (result.utilities, "utility"),
+            (result.hand_digging, "hand digging"),
+            (result.trees, "tree"),
+            (result.parcels, "parcel"),
         ]
     )
     paths = {
-        "json": _write(out / "trench.json", json.dumps(result.to_dict(), indent=2)),
-        "geojson": _write(out / "trench.geojson", findings),
+        "json": write_text(out / "trench.json", json.dumps(result.to_dict(), indent=2)),
+        "geojson": write_text(out / "trench.geojson", findings),
     }
     for name in ("utilities", "trees", "parcels", "hand_digging"):
         table = pd.DataFrame(getattr(result, name).drop(columns="geometry"))
-        paths[f"csv_{name}"] = _write(out / f"trench_{name}.csv", table.to_csv(index=False))
+        paths[f"csv_{name}"] = write_text(out / f"trench_{name}.csv", table.to_csv(index=False))
+    for paper in ("A3", "A4"):
+        paths[f"pdf_{paper.lower()}"] = draw_site_plan(
+            result,
+            out / f"site_plan_{paper.lower()}.pdf",
+            model=model,
+            paper=paper,
+            checked=checked,
+            period=period,
+        )
+    asked, pack = write_enquiries(
+        result, out / "enquiries", model=model, checked=checked, period=period
+    )
+    paths.update({f"enquiry_{kind}": path for kind, path in pack.items()})
     layers = [
         (result.parcels.geometry, "#f0f0f0", "#999999", 0.4),
         (result.body.geometry[result.body["part"] == "working area"], "#fee8c8", "none", 0),
@@ -84,28 +128,53 @@ def write_trench_report(
         ("Parcels", result.parcels),
     ]
     facts = {
-        "length": f"{result.length:.1f} m",
-        "width × depth": f"{result.width} m × {result.depth} m ({result.support})",
-        "excavated volume": f"{result.volume:.1f} m³",
-        "surface opened": f"{result.surface_area:.1f} m²",
+        "length": f"{cell(result.length, 'length_m')} m",
+        "width × depth": (
+            f"{cell(result.width, 'width_m')} m × {cell(result.depth, 'depth_m')} m "
+            f"({result.support})"
+        ),
+        "excavated volume": f"{cell(result.volume, 'volume_m3')} m³",
+        "surface opened": f"{cell(result.surface_area, 'surface_area_m2')} m²",
         "data quality": result.data_quality["summary"],
+        "checked": checked.isoformat(sep=" ", timespec="minutes"),
     }
+    if period is not None and any(as_text(v) for v in period):
+        facts["works period"] = " to ".join(as_text(v) or "not given" for v in period)
     if snapshot is not None:
         paths["png"] = snapshot
         svg += (
             f'<p><img src="{snapshot.name}" width="900" alt="3D view of the trench among the '
             'utilities, terrain translucent"></p>'
         )
+    plans = (
+        '<p class="links">Site plan to print: <a href="site_plan_a3.pdf">A3 (PDF)</a> · '
+        '<a href="site_plan_a4.pdf">A4 (PDF)</a></p>'
+    )
+    files = "".join(
+        f"<li>{html.escape(row.operator)}: "
+        f'<a href="enquiries/{html.escape(row.page)}">page (PDF)</a> · '
+        f'<a href="enquiries/{html.escape(row.geojson)}">lines and trench (GeoJSON)</a></li>'
+        for row in asked.itertuples()
+    )
+    enquiry = (
+        f"<h2>Enquiries to the operators ({len(asked)})</h2>"
+        "<p>Every operator with lines within reach of the trench, asked on "
+        f"{html.escape(checked.isoformat(sep=' ', timespec='minutes'))} "
+        '(<a href="enquiries/enquiries.csv">enquiries.csv</a>).</p>'
+        + _table(asked.drop(columns=["trench_id", "page", "geojson"]))
+        + f'<ul class="links">{files}</ul>'
+    )
     page = _page(
         f"Trench check {result.trench_id}",
         result.verdict,
         result.status,
         facts,
-        svg,
+        plans + svg,
         sections,
         result.rules_used,
+        extra=enquiry,
     )
-    paths["html"] = _write(out / "trench.html", page)
+    paths["html"] = write_text(out / "trench.html", page)
     return paths
 
 
@@ -119,15 +188,17 @@ def write_coordination_report(result: Coordination, out_dir: str | Path, /) -> d
         "resurfacing": result.resurfacing,
     }
     paths = {
-        "json": _write(out / "coordination.json", json.dumps(result.to_dict(), indent=2)),
-        "geojson": _write(
+        "json": write_text(out / "coordination.json", json.dumps(result.to_dict(), indent=2)),
+        "geojson": write_text(
             out / "coordination.geojson",
-            _features([(frame, name, None) for name, frame in tables.items()]),
+            feature_collection([(frame, name) for name, frame in tables.items()]),
         ),
     }
     for name, frame in {**tables, "pairs": result.pairs, "sequencing": result.sequencing}.items():
         table = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
-        paths[f"csv_{name}"] = _write(out / f"coordination_{name}.csv", table.to_csv(index=False))
+        paths[f"csv_{name}"] = write_text(
+            out / f"coordination_{name}.csv", table.to_csv(index=False)
+        )
     geoms = [f.geometry for f in tables.values() if len(f)]
     bounds = gpd.GeoSeries(pd.concat(geoms)).total_bounds if geoms else np.zeros(4)
     svg = _svg(
@@ -154,14 +225,15 @@ def write_coordination_report(result: Coordination, out_dir: str | Path, /) -> d
     page = _page(
         "Coordination of planned works", summary, status, {}, svg, sections, result.rules_used
     )
-    paths["html"] = _write(out / "coordination.html", page)
+    paths["html"] = write_text(out / "coordination.html", page)
     return paths
 
 
-def _features(layers: Iterable[tuple[gpd.GeoDataFrame, str, str | None]]) -> str:
-    """One GeoJSON FeatureCollection (RFC 7946: WGS 84 longitude, latitude)."""
+def feature_collection(layers: Iterable[tuple[gpd.GeoDataFrame, str]], /) -> str:
+    """One GeoJSON FeatureCollection (RFC 7946: WGS 84 longitude, latitude) of ``(frame,
+    kind)`` layers, each feature with its ``kind`` first among its properties."""
     features = []
-    for frame, kind, _ in layers:
+    for frame, kind in layers:
         if len(frame) == 0:
             continue
         data = json.loads(frame.to_crs("EPSG:4326").to_json(drop_id=True, to_wgs84=False))
@@ -209,36 +281,135 @@ def _path(geom, to_pixels) -> str:
     return " ".join(pieces)
 
 
-def _page(title, verdict, status, facts, svg, sections, rules) -> str:
+def cell(value: Any, column: str, /) -> str:
+    """A table value as engineers write it, by its column's name.
+
+    Lengths and depths (``*_m``) to 2 decimals (cm), diameters to 3 (mm), areas (``*_m2``)
+    and volumes (``*_m3``) to 1, shares (``*_share``) in per cent, millimetres, centimetres,
+    days, years and identifiers (:data:`ID_COLUMNS`, ``*_id``) without decimals; yes/no for
+    booleans; an empty cell for a missing value (never "nan").
+
+    Examples
+    --------
+    >>> cell(1972.0, "year_laid"), cell(1.2, "depth_m"), cell(0.063, "diameter_m")
+    ('1972', '1.20', '0.063')
+    >>> cell(406.24, "surface_area_m2"), cell(417.66, "volume_m3")
+    ('406.2', '417.7')
+    >>> cell(float("nan"), "clearance_m"), cell(True, "crosses"), cell(0.123, "overlap_share")
+    ('', 'yes', '12 %')
+    >>> cell(72127, "kg"), cell("W-000001", "utility_id"), cell(3.0, "cluster"), cell(2.5, "score")
+    ('72127', 'W-000001', '3', '2.50')
+    """
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, dt.date | pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, str):
+        return value
+    if value is None or value is pd.NA or value is pd.NaT:
+        return ""
+    if isinstance(value, np.integer):
+        value = int(value)
+    if isinstance(value, np.floating):
+        value = float(value)
+    if isinstance(value, int):
+        return str(value)
+    if not isinstance(value, float):
+        return str(value)
+    if not math.isfinite(value):
+        return ""
+    if column.endswith("_share"):
+        return f"{value * 100:.0f} %"
+    if column.endswith(("_m2", "_m3")):
+        return f"{value:.1f}"
+    if column.endswith("_m"):  # diameters in millimetres: DN 63 is 0.063 m
+        return f"{value:.3f}" if column.startswith("diameter") else f"{value:.2f}"
+    whole = column.endswith(("_id", "_mm", "_cm", "_days")) or "year" in column
+    if whole or column in ID_COLUMNS or value.is_integer():
+        return f"{value:.0f}"
+    return f"{value:.2f}"
+
+
+def _heading(column: str) -> str:
+    """A column's name as a table heading, its unit in brackets.
+
+    Examples
+    --------
+    >>> _heading("depth_top_min_m"), _heading("area_m2"), _heading("overlap_share")
+    ('depth top min (m)', 'area (m²)', 'overlap share (%)')
+    """
+    units = {"_m2": " (m²)", "_m3": " (m³)", "_mm": " (mm)", "_cm": " (cm)", "_m": " (m)"}
+    units["_share"] = "_share (%)"
+    for suffix, unit in units.items():
+        if column.endswith(suffix):
+            column = column.removesuffix(suffix) + unit
+            break
+    return column.replace("_", " ")
+
+
+def _table(frame: pd.DataFrame) -> str:
+    """An HTML table of ``frame`` (geometry left out), every value through :func:`cell`."""
+    table = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
+    opening = [
+        '<td class="num">'
+        if pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t)
+        else '<td class="id">'
+        if str(c).endswith(("_id", "_at")) or c in ID_COLUMNS
+        else "<td>"
+        for c, t in table.dtypes.items()
+    ]
+    head = "".join(f"<th>{html.escape(_heading(str(c)))}</th>" for c in table.columns)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            td + html.escape(cell(v, str(c))) + "</td>"
+            for v, c, td in zip(row, table.columns, opening, strict=True)
+        )
+        + "</tr>"
+        for row in table.itertuples(index=False)  # report tables: tens of rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _page(title, verdict, status, facts, svg, sections, rules, *, extra: str = "") -> str:
     rows = "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in facts.items()
     )
     tables = "".join(
-        f"<h2>{html.escape(name)} ({len(frame)})</h2>"
-        + pd.DataFrame(frame.drop(columns="geometry", errors="ignore")).to_html(
-            index=False, na_rep="", float_format=lambda v: f"{v:.2f}", border=0, escape=True
-        )
-        for name, frame in sections
+        f"<h2>{html.escape(name)} ({len(frame)})</h2>" + _table(frame) for name, frame in sections
     )
     cited = "".join(
         f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in sorted(rules.items())
     )
-    colour = {"red": "#d7191c", "amber": "#fdae61", "green": "#1a9641"}[status]
+    colour = STATUS_COLOURS[status]
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}
-table{{border-collapse:collapse;font-size:0.85em;margin-bottom:1.5em}}
-td,th{{border-bottom:1px solid #ddd;padding:3px 8px;text-align:left}}
-.verdict{{padding:0.6em 1em;color:#fff;background:{colour};font-size:1.2em}}</style></head>
+table{{border-collapse:collapse;font-size:0.85em;margin-bottom:1.5em;width:100%}}
+td,th{{border-bottom:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top;
+overflow-wrap:break-word}}
+td.num{{text-align:right;white-space:nowrap}}td.id{{white-space:nowrap}}
+thead{{display:table-header-group}}
+tr{{break-inside:avoid;page-break-inside:avoid}}
+table.facts{{width:auto}}
+svg{{max-width:100%;height:auto}}
+.verdict{{padding:0.6em 1em;color:#fff;background:{colour};font-size:1.2em;
+print-color-adjust:exact;-webkit-print-color-adjust:exact}}
+@page{{size:A4 landscape;margin:12mm}}
+@media print{{body{{margin:0;max-width:none;font-size:9pt}}table{{font-size:7pt}}
+td,th{{padding:1px 3px}}
+h2{{break-after:avoid;page-break-after:avoid}}
+img,svg{{break-inside:avoid;page-break-inside:avoid;max-height:170mm;width:auto}}
+svg{{max-height:115mm}}table.facts{{font-size:9pt}}
+a{{color:inherit;text-decoration:none}}}}</style></head>
 <body><h1>{html.escape(title)}</h1><p class="verdict">{html.escape(verdict)}</p>
-<table>{rows}</table>{svg}{tables}<h2>Rules applied</h2><ul>{cited}</ul></body></html>
+<table class="facts">{rows}</table>{svg}{extra}{tables}<h2>Rules applied</h2><ul>{cited}</ul>
+</body></html>
 """
 
 
-def _write(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+def write_text(path: Path, text: str, /) -> Path:
+    """Write ``text`` to ``path`` atomically; returns ``path``."""
+    with atomic(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
     return path

@@ -40,13 +40,15 @@ def dig() -> None:
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Write JSON, GeoJSON, CSV and HTML reports to this folder.",
+    help="Write JSON, GeoJSON, CSV and HTML reports, the site plan (PDF) and the enquiries "
+    "to the operators to this folder.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
 def check(twin_path, trench_file, width, depth, method, support, rules, crs, out, as_json):
     """Check the trench(es) in TRENCH (LineString centrelines) against the twin TWIN.
 
-    Feature properties width_m, depth_m and trench_id override the options per trench.
+    Feature properties width_m, depth_m and trench_id override the options per trench;
+    start and end give the planned works period (printed on the plans and enquiries).
     """
     from ingest.vector import read_layer
     from twin.analysis.report import write_trench_report
@@ -87,7 +89,8 @@ def check(twin_path, trench_file, width, depth, method, support, rules, crs, out
 
                 folder.mkdir(parents=True, exist_ok=True)
                 snapshot = trench_snapshot(model, result, folder / "trench.png")
-            write_trench_report(result, folder, snapshot=snapshot)
+            period = (props.get("start"), props.get("end"))
+            write_trench_report(result, folder, model=model, snapshot=snapshot, period=period)
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in results], indent=2))
         return
