@@ -1,7 +1,9 @@
 """Excavation rules: values with their units and sources, from a TOML file.
 
 The defaults ship as ``excavation_rules.toml`` beside this module; a city's own file
-overrides the keys it names.
+overrides the keys it names. Lengths are compared with a rule's limit through :func:`under`
+and :func:`over`, with one tolerance (:data:`TOLERANCE_M`), so that a result does not flip at
+a limit by floating-point noise.
 """
 
 from __future__ import annotations
@@ -12,7 +14,39 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
 from twin.errors import ConfigError
+
+TOLERANCE_M = 0.001
+"""Metres: a length within 1 mm of a rule's limit counts as on the limit. Rule limits are
+given to the centimetre; 1 mm is far below what anyone measures in a trench and far above the
+floating-point noise of coordinates in metres (about 1e-10 m at 10^5 m)."""
+
+
+def under(value: ArrayLike, limit: ArrayLike, /) -> NDArray[np.bool_]:
+    """Whether ``value`` lies below ``limit`` by more than :data:`TOLERANCE_M` (both in m).
+
+    A value on the limit, within the tolerance, is not under it.
+
+    Examples
+    --------
+    >>> under([0.39, 0.4 - 1e-10, 0.4], 0.4).tolist()
+    [True, False, False]
+    """
+    return np.asarray(value, dtype=float) < np.asarray(limit, dtype=float) - TOLERANCE_M
+
+
+def over(value: ArrayLike, limit: ArrayLike, /) -> NDArray[np.bool_]:
+    """Whether ``value`` lies above ``limit`` by more than :data:`TOLERANCE_M` (both in m).
+
+    Examples
+    --------
+    >>> over([1.25 + 1e-10, 1.26], 1.25).tolist()
+    [False, True]
+    """
+    return np.asarray(value, dtype=float) > np.asarray(limit, dtype=float) + TOLERANCE_M
 
 
 @dataclass(frozen=True)
