@@ -364,7 +364,8 @@ def _moved(transformation: Transformation | None, rule) -> float:
 
 def _length_3d(index: ExcavationIndex, line, trench_id: str) -> float:
     """The length of the centreline over the terrain, sampled every 0.5 m (each part alone)."""
-    xy, part = shapely.get_coordinates(shapely.segmentize(line, 0.5), return_index=True)
+    parts = shapely.get_parts(shapely.segmentize(line, 0.5))
+    xy, part = shapely.get_coordinates(parts, return_index=True)
     if index.terrain is None:
         z = np.zeros(len(xy))
     else:
