@@ -138,7 +138,13 @@ def test_machine_digging_reaches_roots_beyond_the_wall(tmp_path):
     found = trees_found(tmp_path, [tree("edge", 6.0)], method="machine")
     assert found.loc["edge", "severity"] == "warning"
     assert found.loc["edge", "rule"] == "trees.machine_damage"
-    assert found.loc["edge", "overlap_m2"] > 0
+    # The damaged strip's edge cuts a circular segment off the root zone, 5.0 m from the
+    # trunk: 5.5² acos(5 / 5.5) - 5 sqrt(5.5² - 5²) = 30.25 × 0.42970 - 5 × 2.29129
+    # = 12.9984 - 11.4564 = 1.5420 m², of π 5.5² = 95.033 m²: 1.62 %.
+    segment = 5.5**2 * math.acos(5 / 5.5) - 5 * math.sqrt(5.5**2 - 5**2)
+    assert found.loc["edge", "overlap_m2"] == pytest.approx(segment)
+    assert segment == pytest.approx(1.5420, abs=1e-4)
+    assert found.loc["edge", "overlap_share"] == pytest.approx(segment / (math.pi * 5.5**2))
 
 
 def test_small_tree_is_for_information(tmp_path):

@@ -8,6 +8,7 @@ a limit by floating-point noise.
 
 from __future__ import annotations
 
+import functools
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
@@ -77,8 +78,7 @@ class Rules(dict[str, Rule]):
         ConfigError
             When the file is unreadable, names an unknown rule, or misses a value.
         """
-        default = resources.files("twin.analysis").joinpath("excavation_rules.toml")
-        rules = cls(_flatten(tomllib.loads(default.read_text(encoding="utf-8")), "defaults"))
+        rules = cls(_defaults())
         if path is not None:
             try:
                 raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
@@ -98,6 +98,13 @@ class Rules(dict[str, Rule]):
         """``"0.4 m (DVGW W 400-1 ...)"``: a rule as a report states it."""
         rule = self[name]
         return f"{rule.value} {rule.unit} ({rule.source})".replace("  ", " ")
+
+
+@functools.cache
+def _defaults() -> dict[str, Rule]:
+    """The shipped rules, parsed once (a trench check loads them for every trench)."""
+    default = resources.files("twin.analysis").joinpath("excavation_rules.toml")
+    return _flatten(tomllib.loads(default.read_text(encoding="utf-8")), "defaults")
 
 
 def _flatten(raw: dict[str, Any], origin: str, prefix: str = "") -> dict[str, Rule]:

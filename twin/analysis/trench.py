@@ -381,7 +381,10 @@ def _column(frame: pd.DataFrame, name: str, default: float = np.nan) -> NDArray[
     column is absent)."""
     if name not in frame:
         return np.full(len(frame), default)
-    return pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    column = frame[name]
+    if not pd.api.types.is_numeric_dtype(column):
+        column = pd.to_numeric(column, errors="coerce")
+    return column.to_numpy(dtype=float, na_value=np.nan)
 
 
 def _flag(frame: pd.DataFrame, name: str) -> NDArray[np.bool_]:
@@ -494,35 +497,36 @@ def _utilities(
     finding[unknown] = [f + "; depth unknown: exploratory slot required" for f in finding[unknown]]
     severity[abandoned] = "info"
     finding[abandoned] = [f + " (abandoned line)" for f in finding[abandoned]]
+    columns = {
+        "utility_id": ids,
+        "network": network,
+        "operator": _text(lines, "operator", ""),
+        "status": status,
+        "diameter_m": dia,
+        "depth_source": source,
+        "year_laid": _column(lines, "year_laid"),
+        "depth_top_min_m": top_min,
+        "depth_top_max_m": top_max,
+        "depth_bottom_max_m": top_max + dia,
+        "position_uncertainty_m": h_unc,
+        "long_distance_main": long_main,
+        "crosses": crosses,
+        "horizontal_clearance_m": np.where(crosses, np.nan, horizontal),
+        "required_clearance_m": required,
+        "vertical_clearance_m": np.where(below, vertical, np.nan),
+        "inside_excavation": inside,
+        "uncertainty_class": np.where(
+            known, source, np.where(known_net, "unknown depth", "unknown network")
+        ),
+        "severity": severity,
+        "finding": finding,
+        "rule": rule_name,
+    }
+    keep = np.flatnonzero(reported)
+    keep = keep[np.argsort(_severity_rank(severity[keep]), kind="stable")]
     table = gpd.GeoDataFrame(
-        {
-            "utility_id": ids,
-            "network": network,
-            "operator": lines["operator"].to_numpy() if "operator" in lines else np.full(n, None),
-            "status": status,
-            "diameter_m": dia,
-            "depth_source": source,
-            "year_laid": _column(lines, "year_laid"),
-            "depth_top_min_m": top_min,
-            "depth_top_max_m": top_max,
-            "depth_bottom_max_m": top_max + dia,
-            "position_uncertainty_m": h_unc,
-            "long_distance_main": long_main,
-            "crosses": crosses,
-            "horizontal_clearance_m": np.where(crosses, np.nan, horizontal),
-            "required_clearance_m": required,
-            "vertical_clearance_m": np.where(below, vertical, np.nan),
-            "inside_excavation": inside,
-            "uncertainty_class": np.where(
-                known, source, np.where(known_net, "unknown depth", "unknown network")
-            ),
-            "severity": severity,
-            "finding": finding,
-            "rule": rule_name,
-        },
-        geometry=geoms,
-        crs=crs,
-    )[reported]
+        {name: values[keep] for name, values in columns.items()}, geometry=geoms[keep], crs=crs
+    )
     live = reported & ~abandoned & ~deep
     zone_width = rule("hand_digging.distance") + h_unc[live] + dia[live] / 2.0
     zones = shapely.intersection(shapely.buffer(geoms[live], zone_width), surface)
@@ -536,7 +540,7 @@ def _utilities(
         geometry=zones[has],
         crs=crs,
     )
-    return _by_severity(table).reset_index(drop=True), hand
+    return table, hand
 
 
 def _typical(rule, network: str) -> tuple[float, float]:
@@ -624,8 +628,12 @@ def tree_conflicts(
         raise InputError(f"method must be 'machine' or 'hand', not {method!r}")
     surfaces = np.asarray(surfaces, dtype=object)
     margin = rule("trees.machine_damage") if method == "machine" else 0.0
-    excavation = shapely.buffer(surfaces, uncertainty) if uncertainty > 0 else surfaces
-    reach = shapely.buffer(surfaces, margin + uncertainty) if margin + uncertainty else surfaces
+    # Grown with square corners, as the excavation's own: a strip along every wall.
+    excavation = (
+        shapely.buffer(surfaces, uncertainty, join_style="mitre") if uncertainty else surfaces
+    )
+    grow = margin + uncertainty
+    reach = shapely.buffer(surfaces, grow, join_style="mitre") if grow else surfaces
     points = trees.geometry.to_numpy()
     index = index if index is not None else shapely.STRtree(points)
     surface_of, tree_of = index.query(
@@ -660,8 +668,7 @@ def tree_conflicts(
     severity[small] = "info"
     measure[small] = "protect the tree during works (fence, ÖNORM L 1121)"
     rule_name[small] = "trees.informational_circumference"
-    zone = shapely.buffer(points[tree_of], radius, quad_segs=16)
-    overlap = shapely.area(shapely.intersection(zone, reach[surface_of]))
+    overlap = _disc_overlap(shapely.get_coordinates(points[tree_of]), radius, reach, surface_of)
     for name in (
         "trees.drip_line_margin",
         "trees.columnar_margin",
@@ -674,34 +681,93 @@ def tree_conflicts(
     def attribute(name: str) -> NDArray:
         return found[name].to_numpy() if name in found else np.full(n, None, dtype=object)
 
-    table = gpd.GeoDataFrame(
-        {
-            "trench": surface_of,
-            "tree_id": attribute("tree_id"),
-            "species": attribute("species"),
-            "trunk_circumference_cm": _column(found, "trunk_circumference_cm"),
-            "crown_diameter_m": _column(found, "crown_diameter_m"),
-            "height_m": _column(found, "height_m"),
-            "columnar": zones["columnar"],
-            "stem_diameter_m": zones["stem"],
-            "stem_from": zones["stem_from"],
-            "root_zone_radius_m": radius,
-            "root_zone_from": zones["zone_from"],
-            "estimated": zones["estimated"],
-            "default_zone": zones["default"],
-            "overlap_m2": overlap,
-            "overlap_share": overlap / shapely.area(zone),
-            "trunk_distance_m": trunk,
-            "trunk_min_m": trunk_min,
-            "severity": severity,
-            "measure": measure,
-            "rule": rule_name,
-        },
-        geometry=points[tree_of],
+    columns = {
+        "trench": surface_of,
+        "tree_id": attribute("tree_id"),
+        "species": attribute("species"),
+        "trunk_circumference_cm": _column(found, "trunk_circumference_cm"),
+        "crown_diameter_m": _column(found, "crown_diameter_m"),
+        "height_m": _column(found, "height_m"),
+        "columnar": zones["columnar"],
+        "stem_diameter_m": zones["stem"],
+        "stem_from": zones["stem_from"],
+        "root_zone_radius_m": radius,
+        "root_zone_from": zones["zone_from"],
+        "estimated": zones["estimated"],
+        "default_zone": zones["default"],
+        "overlap_m2": overlap,
+        "overlap_share": overlap / (np.pi * radius**2),
+        "trunk_distance_m": trunk,
+        "trunk_min_m": trunk_min,
+        "severity": severity,
+        "measure": measure,
+        "rule": rule_name,
+    }
+    order = np.lexsort((_severity_rank(severity), surface_of))
+    return gpd.GeoDataFrame(
+        {name: np.asarray(values)[order] for name, values in columns.items()},
+        geometry=points[tree_of][order],
         crs=trees.crs,
     )
-    order = np.lexsort((_severity_rank(severity), surface_of))
-    return table.iloc[order].reset_index(drop=True)
+
+
+def _disc_overlap(
+    centres: NDArray[np.float64],
+    radii: NDArray[np.float64],
+    polygons: NDArray[np.object_],
+    which: NDArray[np.intp],
+) -> NDArray[np.float64]:
+    """The area (m²) of each disc (``centres`` ``(k, 2)``, ``radii`` ``(k,)``) inside the
+    polygon ``polygons[which]`` (``which`` ``(k,)``), exactly: a true circle, not a polygon.
+
+    Green's theorem: the area is the sum, over the polygon's edges AB, of the signed area of
+    the disc within the triangle (centre, A, B): a circular sector up to where AB enters the
+    disc, the triangle (centre, entry, exit), a sector after it. Exterior rings count
+    positive, holes negative, whatever their orientation. Each polygon's edges are taken
+    apart once, however many discs it meets.
+    """
+    parts, owner = shapely.get_parts(polygons, return_index=True)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    sign = np.where(np.r_[True, ring_part[1:] != ring_part[:-1]][: len(rings)], 1.0, -1.0)
+    xy, ring_of = shapely.get_coordinates(rings, return_index=True)
+    edge = ring_of[1:] == ring_of[:-1]
+    edge_ring = ring_of[:-1][edge]
+    edge_polygon = owner[ring_part[edge_ring]]  # ascending: parts, rings, points keep order
+    count = np.bincount(edge_polygon, minlength=len(polygons))[which]
+    if not count.sum():
+        return np.zeros(len(which))
+    # The edges of polygons[which[i]] for every disc i, disc after disc.
+    pair = np.repeat(np.arange(len(which)), count)
+    first = np.searchsorted(edge_polygon, which) - (np.cumsum(count) - count)
+    e = np.repeat(first, count) + np.arange(count.sum())
+    r2 = radii[pair] ** 2
+    a = xy[:-1][edge][e] - centres[pair]
+    b = xy[1:][edge][e] - centres[pair]
+    d = b - a
+    # Where A + t (B - A) meets the circle: qa t² + qb t + qc = 0.
+    qa = (d * d).sum(axis=1)
+    qb = 2.0 * (a * d).sum(axis=1)
+    qc = (a * a).sum(axis=1) - r2
+    disc = qb * qb - 4.0 * qa * qc
+    meets = (disc > 0) & (qa > 0)
+    root = np.sqrt(np.where(meets, disc, 0.0))
+    half = np.where(meets, 2.0 * qa, 1.0)
+    enter = np.where(meets, np.clip((-qb - root) / half, 0.0, 1.0), 0.0)
+    leave = np.maximum(np.where(meets, np.clip((-qb + root) / half, 0.0, 1.0), 0.0), enter)
+    p = a + enter[:, None] * d
+    q = a + leave[:, None] * d
+
+    def cross(u, v):
+        return u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0]
+
+    def angle(u, v):
+        return np.arctan2(cross(u, v), (u * v).sum(axis=1))
+
+    area = 0.5 * r2 * (angle(a, p) + angle(q, b)) + 0.5 * cross(p, q)
+    ring = edge_ring[e]
+    runs = np.flatnonzero(np.r_[True, (pair[1:] != pair[:-1]) | (ring[1:] != ring[:-1])])
+    per_ring = np.abs(np.add.reduceat(area, runs)) * sign[ring[runs]]
+    return np.bincount(pair[runs], weights=per_ring, minlength=len(which))
 
 
 def _largest_zone(trees: gpd.GeoDataFrame, rule) -> float:
@@ -893,10 +959,6 @@ def _verdict(trench_id, utilities, trees, findings, quality) -> tuple[str, str]:
 def _severity_rank(severity: NDArray[np.object_]) -> NDArray[np.int64]:
     rank = {s: i for i, s in enumerate(SEVERITIES)}
     return np.array([rank[s] for s in severity], dtype=np.int64)
-
-
-def _by_severity(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    return frame.iloc[np.argsort(_severity_rank(frame["severity"].to_numpy()), kind="stable")]
 
 
 @functools.lru_cache(maxsize=4)
