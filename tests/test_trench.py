@@ -357,8 +357,16 @@ def test_sample_street_trench(sample_twin):
     assert data["soil"] == "non_cohesive" and data["soil_from"] == "city default"
     assert set(data["rules"]) >= {"clearance.horizontal", "trench.support_depth"}
     # The sample's trees have a measured circumference and (mostly) a crown: where the
-    # crown is missing the root zone is estimated from the circumference, and flagged.
+    # crown is missing the root zone is estimated from the circumference, and flagged. A
+    # street tree is critical only where the excavation itself enters its root zone closer
+    # than its trunk minimum (before, trees whose root zone only machine damage reached were
+    # critical too, for their trunk minimum alone).
     trees = result.trees
+    live = trees[trees["severity"] != "info"]
+    closest = np.minimum(live["root_zone_radius_m"], live["trunk_min_m"])
+    critical = live["severity"] == "critical"
+    assert (live.loc[critical, "trunk_distance_m"] < closest[critical]).all()
+    assert (live.loc[~critical, "trunk_distance_m"] >= closest[~critical] - 0.001).all()
     assert set(trees["stem_from"]) <= {"measured circumference"}
     no_crown = trees["root_zone_from"] != "crown"
     assert (trees.loc[no_crown, "root_zone_from"] == "estimated from trunk circumference").all()

@@ -388,10 +388,13 @@ def _column(frame: pd.DataFrame, name: str, default: float = np.nan) -> NDArray[
 
 
 def _flag(frame: pd.DataFrame, name: str) -> NDArray[np.bool_]:
-    """A yes/no column as booleans (missing: no)."""
+    """A yes/no column as booleans: true, 1 or "yes" are yes; missing is no."""
     if name not in frame:
         return np.zeros(len(frame), dtype=bool)
-    return frame[name].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    column = frame[name]
+    if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
+        return column.astype("boolean").fillna(False).to_numpy(dtype=bool)
+    return column.map(lambda v: str(v).strip().lower() in ("true", "1", "yes")).to_numpy(bool)
 
 
 def _text(frame: pd.DataFrame, name: str, default: str) -> NDArray[np.object_]:
