@@ -18,7 +18,7 @@ def read_layer(
     /,
     *,
     layer: str | None,
-    target: pyproj.CRS,
+    target: pyproj.CRS | None,
     crs: pyproj.CRS | None = None,
     what: str,
     allow_empty: bool = False,
@@ -32,7 +32,8 @@ def read_layer(
     layer
         The layer; ``None`` takes the only (or first) one.
     target
-        The project CRS; the result carries it (compound, with its vertical datum).
+        The project CRS; the result carries it (compound, with its vertical datum). ``None``
+        keeps the source's CRS, for a caller that reprojects itself.
     crs
         The source's CRS from the config; it overrides the file's own, as ``ogr2ogr -s_srs``
         does, and is required when the file has none.
@@ -44,7 +45,8 @@ def read_layer(
     Raises
     ------
     InputError
-        Unreadable file, unknown layer, or an empty layer when not allowed.
+        Unreadable file, unknown layer, an empty layer when not allowed, or coordinates that
+        cannot be longitude and latitude in a geographic CRS.
     CRSError
         The file has no CRS and the config names none.
     """
@@ -74,6 +76,24 @@ def read_layer(
             f'{path}: {what} has no CRS; name it in the config (crs = "EPSG:...") '
             "rather than have it guessed"
         )
+    if horizontal(frame.crs).is_geographic and len(frame):
+        _check_lonlat(frame, path, what)
+    if target is None:
+        return frame
     if not same_horizontal(frame.crs, target):
         frame = frame.to_crs(horizontal(target))
     return frame.set_crs(target, allow_override=True)
+
+
+def _check_lonlat(frame: gpd.GeoDataFrame, path: Path, what: str) -> None:
+    """Refuse coordinates in a geographic CRS that cannot be longitude and latitude
+    (RFC 7946: |longitude| <= 180, |latitude| <= 90): they are projected coordinates in a file
+    that does not say so, as a GeoJSON file always claims WGS 84."""
+    xmin, ymin, xmax, ymax = frame.total_bounds
+    if max(abs(xmin), abs(xmax)) > 180.0 or max(abs(ymin), abs(ymax)) > 90.0:
+        raise InputError(
+            f"{path}: {what}: coordinates up to ({max(abs(xmin), abs(xmax)):.0f}, "
+            f"{max(abs(ymin), abs(ymax)):.0f}) cannot be longitude and latitude in "
+            f"{frame.crs.name}; these look like projected coordinates: pass --crs (or name "
+            'the crs in the config, crs = "EPSG:...")'
+        )

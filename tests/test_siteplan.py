@@ -88,7 +88,7 @@ def _ortho(path: Path) -> Path:
 @pytest.fixture
 def street(tmp_path) -> CityModel:
     """A street (road parcel 100/1, y 20-32 m) between a built plot and gardens, with a water
-    main 2 m north of the trench axis, a sewer crossing under it, a telecom cable of unknown
+    main 2 m north of the trench axis, a sewer crossing just under it, a telecom cable of unknown
     depth 3 m south of it, a gas main 29 m away (out of reach), a lime tree beside it, a run
     history, an operators table (without A1 Telekom) and an orthophoto."""
     parcels = _frame(
@@ -102,7 +102,9 @@ def street(tmp_path) -> CityModel:
     utilities = _frame(
         [
             _pipe("W-1", "water", "Stadtwerke", _line(0, 28, 60, 28), 1.2, dia=150.0, year=1972.0),
-            _pipe("S-2", "sewer", "Stadtwerke", _line(20, 18, 20, 34), 2.5, dia=300.0),
+            # top 1.05-1.25 m: 0.05 m under the 1.0 m trench bottom, less than the 0.2 m
+            # vertical clearance, so the trench is dug by hand where it crosses
+            _pipe("S-2", "sewer", "Stadtwerke", _line(20, 18, 20, 34), 1.15, dia=300.0),
             _pipe(
                 "T-9",
                 "telecom",

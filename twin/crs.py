@@ -9,9 +9,13 @@ PROJ's search path when this module is imported.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from importlib import resources
 
+import numpy as np
 import pyproj
+import shapely
+from numpy.typing import NDArray
 from pyproj.datadir import append_data_dir, get_data_dir
 
 from twin.errors import CRSError
@@ -162,3 +166,54 @@ def transformer(source: pyproj.CRS, target: pyproj.CRS, /) -> pyproj.Transformer
     if same_horizontal(source, target):
         return None
     return pyproj.Transformer.from_crs(horizontal(source), horizontal(target), always_xy=True)
+
+
+@dataclass(frozen=True)
+class Transformation:
+    """The coordinate operation PROJ applied, as a report states it.
+
+    Attributes
+    ----------
+    description
+        PROJ's description of the operation (``"Inverse of MGI to WGS 84 (3) + ..."``).
+    accuracy
+        Its accuracy (m) as PROJ states it; ``None`` when PROJ states none, as for a ballpark
+        operation that ignores the datum shift.
+    """
+
+    description: str
+    accuracy: float | None
+
+
+def transform_geometry(
+    geometry: shapely.Geometry | NDArray[np.object_],
+    source: pyproj.CRS,
+    target: pyproj.CRS,
+    /,
+) -> tuple[shapely.Geometry | NDArray[np.object_], Transformation | None]:
+    """Move a geometry (or an array of them) from ``source`` to ``target`` (2D, as
+    :func:`transformer`), and say which operation PROJ applied.
+
+    Coordinates outside the area of the operation come back as ``inf``; the caller checks.
+    The operation is the one PROJ used for the last coordinate: geometries of one site share
+    it. ``None`` when the horizontal CRSs agree and nothing was moved.
+
+    Examples
+    --------
+    >>> line = shapely.LineString([(14.3075, 46.624), (14.308, 46.624)])
+    >>> moved, how = transform_geometry(line, parse_crs("OGC:CRS84"), parse_crs("EPSG:31258"))
+    >>> how.accuracy, "MGI to WGS 84" in how.description
+    (1.5, True)
+    """
+    move = transformer(source, target)
+    if move is None:
+        return geometry, None
+    with np.errstate(invalid="ignore", over="ignore"):
+        moved = shapely.transform(geometry, lambda c: np.c_[move.transform(c[:, 0], c[:, 1])])
+    try:
+        operation = move.get_last_used_operation()
+    except pyproj.exceptions.ProjError:  # no coordinate could be moved
+        return moved, Transformation(move.description, None)
+    accuracy = float(operation.accuracy)
+    ballpark = accuracy < 0 or "ballpark" in operation.description.lower()
+    return moved, Transformation(operation.description, None if ballpark else accuracy)

@@ -1,18 +1,53 @@
 """Excavation rules: values with their units and sources, from a TOML file.
 
 The defaults ship as ``excavation_rules.toml`` beside this module; a city's own file
-overrides the keys it names.
+overrides the keys it names. Lengths are compared with a rule's limit through :func:`under`
+and :func:`over`, with one tolerance (:data:`TOLERANCE_M`), so that a result does not flip at
+a limit by floating-point noise.
 """
 
 from __future__ import annotations
 
+import functools
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
 from twin.errors import ConfigError
+
+TOLERANCE_M = 0.001
+"""Metres: a length within 1 mm of a rule's limit counts as on the limit. Rule limits are
+given to the centimetre; 1 mm is far below what anyone measures in a trench and far above the
+floating-point noise of coordinates in metres (about 1e-10 m at 10^5 m)."""
+
+
+def under(value: ArrayLike, limit: ArrayLike, /) -> NDArray[np.bool_]:
+    """Whether ``value`` lies below ``limit`` by more than :data:`TOLERANCE_M` (both in m).
+
+    A value on the limit, within the tolerance, is not under it.
+
+    Examples
+    --------
+    >>> under([0.39, 0.4 - 1e-10, 0.4], 0.4).tolist()
+    [True, False, False]
+    """
+    return np.asarray(value, dtype=float) < np.asarray(limit, dtype=float) - TOLERANCE_M
+
+
+def over(value: ArrayLike, limit: ArrayLike, /) -> NDArray[np.bool_]:
+    """Whether ``value`` lies above ``limit`` by more than :data:`TOLERANCE_M` (both in m).
+
+    Examples
+    --------
+    >>> over([1.25 + 1e-10, 1.26], 1.25).tolist()
+    [False, True]
+    """
+    return np.asarray(value, dtype=float) > np.asarray(limit, dtype=float) + TOLERANCE_M
 
 
 @dataclass(frozen=True)
@@ -43,8 +78,7 @@ class Rules(dict[str, Rule]):
         ConfigError
             When the file is unreadable, names an unknown rule, or misses a value.
         """
-        default = resources.files("twin.analysis").joinpath("excavation_rules.toml")
-        rules = cls(_flatten(tomllib.loads(default.read_text(encoding="utf-8")), "defaults"))
+        rules = cls(_defaults())
         if path is not None:
             try:
                 raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
@@ -64,6 +98,13 @@ class Rules(dict[str, Rule]):
         """``"0.4 m (DVGW W 400-1 ...)"``: a rule as a report states it."""
         rule = self[name]
         return f"{rule.value} {rule.unit} ({rule.source})".replace("  ", " ")
+
+
+@functools.cache
+def _defaults() -> dict[str, Rule]:
+    """The shipped rules, parsed once (a trench check loads them for every trench)."""
+    default = resources.files("twin.analysis").joinpath("excavation_rules.toml")
+    return _flatten(tomllib.loads(default.read_text(encoding="utf-8")), "defaults")
 
 
 def _flatten(raw: dict[str, Any], origin: str, prefix: str = "") -> dict[str, Rule]:

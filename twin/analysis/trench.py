@@ -1,9 +1,12 @@
 """Trench check: what a planned trench will hit before anyone digs.
 
-One trench (its centreline, width and depth) is checked against the utility lines, trees and
-parcels of a twin: clearances with position and depth uncertainty, hand-digging zones, root
-protection zones, parcels and excavated volume, with a verdict that is never "green" on weak
-data. The rules and their sources come from :class:`twin.analysis.rules.Rules`.
+One trench (its centreline, width, depth and soil) is checked against the utility lines,
+trees, parcels and soils of a twin: clearances with position and depth uncertainty,
+hand-digging zones, root protection zones, parcels, the working width and the excavated
+volume, with a verdict that is never "green" on weak data. The rules and their sources come
+from :class:`twin.analysis.rules.Rules`; every rule limit is compared with the one tolerance
+of :data:`twin.analysis.rules.TOLERANCE_M`. :func:`tree_conflicts` checks many trench
+surfaces against the trees at once.
 """
 
 from __future__ import annotations
@@ -22,24 +25,28 @@ import shapely.geometry
 from numpy.typing import NDArray
 
 from twin.analysis.records import to_records
-from twin.analysis.rules import Rules
-from twin.analysis.section import section
-from twin.crs import transformer
+from twin.analysis.rules import TOLERANCE_M, Rules, over, under
+from twin.analysis.section import SOILS, Section, section, weakest_soil, working_width_minimum
+from twin.crs import Transformation, transform_geometry
 from twin.errors import InputError
 from twin.model import CityModel
 from twin.processes import Process, register
 
 SEVERITIES = ("critical", "warning", "info")
+METHODS = ("machine", "hand")
 PUBLIC_LAND_USE = ("road", "square", "park")
-SEARCH = 3.0
-"""Metres beyond the largest clearance within which lines and trees are reported."""
+POSITION_CLASSES = ("measured", "design", "default", "unknown")
+"""Depth sources with a position uncertainty rule; any other source counts as unknown."""
+TRANSMISSION = "transmission"
+"""The ``function`` of a long-distance main (the ``long_distance_main`` column says so too)."""
 
 
 @dataclass(frozen=True)
 class ExcavationIndex:
     """The layers a trench check reads, with spatial indexes built once and reused.
 
-    A service checking many trenches builds this once per twin.
+    A service checking many trenches builds this once per twin. ``soils`` (polygons with a
+    ``soil_class`` of :data:`twin.analysis.section.SOILS`) may be empty.
     """
 
     utilities: gpd.GeoDataFrame
@@ -50,10 +57,12 @@ class ExcavationIndex:
     tree_tree: shapely.STRtree
     parcel_tree: shapely.STRtree
     extent: shapely.Geometry
+    soils: gpd.GeoDataFrame
 
     @classmethod
     def from_model(cls, model: CityModel, /) -> ExcavationIndex:
-        """Index the utilities, trees and parcels of ``model`` (missing layers are empty)."""
+        """Index the utilities, trees, parcels and soils of ``model`` (missing layers are
+        empty)."""
 
         def layer(name: str) -> gpd.GeoDataFrame:
             frame = model.layers.get(name)
@@ -66,7 +75,7 @@ class ExcavationIndex:
             extent = shapely.box(*model.terrain.bounds)
         else:
             extent = shapely.box(*parcels.total_bounds) if len(parcels) else shapely.Polygon()
-        return cls._indexed(utilities, trees, parcels, model.terrain, extent)
+        return cls._indexed(utilities, trees, parcels, model.terrain, extent, layer("soils"))
 
     @classmethod
     def _indexed(
@@ -76,6 +85,7 @@ class ExcavationIndex:
         parcels: gpd.GeoDataFrame,
         terrain: Any,
         extent: shapely.Geometry,
+        soils: gpd.GeoDataFrame,
     ) -> ExcavationIndex:
         return cls(
             utilities=utilities,
@@ -86,6 +96,7 @@ class ExcavationIndex:
             tree_tree=shapely.STRtree(trees.geometry.to_numpy()),
             parcel_tree=shapely.STRtree(parcels.geometry.to_numpy()),
             extent=extent,
+            soils=soils,
         )
 
     def within(self, area: shapely.Geometry, /) -> ExcavationIndex:
@@ -102,12 +113,18 @@ class ExcavationIndex:
             meeting(self.parcels),
             self.terrain,
             shapely.intersection(self.extent, area),
+            meeting(self.soils),
         )
 
 
 @dataclass
 class TrenchCheck:
-    """The result of :func:`check_trench`; tables are GeoDataFrames in the model CRS."""
+    """The result of :func:`check_trench`; tables are GeoDataFrames in the model CRS.
+
+    ``trench_findings`` are findings about the trench itself (its working width), as dicts
+    with ``severity``, ``finding`` and ``rule``; ``soil`` is the soil class its walls were
+    sloped for and ``soil_from`` where that class came from.
+    """
 
     trench_id: str
     width: float
@@ -126,6 +143,10 @@ class TrenchCheck:
     status: str
     verdict: str
     rules_used: dict[str, str] = field(default_factory=dict)
+    soil: str = ""
+    soil_from: str = ""
+    slope_angle: float = 90.0
+    trench_findings: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Everything as plain JSON-serialisable data (tables as lists of records)."""
@@ -138,9 +159,13 @@ class TrenchCheck:
             "depth_m": self.depth,
             "method": self.method,
             "support": self.support,
+            "soil": self.soil,
+            "soil_from": self.soil_from,
+            "slope_angle_deg": self.slope_angle,
             "length_m": round(self.length, 3),
             "volume_m3": round(self.volume, 3),
             "surface_area_m2": round(self.surface_area, 3),
+            "trench_findings": self.trench_findings,
             "utilities": to_records(self.utilities),
             "hand_digging": to_records(self.hand_digging),
             "trees": to_records(self.trees),
@@ -159,10 +184,12 @@ def check_trench(
     depth: float,
     method: str = "machine",
     support: str = "slope",
+    soil: str | None = None,
     rules: Rules | None = None,
     trench_id: str = "trench",
+    transformation: Transformation | None = None,
 ) -> TrenchCheck:
-    """Check a planned trench against the utilities, trees and parcels of a twin.
+    """Check a planned trench against the utilities, trees, parcels and soils of a twin.
 
     Parameters
     ----------
@@ -176,54 +203,72 @@ def check_trench(
         ``"machine"`` or ``"hand"`` digging (machines damage roots beyond the wall).
     support
         ``"slope"`` (walls sloped when deeper than the support depth) or ``"shoring"``.
+    soil
+        The soil class (:data:`twin.analysis.section.SOILS`) of the trench's walls; when
+        ``None``, the weakest class of the twin's ``soils`` layer under the trench, or the
+        rule ``trench.soil`` where the layer says nothing.
     rules
         The rules; the shipped defaults when ``None``.
     trench_id
         Names the trench in the report.
+    transformation
+        How the centreline reached the model CRS (:func:`twin.crs.transform_geometry`): its
+        stated accuracy, or the rule ``position_uncertainty.ballpark_transformation`` when it
+        states none, adds to every position uncertainty, and it is named in the data quality.
 
     Raises
     ------
     InputError
-        Empty, self-intersecting or zero-length centreline, non-positive width or depth, an
-        unknown method or support, or a trench outside the twin.
+        Empty, self-intersecting or zero-length centreline, a width or depth that is not a
+        finite positive number, an unknown method, support or soil class, or a trench outside
+        the twin.
     """
     rules = rules or Rules.load()
-    line = _check_input(index, centreline, width, depth, method, support, trench_id)
+    line = _check_input(index, centreline, method, trench_id)
     used: dict[str, str] = {}
 
     def rule(name: str) -> Any:
         used[name] = rules.cite(name)
         return rules.value(name)
 
-    cut = section(width, depth, support=support, rules=rules, used=used)
-    run = cut.run
+    _check_size(width, depth, trench_id)
     bottom = shapely.buffer(line, width / 2.0, cap_style="flat")
-    surface = shapely.buffer(line, width / 2.0 + run, cap_style="flat")
-    working = shapely.buffer(
-        line, width / 2.0 + run + rule("trench.working_strip"), cap_style="flat"
-    )
-    length = float(line.length)
-    profile = _ground_profile(index, line, trench_id)
-    surface_length = _length_3d(profile)
+    soil, soil_from = _soil(index, bottom, soil, rules, rule, trench_id)
+    cut = section(width, depth, support=support, soil=soil, rules=rules, used=used)
+    # The walls slope at the ends as along the sides: the top is the bottom grown by the run,
+    # with square corners.
+    surface = shapely.buffer(bottom, cut.run, join_style="mitre") if cut.run > 0 else bottom
+    working = shapely.buffer(surface, rule("trench.working_strip"), join_style="mitre")
+    parts = int(shapely.get_num_geometries(line))
     body = gpd.GeoDataFrame(
         {"part": ["bottom", "surface", "working area"]},
         geometry=[bottom, surface, working],
         crs=index.utilities.crs,
     )
-    utilities, hand = _utilities(index, bottom, depth, run, rule)
-    trees = _trees(index, surface, method, rule)
+    moved = _moved(transformation, rule)
+    utilities, hand = _utilities(index, bottom, surface, cut, moved, rule)
+    trees = tree_conflicts(
+        index.trees,
+        np.array([surface], dtype=object),
+        method=method,
+        rules=rules,
+        used=used,
+        index=index.tree_tree,
+        uncertainty=moved,
+    ).drop(columns="trench")
     parcels = _parcels(index, working)
-    quality = _data_quality(utilities, trees, rule)
-    status, verdict = _verdict(trench_id, utilities, trees, quality)
+    findings = _trench_findings(cut, rules, rule)
+    quality = _data_quality(utilities, trees, transformation, moved, soil, soil_from)
+    status, verdict = _verdict(trench_id, utilities, trees, findings, quality)
     return TrenchCheck(
         trench_id=trench_id,
         width=width,
         depth=depth,
         method=method,
         support=cut.support,
-        length=length,
-        volume=cut.area * length,
-        surface_area=cut.top_width * surface_length,
+        length=float(line.length),
+        volume=cut.volume(float(line.length), parts=parts),
+        surface_area=cut.opened(_length_3d(index, line, trench_id), parts=parts),
         body=body,
         utilities=utilities,
         hand_digging=hand,
@@ -233,10 +278,14 @@ def check_trench(
         status=status,
         verdict=verdict,
         rules_used=used,
+        soil=soil,
+        soil_from=soil_from,
+        slope_angle=cut.slope_angle,
+        trench_findings=findings,
     )
 
 
-def _check_input(index, centreline, width, depth, method, support, trench_id):
+def _check_input(index, centreline, method, trench_id):
     if centreline is None or shapely.is_empty(centreline):
         raise InputError(f"trench {trench_id}: empty geometry")
     if shapely.get_type_id(centreline) not in (1, 5):
@@ -244,164 +293,246 @@ def _check_input(index, centreline, width, depth, method, support, trench_id):
             f"trench {trench_id}: give the trench centreline as a LineString, "
             f"not a {centreline.geom_type}"
         )
+    if not np.isfinite(shapely.get_coordinates(centreline)).all():
+        raise InputError(f"trench {trench_id}: the centreline has coordinates that are not finite")
     line = (
-        shapely.line_merge(centreline)
-        if centreline.geom_type == "MultiLineString"
-        else (centreline)
+        shapely.line_merge(centreline) if centreline.geom_type == "MultiLineString" else centreline
     )
+    if not over(shapely.length(shapely.get_parts(line)), 0.0).all():
+        raise InputError(
+            f"trench {trench_id}: (a part of) the centreline has no length "
+            f"(not over {TOLERANCE_M * 1000:.0f} mm)"
+        )
     if not shapely.is_simple(line):
         raise InputError(f"trench {trench_id}: the centreline intersects itself")
-    if not (width > 0 and depth > 0):
-        raise InputError(
-            f"trench {trench_id}: width and depth must be positive (width {width}, depth {depth})"
-        )
-    if method not in ("machine", "hand"):
+    if method not in METHODS:
         raise InputError(f"trench {trench_id}: method must be 'machine' or 'hand', not {method!r}")
-    if support not in ("slope", "shoring"):
-        raise InputError(f"trench {trench_id}: support must be 'slope' or 'shoring'")
     if not shapely.within(line, index.extent):
         raise InputError(f"trench {trench_id}: the trench lies (partly) outside the twin")
-    if not shapely.length(shapely.get_parts(line)).all():
-        raise InputError(f"trench {trench_id}: (a part of) the centreline has no length")
     return line
 
 
-def _ground_profile(index: ExcavationIndex, line, trench_id: str) -> NDArray[np.float64]:
-    """Points ``(k, 3)`` every 0.5 m along the centreline with their terrain height."""
-    xy = shapely.get_coordinates(shapely.segmentize(line, 0.5))
+def _check_size(width, depth, trench_id) -> None:
+    for name, value in (("width", width), ("depth", depth)):
+        if not (
+            isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value)
+        ):
+            raise InputError(f"trench {trench_id}: {name} must be a finite number, not {value!r}")
+        if not value > 0:
+            raise InputError(
+                f"trench {trench_id}: width and depth must be positive "
+                f"(width {width}, depth {depth})"
+            )
+
+
+def _soil(index, bottom, given, rules, rule, trench_id) -> tuple[str, str]:
+    """The soil class of the walls, and where it comes from."""
+    if given is not None:
+        if given not in SOILS:
+            raise InputError(
+                f"trench {trench_id}: soil class must be one of {SOILS}, not {given!r}"
+            )
+        return given, "given"
+    soils = index.soils
+    if len(soils) and "soil_class" in soils:
+        geoms = soils.geometry.to_numpy()
+        hit = shapely.intersects(geoms, bottom) & soils["soil_class"].notna().to_numpy()
+        met = sorted(set(soils["soil_class"][hit].astype(str)))
+        unknown = sorted(set(met) - set(SOILS))
+        if unknown:
+            raise InputError(
+                f"soils layer: soil_class {unknown} under trench {trench_id} is none of {SOILS}"
+            )
+        if met:
+            classes = list(met)
+            how = f"soils layer, the weakest of {', '.join(met)}"
+            if not shapely.covers(shapely.union_all(geoms[hit]), bottom):
+                classes.append(rule("trench.soil"))
+                how += f", and the city default {rule('trench.soil')} where the layer has none"
+            return weakest_soil(classes, rules=rules), how
+    return rule("trench.soil"), "city default"
+
+
+def _moved(transformation: Transformation | None, rule) -> float:
+    """How far (m) the trench may lie from where it was drawn, after its transformation."""
+    if transformation is None:
+        return 0.0
+    if transformation.accuracy is None:
+        return float(rule("position_uncertainty.ballpark_transformation"))
+    return transformation.accuracy
+
+
+def _length_3d(index: ExcavationIndex, line, trench_id: str) -> float:
+    """The length of the centreline over the terrain, sampled every 0.5 m (each part alone)."""
+    parts = shapely.get_parts(shapely.segmentize(line, 0.5))
+    xy, part = shapely.get_coordinates(parts, return_index=True)
     if index.terrain is None:
-        return np.c_[xy, np.zeros(len(xy))]
-    z = index.terrain.sample(xy)
-    if np.isnan(z).any():
-        raise InputError(f"trench {trench_id}: the terrain has no height under part of it")
-    return np.c_[xy, z]
+        z = np.zeros(len(xy))
+    else:
+        z = index.terrain.sample(xy)
+        if np.isnan(z).any():
+            raise InputError(f"trench {trench_id}: the terrain has no height under part of it")
+    steps = np.linalg.norm(np.diff(np.c_[xy, z], axis=0), axis=1)
+    return float(steps[part[1:] == part[:-1]].sum())
 
 
-def _length_3d(profile: NDArray[np.float64]) -> float:
-    return float(np.linalg.norm(np.diff(profile, axis=0), axis=1).sum())
+def _column(frame: pd.DataFrame, name: str, default: float = np.nan) -> NDArray[np.float64]:
+    """A numeric column as floats (missing or non-numeric values NaN; ``default`` when the
+    column is absent)."""
+    if name not in frame:
+        return np.full(len(frame), default)
+    column = frame[name]
+    if not pd.api.types.is_numeric_dtype(column):
+        column = pd.to_numeric(column, errors="coerce")
+    return column.to_numpy(dtype=float, na_value=np.nan)
+
+
+def _flag(frame: pd.DataFrame, name: str) -> NDArray[np.bool_]:
+    """A yes/no column as booleans: true, 1 or "yes" are yes; missing is no."""
+    if name not in frame:
+        return np.zeros(len(frame), dtype=bool)
+    column = frame[name]
+    if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
+        return column.astype("boolean").fillna(False).to_numpy(dtype=bool)
+    return column.map(lambda v: str(v).strip().lower() in ("true", "1", "yes")).to_numpy(bool)
+
+
+def _text(frame: pd.DataFrame, name: str, default: str) -> NDArray[np.object_]:
+    if name not in frame:
+        return np.full(len(frame), default, dtype=object)
+    return frame[name].fillna(default).astype(str).to_numpy(dtype=object)
 
 
 def _utilities(
-    index: ExcavationIndex, bottom, depth: float, run: float, rule
+    index: ExcavationIndex, bottom, surface, cut: Section, moved: float, rule
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    """Every line crossed by or too close to the excavation, and the hand-digging zones."""
+    """Every line crossed by or too close to the excavation, and the hand-digging zones.
+
+    A line's place is uncertain: across (its position uncertainty, plus ``moved``, the
+    trench's own) and in depth (its cover ± accuracy, or the typical range of its network).
+    Whether it may lie inside the excavation is decided at its shallowest possible depth,
+    where the sloped walls reach furthest (:meth:`Section.reach_at`); a line whose top lies
+    below the trench bottom by the vertical clearance is clear however close it runs.
+    """
     crs = index.utilities.crs
-    reach = (
-        rule("clearance.long_distance_main")
-        + max(
-            rule(f"position_uncertainty.{k}") for k in ("measured", "design", "default", "unknown")
-        )
-        + run
-        + SEARCH
+    depth = cut.depth
+    unc = {k: float(rule(f"position_uncertainty.{k}")) for k in POSITION_CLASSES}
+    all_strips = _column(index.utilities, "protection_strip_m", 0.0)
+    widest = max(
+        rule("clearance.long_distance_main"),
+        float(np.max(all_strips, initial=0.0, where=np.isfinite(all_strips))),
     )
+    search = rule("report.search_distance")
+    reach = widest + max(unc.values()) + moved + cut.run + search
     rows = index.utility_tree.query(bottom, predicate="dwithin", distance=reach)
     lines = index.utilities.iloc[np.sort(rows)].reset_index(drop=True)
     n = len(lines)
     geoms = lines.geometry.to_numpy()
-    network = lines.get("network", pd.Series(["unknown"] * n)).astype(str).to_numpy()
-    source = lines.get("depth_source", pd.Series(["unknown"] * n)).fillna("unknown")
-    source = source.astype(str).to_numpy()
-    status = lines.get("status", pd.Series(["in_service"] * n)).astype(str).to_numpy()
-    dia = lines.get("diameter_mm", pd.Series(np.nan, index=range(n))).to_numpy(float) / 1000.0
-    dia = np.where(np.isfinite(dia), dia, 0.0)
-    cover = lines.get("depth_m", pd.Series(np.nan, index=range(n))).to_numpy(float)
-    accuracy = lines.get("depth_accuracy_m", pd.Series(np.nan, index=range(n))).to_numpy(float)
+    network = _text(lines, "network", "unknown")
+    source = _text(lines, "depth_source", "unknown")
+    status = _text(lines, "status", "in_service")
+    dia = _column(lines, "diameter_mm") / 1000.0
+    dia = np.where(np.isfinite(dia) & (dia > 0), dia, 0.0)
+    cover = _column(lines, "depth_m")
+    accuracy = _column(lines, "depth_accuracy_m")
     accuracy = np.where(np.isfinite(accuracy), accuracy, rule("depth_accuracy.default"))
     known = np.isfinite(cover) & (source != "unknown")
     # Look-ups per distinct value (a handful of networks and sources), then one gather.
     nets, net_of = np.unique(network, return_inverse=True)
     typical = np.array([_typical(rule, net) for net in nets], dtype=float).reshape(-1, 2)[net_of]
-    top_min = np.where(known, cover - accuracy, typical[:, 0])
+    known_net = np.isfinite(typical[:, 0])
+    # A line of a network the rules do not know may lie anywhere from the surface down.
+    typical_min = np.where(known_net, typical[:, 0], 0.0)
+    top_min = np.clip(np.where(known, cover - accuracy, typical_min), 0.0, None)
     top_max = np.where(known, cover + accuracy, typical[:, 1])
-    bottom_max = top_max + dia
-    kinds, kind_of = np.unique(source, return_inverse=True)
-    h_unc = np.array(
-        [
-            rule(f"position_uncertainty.{k}")
-            if k in ("measured", "design", "default")
-            else rule("position_uncertainty.unknown")
-            for k in kinds
-        ],
-        dtype=float,
-    )[kind_of]
+    kind = np.where(np.isin(source, POSITION_CLASSES), source, "unknown")
+    h_unc = np.array([unc[k] for k in kind], dtype=float).reshape(n) + moved
+    crosses = shapely.intersects(geoms, bottom)
     # Clear horizontal distance from the pipe wall to the excavation wall at the pipe's
     # shallowest possible depth, where a sloped trench is widest.
-    to_bottom = shapely.distance(geoms, bottom)
-    widening = np.where(run > 0, run * np.clip(1.0 - np.clip(top_min, 0, None) / depth, 0, 1), 0.0)
-    horizontal = to_bottom - dia / 2.0 - widening
-    crosses = shapely.intersects(geoms, bottom)
-    long_main = dia * 1000.0 >= rule("long_distance_main.diameter")
-    strip = lines.get("protection_strip_m", pd.Series(np.nan, index=range(n))).to_numpy(float)
+    horizontal = shapely.distance(geoms, bottom) - dia / 2.0 - cut.reach_at(top_min)
+    long_main = (_text(lines, "function", "") == TRANSMISSION) | _flag(lines, "long_distance_main")
+    strip = _column(lines, "protection_strip_m")
     required = np.where(
         long_main, rule("clearance.long_distance_main"), rule("clearance.horizontal")
     )
-    required = np.fmax(required, strip)
-    inside = crosses & (top_min < depth)
-    below = crosses & ~inside
+    required_rule = np.where(long_main, "clearance.long_distance_main", "clearance.horizontal")
+    by_strip = np.isfinite(strip) & (strip > required)
+    required = np.where(by_strip, strip, required)
+    required_rule = np.where(by_strip, "protection_strip_m (operator)", required_rule)
     vertical = top_min - depth
-    ids = lines.get("utility_id", pd.Series(range(n))).astype(str).to_numpy()
+    below = ~under(top_min, depth)  # its top lies at or below the trench bottom
+    deep = ~under(vertical, rule("clearance.vertical"))  # ... by the vertical clearance
+    touch = crosses | under(horizontal, h_unc)  # within its position uncertainty
+    ids = _text(lines, "utility_id", "") if "utility_id" in lines else np.arange(n).astype(str)
     abandoned = status == "abandoned"
     severity = np.full(n, "info", dtype=object)
     finding = np.full(n, "nearby, clear", dtype=object)
     rule_name = np.full(n, "", dtype=object)
     # Later assignments are the more serious findings and win.
-    near = ~crosses & (horizontal < required + h_unc)
+    near = ~deep & ~touch & under(horizontal, required + h_unc)
     severity[near] = "warning"
     finding[near] = "closer than the clearance to a parallel line"
-    rule_name[near] = np.where(
-        long_main[near],
-        _cited(rule, "clearance.long_distance_main"),
-        _cited(rule, "clearance.horizontal"),
-    )
-    ok_below = below & (vertical >= rule("clearance.vertical"))
-    finding[ok_below] = "crosses under the trench with enough vertical clearance"
-    rule_name[ok_below] = "clearance.vertical"
-    low = below & ~ok_below
+    rule_name[near] = required_rule[near]
+    finding[deep & crosses] = "crosses under the trench with enough vertical clearance"
+    finding[deep & ~crosses] = "runs deeper than the trench bottom plus the vertical clearance"
+    rule_name[deep] = "clearance.vertical"
+    low = below & ~deep & touch
     severity[low] = "critical"
-    finding[low] = "crosses under the trench with too little vertical clearance"
+    finding[low & crosses] = "crosses under the trench with too little vertical clearance"
+    finding[low & ~crosses] = (
+        "may cross under the trench with too little vertical clearance "
+        "(within its position uncertainty)"
+    )
     rule_name[low] = "clearance.vertical"
-    touch = ~crosses & (horizontal < h_unc)
-    severity[touch] = "critical"
-    finding[touch] = "may lie inside the excavation (within its position uncertainty)"
-    severity[inside] = "critical"
+    inside = ~below & crosses
+    maybe = ~below & ~crosses & touch
+    severity[inside | maybe] = "critical"
     finding[inside] = "inside the excavation: expose by hand and secure"
-    rule_name[inside | touch] = _cited(rule, "hand_digging.distance")
-    reported = crosses | (horizontal < required + h_unc + SEARCH)
+    finding[maybe] = "may lie inside the excavation (within its position uncertainty)"
+    rule_name[inside | maybe] = "hand_digging.distance"
+    reported = crosses | under(horizontal, required + h_unc + search)
     # A line of unknown depth is never reported as clear.
     unknown = ~known & reported
-    severity[unknown & (severity == "info")] = "warning"
+    bump = unknown & (severity == "info")
+    severity[bump] = "warning"
+    rule_name[bump] = np.where(known_net[bump], "typical_depth." + network[bump], "unknown network")
     finding[unknown] = [f + "; depth unknown: exploratory slot required" for f in finding[unknown]]
     severity[abandoned] = "info"
     finding[abandoned] = [f + " (abandoned line)" for f in finding[abandoned]]
+    columns = {
+        "utility_id": ids,
+        "network": network,
+        "operator": _text(lines, "operator", ""),
+        "status": status,
+        "diameter_m": dia,
+        "depth_source": source,
+        "year_laid": _column(lines, "year_laid"),
+        "depth_top_min_m": top_min,
+        "depth_top_max_m": top_max,
+        "depth_bottom_max_m": top_max + dia,
+        "position_uncertainty_m": h_unc,
+        "long_distance_main": long_main,
+        "crosses": crosses,
+        "horizontal_clearance_m": np.where(crosses, np.nan, horizontal),
+        "required_clearance_m": required,
+        "vertical_clearance_m": np.where(below, vertical, np.nan),
+        "inside_excavation": inside,
+        "uncertainty_class": np.where(
+            known, source, np.where(known_net, "unknown depth", "unknown network")
+        ),
+        "severity": severity,
+        "finding": finding,
+        "rule": rule_name,
+    }
+    keep = np.flatnonzero(reported)
+    keep = keep[np.argsort(_severity_rank(severity[keep]), kind="stable")]
     table = gpd.GeoDataFrame(
-        {
-            "utility_id": ids,
-            "network": network,
-            "operator": lines.get("operator", pd.Series([None] * n)).to_numpy(),
-            "status": status,
-            "diameter_m": dia,
-            "depth_source": source,
-            "year_laid": lines.get("year_laid", pd.Series(np.nan, index=range(n))).to_numpy(float),
-            "depth_top_min_m": top_min,
-            "depth_top_max_m": top_max,
-            "depth_bottom_max_m": bottom_max,
-            "position_uncertainty_m": h_unc,
-            "crosses": crosses,
-            "horizontal_clearance_m": np.where(crosses, np.nan, horizontal),
-            "required_clearance_m": required,
-            "vertical_clearance_m": np.where(below, vertical, np.nan),
-            "inside_excavation": inside,
-            "uncertainty_class": np.where(known, source, "unknown depth"),
-            "severity": severity,
-            "finding": finding,
-            "rule": rule_name,
-        },
-        geometry=geoms,
-        crs=crs,
-    )[reported]
-    live = reported & ~abandoned
+        {name: values[keep] for name, values in columns.items()}, geometry=geoms[keep], crs=crs
+    )
+    live = reported & ~abandoned & ~deep
     zone_width = rule("hand_digging.distance") + h_unc[live] + dia[live] / 2.0
-    zones = shapely.intersection(shapely.buffer(geoms[live], zone_width), bottom)
+    zones = shapely.intersection(shapely.buffer(geoms[live], zone_width), surface)
     has = ~shapely.is_empty(zones)
     hand = gpd.GeoDataFrame(
         {
@@ -412,82 +543,309 @@ def _utilities(
         geometry=zones[has],
         crs=crs,
     )
-    return _by_severity(table).reset_index(drop=True), hand
-
-
-def _cited(rule, name: str) -> str:
-    """Record a rule as used and return its name, for the ``rule`` column."""
-    rule(name)
-    return name
+    return table, hand
 
 
 def _typical(rule, network: str) -> tuple[float, float]:
+    """The depth range (m) assumed for a line of ``network`` of unknown depth; NaN for a
+    network the rules do not know (its depth is unknown, not the sewer's)."""
     try:
         low, high = rule(f"typical_depth.{network}")
     except KeyError:
-        low, high = rule("typical_depth.sewer")
+        return np.nan, np.nan
     return float(low), float(high)
 
 
-def _trees(index: ExcavationIndex, surface, method: str, rule) -> gpd.GeoDataFrame:
-    """Trees whose root protection zone the trench (and its machine damage) reaches."""
-    crs = index.trees.crs
-    columns = ["tree_id", "species", "trunk_circumference_cm", "crown_diameter_m", "columnar"]
-    damage_margin = rule("trees.machine_damage") if method == "machine" else 0.0
-    damage = shapely.buffer(surface, damage_margin) if damage_margin else surface
-    rows = np.sort(index.tree_tree.query(damage, predicate="dwithin", distance=30.0))
-    trees = index.trees.iloc[rows].reset_index(drop=True)
-    n = len(trees)
-    circumference = trees.get("trunk_circumference_cm", pd.Series(np.nan, index=range(n)))
-    circumference = circumference.to_numpy(float) / 100.0
-    crown = trees.get("crown_diameter_m", pd.Series(np.nan, index=range(n))).to_numpy(float)
-    columnar = trees.get("columnar", pd.Series(False, index=range(n))).fillna(False)
-    columnar = columnar.to_numpy(bool)
-    stem = circumference / np.pi
-    margin = rule("trees.drip_line_margin") + np.where(columnar, rule("trees.columnar_margin"), 0)
-    radius = np.where(np.isfinite(crown), crown / 2.0 + margin, rule("trees.stem_factor") * stem)
-    points = trees.geometry.to_numpy()
-    zone = shapely.buffer(points, np.nan_to_num(radius), quad_segs=16)
-    overlap = shapely.area(shapely.intersection(zone, damage))
-    share = np.divide(overlap, shapely.area(zone), out=np.zeros(n), where=shapely.area(zone) > 0)
-    trunk = shapely.distance(points, surface)
-    trunk_min = np.maximum(
-        rule("trees.trunk_min"), rule("trees.trunk_circumference_factor") * circumference
+def tree_conflicts(
+    trees: gpd.GeoDataFrame,
+    surfaces: NDArray[np.object_],
+    /,
+    *,
+    method: str = "machine",
+    rules: Rules | None = None,
+    used: dict[str, str] | None = None,
+    index: shapely.STRtree | None = None,
+    uncertainty: float = 0.0,
+) -> gpd.GeoDataFrame:
+    """The trees whose root protection zone each of many trenches reaches.
+
+    The root zone is the crown drip line plus 1.5 m (5 m for columnar trees), ÖNORM L 1121
+    and DIN 18920. A tree is reported when the trench, and for machine digging the strip
+    beyond its wall where roots are torn (``trees.machine_damage``), reaches into its root
+    zone: a *warning* (hand or vacuum digging, root curtain). Inside the root zone a trench
+    must keep max(2.5 m, 4 × trunk circumference) from the trunk (RAS-LP 4): closer, it is
+    *critical*. Trees under ``trees.informational_circumference`` are for information only.
+
+    A missing circumference is estimated from the crown diameter, or the height, and a
+    missing crown from the circumference, or the height (``trees.crown_stem_ratio``,
+    ``trees.height_stem_ratio``); a tree with none of the three gets the crown
+    ``trees.default_crown_diameter``. Estimates are flagged (``estimated``, ``stem_from``,
+    ``root_zone_from``, ``default_zone``).
+
+    Parameters
+    ----------
+    trees
+        Points with any of ``tree_id``, ``species``, ``trunk_circumference_cm``,
+        ``crown_diameter_m``, ``height_m``, ``columnar``.
+    surfaces
+        ``(n,)`` Polygons: the excavations at the surface (sloped walls included), in the
+        trees' CRS.
+    method
+        ``"machine"`` or ``"hand"``, for all trenches.
+    rules
+        The rules; the shipped defaults when ``None``.
+    used
+        Collects the rules applied (name → citation).
+    index
+        An STRtree of ``trees.geometry`` to reuse (one is built when ``None``).
+    uncertainty
+        How far (m) the trenches may lie from where they are drawn.
+
+    Returns
+    -------
+    GeoDataFrame
+        One row per (tree, trench) finding at the tree, ``trench`` the index into
+        ``surfaces``; ordered by trench, then severity.
+
+    Examples
+    --------
+    A lime with an 8 m crown 4 m from a trench wall: its root zone (5.5 m) reaches 1.5 m into
+    the trench, which keeps less than 4 × 1.2 m from the trunk.
+
+    >>> lime = gpd.GeoDataFrame(
+    ...     {"tree_id": ["L1"], "trunk_circumference_cm": [120.0], "crown_diameter_m": [8.0]},
+    ...     geometry=[shapely.Point(0, 4)],
+    ... )
+    >>> found = tree_conflicts(lime, np.array([shapely.box(-10, -1, 10, 0)]))
+    >>> found[["tree_id", "trench", "root_zone_radius_m", "trunk_min_m", "severity"]].values
+    array([['L1', 0, 5.5, 4.8, 'critical']], dtype=object)
+    """
+    rules = rules or Rules.load()
+    used = {} if used is None else used
+
+    def rule(name: str) -> Any:
+        used[name] = rules.cite(name)
+        return rules.value(name)
+
+    if method not in METHODS:
+        raise InputError(f"method must be 'machine' or 'hand', not {method!r}")
+    surfaces = np.asarray(surfaces, dtype=object)
+    margin = rule("trees.machine_damage") if method == "machine" else 0.0
+    # Grown with square corners, as the excavation's own: a strip along every wall.
+    excavation = (
+        shapely.buffer(surfaces, uncertainty, join_style="mitre") if uncertainty else surfaces
     )
-    small = circumference * 100.0 < rule("trees.informational_circumference")
-    severity = np.full(n, "info", dtype=object)
-    measure = np.full(n, "protect the tree during works (fence, DIN 18920)", dtype=object)
-    reach = overlap > 0
-    severity[reach] = "warning"
-    measure[reach] = "hand or vacuum digging in the root zone, root curtain, cut roots cleanly"
-    close = trunk < trunk_min
+    grow = margin + uncertainty
+    reach = shapely.buffer(surfaces, grow, join_style="mitre") if grow else surfaces
+    points = trees.geometry.to_numpy()
+    index = index if index is not None else shapely.STRtree(points)
+    surface_of, tree_of = index.query(
+        reach, predicate="dwithin", distance=_largest_zone(trees, rule)
+    )
+    unique, inverse = np.unique(tree_of, return_inverse=True)
+    zones = {k: v[inverse] for k, v in _tree_zones(trees.iloc[unique], rule).items()}
+    hit = under(shapely.distance(points[tree_of], reach[surface_of]), zones["radius"])
+    surface_of, tree_of = surface_of[hit], tree_of[hit]
+    zones = {k: v[hit] for k, v in zones.items()}
+    found = trees.iloc[tree_of]
+    radius, trunk_min = zones["radius"], zones["trunk_min"]
+    trunk = shapely.distance(points[tree_of], excavation[surface_of])
+    in_zone = under(trunk, radius)  # the excavation itself, not only torn roots
+    close = in_zone & under(trunk, trunk_min)
+    small = under(zones["circumference"], rule("trees.informational_circumference") / 100.0)
+    n = len(tree_of)
+    severity = np.full(n, "warning", dtype=object)
+    measure = np.full(
+        n, "hand or vacuum digging in the root zone, root curtain, cut roots cleanly", dtype=object
+    )
+    zone_rule = np.where(zones["columnar"], "trees.columnar_margin", "trees.drip_line_margin")
+    rule_name = np.where(in_zone, zone_rule, "trees.machine_damage").astype(object)
     severity[close] = "critical"
     measure[close] = "no open trench here: trenchless crossing (drilling, pressing) or reroute"
+    by_factor = rule("trees.trunk_circumference_factor") * zones["circumference"] > rule(
+        "trees.trunk_min"
+    )
+    rule_name[close] = np.where(
+        by_factor[close], "trees.trunk_circumference_factor", "trees.trunk_min"
+    )
     severity[small] = "info"
-    keep = reach | close
-    table = gpd.GeoDataFrame(
-        {
-            **{c: trees[c].to_numpy() if c in trees else np.full(n, None) for c in columns},
-            "root_zone_radius_m": radius,
-            "root_zone_from": np.where(np.isfinite(crown), "crown", "stem diameter"),
-            "overlap_m2": overlap,
-            "overlap_share": share,
-            "trunk_distance_m": trunk,
-            "trunk_min_m": trunk_min,
-            "severity": severity,
-            "measure": measure,
-        },
-        geometry=points,
-        crs=crs,
-    )[keep]
+    measure[small] = "protect the tree during works (fence, ÖNORM L 1121)"
+    rule_name[small] = "trees.informational_circumference"
+    overlap = _disc_overlap(shapely.get_coordinates(points[tree_of]), radius, reach, surface_of)
     for name in (
         "trees.drip_line_margin",
-        "trees.stem_factor",
-        "trees.trunk_min",
-        "trees.trunk_circumference_factor",
+        "trees.columnar_margin",
+        "trees.crown_stem_ratio",
+        "trees.height_stem_ratio",
+        "trees.default_crown_diameter",
     ):
         rule(name)
-    return _by_severity(table).reset_index(drop=True)
+
+    def attribute(name: str) -> NDArray:
+        return found[name].to_numpy() if name in found else np.full(n, None, dtype=object)
+
+    columns = {
+        "trench": surface_of,
+        "tree_id": attribute("tree_id"),
+        "species": attribute("species"),
+        "trunk_circumference_cm": _column(found, "trunk_circumference_cm"),
+        "crown_diameter_m": _column(found, "crown_diameter_m"),
+        "height_m": _column(found, "height_m"),
+        "columnar": zones["columnar"],
+        "stem_diameter_m": zones["stem"],
+        "stem_from": zones["stem_from"],
+        "root_zone_radius_m": radius,
+        "root_zone_from": zones["zone_from"],
+        "estimated": zones["estimated"],
+        "default_zone": zones["default"],
+        "overlap_m2": overlap,
+        "overlap_share": overlap / (np.pi * radius**2),
+        "trunk_distance_m": trunk,
+        "trunk_min_m": trunk_min,
+        "severity": severity,
+        "measure": measure,
+        "rule": rule_name,
+    }
+    order = np.lexsort((_severity_rank(severity), surface_of))
+    return gpd.GeoDataFrame(
+        {name: np.asarray(values)[order] for name, values in columns.items()},
+        geometry=points[tree_of][order],
+        crs=trees.crs,
+    )
+
+
+def _disc_overlap(
+    centres: NDArray[np.float64],
+    radii: NDArray[np.float64],
+    polygons: NDArray[np.object_],
+    which: NDArray[np.intp],
+) -> NDArray[np.float64]:
+    """The area (m²) of each disc (``centres`` ``(k, 2)``, ``radii`` ``(k,)``) inside the
+    polygon ``polygons[which]`` (``which`` ``(k,)``), exactly: a true circle, not a polygon.
+
+    Green's theorem: the area is the sum, over the polygon's edges AB, of the signed area of
+    the disc within the triangle (centre, A, B): a circular sector up to where AB enters the
+    disc, the triangle (centre, entry, exit), a sector after it. Exterior rings count
+    positive, holes negative, whatever their orientation. Each polygon's edges are taken
+    apart once, however many discs it meets.
+    """
+    parts, owner = shapely.get_parts(polygons, return_index=True)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    sign = np.where(np.r_[True, ring_part[1:] != ring_part[:-1]][: len(rings)], 1.0, -1.0)
+    xy, ring_of = shapely.get_coordinates(rings, return_index=True)
+    edge = ring_of[1:] == ring_of[:-1]
+    edge_ring = ring_of[:-1][edge]
+    edge_polygon = owner[ring_part[edge_ring]]  # ascending: parts, rings, points keep order
+    count = np.bincount(edge_polygon, minlength=len(polygons))[which]
+    if not count.sum():
+        return np.zeros(len(which))
+    # The edges of polygons[which[i]] for every disc i, disc after disc.
+    pair = np.repeat(np.arange(len(which)), count)
+    first = np.searchsorted(edge_polygon, which) - (np.cumsum(count) - count)
+    e = np.repeat(first, count) + np.arange(count.sum())
+    r2 = radii[pair] ** 2
+    a = xy[:-1][edge][e] - centres[pair]
+    b = xy[1:][edge][e] - centres[pair]
+    d = b - a
+    # Where A + t (B - A) meets the circle: qa t² + qb t + qc = 0.
+    qa = (d * d).sum(axis=1)
+    qb = 2.0 * (a * d).sum(axis=1)
+    qc = (a * a).sum(axis=1) - r2
+    disc = qb * qb - 4.0 * qa * qc
+    meets = (disc > 0) & (qa > 0)
+    root = np.sqrt(np.where(meets, disc, 0.0))
+    half = np.where(meets, 2.0 * qa, 1.0)
+    enter = np.where(meets, np.clip((-qb - root) / half, 0.0, 1.0), 0.0)
+    leave = np.maximum(np.where(meets, np.clip((-qb + root) / half, 0.0, 1.0), 0.0), enter)
+    p = a + enter[:, None] * d
+    q = a + leave[:, None] * d
+
+    def cross(u, v):
+        return u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0]
+
+    def angle(u, v):
+        return np.arctan2(cross(u, v), (u * v).sum(axis=1))
+
+    area = 0.5 * r2 * (angle(a, p) + angle(q, b)) + 0.5 * cross(p, q)
+    ring = edge_ring[e]
+    runs = np.flatnonzero(np.r_[True, (pair[1:] != pair[:-1]) | (ring[1:] != ring[:-1])])
+    per_ring = np.abs(np.add.reduceat(area, runs)) * sign[ring[runs]]
+    return np.bincount(pair[runs], weights=per_ring, minlength=len(which))
+
+
+def _largest_zone(trees: gpd.GeoDataFrame, rule) -> float:
+    """A bound (m) on the root-zone radius of every tree, from the largest crown,
+    circumference and height: the search distance of :func:`tree_conflicts`."""
+    high = rule("trees.crown_stem_ratio")[1]
+
+    def largest(name: str, scale: float) -> float:
+        values = _column(trees, name)
+        return scale * float(np.max(values, initial=0.0, where=np.isfinite(values)))
+
+    crown = max(
+        largest("crown_diameter_m", 1.0),
+        largest("trunk_circumference_cm", high / 100.0 / np.pi),
+        largest("height_m", high / rule("trees.height_stem_ratio")),
+        rule("trees.default_crown_diameter"),
+    )
+    margin = max(rule("trees.drip_line_margin"), rule("trees.columnar_margin"))
+    return crown / 2.0 + margin + TOLERANCE_M
+
+
+def _tree_zones(trees: pd.DataFrame, rule) -> dict[str, NDArray]:
+    """Per tree: stem diameter and circumference (m), root-zone radius (m), trunk minimum (m),
+    where each came from, and whether anything was estimated."""
+    low, high = rule("trees.crown_stem_ratio")
+    per_height = rule("trees.height_stem_ratio")
+    default = rule("trees.default_crown_diameter")
+
+    def positive(name: str) -> NDArray[np.float64]:
+        values = _column(trees, name)
+        return np.where(values > 0, values, np.nan)
+
+    girth = positive("trunk_circumference_cm") / 100.0
+    crown = positive("crown_diameter_m")
+    height = positive("height_m")
+    has_girth, has_crown, has_height = np.isfinite(girth), np.isfinite(crown), np.isfinite(height)
+    # The stem errs thick (crown / 24), the crown wide (27 × stem): both on the safe side.
+    stem = np.select(
+        [has_girth, has_crown, has_height],
+        [girth / np.pi, crown / low, height / per_height],
+        default / low,
+    )
+    stem_from = np.select(
+        [has_girth, has_crown, has_height],
+        ["measured circumference", "estimated from crown diameter", "estimated from height"],
+        "default crown",
+    )
+    crown_used = np.select(
+        [has_crown, has_girth, has_height],
+        [crown, high * girth / np.pi, high * height / per_height],
+        default,
+    )
+    zone_from = np.select(
+        [has_crown, has_girth, has_height],
+        ["crown", "estimated from trunk circumference", "estimated from height"],
+        "default crown",
+    )
+    columnar = _flag(trees, "columnar")
+    margin = np.where(
+        columnar, rule("trees.columnar_margin"), rule("trees.drip_line_margin")
+    ).astype(float)
+    circumference = np.pi * stem
+    return {
+        "stem": stem,
+        "stem_from": stem_from.astype(object),
+        "circumference": circumference,
+        "radius": crown_used / 2.0 + margin,
+        "zone_from": zone_from.astype(object),
+        "trunk_min": np.maximum(
+            rule("trees.trunk_min"), rule("trees.trunk_circumference_factor") * circumference
+        ),
+        "columnar": columnar,
+        "estimated": ~(has_girth & has_crown),
+        "default": ~(has_girth | has_crown | has_height),
+    }
 
 
 def _parcels(index: ExcavationIndex, working) -> gpd.GeoDataFrame:
@@ -497,7 +855,8 @@ def _parcels(index: ExcavationIndex, working) -> gpd.GeoDataFrame:
     part = shapely.intersection(parcels.geometry.to_numpy(), working)
     area = shapely.area(part)
     land_use = parcels.get("land_use", pd.Series([None] * len(parcels)))
-    public = parcels.get("public", land_use.isin(PUBLIC_LAND_USE)).fillna(False).to_numpy(bool)
+    public = _flag(parcels, "public") if "public" in parcels else land_use.isin(PUBLIC_LAND_USE)
+    public = np.asarray(public, dtype=bool)
     keep = area > 0.01
     return gpd.GeoDataFrame(
         {
@@ -513,40 +872,81 @@ def _parcels(index: ExcavationIndex, working) -> gpd.GeoDataFrame:
     )[keep].reset_index(drop=True)
 
 
-def _data_quality(utilities: gpd.GeoDataFrame, trees: gpd.GeoDataFrame, rule) -> dict[str, Any]:
-    unknown = utilities["uncertainty_class"] == "unknown depth"
-    old = utilities["depth_source"].isin(["design", "default"]) | (
-        utilities["year_laid"] < rule("old_plans.year")
-    )
-    no_crown = (
-        trees["root_zone_from"] == "stem diameter" if len(trees) else pd.Series([], dtype=bool)
-    )
+def _trench_findings(cut: Section, rules: Rules, rule) -> list[dict[str, str]]:
+    """Findings about the trench itself: a bottom narrower than the working width people
+    need to lay lines in it (BauV § 49 (4)), measured between the wall feet (§ 49 (2))."""
+    rule("trench.working_width.depths")
+    rule("trench.working_width.minimum")
+    least = working_width_minimum(cut.depth, rules=rules)
+    if not under(cut.width, least):
+        return []
+    return [
+        {
+            "severity": "warning",
+            "finding": f"bottom width {cut.width:g} m is narrower than the {least:g} m working "
+            f"width people laying lines need at {cut.depth:g} m depth: widen it",
+            "rule": "trench.working_width.minimum",
+        }
+    ]
+
+
+def _data_quality(
+    utilities: gpd.GeoDataFrame,
+    trees: gpd.GeoDataFrame,
+    transformation: Transformation | None,
+    moved: float,
+    soil: str,
+    soil_from: str,
+) -> dict[str, Any]:
+    """What the findings rest on, and whether it is weak (weak data keeps a trench from
+    green). A line's age alone is no weakness: its depth source and accuracy are."""
+    unknown = utilities["uncertainty_class"].isin(["unknown depth", "unknown network"])
+    no_network = utilities["uncertainty_class"] == "unknown network"
+    plans = utilities["depth_source"].isin(["design", "default"])
+    no_crown = trees["root_zone_from"] != "crown"
+    estimated = trees["estimated"].astype(bool)
+    default = trees["default_zone"].astype(bool)
     issues = []
     if unknown.any():
         issues.append(f"{int(unknown.sum())} line(s) of unknown depth")
-    if old.any():
-        issues.append(
-            f"{int(old.sum())} line(s) known from plans only or laid before "
-            f"{rule('old_plans.year')}"
-        )
-    if no_crown.any():
-        issues.append(f"{int(no_crown.sum())} tree(s) without crown data")
+    if no_network.any():
+        issues.append(f"{int(no_network.sum())} of a network the rules do not know")
+    if plans.any():
+        issues.append(f"{int(plans.sum())} line(s) known from plans only")
+    if estimated.any():
+        issues.append(f"{int(estimated.sum())} tree(s) with estimated stem or crown")
+    if default.any():
+        issues.append(f"{int(default.sum())} tree(s) with nothing measured: default root zone")
+    if transformation is not None and transformation.accuracy is None:
+        issues.append(f"trench position known to ±{moved:g} m only (ballpark transformation)")
+    notes = []
+    if transformation is not None and transformation.accuracy is not None:
+        notes.append(f"trench position ±{moved:g} m from its transformation")
+    if soil_from.startswith("soils layer"):
+        notes.append(f"soil {soil} from the {soil_from}")
     return {
         "lines_unknown_depth": utilities.loc[unknown, "utility_id"].tolist(),
-        "lines_from_old_plans": utilities.loc[old, "utility_id"].tolist(),
-        "trees_without_crown": trees.loc[no_crown, "tree_id"].tolist() if len(trees) else [],
+        "lines_unknown_network": utilities.loc[no_network, "utility_id"].tolist(),
+        "lines_from_old_plans": utilities.loc[plans, "utility_id"].tolist(),
+        "trees_without_crown": trees.loc[no_crown, "tree_id"].tolist(),
+        "trees_estimated": trees.loc[estimated, "tree_id"].tolist(),
+        "trees_default_zone": trees.loc[default, "tree_id"].tolist(),
+        "transformation": None
+        if transformation is None
+        else {
+            "description": transformation.description,
+            "accuracy_m": transformation.accuracy,
+            "position_uncertainty_added_m": moved,
+        },
+        "soil": {"class": soil, "from": soil_from},
         "weak": bool(issues),
-        "summary": "; ".join(issues) if issues else "no known weakness",
+        "summary": "; ".join(issues + notes) if issues or notes else "no known weakness",
     }
 
 
-def _verdict(trench_id, utilities, trees, quality) -> tuple[str, str]:
-    critical = int(
-        (utilities["severity"] == "critical").sum() + (trees["severity"] == "critical").sum()
-    )
-    warning = int(
-        (utilities["severity"] == "warning").sum() + (trees["severity"] == "warning").sum()
-    )
+def _verdict(trench_id, utilities, trees, findings, quality) -> tuple[str, str]:
+    levels = [*utilities["severity"], *trees["severity"], *(f["severity"] for f in findings)]
+    critical, warning = levels.count("critical"), levels.count("warning")
     if critical:
         status = "red"
     elif warning or quality["weak"]:
@@ -559,9 +959,9 @@ def _verdict(trench_id, utilities, trees, quality) -> tuple[str, str]:
     return status, f"{status.upper()} trench {trench_id}: " + ", ".join(parts)
 
 
-def _by_severity(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    order = frame["severity"].map({s: i for i, s in enumerate(SEVERITIES)})
-    return frame.iloc[np.argsort(order.to_numpy(), kind="stable")]
+def _severity_rank(severity: NDArray[np.object_]) -> NDArray[np.int64]:
+    rank = {s: i for i, s in enumerate(SEVERITIES)}
+    return np.array([rank[s] for s in severity], dtype=np.int64)
 
 
 @functools.lru_cache(maxsize=4)
@@ -597,24 +997,21 @@ def _process(twin_path: Path, inputs: dict[str, Any], /, *, area=None) -> dict[s
     index = index_for(twin_path, area=area)
     name = inputs.get("crs", "OGC:CRS84")
     try:
-        crs = pyproj.CRS.from_user_input(name)
-        move = transformer(crs, index.utilities.crs)
-    except pyproj.exceptions.CRSError:
-        raise InputError(f"trench-check: crs {name!r} is not a CRS PROJ knows") from None
-    except pyproj.exceptions.ProjError:
-        raise InputError(
-            f"trench-check: crs {name!r} cannot be transformed to the twin's CRS"
-        ) from None
-    try:
         line = shapely.geometry.shape(inputs["trench"])
     except (shapely.errors.ShapelyError, ValueError, TypeError):
         raise InputError(
             "trench-check: the trench is not a GeoJSON line (positions of 2 or 3 numbers, "
             "all alike)"
         ) from None
-    if move is not None:
-        with np.errstate(invalid="ignore", over="ignore"):
-            line = shapely.transform(line, lambda c: np.c_[move.transform(c[:, 0], c[:, 1])])
+    try:
+        crs = pyproj.CRS.from_user_input(name)
+        line, moved = transform_geometry(line, crs, index.utilities.crs)
+    except pyproj.exceptions.CRSError:
+        raise InputError(f"trench-check: crs {name!r} is not a CRS PROJ knows") from None
+    except pyproj.exceptions.ProjError:
+        raise InputError(
+            f"trench-check: crs {name!r} cannot be transformed to the twin's CRS"
+        ) from None
     if not np.isfinite(shapely.get_coordinates(line)).all():
         raise InputError(f"trench-check: the trench lies outside the area of crs {name!r}")
     if area is not None and not shapely.within(line, area):
@@ -626,7 +1023,9 @@ def _process(twin_path: Path, inputs: dict[str, Any], /, *, area=None) -> dict[s
         depth=float(inputs["depth"]),
         method=inputs.get("method", "machine"),
         support=inputs.get("support", "slope"),
+        soil=inputs.get("soil"),
         trench_id=str(inputs.get("trench_id", "trench")),
+        transformation=moved,
     )
     return {"result": result.to_dict()}
 
@@ -674,6 +1073,13 @@ INPUTS = {
         "minOccurs": 0,
         "schema": {"enum": ["slope", "shoring"]},
     },
+    "soil": {
+        "title": "Soil class of the walls",
+        "description": "BauV § 50 (1) class; default: the weakest class of the twin's soils "
+        "layer under the trench, or the city's default (non_cohesive)",
+        "minOccurs": 0,
+        "schema": {"enum": list(SOILS)},
+    },
     "crs": {
         "title": "CRS of the centreline (default CRS84)",
         "description": "EPSG:<code>, OGC:CRS84 or an OGC CRS URI "
@@ -700,7 +1106,8 @@ register(
         description=(
             "What a planned trench hits: utility lines crossed or too close (with position and "
             "depth uncertainty), hand-digging zones, trees' root protection zones, parcels, "
-            "excavated volume and a verdict. Rules and sources: docs/excavation.md."
+            "working width, excavated volume and a verdict. Rules and sources: "
+            "docs/excavation.md."
         ),
         inputs=INPUTS,
         outputs={"result": {"title": "Findings and verdict", "schema": {"type": "object"}}},

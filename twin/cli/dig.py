@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import traceback
 from pathlib import Path
 
 import click
+import numpy as np
+import shapely
 
 import twin
+from twin.analysis.section import SOILS
+from twin.errors import InputError, TwinError
 
 
 @click.group()
@@ -16,7 +21,51 @@ def dig() -> None:
     """Excavation planning for utility works."""
 
 
-@dig.command()
+#: ``twin dig check`` exits with the worst verdict of its trenches, so that scripts can act on it
+VERDICT_EXIT = {"green": 0, "amber": 1, "red": 2}
+EXIT_INPUT = 3
+"""Exit code of ``twin dig check`` when the input or the command line is unusable."""
+EXIT_BROKEN = 4
+"""Exit code of ``twin dig check`` when the check broke off (an internal error, interrupted)."""
+
+
+class CheckFailed(click.ClickException):
+    """An error of ``twin dig check``, with an exit code apart from the verdicts."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class VerdictCommand(click.Command):
+    """A command whose exit codes 0, 1 and 2 are verdicts: its errors, which click and the
+    ``twin`` group would end with 1 or 2, exit with :data:`EXIT_INPUT` or
+    :data:`EXIT_BROKEN`."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:  # a bad option: nothing was checked
+            exc.exit_code = EXIT_INPUT
+            raise
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except click.exceptions.Exit:
+            raise
+        except click.ClickException as exc:
+            raise CheckFailed(exc.format_message(), EXIT_INPUT) from exc
+        except TwinError as exc:
+            raise CheckFailed(str(exc), EXIT_INPUT) from exc
+        except KeyboardInterrupt:
+            raise CheckFailed("interrupted", EXIT_BROKEN) from None
+        except Exception as exc:  # a bug: show it, but never exit with a verdict's code
+            click.echo(traceback.format_exc(), err=True)
+            raise CheckFailed(f"internal error: {exc!r}", EXIT_BROKEN) from exc
+
+
+@dig.command(cls=VerdictCommand)
 @click.argument("twin_path", metavar="TWIN", type=click.Path(exists=True, path_type=Path))
 @click.argument("trench_file", metavar="TRENCH", type=click.Path(exists=True, path_type=Path))
 @click.option("--width", type=float, default=0.6, show_default=True, help="Bottom width (m).")
@@ -32,11 +81,17 @@ def dig() -> None:
     help="How walls deeper than 1.25 m are secured.",
 )
 @click.option(
+    "--soil",
+    type=click.Choice(SOILS),
+    help="Soil class of the walls (BauV § 50 (1)); default: the weakest class of the twin's "
+    "soils layer under the trench, else the city's default (non_cohesive).",
+)
+@click.option(
     "--rules",
     type=click.Path(exists=True, path_type=Path),
     help="A TOML file overriding the default rules.",
 )
-@click.option("--crs", help="CRS of TRENCH when the file has none.")
+@click.option("--crs", help="CRS of TRENCH when the file has none (or has it wrong).")
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -44,42 +99,60 @@ def dig() -> None:
     "to the operators to this folder.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
-def check(twin_path, trench_file, width, depth, method, support, rules, crs, out, as_json):
+@click.pass_context
+def check(
+    ctx, twin_path, trench_file, width, depth, method, support, soil, rules, crs, out, as_json
+):
     """Check the trench(es) in TRENCH (LineString centrelines) against the twin TWIN.
 
-    Feature properties width_m, depth_m and trench_id override the options per trench;
+    Feature properties trench_id, width_m, depth_m and soil override the options per trench;
     start and end give the planned works period (printed on the plans and enquiries).
+
+    \b
+    Exit codes: the worst verdict of the trenches in TRENCH
+      0  GREEN: nothing found, on sound data
+      1  AMBER: warnings, or weak data
+      2  RED: something critical
+      3  unusable input or options: nothing was checked
+      4  the check broke off (an internal error, or interrupted)
     """
     from ingest.vector import read_layer
     from twin.analysis.report import write_trench_report
     from twin.analysis.rules import Rules
     from twin.analysis.trench import ExcavationIndex, check_trench
-    from twin.crs import parse_crs
+    from twin.crs import parse_crs, transform_geometry
 
     model = twin.open(twin_path)
-    trenches = read_layer(
-        trench_file,
-        layer=None,
-        target=model.crs,
-        what="trench",
-        crs=parse_crs(crs, what="--crs") if crs else None,
-    )
+    source = parse_crs(crs, what="--crs") if crs else None
+    trenches = read_layer(trench_file, layer=None, target=None, crs=source, what="trench")
+    axes, moved = transform_geometry(trenches.geometry.to_numpy(), trenches.crs, model.crs)
     index = ExcavationIndex.from_model(model)
     loaded = Rules.load(rules)
     results = []
-    for k, row in enumerate(trenches.itertuples(index=False)):  # a handful of trenches
-        props = row._asdict()
-        trench_id = str(props.get("trench_id") or props.get("id") or f"{trench_file.stem}-{k + 1}")
-        result = check_trench(
-            index,
-            row.geometry,
-            width=float(props.get("width_m") or width),
-            depth=float(props.get("depth_m") or depth),
-            method=method,
-            support=support,
-            rules=loaded,
-            trench_id=trench_id,
+    for k, (row, axis) in enumerate(zip(trenches.itertuples(index=False), axes, strict=True)):
+        props = row._asdict()  # a handful of trenches
+        trench_id = str(
+            _given(props, "trench_id") or _given(props, "id") or f"{trench_file.stem}-{k + 1}"
         )
+        where = f"{trench_file}: feature {k + 1} ({trench_id})"
+        if axis is not None and not np.isfinite(shapely.get_coordinates(axis)).all():
+            raise InputError(f"{where}: lies outside the area of its CRS {trenches.crs.name}")
+        size = _number(props, "width_m", width, where), _number(props, "depth_m", depth, where)
+        try:
+            result = check_trench(
+                index,
+                axis,
+                width=size[0],
+                depth=size[1],
+                method=method,
+                support=support,
+                soil=_given(props, "soil") or soil,
+                rules=loaded,
+                trench_id=trench_id,
+                transformation=moved,
+            )
+        except InputError as exc:
+            raise InputError(f"{trench_file}: {exc}") from exc
         results.append(result)
         if out is not None:
             folder = out / trench_id if len(trenches) > 1 else out
@@ -89,17 +162,21 @@ def check(twin_path, trench_file, width, depth, method, support, rules, crs, out
 
                 folder.mkdir(parents=True, exist_ok=True)
                 snapshot = trench_snapshot(model, result, folder / "trench.png")
-            period = (props.get("start"), props.get("end"))
+            period = (_given(props, "start"), _given(props, "end"))
             write_trench_report(result, folder, model=model, snapshot=snapshot, period=period)
+    code = max(VERDICT_EXIT[r.status] for r in results)
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in results], indent=2))
-        return
+        ctx.exit(code)
     for result in results:
         click.echo(result.verdict)
         click.echo(
             f"  {result.length:.1f} m long, {result.volume:.1f} m³ excavated, "
-            f"{result.surface_area:.1f} m² of surface opened ({result.support})"
+            f"{result.surface_area:.1f} m² of surface opened ({result.support}, "
+            f"{result.soil} soil: {result.soil_from})"
         )
+        for finding in result.trench_findings:
+            click.echo(f"  [{finding['severity']}] trench: {finding['finding']}")
         for row in result.utilities.itertuples():
             if row.severity != "info":
                 click.echo(f"  [{row.severity}] {row.network} {row.utility_id}: {row.finding}")
@@ -111,6 +188,26 @@ def check(twin_path, trench_file, width, depth, method, support, rules, crs, out
         click.echo(f"  data: {result.data_quality['summary']}")
     if out is not None:
         click.echo(f"reports in {out}")
+    ctx.exit(code)
+
+
+def _given(props: dict, name: str):
+    """A feature property, ``None`` when missing or empty (NaN, as OGR reads a null)."""
+    value = props.get(name)
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value == "":
+        return None
+    return value
+
+
+def _number(props: dict, name: str, default: float, where: str) -> float:
+    """A numeric feature property (m), ``default`` when the feature gives none."""
+    value = _given(props, name)
+    if value is None:
+        return default
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{where}: {name} {value!r} is not a number of metres") from None
 
 
 @dig.command()
