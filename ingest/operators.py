@@ -22,9 +22,9 @@ COLUMNS = ("operator", "department", "phone", "email", "emergency_phone", "web")
 def read_operators(source: Source, /) -> pd.DataFrame:
     """Read and check an operators table.
 
-    Text is stripped of surrounding blanks and empty cells become null. Columns beyond
-    :data:`COLUMNS` are kept; missing optional ones are added, empty; a geometry, should the
-    layer have one, is dropped.
+    The columns :data:`COLUMNS` become text without surrounding blanks, empty cells null;
+    missing optional ones are added, empty. Further columns are kept as read; a geometry,
+    should the layer have one, is dropped.
 
     Parameters
     ----------
@@ -60,8 +60,9 @@ def read_operators(source: Source, /) -> pd.DataFrame:
             f"{path}: the operators table has no 'operator' column "
             f"(it has: {', '.join(map(str, frame.columns)) or 'none'})"
         )
-    for column in frame.columns[[isinstance(t, pd.StringDtype) for t in frame.dtypes]]:
-        frame[column] = frame[column].str.strip().replace("", None)
+    for column in COLUMNS:  # text, as the utilities name their operators
+        text = frame[column] if column in frame.columns else pd.Series(None, index=frame.index)
+        frame[column] = text.astype("str").str.strip().replace("", None)
     csv = path.suffix.lower() == ".csv"
     rows = frame.index.to_numpy() + (1 if csv else 0)  # a CSV's first record is its line 2
     unit = "line" if csv else "feature"
@@ -76,9 +77,6 @@ def read_operators(source: Source, /) -> pd.DataFrame:
             for name in dict.fromkeys(names)
         )
         raise InputError(f"{path}: operator names must be unique: {clashes}")
-    for column in COLUMNS:
-        if column not in frame.columns:
-            frame[column] = pd.Series(None, index=frame.index, dtype="str")
     rest = [c for c in frame.columns if c not in COLUMNS]
     return frame[[*COLUMNS, *rest]].reset_index(drop=True)
 
