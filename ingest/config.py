@@ -32,6 +32,7 @@ SOURCE_KEYS: dict[str, set[str]] = {
     "trees": {"layer", "crs"},
     "planned_works": {"layer", "crs"},
     "surface_works": {"layer", "crs"},
+    "operators": {"layer"},
 }
 
 

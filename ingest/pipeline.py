@@ -26,6 +26,7 @@ from ingest.lidar.stats import PointStats
 from ingest.lidar.trees import detect_trees, merge_trees
 from ingest.lod1 import blocks, dsm_roofs, ground_heights, lift
 from ingest.lod22.build import Solids, reconstruct
+from ingest.operators import read_operators, unlisted_operators
 from ingest.vector import read_layer
 from twin._version import __version__
 from twin.crs import horizontal, same_horizontal, vertical
@@ -72,6 +73,9 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
 
         next(steps)
         hashes = {name: _file_record(src.path) for name, src in config.sources.items()}
+        operators = None  # a small table: checked first, so that a bad one fails at once
+        if "operators" in config.sources:
+            operators = read_operators(config.sources["operators"])
 
         next(steps)
         source = config.sources["cadastre"]
@@ -178,6 +182,9 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
                     what=name.replace("_", " "),
                     allow_empty=True,
                 )
+        if operators is not None:
+            layers["operators"] = operators
+            log.extend(unlisted_operators(operators, layers))
         if lidar is not None:
             detected = detect_trees(lidar.clouds, terrain, crs, chunk_size=config.lidar.chunk_size)
             layers["trees"] = merge_trees(layers.get("trees"), detected)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
 import rasterio
+import shapely
 from rasterio.windows import Window
 
 import twin
@@ -57,6 +63,7 @@ def test_store_reads_in_gdal_as_3d(sample_twin):
         "trees",
         "planned_works",
         "surface_works",
+        "operators",
         "runs",
     } <= names
 
@@ -128,3 +135,29 @@ def test_dsm_gaps_fall_back_with_reasons(sample_sources, tmp_path):
     fell = b["height_fallback_reason"].str.contains("DSM", na=False)
     assert set(b.loc[fell, "height_method"]) <= {"attribute storeys", "none"}
     assert (b.loc[~fell, "height_method"] == "dsm").all()
+
+
+def test_dig_check_runs_on_the_shipped_trench(sample_twin, sample_sources, tmp_path):
+    """The README's example: ``twin dig check`` on the sample's ``trench.geojson``."""
+    out = tmp_path / "trench"
+    args = ["dig", "check", str(sample_twin), str(sample_sources / "trench.geojson")]
+    run = subprocess.run(
+        [sys.executable, "-m", "twin.cli", *args, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    verdicts = tuple(f"{v} trench TR-1: " for v in ("RED", "AMBER", "GREEN"))
+    assert run.stdout.startswith(verdicts), run.stdout
+    model = twin.open(sample_twin)
+    trench = gpd.read_file(sample_sources / "trench.geojson").to_crs(model.crs).geometry.iloc[0]
+    parcels = shapely.union_all(model.layers["parcels"].geometry.to_numpy())
+    assert shapely.within(trench, parcels)  # inside the twin
+    lines = model.layers["utilities"]
+    crossed = lines.loc[shapely.crosses(lines.geometry.to_numpy(), trench), "utility_id"]
+    assert len(crossed) >= 1
+    report = json.loads((out / "trench.json").read_text(encoding="utf-8"))
+    assert set(crossed) <= {u["utility_id"] for u in report["utilities"]}
+    assert report["width_m"] == 0.6 and report["depth_m"] == 1.2  # from the file's properties
+    assert (out / "trench.html").is_file() and (out / "trench.png").is_file()

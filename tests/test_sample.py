@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 
@@ -69,7 +70,7 @@ def test_every_file_is_written_and_configured(district: Path) -> None:
         assert (district / source["path"]).is_file()
     assert set(config["sources"]) == {
         "cadastre", "survey", "dtm", "dsm", "ortho", "lidar", "utilities", "trees",
-        "planned_works", "surface_works",
+        "planned_works", "surface_works", "operators",
     }  # fmt: skip
     assert not list(district.parent.glob(".*partial"))
 
@@ -232,10 +233,52 @@ def test_networks_trees_and_works(district: Path) -> None:
     assert (surface.loc[~done, "kind"] == "resurfacing").all()
 
 
+def test_operators_have_a_row_each_with_fictitious_contacts(district: Path) -> None:
+    table = pd.read_csv(district / "operators.csv", dtype=str)
+    assert list(table.columns) == [
+        "operator", "department", "phone", "email", "emergency_phone", "web",
+    ]  # fmt: skip
+    assert table["operator"].is_unique and table.notna().all().all()
+    used = set(pyogrio.read_dataframe(district / "utilities.gpkg")["operator"])
+    used |= set(pyogrio.read_dataframe(district / "works.gpkg", layer="planned_works")["operator"])
+    assert used <= set(table["operator"])
+    # the Bundesnetzagentur's numbers for media productions (never assigned): Berlin,
+    # +49 30 23125 000 to 999; the addresses under example.org (RFC 2606)
+    for column in ("phone", "emergency_phone"):
+        assert table[column].str.fullmatch(r"\+49 30 23125 \d{3}").all()
+    assert table["email"].str.fullmatch(r"[\w.-]+@([\w-]+\.)*example\.org").all()
+    assert table["web"].str.fullmatch(r"https://([\w-]+\.)*example\.org(/\S*)?").all()
+
+
+def test_trench_is_rfc7946_and_lies_in_a_street_across_and_beside_lines(district: Path) -> None:
+    document = json.loads((district / "trench.geojson").read_text(encoding="utf-8"))
+    assert document["type"] == "FeatureCollection" and "crs" not in document  # RFC 7946
+    [feature] = document["features"]
+    assert feature["properties"] == {"trench_id": "TR-1", "width_m": 0.6, "depth_m": 1.2}
+    assert feature["geometry"]["type"] == "LineString"
+    lonlat = np.array(feature["geometry"]["coordinates"])
+    assert lonlat.shape[1] == 2
+    assert ((14.2 < lonlat[:, 0]) & (lonlat[:, 0] < 14.4)).all()  # Klagenfurt, longitude first
+    assert ((46.55 < lonlat[:, 1]) & (lonlat[:, 1] < 46.7)).all()
+    to_gk = pyproj.Transformer.from_crs("OGC:CRS84", "EPSG:31258", always_xy=True)
+    trench = shapely.LineString(np.column_stack(to_gk.transform(lonlat[:, 0], lonlat[:, 1])))
+    parcels = pyogrio.read_dataframe(district / "cadastre.gpkg", layer="parcels")
+    road = shapely.union_all(parcels.geometry[parcels["land_use"] == "road"].to_numpy())
+    assert shapely.within(trench, shapely.buffer(road, 0.01))  # 1 cm: 7 decimals of a degree
+    lines = pyogrio.read_dataframe(district / "utilities.gpkg")
+    live = lines.geometry[lines["status"] == "in_service"].to_numpy()
+    assert shapely.crosses(live, trench).any()
+    run = shapely.LineString(shapely.get_coordinates(trench)[1:])  # the leg along the street
+    beside = (shapely.distance(live, run) < 2.0) & ~shapely.intersects(live, run)
+    assert beside.any()
+    trees = pyogrio.read_dataframe(district / "trees.gpkg").geometry.to_numpy()
+    assert np.count_nonzero(shapely.distance(trees, trench) < 4.0) == 1
+
+
 def test_same_seed_same_data_other_seed_other_data(tmp_path: Path, district: Path) -> None:
     again = tmp_path / "again"
     generate_sample(again, buildings=N, seed=0, lidar=False, ortho=False)
-    for name in ("truth/buildings.csv", "survey_points.csv"):
+    for name in ("truth/buildings.csv", "survey_points.csv", "operators.csv", "trench.geojson"):
         assert (again / name).read_bytes() == (district / name).read_bytes()
     for name, layers in LAYERS.items():
         for layer in layers:

@@ -22,6 +22,7 @@ from click.testing import CliRunner
 
 import twin
 from twin.analysis.sun import sun_position, to_utc
+from twin.analysis.trench import ExcavationIndex, check_trench
 from twin.cli import main
 from twin.errors import InputError
 from viewer import Scene, show
@@ -30,6 +31,7 @@ from viewer.camera import View, bookmarks_path, load_bookmarks, save_bookmark
 from viewer.interactive import Session
 from viewer.layers import NETWORK_COLORS
 from viewer.measure import measure
+from viewer.render import SNAPSHOT_PITCH, SNAPSHOT_RIM, TRENCH_COLOR, trench_snapshot
 
 SIZE = (240, 180)
 ZURICH = Path(__file__).parent / "data" / "zurich_cityjson" / "zurich_lod2_12.city.json"
@@ -147,6 +149,55 @@ def test_underground_mode_shows_a_utility_line_hidden_otherwise(model):
     )
     assert towards[CENTRE[1], CENTRE[0]]
     assert towards.sum() > 0.02 * towards.size  # a 20 cm pipe across an 8 m wide picture
+
+
+def test_hidden_features_leave_the_picture_and_come_back(model):
+    row = _largest(model)
+    spot = model.buildings.geometry.iloc[row].representative_point()
+    with Scene(model, layers=[], size=SIZE, lighting=False) as scene:
+        sky = scene.image()  # the background, the same at every view
+    with Scene(model, layers=["buildings"], size=SIZE, lighting=False) as scene:
+        scene.frame(_around(spot), top=True)
+        whole = scene.image()
+        scene.hide("buildings", [row])
+        hidden = scene.image()
+        scene.hide("buildings", [])
+        assert np.array_equal(scene.image(), whole)
+        with pytest.raises(InputError, match="only buildings, trees"):
+            scene.hide("utilities", [0])
+        with pytest.raises(InputError, match="between 0 and 1"):
+            scene.set_opacity("buildings", 1.5)
+    assert not np.array_equal(_centre(whole), _centre(sky))  # the roof of the building
+    assert np.array_equal(_centre(hidden), _centre(sky))
+
+
+def test_trench_snapshot_shows_a_trench_a_building_stood_in_front_of(sample_twin, tmp_path):
+    """A trench 3 m north of the tallest building. The oblique view from the south-south-west
+    that the snapshot used to take showed the building where the trench is: not one pixel of
+    the trench's colour. Now the camera looks square across the trench, from 55° above, and
+    what stands in front is left out."""
+    model = twin.open(sample_twin)
+    lines = model.layers["utilities"]
+    model.layers["utilities"] = lines[lines["network"] != "telecom"]  # drawn orange as well
+    tallest = model.buildings.loc[model.buildings["height"].idxmax()]
+    xmin, _, xmax, ymax = tallest.geometry.bounds
+    axis = shapely.LineString([(xmin + 2, ymax + 3), (xmax - 2, ymax + 3)])
+    result = check_trench(ExcavationIndex.from_model(model), axis, width=0.6, depth=1.2)
+    width, height = 480, 320
+    path = trench_snapshot(model, result, tmp_path / "trench.png", size=(width, height))
+    image = iio.imread(path)[..., :3].astype(int)
+    rgb = np.array([int(TRENCH_COLOR[k : k + 2], 16) for k in (1, 3, 5)])
+    trench = np.abs(image - rgb).max(axis=2) <= 60
+    # The picture spans the trench (length L) and 6 m on either side: 480 px / (L + 12 m).
+    # Above the translucent terrain stands the rim, 0.2 m high, seen on the near and the far
+    # wall from 55° above: 2 x 0.2 m x cos 55° = 0.23 m, L long. Here L = 10.1 m (the
+    # building is 14.1 m wide): 10.1 m x 0.23 m x (480 / 22.1 px/m)² = 1,090 px; the pit
+    # below the ground, seen through the terrain, comes on top.
+    length = axis.length
+    seen = length * 2 * SNAPSHOT_RIM * np.cos(np.radians(SNAPSHOT_PITCH))
+    assert trench.sum() > 0.8 * seen * (width / (length + 12.0)) ** 2
+    rows = np.flatnonzero(trench.any(axis=1))
+    assert height * 0.2 < rows.mean() < height * 0.8  # framed in the middle
 
 
 def test_utilities_hang_at_their_depth_and_trees_stand_on_the_ground(model):

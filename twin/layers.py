@@ -21,6 +21,7 @@ LAYERS: dict[str, str | None] = {
     "planned_works": "LineString",
     "surface_works": "MultiPolygon",
     "survey_points": "Point Z",
+    "operators": None,
     "runs": None,
 }
 

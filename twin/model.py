@@ -100,8 +100,9 @@ class CityModel:
     crs
         The project CRS, compound with its vertical datum (heights are absolute in it).
     layers
-        Layer name -> GeoDataFrame (attribute tables such as ``runs`` are DataFrames); a twin
-        opened from a store reads each layer when it is first used (:class:`LazyLayers`).
+        Layer name -> GeoDataFrame (tables without geometry, ``operators`` and ``runs``, are
+        DataFrames); a twin opened from a store reads each layer when it is first used
+        (:class:`LazyLayers`).
     terrain
         The terrain model, or ``None``.
     metadata

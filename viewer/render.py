@@ -8,14 +8,31 @@ from pathlib import Path
 
 import numpy as np
 import shapely
+from numpy.typing import NDArray
 
 from twin.analysis.trench import TrenchCheck
 from twin.errors import InputError
 from twin.model import CityModel
 from twin.polygon3d import extrude
-from viewer.camera import bookmark, load_bookmarks
+from twin.semantics import Semantic
+from viewer.camera import View, bookmark, load_bookmarks
 from viewer.scene import Scene
 from viewer.video import FORMATS, fly_through
+
+#: colour of the excavation in the trench snapshot
+TRENCH_COLOR = "#ff7f00"
+#: camera elevation above the horizon of the trench snapshot, degrees (steep enough to look
+#: into the pit past what stands beside it)
+SNAPSHOT_PITCH = 55.0
+#: margin around the trench's working area in the trench snapshot, metres
+SNAPSHOT_MARGIN = 6.0
+#: height of the excavation's rim above the highest ground along it in the trench snapshot
+#: (like the boards round a pit), so that it shows above the translucent terrain, metres
+SNAPSHOT_RIM = 0.2
+#: vertical field of view of the trench snapshot, degrees
+SNAPSHOT_VIEW_ANGLE = 30.0
+#: opacity of the terrain and of the trees behind the trench in the trench snapshot
+SNAPSHOT_TERRAIN_OPACITY, SNAPSHOT_TREE_OPACITY = 0.35, 0.35
 
 
 @dataclass(frozen=True)
@@ -93,6 +110,8 @@ def render(
             scene.color_by(options.color_by)
         if options.underground and options.cut is None:
             scene.set_underground(True)
+        scene.set_opacity("terrain", SNAPSHOT_TERRAIN_OPACITY)
+        scene.set_opacity("trees", SNAPSHOT_TREE_OPACITY)
         if options.time:
             scene.set_time(options.time)
         if views:
@@ -108,18 +127,84 @@ def render(
         return scene.notes
 
 
-def trench_snapshot(model: CityModel, result: TrenchCheck, path: Path, /) -> Path:
-    """A 3D picture of a checked trench among the utilities, the terrain translucent, for
-    the trench report (``twin dig check --out``)."""
-    bottom = result.body.geometry[result.body["part"] == "bottom"].to_numpy()
-    top = float(np.nanmean(model.terrain.sample(shapely.get_coordinates(bottom[0]))))
-    _, faces, _, _ = extrude(bottom, np.array([top - result.depth]), np.array([top]))
-    xmin, ymin, xmax, ymax = result.body.total_bounds
-    pad = max(xmax - xmin, ymax - ymin) * 0.15 + 5.0
-    with Scene(
-        model, layers=["terrain", "utilities", "buildings", "trees"], size=(1200, 800)
-    ) as scene:
+def trench_snapshot(
+    model: CityModel, result: TrenchCheck, path: Path, /, *, size: tuple[int, int] = (1200, 800)
+) -> Path:
+    """A 3D picture of a checked trench among the utilities, for the trench report
+    (``twin dig check --out``).
+
+    The camera looks square across the trench (across the long side of the smallest
+    rectangle around its working area, from the south or else the west) from
+    :data:`SNAPSHOT_PITCH` degrees above the horizon, framing the working area with
+    :data:`SNAPSHOT_MARGIN` metres around it. The buildings and trees between the camera and
+    the working area are left out, the trees behind the trench and the terrain are
+    translucent, and the excavation is an open orange pit (its rim :data:`SNAPSHOT_RIM` above
+    the ground), so that the lines crossing it and those beside it show at their depth.
+
+    Parameters
+    ----------
+    model
+        The twin the trench was checked against.
+    result
+        The checked trench (:func:`twin.analysis.trench.check_trench`).
+    path
+        The picture to write (PNG), atomically.
+    size
+        Picture size ``(width, height)`` in pixels.
+
+    Returns
+    -------
+    Path
+        The picture written.
+    """
+    body = result.body.set_index("part").geometry
+    top = float(np.nanmax(model.terrain.sample(shapely.get_coordinates(body["bottom"]))))
+    _, faces, _, semantic = extrude(
+        np.array([body["bottom"]]), np.array([top - result.depth]), np.array([top + SNAPSHOT_RIM])
+    )
+    # open at the top, faces turned to be lit from inside
+    pit = shapely.reverse(faces[semantic != Semantic.RoofSurface])
+
+    corners = shapely.get_coordinates(shapely.minimum_rotated_rectangle(body["working area"]))
+    sides = np.diff(corners[:3], axis=0)  # two neighbouring sides of the rectangle
+    lengths = np.hypot(*sides.T)
+    length, width = lengths.max(), lengths.min()
+    along = sides[lengths.argmax()] / length
+    across = np.array([along[1], -along[0]])  # towards the camera: south, or west
+    if across[1] > 0 or (across[1] == 0 and across[0] > 0):
+        across = -across
+    middle = corners[:4].mean(axis=0)
+    pitch, half_angle = np.radians(SNAPSHOT_PITCH), np.radians(SNAPSHOT_VIEW_ANGLE / 2)
+    distance = max(  # the working area and its margin fit, across and along
+        (length / 2 + SNAPSHOT_MARGIN) / (np.tan(half_angle) * size[0] / size[1]),
+        ((width / 2 + SNAPSHOT_MARGIN) * np.sin(pitch) + result.depth) / np.tan(half_angle),
+    )
+    focus = np.r_[middle, top - result.depth / 2]
+    eye = focus + distance * np.r_[across * np.cos(pitch), np.sin(pitch)]
+    # in front: the working area swept towards the camera, to beyond it
+    front = _swept(body["working area"], across * distance)
+    with Scene(model, layers=["terrain", "utilities", "buildings", "trees"], size=size) as scene:
+        for name in ("buildings", "trees"):
+            frame = model.layers.get(name)
+            if frame is not None:
+                scene.hide(name, np.flatnonzero(shapely.intersects(frame.geometry, front)))
         scene.set_underground(True)
-        scene.add_surfaces("trench", faces, color="#ff7f00")
-        scene.frame((xmin - pad, ymin - pad, xmax + pad, ymax + pad))
+        scene.set_opacity("terrain", SNAPSHOT_TERRAIN_OPACITY)
+        scene.set_opacity("trees", SNAPSHOT_TREE_OPACITY)
+        scene.add_surfaces("trench", pit, color=TRENCH_COLOR, ambient=0.5)
+        scene.set_view(View(tuple(eye), tuple(focus), (0.0, 0.0, 1.0), SNAPSHOT_VIEW_ANGLE))
         return scene.screenshot(path)
+
+
+def _swept(area: shapely.Geometry, shift: NDArray[np.float64], /) -> shapely.Geometry:
+    """What ``area`` covers on its way to ``area`` moved by ``shift`` ``(2,)`` (metres).
+
+    >>> _swept(shapely.box(0, 0, 2, 1), np.array([0.0, 3.0])).bounds
+    (0.0, 0.0, 2.0, 4.0)
+    """
+    rings = shapely.get_exterior_ring(shapely.get_parts(area))
+    xy, ring = shapely.get_coordinates(rings, return_index=True)
+    same = ring[1:] == ring[:-1]  # the edges: consecutive vertices of one ring
+    a, b = xy[:-1][same], xy[1:][same]
+    quads = shapely.polygons(np.stack([a, b, b + shift, a + shift, a], axis=1))
+    return shapely.union_all(np.r_[quads, [area]])

@@ -139,17 +139,50 @@ class Scene:
             self._actor(name, lines, color=color, line_width=2 if name == "parcels" else 4)
 
     def add_surfaces(
-        self, name: str, polygons: NDArray[np.object_], /, *, color: str, opacity: float = 1.0
+        self,
+        name: str,
+        polygons: NDArray[np.object_],
+        /,
+        *,
+        color: str,
+        opacity: float = 1.0,
+        ambient: float = 0.0,
     ) -> None:
         """Draw planar 3D polygons (model CRS, for example a planned trench's faces) as one
-        actor."""
+        actor; ``ambient`` is the share of the colour shown whatever the light (0 to 1)."""
         mesh = Mesh.from_surfaces(
             np.asarray(polygons, dtype=object),
             np.zeros(len(polygons), dtype=np.int64),
             np.zeros(len(polygons), dtype=np.int8),
         )
         poly = pv.PolyData.from_regular_faces(mesh.local(self.model.origin), mesh.triangles)
-        self._actor(name, poly, color=color, opacity=opacity)
+        self._actor(name, poly, color=color, opacity=opacity, ambient=ambient)
+
+    def hide(self, name: str, rows: Iterable[int], /) -> None:
+        """Leave features out of the picture: ``rows`` of the model's ``buildings`` or
+        ``trees`` (none: show them all again)."""
+        key = {"buildings": "building", "trees": "tree"}.get(name)
+        if key is None:
+            raise InputError(f"cannot hide single features of {name!r}: only buildings, trees")
+        actor = self.actors.get(name)
+        if actor is None:
+            return
+        data = self.datasets[name]
+        hidden = np.flatnonzero(np.isin(data.cell_data[key], np.fromiter(rows, dtype=np.int64)))
+        shown = data.remove_cells(hidden) if hidden.size else data.copy(deep=False)
+        colours = actor.mapper.GetArrayName()  # the array the actor is coloured by
+        if colours:
+            cells = "Cell" in actor.mapper.GetScalarModeAsString()
+            shown.set_active_scalars(colours, preference="cell" if cells else "point")
+        actor.mapper.SetInputData(shown)
+
+    def set_opacity(self, name: str, opacity: float, /) -> None:
+        """Make a layer shown (or surfaces added) translucent: ``opacity`` from 0 to 1."""
+        if not 0.0 <= opacity <= 1.0:
+            raise InputError(f"opacity {opacity}: must lie between 0 and 1")
+        actor = self.actors.get(name)
+        if actor is not None:
+            actor.prop.opacity = opacity
 
     def _actor(self, name: str, mesh: pv.DataSet, /, **options: Any) -> None:
         self.datasets[name] = mesh
@@ -404,7 +437,8 @@ class Scene:
         return info
 
     def clip(self, origin: NDArray[np.float64], normal: NDArray[np.float64], /) -> None:
-        """Cut away what lies on the ``normal`` side of a plane (model CRS) from every layer."""
+        """Cut away what lies behind a plane (model CRS), keeping what lies on its ``normal``
+        side, in every layer."""
         plane = pv._vtk.vtkPlane()
         plane.SetOrigin(*(np.asarray(origin, dtype=np.float64) - self.model.origin))
         plane.SetNormal(*np.asarray(normal, dtype=np.float64))

@@ -23,6 +23,7 @@ from ingest.sample.geom import polygons_from_vertices
 from ingest.sample.grid import Grid, Segments, make_grid, street_segments
 from ingest.sample.lidar import strips, write_lidar
 from ingest.sample.networks import lay_utilities
+from ingest.sample.operators import operator_table
 from ingest.sample.parcels import LAND_USE_DE, Parcels, Plan, build_district, plan_blocks
 from ingest.sample.rasters import (
     BLOCK_ROWS,
@@ -33,6 +34,7 @@ from ingest.sample.rasters import (
 )
 from ingest.sample.roofs import assign_roofs, truth_table
 from ingest.sample.survey import CODES, survey_points
+from ingest.sample.trench import plan_trench
 from ingest.sample.vegetation import park_paths, plant_trees
 from ingest.sample.works import plan_works, surface_works
 from twin.errors import InputError
@@ -56,6 +58,8 @@ FILES = {
     "utilities": "utilities.gpkg",
     "trees": "trees.gpkg",
     "works": "works.gpkg",
+    "operators": "operators.csv",
+    "trench": "trench.geojson",
     "truth": "truth/buildings.csv",
     "config": "twin.toml",
 }
@@ -96,6 +100,9 @@ layer = "planned_works"
 [sources.surface_works]
 path = "works.gpkg"
 layer = "surface_works"
+
+[sources.operators]
+path = "operators.csv"
 """
 
 
@@ -246,6 +253,18 @@ def _write_all(
     step("trees")()
     utilities = lay_utilities(grid, seg, footprints, rng_net)
     _write_layer(utilities.table, utilities.geometry, out / FILES["utilities"], "utilities", crs)
+    operators = operator_table()
+    operators.to_csv(out / FILES["operators"], index=False, lineterminator="\n")
+    live = utilities.geometry[(utilities.table["status"] == "in_service").to_numpy()]
+    trench, trench_geom = plan_trench(grid, seg, trees, live)
+    # RFC 7946: WGS 84 longitude, latitude (7 decimals: 1 cm); not a build source
+    pyogrio.write_dataframe(
+        gpd.GeoDataFrame(trench, geometry=trench_geom, crs=crs.sub_crs_list[0]).to_crs("OGC:CRS84"),
+        out / FILES["trench"],
+        driver="GeoJSON",
+        RFC7946="YES",
+        COORDINATE_PRECISION=7,
+    )
     step("utilities")()
     planned, planned_geom = plan_works(grid, seg, rng_works)
     surfaces, surface_geom = surface_works(grid, seg, rng_works)
@@ -307,6 +326,7 @@ def _write_all(
         "utilities": len(utilities.table),
         "planned_works": len(planned),
         "surface_works": len(surfaces),
+        "operators": len(operators),
         "lidar_points": n_points,
     }
     return {
@@ -333,7 +353,9 @@ def generate_sample(
     """Generate the Klagenfurt sample district into ``out_dir``.
 
     Writes the cadastre, survey points, DTM, DSM, orthophoto, LiDAR, utilities, trees,
-    works, ground truth and the build configuration ``twin.toml`` (see ``data/README.md``).
+    works, the network operators' contacts, ground truth and the build configuration
+    ``twin.toml`` (see ``data/README.md``), and a planned trench to check against the built
+    twin (``trench.geojson``).
     The folder is written beside ``out_dir`` and renamed at the end, so an interrupted run
     leaves nothing behind. The same seed gives identical tables and raster arrays.
 

@@ -48,6 +48,8 @@ def write(model: CityModel, path: Path, /) -> Path:
     try:
         for name in _layer_order(model.layers):
             frame = model.layers[name]
+            if isinstance(frame, gpd.GeoDataFrame) and frame.active_geometry_name is None:
+                frame = pd.DataFrame(frame)  # a table (operators, runs) made as a GeoDataFrame
             if isinstance(frame, gpd.GeoDataFrame):
                 frame = frame if frame.crs is not None else frame.set_crs(model.crs)
                 pyogrio.write_dataframe(
