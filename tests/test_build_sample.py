@@ -147,9 +147,10 @@ def test_dig_check_runs_on_the_shipped_trench(sample_twin, sample_sources, tmp_p
         text=True,
         timeout=300,
     )
-    assert run.returncode == 0, run.stderr
-    verdicts = tuple(f"{v} trench TR-1: " for v in ("RED", "AMBER", "GREEN"))
-    assert run.stdout.startswith(verdicts), run.stdout
+    verdict = run.stdout.split(" ", 1)[0]
+    assert run.stdout.startswith(f"{verdict} trench TR-1: "), run.stdout
+    # the exit code is the verdict (docs/excavation.md): GREEN 0, AMBER 1, RED 2
+    assert run.returncode == {"GREEN": 0, "AMBER": 1, "RED": 2}[verdict], run.stderr
     model = twin.open(sample_twin)
     trench = gpd.read_file(sample_sources / "trench.geojson").to_crs(model.crs).geometry.iloc[0]
     parcels = shapely.union_all(model.layers["parcels"].geometry.to_numpy())
@@ -157,6 +158,12 @@ def test_dig_check_runs_on_the_shipped_trench(sample_twin, sample_sources, tmp_p
     lines = model.layers["utilities"]
     crossed = lines.loc[shapely.crosses(lines.geometry.to_numpy(), trench), "utility_id"]
     assert len(crossed) >= 1
+    # a live line crossed with its top (cover - accuracy) above the 1.2 m bottom lies inside
+    # the excavation: that alone makes the verdict RED
+    hit = lines.loc[crossed.index]
+    top = hit["depth_m"] - hit["depth_accuracy_m"]
+    if ((hit["status"] != "abandoned") & (top < 1.2)).any():
+        assert verdict == "RED"
     report = json.loads((out / "trench.json").read_text(encoding="utf-8"))
     assert set(crossed) <= {u["utility_id"] for u in report["utilities"]}
     assert report["width_m"] == 0.6 and report["depth_m"] == 1.2  # from the file's properties
