@@ -396,3 +396,34 @@ def test_sample_district(sample_twin):
     assert (result.resurfacing["operators_with_assets"] != "").any()
     data = result.to_dict()
     assert set(data) >= {"clusters", "pairs", "sequencing", "moratorium", "resurfacing"}
+
+
+def test_every_work_gets_the_tree_check():
+    # A lime (crown 8 m, trunk 120 cm) at y = 10 m: root zone radius 8 / 2 + 1.5 = 5.5 m,
+    # trunk minimum max(2.5 m, 4 × 1.2 m) = 4.8 m (RAS-LP 4). Trenches 1.0 m wide and 1.0 m
+    # deep (vertical walls), machine-dug (roots torn 1 m beyond the wall):
+    # - N along y = 5.5: wall at y = 6, 4 m from the trunk, inside the root zone and closer
+    #   than 4.8 m: critical;
+    # - M along y = 3.5: wall at y = 4, 6 m from the trunk; the excavation stays outside the
+    #   5.5 m root zone, but the torn strip reaches 5 m from the trunk: a warning only;
+    # - F along y = -20: 30 m away, nothing.
+    lime = gpd.GeoDataFrame(
+        {"tree_id": ["L1"], "trunk_circumference_cm": [120.0], "crown_diameter_m": [8.0]},
+        geometry=[shapely.Point(X0 + 50, Y0 + 10)],
+        crs=CRS,
+    )
+    works = _frame(
+        [
+            _work("N", "Wasser", 0, 100, "2027-03-01", "2027-04-30", y=5.5, trench_width_m=1.0),
+            _work("M", "Gas", 0, 100, "2028-03-01", "2028-04-30", y=3.5, trench_width_m=1.0),
+            _work("F", "Strom", 0, 100, "2029-03-01", "2029-04-30", y=-20, trench_width_m=1.0),
+        ]
+    )
+    found = coordinate(works, trees=lime).trees.set_index("work_id")
+    assert sorted(found.index) == ["M", "N"]
+    assert found.loc["N", "severity"] == "critical"
+    assert found.loc["N", "trunk_distance_m"] == pytest.approx(4.0)
+    assert found.loc["N", "operator"] == "Wasser"
+    assert found.loc["M", "severity"] == "warning"
+    assert found.loc["M", "trunk_distance_m"] == pytest.approx(6.0)
+    assert coordinate(works).trees.empty  # no trees given: none checked

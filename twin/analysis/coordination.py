@@ -22,6 +22,7 @@ from scipy.sparse.csgraph import connected_components
 from twin.analysis.records import to_records
 from twin.analysis.rules import Rule, Rules
 from twin.analysis.section import SOILS, SUPPORTS, section
+from twin.analysis.trench import tree_conflicts
 from twin.errors import InputError
 from twin.processes import Process, register
 
@@ -32,7 +33,7 @@ DEFAULT_WIDTH, DEFAULT_DEPTH = 0.6, 1.2
 #: rules under ``moratorium.`` that are not the moratorium of a surface-work kind
 NOT_KINDS = ("default", "exempt_kinds")
 #: the tables of a :class:`Coordination`, in the order reports give them
-TABLES = ("clusters", "pairs", "sequencing", "moratorium", "resurfacing")
+TABLES = ("clusters", "pairs", "sequencing", "moratorium", "resurfacing", "trees")
 #: the largest join distance (m) a request may give: works a kilometre apart share no trench
 MAX_JOIN_DISTANCE = 1000.0
 #: the longest time window (days) a request may give: ten years of planning
@@ -59,6 +60,9 @@ class Coordination:
     resurfacing
         One row per planned surface work: the operators with lines under it, the planned
         works that start before it (they dig first) and those of them still open on its date.
+    trees
+        The trees each work's trench reaches, as the trench check rates them
+        (:func:`twin.analysis.trench.tree_conflicts`), with ``work_id`` and ``operator``.
     rules_used
         Rule name -> its value, unit and source, as a report cites it.
     """
@@ -68,6 +72,7 @@ class Coordination:
     sequencing: pd.DataFrame
     moratorium: gpd.GeoDataFrame
     resurfacing: gpd.GeoDataFrame
+    trees: gpd.GeoDataFrame
     rules_used: dict[str, str]
 
     def to_dict(self) -> dict[str, Any]:
@@ -83,6 +88,7 @@ def coordinate(
     *,
     utilities: gpd.GeoDataFrame | None = None,
     surface_works: gpd.GeoDataFrame | None = None,
+    trees: gpd.GeoDataFrame | None = None,
     rules: Rules | None = None,
 ) -> Coordination:
     """Coordinate planned works in space and time.
@@ -111,6 +117,10 @@ def coordinate(
         Polygons with ``surface_id``, ``kind`` (resurfacing, reinstatement, ...), ``status``
         (``completed`` or ``planned``; completed when absent) and the ``completed`` or
         ``planned`` date; optionally ``street``.
+    trees
+        The trees: every work's trench (its excavation at the surface, walls sloped as the
+        trench check slopes them, machine-dug) is checked against their root protection
+        zones as the trench check does.
     rules
         The rules; the shipped defaults when ``None``.
 
@@ -177,6 +187,7 @@ def coordinate(
         sequencing=_sequencing(near[reopen], gap[reopen], years),
         moratorium=_moratorium(works, corridor, surface, rules, rule),
         resurfacing=_resurfacing(surface, utilities, works, corridor, rank, rules, rule),
+        trees=_trees(works, corridor, trees, rules, used),
         rules_used=used,
     )
 
@@ -422,6 +433,29 @@ def _clusters(works, lines, zone, label, number, rank, rules, rule, used) -> gpd
     )
 
 
+def _trees(works, corridor, trees, rules, used) -> gpd.GeoDataFrame:
+    """The trees each work's trench reaches (one vectorised check for all works)."""
+    if trees is None or len(trees) == 0:
+        return gpd.GeoDataFrame({"work_id": [], "operator": []}, geometry=[], crs=works.crs)
+    width = works["trench_width_m"].to_numpy(float)
+    _, top, _ = _sections(
+        width,
+        works["trench_depth_m"].to_numpy(float),
+        works["trench_support"].to_numpy(),
+        works["soil"].to_numpy(),
+        rules,
+        used,
+    )
+    # The excavation at the surface, as the trench check draws it: the bottom grown by the
+    # slope's reach on every side (sloped ends too).
+    surfaces = shapely.buffer(corridor, (top - width) / 2.0, join_style="mitre")
+    found = tree_conflicts(trees, surfaces, method="machine", rules=rules, used=used)
+    at = found["trench"].to_numpy()
+    found.insert(0, "operator", works["operator"].to_numpy()[at])
+    found.insert(0, "work_id", works["work_id"].to_numpy()[at])
+    return found.drop(columns="trench").reset_index(drop=True)
+
+
 def _sections(width, depth, support, soil, rules, used) -> tuple[NDArray, NDArray, NDArray]:
     """Cross-section area (m²), top width (m) and support of trenches, by
     :func:`twin.analysis.section.section`: one call per distinct trench, not per work."""
@@ -612,6 +646,7 @@ def _process(twin_path: Path, inputs: dict[str, Any], /, *, area=None) -> dict[s
         works,
         utilities=layer("utilities"),
         surface_works=layer("surface_works"),
+        trees=layer("trees"),
         rules=rules,
     )
     return {"result": result.to_dict()}
@@ -647,6 +682,6 @@ register(
             "result": {"title": "Clusters, conflicts, moratoria", "schema": {"type": "object"}}
         },
         function=_process,
-        reads=("planned_works", "utilities", "surface_works"),
+        reads=("planned_works", "utilities", "surface_works", "trees"),
     )
 )

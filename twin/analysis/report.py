@@ -186,6 +186,7 @@ def write_coordination_report(result: Coordination, out_dir: str | Path, /) -> d
         "clusters": result.clusters,
         "moratorium": result.moratorium,
         "resurfacing": result.resurfacing,
+        "trees": result.trees,
     }
     paths = {
         "json": write_text(out / "coordination.json", json.dumps(result.to_dict(), indent=2)),
@@ -206,21 +207,27 @@ def write_coordination_report(result: Coordination, out_dir: str | Path, /) -> d
             (result.resurfacing.geometry, "#d9f0d3", "#1b7837", 0.5),
             (result.moratorium.geometry, "none", "#d7191c", 2.5),
             (result.clusters.geometry, "none", "#2c7bb6", 3.0),
+            (shapely.buffer(result.trees.geometry.to_numpy(), 1.0), "#4d9221", "none", 0),
         ],
         bounds,
     )
     n = len(result.clusters)
-    status = "amber" if n or len(result.moratorium) else "green"
+    trees = result.trees
+    critical = trees.loc[trees["severity"] == "critical", "work_id"].nunique() if len(trees) else 0
+    status = "amber" if n or len(result.moratorium) or len(result.trees) else "green"
+    status = "red" if critical else status
     summary = (
         f"{n} cluster(s) of works to combine, {len(result.sequencing)} sequencing conflict(s), "
         f"{int((~result.moratorium.get('exempt', pd.Series(dtype=bool))).sum())} moratorium "
-        f"breach(es), {len(result.resurfacing)} planned resurfacing(s)"
+        f"breach(es), {len(result.resurfacing)} planned resurfacing(s), "
+        f"{critical} work(s) too close to a tree's trunk"
     )
     sections = [
         ("Clusters: works that should share a trench", result.clusters),
         ("Sequencing conflicts", result.sequencing),
         ("Moratoria", result.moratorium),
         ("Planned resurfacing: operators who should dig first", result.resurfacing),
+        ("Trees the works reach", result.trees),
     ]
     page = _page(
         "Coordination of planned works", summary, status, {}, svg, sections, result.rules_used

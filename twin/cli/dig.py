@@ -243,6 +243,7 @@ def coordinate(twin_path, works_file, layer, rules, out, as_json):
         works,
         utilities=model.layers.get("utilities"),
         surface_works=model.layers.get("surface_works"),
+        trees=model.layers.get("trees"),
         rules=Rules.load(rules),
     )
     if out is not None:
@@ -270,5 +271,11 @@ def coordinate(twin_path, works_file, layer, rules, out, as_json):
             f"  {r.kind} {r.surface_id} {r.street} from {r.planned}: dig first: "
             f"{r.operators_with_assets or 'nobody'}{before}"
         )
+    for tree in result.trees.itertuples():
+        if tree.severity != "info":
+            click.echo(
+                f"  [{tree.severity}] {tree.work_id} ({tree.operator}) at tree {tree.tree_id}: "
+                f"{tree.measure}"
+            )
     if out is not None:
         click.echo(f"reports in {out}")
