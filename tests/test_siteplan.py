@@ -180,6 +180,10 @@ def _text(pdf: Path) -> str:
     return out.stdout.decode("utf-8")
 
 
+def _fonts(pdf: Path) -> str:
+    return subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout
+
+
 def _png(pdf: Path, tmp_path: Path) -> np.ndarray:
     stem = tmp_path / pdf.stem
     subprocess.run(["pdftoppm", "-png", "-r", "50", "-singlefile", str(pdf), str(stem)], check=True)
@@ -230,8 +234,9 @@ def test_site_plan_of_a_hand_made_street(street, checked_street, tmp_path):
         assert "MGI / Austria GK M31 (EPSG:31258), metres" in text
         assert "E 524 620" in text  # grid every 10 m (1:250) or 20 m (1:500)
         assert "RED trench T-7" in text  # the lime tree's trunk is 4.2 m from the trench
-    fonts = subprocess.run(["pdffonts", str(a3)], capture_output=True, text=True, check=True)
-    assert "CID TrueType" in fonts.stdout and "Type 3" not in fonts.stdout
+    # all its text is in WinAnsi: the PDF's standard Helvetica, nothing embedded, no outlines
+    fonts = _fonts(a3)
+    assert "Helvetica" in fonts and "Type 3" not in fonts and "TrueType" not in fonts
     image = _png(a3, tmp_path)
     assert image.shape[:2] == (585, 827)  # 297 × 420 mm at 50 dpi: 584.6 × 826.8 pixels
     assert (image.min(axis=2) < 235).mean() > 0.3  # the orthophoto fills the map
@@ -348,3 +353,16 @@ def test_site_plan_of_the_sample_district(sample_twin, tmp_path):
     assert not re.search(r"\bnan\b", html, re.I)
     for year in result.utilities["year_laid"].dropna():
         assert f'<td class="num">{year:.0f}</td>' in html
+
+
+def test_text_helvetica_lacks_is_embedded(street, tmp_path):
+    # Č is not in WinAnsi (cp1252 has Š and š, not Č): DejaVu Sans is embedded so that the
+    # name is printed as written, never as "?"
+    street.layers["utilities"].loc[0, "operator"] = "Celovec Čistilna"
+    result = check_trench(
+        ExcavationIndex.from_model(street), _line(10, 26, 50, 26), width=0.6, depth=1.0
+    )
+    pdf = draw_site_plan(result, tmp_path / "plan.pdf", model=street, paper="A4", checked=CHECKED)
+    fonts = _fonts(pdf)
+    assert "CID TrueType" in fonts and "Type 3" not in fonts
+    assert "Celovec Čistilna" in _text(pdf)

@@ -117,3 +117,20 @@ def test_mesh_cache_is_used_and_never_stale(sample_twin, tmp_path):
     # Writing the twin again changes the key: the old cache is not used, a new one is written.
     changed.save(path)
     assert len(twin.open(path).mesh("1.2").triangles) < len(built.triangles)
+
+
+def test_features_within_a_box_are_read_through_the_index(sample_twin):
+    """``model.layers.within`` reads the features meeting a box through the GeoPackage's
+    R-tree before the layer is loaded, and gives the same rows as filtering it in memory."""
+    import shapely
+
+    bounds = (524600.0, 165450.0, 524700.0, 165550.0)
+    first = twin.open(sample_twin).layers.within("utilities", bounds)
+    model = twin.open(sample_twin)
+    lines = model.layers["utilities"]
+    meeting = lines[shapely.intersects(lines.geometry.to_numpy(), shapely.box(*bounds))]
+    assert 0 < len(first) < len(lines)
+    assert sorted(first["utility_id"]) == sorted(meeting["utility_id"])
+    assert first.crs == model.crs  # the exact CRS, as a whole layer has it
+    again = model.layers.within("utilities", bounds)  # loaded now: filtered in memory
+    assert sorted(again["utility_id"]) == sorted(meeting["utility_id"])

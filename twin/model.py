@@ -11,6 +11,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyproj
+import shapely
 from numpy.typing import NDArray
 
 from twin._version import __version__
@@ -43,6 +44,9 @@ class LazyLayers(MutableMapping[str, pd.DataFrame]):
         The layer names, in store order.
     load
         Reads one layer by name.
+    load_within
+        Reads the features of one layer that meet a box ``(xmin, ymin, xmax, ymax)``, through
+        the store's spatial index; ``None`` when the store has none.
     """
 
     def __init__(
@@ -52,9 +56,11 @@ class LazyLayers(MutableMapping[str, pd.DataFrame]):
         /,
         *,
         source: Path | None = None,
+        load_within: Callable[[str, tuple[float, float, float, float]], pd.DataFrame] | None = None,
     ) -> None:
         self._names = list(names)
         self._load = load
+        self._load_within = load_within
         self._frames: dict[str, pd.DataFrame] = {}
         self._replaced: set[str] = set()
         self.source = source
@@ -70,6 +76,17 @@ class LazyLayers(MutableMapping[str, pd.DataFrame]):
                 raise KeyError(name)
             self._frames[name] = self._load(name)
         return self._frames[name]
+
+    def within(self, name: str, bounds: tuple[float, float, float, float], /) -> pd.DataFrame:
+        """The features of layer ``name`` that meet the box ``bounds`` (model CRS): from
+        memory when the layer is loaded, else read through the store's spatial index, so that
+        a look at one street of a city reads one street."""
+        if name not in self._frames and self._load_within is not None and name in self._names:
+            return self._load_within(name, bounds)
+        frame = self[name]
+        if not isinstance(frame, gpd.GeoDataFrame):
+            return frame
+        return frame[shapely.intersects(frame.geometry.to_numpy(), shapely.box(*bounds))]
 
     def __setitem__(self, name: str, frame: pd.DataFrame) -> None:
         if name not in self._names:

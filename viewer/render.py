@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import rasterio
 import shapely
+from affine import Affine
 from numpy.typing import NDArray
+from rasterio.windows import Window, from_bounds
 
 from twin.analysis.trench import TrenchCheck
 from twin.errors import InputError
 from twin.model import CityModel
 from twin.polygon3d import extrude
 from twin.semantics import Semantic
+from twin.terrain import Terrain
 from viewer.camera import View, bookmark, load_bookmarks
 from viewer.scene import Scene
 from viewer.video import FORMATS, fly_through
@@ -183,9 +188,16 @@ def trench_snapshot(
     eye = focus + distance * np.r_[across * np.cos(pitch), np.sin(pitch)]
     # in front: the working area swept towards the camera, to beyond it
     front = _swept(body["working area"], across * distance)
-    with Scene(model, layers=["terrain", "utilities", "buildings", "trees"], size=size) as scene:
+    # what the camera sees lies within its distance of the working area (a city's lines as
+    # tubes would take minutes to draw)
+    seen = shapely.buffer(body["working area"], distance)
+    layers = ["terrain", "utilities", "buildings", "trees"]
+    with (
+        tempfile.TemporaryDirectory(prefix="twin-snapshot-") as folder,
+        Scene(_nearby(model, seen.bounds, Path(folder)), layers=layers, size=size) as scene,
+    ):
         for name in ("buildings", "trees"):
-            frame = model.layers.get(name)
+            frame = scene.model.layers.get(name)
             if frame is not None:
                 scene.hide(name, np.flatnonzero(shapely.intersects(frame.geometry, front)))
         scene.set_underground(True)
@@ -194,6 +206,52 @@ def trench_snapshot(
         scene.add_surfaces("trench", pit, color=TRENCH_COLOR, ambient=0.5)
         scene.set_view(View(tuple(eye), tuple(focus), (0.0, 0.0, 1.0), SNAPSHOT_VIEW_ANGLE))
         return scene.screenshot(path)
+
+
+def _nearby(model: CityModel, bounds: tuple[float, float, float, float], folder: Path, /):
+    """The part of ``model`` that meets ``bounds``: its features there (read through the
+    store's spatial index), the buildings whole with all their surfaces, and the terrain
+    and orthophoto cut to the box at full resolution (GeoTIFFs in ``folder``)."""
+    layers = {}
+    for name in ("buildings", "utilities", "trees"):
+        if name in model.layers:
+            layers[name] = model.layers.within(name, bounds).reset_index(drop=True)
+    if "building_surfaces" in model.layers and len(layers.get("buildings", ())):
+        around = tuple(layers["buildings"].total_bounds)  # every surface of those buildings
+        surfaces = model.layers.within("building_surfaces", around)
+        keep = surfaces["building_id"].isin(layers["buildings"]["building_id"])
+        layers["building_surfaces"] = surfaces[keep].reset_index(drop=True)
+    metadata = dict(model.metadata)
+    terrain = model.terrain
+    if terrain is not None:
+        terrain = Terrain.from_raster(_cut(terrain.path, bounds, folder / "dtm.tif"))
+    if metadata.get("ortho") and Path(metadata["ortho"]).exists():
+        metadata["ortho"] = str(_cut(Path(metadata["ortho"]), bounds, folder / "ortho.tif"))
+    return CityModel(crs=model.crs, layers=layers, terrain=terrain, metadata=metadata)
+
+
+def _cut(raster: Path, bounds: tuple[float, float, float, float], target: Path, /) -> Path:
+    """``raster`` cut to ``bounds`` (whole pixels, at most its extent), written to
+    ``target``."""
+    with rasterio.open(raster) as src:
+        window = from_bounds(*bounds, transform=src.transform)
+        window = (
+            window.round_offsets().round_lengths().intersection(Window(0, 0, src.width, src.height))
+        )
+        profile = {  # a plain GeoTIFF: not the source's layout or compression (JPEG, YCbCr)
+            "driver": "GTiff",
+            "width": window.width,
+            "height": window.height,
+            "count": src.count,
+            "dtype": src.dtypes[0],
+            "crs": src.crs,
+            # rasterio's window_transform multiplies affines with *, which affine deprecates
+            "transform": src.transform @ Affine.translation(window.col_off, window.row_off),
+            "nodata": src.nodata,
+        }
+        with rasterio.open(target, "w", **profile) as dst:
+            dst.write(src.read(window=window))
+    return target
 
 
 def _swept(area: shapely.Geometry, shift: NDArray[np.float64], /) -> shapely.Geometry:

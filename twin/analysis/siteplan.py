@@ -9,12 +9,15 @@ drawing restricted to one operator's lines is the page sent to that operator
 (:mod:`twin.analysis.enquiry`).
 
 Drawn with matplotlib's object interface (no pyplot: no global state, no GUI backend). The text
-is real text (TrueType fonts embedded, ``pdf.fonttype`` 42), so the sheet can be searched.
+is real text (standard Helvetica, or DejaVu Sans embedded as TrueType where the text needs
+characters Helvetica lacks), so the sheet can be searched.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,6 +39,7 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, PathPatch, Polygon, Rectangle
 from matplotlib.path import Path as MplPath
+from matplotlib.text import Text
 from matplotlib.textpath import text_to_path
 from numpy.typing import NDArray
 from rasterio.enums import Resampling
@@ -270,13 +274,41 @@ def draw_site_plan(
         drawn = {"hand": len(hand), "trees": len(trees), "abandoned": abandoned}
         _legend(fig, layout, shown, networks, drawn, above=note)
         about = f"{title}, trench {result.trench_id}" + (f", to {operator}" if operator else "")
-        with atomic(path) as tmp:
+        with atomic(path) as tmp, _pdf_fonts(fig):
             fig.savefig(
                 tmp,
                 format="pdf",
                 metadata={"Title": about, "Creator": f"twin {__version__}"},
             )
     return Path(path)
+
+
+@contextlib.contextmanager
+def _pdf_fonts(fig: Figure):
+    """Set the sheet in the PDF's standard Helvetica when all its text is in the standard
+    fonts' WinAnsi encoding, else embed DejaVu Sans (TrueType subsets).
+
+    Embedding costs a site plan most of its time (matplotlib subsets the whole TrueType font
+    for every weight of every file: 0.2 s a font); the standard fonts need none and every PDF
+    reader has them. Text that WinAnsi cannot encode (Slovene č, ≤) is embedded, never
+    replaced. Either way the text stays text. Helvetica is narrower than DejaVu Sans, in
+    which the sheet is measured, so nothing that fits overflows.
+    """
+    texts = (text.get_text() for text in fig.findobj(Text))
+    try:
+        "".join(texts).encode("cp1252")
+        core = True
+    except UnicodeEncodeError:
+        core = False
+    font_log = logging.getLogger("matplotlib.font_manager")
+    level = font_log.level
+    # Helvetica's metrics file calls its weight "medium": matplotlib says so for every text
+    font_log.setLevel(logging.ERROR)
+    try:
+        with matplotlib.rc_context({"pdf.use14corefonts": core}):
+            yield
+    finally:
+        font_log.setLevel(level)
 
 
 def operators(lines: pd.DataFrame, /) -> pd.Series:

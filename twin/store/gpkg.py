@@ -97,15 +97,16 @@ def read(path: Path, /) -> CityModel:
     metadata, crs = read_metadata(path)
     names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
 
-    def load(name: str) -> pd.DataFrame:
-        frame = pyogrio.read_dataframe(path, layer=name, use_arrow=True)
+    def load(name: str, bbox: tuple[float, float, float, float] | None = None) -> pd.DataFrame:
+        # bbox: the features meeting it, through the layer's R-tree (GDAL's spatial filter)
+        frame = pyogrio.read_dataframe(path, layer=name, bbox=bbox, use_arrow=True)
         if isinstance(frame, gpd.GeoDataFrame):
             # GeoPackage keeps WKT1 in GIS axis order; the model's WKT2 is the exact CRS.
             frame = frame.set_crs(crs, allow_override=True)
         return frame
 
     order = _layer_order(dict.fromkeys(n for n in names if n != METADATA_TABLE))
-    layers = LazyLayers(order, load, source=path)
+    layers = LazyLayers(order, load, source=path, load_within=load)
     terrain = None
     if "terrain" in metadata:  # where the file is, not a fact about the model
         terrain = Terrain.from_raster(path.parent / metadata.pop("terrain"))
