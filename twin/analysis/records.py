@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
+import orjson
 import pandas as pd
 
 
@@ -13,18 +13,27 @@ def to_records(frame: pd.DataFrame, /) -> list[dict[str, Any]]:
 
     Examples
     --------
-    >>> to_records(pd.DataFrame({"a": [1, 2], "b": [0.5, np.nan]}))
+    >>> to_records(pd.DataFrame({"a": [1, 2], "b": [0.5, float("nan")]}))
     [{'a': 1, 'b': 0.5}, {'a': 2, 'b': None}]
     """
     table = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
-    return [{k: _plain(v) for k, v in row.items()} for row in table.to_dict(orient="records")]
+    # object columns hold Python scalars (numpy's astype(object) converts them), missing
+    # values None: one vectorised pass, not a Python call per cell
+    return table.astype(object).where(table.notna(), None).to_dict(orient="records")
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and np.isnan(value):
-        return None
-    if value is pd.NA or value is pd.NaT:
-        return None
-    return value
+def to_json(value: Any, /) -> bytes:
+    """``value`` (records, dicts, numpy scalars and arrays) as indented UTF-8 JSON.
+
+    orjson, not :func:`json.dumps`: with ``indent`` the standard library encodes in Python,
+    seconds for the tables of a city's planned works.
+
+    >>> print(to_json({"a": [1, None]}).decode())
+    {
+      "a": [
+        1,
+        null
+      ]
+    }
+    """
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)

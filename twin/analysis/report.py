@@ -23,6 +23,7 @@ import pandas as pd
 import shapely
 
 from twin.analysis.coordination import Coordination
+from twin.analysis.records import to_json
 from twin.analysis.siteplan import NETWORK_COLOURS, STATUS_COLOURS, as_text, draw_site_plan
 from twin.analysis.trench import TrenchCheck
 from twin.formats._io import atomic
@@ -87,7 +88,7 @@ def write_trench_report(
         ]
     )
     paths = {
-        "json": write_text(out / "trench.json", json.dumps(result.to_dict(), indent=2)),
+        "json": write_text(out / "trench.json", to_json(result.to_dict()).decode()),
         "geojson": write_text(out / "trench.geojson", findings),
     }
     for name in ("utilities", "trees", "parcels", "hand_digging"):
@@ -189,7 +190,7 @@ def write_coordination_report(result: Coordination, out_dir: str | Path, /) -> d
         "trees": result.trees,
     }
     paths = {
-        "json": write_text(out / "coordination.json", json.dumps(result.to_dict(), indent=2)),
+        "json": write_text(out / "coordination.json", to_json(result.to_dict()).decode()),
         "geojson": write_text(
             out / "coordination.geojson",
             feature_collection([(frame, name) for name, frame in tables.items()]),

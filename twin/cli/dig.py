@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import traceback
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import numpy as np
 import shapely
 
 import twin
+from twin.analysis.records import to_json
 from twin.analysis.section import SOILS
 from twin.errors import InputError, TwinError
 
@@ -117,7 +117,6 @@ def check(
       4  the check broke off (an internal error, or interrupted)
     """
     from ingest.vector import read_layer
-    from twin.analysis.report import write_trench_report
     from twin.analysis.rules import Rules
     from twin.analysis.trench import ExcavationIndex, check_trench
     from twin.crs import parse_crs, transform_geometry
@@ -162,11 +161,13 @@ def check(
 
                 folder.mkdir(parents=True, exist_ok=True)
                 snapshot = trench_snapshot(model, result, folder / "trench.png")
+            from twin.analysis.report import write_trench_report  # matplotlib: only here
+
             period = (_given(props, "start"), _given(props, "end"))
             write_trench_report(result, folder, model=model, snapshot=snapshot, period=period)
     code = max(VERDICT_EXIT[r.status] for r in results)
     if as_json:
-        click.echo(json.dumps([r.to_dict() for r in results], indent=2))
+        click.echo(to_json([r.to_dict() for r in results]).decode())
         ctx.exit(code)
     for result in results:
         click.echo(result.verdict)
@@ -231,7 +232,6 @@ def coordinate(twin_path, works_file, layer, rules, out, as_json):
     """Coordinate planned works: the twin's own, or those in WORKS."""
     from ingest.vector import read_layer
     from twin.analysis.coordination import coordinate as run
-    from twin.analysis.report import write_coordination_report
     from twin.analysis.rules import Rules
 
     model = twin.open(twin_path)
@@ -247,9 +247,11 @@ def coordinate(twin_path, works_file, layer, rules, out, as_json):
         rules=Rules.load(rules),
     )
     if out is not None:
+        from twin.analysis.report import write_coordination_report  # matplotlib: only here
+
         write_coordination_report(result, out)
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2))
+        click.echo(to_json(result.to_dict()).decode())
         return
     click.echo(f"{len(works)} planned works: {len(result.clusters)} cluster(s) to combine")
     for c in result.clusters.itertuples():
