@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import geopandas as gpd
 import orjson
 import pandas as pd
 
@@ -16,10 +17,14 @@ def to_records(frame: pd.DataFrame, /) -> list[dict[str, Any]]:
     >>> to_records(pd.DataFrame({"a": [1, 2], "b": [0.5, float("nan")]}))
     [{'a': 1, 'b': 0.5}, {'a': 2, 'b': None}]
     """
-    table = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
-    # object columns hold Python scalars (numpy's astype(object) converts them), missing
-    # values None: one vectorised pass, not a Python call per cell
-    return table.astype(object).where(table.notna(), None).to_dict(orient="records")
+    geometry = frame.geometry.name if isinstance(frame, gpd.GeoDataFrame) else "geometry"
+    names = [str(c) for c in frame.columns if c != geometry]
+    # numpy's astype(object) gives Python scalars; missing values become None. Column by
+    # column, then zipped: pandas' own row methods cost milliseconds a small table.
+    columns = [frame[c].to_numpy(dtype=object, copy=True) for c in names]
+    for values in columns:
+        values[pd.isna(values)] = None
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
 def to_json(value: Any, /) -> bytes:

@@ -11,7 +11,9 @@ surfaces against the trees at once.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyproj
+import rasterio
 import shapely
 import shapely.geometry
 from numpy.typing import NDArray
@@ -58,6 +61,16 @@ class ExcavationIndex:
     parcel_tree: shapely.STRtree
     extent: shapely.Geometry
     soils: gpd.GeoDataFrame
+    handles: threading.local = field(default_factory=threading.local, compare=False, repr=False)
+    """Each thread's open terrain file: opening it costs more than a trench's samples."""
+
+    def ground(self, xy: NDArray[np.float64], /) -> NDArray[np.float64]:
+        """Terrain heights at ``xy`` ``(n, 2)`` (:meth:`twin.terrain.Terrain.sample`), read
+        through this thread's open file (a raster handle serves one thread at a time)."""
+        opened = getattr(self.handles, "terrain", None)
+        if opened is None:
+            opened = self.handles.terrain = rasterio.open(self.terrain.path)
+        return dataclasses.replace(self.terrain, dataset=opened).sample(xy)
 
     @classmethod
     def from_model(cls, model: CityModel, /) -> ExcavationIndex:
@@ -68,7 +81,15 @@ class ExcavationIndex:
             frame = model.layers.get(name)
             if frame is None:
                 return gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=model.crs))
-            return frame.reset_index(drop=True)
+            # Arrow-backed columns (as read from the store) are slow to take rows from, and a
+            # check takes rows of every layer: held as numpy columns once, here.
+            arrow = [
+                c
+                for c, kind in frame.dtypes.items()
+                if isinstance(kind, pd.ArrowDtype | pd.StringDtype)
+            ]
+            plain = {c: frame[c].to_numpy(dtype=object, na_value=None) for c in arrow}
+            return frame.assign(**plain).reset_index(drop=True)
 
         utilities, trees, parcels = layer("utilities"), layer("trees"), layer("parcels")
         if model.terrain is not None:
@@ -369,7 +390,7 @@ def _length_3d(index: ExcavationIndex, line, trench_id: str) -> float:
     if index.terrain is None:
         z = np.zeros(len(xy))
     else:
-        z = index.terrain.sample(xy)
+        z = index.ground(xy)
         if np.isnan(z).any():
             raise InputError(f"trench {trench_id}: the terrain has no height under part of it")
     steps = np.linalg.norm(np.diff(np.c_[xy, z], axis=0), axis=1)
