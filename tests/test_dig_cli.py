@@ -171,6 +171,21 @@ def test_exit_code_of_unusable_input(crossing_twin, tmp_path):
     assert done.returncode == 3 and "depth must be a finite number" in done.stderr
 
 
+def test_a_reader_that_stops_reading_leaves_the_verdict(crossing_twin, tmp_path):
+    # `twin dig check ... | head -0`: the reader closes the pipe before a line is written;
+    # the exit code is still the verdict (RED: 2), and no traceback
+    trenches = _trenches(tmp_path / "trenches.gpkg", QUIET, ACROSS)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    command = [sys.executable, "-m", "twin.cli", "dig", "check", str(crossing_twin)]
+    with subprocess.Popen(
+        [*command, str(trenches)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    ) as check:
+        check.stdout.close()
+        errors = check.stderr.read().decode()
+        assert check.wait(timeout=300) == 2, errors
+    assert "Traceback" not in errors and "internal error" not in errors
+
+
 def test_exit_codes_are_documented():
     result = CliRunner().invoke(main, ["dig", "check", "--help"])
     assert result.exit_code == 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import sys
 import traceback
 from pathlib import Path
 
@@ -60,6 +62,11 @@ class VerdictCommand(click.Command):
             raise CheckFailed(str(exc), EXIT_INPUT) from exc
         except KeyboardInterrupt:
             raise CheckFailed("interrupted", EXIT_BROKEN) from None
+        except BrokenPipeError:
+            # the reader stopped reading (| head): the verdict stands, nothing more to say
+            # (Python's own advice: point stdout at devnull so its flush at exit is quiet)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise click.exceptions.Exit(ctx.meta.get("verdict", EXIT_BROKEN)) from None
         except Exception as exc:  # a bug: show it, but never exit with a verdict's code
             click.echo(traceback.format_exc(), err=True)
             raise CheckFailed(f"internal error: {exc!r}", EXIT_BROKEN) from exc
@@ -165,7 +172,7 @@ def check(
 
             period = (_given(props, "start"), _given(props, "end"))
             write_trench_report(result, folder, model=model, snapshot=snapshot, period=period)
-    code = max(VERDICT_EXIT[r.status] for r in results)
+    code = ctx.meta["verdict"] = max(VERDICT_EXIT[r.status] for r in results)
     if as_json:
         click.echo(to_json([r.to_dict() for r in results]).decode())
         ctx.exit(code)
