@@ -97,7 +97,10 @@ def triangulate(polygons: NDArray[np.object_], /) -> tuple[NDArray[np.float64], 
     Convex quadrilaterals are split along a diagonal. Every other polygon is projected onto
     the coordinate plane its normal is closest to, triangulated there with GEOS's constrained
     Delaunay triangulation (which keeps the dropped coordinate of
-    the input vertices), and its triangles are wound like the polygon.
+    the input vertices), and its triangles are wound like the polygon. A polygon GEOS cannot
+    triangulate as given (a spike, folded collinear vertices) is rebuilt from its rings or,
+    failing that, left out, with a :class:`~twin.errors.DataQualityWarning`; triangles whose
+    corners are collinear (no area, no normal) are dropped.
 
     Returns
     -------
