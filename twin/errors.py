@@ -25,3 +25,11 @@ class ConfigError(InputError):
 
 class StoreError(TwinError, OSError):
     """A twin store cannot be read or written."""
+
+
+class TwinWarning(UserWarning):
+    """Root of all warnings issued by twin."""
+
+
+class DataQualityWarning(TwinWarning):
+    """Input data is flawed but usable; the message says what was repaired or left out."""

@@ -48,6 +48,9 @@ class Mesh:
     ) -> Mesh:
         """Triangulate planar 3D surfaces (shapely Polygon Z array) into one mesh.
 
+        A degenerate surface is repaired or left out with a
+        :class:`~twin.errors.DataQualityWarning` (:func:`twin.polygon3d.triangulate`).
+
         Parameters
         ----------
         polygons : (k,) object

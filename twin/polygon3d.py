@@ -6,10 +6,13 @@ wall) is computed here, vectorised over arrays of polygons.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import shapely
 from numpy.typing import NDArray
 
+from twin.errors import DataQualityWarning
 from twin.semantics import Semantic
 
 
@@ -94,7 +97,10 @@ def triangulate(polygons: NDArray[np.object_], /) -> tuple[NDArray[np.float64], 
     Convex quadrilaterals are split along a diagonal. Every other polygon is projected onto
     the coordinate plane its normal is closest to, triangulated there with GEOS's constrained
     Delaunay triangulation (which keeps the dropped coordinate of
-    the input vertices), and its triangles are wound like the polygon.
+    the input vertices), and its triangles are wound like the polygon. A polygon GEOS cannot
+    triangulate as given (a spike, folded collinear vertices) is rebuilt from its rings or,
+    failing that, left out, with a :class:`~twin.errors.DataQualityWarning`; triangles whose
+    corners are collinear (no area, no normal) are dropped.
 
     Returns
     -------
@@ -140,9 +146,7 @@ def triangulate(polygons: NDArray[np.object_], /) -> tuple[NDArray[np.float64], 
         # Cyclic permutation that puts the dominant axis last; it preserves handedness.
         perm = [(axis + 1) % 3, (axis + 2) % 3, axis]
         flat = shapely.transform(polygons[idx], lambda c, p=perm: c[:, p], include_z=True)
-        parts, part_owner = shapely.get_parts(
-            shapely.constrained_delaunay_triangles(flat), return_index=True
-        )
+        parts, part_owner = shapely.get_parts(_triangles_2d(flat), return_index=True)
         coords = shapely.get_coordinates(shapely.get_exterior_ring(parts), include_z=True).reshape(
             -1, 4, 3
         )[:, :3, :]
@@ -153,7 +157,10 @@ def triangulate(polygons: NDArray[np.object_], /) -> tuple[NDArray[np.float64], 
         flip = np.sign(signed) != np.sign(normal[owner, axis])
         coords[flip] = coords[flip][:, ::-1, :]
         back = np.argsort(perm)
-        pieces.append((owner, coords[:, :, back]))
+        # Corners collinear to the last bit (left by a repaired face) span no area and face
+        # nowhere: such a triangle adds nothing to the surface and has no normal.
+        solid = signed != 0.0
+        pieces.append((owner[solid], coords[solid][:, :, back]))
     # each piece's triangles go straight to their place in polygon order (one copy, no sort)
     count = np.zeros(len(polygons), dtype=np.intp)
     for owner, _ in pieces:
@@ -163,6 +170,56 @@ def triangulate(polygons: NDArray[np.object_], /) -> tuple[NDArray[np.float64], 
     for owner, piece in pieces:
         corners[first[owner] + np.arange(len(owner)) - np.searchsorted(owner, owner)] = piece
     return corners, np.repeat(np.arange(len(polygons)), count)
+
+
+def _triangles_2d(flat: NDArray[np.object_]) -> NDArray[np.object_]:
+    """GEOS's constrained Delaunay triangles of each polygon, degenerate polygons repaired.
+
+    GEOS cannot triangulate a ring with a spike or with collinear vertices that fold back on
+    themselves (``Unable to find a convex corner``; val3dity error 104, self-intersecting
+    ring). Only when it fails are the invalid polygons rebuilt from their rings
+    (:func:`shapely.make_valid`, ``structure`` method: the area a ring encloses, collapsed
+    parts dropped; vertices keep their third coordinate) and triangulated again. A polygon
+    GEOS still cannot triangulate yields no triangles. Either is said in one
+    :class:`~twin.errors.DataQualityWarning`.
+
+    Parameters
+    ----------
+    flat : (k,) object
+        Polygons with Z, flattened onto the plane of their first two coordinates.
+
+    Returns
+    -------
+    (k,) object
+        A geometry collection of triangles per polygon (empty for a skipped one).
+    """
+    try:
+        return shapely.constrained_delaunay_triangles(flat)
+    except shapely.errors.GEOSException:
+        pass
+    given, flat = flat, flat.copy()
+    bad = np.flatnonzero(~shapely.is_valid(flat))
+    flat[bad] = shapely.make_valid(flat[bad], method="structure", keep_collapsed=False)
+    try:
+        out = shapely.constrained_delaunay_triangles(flat)
+    except shapely.errors.GEOSException:
+        # Only a polygon GEOS rejects even after the repair comes here: find it one by one.
+        out = np.empty(len(flat), dtype=object)
+        for i, polygon in enumerate(flat):
+            try:
+                out[i] = shapely.constrained_delaunay_triangles(polygon)
+            except shapely.errors.GEOSException:
+                out[i] = shapely.GeometryCollection()
+    lost = shapely.is_empty(out) & ~shapely.is_empty(given)  # collapsed or not triangulable
+    warnings.warn(
+        DataQualityWarning(
+            f"{len(bad) - int(lost[bad].sum())} degenerate face(s) (a spike or folded "
+            f"collinear vertices) rebuilt from their rings, {int(lost.sum())} left out "
+            "(no area or not triangulable)"
+        ),
+        stacklevel=3,
+    )
+    return out
 
 
 def extrude(

@@ -660,7 +660,8 @@ class _Writer:
         self.surf = surf.take(np.lexsort((surf.lod.astype(float), surf.owner)))
         rings, ring_poly = shapely.get_rings(self.surf.polygons, return_index=True)
         coords, coord_ring = shapely.get_coordinates(rings, include_z=True, return_index=True)
-        text = np.asarray(list(map(repr, coords.ravel().tolist())), dtype=object)
+        self.decimals = decimals(model.crs)
+        text = _numbers(coords, self.decimals).ravel().astype(object)
         ends = np.cumsum(np.bincount(coord_ring, minlength=len(rings))) * 3
         self.pos_lists = [
             " ".join(text[a:b])
@@ -672,10 +673,13 @@ class _Writer:
         self.owner_start = np.searchsorted(self.surf.owner, np.arange(n + 1))
         self.extent = obj_table.extent(coords)
 
-    def member(self, row: int) -> etree._Element:
+    def member(self, row: int) -> bytes:
+        """The ``core:cityObjectMember`` of building ``row``, serialised without namespace
+        declarations: the root declares them once (:data:`NS2`)."""
         member = etree.Element(_q("core", "cityObjectMember"), nsmap=NS2)
         member.append(self._object(row, "Building"))
-        return member
+        # the first occurrence is the member's own start tag
+        return etree.tostring(member, encoding="utf-8").replace(_DECLARATIONS, b"", 1)
 
     def _object(self, row: int, tag: str) -> etree._Element:
         oid = self.ids[row]
@@ -784,6 +788,45 @@ def _q(prefix: str, name: str) -> str:
     return f"{{{NS2[prefix]}}}{name}"
 
 
+#: the namespace declarations of an element made with ``nsmap=NS2``, as lxml writes them
+_DECLARATIONS = etree.tostring(etree.Element(_q("core", "x"), nsmap=NS2))[len(b"<core:x") : -2]
+
+
+def decimals(crs: pyproj.CRS, /) -> tuple[int, int, int]:
+    """Decimals of ``x``, ``y`` and ``z`` that keep coordinates to the millimetre.
+
+    The horizontal axes' unit decides (3 for metres and US feet, 8 for degrees: 1e-8° is at
+    most 1.1 mm on the ground, 111 km per degree times 1e-8); heights are in metres.
+
+    Examples
+    --------
+    >>> decimals(pyproj.CRS("EPSG:25833")), decimals(pyproj.CRS("EPSG:4326"))
+    ((3, 3, 3), (8, 8, 3))
+    """
+    axis = horizontal(crs).axis_info[0]
+    if axis.unit_name.startswith("deg"):
+        return 8, 8, 3
+    metres = axis.unit_conversion_factor or 1.0
+    xy = max(0, int(np.ceil(np.log10(metres / 0.001) - 1e-9)))
+    return xy, xy, 3
+
+
+def _numbers(coords: NDArray[np.float64], places: tuple[int, int, int], /) -> NDArray[np.str_]:
+    """Coordinates ``(n, 3)`` as text rounded to ``places`` decimals, trailing zeros trimmed.
+
+    Examples
+    --------
+    >>> _numbers(np.array([[85009.81499999999, 0.010000000000000009, -0.0001]]), (3, 3, 3))
+    array([['85009.815', '0.01', '0']], dtype='<U...')
+    """
+    columns = []
+    for axis, n in enumerate(places):
+        # + 0.0 turns the -0.0 of a rounded tiny negative into 0.0
+        text = np.char.mod(f"%.{n}f", np.round(coords[:, axis], n) + 0.0)
+        columns.append(np.char.rstrip(np.char.rstrip(text, "0"), ".") if n else text)
+    return np.stack(columns, axis=1) if columns else np.empty((0, 3), dtype=str)
+
+
 def _generic_attributes(element: etree._Element, attributes: dict[str, Any]) -> None:
     """Attributes as CityGML 2.0 generic attributes (nested values as JSON strings)."""
     for key, value in attributes.items():
@@ -836,6 +879,8 @@ def write(
     into thematic surfaces (``bldg:boundedBy``), which a solid references by ``xlink:href``;
     LoD0 and LoD1 carry no semantics in CityGML 2.0. Attributes other than the building
     properties of CityGML become generic attributes; addresses are written in xAL.
+    Coordinates are written to the millimetre (:func:`decimals`: 3 decimals in a metric CRS,
+    trailing zeros trimmed), and the namespaces are declared once, on the root.
 
     Parameters
     ----------
@@ -861,26 +906,25 @@ def write(
         f"{NS2['bldg']} http://schemas.opengis.net/citygml/building/2.0/building.xsd "
         f"{NS2['gen']} http://schemas.opengis.net/citygml/generics/2.0/generics.xsd"
     )
-    with atomic(path) as tmp, etree.xmlfile(str(tmp), encoding="utf-8") as xf:
-        xf.write_declaration()
-        root_attributes = {_q("xsi", "schemaLocation"): schema}
-        with xf.element(_q("core", "CityModel"), root_attributes, nsmap=NS2):
-            name = etree.Element(_q("gml", "name"), nsmap=NS2)
-            name.text = str(model.metadata.get("name", "twin"))
-            xf.write(name)
-            if writer.extent is not None:
-                bounded = etree.Element(_q("gml", "boundedBy"), nsmap=NS2)
-                envelope = etree.SubElement(
-                    bounded, _q("gml", "Envelope"), srsName=srs, srsDimension="3"
-                )
-                lower, upper = writer.extent[:3], writer.extent[3:]
-                etree.SubElement(envelope, _q("gml", "lowerCorner")).text = " ".join(
-                    map(repr, lower.tolist())
-                )
-                etree.SubElement(envelope, _q("gml", "upperCorner")).text = " ".join(
-                    map(repr, upper.tolist())
-                )
-                xf.write(bounded)
-            for row in writer.top:
-                xf.write(writer.member(row))
+    root = etree.Element(_q("core", "CityModel"), {_q("xsi", "schemaLocation"): schema}, nsmap=NS2)
+    etree.SubElement(root, _q("gml", "name")).text = str(model.metadata.get("name", "twin"))
+    if writer.extent is not None:
+        envelope = etree.SubElement(
+            etree.SubElement(root, _q("gml", "boundedBy")),
+            _q("gml", "Envelope"),
+            srsName=srs,
+            srsDimension="3",
+        )
+        corners = _numbers(writer.extent.reshape(2, 3), writer.decimals)
+        etree.SubElement(envelope, _q("gml", "lowerCorner")).text = " ".join(corners[0])
+        etree.SubElement(envelope, _q("gml", "upperCorner")).text = " ".join(corners[1])
+    # The root is written around its members, which are serialised one at a time (the
+    # document is never whole in memory) and without namespace declarations of their own.
+    root.append(etree.Comment("members"))
+    head, tail = etree.tostring(root, encoding="utf-8").split(b"<!--members-->")
+    with atomic(path) as tmp, open(tmp, "wb") as out:
+        out.write(b"<?xml version='1.0' encoding='utf-8'?>\n" + head)
+        for row in writer.top:
+            out.write(writer.member(row))
+        out.write(tail)
     return path

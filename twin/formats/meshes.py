@@ -9,6 +9,7 @@ float32 show them without jitter; OBJ says the origin and CRS in its header, GLB
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import pandas as pd
 import trimesh
 from numpy.typing import NDArray
 
-from twin.errors import InputError
+from twin.errors import DataQualityWarning, InputError
 from twin.formats import objects
 from twin.formats._io import atomic
 from twin.mesh import Mesh
@@ -54,8 +55,12 @@ def lod_of(model: CityModel, lods: list[str] | None, /) -> str:
 
 def mesh(
     model: CityModel, rows: NDArray[np.integer] | None = None, /, *, lod: str
-) -> tuple[Mesh, NDArray[np.int8]]:
+) -> tuple[Mesh, NDArray[np.int8], list[str]]:
     """The merged mesh of buildings ``rows`` (all by default) at ``lod``.
+
+    A degenerate face (a spike, folded collinear vertices) is repaired or left out, never
+    stops the export: the :class:`~twin.errors.DataQualityWarning` saying so is issued and
+    its text returned, for the output's notes.
 
     Returns
     -------
@@ -64,6 +69,8 @@ def mesh(
         ``-1`` for surfaces of another or no class.
     codes : (m,) int8
         Index into ``COLORS`` of each triangle (3 for unclassified).
+    notes : list of str
+        What was repaired or left out (empty for a clean model).
     """
     surf = objects.surfaces(model, lods=[lod])
     if rows is not None:
@@ -72,8 +79,30 @@ def mesh(
         surf = surf.take(np.flatnonzero(chosen[surf.owner]))
     semantic = pd.Series(surf.semantic).map(Semantic.__members__).map(int, na_action="ignore")
     codes = semantic.fillna(-1).to_numpy(dtype=np.int8)
-    result = Mesh.from_surfaces(surf.polygons, surf.owner, codes)
-    return result, np.where(result.semantic < 0, len(_NAMES) - 1, result.semantic).astype(np.int8)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataQualityWarning)
+        result = Mesh.from_surfaces(surf.polygons, surf.owner, codes)
+    for w in caught:  # passed on to the caller's filters, once they are recorded
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    notes = [str(w.message) for w in caught if issubclass(w.category, DataQualityWarning)]
+    codes = np.where(result.semantic < 0, len(_NAMES) - 1, result.semantic).astype(np.int8)
+    return result, codes, notes
+
+
+def unit_normals(corners: NDArray[np.float64], /) -> NDArray[np.float64]:
+    """The unit normal ``(m, 3)`` of triangles ``(m, 3, 3)``, by the right-hand rule.
+
+    A triangle without area (its corners collinear in floating point) gets ``(0, 0, 1)``:
+    glTF requires unit normals, and such a triangle shows nothing to shade.
+
+    Examples
+    --------
+    >>> unit_normals(np.array([[[0, 0, 0], [2, 0, 0], [0, 0, 3]], [[0, 0, 0]] * 3])).tolist()
+    [[0.0, -1.0, 0.0], [0.0, 0.0, 1.0]]
+    """
+    normal = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    length = np.linalg.norm(normal, axis=1, keepdims=True)
+    return np.where(length > 0, normal / np.where(length > 0, length, 1.0), [0.0, 0.0, 1.0])
 
 
 def _weld(local: NDArray[np.float64], triangles: NDArray[np.int64]) -> tuple[NDArray, NDArray]:
@@ -90,7 +119,7 @@ def write_obj(
     The MTL file has the OBJ's name with ``.mtl``; both are written atomically.
     """
     path = Path(path)
-    result, codes = mesh(model, rows, lod=lod)
+    result, codes, notes = mesh(model, rows, lod=lod)
     vertices, triangles = _weld(result.vertices - model.origin, result.triangles)
     order = np.lexsort((codes, result.owner))
     owner, codes, triangles = result.owner[order], codes[order], triangles[order]
@@ -99,7 +128,8 @@ def write_obj(
     text.write(
         f"# {model.metadata.get('name', 'twin')}: buildings at LoD {lod}, written by twin\n"
         f"# CRS: {model.crs.name}; coordinates are relative to the origin {x} {y} {z}\n"
-        f"mtllib {path.with_suffix('.mtl').name}\n"
+        + "".join(f"# note: {note}\n" for note in notes)
+        + f"mtllib {path.with_suffix('.mtl').name}\n"
     )
     np.savetxt(text, vertices, fmt="v %.3f %.3f %.3f")
     faces = io.StringIO()
@@ -126,11 +156,19 @@ def write_obj(
     return path
 
 
-def scene(model: CityModel, rows: NDArray | None = None, /, *, lod: str) -> trimesh.Scene:
-    """A trimesh scene, y-up and relative to the origin, one mesh per semantic class."""
-    result, codes = mesh(model, rows, lod=lod)
+def scene(
+    model: CityModel, rows: NDArray | None = None, /, *, lod: str
+) -> tuple[trimesh.Scene, list[str]]:
+    """A trimesh scene, y-up and relative to the origin, one mesh per semantic class, and the
+    notes of :func:`mesh`.
+
+    Every vertex carries its triangle's unit normal (:func:`unit_normals`): trimesh's
+    angle-weighted vertex normals are zero-length at the corners of a sliver triangle.
+    """
+    result, codes, notes = mesh(model, rows, lod=lod)
     local = result.vertices - model.origin
     yup = np.column_stack([local[:, 0], local[:, 2], -local[:, 1]])
+    normals = np.repeat(unit_normals(yup[result.triangles]), 3, axis=0)
     out = trimesh.Scene()
     for code in np.unique(codes):
         pick = codes == code
@@ -139,6 +177,7 @@ def scene(model: CityModel, rows: NDArray | None = None, /, *, lod: str) -> trim
         part = trimesh.Trimesh(
             vertices=yup[corners.ravel()],
             faces=np.arange(corners.size).reshape(-1, 3),
+            vertex_normals=normals.reshape(-1, 3, 3)[pick].reshape(-1, 3),
             process=False,
         )
         part.visual = trimesh.visual.TextureVisuals(
@@ -151,7 +190,7 @@ def scene(model: CityModel, rows: NDArray | None = None, /, *, lod: str) -> trim
             )
         )
         out.add_geometry(part, geom_name=name, node_name=name)
-    return out
+    return out, notes
 
 
 def glb_bytes(
@@ -162,13 +201,15 @@ def glb_bytes(
     lod: str,
     extras: dict[str, Any] | None = None,
 ) -> bytes:
-    """The buildings at ``lod`` as a GLB (glTF 2.0 binary), origin and CRS in ``asset.extras``."""
-    out = scene(model, rows, lod=lod)
+    """The buildings at ``lod`` as a GLB (glTF 2.0 binary), origin and CRS in ``asset.extras``,
+    with what was repaired or left out in its ``notes``."""
+    out, notes = scene(model, rows, lod=lod)
     info = {
         "crs": model.crs.name,
         "origin": [float(v) for v in model.origin],
         "lod": lod,
         "axes": "glTF (x, y, z) = model (x - origin_x, z - origin_z, origin_y - y)",
+        **({"notes": notes} if notes else {}),
         **(extras or {}),
     }
 
@@ -194,7 +235,7 @@ def write_stl(
 ) -> Path:
     """Write the buildings at ``lod`` as one binary STL (relative to the origin), atomically."""
     path = Path(path)
-    result, _ = mesh(model, rows, lod=lod)
+    result, _, _ = mesh(model, rows, lod=lod)
     vertices, triangles = _weld(result.vertices - model.origin, result.triangles)
     data = trimesh.Trimesh(vertices=vertices, faces=triangles, process=False).export(
         file_type="stl"

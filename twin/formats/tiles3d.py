@@ -366,10 +366,11 @@ def write_tileset(
     -------
     dict
         ``tiles`` (leaf count), ``buildings``, ``triangles``, ``heights`` (what was done to
-        the heights) and ``geoid_applied``.
+        the heights), ``geoid_applied`` and ``notes`` (degenerate faces repaired or left out,
+        also in the tileset's ``asset.extras``).
     """
     lod = meshes.lod_of(model, [lod] if lod else None)
-    mesh, codes = meshes.mesh(model, rows, lod=lod)
+    mesh, codes, notes = meshes.mesh(model, rows, lod=lod)
     if len(mesh) == 0:
         raise InputError(f"no building has LoD {lod} geometry to tile")
     how = heights(model.crs)
@@ -405,11 +406,7 @@ def write_tileset(
             points = ecef[corners]
             centre_ecef = (points.min(axis=0) + points.max(axis=0)) / 2.0
             local = points - centre_ecef
-            a, b, c = local[0::3], local[1::3], local[2::3]
-            normal = np.cross(b - a, c - a)
-            length = np.linalg.norm(normal, axis=1, keepdims=True)
-            normal = np.where(length > 0, normal / np.where(length > 0, length, 1.0), [0, 0, 1])
-            normal = np.repeat(normal, 3, axis=0)
+            normal = np.repeat(meshes.unit_normals(local.reshape(-1, 3, 3)), 3, axis=0)
             feature_rows = leaf["rows"]
             local_id = pd.Series(np.arange(len(feature_rows)), index=feature_rows)
             feature = local_id.reindex(mesh.owner[tris]).to_numpy()
@@ -431,7 +428,11 @@ def write_tileset(
             leaf["uri"] = f"tiles/{i}.glb"
         root = _tile(tree)
         tileset = {
-            "asset": {"version": "1.1", "generator": f"twin {__version__}"},
+            "asset": {
+                "version": "1.1",
+                "generator": f"twin {__version__}",
+                **({"extras": {"notes": notes}} if notes else {}),
+            },
             "schema": {
                 "id": "twin_tileset",
                 "classes": {
@@ -466,6 +467,7 @@ def write_tileset(
         "triangles": len(mesh),
         "heights": how.note,
         "geoid_applied": how.converted,
+        "notes": notes,
     }
 
 
