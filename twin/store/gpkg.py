@@ -6,6 +6,7 @@ so an interrupted or failed build leaves the previous twin untouched.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
@@ -78,10 +79,14 @@ def write(model: CityModel, path: Path, /) -> Path:
         if "ortho" in metadata:
             os.replace(tmp_ortho, ortho_path(path))
         os.replace(tmp, path)
-    except Exception:
-        tmp.unlink(missing_ok=True)
-        tmp_terrain.unlink(missing_ok=True)
-        tmp_ortho.unlink(missing_ok=True)
+    except Exception as exc:
+        for scratch in (tmp, tmp_terrain, tmp_ortho):
+            with contextlib.suppress(OSError):  # never hide the error that brought us here
+                scratch.unlink(missing_ok=True)
+        if isinstance(exc, OSError | pyogrio.errors.DataSourceError) and not isinstance(
+            exc, StoreError
+        ):
+            raise StoreError(f"cannot write the twin {path}: {exc}") from exc
         raise
     return path
 
