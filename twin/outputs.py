@@ -177,7 +177,7 @@ def check_output(
     >>> check_output(source, JSON, inputs=[source])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    twin.errors.OutputError: --output ... is the input ...city.gpkg: choose another output
+    twin.errors.OutputError: --output ... is the input ...city.gpkg: writing it would ...
     """
     path = Path(path)
     sources = [Path(p) for p in inputs if p is not None and os.path.lexists(p)]
@@ -185,13 +185,13 @@ def check_output(
         for source in sources:
             _not_over(written, source, option, folder=kind.folder and written == path)
     if path.is_dir() and not kind.folder:
-        raise OutputError(f"{option} {path}: is a folder; give the path of a file to write")
+        raise OutputError(f"{option} {path} is a folder, not a file: give a file's path")
     if path.exists() and kind.folder and not path.is_dir():
-        raise OutputError(f"{option} {path}: is a file; {kind.name} is written to a folder")
+        raise OutputError(f"{option} {path} is a file, not a folder: give a folder's path")
     if path.exists() and not overwrite and not _empty(path) and not kind.recognise(path):
         raise OutputError(
-            f"{option} {path}: exists and is not {kind.name}; "
-            "pass --overwrite to replace it, or choose another path"
+            f"{option} {path} exists and is not {kind.name}: pass --overwrite to replace it, "
+            "or choose another path"
         )
     _writable(path)
     return path
@@ -199,16 +199,16 @@ def check_output(
 
 def _not_over(written: Path, source: Path, option: str, /, *, folder: bool) -> None:
     """Raise when writing ``written`` would write over the input ``source``."""
-    if written.resolve() == source.resolve():
-        raise OutputError(f"{option} {written}: is the input {source}: choose another output")
-    if written.exists() and os.path.samefile(written, source):  # st_dev and st_ino
+    same = written.resolve() == source.resolve()
+    if same or (written.exists() and os.path.samefile(written, source)):  # st_dev, st_ino
+        how = "is" if written.absolute() == source.absolute() else "is the same file (a link) as"
         raise OutputError(
-            f"{option} {written}: is the same file as the input {source} (a link to it): "
-            "choose another output"
+            f"{option} {written} {how} the input {source}: writing it would destroy the "
+            "input; choose another path"
         )
     if folder and written.resolve() in source.resolve().parents:
         raise OutputError(
-            f"{option} {written}: holds the input {source}, which writing this folder could "
+            f"{option} {written} holds the input {source}, which writing the folder could "
             "replace or remove: choose a folder without inputs"
         )
 

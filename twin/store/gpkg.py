@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import uuid
 from pathlib import Path
 from typing import Any
@@ -83,10 +84,13 @@ def write(model: CityModel, path: Path, /) -> Path:
         for scratch in (tmp, tmp_terrain, tmp_ortho):
             with contextlib.suppress(OSError):  # never hide the error that brought us here
                 scratch.unlink(missing_ok=True)
-        if isinstance(exc, OSError | pyogrio.errors.DataSourceError) and not isinstance(
-            exc, StoreError
-        ):
-            raise StoreError(f"cannot write the twin {path}: {exc}") from exc
+        failed = OSError | pyogrio.errors.DataSourceError | pyogrio.errors.DataLayerError
+        if isinstance(exc, failed) and not isinstance(exc, StoreError):
+            # GDAL's words for a full disk can be obscure ("no such table"): say how full
+            free = shutil.disk_usage(path.parent).free if path.parent.is_dir() else 0
+            raise StoreError(
+                f"cannot write the twin {path} ({free / 1e6:.1f} MB free there): {exc}"
+            ) from exc
         raise
     return path
 
