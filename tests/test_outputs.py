@@ -273,22 +273,34 @@ def test_validate_in_a_read_only_folder(city: Path) -> None:
 
 
 @pytest.fixture
-def full_disk(tmp_path: Path):
-    """A 64 kB file system (tmpfs): too small for any export of the sample twin. Needs root
-    and a system that lets it mount."""
-    mount = tmp_path / "small"
-    mount.mkdir()
+def small_disk(tmp_path: Path):
+    """Mount a small file system (tmpfs) of the given size in kB; needs root and a system that
+    lets it mount."""
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a small file system needs root")
-    made = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True
-    )
-    if made.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
+    mounted: list[Path] = []
+
+    def mount(size_kb: int) -> Path:
+        folder = tmp_path / f"disk{len(mounted)}"
+        folder.mkdir()
+        made = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(folder)],
+            capture_output=True,
+        )
+        if made.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounted:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.fixture
+def full_disk(small_disk) -> Path:
+    """64 kB: too small for any export or build of the sample district."""
+    return small_disk(64)
 
 
 @pytest.mark.parametrize("fmt", ["cityjson", "3dtiles"])
@@ -324,3 +336,17 @@ def test_atomic_surfaces_the_real_error(tmp_path: Path) -> None:
     with pytest.raises(OutputError, match="File name too long"), atomic(target) as tmp:
         tmp.write_text("never", encoding="utf-8")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_validate_on_a_disk_too_full_for_the_rewrite(city: Path, small_disk) -> None:
+    """``twin validate`` rewrites the twin beside itself: on a disk that holds the twin with
+    128 kB to spare the new copy does not fit; the twin stays as it was."""
+    files = [city, city.with_suffix(".dtm.tif")]
+    pages = sum(-(-f.stat().st_size // 4096) for f in files)  # tmpfs counts 4 kB pages
+    disk = small_disk(pages * 4 + 128)
+    for f in files:
+        shutil.copy2(f, disk / f.name)
+    before = {f.name: sha256(disk / f.name) for f in files}
+    run = twin_cli("validate", disk / city.name)
+    refused(run, f"cannot write the twin {disk / city.name}", "MB free there")
+    assert {f.name: sha256(f) for f in disk.iterdir()} == before
