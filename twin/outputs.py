@@ -188,7 +188,7 @@ def check_output(
         raise OutputError(f"{option} {path} is a folder, not a file: give a file's path")
     if path.exists() and kind.folder and not path.is_dir():
         raise OutputError(f"{option} {path} is a file, not a folder: give a folder's path")
-    if path.exists() and not overwrite and not _empty(path) and not kind.recognise(path):
+    if path.exists() and not overwrite and not _empty(path) and not _is(kind, path):
         raise OutputError(
             f"{option} {path} exists and is not {kind.name}: pass --overwrite to replace it, "
             "or choose another path"
@@ -211,6 +211,14 @@ def _not_over(written: Path, source: Path, option: str, /, *, folder: bool) -> N
             f"{option} {written} holds the input {source}, which writing the folder could "
             "replace or remove: choose a folder without inputs"
         )
+
+
+def _is(kind: Kind, path: Path, /) -> bool:
+    """Whether the existing ``path`` is of ``kind``; one that cannot be read is not."""
+    try:
+        return kind.recognise(path)
+    except OSError:
+        return False
 
 
 def _empty(path: Path, /) -> bool:

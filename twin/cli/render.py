@@ -71,7 +71,6 @@ def render(
 
     inputs = [*twin_files(twin_path), bookmarks_path(twin_path)]
     check_output(output, PICTURE, inputs=inputs, overwrite=overwrite)
-
     if min(size) < 16 or max(size) > 8192:
         raise InputError(f"--size {size[0]} {size[1]}: each side must be 16 to 8192 pixels")
     options = RenderOptions(
