@@ -235,11 +235,12 @@ def test_an_output_inside_a_file(
 
 
 @pytest.mark.parametrize("command", ["build", "import", "export"])
+@pytest.mark.parametrize("where", ["/proc", "/proc/no-such-folder"])
 def test_an_output_where_no_file_can_be_made(
-    command: str, sample_sources: Path, city: Path
+    command: str, where: str, sample_sources: Path, city: Path
 ) -> None:
-    """``/proc`` takes no new files, whoever runs the command (root too)."""
-    out = Path("/proc/twin-output.gpkg")
+    """``/proc`` takes no new files or folders, whoever runs the command (root too)."""
+    out = Path(where) / "twin-output.gpkg"
     args = {
         "build": ["build", sample_sources, "-o", out, "-q"],
         "import": ["import", CITYJSON, "-o", out],
