@@ -27,6 +27,12 @@ class StoreError(TwinError, OSError):
     """A twin store cannot be read or written."""
 
 
+class OutputError(TwinError, OSError):
+    """An output cannot be written where it was asked for (it is one of the inputs, it is
+    something else that exists, or its folder cannot take it); the message names the path and
+    the problem."""
+
+
 class TwinWarning(UserWarning):
     """Root of all warnings issued by twin."""
 

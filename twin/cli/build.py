@@ -17,12 +17,23 @@ import click
     help="The twin to write (.gpkg); replaced only when the build succeeds.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def build(sources: Path, output: Path, quiet: bool) -> None:
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace OUTPUT even when it is not a twin (an older one is always replaced).",
+)
+def build(sources: Path, output: Path, quiet: bool, overwrite: bool) -> None:
     """Build the twin OUTPUT from SOURCES (a folder with twin.toml, or a TOML config)."""
     from ingest.config import BuildConfig
     from ingest.pipeline import build as run
+    from twin.outputs import TWIN, check_output, twin_files
 
     config = BuildConfig.load(sources)
+    inputs = [config.path]
+    for source in config.sources.values():
+        inputs += [source.path, *(v for v in source.options.values() if isinstance(v, Path))]
+    files = twin_files(output)
+    check_output(output, TWIN, inputs=inputs, overwrite=overwrite, also=files[1:])
     model = run(config, output, progress=not quiet)
     methods = model.buildings["height_method"].value_counts().to_dict()
     click.echo(f"wrote {output} ({len(model.buildings)} buildings)")

@@ -127,7 +127,11 @@ def check(
     from twin.analysis.rules import Rules
     from twin.analysis.trench import ExcavationIndex, check_trench
     from twin.crs import parse_crs, transform_geometry
+    from twin.outputs import REPORTS, check_output, twin_files
 
+    if out is not None:
+        inputs = [*twin_files(twin_path), trench_file, rules]
+        check_output(out, REPORTS, inputs=inputs, option="--out")
     model = twin.open(twin_path)
     source = parse_crs(crs, what="--crs") if crs else None
     trenches = read_layer(trench_file, layer=None, target=None, crs=source, what="trench")
@@ -240,7 +244,11 @@ def coordinate(twin_path, works_file, layer, rules, out, as_json):
     from ingest.vector import read_layer
     from twin.analysis.coordination import coordinate as run
     from twin.analysis.rules import Rules
+    from twin.outputs import REPORTS, check_output, twin_files
 
+    if out is not None:
+        inputs = [*twin_files(twin_path), works_file, rules]
+        check_output(out, REPORTS, inputs=inputs, option="--out")
     model = twin.open(twin_path)
     if works_file is not None:
         works = read_layer(works_file, layer=layer, target=model.crs, what="planned works")

@@ -7,6 +7,18 @@ from pathlib import Path
 import click
 
 from twin.formats import WRITERS
+from twin.outputs import GLB, JSON, OBJ, STL, TILESET, XML
+
+#: export format -> what it writes, for the checks of an existing OUTPUT
+KINDS = {
+    "cityjson": JSON,
+    "cityjsonseq": JSON,
+    "citygml": XML,
+    "obj": OBJ,
+    "glb": GLB,
+    "stl": STL,
+    "3dtiles": TILESET,
+}
 
 
 @click.command()
@@ -31,6 +43,9 @@ from twin.formats import WRITERS
 @click.option(
     "--scale", type=float, default=0.001, show_default=True, help="CityJSON quantisation (m)."
 )
+@click.option(
+    "--overwrite", is_flag=True, help="Replace OUTPUT even when it is not of the format's kind."
+)
 def export(
     source: Path,
     fmt: str,
@@ -38,12 +53,16 @@ def export(
     lods: tuple[str, ...],
     bbox: tuple[float, float, float, float] | None,
     scale: float,
+    overwrite: bool,
 ) -> None:
     """Export the buildings of the twin SOURCE to OUTPUT."""
     import twin
     from twin.formats import write
     from twin.formats.objects import select
+    from twin.outputs import check_output, twin_files
 
+    also = [output.with_suffix(".mtl")] if fmt == "obj" else []
+    check_output(output, KINDS[fmt], inputs=twin_files(source), overwrite=overwrite, also=also)
     model = twin.open(source)
     rows = select(model, bbox=bbox)
     write(model, output, format=fmt, rows=rows, lods=list(lods) or None, scale=scale)

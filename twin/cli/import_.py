@@ -19,13 +19,22 @@ import click
 @click.option("--crs", help="The file's CRS when it names none (e.g. EPSG:7415).")
 @click.option("--target-crs", help="Reproject to this CRS (default: keep the file's CRS).")
 @click.option("--name", help="The twin's name (default: the file's name).")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT even when it is not a twin.")
 def import_(
-    source: Path, output: Path, crs: str | None, target_crs: str | None, name: str | None
+    source: Path,
+    output: Path,
+    crs: str | None,
+    target_crs: str | None,
+    name: str | None,
+    overwrite: bool,
 ) -> None:
     """Import the city model SOURCE (CityJSON 1.0-2.0, CityJSONSeq, CityGML 2.0/3.0) into
     the twin OUTPUT."""
     from twin.formats import read
+    from twin.outputs import TWIN, check_output, twin_files
 
+    files = twin_files(output)
+    check_output(output, TWIN, inputs=[source], overwrite=overwrite, also=files[1:])
     model = read(source, crs=crs, target_crs=target_crs, name=name)
     model.save(output)
     info = model.metadata["source"]

@@ -45,6 +45,7 @@ import click
     metavar="M",
     help="Underground mode that cuts the terrain away M metres around the view's centre.",
 )
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT even when it is not a picture.")
 def render(
     twin_path: Path,
     output: Path,
@@ -58,13 +59,18 @@ def render(
     size: tuple[int, int],
     underground: bool,
     cut: float | None,
+    overwrite: bool,
 ) -> None:
     """Render the twin TWIN off-screen to OUTPUT (works without a display)."""
     import twin
     from twin.errors import InputError
+    from twin.outputs import PICTURE, check_output, twin_files
+    from viewer.camera import bookmarks_path
     from viewer.render import RenderOptions
     from viewer.render import render as run
 
+    inputs = [*twin_files(twin_path), bookmarks_path(twin_path)]
+    check_output(output, PICTURE, inputs=inputs, overwrite=overwrite)
     if min(size) < 16 or max(size) > 8192:
         raise InputError(f"--size {size[0]} {size[1]}: each side must be 16 to 8192 pixels")
     options = RenderOptions(

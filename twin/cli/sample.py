@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from twin.errors import InputError
+from twin.outputs import EMPTY_FOLDER, check_output
 
 
 @click.command()
@@ -37,12 +38,8 @@ def sample(
         raise InputError(f"--buildings must be at least 1, got {buildings}")
     if seed < 0:
         raise InputError(f"--seed must not be negative, got {seed}")
-    out = out_dir.absolute()
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out} is a file, not a folder")
+    out = check_output(out_dir.absolute(), EMPTY_FOLDER, overwrite=overwrite, option="OUT_DIR")
     occupied = out.is_dir() and any(out.iterdir())
-    if occupied and not overwrite:
-        raise InputError(f"{out} is not empty; pass --overwrite to replace it")
     options = {"buildings": buildings, "seed": seed, "lidar": lidar, "ortho": ortho}
     if not occupied:
         summary = generate_sample(out, progress=True, **options)

@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 
 from twin.layers import LOD_LAYERS
 from twin.model import CityModel
+from twin.outputs import TWIN, check_output
 from twin.validity import check_faces, names, repair_surfaces, surface_rows
 
 #: column of a LoD layer with the codes a reader found in the source file and repaired while
@@ -30,6 +31,7 @@ def validate(twin_path: Path, as_json: bool) -> None:
     read. Exits with status 1 when any solid stays invalid.
     """
     model = CityModel.open(twin_path)
+    check_output(twin_path, TWIN, option="TWIN")  # rewritten in place: its folder must take it
     report: dict[str, dict[str, list[str]]] = {}
     summary = {}
     for lod, layer in LOD_LAYERS.items():

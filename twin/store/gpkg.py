@@ -6,8 +6,10 @@ so an interrupted or failed build leaves the previous twin untouched.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import uuid
 from pathlib import Path
 from typing import Any
@@ -78,10 +80,17 @@ def write(model: CityModel, path: Path, /) -> Path:
         if "ortho" in metadata:
             os.replace(tmp_ortho, ortho_path(path))
         os.replace(tmp, path)
-    except Exception:
-        tmp.unlink(missing_ok=True)
-        tmp_terrain.unlink(missing_ok=True)
-        tmp_ortho.unlink(missing_ok=True)
+    except Exception as exc:
+        for scratch in (tmp, tmp_terrain, tmp_ortho):
+            with contextlib.suppress(OSError):  # never hide the error that brought us here
+                scratch.unlink(missing_ok=True)
+        failed = OSError | pyogrio.errors.DataSourceError | pyogrio.errors.DataLayerError
+        if isinstance(exc, failed) and not isinstance(exc, StoreError):
+            # GDAL's words for a full disk can be obscure ("no such table"): say how full
+            free = shutil.disk_usage(path.parent).free if path.parent.is_dir() else 0
+            raise StoreError(
+                f"cannot write the twin {path} ({free / 1e6:.1f} MB free there): {exc}"
+            ) from exc
         raise
     return path
 
