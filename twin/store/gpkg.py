@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import rasterio
 import rasterio.shutil
 
 from twin.errors import StoreError
+from twin.formats._io import Scratch
 from twin.layers import LAYERS
 from twin.model import CityModel, LazyLayers
 from twin.terrain import Terrain
@@ -38,14 +38,18 @@ def ortho_path(path: Path, /) -> Path:
 
 
 def write(model: CityModel, path: Path, /) -> Path:
-    """Write ``model`` as a GeoPackage (and its terrain as a COG) atomically."""
+    """Write ``model`` as a GeoPackage (and its terrain as a COG) atomically.
+
+    The temporaries (``.city.gpkg.TOKEN.gpkg``, ``.dtm.tif``, ``.ortho.tif``) belong to one
+    :class:`~twin.formats._io.Scratch` of the GeoPackage: they are removed when the write
+    ends, and a later write clears those of a killed one. The GeoPackage is renamed last, so
+    a twin is never read with a missing terrain.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    token = uuid.uuid4().hex[:8]
-    tmp = path.with_name(f".{path.stem}.{token}.tmp.gpkg")
-    tmp_terrain = path.with_name(f".{path.stem}.{token}.tmp.tif")
-    tmp_ortho = path.with_name(f".{path.stem}.{token}.tmp.ortho.tif")
     metadata = dict(model.metadata, crs=model.crs.to_wkt())
-    try:
+    with Scratch(path) as scratch:
+        tmp = scratch.path(".gpkg")
+        tmp_terrain, tmp_ortho = scratch.path(".dtm.tif"), scratch.path(".ortho.tif")
         for name in _layer_order(model.layers):
             frame = model.layers[name]
             if isinstance(frame, gpd.GeoDataFrame) and frame.active_geometry_name is None:
@@ -78,11 +82,6 @@ def write(model: CityModel, path: Path, /) -> Path:
         if "ortho" in metadata:
             os.replace(tmp_ortho, ortho_path(path))
         os.replace(tmp, path)
-    except Exception:
-        tmp.unlink(missing_ok=True)
-        tmp_terrain.unlink(missing_ok=True)
-        tmp_ortho.unlink(missing_ok=True)
-        raise
     return path
 
 
