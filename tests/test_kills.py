@@ -102,13 +102,14 @@ def test_a_killed_build_leaves_the_previous_twin_and_no_temporaries(tmp_path):
     generate_sample(sources, buildings=40, seed=3, lidar=False)  # with an orthophoto
     path = tmp_path / "twin" / "city.gpkg"
     build = [sys.executable, "-m", "twin.cli", "build", str(sources), "-o", str(path), "-q"]
-    started = time.monotonic()
+    subprocess.run(build, check=True, capture_output=True, timeout=600)
+    started = time.monotonic()  # a second build: its run time is that of those to come
     subprocess.run(build, check=True, capture_output=True, timeout=600)
     duration = time.monotonic() - started
     previous, runs = _digest(path), _runs(path)
     rng = random.Random(15)
-    interrupted = left_temporaries = 0
-    for attempt in range(3 * KILLS):
+    interrupted, seen = 0, []  # seen: (delay, exit code, hidden files left) of each run
+    for attempt in range(5 * KILLS):  # about KILLS + 3 on an even machine
         if interrupted == KILLS:
             break
         # spread over the build's run time: one random moment in each twentieth of it
@@ -120,20 +121,20 @@ def test_a_killed_build_leaves_the_previous_twin_and_no_temporaries(tmp_path):
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
         hidden = [p.name for p in path.parent.iterdir() if p.name.startswith(".")]
-        left_temporaries += bool(hidden)
+        seen.append((round(delay, 2), proc.returncode, hidden))
         now = _digest(path)
         if proc.returncode == -signal.SIGKILL and now == previous:
             interrupted += 1  # the previous twin, byte for byte
             continue
         # it finished, or was killed after the GeoPackage was renamed in (while caching the
         # meshes): then the new twin is complete, with one more run recorded
-        assert proc.returncode in (0, -signal.SIGKILL)
-        assert now["city.gpkg"] != previous["city.gpkg"], "the terrain changed without its twin"
-        assert _runs(path) == runs + 1
+        assert proc.returncode in (0, -signal.SIGKILL), seen
+        assert now["city.gpkg"] != previous["city.gpkg"], f"the terrain changed alone: {seen}"
+        assert _runs(path) == runs + 1, seen
         previous, runs = now, runs + 1
-    assert interrupted == KILLS
+    assert interrupted == KILLS, (duration, seen)
     subprocess.run(build, check=True, capture_output=True, timeout=600)
-    assert {p.name for p in path.parent.iterdir()} == TWIN_FILES
+    assert {p.name for p in path.parent.iterdir()} == TWIN_FILES, seen
     assert _runs(path) == runs + 1
     # the kills that caught a write half-done left temporaries, the next build cleared them
-    assert left_temporaries >= 1
+    assert any(hidden for *_, hidden in seen), (duration, seen)
