@@ -16,7 +16,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 
@@ -86,7 +86,10 @@ class Scratch:
             self.token = uuid.uuid4().hex[:8]
             lock = self.path(".lock")
             self._fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o644)
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            except OSError:
+                return  # a file system without locks: no one can clear this write, nor others
             # a clearing run may have taken the lock between open and flock and removed the
             # file: then this lock guards nothing, and a fresh token is drawn
             if _same_file(self._fd, lock):
@@ -134,12 +137,14 @@ def clear_stale(target: Path, /) -> list[Path]:
             fd = os.open(lock, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             fd = None  # its writer finished or was cleared between listing and now
+        except OSError:
+            continue  # another user's write, say: not ours to judge
         if fd is not None:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            except OSError:  # BlockingIOError: a live write; else a file system without locks
                 os.close(fd)
-                continue  # a live write
+                continue
         old = target.with_name(f".{target.name}.{token}{OLD}")
         if not target.exists() and old.is_dir():
             os.replace(old, target)
@@ -150,16 +155,20 @@ def clear_stale(target: Path, /) -> list[Path]:
 
 
 def _remove_group(target: Path, token: str, /) -> list[Path]:
-    """Remove the temporaries ``.NAME.TOKEN*`` beside ``target``, its lock last."""
+    """Remove the temporaries ``.NAME.TOKEN*`` beside ``target``, its lock last.
+
+    Never raises: what cannot be removed (no permission) stays for a later run, and the write
+    that called this goes on (or its own error is the one reported).
+    """
     prefix = f".{target.name}.{token}."
     lock = target.with_name(f"{prefix}lock")
     group = [target.with_name(n) for n in os.listdir(target.parent) if n.startswith(prefix)]
-    for path in [p for p in group if p != lock]:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-    lock.unlink(missing_ok=True)
+    for path in [*(p for p in group if p != lock), lock]:
+        with suppress(OSError):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
     return group
 
 
