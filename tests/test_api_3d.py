@@ -14,7 +14,7 @@ import pytest
 import shapely
 
 from tests.formats_checks import schema_errors
-from tests.test_api_server import serving
+from tests.servers import serving
 from tests.test_formats_tiles3d import check_glb, check_tileset
 from twin.api.config import hash_key
 from twin.formats import cityjson

@@ -8,7 +8,6 @@ import json
 import logging
 import socket
 import threading
-import time
 
 import httpx
 import pytest
@@ -17,7 +16,8 @@ import uvicorn
 from twin.api import create_app
 from twin.api.config import ApiConfig, hash_key
 
-from .test_api_server import PLANNER_KEY, _free_port, serving
+from .servers import STOP_S, free_port, serving, wait_until
+from .test_api_server import PLANNER_KEY
 
 PROBLEM = "application/problem+json"
 KEY = {"X-API-Key": PLANNER_KEY}
@@ -326,15 +326,12 @@ def test_an_unexpected_error_is_a_500_problem_and_the_connection_survives(sample
         raise RuntimeError("a bug")
 
     app.add_api_route("/boom", boom)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, port=port, log_config=None, ws="none"))
     thread = threading.Thread(target=asyncio.run, args=(server.serve(),))
     thread.start()
     try:
-        for _ in range(150):
-            if server.started:
-                break
-            time.sleep(0.1)
+        wait_until(lambda: server.started, thread.is_alive)
         with caplog.at_level(logging.ERROR, "twin.api"), httpx.Client() as client:
             r = client.get(f"http://127.0.0.1:{port}/boom")
             assert r.status_code == 500 and r.headers["content-type"] == PROBLEM
@@ -346,4 +343,5 @@ def test_an_unexpected_error_is_a_500_problem_and_the_connection_survives(sample
         assert "RuntimeError: a bug" in caplog.text
     finally:
         server.should_exit = True
-        thread.join(timeout=10)
+        thread.join(timeout=STOP_S)
+        assert not thread.is_alive()

@@ -18,7 +18,8 @@ import pytest
 
 from twin.api.config import hash_key
 
-from .test_api_server import JWT_SECRET, PLANNER_KEY, serving
+from .servers import serving
+from .test_api_server import JWT_SECRET, PLANNER_KEY
 
 READER_KEY = "reader-key-0123456789"  # utilities:read only
 WORKS = ("planned_works", "utilities", "surface_works")  # what works-coordination reads

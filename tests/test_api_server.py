@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +23,7 @@ from referencing.jsonschema import DRAFT202012
 from twin.api.config import hash_key
 
 from .conftest import SPEC
+from .servers import serving
 
 SCHEMAS = SPEC / "ogcapi-features/part1-1.0.1/core/openapi/schemas"
 PLANNER_KEY = "planner-key-0123456789"
@@ -32,53 +31,6 @@ OPERATOR_KEY = "operator-key-0123456789"
 SLOW_KEY = "slow-key-0123456789"
 JWT_SECRET = "a-test-secret-of-at-least-32-bytes!!"
 AREA = (524500.0, 165350.0, 524700.0, 165550.0)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until_up(url: str) -> bool:
-    """Whether the server at ``url`` answers ``/conformance`` within 15 s."""
-    for _ in range(150):
-        try:
-            if httpx.get(f"{url}/conformance", timeout=1).status_code == 200:
-                return True
-        except httpx.TransportError:
-            time.sleep(0.1)
-    return False
-
-
-@contextlib.contextmanager
-def serving(twin_path: Path, folder: Path, *options: str, config: str | None = None):
-    """``twin serve TWIN OPTIONS`` on a free loopback port; yields its URL, stops it after.
-
-    ``config`` is the text of an ``api.toml``, written to ``folder``. The server's output goes
-    to ``folder/server.log``, which must hold no traceback.
-    """
-    if config is not None:
-        path = folder / "api.toml"
-        path.write_text(config, encoding="utf-8")
-        options = (*options, "--config", str(path))
-    port = _free_port()
-    log = (folder / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "twin.cli", "serve", str(twin_path), "--port", str(port), *options],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        if not wait_until_up(url):
-            pytest.fail(f"server did not start: {(folder / 'server.log').read_text()}")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
-    assert "Traceback" not in (folder / "server.log").read_text()
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import shapely
 from twin.api import cql
 from twin.api.problems import Problem
 
-from .test_api_server import serving
+from .servers import serving
 
 EPSG4326 = "http://www.opengis.net/def/crs/EPSG/0/4326"
 GK = "http://www.opengis.net/def/crs/EPSG/0/31258"

@@ -21,7 +21,7 @@ from twin.errors import InputError
 from twin.info import describe
 
 from .conftest import sample_config, write_config
-from .test_api_server import serving
+from .servers import serving
 
 #: the seven operators of the sample's networks (ingest/sample/networks.py, NETWORKS)
 SAMPLE_OPERATORS = {

@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -32,6 +31,8 @@ from viewer.interactive import Session
 from viewer.layers import NETWORK_COLORS
 from viewer.measure import measure
 from viewer.render import SNAPSHOT_PITCH, SNAPSHOT_RIM, TRENCH_COLOR, trench_snapshot
+
+from .servers import started, wait_until
 
 SIZE = (240, 180)
 ZURICH = Path(__file__).parent / "data" / "zurich_cityjson" / "zurich_lod2_12.city.json"
@@ -520,41 +521,28 @@ def test_berlin_import_renders_and_picks(berlin):
 def test_view_opens_a_real_window(sample_twin, tmp_path):
     """``twin view`` on a virtual X display (Xvfb): the window shows the twin's roofs."""
     display = f":{90 + os.getpid() % 400}"
-    xvfb = subprocess.Popen(
-        ["Xvfb", display, "-screen", "0", "1280x900x24", "-nolisten", "tcp"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    xvfb = ["Xvfb", display, "-screen", "0", "1280x900x24", "-nolisten", "tcp"]
     # as from a user's shell: not the off-screen window class earlier tests chose in this process
     env = {k: v for k, v in os.environ.items() if k != WINDOW_VARIABLE} | {"DISPLAY": display}
-    log = (tmp_path / "view.log").open("wb")
-    view = subprocess.Popen(
-        [sys.executable, "-m", "twin.cli", "view", str(sample_twin)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        shot = tmp_path / "screen.png"
-        roofs = 0
-        for _ in range(60):  # up to 30 s for the window to open and draw
-            time.sleep(0.5)
-            grab = subprocess.run(
-                ["import", "-display", display, "-window", "root", str(shot)],
-                capture_output=True,
-                check=False,
-            )
-            if grab.returncode == 0 and shot.exists():
-                image = iio.imread(shot).astype(int)
-                r, g, b = image[..., 0], image[..., 1], image[..., 2]
-                roofs = int(((r > 120) & (r - g > 50) & (r - b > 50)).sum())
-                if roofs > 2000:
-                    break
-        assert view.poll() is None, (tmp_path / "view.log").read_text()
-        assert roofs > 2000  # red roofs fill part of the window
-    finally:
-        view.terminate()
-        view.wait(timeout=10)
-        log.close()
-        xvfb.terminate()
-        xvfb.wait(timeout=10)
+    command = [sys.executable, "-m", "twin.cli", "view", str(sample_twin)]
+    log = tmp_path / "view.log"
+    shot = tmp_path / "screen.png"
+
+    def drawn() -> bool:
+        """Whether the window shows the roofs yet (a screenshot of the display)."""
+        grab = subprocess.run(
+            ["import", "-display", display, "-window", "root", str(shot)],
+            capture_output=True,
+            check=False,
+        )
+        if grab.returncode != 0 or not shot.exists():
+            return False
+        image = iio.imread(shot).astype(int)
+        r, g, b = image[..., 0], image[..., 1], image[..., 2]
+        return int(((r > 120) & (r - g > 50) & (r - b > 50)).sum()) > 2000  # red roofs
+
+    with (
+        started(xvfb, tmp_path / "xvfb.log"),
+        started(command, log, env=env) as view,
+    ):
+        wait_until(drawn, lambda: view.poll() is None, log=log)

@@ -6,8 +6,6 @@ object per building.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,13 +92,10 @@ class Mesh:
 
         A cache that cannot be written (a read-only folder) is simply not written.
         """
+        from twin.formats._io import atomic  # twin.formats imports the model, which imports this
+
         try:
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
-        except OSError:
-            return
-        try:
-            os.chmod(tmp, 0o644)  # a cache others may read, like the twin itself
-            with os.fdopen(fd, "wb") as f:
+            with atomic(path) as tmp, tmp.open("wb") as f:
                 np.savez(
                     f,
                     stamp=np.array(stamp),
@@ -109,9 +104,8 @@ class Mesh:
                     owner=self.owner,
                     semantic=self.semantic,
                 )
-            os.replace(tmp, path)
         except OSError:
-            Path(tmp).unlink(missing_ok=True)
+            return
 
     @classmethod
     def load(cls, path: Path, /, *, stamp: str) -> Mesh | None:

@@ -1,15 +1,19 @@
 """File helpers shared by the readers and writers.
 
-:func:`atomic` writes beside the target (at a :func:`temporary_path`) and renames at the end;
-:func:`gc_paused` keeps Python's cyclic garbage collector from scanning every object again and
-again while a reader or writer builds the million small lists and dicts of a large JSON tree.
+:func:`atomic` writes beside the target and renames at the end; its temporary names come from a
+:class:`Scratch`, which first clears what killed writes of the same target left behind (a
+SIGKILL or a power cut runs no ``finally``); :func:`gc_paused` keeps
+Python's cyclic garbage collector from scanning every object again and again while a reader or
+writer builds the million small lists and dicts of a large JSON tree.
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import gc
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -35,7 +39,9 @@ def cannot_write(path: Path, exc: OSError, /) -> OutputError:
 def atomic(path: str | Path, /) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` when the block succeeds.
 
-    On an exception the temporary file or folder is removed and ``path`` is left as it was.
+    On an exception the temporary file or folder is removed and ``path`` is left as it was;
+    the temporary names come from a :class:`Scratch`, which first clears what killed writes of
+    the same target left.
     Works for files and for folders (a 3D Tiles tileset); an existing folder is replaced, and
     put back if its replacement cannot be renamed into place.
 
@@ -55,12 +61,15 @@ def atomic(path: str | Path, /) -> Iterator[Path]:
     'done'
     """
     path = Path(path)
-    tmp = temporary_path(path)
+    scratch = None
+    tmp = path.with_name(f".{path.name}")  # until the scratch names it
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        scratch = Scratch(path)
+        tmp = scratch.path(".tmp")
         yield tmp
         if path.is_dir() and tmp.is_dir():
-            old = temporary_path(path, "old")
+            old = scratch.path(OLD)
             os.replace(path, old)
             try:
                 os.replace(tmp, path)
@@ -75,7 +84,9 @@ def atomic(path: str | Path, /) -> Iterator[Path]:
             raise  # an input the block was reading, say: not ours to rename
         raise cannot_write(path, exc) from exc
     finally:
-        _discard(tmp)
+        if scratch is not None:
+            _discard(tmp)
+            scratch.release()
 
 
 def _about(exc: OSError, path: Path, tmp: Path, /) -> bool:
@@ -84,7 +95,13 @@ def _about(exc: OSError, path: Path, tmp: Path, /) -> bool:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
         return True
     names = [Path(os.fsdecode(n)) for n in (exc.filename, exc.filename2) if n]
-    return any(n in (path, tmp, *path.parents) or tmp in n.parents for n in names)
+    ours = f".{path.name}."  # the write's temporaries and lock (:class:`Scratch`)
+    return any(
+        n in (path, tmp, *path.parents)
+        or tmp in n.parents
+        or (n.parent == path.parent and n.name.startswith(ours))
+        for n in names
+    )
 
 
 def _discard(tmp: Path, /) -> None:
@@ -95,6 +112,133 @@ def _discard(tmp: Path, /) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             tmp.unlink(missing_ok=True)
+
+
+#: the suffix of a replaced folder kept until its successor is in place (:func:`atomic`)
+OLD = ".old"
+
+
+class Scratch:
+    """Temporary names beside ``target`` for one write, held under a lock until released.
+
+    Names are ``.NAME.TOKEN.lock`` and ``.NAME.TOKEN<suffix>`` (``city.gpkg`` ->
+    ``.city.gpkg.1f0c9a2e.tmp``): hidden, beside the target so that the final rename stays on
+    one file system. The writer holds an advisory lock (``flock``) on the ``.lock`` file while
+    it writes; the kernel drops it when the process ends, however it ends. Creating a scratch
+    first clears the temporaries of earlier writes of the same target whose lock is free
+    (:func:`clear_stale`). A lock rather than a process ID, because process IDs are reused and
+    mean nothing across containers or hosts that share a folder. Use as a context manager or
+    call :meth:`release`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> target = Path(tempfile.mkdtemp()) / "city.gpkg"
+    >>> with Scratch(target) as scratch:
+    ...     _ = scratch.path(".gpkg").write_text("half a twin")
+    >>> list(target.parent.iterdir())
+    []
+    """
+
+    def __init__(self, target: Path, /) -> None:
+        self.target = target
+        clear_stale(target)
+        while True:
+            self.token = uuid.uuid4().hex[:8]
+            lock = self.path(".lock")
+            self._fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o644)
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            except OSError:
+                return  # a file system without locks: no one can clear this write, nor others
+            # a clearing run may have taken the lock between open and flock and removed the
+            # file: then this lock guards nothing, and a fresh token is drawn
+            if _same_file(self._fd, lock):
+                return
+            os.close(self._fd)
+
+    def path(self, suffix: str, /) -> Path:
+        """The temporary path ``.NAME.TOKEN<suffix>`` beside the target (``suffix`` ".tmp")."""
+        return self.target.with_name(f".{self.target.name}.{self.token}{suffix}")
+
+    def release(self) -> None:
+        """Remove what is left of this write's temporaries, then the lock."""
+        _remove_group(self.target, self.token)
+        os.close(self._fd)
+
+    def __enter__(self) -> Scratch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def clear_stale(target: Path, /) -> list[Path]:
+    """Remove the temporaries of writes of ``target`` that are no longer running.
+
+    A write is over when its ``.lock`` file can be locked, or is gone while its temporaries
+    remain (a lock is made before its temporaries and removed after them). A folder that a
+    killed :func:`atomic` had moved aside (``.NAME.TOKEN.old``) while ``target`` itself is
+    missing is the previous output: it is moved back rather than removed.
+
+    Returns
+    -------
+    list of Path
+        The temporaries removed (a folder moved back is not among them).
+    """
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.([0-9a-f]{{8}})\..+")
+    try:
+        names = os.listdir(target.parent)
+    except FileNotFoundError:
+        return []
+    removed: list[Path] = []
+    for token in sorted({m[1] for m in map(pattern.fullmatch, names) if m}):
+        lock = target.with_name(f".{target.name}.{token}.lock")
+        try:
+            fd = os.open(lock, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            fd = None  # its writer finished or was cleared between listing and now
+        except OSError:
+            continue  # another user's write, say: not ours to judge
+        if fd is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # BlockingIOError: a live write; else a file system without locks
+                os.close(fd)
+                continue
+        old = target.with_name(f".{target.name}.{token}{OLD}")
+        if not target.exists() and old.is_dir():
+            os.replace(old, target)
+        removed += _remove_group(target, token)
+        if fd is not None:
+            os.close(fd)
+    return removed
+
+
+def _remove_group(target: Path, token: str, /) -> list[Path]:
+    """Remove the temporaries ``.NAME.TOKEN*`` beside ``target``, its lock last.
+
+    Never raises: what cannot be removed (no permission) stays for a later run, and the write
+    that called this goes on (or its own error is the one reported).
+    """
+    prefix = f".{target.name}.{token}."
+    lock = target.with_name(f"{prefix}lock")
+    group = [target.with_name(n) for n in os.listdir(target.parent) if n.startswith(prefix)]
+    for path in [*(p for p in group if p != lock), lock]:
+        with suppress(OSError):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+    return group
+
+
+def _same_file(fd: int, path: Path, /) -> bool:
+    """Whether ``path`` still names the open file ``fd``."""
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+        return False
 
 
 @contextmanager

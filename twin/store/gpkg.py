@@ -6,11 +6,9 @@ so an interrupted or failed build leaves the previous twin untouched.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ import rasterio
 import rasterio.shutil
 
 from twin.errors import StoreError
+from twin.formats._io import Scratch
 from twin.layers import LAYERS
 from twin.model import CityModel, LazyLayers
 from twin.terrain import Terrain
@@ -40,50 +39,52 @@ def ortho_path(path: Path, /) -> Path:
 
 
 def write(model: CityModel, path: Path, /) -> Path:
-    """Write ``model`` as a GeoPackage (and its terrain as a COG) atomically."""
+    """Write ``model`` as a GeoPackage (and its terrain as a COG) atomically.
+
+    The temporaries (``.city.gpkg.TOKEN.gpkg``, ``.dtm.tif``, ``.ortho.tif``) belong to one
+    :class:`~twin.formats._io.Scratch` of the GeoPackage: they are removed when the write
+    ends, and a later write clears those of a killed one. The GeoPackage is renamed last, so
+    a twin is never read with a missing terrain.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    token = uuid.uuid4().hex[:8]
-    tmp = path.with_name(f".{path.stem}.{token}.tmp.gpkg")
-    tmp_terrain = path.with_name(f".{path.stem}.{token}.tmp.tif")
-    tmp_ortho = path.with_name(f".{path.stem}.{token}.tmp.ortho.tif")
     metadata = dict(model.metadata, crs=model.crs.to_wkt())
     try:
-        for name in _layer_order(model.layers):
-            frame = model.layers[name]
-            if isinstance(frame, gpd.GeoDataFrame) and frame.active_geometry_name is None:
-                frame = pd.DataFrame(frame)  # a table (operators, runs) made as a GeoDataFrame
-            if isinstance(frame, gpd.GeoDataFrame):
-                frame = frame if frame.crs is not None else frame.set_crs(model.crs)
-                pyogrio.write_dataframe(
-                    frame,
-                    tmp,
-                    layer=name,
-                    driver="GPKG",
-                    geometry_type=LAYERS.get(name) if len(frame) == 0 else None,
-                    promote_to_multi=(LAYERS.get(name) or "").startswith("Multi"),
-                    use_arrow=True,
-                )
-            else:
-                pyogrio.write_dataframe(frame, tmp, layer=name, driver="GPKG", use_arrow=True)
-        if model.terrain is not None:
-            model.terrain.write_cog(tmp_terrain)
-            metadata["terrain"] = terrain_path(path).name
-        if "ortho" in metadata:  # in memory a path; in the store the COG beside the twin
-            _copy_imagery(Path(metadata["ortho"]), tmp_ortho)
-            metadata["ortho"] = ortho_path(path).name
-        table = pd.DataFrame(
-            {"key": list(metadata), "value": [json.dumps(v) for v in metadata.values()]}
-        )
-        pyogrio.write_dataframe(table, tmp, layer=METADATA_TABLE, driver="GPKG")
-        if model.terrain is not None:
-            os.replace(tmp_terrain, terrain_path(path))
-        if "ortho" in metadata:
-            os.replace(tmp_ortho, ortho_path(path))
-        os.replace(tmp, path)
+        with Scratch(path) as scratch:
+            tmp = scratch.path(".gpkg")
+            tmp_terrain, tmp_ortho = scratch.path(".dtm.tif"), scratch.path(".ortho.tif")
+            for name in _layer_order(model.layers):
+                frame = model.layers[name]
+                if isinstance(frame, gpd.GeoDataFrame) and frame.active_geometry_name is None:
+                    frame = pd.DataFrame(frame)  # a table (operators, runs) made as a GeoDataFrame
+                if isinstance(frame, gpd.GeoDataFrame):
+                    frame = frame if frame.crs is not None else frame.set_crs(model.crs)
+                    pyogrio.write_dataframe(
+                        frame,
+                        tmp,
+                        layer=name,
+                        driver="GPKG",
+                        geometry_type=LAYERS.get(name) if len(frame) == 0 else None,
+                        promote_to_multi=(LAYERS.get(name) or "").startswith("Multi"),
+                        use_arrow=True,
+                    )
+                else:
+                    pyogrio.write_dataframe(frame, tmp, layer=name, driver="GPKG", use_arrow=True)
+            if model.terrain is not None:
+                model.terrain.write_cog(tmp_terrain)
+                metadata["terrain"] = terrain_path(path).name
+            if "ortho" in metadata:  # in memory a path; in the store the COG beside the twin
+                _copy_imagery(Path(metadata["ortho"]), tmp_ortho)
+                metadata["ortho"] = ortho_path(path).name
+            table = pd.DataFrame(
+                {"key": list(metadata), "value": [json.dumps(v) for v in metadata.values()]}
+            )
+            pyogrio.write_dataframe(table, tmp, layer=METADATA_TABLE, driver="GPKG")
+            if model.terrain is not None:
+                os.replace(tmp_terrain, terrain_path(path))
+            if "ortho" in metadata:
+                os.replace(tmp_ortho, ortho_path(path))
+            os.replace(tmp, path)
     except Exception as exc:
-        for scratch in (tmp, tmp_terrain, tmp_ortho):
-            with contextlib.suppress(OSError):  # never hide the error that brought us here
-                scratch.unlink(missing_ok=True)
         failed = OSError | pyogrio.errors.DataSourceError | pyogrio.errors.DataLayerError
         if isinstance(exc, failed) and not isinstance(exc, StoreError):
             # GDAL's words for a full disk can be obscure ("no such table"): say how full
