@@ -35,8 +35,9 @@ a Python whose sqlite3 can load extensions (Debian's) and SpatiaLite
     build/pygeoapi-venv/bin/pip install "pygeoapi==0.21.*" starlette uvicorn
     .venv/bin/python bench/api.py [--buildings 100000] [--seconds 10] [--config api.toml]
 
-To measure an older version beside this one, serve its checkout with this script (its
-default rate limit, 6,000 a minute, needs ``--config`` with ``[limits] rate_per_minute``)::
+To measure an older version beside this one, serve its checkout with this script (the
+server imports twin from ``PYTHONPATH``, never from the working directory; a version whose
+default rate limit was 6,000 a minute needs ``--config`` with ``[limits] rate_per_minute``)::
 
     git worktree add /tmp/old REV && cp twin/formats/_walk.*.so /tmp/old/twin/formats/
     PYTHONPATH=/tmp/old .venv/bin/python bench/api.py --pygeoapi-venv none --config rate.toml
@@ -417,7 +418,10 @@ def _twin_server(
         command = [sys.executable, "-m", "twin.cli", "serve", str(twin), "--port", str(port)]
         command += ["--workers", "2", *(["--config", str(config)] if config else [])]
         base = f"http://127.0.0.1:{port}"
-        return _serve_and_measure(command, None, base, paths, seconds, folder, **runs)
+        # the server imports twin as this script does (PYTHONPATH, else the installed package):
+        # "python -m" would put the working directory first
+        env = {**os.environ, "PYTHONSAFEPATH": "1"}
+        return _serve_and_measure(command, env, base, paths, seconds, folder, **runs)
 
     # the default configuration, rate limit included (a benchmark's load is one caller),
     # unless --config names another (to serve an older version, whose default was lower)
