@@ -20,19 +20,19 @@ TIME = re.compile(rb'"timeStamp":"[^"]*"')
 
 
 def test_the_cache_keeps_the_recently_used_within_its_bound():
-    assert ENTRY_BYTES == 200
+    assert ENTRY_BYTES == 400
     texts = [bytes([65 + i]) * 100 for i in range(4)]
-    # each feature costs its 100 bytes of text + 200: three are 900 bytes, four 1,200
-    cache = FeatureCache(1000)
+    # each feature costs its 100 bytes of text + 400: three are 1,500 bytes, four 2,000
+    cache = FeatureCache(1600)
     cache.put("buildings", [1, 2, 3], texts[:3])
-    assert cache.size == 900
+    assert cache.size == 1500
     assert cache.get("buildings", [1]) == [texts[0]]  # 1 is now the most recently used
-    cache.put("buildings", [4], texts[3:])  # 1,200 > 1,000: 2, the least recently used, goes
+    cache.put("buildings", [4], texts[3:])  # 2,000 > 1,600: 2, the least recently used, goes
     assert cache.get("buildings", [1, 2, 3, 4]) == [texts[0], None, texts[2], texts[3]]
-    assert cache.size == 900
+    assert cache.size == 1500
     assert cache.get("parcels", [1]) == [None]  # another kind of feature is another entry
-    cache.put("buildings", [4], [b"x" * 50])  # replaced, not counted twice: 900 - 100 + 50
-    assert cache.size == 850 and cache.get("buildings", [4]) == [b"x" * 50]
+    cache.put("buildings", [4], [b"x" * 50])  # replaced, not counted twice: 1,500 - 100 + 50
+    assert cache.size == 1450 and cache.get("buildings", [4]) == [b"x" * 50]
     cache.clear()
     assert cache.size == 0 and cache.get("buildings", [1, 3]) == [None, None]
 
