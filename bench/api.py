@@ -2,13 +2,25 @@
 
 Builds (once, cached under build/bench-api/) a twin of N generated buildings, serves it with
 ``twin serve --workers 2`` on a free loopback port and drives it with wrk (a separate C
-process; Debian package ``wrk``) at 1, 8 and 32 connections for a bounded number of seconds
-each, then single features by id, then (twin only) the same boxes in CRS84 and unfiltered
-pages at random offsets, as a client paging through the layer asks. Every run reports the
-CPU time of the server's processes per request. In the same run, pygeoapi 0.21 (its
-SQLiteGPKG provider, its Starlette app under uvicorn with 2 workers) serves the same
-GeoPackage and gets the same boxes from the same load generator; one server runs at a time.
-Prints JSON.
+process; Debian package ``wrk``) for a bounded number of seconds per run. Every run reports
+the CPU time of the server's processes per request.
+
+The twin server keeps the features it has written (``[limits] feature_cache_mb``), so a box
+costs less the second time. Its runs, in this order:
+
+- ``items_bbox_first_pass``: right after the start, 32 connections ask for fresh random
+  boxes, each box once (the paths outnumber the requests; ``repeated`` counts any asked
+  again): features are written as they are first met, and met again in boxes that overlap.
+- after an unmeasured pass that asks every box of the next runs many times on both workers:
+  ``items_bbox``, 500 random boxes at 1, 8 and 32 connections (warm: every feature kept),
+  single features by id, the same boxes in CRS84 (``items_crs84``) and unfiltered pages at
+  random offsets (``pages``), as a client paging through the layer asks.
+- ``uncached``: a second server with ``feature_cache_mb = 0`` gets the same boxes at 1, 8 and
+  32 connections and in CRS84: every feature of every request read and written (cold).
+
+In the same run, pygeoapi 0.21 (its SQLiteGPKG provider, its Starlette app under uvicorn with
+2 workers) serves the same GeoPackage and gets the same boxes from the same load generator;
+one server runs at a time. Prints JSON.
 
 Both servers get the boxes in the storage CRS (``bbox-crs`` and ``crs``, as GDAL asks):
 pygeoapi transforms EPSG:31258 with the EPSG axis order (northing first) while the
@@ -23,8 +35,9 @@ a Python whose sqlite3 can load extensions (Debian's) and SpatiaLite
     build/pygeoapi-venv/bin/pip install "pygeoapi==0.21.*" starlette uvicorn
     .venv/bin/python bench/api.py [--buildings 100000] [--seconds 10] [--config api.toml]
 
-To measure an older version beside this one, serve its checkout with this script (its
-default rate limit, 6,000 a minute, needs ``--config`` with ``[limits] rate_per_minute``)::
+To measure an older version beside this one, serve its checkout with this script (the
+server imports twin from ``PYTHONPATH``, never from the working directory; a version whose
+default rate limit was 6,000 a minute needs ``--config`` with ``[limits] rate_per_minute``)::
 
     git worktree add /tmp/old REV && cp twin/formats/_walk.*.so /tmp/old/twin/formats/
     PYTHONPATH=/tmp/old .venv/bin/python bench/api.py --pygeoapi-venv none --config rate.toml
@@ -44,6 +57,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import httpx
@@ -60,6 +74,26 @@ for line in io.lines(os.getenv("WRK_PATHS")) do paths[#paths + 1] = line end
 local i = math.random(#paths)
 request = function()
   i = i % #paths + 1
+  return wrk.format("GET", paths[i])
+end
+"""
+#: wrk script: thread k of n asks for paths k, k + n, k + 2n... in order (each path once while
+#: the paths last, then again from the start)
+WRK_ONCE_SCRIPT = """
+local paths = {}
+for line in io.lines(os.getenv("WRK_PATHS")) do paths[#paths + 1] = line end
+local threads = 0
+function setup(thread)
+  thread:set("id", threads)
+  threads = threads + 1
+end
+function init(args)
+  step = tonumber(os.getenv("WRK_THREADS"))
+  i = id + 1 - step
+end
+request = function()
+  i = i + step
+  if i > #paths then i = id + 1 end
   return wrk.format("GET", paths[i])
 end
 """
@@ -101,16 +135,23 @@ def _ms(text: str) -> float:
     return round(float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[unit], 2)
 
 
-def _wrk(base: str, paths: list[str], clients: int, seconds: float, folder: Path) -> dict:
-    """One wrk run: requests/s, p50 and p99 latency, errors (non-2xx and socket errors)."""
+def _wrk(
+    base: str, paths: list[str], clients: int, seconds: float, folder: Path, *, once=False
+) -> dict:
+    """One wrk run: requests/s, p50 and p99 latency, errors (non-2xx and socket errors).
+
+    The paths are cycled through from a random start, or with ``once`` each asked once in
+    order (:data:`WRK_ONCE_SCRIPT`) while they last.
+    """
     listing = folder / "paths.txt"
     listing.write_text("\n".join(paths) + "\n")
     script = folder / "paths.lua"
-    script.write_text(WRK_SCRIPT)
+    script.write_text(WRK_ONCE_SCRIPT if once else WRK_SCRIPT)
+    threads = min(clients, 2)
     done = subprocess.run(
         [
             "wrk",
-            f"-t{min(clients, 2)}",
+            f"-t{threads}",
             f"-c{clients}",
             f"-d{max(1, round(seconds))}s",  # wrk takes whole seconds
             "--timeout",
@@ -123,7 +164,7 @@ def _wrk(base: str, paths: list[str], clients: int, seconds: float, folder: Path
         capture_output=True,
         text=True,
         check=True,
-        env={**os.environ, "WRK_PATHS": str(listing)},
+        env={**os.environ, "WRK_PATHS": str(listing), "WRK_THREADS": str(threads)},
     )
     out = done.stdout
     requests = int(re.search(r"(\d+) requests in", out).group(1))
@@ -152,37 +193,72 @@ def _cpu_s(server: psutil.Process) -> float:
 
 
 def _measured_wrk(
-    server: psutil.Process, base: str, paths: list[str], clients: int, seconds: float, folder
+    server: psutil.Process,
+    base: str,
+    paths: list[str],
+    clients: int,
+    seconds: float,
+    folder: Path,
+    *,
+    once: bool = False,
 ) -> dict:
     """A wrk run with the server's CPU time per request (all its processes)."""
     before = _cpu_s(server)
-    out = _wrk(base, paths, clients, seconds, folder)
+    out = _wrk(base, paths, clients, seconds, folder, once=once)
     cpu = _cpu_s(server) - before
     return {**out, "server_cpu_ms_per_request": round(1000 * cpu / max(out["requests"], 1), 3)}
 
 
 def _measure(
-    server: psutil.Process, base: str, paths: dict[str, list[str]], seconds: float, folder: Path
+    server: psutil.Process,
+    base: str,
+    paths: dict[str, list[str]],
+    seconds: float,
+    folder: Path,
+    *,
+    runs: tuple[str, ...],
 ) -> dict:
-    for path in paths["items"][:200]:  # warm: connections, caches, the first transformer
-        httpx.get(base + path, timeout=60)
-    items = [_measured_wrk(server, base, paths["items"], c, seconds, folder) for c in (1, 8, 32)]
-    returned = [
-        len(httpx.get(base + p, timeout=60).json()["features"]) for p in paths["items"][:20]
-    ]
-    out = {
-        "items_bbox": items,
-        "features_per_request": returned,
-        "feature": _measured_wrk(server, base, paths["feature"], 1, seconds / 2, folder),
-    }
+    """The wrk runs named in ``runs`` (of ``first_pass``, ``items``, ``feature``,
+    ``items_crs84``, ``pages``) that ``paths`` has paths for, in that order."""
+    out = {}
+    if "first_pass" in runs and "first_pass" in paths:
+        # first of all: this server has written none of these boxes' features yet
+        fresh = paths["first_pass"]
+        first = _measured_wrk(server, base, fresh, 32, seconds, folder, once=True)
+        out["items_bbox_first_pass"] = {
+            **first,
+            "boxes": len(fresh),
+            "repeated": max(0, first["requests"] - len(fresh)),
+        }
+    # unmeasured: connections, the first transformer, and every box of the runs below asked
+    # many times on both workers (what the server keeps of them is then warm)
+    for name in ("items", "items_crs84"):
+        if name in runs and name in paths:
+            _wrk(base, paths[name], 8, max(1.0, seconds / 2), folder)
+    if "items" in runs:
+        out["items_bbox"] = [
+            _measured_wrk(server, base, paths["items"], c, seconds, folder) for c in (1, 8, 32)
+        ]
+        out["features_per_request"] = [
+            len(httpx.get(base + p, timeout=60).json()["features"]) for p in paths["items"][:20]
+        ]
+    if "feature" in runs:
+        out["feature"] = _measured_wrk(server, base, paths["feature"], 1, seconds / 2, folder)
     for name, clients in (("items_crs84", 32), ("pages", 1)):
-        if name in paths:
+        if name in runs and name in paths:
             out[name] = _measured_wrk(server, base, paths[name], clients, seconds, folder)
     return out
 
 
 def _serve_and_measure(
-    command: list[str], env: dict | None, base: str, paths: dict, seconds: float, folder: Path
+    command: list[str],
+    env: dict | None,
+    base: str,
+    paths: dict,
+    seconds: float,
+    folder: Path,
+    *,
+    runs: tuple[str, ...] = ("first_pass", "items", "feature", "items_crs84", "pages"),
 ) -> dict:
     """Start a server, measure it with wrk, stop it (SIGINT: uvicorn stops its workers)."""
     name = Path(command[2] if command[1] == "-m" else command[0]).name
@@ -190,7 +266,7 @@ def _serve_and_measure(
         server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             _wait(f"{base}/conformance?f=json", server)
-            return _measure(psutil.Process(server.pid), base, paths, seconds, folder)
+            return _measure(psutil.Process(server.pid), base, paths, seconds, folder, runs=runs)
         finally:
             server.send_signal(signal.SIGINT)
             try:
@@ -300,11 +376,29 @@ def _pygeoapi(
     return {"server": f"pygeoapi {version} (SQLiteGPKG, Starlette, uvicorn 2 workers)", **out}
 
 
+def _uncached_config(config: Path | None, folder: Path) -> Path:
+    """An api.toml with the limits of ``config`` (the bench's caller is anonymous) and
+    ``feature_cache_mb = 0``."""
+    limits = {}
+    if config is not None:
+        limits = tomllib.loads(config.read_text(encoding="utf-8")).get("limits", {})
+    limits["feature_cache_mb"] = 0
+    path = folder / "api-uncached.toml"
+    path.write_text("[limits]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in limits.items()))
+    return path
+
+
 def _twin_server(
-    twin: Path, boxes: list, fids: list[int], seconds: float, folder: Path, config: Path | None
+    twin: Path,
+    boxes: list,
+    fresh: list,
+    fids: list[int],
+    seconds: float,
+    folder: Path,
+    config: Path | None,
 ) -> dict:
-    port = _free_port()
     paths = _paths(boxes, fids, query="", axes=(1, 0, 3, 2))  # EPSG:31258: northing first
+    paths["first_pass"] = _paths(fresh, [], query="", axes=(1, 0, 3, 2))["items"]
     # the same boxes as a web map asks for them: in CRS84, answered in CRS84 (pygeoapi
     # cannot: it reads EPSG:31258 in the wrong axis order)
     to_crs84 = pyproj.Transformer.from_crs("EPSG:31258", "OGC:CRS84", always_xy=True)
@@ -318,13 +412,21 @@ def _twin_server(
         f"/collections/buildings/items?limit=100&offset={100 * i}&crs={STORAGE}"
         for i in random.Random(1).sample(range(len(fids) * 2), len(fids))
     ]
+
+    def serve(config: Path | None, **runs) -> dict:
+        port = _free_port()
+        command = [sys.executable, "-m", "twin.cli", "serve", str(twin), "--port", str(port)]
+        command += ["--workers", "2", *(["--config", str(config)] if config else [])]
+        base = f"http://127.0.0.1:{port}"
+        # the server imports twin as this script does (PYTHONPATH, else the installed package):
+        # "python -m" would put the working directory first
+        env = {**os.environ, "PYTHONSAFEPATH": "1"}
+        return _serve_and_measure(command, env, base, paths, seconds, folder, **runs)
+
     # the default configuration, rate limit included (a benchmark's load is one caller),
     # unless --config names another (to serve an older version, whose default was lower)
-    serve = ["serve", str(twin), "--port", str(port), "--workers", "2"]
-    if config is not None:
-        serve += ["--config", str(config)]
-    command = [sys.executable, "-m", "twin.cli", *serve]
-    out = _serve_and_measure(command, None, f"http://127.0.0.1:{port}", paths, seconds, folder)
+    out = serve(config)
+    out["uncached"] = serve(_uncached_config(config, folder), runs=("items", "items_crs84"))
     return {"server": "twin serve --workers 2 (uvicorn)", **out}
 
 
@@ -350,8 +452,12 @@ def main() -> None:
         bx, by = rng.uniform(x0, x1 - 250), rng.uniform(y0, y1 - 250)
         boxes.append((bx, by, bx + 250, by + 250))
     fids = [rng.randint(1, info["features"]) for _ in range(500)]
+    fresh = []  # more than 32 connections ask for in the first pass (3,000 a second)
+    for _ in range(round(3000 * args.seconds)):
+        bx, by = rng.uniform(x0, x1 - 250), rng.uniform(y0, y1 - 250)
+        fresh.append((bx, by, bx + 250, by + 250))
     folder = twin.parent
-    ours = _twin_server(twin, boxes, fids, args.seconds, folder, args.config)
+    ours = _twin_server(twin, boxes, fresh, fids, args.seconds, folder, args.config)
     theirs = _pygeoapi(args.pygeoapi_venv, twin, boxes, fids, args.seconds, folder)
     out = {
         "buildings": info["features"],
@@ -363,10 +469,11 @@ def main() -> None:
     if isinstance(theirs, dict):
         if theirs["features_per_request"] != ours["features_per_request"]:
             raise SystemExit("the two servers returned different features for the same boxes")
-        out["throughput_ratio"] = {
-            str(a["clients"]): round(a["requests_per_s"] / max(b["requests_per_s"], 1e-9), 1)
-            for a, b in zip(ours["items_bbox"], theirs["items_bbox"], strict=True)
-        }
+        for key, runs in (("", ours["items_bbox"]), ("_uncached", ours["uncached"]["items_bbox"])):
+            out[f"throughput_ratio{key}"] = {
+                str(a["clients"]): round(a["requests_per_s"] / max(b["requests_per_s"], 1e-9), 1)
+                for a, b in zip(runs, theirs["items_bbox"], strict=True)
+            }
     print(json.dumps(out, indent=2))
 
 

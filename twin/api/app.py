@@ -195,7 +195,7 @@ def geojson(request: Request, result: Result, title: str) -> Response:
     """A GeoJSON result with its ``Content-Crs`` header, or the HTML page."""
     headers = {"Content-Crs": f"<{result.content_crs}>"}
     if wants_html(request):
-        return HTMLResponse(html.features(title, result.body), headers=headers)
+        return HTMLResponse(html.features(title, result.body.decode()), headers=headers)
     if result.number_matched is not None:
         headers["OGC-NumberMatched"] = str(result.number_matched)
     return Response(result.body, media_type=GEOJSON, headers=headers)
@@ -251,6 +251,51 @@ def features_router(service: FeatureService, tileset: TilesetCache) -> APIRouter
     """``/collections`` and everything below it (3D Tiles of city objects from ``tileset``)."""
     router = APIRouter()
 
+    def city_items(spec, request: Request, url: str, f: str) -> Response:
+        who = principal(request)
+        model, links, matched = service.city_items(spec, request.query_params, who, url, f=f)
+        body = sequence_bytes(model) if f == "cityjsonseq" else document_bytes(model)
+        headers = {"Content-Crs": f"<{service.crs.storage_uri}>", "Link": link_header(links)}
+        if matched is not None:
+            headers["OGC-NumberMatched"] = str(matched)
+        return Response(body, media_type=CITY_MEDIA[f], headers=headers)
+
+    def city_item(spec, feature_id: str, request: Request) -> Response:
+        model = service.city_item(spec, feature_id, request.query_params, principal(request))
+        headers = {"Content-Crs": f"<{service.crs.storage_uri}>"}
+        return Response(document_bytes(model), media_type=CITYJSON, headers=headers)
+
+    # GeoJSON pages and features are short CPU work (bounded by max_limit and timeout_s):
+    # they run on the worker's event loop, one after the other, rather than in a thread pool
+    # where dozens of concurrent requests contend for the GIL and the slowest wait longest.
+    # CityJSON (and 3D Tiles, built on first use) go to the thread pool. They are plain
+    # Starlette routes, matched first: FastAPI's matching and dependency solving cost a page
+    # more than its SQL did (they take nothing but the path and the request).
+    async def items(request: Request) -> Response:
+        collection_id = request.path_params["collection_id"]
+        who = principal(request)
+        spec = service.spec(collection_id, who, action="items")
+        url = f"{base_url(request)}/collections/{collection_id}/items"
+        f = output(request, city=spec.city_objects)
+        if f in CITY_MEDIA:
+            return await run_in_threadpool(city_items, spec, request, url, f)
+        result = service.items(spec, request.query_params, who, url)
+        return geojson(request, result, spec.title)
+
+    async def item(request: Request) -> Response:
+        collection_id = request.path_params["collection_id"]
+        feature_id = request.path_params["feature_id"]
+        who = principal(request)
+        spec = service.spec(collection_id, who, action="item")
+        if output(request, city=spec.city_objects) in CITY_MEDIA:
+            return await run_in_threadpool(city_item, spec, feature_id, request)
+        url = f"{base_url(request)}/collections/{collection_id}/items/{feature_id}"
+        result = service.item(spec, feature_id, request.query_params, who, url)
+        return geojson(request, result, f"{spec.title}: {feature_id}")
+
+    router.add_route("/collections/{collection_id}/items", items, methods=GET)
+    router.add_route("/collections/{collection_id}/items/{feature_id}", item, methods=GET)
+
     @router.api_route("/collections", methods=GET)
     def collections(request: Request) -> Response:
         only(request)
@@ -282,45 +327,6 @@ def features_router(service: FeatureService, tileset: TilesetCache) -> APIRouter
     @router.api_route("/collections/{collection_id}/sortables", methods=GET)
     def sortables(collection_id: str, request: Request) -> Response:
         return schema(collection_id, request, "sortables", service.sortables)
-
-    def city_items(spec, request: Request, url: str, f: str) -> Response:
-        who = principal(request)
-        model, links, matched = service.city_items(spec, request.query_params, who, url, f=f)
-        body = sequence_bytes(model) if f == "cityjsonseq" else document_bytes(model)
-        headers = {"Content-Crs": f"<{service.crs.storage_uri}>", "Link": link_header(links)}
-        if matched is not None:
-            headers["OGC-NumberMatched"] = str(matched)
-        return Response(body, media_type=CITY_MEDIA[f], headers=headers)
-
-    def city_item(spec, feature_id: str, request: Request) -> Response:
-        model = service.city_item(spec, feature_id, request.query_params, principal(request))
-        headers = {"Content-Crs": f"<{service.crs.storage_uri}>"}
-        return Response(document_bytes(model), media_type=CITYJSON, headers=headers)
-
-    # GeoJSON pages and features are short CPU work (bounded by max_limit and timeout_s):
-    # they run on the worker's event loop, one after the other, rather than in a thread pool
-    # where dozens of concurrent requests contend for the GIL and the slowest wait longest.
-    # CityJSON (and 3D Tiles, built on first use) go to the thread pool.
-    @router.api_route("/collections/{collection_id}/items", methods=GET)
-    async def items(collection_id: str, request: Request) -> Response:
-        who = principal(request)
-        spec = service.spec(collection_id, who, action="items")
-        url = f"{base_url(request)}/collections/{collection_id}/items"
-        f = output(request, city=spec.city_objects)
-        if f in CITY_MEDIA:
-            return await run_in_threadpool(city_items, spec, request, url, f)
-        result = service.items(spec, request.query_params, who, url)
-        return geojson(request, result, spec.title)
-
-    @router.api_route("/collections/{collection_id}/items/{feature_id}", methods=GET)
-    async def item(collection_id: str, feature_id: str, request: Request) -> Response:
-        who = principal(request)
-        spec = service.spec(collection_id, who, action="item")
-        if output(request, city=spec.city_objects) in CITY_MEDIA:
-            return await run_in_threadpool(city_item, spec, feature_id, request)
-        url = f"{base_url(request)}/collections/{collection_id}/items/{feature_id}"
-        result = service.item(spec, feature_id, request.query_params, who, url)
-        return geojson(request, result, f"{spec.title}: {feature_id}")
 
     @router.api_route("/collections/{collection_id}/3dtiles/{name:path}", methods=GET)
     def tiles(collection_id: str, name: str, request: Request) -> Response:
@@ -679,9 +685,9 @@ def create_app(twin_path: str | Path, *, config: ApiConfig | Path | None = None)
         jobs.shutdown()
 
     app = FastAPI(title=title, openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan)
-    app.include_router(core_router(service, title=title))
     cache = config.tiles_cache or twin_path.with_name(f"{twin_path.stem}.3dtiles-cache")
-    app.include_router(features_router(service, TilesetCache(twin_path, cache)))
+    app.include_router(features_router(service, TilesetCache(twin_path, cache)))  # items first
+    app.include_router(core_router(service, title=title))
     app.include_router(processes_router(twin_path, config, service, jobs))
 
     app.add_middleware(Guard, config=config, limiter=limiter, logins=logins)

@@ -74,6 +74,7 @@ class ApiConfig:
     process_scopes: dict[str, str | None] = field(default_factory=dict)
     tiles_cache: Path | None = None
     jobs: Path | None = None
+    feature_cache_bytes: int = 64 * 2**20
 
     @classmethod
     def load(cls, path: Path, /) -> ApiConfig:
@@ -135,6 +136,7 @@ class ApiConfig:
                 auth_failures=int(limits.get("auth_failures", 10)),
                 auth_block_s=float(limits.get("auth_block_s", 1.0)),
                 auth_block_max_s=float(limits.get("auth_block_max_s", 900.0)),
+                feature_cache_bytes=round(float(limits.get("feature_cache_mb", 64)) * 2**20),
                 public_url=_public_url(server.get("public_url"), source),
                 trusted_proxies=tuple(str(a) for a in server.get("trusted_proxies", ())),
                 cors_origins=tuple(data.get("cors", {}).get("origins", ())),

@@ -1,13 +1,14 @@
 """OGC API - Features for a twin, framework-free: parameters in, documents out.
 
 Route functions hand the query parameters and the caller to :class:`FeatureService`; it
-checks the parameters, asks :class:`~twin.api.source.GeoPackageSource` for a page and writes
-the GeoJSON. Collections a caller may not read do not exist for that caller.
+checks the parameters, asks :class:`~twin.api.source.GeoPackageSource` which features a page
+holds, takes those it has written already from its :class:`~twin.api.geojson.FeatureCache`,
+reads and writes the others (:mod:`twin.api.geojson`) and puts the page together. Collections
+a caller may not read do not exist for that caller.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -17,13 +18,15 @@ from typing import Any
 from urllib.parse import urlencode
 
 import numpy as np
+import orjson
 import shapely
 
-from twin.api import cql
+from twin.api import cql, geojson
 from twin.api.citymodel import CITY_MEDIA, CITYJSON, CITYJSONSEQ, page_model
 from twin.api.collections import CollectionSpec
 from twin.api.config import ApiConfig
 from twin.api.crsuri import CRS84, CRSRegistry, OutputCRS
+from twin.api.geojson import FeatureCache
 from twin.api.problems import Problem, not_found
 from twin.api.security import AuditLog, Principal
 from twin.api.source import INTEGERS, GeoPackageSource, Page, Selection
@@ -52,9 +55,9 @@ FILTER_LANGS = ("cql2-text", "cql2-json")
 
 @dataclass(frozen=True)
 class Result:
-    """A GeoJSON document (as text) with what the route needs for headers and HTML."""
+    """A GeoJSON document (as UTF-8 text) with what the route needs for headers and HTML."""
 
-    body: str
+    body: bytes
     content_crs: str
     number_returned: int
     number_matched: int | None
@@ -122,6 +125,9 @@ class FeatureService:
         The collections to offer (those whose layer exists).
     audit
         Where access to restricted collections is recorded (``None``: not recorded).
+
+    Written features are kept in :attr:`cache` (``config.feature_cache_bytes``), emptied
+    whenever the source finds the twin changed.
     """
 
     def __init__(
@@ -136,6 +142,8 @@ class FeatureService:
         self.config = config
         self.crs = CRSRegistry(source.crs)
         self.audit = audit
+        self.cache = FeatureCache(config.feature_cache_bytes)
+        self._version = source.refresh()
         self.specs = {}
         self._defaults = {spec.id: spec for spec in specs}
         for spec in specs:
@@ -146,6 +154,13 @@ class FeatureService:
             self.specs[spec.id] = replace(spec, scope=scope, lods=lods)
 
     # -- collections -------------------------------------------------------------------------
+
+    def _refresh(self) -> None:
+        """Read a changed twin anew, and forget what was written from the old one."""
+        version = self.source.refresh()
+        if version != self._version:
+            self.cache.clear()
+            self._version = version
 
     def visible(self, principal: Principal, /) -> list[CollectionSpec]:
         """The collections the caller may know of."""
@@ -167,8 +182,9 @@ class FeatureService:
         A refusal of a restricted collection is audited as ``denied`` with ``action`` (the
         route: ``collection``, ``items``, ``queryables``...).
         """
+        self._refresh()
         spec = self.specs.get(collection_id)
-        if spec is None:
+        if spec is None or spec.layer not in self.source.layers:
             raise not_found(collection_id)
         if not principal.allows(spec.scope):
             self.denied(principal, action, collection=collection_id)
@@ -251,7 +267,8 @@ class FeatureService:
     def collections(self, principal: Principal, base: str, /) -> dict[str, Any]:
         """The ``/collections`` document with the collections the caller may see (the
         restricted ones among them audited, as their own documents are)."""
-        visible = self.visible(principal)
+        self._refresh()
+        visible = [s for s in self.visible(principal) if s.layer in self.source.layers]
         restricted = [s.id for s in visible if s.scope is not None]
         if restricted and self.audit is not None:
             self.audit.record(principal, "collections", collections=restricted)
@@ -380,17 +397,16 @@ class FeatureService:
         url: str,
         /,
         *,
-        names: list[str] | None = None,
         f: str | None = None,
-    ) -> tuple[Page, OutputCRS, list[dict[str, str]]]:
-        """A page of ``/items`` with its ``self``/``alternate``/``next``/``prev`` links."""
-        sel, chosen, out = self._selection(spec, params, principal, allowed=ITEMS_PARAMS)
+    ) -> tuple[Page, Selection, list[str], OutputCRS, list[dict[str, str]]]:
+        """A page of ``/items``: its features' ids, what to write of them, and its
+        ``self``/``alternate``/``next``/``prev`` links."""
+        sel, names, out = self._selection(spec, params, principal, allowed=ITEMS_PARAMS)
         limit = min(
             _int(params, "limit", self.config.default_limit, minimum=1), self.config.max_limit
         )
         offset = _int(params, "offset", 0, minimum=0)
-        names = chosen if names is None else names
-        page = self.source.page(spec.layer, sel, names=names, limit=limit, offset=offset)
+        page = self.source.page(spec.layer, sel, limit=limit, offset=offset)
         n = len(page.ids)
         media = CITY_MEDIA.get(f, "application/geo+json")
         keep = {"f": f} if f else {}
@@ -407,15 +423,44 @@ class FeatureService:
                 link({"offset": max(0, offset - limit), "limit": limit, **keep}, "prev", media)
             )
         self._audit(spec, principal, "items", params, n)
-        return page, out, links
+        return page, sel, names, out, links
+
+    def _written(
+        self,
+        spec: CollectionSpec,
+        sel: Selection,
+        names: list[str],
+        out: OutputCRS,
+        ids: np.ndarray,
+    ) -> list[bytes]:
+        """The GeoJSON Features ``ids`` (those still in the twin), from the cache or read and
+        written now (and kept)."""
+        # one text, hashed once, rather than a tuple hashed again for every feature
+        kind = orjson.dumps([spec.layer, sel.lod, out.uri, out.decimals, names])
+        wanted = ids.tolist()
+        texts = self.cache.get(kind, wanted)
+        missing = [fid for fid, text in zip(wanted, texts, strict=True) if text is None]
+        if not missing:
+            return texts
+        rows = self.source.features(spec.layer, sel, np.array(missing, dtype=np.int64), names=names)
+        written = geojson.features(rows, out)
+        fids = rows.ids.tolist()
+        self.cache.put(kind, fids, written)
+        new = dict(zip(fids, written, strict=True))
+        return [
+            new[fid] if text is None else text
+            for fid, text in zip(wanted, texts, strict=True)
+            if text is not None or fid in new
+        ]
 
     def items(
         self, spec: CollectionSpec, params: Mapping[str, str], principal: Principal, url: str, /
     ) -> Result:
         """The ``/items`` response: a GeoJSON FeatureCollection with paging links."""
-        page, out, links = self._paged(spec, params, principal, url)
-        n = len(page.ids)
-        head = json.dumps(
+        page, sel, names, out, links = self._paged(spec, params, principal, url)
+        features = self._written(spec, sel, names, out, page.ids)
+        n = len(features)
+        head = orjson.dumps(
             {
                 "type": "FeatureCollection",
                 "numberMatched": page.number_matched,
@@ -424,7 +469,7 @@ class FeatureService:
                 "links": links,
             }
         )
-        body = head[:-1] + ',"features":[' + ",".join(_features(page, out)) + "]}"
+        body = b"".join((head[:-1], b',"features":[', b",".join(features), b"]}"))
         return Result(body, out.uri, n, page.number_matched)
 
     def _city_spec(self, spec: CollectionSpec, params: Mapping[str, str]) -> None:
@@ -454,7 +499,7 @@ class FeatureService:
         """A page of ``/items`` as a city model, its links (to more pages in format ``f``,
         ``cityjson`` or ``cityjsonseq``) and the number of matching features."""
         self._city_spec(spec, params)
-        page, _, links = self._paged(spec, params, principal, url, names=[], f=f)
+        page, _, _, _, links = self._paged(spec, params, principal, url, f=f)
         return self._city_model(page.ids.tolist()), links, page.number_matched
 
     def city_item(
@@ -468,7 +513,7 @@ class FeatureService:
         """One feature as a city model (for CityJSON); 404 as :meth:`item`."""
         self._city_spec(spec, params)
         sel, _, _ = self._selection(spec, params, principal, allowed=ITEM_PARAMS)
-        page = self.source.feature(spec.layer, _feature_id(spec, feature_id), sel, names=[])
+        page = self.source.feature(spec.layer, _feature_id(spec, feature_id), sel)
         self._audit(spec, principal, "item", dict(params, id=feature_id), len(page.ids))
         if len(page.ids) == 0:
             raise Problem(404, f"no feature {feature_id!r} in collection {spec.id!r}")
@@ -485,9 +530,10 @@ class FeatureService:
     ) -> Result:
         """One feature as GeoJSON; 404 when it does not exist or is outside the caller's area."""
         sel, names, out = self._selection(spec, params, principal, allowed=ITEM_PARAMS)
-        page = self.source.feature(spec.layer, _feature_id(spec, feature_id), sel, names=names)
-        self._audit(spec, principal, "item", dict(params, id=feature_id), len(page.ids))
-        if len(page.ids) == 0:
+        page = self.source.feature(spec.layer, _feature_id(spec, feature_id), sel)
+        features = self._written(spec, sel, names, out, page.ids)
+        self._audit(spec, principal, "item", dict(params, id=feature_id), len(features))
+        if not features:
             raise Problem(404, f"no feature {feature_id!r} in collection {spec.id!r}")
         base = url.rsplit("/items/", 1)[0]
         links = [
@@ -495,8 +541,7 @@ class FeatureService:
             {"href": f"{url}?f=html", "rel": "alternate", "type": "text/html"},
             {"href": base, "rel": "collection", "type": "application/json"},
         ]
-        feature = _features(page, out)[0]
-        body = feature[:-1] + ',"links":' + json.dumps(links) + "}"
+        body = b"".join((features[0][:-1], b',"links":', orjson.dumps(links), b"}"))
         return Result(body, out.uri, 1, None)
 
     def _audit(
@@ -532,20 +577,6 @@ def _typed(value: str, kind: str, name: str) -> Any:
     if kind == "boolean":
         return int(value.lower() in ("true", "1"))
     return value
-
-
-def _features(page, out: OutputCRS) -> list[str]:
-    geoms = page.geometries
-    present = ~shapely.is_missing(geoms)
-    if present.all():
-        text = shapely.to_geojson(out.from_store(geoms))
-    else:
-        text = np.full(len(geoms), "null", dtype=object)
-        text[present] = shapely.to_geojson(out.from_store(geoms[present]))
-    return [
-        f'{{"type":"Feature","id":{fid},"geometry":{g},"properties":{p}}}'
-        for fid, g, p in zip(page.ids.tolist(), text.tolist(), page.properties, strict=True)
-    ]
 
 
 def _linker(url: str, params: Mapping[str, str]) -> Callable[..., dict[str, str]]:

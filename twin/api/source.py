@@ -1,18 +1,23 @@
 """Features from a twin's GeoPackage by SQL: R-tree for bbox, parameterised filters, pages.
 
-No layer is ever loaded whole. A bbox query asks the layer's GeoPackage R-tree for the bounds
-of the bbox's region; candidates whose envelope lies in a rectangle known to be inside the
-region are in, the others are tested exactly against the region in one vectorised GEOS call,
-and the page's features are then read by id. CQL2 spatial predicates and service areas
-without a bbox are tested by GEOS through a registered SQL function. Properties are built as
-JSON by SQLite, and geometries are decoded from WKB with shapely in one vectorised call per
-page.
+No layer is ever loaded whole. A page is read in two steps: which features it holds (their
+ids in order, and how many match in all), then the rows of those features by id, so that a
+caller who has some of them written already reads only the others. A bbox query asks the
+layer's GeoPackage R-tree for the bounds of the bbox's region; candidates whose envelope lies
+in a rectangle known to be inside the region are in, the others are tested exactly against
+the region in one vectorised GEOS call. CQL2 spatial predicates and service areas without a
+bbox are tested by GEOS through a registered SQL function. Properties are built as JSON by
+SQLite, and geometries are decoded from WKB with shapely in one vectorised call per page.
+
+The source notices a changed file (a rebuilt twin renamed over it, or an edit in place):
+it then reads the layers again, opens new connections and counts anew.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -108,25 +113,26 @@ class Selection:
     params: dict[str, Any] = field(default_factory=dict)
     area: shapely.Geometry | None = None
     sortby: list[tuple[str, bool]] = field(default_factory=list)
-    properties: list[str] | None = None
     lod: str | None = None
-
-
-def _page(rows: list[tuple], matched: int | None) -> Page:
-    """A page from rows of (fid, WKB, properties JSON)."""
-    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    geoms = shapely.from_wkb(np.array([r[1] for r in rows], dtype=object))
-    return Page(ids, np.asarray(geoms, dtype=object), [r[2] for r in rows], matched)
 
 
 @dataclass(frozen=True)
 class Page:
-    """Features of one page: ids, geometries ``(n,)`` in the store CRS, properties as JSON."""
+    """Which features a page holds: their ids ``(n,) int64`` in order, and how many features
+    match in all (``None`` when not counted)."""
+
+    ids: np.ndarray
+    number_matched: int | None
+
+
+@dataclass(frozen=True)
+class Features:
+    """Rows of features: ids ``(n,) int64``, geometries ``(n,)`` in the store CRS (``None``
+    where a feature has none) and properties as JSON objects."""
 
     ids: np.ndarray
     geometries: np.ndarray
     properties: list[str]
-    number_matched: int | None
 
 
 class GeoPackageSource:
@@ -145,20 +151,72 @@ class GeoPackageSource:
         self.metadata, self.crs = read_metadata(self.path)
         self.timeout = timeout
         self._local = threading.local()
+        self._lock = threading.Lock()
+        self._file = self._identity()
+        self._version = 0
+        self._read_layers()
+
+    # -- the file ----------------------------------------------------------------------------
+
+    def _identity(self) -> tuple:
+        """What changes when the twin does: the file's inode, size and modification time, and
+        those of its write-ahead log when there is one (a commit in WAL mode leaves the main
+        file alone)."""
+        try:
+            st = os.stat(self.path)
+        except OSError as exc:
+            raise Problem(503, f"the twin {self.path.name} cannot be read: {exc.strerror}") from exc
+        try:
+            wal = os.stat(f"{self.path}-wal")
+        except OSError:
+            return (st.st_ino, st.st_size, st.st_mtime_ns)
+        return (st.st_ino, st.st_size, st.st_mtime_ns, wal.st_size, wal.st_mtime_ns)
+
+    def _read_layers(self) -> None:
         self._totals: dict[str, int] = {}
         self.layers = self._introspect()
         self.aligned = {name: self._aligned("buildings", name) for name in ("lod12",)}
+
+    def refresh(self) -> int:
+        """Notice a changed twin file; the version of what the source reads.
+
+        The version starts at 0 and grows by one whenever the file is found changed (a
+        rebuilt twin renamed over it, a commit in place): the layers are then read again,
+        counts dropped, and every thread's next query opens a new connection. Whatever was
+        derived from the rows of an older version is stale.
+
+        Raises
+        ------
+        Problem
+            503 when the file cannot be read.
+        """
+        identity = self._identity()
+        if identity != self._file:
+            with self._lock:
+                if identity != self._file:
+                    self._version += 1
+                    try:
+                        self._read_layers()
+                    except sqlite3.DatabaseError as exc:  # tried again at the next request
+                        raise Problem(
+                            503, f"the twin {self.path.name} cannot be read: {exc}"
+                        ) from exc
+                    self._file = identity
+        return self._version
 
     # -- connections -------------------------------------------------------------------------
 
     def _connection(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
+        if conn is not None and self._local.version != self._version:
+            conn.close()
+            conn = None
         if conn is None:
             conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
             conn.create_function("twin_spatial", 3, _spatial, deterministic=True)
             conn.execute("PRAGMA case_sensitive_like = ON")
             conn.set_progress_handler(self._check_deadline, 20_000)
-            self._local.conn = conn
+            self._local.conn, self._local.version = conn, self._version
         self._local.deadline = time.monotonic() + self.timeout
         return conn
 
@@ -236,58 +294,34 @@ class GeoPackageSource:
             "WHERE l.fid = t.fid)"
         )
 
-    def _properties_sql(self, layer: Layer, names: list[str]) -> str:
-        if not names:
-            return "'{}'"
-        parts = []
-        for name in names:
-            col = f't."{name}"'
-            if layer.columns[name] == "boolean":
-                col = (
-                    f"json(CASE WHEN {col} IS NULL THEN 'null' "
-                    f"WHEN {col} THEN 'true' ELSE 'false' END)"
-                )
-            parts.append(f"'{name}', {col}")
-        # json_object takes at most 127 arguments: build objects of 60 pairs and merge them
-        chunks = [", ".join(parts[i : i + 60]) for i in range(0, len(parts), 60)]
-        if len(chunks) == 1:
-            return f"json_object({chunks[0]})"
-        return "json_patch(" + ", ".join(f"json_object({c})" for c in chunks) + ")"
-
     def page(
         self,
         layer_name: str,
         sel: Selection,
         /,
         *,
-        names: list[str],
         limit: int,
         offset: int = 0,
         count: bool = True,
     ) -> Page:
-        """One page of features matching ``sel``, and how many match in all.
-
-        ``names`` are the property columns to return (already checked against the layer).
-        """
+        """The ids of one page of features matching ``sel``, and how many match in all."""
         layer = self.layers[layer_name]
         order = ", ".join(f't."{c}" {"ASC" if asc else "DESC"}' for c, asc in sel.sortby)
         order = f"{order}, t.fid" if order else "t.fid"
         if sel.bbox is not None and layer.rtree is not None:
             matched = self._in_bbox(layer, sel, order)
-            return self._rows(layer, sel, matched[offset : offset + limit], names, len(matched))
+            return Page(matched[offset : offset + limit], len(matched))
         from_where, params = self._from_where(layer, sel)
-        sql = (
-            f"SELECT t.fid, {self._geometry_sql(layer, sel)}, "
-            f"{self._properties_sql(layer, names)} {from_where} "
-            f"ORDER BY {order} LIMIT :limit OFFSET :offset"
+        rows = self._execute(
+            f"SELECT t.fid {from_where} ORDER BY {order} LIMIT :limit OFFSET :offset",
+            dict(params, limit=limit, offset=offset),
         )
-        rows = self._execute(sql, dict(params, limit=limit, offset=offset))
         matched = None
         if count and not sel.where and sel.area is None:
             matched = self._total(layer.name)
         elif count:
             matched = self._execute(f"SELECT count(*) {from_where}", params)[0][0]
-        return _page(rows, matched)
+        return Page(np.array([r[0] for r in rows], dtype=np.int64), matched)
 
     def _total(self, layer_name: str, /) -> int:
         """The features of a layer, counted once: ``count(*)`` reads the whole table, and a
@@ -339,25 +373,55 @@ class GeoPackageSource:
             hit[exact] &= shapely.intersects(sel.area, geoms[exact])
         return ids[hit]
 
-    def _rows(
-        self, layer: Layer, sel: Selection, ids: np.ndarray, names: list[str], matched: int
-    ) -> Page:
-        """The features ``ids``, in that order."""
-        rows = self._execute(
-            f"SELECT t.fid, {self._geometry_sql(layer, sel)}, "
-            f'{self._properties_sql(layer, names)} FROM "{layer.name}" t '
-            "WHERE t.fid IN (SELECT value FROM json_each(:ids))",
-            {"ids": json.dumps(ids.tolist())},
-        )
-        by_id = {r[0]: r for r in rows}
-        return _page([by_id[i] for i in ids.tolist()], matched)
+    def _properties_sql(self, layer: Layer, names: list[str]) -> str:
+        if not names:
+            return "'{}'"
+        parts = []
+        for name in names:
+            col = f't."{name}"'
+            if layer.columns[name] == "boolean":
+                col = (
+                    f"json(CASE WHEN {col} IS NULL THEN 'null' "
+                    f"WHEN {col} THEN 'true' ELSE 'false' END)"
+                )
+            parts.append(f"'{name}', {col}")
+        # json_object takes at most 127 arguments: build objects of 60 pairs and merge them
+        chunks = [", ".join(parts[i : i + 60]) for i in range(0, len(parts), 60)]
+        if len(chunks) == 1:
+            return f"json_object({chunks[0]})"
+        return "json_patch(" + ", ".join(f"json_object({c})" for c in chunks) + ")"
 
-    def feature(self, layer_name: str, fid: int, sel: Selection, /, *, names: list[str]) -> Page:
-        """The feature ``fid`` (an empty page when it does not exist or is out of ``sel``)."""
+    def features(
+        self, layer_name: str, sel: Selection, ids: np.ndarray, /, *, names: list[str]
+    ) -> Features:
+        """The rows of the features ``ids``, in that order, with the property columns
+        ``names`` (already checked against the layer) and the geometry of ``sel``'s LoD.
+
+        A feature gone from the file since its id was read is left out.
+        """
+        layer = self.layers[layer_name]
+        rows = []
+        if len(ids):
+            rows = self._execute(
+                f"SELECT t.fid, {self._geometry_sql(layer, sel)}, "
+                f'{self._properties_sql(layer, names)} FROM "{layer.name}" t '
+                "WHERE t.fid IN (SELECT value FROM json_each(:ids))",
+                {"ids": json.dumps(ids.tolist())},
+            )
+        by_id = {r[0]: r for r in rows}
+        rows = [by_id[i] for i in ids.tolist() if i in by_id]
+        return Features(
+            np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+            shapely.from_wkb(np.array([r[1] for r in rows], dtype=object)),
+            [r[2] for r in rows],
+        )
+
+    def feature(self, layer_name: str, fid: int, sel: Selection, /) -> Page:
+        """The page of feature ``fid`` (no id when it does not exist or is out of ``sel``)."""
         sel = Selection(
             where=" AND ".join(w for w in ("t.fid = :fid", sel.where) if w),
             params=dict(sel.params, fid=fid),
             area=sel.area,
             lod=sel.lod,
         )
-        return self.page(layer_name, sel, names=names, limit=1, count=False)
+        return self.page(layer_name, sel, limit=1, count=False)

@@ -1,0 +1,97 @@
+"""Written features kept per worker (:class:`twin.api.geojson.FeatureCache`): its bound, and
+a twin rebuilt or edited while a real ``twin serve`` serves it."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import sqlite3
+
+import httpx
+import pytest
+import shapely
+
+from tests.test_api_server import serving
+from twin.api.geojson import ENTRY_BYTES, FeatureCache
+from twin.model import CityModel
+
+TIME = re.compile(rb'"timeStamp":"[^"]*"')
+
+
+def test_the_cache_keeps_the_recently_used_within_its_bound():
+    assert ENTRY_BYTES == 400
+    texts = [bytes([65 + i]) * 100 for i in range(4)]
+    # each feature costs its 100 bytes of text + 400: three are 1,500 bytes, four 2,000
+    cache = FeatureCache(1600)
+    cache.put("buildings", [1, 2, 3], texts[:3])
+    assert cache.size == 1500
+    assert cache.get("buildings", [1]) == [texts[0]]  # 1 is now the most recently used
+    cache.put("buildings", [4], texts[3:])  # 2,000 > 1,600: 2, the least recently used, goes
+    assert cache.get("buildings", [1, 2, 3, 4]) == [texts[0], None, texts[2], texts[3]]
+    assert cache.size == 1500
+    assert cache.get("parcels", [1]) == [None]  # another kind of feature is another entry
+    cache.put("buildings", [4], [b"x" * 50])  # replaced, not counted twice: 1,500 - 100 + 50
+    assert cache.size == 1450 and cache.get("buildings", [4]) == [b"x" * 50]
+    cache.clear()
+    assert cache.size == 0 and cache.get("buildings", [1, 3]) == [None, None]
+
+    off = FeatureCache(0)  # feature_cache_mb = 0 keeps nothing
+    off.put("buildings", [1], texts[:1])
+    assert off.size == 0 and off.get("buildings", [1]) == [None]
+
+
+@pytest.fixture
+def twin_copy(sample_twin, tmp_path):
+    folder = tmp_path / "twin"
+    shutil.copytree(sample_twin.parent, folder)
+    return folder / sample_twin.name
+
+
+def _geometry(blob: bytes) -> shapely.Geometry:
+    """A GeoPackage geometry blob's geometry: WKB after the header (8 bytes and the envelope
+    its flags name, GeoPackage 1.3 table 2.1.3.1)."""
+    envelope = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}[(blob[3] >> 1) & 7]
+    return shapely.from_wkb(blob[8 + envelope :])
+
+
+def _execute(path, sql: str) -> None:
+    """One statement on the GeoPackage at ``path``, committed, as a desktop GIS saves an edit
+    (with the SQL functions GDAL gives the GeoPackage's R-tree triggers)."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.create_function("ST_IsEmpty", 1, lambda g: int(_geometry(g).is_empty))
+        for i, name in enumerate(("ST_MinX", "ST_MinY", "ST_MaxX", "ST_MaxY")):
+            db.create_function(name, 1, lambda g, i=i: _geometry(g).bounds[i])
+        db.execute(sql)
+        db.commit()
+
+
+def test_a_twin_rebuilt_or_edited_while_served_is_served_anew(twin_copy, tmp_path):
+    with (
+        serving(twin_copy, tmp_path) as url,
+        httpx.Client(base_url=url, timeout=60) as http,
+    ):
+        page = http.get("/collections/buildings/items?limit=5")
+        again = http.get("/collections/buildings/items?limit=5")  # from the cache
+        assert TIME.sub(b"", again.content) == TIME.sub(b"", page.content)
+        assert page.json()["numberMatched"] == 200  # the sample district's buildings
+        first = http.get("/collections/buildings/items/1").json()["properties"]
+
+        # rebuilt: twin.store writes a new file and renames it over the served one
+        model = CityModel.open(twin_copy)
+        model.buildings["height"] += 100
+        model.save(twin_copy)
+        rebuilt_height = http.get("/collections/buildings/items/1").json()["properties"]
+        assert rebuilt_height["height"] == pytest.approx(first["height"] + 100, abs=1e-9)
+        assert http.get("/collections/buildings/items?limit=5").json()["features"][0]["properties"][
+            "height"
+        ] == pytest.approx(first["height"] + 100, abs=1e-9)
+
+        # edited in place: the feature changes, a deleted one is gone and no longer counted
+        _execute(twin_copy, "UPDATE buildings SET storeys = 42 WHERE fid = 1")
+        _execute(twin_copy, "DELETE FROM buildings WHERE fid = 2")
+        assert http.get("/collections/buildings/items/1").json()["properties"]["storeys"] == 42
+        assert http.get("/collections/buildings/items/2").status_code == 404
+        edited = http.get("/collections/buildings/items?limit=5").json()
+        assert edited["numberMatched"] == 199
+        assert [f["id"] for f in edited["features"]] == [1, 3, 4, 5, 6]
