@@ -12,7 +12,7 @@ import httpx
 import pytest
 import shapely
 
-from tests.test_api_server import serving
+from tests.servers import serving
 from twin.api.geojson import ENTRY_BYTES, FeatureCache
 from twin.model import CityModel
 
