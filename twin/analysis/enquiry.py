@@ -20,7 +20,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from twin.analysis.report import feature_collection, write_text
+from twin.analysis.records import feature_collection, write_text
 from twin.analysis.siteplan import as_text, draw_site_plan, operators
 from twin.analysis.trench import TrenchCheck
 from twin.model import CityModel

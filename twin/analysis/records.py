@@ -1,12 +1,18 @@
-"""Tables of analysis results as plain JSON-serialisable records."""
+"""Analysis results as plain data: tables as JSON-serialisable records, JSON and GeoJSON text,
+written atomically."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import orjson
 import pandas as pd
+
+from twin.formats._io import atomic
 
 
 def to_records(frame: pd.DataFrame, /) -> list[dict[str, Any]]:
@@ -42,3 +48,24 @@ def to_json(value: Any, /) -> bytes:
     }
     """
     return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
+
+
+def feature_collection(layers: Iterable[tuple[gpd.GeoDataFrame, str]], /) -> str:
+    """One GeoJSON FeatureCollection (RFC 7946: WGS 84 longitude, latitude) of ``(frame,
+    kind)`` layers, each feature with its ``kind`` first among its properties."""
+    features = []
+    for frame, kind in layers:
+        if len(frame) == 0:
+            continue
+        data = json.loads(frame.to_crs("EPSG:4326").to_json(drop_id=True, to_wgs84=False))
+        for feature in data["features"]:
+            feature["properties"] = {"kind": kind, **feature["properties"]}
+            features.append(feature)
+    return json.dumps({"type": "FeatureCollection", "features": features})
+
+
+def write_text(path: Path, text: str, /) -> Path:
+    """Write ``text`` to ``path`` atomically; returns ``path``."""
+    with atomic(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return path

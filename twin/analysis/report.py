@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import json
 import math
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +21,10 @@ import pandas as pd
 import shapely
 
 from twin.analysis.coordination import Coordination
-from twin.analysis.records import to_json
+from twin.analysis.enquiry import write_enquiries
+from twin.analysis.records import feature_collection, to_json, write_text
 from twin.analysis.siteplan import NETWORK_COLOURS, STATUS_COLOURS, as_text, draw_site_plan
 from twin.analysis.trench import TrenchCheck
-from twin.formats._io import atomic
 from twin.model import CityModel
 
 ID_COLUMNS = ("kg", "gst", "cluster", "works", "operators")
@@ -73,8 +71,6 @@ def write_trench_report(
     dict
         The paths written, by kind.
     """
-    from twin.analysis.enquiry import write_enquiries  # (it imports this module's writers)
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     checked = checked or dt.datetime.now().astimezone().replace(microsecond=0)
@@ -235,20 +231,6 @@ def write_coordination_report(result: Coordination, out_dir: str | Path, /) -> d
     )
     paths["html"] = write_text(out / "coordination.html", page)
     return paths
-
-
-def feature_collection(layers: Iterable[tuple[gpd.GeoDataFrame, str]], /) -> str:
-    """One GeoJSON FeatureCollection (RFC 7946: WGS 84 longitude, latitude) of ``(frame,
-    kind)`` layers, each feature with its ``kind`` first among its properties."""
-    features = []
-    for frame, kind in layers:
-        if len(frame) == 0:
-            continue
-        data = json.loads(frame.to_crs("EPSG:4326").to_json(drop_id=True, to_wgs84=False))
-        for feature in data["features"]:
-            feature["properties"] = {"kind": kind, **feature["properties"]}
-            features.append(feature)
-    return json.dumps({"type": "FeatureCollection", "features": features})
 
 
 def _svg(layers, bounds) -> str:
@@ -414,10 +396,3 @@ a{{color:inherit;text-decoration:none}}}}</style></head>
 <table class="facts">{rows}</table>{svg}{extra}{tables}<h2>Rules applied</h2><ul>{cited}</ul>
 </body></html>
 """
-
-
-def write_text(path: Path, text: str, /) -> Path:
-    """Write ``text`` to ``path`` atomically; returns ``path``."""
-    with atomic(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return path

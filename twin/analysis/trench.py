@@ -1133,6 +1133,6 @@ register(
         inputs=INPUTS,
         outputs={"result": {"title": "Findings and verdict", "schema": {"type": "object"}}},
         function=_process,
-        reads=("utilities", "trees", "parcels"),
+        reads=("utilities", "trees", "parcels", "soils"),
     )
 )
