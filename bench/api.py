@@ -53,7 +53,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -64,6 +63,7 @@ import httpx
 import psutil
 import pyproj
 import yaml
+from serving import free_port, wait_until_up
 
 STORAGE = "http://www.opengis.net/def/crs/EPSG/0/31258"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -99,12 +99,6 @@ end
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _twin(buildings: int) -> Path:
     from ingest.config import BuildConfig
     from ingest.pipeline import build
@@ -116,18 +110,6 @@ def _twin(buildings: int) -> Path:
         generate_sample(folder / "sources", buildings=buildings, seed=1, lidar=False, ortho=False)
         build(BuildConfig.load(folder / "sources"), out, progress=False)
     return out
-
-
-def _wait(url: str, proc: subprocess.Popen) -> None:
-    for _ in range(600):
-        if proc.poll() is not None:
-            raise SystemExit(f"the server at {url} exited with {proc.returncode}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise SystemExit(f"the server at {url} did not start")
 
 
 def _ms(text: str) -> float:
@@ -265,7 +247,7 @@ def _serve_and_measure(
     with (folder / f"{name}.log").open("wb") as log:
         server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            _wait(f"{base}/conformance?f=json", server)
+            wait_until_up(f"{base}/conformance?f=json", server)
             return _measure(psutil.Process(server.pid), base, paths, seconds, folder, runs=runs)
         finally:
             server.send_signal(signal.SIGINT)
@@ -348,7 +330,7 @@ def _pygeoapi(
     python = venv / "bin" / "python"
     if not python.exists():
         return f"not measured: no {python} (see the module docstring)"
-    port = _free_port()
+    port = free_port()
     config = _pygeoapi_config(twin, port, folder)
     openapi = folder / "pygeoapi-openapi.yml"
     env = {
@@ -414,7 +396,7 @@ def _twin_server(
     ]
 
     def serve(config: Path | None, **runs) -> dict:
-        port = _free_port()
+        port = free_port()
         command = [sys.executable, "-m", "twin.cli", "serve", str(twin), "--port", str(port)]
         command += ["--workers", "2", *(["--config", str(config)] if config else [])]
         base = f"http://127.0.0.1:{port}"

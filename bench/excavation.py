@@ -24,7 +24,6 @@ import argparse
 import contextlib
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,18 +38,13 @@ import numpy as np
 import pyogrio
 import shapely
 from districts import sample_twin
+from serving import free_port, wait_until_up
 
 from twin.api.config import hash_key
 from twin.store.gpkg import read_metadata
 
 KEY = "bench-coordinator"
 TARGETS = {"trench_check_api_ms": 50, "coordination_seconds": 3, "site_plan_seconds": 3}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _trenches(utilities: gpd.GeoDataFrame, n: int, seed: int = 1) -> list[shapely.LineString]:
@@ -114,19 +108,13 @@ audit_log = "audit.jsonl"
 """,
         encoding="utf-8",
     )
-    port = _free_port()
+    port = free_port()
     log = (folder / "server.log").open("wb")
     cli = [sys.executable, "-m", "twin.cli", "serve", str(twin_path), "--port", str(port)]
     proc = subprocess.Popen([*cli, "--config", str(config)], stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(600):
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/", timeout=1).status_code == 200:
-                    break
-            if proc.poll() is not None:
-                raise SystemExit((folder / "server.log").read_text())
-            time.sleep(0.2)
+        wait_until_up(f"{url}/", proc)
         yield url
     finally:
         proc.terminate()
