@@ -162,8 +162,8 @@ def test_dig_check_runs_on_the_shipped_trench(sample_twin, sample_sources, tmp_p
     # the excavation: that alone makes the verdict RED
     hit = lines.loc[crossed.index]
     top = hit["depth_m"] - hit["depth_accuracy_m"]
-    if ((hit["status"] != "abandoned") & (top < 1.2)).any():
-        assert verdict == "RED"
+    assert ((hit["status"] != "abandoned") & (top < 1.2)).any()  # the sample trench does
+    assert verdict == "RED"
     report = json.loads((out / "trench.json").read_text(encoding="utf-8"))
     assert set(crossed) <= {u["utility_id"] for u in report["utilities"]}
     assert report["width_m"] == 0.6 and report["depth_m"] == 1.2  # from the file's properties
