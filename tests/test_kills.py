@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import twin
-from twin.formats._io import Scratch, clear_stale
+from twin.files import Scratch, clear_stale
 
 KILLS = 20
 """Builds killed before their end; each must leave the previous twin byte for byte."""
@@ -31,7 +31,7 @@ def _holding(target: Path) -> subprocess.Popen:
         f"""
         import sys, time
         from pathlib import Path
-        from twin.formats._io import Scratch
+        from twin.files import Scratch
         scratch = Scratch(Path({str(target)!r}))
         scratch.path(".tmp").write_bytes(b"half a twin")
         print(scratch.token, flush=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from twin.errors import OutputError
-from twin.formats._io import atomic
+from twin.files import atomic
 
 DATA = Path(__file__).parent / "data"
 CITYJSON = DATA / "delft_cityjson" / "testarea_subset.city.json"

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from twin.files import atomic
 from twin.polygon3d import triangulate
 
 
@@ -92,8 +93,6 @@ class Mesh:
 
         A cache that cannot be written (a read-only folder) is simply not written.
         """
-        from twin.formats._io import atomic  # twin.formats imports the model, which imports this
-
         try:
             with atomic(path) as tmp, tmp.open("wb") as f:
                 np.savez(

@@ -12,7 +12,7 @@ wrong ``-o`` fails at once and leaves every file as it was:
 - the output's folder must take a new file (it is checked by making one and removing it, the
   only test that holds for every user, root included, and every file system).
 
-The writers themselves write atomically (:func:`twin.formats._io.atomic`), so a disk that fills
+The writers themselves write atomically (:func:`twin.files.atomic`), so a disk that fills
 up mid-way leaves the old output untouched and says so.
 """
 
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from twin.errors import OutputError, StoreError
-from twin.formats._io import temporary_path
+from twin.files import temporary_path
 
 __all__ = [
     "EMPTY_FOLDER",

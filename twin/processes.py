@@ -28,7 +28,7 @@ from typing import Any
 import shapely
 
 from twin.errors import InputError
-from twin.formats._io import atomic
+from twin.files import atomic
 
 #: modules imported on first use of the registry; each registers its processes
 PROCESS_MODULES: list[str] = [

@@ -12,7 +12,7 @@ import geopandas as gpd
 import orjson
 import pandas as pd
 
-from twin.formats._io import atomic
+from twin.files import atomic
 
 
 def to_records(frame: pd.DataFrame, /) -> list[dict[str, Any]]:

@@ -49,7 +49,7 @@ from twin._version import __version__
 from twin.analysis.trench import TrenchCheck
 from twin.crs import horizontal, same_horizontal
 from twin.errors import InputError
-from twin.formats._io import atomic
+from twin.files import atomic
 from twin.model import CityModel
 
 MM = 72.0 / 25.4

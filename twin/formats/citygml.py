@@ -29,8 +29,8 @@ from numpy.typing import NDArray
 
 from twin.crs import horizontal, parse_crs, vertical
 from twin.errors import CRSError, InputError
+from twin.files import atomic
 from twin.formats import objects as obj_table
-from twin.formats._io import atomic
 from twin.formats.objects import ADDRESS, Objects, Surfaces
 from twin.model import CityModel
 

@@ -41,8 +41,8 @@ from numpy.typing import NDArray
 
 from twin.crs import horizontal, parse_crs
 from twin.errors import CRSError, InputError
+from twin.files import atomic, gc_paused
 from twin.formats import objects as obj_table
-from twin.formats._io import atomic, gc_paused
 from twin.formats._walk import GEOMETRY_COLUMNS, JSON_TYPES, OBJECT_COLUMNS, minified, walk
 from twin.formats.objects import ADDRESS, BUILDING_TYPES, Deferred, Objects, Surfaces
 from twin.model import CityModel

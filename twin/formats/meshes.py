@@ -19,8 +19,8 @@ import trimesh
 from numpy.typing import NDArray
 
 from twin.errors import DataQualityWarning, InputError
+from twin.files import atomic
 from twin.formats import objects
-from twin.formats._io import atomic
 from twin.mesh import Mesh
 from twin.model import CityModel
 from twin.semantics import Semantic

@@ -32,8 +32,8 @@ from pyproj.transformer import TransformerGroup
 from twin._version import __version__
 from twin.crs import horizontal, vertical
 from twin.errors import InputError
+from twin.files import atomic
 from twin.formats import meshes
-from twin.formats._io import atomic
 from twin.model import CityModel
 
 _ARRAY_BUFFER = 34962

@@ -20,7 +20,7 @@ import rasterio
 import rasterio.shutil
 
 from twin.errors import StoreError
-from twin.formats._io import Scratch
+from twin.files import Scratch
 from twin.layers import LAYERS
 from twin.model import CityModel, LazyLayers
 from twin.terrain import Terrain
@@ -42,7 +42,7 @@ def write(model: CityModel, path: Path, /) -> Path:
     """Write ``model`` as a GeoPackage (and its terrain as a COG) atomically.
 
     The temporaries (``.city.gpkg.TOKEN.gpkg``, ``.dtm.tif``, ``.ortho.tif``) belong to one
-    :class:`~twin.formats._io.Scratch` of the GeoPackage: they are removed when the write
+    :class:`~twin.files.Scratch` of the GeoPackage: they are removed when the write
     ends, and a later write clears those of a killed one. The GeoPackage is renamed last, so
     a twin is never read with a missing terrain.
     """
