@@ -2,15 +2,18 @@
 
 The project CRS is a metric projected CRS with an explicit vertical datum, kept as a compound
 CRS (DESIGN.md §3). PROJ cannot download transformation grids here and silently falls back to
-ballpark operations without them, so the Austrian grids ship inside the package and are put on
-PROJ's search path when this module is imported.
+ballpark operations without them, so the grids of the CRSs the project meets (Austrian, Dutch,
+Swiss, German: ``twin/proj/PROVENANCE.md``) ship inside the package and are put on PROJ's
+search path when this module is imported.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from importlib import resources
+from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 import pyproj
@@ -39,7 +42,9 @@ def parse_crs(value: str | int | pyproj.CRS, /, *, what: str = "CRS") -> pyproj.
     Parameters
     ----------
     value
-        Anything :meth:`pyproj.CRS.from_user_input` accepts.
+        Anything :meth:`pyproj.CRS.from_user_input` accepts, and the OGC URL of a compound
+        CRS (``http://www.opengis.net/def/crs-compound?1=...&2=...``, OGC 09-048r5), which
+        PROJ 9.5 does not parse.
     what
         Names the CRS in error messages (for example the source file it belongs to).
 
@@ -51,6 +56,8 @@ def parse_crs(value: str | int | pyproj.CRS, /, *, what: str = "CRS") -> pyproj.
     Examples
     --------
     >>> parse_crs("EPSG:31258+5778").name
+    'MGI / Austria GK M31 + GHA height'
+    >>> parse_crs(compound_url(parse_crs("EPSG:31258+5778"))).name
     'MGI / Austria GK M31 + GHA height'
     """
     try:
@@ -66,7 +73,78 @@ def _from_text(text: str, /) -> pyproj.CRS:
     """A CRS parsed from text, kept: a reader or writer asks for the same few CRSs again and
     again (``bench/formats.py`` prints what PROJ takes: ``crs_parse``, ``crs_wkt``). CRS
     objects are immutable and, since pyproj 3.1, safe to share between threads."""
+    url = urlsplit(text)
+    if url.scheme in ("http", "https") and _COMPOUND_URL.fullmatch(url.netloc + url.path):
+        parts = dict(parse_qsl(url.query))
+        if sorted(parts) != ["1", "2"]:
+            raise pyproj.exceptions.CRSError(f"{text}: a compound CRS URL names parts 1 and 2")
+        return compound(_from_text(parts["1"]), _from_text(parts["2"]))
     return pyproj.CRS.from_user_input(text)
+
+
+_COMPOUND_URL = re.compile(r"www\.opengis\.net/def/crs-compound/?")
+_EPSG_URL = "https://www.opengis.net/def/crs/EPSG/0/{}"
+
+
+def compound(flat: pyproj.CRS, height: pyproj.CRS, /) -> pyproj.CRS:
+    """The compound CRS of a horizontal CRS and a vertical one.
+
+    Named by EPSG codes (``EPSG:h+v``) when both parts have one, so that PROJ finds the
+    compound's own code and its name reads as the EPSG's.
+
+    Raises
+    ------
+    pyproj.exceptions.CRSError
+        When ``flat`` is compound or vertical, or ``height`` is not vertical.
+
+    Examples
+    --------
+    >>> compound(parse_crs("EPSG:2056"), parse_crs("EPSG:5729")).name
+    'CH1903+ / LV95 + LHN95 height'
+    """
+    if flat.is_compound or flat.is_vertical or not height.is_vertical:
+        raise pyproj.exceptions.CRSError(
+            f"{flat.name} + {height.name} is not a horizontal CRS with a vertical one"
+        )
+    codes = flat.to_epsg(), height.to_epsg()
+    if None not in codes:
+        return pyproj.CRS.from_user_input(f"EPSG:{codes[0]}+{codes[1]}")
+    return pyproj.crs.CompoundCRS(f"{flat.name} + {height.name}", [flat, height])
+
+
+def compound_url(crs: pyproj.CRS, /) -> str:
+    """The OGC URL of a compound CRS by its parts' EPSG URLs (OGC 09-048r5, "crs-compound").
+
+    Raises
+    ------
+    CRSError
+        When the CRS is not compound or a part has no EPSG code.
+
+    Examples
+    --------
+    >>> compound_url(parse_crs("EPSG:31258+5778")).split("?")[1].split("&")
+    ['1=https://www.opengis.net/def/crs/EPSG/0/31258', '2=https://www.opengis.net/def/crs/EPSG/0/5778']
+    """
+    height = vertical(crs)
+    codes = horizontal(crs).to_epsg(), height.to_epsg() if height is not None else None
+    if not crs.is_compound or None in codes:
+        raise CRSError(f"CRS {crs.name!r} is not a compound of two EPSG CRSs")
+    parts = "&".join(f"{i}={_EPSG_URL.format(code)}" for i, code in enumerate(codes, 1))
+    return f"https://www.opengis.net/def/crs-compound?{parts}"
+
+
+def epsg_url(crs: pyproj.CRS, /) -> str | None:
+    """The OGC URL of a CRS by its own EPSG code, ``None`` when it has none.
+
+    Examples
+    --------
+    >>> epsg_url(parse_crs("EPSG:7415"))
+    'https://www.opengis.net/def/crs/EPSG/0/7415'
+    >>> epsg_url(parse_crs("EPSG:31258+5778")) is None
+    True
+    """
+    code = crs.to_epsg()
+    return None if code is None else _EPSG_URL.format(code)
 
 
 def crs_wkt(crs: pyproj.CRS, /) -> str:
@@ -155,6 +233,54 @@ def same_horizontal(a: pyproj.CRS, b: pyproj.CRS, /) -> bool:
         return True
     code = ha.to_authority(min_confidence=25)
     return code is not None and code == hb.to_authority(min_confidence=25)
+
+
+def stated_height(crs: pyproj.CRS, height: pyproj.CRS, /) -> pyproj.CRS:
+    """``crs`` with the vertical CRS of its heights stated: a compound CRS.
+
+    Raises
+    ------
+    CRSError
+        When ``height`` is not a vertical CRS, or ``crs`` names another vertical datum.
+
+    Examples
+    --------
+    >>> stated_height(parse_crs("EPSG:2056"), parse_crs("EPSG:5729")).name
+    'CH1903+ / LV95 + LHN95 height'
+    >>> stated_height(parse_crs("EPSG:7415"), parse_crs("EPSG:5709")).to_epsg()
+    7415
+    """
+    if not height.is_vertical:
+        raise CRSError(f"{height.name!r} is not a vertical CRS (such as EPSG:5729, LHN95 height)")
+    have = vertical(crs)
+    if have is None:
+        return compound(crs, height)
+    if have.equals(height):
+        return crs
+    raise CRSError(
+        f"{crs.name} names the vertical datum of its heights already ({have.name}), "
+        f"not {height.name}"
+    )
+
+
+def with_height(declared: pyproj.CRS, given: pyproj.CRS | None, /) -> pyproj.CRS:
+    """A file's declared CRS, with the vertical datum of a CRS the user gives when the file
+    names only its horizontal CRS (``--crs EPSG:2056+5728`` for a file that says EPSG:2056).
+
+    The file's CRS wins otherwise: a given CRS of another horizontal CRS, or one given for a
+    file that names a vertical datum of its own, changes nothing.
+
+    Examples
+    --------
+    >>> with_height(parse_crs("EPSG:2056"), parse_crs("EPSG:2056+5728")).name
+    'CH1903+ / LV95 + LN02 height'
+    >>> with_height(parse_crs("EPSG:25833+5783"), parse_crs("EPSG:25833+7837")).name
+    'ETRS89 / UTM zone 33N + DHHN92 height'
+    """
+    height = None if given is None else vertical(given)
+    if height is None or vertical(declared) is not None or not same_horizontal(declared, given):
+        return declared
+    return stated_height(declared, height)
 
 
 def transformer(source: pyproj.CRS, target: pyproj.CRS, /) -> pyproj.Transformer | None:

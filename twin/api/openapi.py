@@ -337,6 +337,10 @@ _ERRORS: dict[int, dict[str, Any]] = {
         "description": "A method this path does not support",
         "headers": {"Allow": _header("The methods of the path")},
     },
+    409: {
+        "description": "The twin cannot answer this as it is (3D Tiles: its heights name no "
+        "vertical datum, or one with no geoid model here)"
+    },
     413: {"description": "The request body is over the configured limit"},
     414: {"description": "The URL is over 8000 bytes"},
     415: {"description": "The request body is not application/json"},
@@ -494,7 +498,7 @@ def openapi(base: str, service: FeatureService, /, *, title: str) -> dict[str, A
                             "application/json": {"schema": {"type": "object"}},
                             "model/gltf-binary": {"schema": {"type": "string", "format": "binary"}},
                         },
-                        codes=(404,),
+                        codes=(404, 409),
                     ),
                     "304": {"description": "Not modified (If-None-Match names the ETag)"},
                 },

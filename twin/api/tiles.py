@@ -4,6 +4,11 @@ The cache key is the twin file's identity (size and modification time) and the c
 service area: a changed twin gets a new tileset (older versions are removed), and an
 area-scoped key gets a tileset of its own area only. Building happens once across worker
 processes (a file lock); files are served with strong ETags derived from the key.
+
+A twin whose heights name no vertical datum, or one PROJ has no geoid model for, gets no
+tileset: heights written unchanged would put every building tens of metres too low (or
+high), so the request is a 409 problem that names the CRS and the ways out (re-import with a
+compound CRS; ``twin export -f 3dtiles --no-geoid`` for a file made knowingly).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import numpy as np
 import shapely
 
 from twin.api.problems import Problem
-from twin.errors import InputError
+from twin.errors import CRSError, InputError
 from twin.formats import tiles3d
 from twin.model import CityModel
 
@@ -58,6 +63,8 @@ class TilesetCache:
                 raise Problem(404, "no buildings to tile in the caller's area")
         try:
             tiles3d.write_tileset(model, folder, rows=rows, max_features=self.max_features)
+        except CRSError as exc:  # heights with no datum, or no geoid model for it
+            raise Problem(409, f"no 3D tiles of this twin: {exc}") from None
         except InputError as exc:
             raise Problem(404, f"no 3D tiles: {exc}") from None
 

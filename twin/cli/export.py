@@ -44,6 +44,18 @@ KINDS = {
     "--scale", type=float, default=0.001, show_default=True, help="CityJSON quantisation (m)."
 )
 @click.option(
+    "--vertical-crs",
+    help="The vertical CRS of the twin's heights when its CRS names none (e.g. EPSG:5729); "
+    "written into the output's CRS, and 3D Tiles convert the heights with its geoid model.",
+)
+@click.option(
+    "--no-geoid",
+    is_flag=True,
+    help="3dtiles: write the heights unchanged as ellipsoidal heights, with no geoid model "
+    "(for a twin whose heights name no vertical datum, or one PROJ has no geoid model for; "
+    "tens of metres off unless the heights are ellipsoidal already).",
+)
+@click.option(
     "--overwrite", is_flag=True, help="Replace OUTPUT even when it is not of the format's kind."
 )
 def export(
@@ -53,21 +65,32 @@ def export(
     lods: tuple[str, ...],
     bbox: tuple[float, float, float, float] | None,
     scale: float,
+    vertical_crs: str | None,
+    no_geoid: bool,
     overwrite: bool,
 ) -> None:
     """Export the buildings of the twin SOURCE to OUTPUT."""
+    import dataclasses
+
     import twin
+    from twin.crs import parse_crs, stated_height
     from twin.formats import write
     from twin.formats.objects import select
+    from twin.formats.tiles3d import heights
     from twin.outputs import check_output, twin_files
 
+    if no_geoid and fmt != "3dtiles":
+        raise click.UsageError("--no-geoid is for -f 3dtiles only")
     also = [output.with_suffix(".mtl")] if fmt == "obj" else []
     check_output(output, KINDS[fmt], inputs=twin_files(source), overwrite=overwrite, also=also)
     model = twin.open(source)
+    if vertical_crs is not None:
+        height = parse_crs(vertical_crs, what="--vertical-crs")
+        model = dataclasses.replace(model, crs=stated_height(model.crs, height))
+    how = heights(model.crs, no_geoid=no_geoid) if fmt == "3dtiles" else None
     rows = select(model, bbox=bbox)
-    write(model, output, format=fmt, rows=rows, lods=list(lods) or None, scale=scale)
+    options = {"no_geoid": no_geoid} if fmt == "3dtiles" else {"scale": scale}
+    write(model, output, format=fmt, rows=rows, lods=list(lods) or None, **options)
     click.echo(f"wrote {output} ({fmt}, {len(rows)} city objects)")
-    if fmt == "3dtiles":
-        from twin.formats.tiles3d import heights
-
-        click.echo(f"heights: {heights(model.crs).note}")
+    if how is not None:
+        click.echo(f"heights: {how.note}")

@@ -16,7 +16,11 @@ import click
     required=True,
     help="The twin to write (.gpkg); replaced only when the import succeeds.",
 )
-@click.option("--crs", help="The file's CRS when it names none (e.g. EPSG:7415).")
+@click.option(
+    "--crs",
+    help="The file's CRS when it names none (e.g. EPSG:7415), or, as a compound CRS, the "
+    "vertical datum of a file that names only its horizontal CRS (e.g. EPSG:2056+5728).",
+)
 @click.option("--target-crs", help="Reproject to this CRS (default: keep the file's CRS).")
 @click.option("--name", help="The twin's name (default: the file's name).")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT even when it is not a twin.")

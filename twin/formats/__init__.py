@@ -62,7 +62,8 @@ def write(model: CityModel, path: str | Path, /, *, format: str, **options: Any)
     """Write ``model`` to ``path`` in ``format`` (a key of :data:`WRITERS`) atomically.
 
     ``options`` go to the format's writer: ``rows`` and ``lods`` for all, ``scale`` for
-    CityJSON (mesh formats take one LoD of ``lods``, by default the highest).
+    CityJSON, ``no_geoid`` for 3D Tiles (mesh formats take one LoD of ``lods``, by default
+    the highest).
     """
     from twin.formats import citygml, cityjson, meshes, tiles3d
 
@@ -71,7 +72,9 @@ def write(model: CityModel, path: str | Path, /, *, format: str, **options: Any)
         if lods and len(lods) > 1:
             raise InputError(f"3D Tiles takes one LoD at a time, not {', '.join(lods)}")
         lod = lods[0] if lods else None
-        tiles3d.write_tileset(model, path, rows=options.get("rows"), lod=lod)
+        tiles3d.write_tileset(
+            model, path, rows=options.get("rows"), lod=lod, no_geoid=options.get("no_geoid", False)
+        )
         return Path(path) / "tileset.json"
     if format in ("obj", "glb", "stl"):
         writer = {"obj": meshes.write_obj, "glb": meshes.write_glb, "stl": meshes.write_stl}

@@ -27,7 +27,7 @@ import shapely
 from lxml import etree
 from numpy.typing import NDArray
 
-from twin.crs import horizontal, parse_crs, vertical
+from twin.crs import horizontal, parse_crs, vertical, with_height
 from twin.errors import CRSError, InputError
 from twin.files import atomic
 from twin.formats import objects as obj_table
@@ -465,7 +465,9 @@ def _refuse_doctype(path: Path, element: etree._Element) -> None:
 
 
 def _file_crs(path: Path, names: set[str], given: str | pyproj.CRS | None) -> pyproj.CRS:
-    """The CRS the file's ``srsName`` attributes name (all the same), else ``given``."""
+    """The CRS the file's ``srsName`` attributes name (all the same), completed by the
+    vertical datum of ``given`` when it names none (:func:`twin.crs.with_height`); else
+    ``given``."""
     if not names:
         if given is None:
             raise CRSError(f"{path}: the file names no CRS (srsName); give it (--crs)")
@@ -473,7 +475,7 @@ def _file_crs(path: Path, names: set[str], given: str | pyproj.CRS | None) -> py
     crss = [parse_crs(n, what=f"{path}: srsName") for n in sorted(names)]
     if any(not c.equals(crss[0]) for c in crss[1:]):
         raise InputError(f"{path}: the file mixes CRSs ({', '.join(sorted(names))})")
-    return crss[0]
+    return with_height(crss[0], None if given is None else parse_crs(given, what="given CRS"))
 
 
 def read(
@@ -499,7 +501,9 @@ def read(
     path
         The file.
     crs
-        The file's CRS when it names none (``srsName``).
+        The file's CRS when it names none (``srsName``), or the vertical datum of the
+        heights of a file that names only its horizontal CRS (a compound CRS:
+        ``EPSG:25833+7837`` for a file in EPSG:25833); the file's own wins otherwise.
     target_crs
         Reproject to this CRS; by default the twin keeps the file's CRS.
     name

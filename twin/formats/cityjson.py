@@ -39,7 +39,7 @@ import shapely
 import simdjson
 from numpy.typing import NDArray
 
-from twin.crs import horizontal, parse_crs
+from twin.crs import epsg_url, horizontal, parse_crs, stated_height, vertical, with_height
 from twin.errors import CRSError, InputError
 from twin.files import atomic, gc_paused
 from twin.formats import objects as obj_table
@@ -757,8 +757,9 @@ def read(
     path
         The file.
     crs
-        The file's CRS when it names none (``metadata.referenceSystem``); the file's own
-        wins otherwise.
+        The file's CRS when it names none (``metadata.referenceSystem``), or the vertical
+        datum of the heights of a file that names only its horizontal CRS (a compound CRS:
+        ``EPSG:2056+5728`` for a file in EPSG:2056); the file's own wins otherwise.
     target_crs
         Reproject to this CRS; by default the twin keeps the file's CRS.
     name
@@ -783,7 +784,7 @@ def read(
         if version not in ("1.0", "1.1", "2.0"):
             raise InputError(f"{path}: CityJSON version {version!r} is not supported (1.0-2.0)")
         metadata = doc.get("metadata") or {}
-        source_crs = _file_crs(path, metadata.get("referenceSystem"), crs)
+        source_crs = _file_crs(path, metadata, crs)
         reader = _Reader(path)
         transform = _transform_of(path, doc.get("transform"))
         if scanned is None or not reader.add_scanned(scanned, transform):
@@ -826,41 +827,70 @@ def _transform_of(path: Path, value: Any, /) -> dict[str, list[float]] | None:
     return value
 
 
-def _file_crs(path: Path, value: Any, given: str | pyproj.CRS | None) -> pyproj.CRS:
+def _file_crs(path: Path, metadata: dict[str, Any], given: str | pyproj.CRS | None) -> pyproj.CRS:
+    """The CRS a file's metadata names (``referenceSystem``, with ``verticalReferenceSystem``
+    when the twin wrote one), completed by the vertical datum of ``given`` when it names
+    none; ``given`` alone for a file that names no CRS."""
+    value = metadata.get("referenceSystem")
     if value is None:
         if given is None:
             raise CRSError(
                 f"{path}: the file names no CRS (metadata.referenceSystem); give it (--crs)"
             )
         return parse_crs(given, what=f"{path}: given CRS")
-    return parse_crs(value, what=f"{path}: metadata.referenceSystem")
+    declared = parse_crs(value, what=f"{path}: metadata.referenceSystem")
+    height = metadata.get(VERTICAL_MEMBER)
+    if height is not None:
+        what = f"{path}: metadata.{VERTICAL_MEMBER}"
+        try:
+            declared = stated_height(declared, parse_crs(height, what=what))
+        except CRSError as exc:
+            raise CRSError(f"{what}: {exc}") from None
+    return with_height(declared, None if given is None else parse_crs(given, what="given CRS"))
 
 
-def crs_url(crs: pyproj.CRS, /) -> str:
-    """The CityJSON ``referenceSystem`` of a CRS: an OGC EPSG URL.
+#: the metadata member that names the vertical CRS of a compound CRS without an EPSG code
+VERTICAL_MEMBER = "verticalReferenceSystem"
 
-    A compound CRS without an EPSG code of its own is named by its horizontal part (CityJSON
-    has no way to name a compound pair); ``docs/formats.md`` says so. Kept per CRS (as
+
+def reference_system(crs: pyproj.CRS, /) -> dict[str, str]:
+    """The CityJSON metadata members that name a CRS: ``referenceSystem``, an OGC EPSG URL,
+    and ``verticalReferenceSystem`` for the heights of a compound CRS without an EPSG code.
+
+    CityJSON 2.0 names one CRS by one URL, and its schema takes only URLs under
+    ``http(s)://www.opengis.net/def/crs/``: the OGC compound URL
+    (``.../def/crs-compound?1=...&2=...``) does not pass, so a compound such as
+    EPSG:31258+5778 is named by its horizontal part and the vertical one beside it (the
+    reader takes both, and the OGC compound URL; ``docs/formats.md``). Kept per CRS (as
     ``crs.srs``): every write asks for it, and PROJ looks the code up in its database
     (``crs_epsg`` in ``bench/formats.py``).
 
     Examples
     --------
-    >>> crs_url(pyproj.CRS("EPSG:7415"))
-    'https://www.opengis.net/def/crs/EPSG/0/7415'
-    >>> crs_url(pyproj.CRS("EPSG:31258+5778"))
-    'https://www.opengis.net/def/crs/EPSG/0/31258'
+    >>> reference_system(pyproj.CRS("EPSG:7415"))
+    {'referenceSystem': 'https://www.opengis.net/def/crs/EPSG/0/7415'}
+    >>> reference_system(pyproj.CRS("EPSG:31258+5778"))  # doctest: +NORMALIZE_WHITESPACE
+    {'referenceSystem': 'https://www.opengis.net/def/crs/EPSG/0/31258',
+     'verticalReferenceSystem': 'https://www.opengis.net/def/crs/EPSG/0/5778'}
     """
-    return _crs_url(crs.srs)
+    return dict(_reference_system(crs.srs))
 
 
 @functools.lru_cache(maxsize=64)
-def _crs_url(srs: str, /) -> str:
+def _reference_system(srs: str, /) -> tuple[tuple[str, str], ...]:
     crs = parse_crs(srs)
-    code = crs.to_epsg() or horizontal(crs).to_epsg()
-    if code is None:
+    own = epsg_url(crs)
+    if own is not None:
+        return (("referenceSystem", own),)
+    flat, height = epsg_url(horizontal(crs)), vertical(crs)
+    if flat is None:
         raise CRSError(f"CRS {crs.name!r} has no EPSG code; CityJSON names CRSs by EPSG URL")
-    return f"https://www.opengis.net/def/crs/EPSG/0/{code}"
+    if height is None:
+        return (("referenceSystem", flat),)
+    height_url = epsg_url(height)
+    if height_url is None:
+        raise CRSError(f"vertical CRS {height.name!r} has no EPSG code to name it in CityJSON")
+    return (("referenceSystem", flat), (VERTICAL_MEMBER, height_url))
 
 
 def _encode(
@@ -1072,7 +1102,7 @@ def _metadata(model: CityModel, extent: NDArray[np.float64] | None) -> dict[str,
     source = model.metadata.get("source") or {}
     out = dict(source.get("metadata") or {})
     out.setdefault("title", str(model.metadata.get("name", "twin")))
-    out["referenceSystem"] = crs_url(model.crs)
+    out.update(reference_system(model.crs))
     if extent is not None:
         out["geographicalExtent"] = [round(float(v), 3) for v in extent]
     return out

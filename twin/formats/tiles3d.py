@@ -9,9 +9,12 @@ the root to 0 at the leaves. Each leaf's GLB carries per-vertex feature ids
 ``transform`` puts back in ECEF.
 
 Heights: the twin stores orthometric heights; ECEF needs ellipsoidal ones. PROJ converts them
-with the geoid grid of the vertical datum when it has one (the Austrian GHA and the Dutch NAP
-grids ship in ``twin/proj``); otherwise heights pass through unchanged. What was done is
-written into the tileset's metadata (``heights``) and returned by :func:`write_tileset`.
+with the geoid model of the vertical datum (the Austrian GHA, Dutch NAP, Swiss LHN95 and German
+DHHN2016 grids ship in ``twin/proj``). When the twin's CRS names no vertical datum, or PROJ has
+no geoid model for it here, :func:`heights` refuses (:class:`~twin.errors.CRSError`, naming the
+CRS, what is missing and the ways out) unless ``no_geoid`` asks for the heights unchanged as
+ellipsoidal ones. What was done is written into the tileset's metadata (``heights``,
+``geoid_applied``) and returned by :func:`write_tileset`.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import json
 import re
 import struct
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +35,7 @@ from pyproj.transformer import TransformerGroup
 
 from twin._version import __version__
 from twin.crs import horizontal, vertical
-from twin.errors import InputError
+from twin.errors import CRSError, InputError
 from twin.files import atomic
 from twin.formats import meshes
 from twin.model import CityModel
@@ -60,35 +64,80 @@ class Heights:
     note: str
 
 
-def heights(crs: pyproj.CRS, /) -> Heights:
+#: what the refusal of :func:`heights` offers instead
+_WAYS_OUT = (
+    "state the heights' vertical datum, one PROJ has a geoid model for (import with a "
+    "compound CRS, `twin import --crs EPSG:<horizontal>+<vertical>`, or `twin export -f "
+    "3dtiles --vertical-crs EPSG:<vertical>`), or write the heights unchanged as ellipsoidal "
+    "heights (`twin export -f 3dtiles --no-geoid`: tens of metres off, by the local geoid "
+    "undulation)"
+)
+
+
+def heights(crs: pyproj.CRS, /, *, no_geoid: bool = False) -> Heights:
     """Choose the transformation of ``crs`` to EPSG:4979 and say what it does to heights.
+
+    Parameters
+    ----------
+    crs
+        The twin's CRS, compound with the vertical datum of its heights.
+    no_geoid
+        Use the heights unchanged as ellipsoidal heights, whatever the CRS says (for heights
+        that are ellipsoidal already, or a rough placement that may be tens of metres low).
+
+    Raises
+    ------
+    CRSError
+        Without ``no_geoid``, when ``crs`` names no vertical datum or PROJ has no geoid model
+        for it here (the message names the grids PROJ would need).
 
     Examples
     --------
     >>> h = heights(pyproj.CRS("EPSG:31258+5778"))
     >>> h.converted, "GHA height" in h.note
     (True, True)
-    >>> heights(pyproj.CRS("EPSG:2056")).converted
+    >>> heights(pyproj.CRS("EPSG:2056"), no_geoid=True).converted
     False
     """
     target = pyproj.CRS("EPSG:4979")
     datum = vertical(crs)
-    if datum is None:
+    if no_geoid:
         transformer = pyproj.Transformer.from_crs(horizontal(crs), target, always_xy=True)
         note = (
-            f"{crs.name} names no vertical datum: heights were used as ellipsoidal heights "
-            "unchanged (no geoid model applied)"
+            f"heights in {crs.name} used as ellipsoidal heights unchanged, as asked "
+            "(no geoid model applied)"
         )
         return Heights(transformer, False, note)
-    group = TransformerGroup(crs, target, always_xy=True)
+    if datum is None:
+        raise CRSError(
+            f"{crs.name} names no vertical datum, so its heights cannot be made ellipsoidal "
+            f"for 3D Tiles: {_WAYS_OUT}"
+        )
+    with warnings.catch_warnings():  # a missing grid is named below
+        warnings.simplefilter("ignore", UserWarning)
+        group = TransformerGroup(crs, target, always_xy=True)
     transformer = group.transformers[0]
-    ballpark = "ballpark" in transformer.description.lower()
-    if not group.best_available or ballpark:
-        note = (
-            f"PROJ has no geoid model for {datum.name} here: heights were passed through as "
-            "ellipsoidal heights unchanged (off by the local geoid undulation)"
+    # PROJ's word for an operation that passes heights through: "ballpark vertical
+    # transformation, without ellipsoid height to vertical height correction"
+    if "ballpark vertical" in transformer.description.lower():
+        missing = sorted(
+            {
+                grid.short_name
+                for op in group.unavailable_operations
+                if datum.name in op.name
+                for grid in op.grids
+                if not grid.available
+            }
         )
-        return Heights(transformer, False, note)
+        what = (
+            f"its grid {', '.join(missing)} is not on PROJ's data path"
+            if missing
+            else "PROJ knows no geoid model for it"
+        )
+        raise CRSError(
+            f"{crs.name}: heights in {datum.name} cannot be made ellipsoidal for 3D Tiles "
+            f"({what}): {_WAYS_OUT}"
+        )
     note = (
         f"orthometric heights ({datum.name}) converted to ellipsoidal heights (WGS 84) "
         f"with PROJ: {transformer.description}"
@@ -346,6 +395,7 @@ def write_tileset(
     rows: NDArray[np.integer] | None = None,
     lod: str | None = None,
     max_features: int = 1000,
+    no_geoid: bool = False,
 ) -> dict[str, Any]:
     """Write a 3D Tiles 1.1 tileset of the model's buildings into ``out_dir`` atomically.
 
@@ -361,6 +411,8 @@ def write_tileset(
         The LoD to write (default: the model's highest).
     max_features
         Most buildings in one tile.
+    no_geoid
+        Write the heights unchanged as ellipsoidal heights (:func:`heights`).
 
     Returns
     -------
@@ -368,12 +420,19 @@ def write_tileset(
         ``tiles`` (leaf count), ``buildings``, ``triangles``, ``heights`` (what was done to
         the heights), ``geoid_applied`` and ``notes`` (degenerate faces repaired or left out,
         also in the tileset's ``asset.extras``).
+
+    Raises
+    ------
+    CRSError
+        The heights cannot be made ellipsoidal and ``no_geoid`` is not given (:func:`heights`).
+    InputError
+        No building has geometry in the LoD, or a vertex cannot be transformed.
     """
+    how = heights(model.crs, no_geoid=no_geoid)
     lod = meshes.lod_of(model, [lod] if lod else None)
     mesh, codes, notes = meshes.mesh(model, rows, lod=lod)
     if len(mesh) == 0:
         raise InputError(f"no building has LoD {lod} geometry to tile")
-    how = heights(model.crs)
     lon, lat, h = how.transformer.transform(*mesh.vertices.T)
     lonlath = np.column_stack([lon, lat, h])
     if not np.isfinite(lonlath).all():
