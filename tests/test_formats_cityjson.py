@@ -548,3 +548,67 @@ def test_parents_that_are_not_ids_are_named(parents, tmp_path):
     key = json.loads(path.read_text())["bad_key"]
     with pytest.raises(InputError, match=rf"city object '{key}': 'parents' is not a list of ids"):
         cityjson.read(path)
+
+
+def _with_metadata(tmp_path: Path, name: str, **members: str) -> Path:
+    """The Zürich file with its ``metadata`` members replaced."""
+    doc = json.loads(ZURICH.read_text())
+    doc["metadata"].update(members)
+    path = tmp_path / f"{name}.city.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+EPSG_URL = "https://www.opengis.net/def/crs/EPSG/0/{}"
+
+
+@pytest.mark.parametrize(
+    ("crs", "members"),
+    [
+        # no EPSG code for the pair: the horizontal code, the vertical one beside it
+        ("EPSG:2056+5728", {"referenceSystem": "2056", "verticalReferenceSystem": "5728"}),
+        # a pair with a code of its own (ETRS89 / UTM 33N + DHHN92 height is EPSG:5556)
+        ("EPSG:25833+5783", {"referenceSystem": "5556"}),
+        ("EPSG:2056", {"referenceSystem": "2056"}),
+    ],
+)
+def test_reference_system_keeps_the_vertical_datum(crs, members, tmp_path):
+    """The heights' datum is written (schema-valid CityJSON 2.0) and read back, by file and
+    by CityJSONSeq header."""
+    model = cityjson.read(ZURICH, crs=crs) if crs.startswith("EPSG:2056") else None
+    if model is None:  # the Zürich vertices put in a Berlin CRS: only the CRS matters here
+        model = cityjson.read(_with_metadata(tmp_path, "in", referenceSystem=EPSG_URL.format(5556)))
+    assert model.crs.equals(twin.crs.parse_crs(crs))
+    out = cityjson.write(model, tmp_path / "out.city.json")
+    doc = json.loads(out.read_text())
+    assert schema_errors(doc) == []
+    named = {k: v for k, v in doc["metadata"].items() if "eferenceSystem" in k}
+    assert named == {k: EPSG_URL.format(v) for k, v in members.items()}
+    assert cityjson.read(out).crs.equals(model.crs)
+    seq = cityjson.write(model, tmp_path / "out.city.jsonl", seq=True)
+    header = json.loads(seq.read_text().splitlines()[0])
+    assert {k: v for k, v in header["metadata"].items() if "eferenceSystem" in k} == named
+    assert cityjson.read(seq).crs.equals(model.crs)
+
+
+def test_compound_reference_system_forms_are_read(tmp_path):
+    """The OGC compound CRS URL, which CityJSON 2.0's schema refuses (its pattern wants
+    ``/def/crs/``, so the writer does not use it), is read as the compound it names; a
+    vertical CRS beside a CRS that has one, or one that is not vertical, is named."""
+    compound = (
+        "https://www.opengis.net/def/crs-compound?1=" + EPSG_URL.format(2056)
+        + "&2=" + EPSG_URL.format(5728)
+    )  # fmt: skip
+    path = _with_metadata(tmp_path, "compound", referenceSystem=compound)
+    assert schema_errors(json.loads(path.read_text()))  # not CityJSON 2.0 as the schema has it
+    assert cityjson.read(path).crs.name == "CH1903+ / LV95 + LN02 height"
+    clash = _with_metadata(tmp_path, "clash", verticalReferenceSystem=EPSG_URL.format(5729))
+    clash.write_text(clash.read_text().replace(EPSG_URL.format(2056), compound))
+    with pytest.raises(CRSError, match=r"clash\.city\.json: metadata\.verticalReferenceSystem"):
+        cityjson.read(clash)
+    flat = _with_metadata(tmp_path, "flat", verticalReferenceSystem=EPSG_URL.format(4326))
+    with pytest.raises(CRSError, match="is not a vertical CRS"):
+        cityjson.read(flat)
+    # a compound --crs completes a file that names only its horizontal CRS, and no other
+    assert cityjson.read(ZURICH, crs="EPSG:2056+5729").crs.name == "CH1903+ / LV95 + LHN95 height"
+    assert cityjson.read(ZURICH, crs="EPSG:7415").crs.to_epsg() == 2056
