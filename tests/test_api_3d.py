@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import shutil
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -220,3 +221,25 @@ def test_area_key_gets_its_area_and_hidden_buildings_stay_hidden(twin_copy, tmp_
         ):
             r = http.get(path)
             assert r.status_code == 404 and r.json()["detail"] == "no collection 'buildings'"
+
+
+def test_a_twin_without_a_height_datum_gets_a_409_not_tiles(tmp_path):
+    """Tiles of heights with no vertical datum would sit a geoid undulation (47 m at Zürich)
+    too low: the API answers a 409 problem naming the CRS and the ways out, every time."""
+    source = Path(__file__).parent / "data" / "zurich_cityjson" / "zurich_lod2_12.city.json"
+    store = tmp_path / "zurich" / "city.gpkg"
+    store.parent.mkdir()
+    cityjson.read(source).save(store)
+    (tmp_path / "server").mkdir()
+    with (
+        serving(store, tmp_path / "server") as url,
+        httpx.Client(base_url=url, timeout=120) as http,
+    ):
+        assert http.get("/collections/buildings/items?limit=1").status_code == 200
+        for path in ("tileset.json", "tiles/0.glb", "tileset.json"):
+            r = http.get(f"/collections/buildings/3dtiles/{path}")
+            assert r.status_code == 409, r.text
+            assert r.headers["content-type"] == "application/problem+json"
+            detail = r.json()["detail"]
+            assert "CH1903+ / LV95 names no vertical datum" in detail
+            assert "twin import --crs" in detail and "--no-geoid" in detail
