@@ -9,6 +9,8 @@ none but the command line imports a module named by a string.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 TWIN = Path(__file__).resolve().parents[1] / "twin"
@@ -152,3 +154,21 @@ def test_processes_are_imported_by_name_not_by_string():
     assert {"twin.processes.trench", "twin.processes.coordination", "twin.processes.parcels"} <= (
         _imports(MODULES["twin.processes.registry"])
     )
+
+
+def test_importing_the_registry_loads_no_analysis_until_it_is_asked():
+    # the API imports twin.processes when it starts; the analyses (geopandas, scipy) load on
+    # the first call of processes(), with the three adapters, in a fresh interpreter
+    script = (
+        "import sys, twin.processes as p\n"
+        "def loaded(): return sorted(m for m in sys.modules if m.startswith('twin.analysis'))\n"
+        "print(loaded(), 'geopandas' in sys.modules)\n"
+        "print(list(p.processes()), 'twin.analysis.trench' in loaded())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out == [
+        "[] False",
+        "['parcel-buildings', 'trench-check', 'works-coordination'] True",
+    ]
