@@ -35,6 +35,7 @@ from twin.layers import LOD_LAYERS
 from twin.model import CityModel
 from twin.polygon3d import surface_metrics
 from twin.semantics import Semantic
+from twin.store import write
 from twin.terrain import Terrain
 
 #: optional vector sources copied into the twin, source name -> layer name
@@ -207,7 +208,7 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
         )
         if ortho is not None:  # the store copies it beside the twin (city.ortho.tif)
             model.metadata["ortho"] = str(ortho)
-        model.save(output)
+        write(model, output)
         model.cache_meshes(output, lods)
         bar.close()
         return model
@@ -231,7 +232,7 @@ def _citymodel(config: BuildConfig, output: Path, started: str) -> CityModel:
         {"citymodel": len(model.buildings)},
         [f"skipped {n} {kind}" for kind, n in sorted(skipped.items())],
     )
-    model.save(output)
+    write(model, output)
     return model
 
 

@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 import shapely
 
+import twin
 from tests.formats_checks import schema_errors
 from tests.servers import serving
 from tests.test_formats_tiles3d import check_glb, check_tileset
 from twin.api.config import hash_key
 from twin.formats import cityjson
-from twin.model import CityModel
 
 KEY = "area-key-0123456789"
 AREA = (524500.0, 165350.0, 524700.0, 165550.0)
@@ -85,7 +85,7 @@ def test_cityjson_items_match_the_geojson_page_and_the_export(client, twin_copy)
     assert 'rel="next"' in r.headers["Link"] and "f=cityjson" in r.headers["Link"]
 
     # the same buildings as the interchange export of the whole twin, vertex for vertex
-    full = cityjson.document(CityModel.open(twin_copy))
+    full = cityjson.document(twin.open(twin_copy))
     for bid in ids:
         ours, theirs = doc["CityObjects"][bid], full["CityObjects"][bid]
         assert ours["attributes"] == theirs["attributes"]
@@ -174,7 +174,7 @@ def test_tileset_is_linked_valid_cached_and_invalidated(client, twin_copy, tmp_p
     names = []
     for tile in first["contents"]:
         names += check_glb(tmp_path / "a" / tile["content"]["uri"])["names"]
-    model = CityModel.open(twin_copy)
+    model = twin.open(twin_copy)
     assert sorted(names) == sorted(model.buildings["building_id"])
 
     uri = first["contents"][0]["content"]["uri"]
@@ -207,7 +207,7 @@ def test_area_key_gets_its_area_and_hidden_buildings_stay_hidden(twin_copy, tmp_
         items = http.get(
             "/collections/buildings/items?f=cityjson&limit=1000", headers={"X-API-Key": KEY}
         ).json()
-    buildings = CityModel.open(twin_copy).buildings
+    buildings = twin.open(twin_copy).buildings
     inside = buildings["building_id"][shapely.intersects(buildings.geometry, shapely.box(*AREA))]
     assert 0 < len(inside) < len(buildings)
     assert sorted(names) == sorted(inside) == sorted(items["CityObjects"])

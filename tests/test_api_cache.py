@@ -12,9 +12,10 @@ import httpx
 import pytest
 import shapely
 
+import twin
 from tests.servers import serving
 from twin.api.geojson import ENTRY_BYTES, FeatureCache
-from twin.model import CityModel
+from twin.store import write
 
 TIME = re.compile(rb'"timeStamp":"[^"]*"')
 
@@ -78,9 +79,9 @@ def test_a_twin_rebuilt_or_edited_while_served_is_served_anew(twin_copy, tmp_pat
         first = http.get("/collections/buildings/items/1").json()["properties"]
 
         # rebuilt: twin.store writes a new file and renames it over the served one
-        model = CityModel.open(twin_copy)
+        model = twin.open(twin_copy)
         model.buildings["height"] += 100
-        model.save(twin_copy)
+        write(model, twin_copy)
         rebuilt_height = http.get("/collections/buildings/items/1").json()["properties"]
         assert rebuilt_height["height"] == pytest.approx(first["height"] + 100, abs=1e-9)
         assert http.get("/collections/buildings/items?limit=5").json()["features"][0]["properties"][

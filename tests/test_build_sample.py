@@ -16,6 +16,7 @@ from rasterio.windows import Window
 
 import twin
 from ingest.pipeline import build
+from twin.store import write
 
 from .conftest import sample_config
 from .test_pipeline import closed_and_oriented, signed_volume
@@ -80,7 +81,7 @@ def test_solids_closed_including_courtyards_and_parts(sample_twin):
 
 def test_round_trip_of_the_built_twin_is_exact(sample_twin, tmp_path):
     model = twin.open(sample_twin)
-    copy = model.save(tmp_path / "copy.gpkg")
+    copy = write(model, tmp_path / "copy.gpkg")
     again = twin.open(copy)
     for name, frame in model.layers.items():
         pd.testing.assert_frame_equal(

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 import twin
 from tests.test_trench import line, model, pipe
 from twin.cli import main
+from twin.store import write
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -107,7 +108,7 @@ def crossing_twin(tmp_path_factory) -> Path:
     measured to ± 0.1 m, and nothing else."""
     folder = tmp_path_factory.mktemp("crossing")
     main_line = pipe("W1", "water", line(50, 5, 50, 95), 1.65)
-    return model(folder, utilities=[main_line]).save(folder / "city.gpkg")
+    return write(model(folder, utilities=[main_line]), folder / "city.gpkg")
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:

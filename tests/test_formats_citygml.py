@@ -17,6 +17,7 @@ from tests.formats_checks import assert_same_model, per_building, schema_errors
 from twin.cli import main
 from twin.errors import CRSError, InputError
 from twin.formats import citygml, cityjson, read
+from twin.store import write
 
 DATA = Path(__file__).parent / "data" / "berlin_citygml"
 TILE = DATA / "3900_5819.gml"
@@ -44,7 +45,7 @@ def test_berlin_round_trip_through_cityjson(source, buildings, solids, semantics
     lod2 = imported.layers["lod2"]
     assert (lod2["geometry_type"] == "Solid").sum() == solids
     assert imported.layers["building_surfaces"]["semantic"].value_counts().to_dict() == semantics
-    reopened = twin.open(imported.save(tmp_path / "berlin.gpkg"))
+    reopened = twin.open(write(imported, tmp_path / "berlin.gpkg"))
     out = cityjson.write(reopened, tmp_path / "berlin.city.json")
     assert schema_errors(json.loads(out.read_text())) == []
     diff = assert_same_model(imported, cityjson.read(out))

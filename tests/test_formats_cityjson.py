@@ -18,6 +18,7 @@ from tests.formats_checks import assert_same_model, per_building, schema_errors
 from twin.cli import main
 from twin.errors import CRSError, InputError
 from twin.formats import cityjson, meshes
+from twin.store import write
 
 DATA = Path(__file__).parent / "data"
 ZURICH = DATA / "zurich_cityjson" / "zurich_lod2_12.city.json"
@@ -49,7 +50,7 @@ def test_round_trip_real_data(source, buildings, lods, tmp_path):
     imported = cityjson.read(source)
     assert imported.buildings["object_type"].value_counts().to_dict() == buildings
     assert imported.metadata["lods"] == lods
-    store = imported.save(tmp_path / "city.gpkg")
+    store = write(imported, tmp_path / "city.gpkg")
     reopened = twin.open(store)
     for seq in (False, True):
         out = cityjson.write(reopened, tmp_path / f"out{seq}.json", seq=seq)
@@ -388,7 +389,7 @@ def test_solid_with_a_cavity_round_trips(tmp_path):
     source = tmp_path / "cavity.city.json"
     source.write_text(json.dumps(doc))
     read = cityjson.read(source)  # written back as read, or from the layers once stored
-    stored = twin.open(read.save(tmp_path / "city.gpkg"))
+    stored = twin.open(write(read, tmp_path / "city.gpkg"))
     for n, (model, seq) in enumerate([(read, False), (stored, False), (stored, True)]):
         out = cityjson.write(model, tmp_path / f"out{n}.json", seq=seq)
         if seq:

@@ -1,12 +1,90 @@
-"""The layering of the house: ``twin`` (model, store, formats, analyses, API) never imports
-the pipelines (``ingest``) or the viewer (``viewer``); only its command line may."""
+"""The layering of the house, read from the code's own import statements.
+
+``twin`` (model, store, formats, analyses, API) never imports the pipelines (``ingest``) or the
+viewer (``viewer``); only its command line may. No module of ``twin`` imports, however
+indirectly, one that imports it back (the store depends on the model, never the reverse), and
+none but the command line imports a module named by a string.
+"""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 TWIN = Path(__file__).resolve().parents[1] / "twin"
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(TWIN.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+#: module name -> its file, for every Python module of ``twin``
+MODULES = {_module_name(p): p for p in sorted(TWIN.rglob("*.py"))}
+
+
+def _imports(path: Path) -> set[str]:
+    """The ``twin`` modules that ``path`` imports anywhere in it (inside functions and
+    ``TYPE_CHECKING`` blocks too): ``from twin.a import b`` names ``twin.a.b`` when that is a
+    module, else ``twin.a``. The parent packages Python also runs on the way are left out."""
+    module = _module_name(path)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{anchor}.{base}" if base else anchor
+            subs = {f"{base}.{alias.name}" for alias in node.names} & MODULES.keys()
+            found |= subs or {base}
+    return found & MODULES.keys()
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module, or of one that imports
+    itself (Tarjan's algorithm, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found = []
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is None:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    component = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    if len(component) > 1 or node in graph[node]:
+                        found.append(sorted(component))
+            elif child not in index:
+                index[child] = low[child] = len(index)
+                stack.append(child)
+                on_stack.add(child)
+                work.append((child, iter(sorted(graph[child]))))
+            elif child in on_stack:
+                low[node] = min(low[node], index[child])
+    return found
 
 
 def test_twin_imports_neither_ingest_nor_viewer_outside_the_cli():
@@ -26,3 +104,71 @@ def test_twin_imports_neither_ingest_nor_viewer_outside_the_cli():
                 if name.split(".")[0] in ("ingest", "viewer")
             ]
     assert wrong == []
+
+
+def test_the_cycle_finder_finds_a_cycle_and_only_a_cycle():
+    # model -> store -> gpkg -> model is the cycle; errors, imported by all three, is not in it
+    graph = {
+        "model": {"store", "errors"},
+        "store": {"gpkg", "errors"},
+        "gpkg": {"model", "errors"},
+        "errors": set(),
+        "self": {"self"},
+    }
+    assert sorted(_cycles(graph)) == [["gpkg", "model", "store"], ["self"]]
+
+
+def test_no_module_of_twin_imports_itself_back():
+    graph = {name: _imports(path) - {name} for name, path in MODULES.items()}
+    assert "twin.model" in graph["twin.store.gpkg"]  # the graph holds the imports it should
+    assert _cycles(graph) == []
+
+
+def test_the_model_knows_no_store_and_the_analyses_no_processes():
+    graph = {name: _imports(path) for name, path in MODULES.items()}
+    assert not {m for m in graph["twin.model"] if m.startswith("twin.store")}
+    analyses = [name for name in graph if name.startswith("twin.analysis")]
+    wrong = {
+        name: sorted(m for m in graph[name] if m.startswith(("twin.processes", "twin.store")))
+        for name in analyses
+    }
+    assert {name: found for name, found in wrong.items() if found} == {}
+
+
+def test_processes_are_imported_by_name_not_by_string():
+    # the registry imports its adapters with import statements; only the command line loads a
+    # module by name (its lazy group of commands)
+    wrong = []
+    for name, path in MODULES.items():
+        if name.startswith("twin.cli"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            called = isinstance(node, ast.Attribute) and node.attr == "import_module"
+            called |= isinstance(node, ast.Name) and node.id == "__import__"
+            called |= isinstance(node, ast.ImportFrom) and any(
+                alias.name == "import_module" for alias in node.names
+            )
+            if called:
+                wrong.append(f"{path.relative_to(TWIN.parent)}:{node.lineno}")
+    assert wrong == []
+    assert {"twin.processes.trench", "twin.processes.coordination", "twin.processes.parcels"} <= (
+        _imports(MODULES["twin.processes.registry"])
+    )
+
+
+def test_importing_the_registry_loads_no_analysis_until_it_is_asked():
+    # the API imports twin.processes when it starts; the analyses (geopandas, scipy) load on
+    # the first call of processes(), with the three adapters, in a fresh interpreter
+    script = (
+        "import sys, twin.processes as p\n"
+        "def loaded(): return sorted(m for m in sys.modules if m.startswith('twin.analysis'))\n"
+        "print(loaded(), 'geopandas' in sys.modules)\n"
+        "print(list(p.processes()), 'twin.analysis.trench' in loaded())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out == [
+        "[] False",
+        "['parcel-buildings', 'trench-check', 'works-coordination'] True",
+    ]

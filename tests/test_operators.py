@@ -19,6 +19,7 @@ from ingest.pipeline import build
 from twin.cli import main
 from twin.errors import InputError
 from twin.info import describe
+from twin.store import write
 
 from .conftest import sample_config, write_config
 from .servers import serving
@@ -79,7 +80,7 @@ def test_a_table_made_as_a_geodataframe_without_geometry_is_stored(sample_twin, 
     model = twin.open(sample_twin)
     table = gpd.GeoDataFrame({"operator": ["Wasser", "Gas"], "phone": ["+49 30 23125 110", None]})
     model.layers["operators"] = table
-    again = twin.open(model.save(tmp_path / "copy.gpkg")).layers["operators"]
+    again = twin.open(write(model, tmp_path / "copy.gpkg")).layers["operators"]
     assert again["operator"].tolist() == ["Wasser", "Gas"]
     assert again["phone"].iloc[0] == "+49 30 23125 110" and pd.isna(again["phone"].iloc[1])
 

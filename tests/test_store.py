@@ -15,6 +15,7 @@ from geopandas.testing import assert_geodataframe_equal
 import twin
 from twin.errors import StoreError
 from twin.model import CityModel
+from twin.store import write
 from twin.terrain import Terrain
 
 
@@ -48,7 +49,7 @@ def _model() -> CityModel:
 
 def test_round_trip_is_exact(tmp_path):
     model = _model()
-    path = model.save(tmp_path / "city.gpkg")
+    path = write(model, tmp_path / "city.gpkg")
     back = twin.open(path)
     assert back.crs == model.crs
     assert back.metadata == model.metadata
@@ -62,7 +63,7 @@ def test_round_trip_is_exact(tmp_path):
 
 
 def test_gdal_reads_compound_crs(tmp_path):
-    path = _model().save(tmp_path / "city.gpkg")
+    path = write(_model(), tmp_path / "city.gpkg")
     info = pyogrio.read_info(path, layer="buildings")
     assert 'AUTHORITY["EPSG","31258"]' in info["crs"]
     assert 'AUTHORITY["EPSG","5778"]' in info["crs"]
@@ -70,7 +71,7 @@ def test_gdal_reads_compound_crs(tmp_path):
 
 
 def test_failed_write_leaves_previous_twin(tmp_path):
-    path = _model().save(tmp_path / "city.gpkg")
+    path = write(_model(), tmp_path / "city.gpkg")
     before = path.read_bytes()
     broken = _model()
     # The terrain copy fails after every layer has been written to the temporary file.
@@ -82,7 +83,7 @@ def test_failed_write_leaves_previous_twin(tmp_path):
         nodata=None,
     )
     with pytest.raises(StoreError, match="cannot copy the terrain"):
-        broken.save(path)
+        write(broken, path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["city.gpkg"]
 
@@ -99,7 +100,7 @@ def test_open_errors_name_the_file(tmp_path):
 
 
 def test_mesh_cache_is_used_and_never_stale(sample_twin, tmp_path):
-    path = twin.open(sample_twin).save(tmp_path / "city.gpkg")
+    path = write(twin.open(sample_twin), tmp_path / "city.gpkg")
     cache = tmp_path / "city.mesh-1.2.npz"
     assert not cache.exists()
     built = twin.open(path).mesh("1.2")
@@ -115,7 +116,7 @@ def test_mesh_cache_is_used_and_never_stale(sample_twin, tmp_path):
     changed.layers["building_surfaces"] = surfaces[surfaces["semantic"] != "GroundSurface"]
     assert len(changed.mesh("1.2").triangles) < len(built.triangles)
     # Writing the twin again changes the key: the old cache is not used, a new one is written.
-    changed.save(path)
+    write(changed, path)
     assert len(twin.open(path).mesh("1.2").triangles) < len(built.triangles)
 
 

@@ -11,6 +11,7 @@ diameter, nothing known a 15 m crown; machines tear roots 1 m beyond the wall.
 
 from __future__ import annotations
 
+import json
 import math
 
 import geopandas as gpd
@@ -20,9 +21,10 @@ import shapely
 
 from tests.test_trench import TRENCH, X0, Y0, index_of, line, parallel, pipe
 from twin.analysis.rules import Rules
-from twin.analysis.trench import _process, check_trench, tree_conflicts
+from twin.analysis.trench import check_trench, tree_conflicts
 from twin.crs import Transformation, parse_crs, transform_geometry
 from twin.errors import InputError
+from twin.processes import processes
 
 
 def tree(tid, distance, circumference=120.0, crown=8.0, height=np.nan, columnar=False):
@@ -377,13 +379,13 @@ def test_trench_check_process_takes_soil_and_names_the_transformation(sample_twi
     axis = shapely.LineString([(x - 10, y + 3), (x + 10, y + 3)])
     wgs84, _ = transform_geometry(axis, model.crs, parse_crs("OGC:CRS84"))
     inputs = {
-        "trench": shapely.geometry.mapping(wgs84),
+        "trench": json.loads(shapely.to_geojson(wgs84)),  # as a client sends it
         "width": 0.6,
         "depth": 2.0,
         "soil": "stiff_cohesive",
         "trench_id": "api",
     }
-    result = _process(sample_twin, inputs)["result"]
+    result = processes()["trench-check"].run(sample_twin, inputs)["result"]
     assert result["soil"] == "stiff_cohesive" and result["slope_angle_deg"] == 60.0
     assert "MGI to WGS 84" in result["data_quality"]["transformation"]["description"]
     assert result["data_quality"]["transformation"]["position_uncertainty_added_m"] == 1.5

@@ -23,6 +23,7 @@ from twin.errors import InputError
 from twin.mesh import Mesh
 from twin.model import mesh_cache
 from twin.polygon3d import triangulate, vector_area
+from twin.store import write
 from twin.validity import CODES, check, check_faces, repair_surfaces, surface_rows
 
 BOTTOM = [(0, 0, 0), (0, 1, 0), (1, 1, 0), (1, 0, 0)]
@@ -240,7 +241,7 @@ def test_unknown_kinds_are_refused():
 )
 def test_validate_imported_real_models(tmp_path, source, invalid):
     path = tmp_path / "city.gpkg"
-    formats.read(DATA / source).save(path)
+    write(formats.read(DATA / source), path)
     result = CliRunner().invoke(main, ["validate", str(path), "--json"])
     assert result.exit_code == (1 if any(invalid.values()) else 0), result.output
     assert json.loads(result.output)["invalid"] == invalid
@@ -268,7 +269,7 @@ def test_validate_reports_and_fails_on_invalid(sample_twin, tmp_path):
     row = int(np.flatnonzero(lod12.geometry.notna().to_numpy())[0])
     broken = shapely.MultiPolygon(list(lod12.geometry.iloc[row].geoms)[1:])  # no ground
     lod12.loc[lod12.index[row], "geometry"] = broken
-    model.save(path)
+    write(model, path)
     result = CliRunner().invoke(main, ["validate", str(path)])
     assert result.exit_code == 1
     bid = lod12["building_id"].iloc[row]
@@ -296,7 +297,7 @@ def _broken_twin(sample_twin, tmp_path):
         rows = surfaces.index[(surfaces["building_id"] == ids[row]) & (surfaces["lod"] == "1.2")]
         surfaces.loc[rows, "geometry"] = new
     model.layers["lod12"], model.layers["building_surfaces"] = lod12, surfaces
-    model.save(path)
+    write(model, path)
     return path, ids[turned], ids[warped]
 
 
@@ -376,7 +377,7 @@ def test_ring_not_closed_in_citygml_103(tmp_path):
     source = tmp_path / "open.gml"
     tree.write(str(source))
     path = tmp_path / "city.gpkg"
-    formats.read(source).save(path)
+    write(formats.read(source), path)
     result = CliRunner().invoke(main, ["validate", str(path), "--json"])
     assert result.exit_code == 1, result.output
     report = json.loads(result.output)
@@ -510,7 +511,7 @@ def _cavity_twin(tmp_path, case):
     source = tmp_path / f"{case}.city.json"
     source.write_text(json.dumps(doc))
     path = tmp_path / f"{case}.gpkg"
-    formats.read(source).save(path)
+    write(formats.read(source), path)
     return path, part_id
 
 

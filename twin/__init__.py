@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,14 +20,22 @@ if TYPE_CHECKING:
     from twin.semantics import Semantic
     from twin.terrain import Terrain
 
-# The model classes pull in geopandas and friends; they are imported on first use so that
-# light entry points (``twin --version``, the point cloud reader process) start quickly.
-_LAZY = {
-    "CityModel": "twin.model",
-    "Mesh": "twin.mesh",
-    "Semantic": "twin.semantics",
-    "Terrain": "twin.terrain",
-}
+
+#: the model classes: they pull in geopandas and friends, so they are imported on first use
+#: and light entry points (``twin --version``, the point cloud reader process) start quickly
+_LAZY = ("CityModel", "Mesh", "Semantic", "Terrain")
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'twin' has no attribute {name!r}")
+    from twin.mesh import Mesh
+    from twin.model import CityModel
+    from twin.semantics import Semantic
+    from twin.terrain import Terrain
+
+    return {"CityModel": CityModel, "Mesh": Mesh, "Semantic": Semantic, "Terrain": Terrain}[name]
+
 
 __all__ = [
     "CRSError",
@@ -45,14 +52,9 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'twin' has no attribute {name!r}")
-
-
 def open(path: str | Path, /) -> CityModel:
-    """Open the twin at ``path`` (a GeoPackage written by ``twin build``)."""
-    from twin.model import CityModel
+    """Open the twin at ``path`` (a GeoPackage written by ``twin build``); write one with
+    :func:`twin.store.write`."""
+    from twin.store import read
 
-    return CityModel.open(path)
+    return read(path)

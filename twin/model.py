@@ -125,6 +125,11 @@ class CityModel:
     metadata
         JSON-serialisable facts about the model: name, origin, twin version, provenance.
 
+    Notes
+    -----
+    A model does not know where it is kept: :func:`twin.open` reads one from a store and
+    :func:`twin.store.write` writes one (the store depends on the model, not the reverse).
+
     Examples
     --------
     >>> import shapely
@@ -141,19 +146,6 @@ class CityModel:
     terrain: Terrain | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     _meshes: dict[str, Mesh] = field(default_factory=dict, init=False, repr=False)
-
-    @classmethod
-    def open(cls, path: str | Path, /) -> CityModel:
-        """Open a twin store (a GeoPackage)."""
-        from twin.store import read
-
-        return read(path)
-
-    def save(self, path: str | Path, /) -> Path:
-        """Write the model atomically to a twin store; returns the path written."""
-        from twin.store import write
-
-        return write(self, path)
 
     def layer(self, name: str, /) -> pd.DataFrame:
         """A layer by name.

@@ -25,7 +25,7 @@ import shapely
 from twin.api.problems import Problem
 from twin.errors import CRSError, InputError
 from twin.formats import tiles3d
-from twin.model import CityModel
+from twin.store import read
 
 #: media type of a tileset in OGC API - 3D GeoVolumes links
 TILESET = "application/json+3dtiles"
@@ -55,7 +55,7 @@ class TilesetCache:
         return hashlib.sha256(f"{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
 
     def _build(self, folder: Path, area: shapely.Geometry | None) -> None:
-        model = CityModel.open(self.twin_path)
+        model = read(self.twin_path)
         rows = None
         if area is not None:
             rows = np.flatnonzero(shapely.intersects(model.buildings.geometry.to_numpy(), area))

@@ -36,11 +36,12 @@ def import_(
     the twin OUTPUT."""
     from twin.formats import read
     from twin.outputs import TWIN, check_output, twin_files
+    from twin.store import write
 
     files = twin_files(output)
     check_output(output, TWIN, inputs=[source], overwrite=overwrite, also=files[1:])
     model = read(source, crs=crs, target_crs=target_crs, name=name)
-    model.save(output)
+    write(model, output)
     info = model.metadata["source"]
     kinds = model.buildings["object_type"].value_counts().to_dict()
     click.echo(

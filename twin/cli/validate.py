@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 from twin.layers import LOD_LAYERS
 from twin.model import CityModel
 from twin.outputs import TWIN, check_output
+from twin.store import read, write
 from twin.validity import check_faces, names, repair_surfaces, surface_rows
 
 #: column of a LoD layer with the codes a reader found in the source file and repaired while
@@ -30,7 +31,7 @@ def validate(twin_path: Path, as_json: bool) -> None:
     The repaired faces replace the buildings' rows in building_surfaces, which the exports
     read. Exits with status 1 when any solid stays invalid.
     """
-    model = CityModel.open(twin_path)
+    model = read(twin_path)
     check_output(twin_path, TWIN, option="TWIN")  # rewritten in place: its folder must take it
     report: dict[str, dict[str, list[str]]] = {}
     summary = {}
@@ -70,7 +71,7 @@ def validate(twin_path: Path, as_json: bool) -> None:
         }
         report[lod] = invalid
         summary[lod] = {"solids": int(frame.geometry.notna().sum()), "invalid": len(invalid)}
-    model.save(twin_path)
+    write(model, twin_path)
     _refresh_meshes(model, twin_path)
     if as_json:
         click.echo(json.dumps({"summary": summary, "invalid": report}, indent=2))

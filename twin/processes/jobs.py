@@ -1,24 +1,11 @@
-"""Analyses as processes (OGC API - Processes), framework-free: a registry and a job runner.
-
-An analysis registers a :class:`Process` (id, inputs and outputs as JSON Schemas, the scope a
-caller needs, the function). The API, the CLI and notebooks list and run the same registry;
-this module never imports a web framework. Modules that register processes are listed in
-:data:`PROCESS_MODULES` and imported on first use of the registry.
-
-Examples
---------
->>> "parcel-buildings" in processes()
-True
-"""
+"""Jobs: asynchronous runs of processes, their status and results shared by every worker."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import threading
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -29,101 +16,7 @@ import shapely
 
 from twin.errors import InputError
 from twin.files import atomic
-
-#: modules imported on first use of the registry; each registers its processes
-PROCESS_MODULES: list[str] = [
-    "twin.analysis.parcels",
-    "twin.analysis.trench",
-    "twin.analysis.coordination",
-]
-
-ProcessFunction = Callable[..., dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class Process:
-    """A registered analysis.
-
-    Attributes
-    ----------
-    id, title, description, version
-        As in the OGC process description.
-    inputs, outputs
-        Name -> ``{"title", "description", "schema"}`` (JSON Schema of the value).
-    function
-        ``function(twin_path, inputs, *, area=None) -> dict`` of outputs; ``area`` is the
-        caller's service area (shapely, store CRS) when the caller is scoped: the function
-        reads nothing outside it.
-    reads
-        The collections (layers) the function reads: a caller needs the read scope of each
-        of them, as for reading them through the Features API, besides ``scope``.
-    scope
-        The scope a caller needs to see and run it (``None``: no scope of its own).
-    """
-
-    id: str
-    title: str
-    description: str
-    inputs: dict[str, dict[str, Any]]
-    outputs: dict[str, dict[str, Any]]
-    function: ProcessFunction
-    reads: tuple[str, ...] = ()
-    scope: str | None = None
-    version: str = "1.0.0"
-
-    def validate(self, inputs: dict[str, Any], /) -> None:
-        """Check inputs against their schemas.
-
-        Raises
-        ------
-        InputError
-            Naming the input and the problem.
-        """
-        if not isinstance(inputs, dict):
-            raise InputError(f"process {self.id!r}: inputs must be a JSON object")
-        unknown = set(inputs) - set(self.inputs)
-        if unknown:
-            raise InputError(f"process {self.id!r}: unknown inputs {sorted(unknown)}")
-        missing = sorted(
-            n for n, d in self.inputs.items() if d.get("minOccurs", 1) > 0 and n not in inputs
-        )
-        if missing:
-            raise InputError(f"process {self.id!r}: missing inputs {missing}")
-        # Imported here: jsonschema loads its format checkers' grammars on import (seconds
-        # with rfc3987-syntax installed), which every command that registers a process
-        # (twin dig coordinate, twin dig check) would pay without running one.
-        import jsonschema
-
-        for name, value in inputs.items():
-            try:
-                jsonschema.validate(value, self.inputs[name]["schema"])
-            except jsonschema.ValidationError as exc:
-                raise InputError(f"process {self.id!r}: input {name!r}: {exc.message}") from None
-
-    def run(self, twin_path: Path, inputs: dict[str, Any], /, *, area=None) -> dict[str, Any]:
-        """Validate the inputs and run the process."""
-        self.validate(inputs)
-        return self.function(Path(twin_path), inputs, area=area)
-
-
-_REGISTRY: dict[str, Process] = {}
-_loaded = False
-
-
-def register(process: Process, /) -> Process:
-    """Add a process to the registry (a repeated id replaces the earlier one)."""
-    _REGISTRY[process.id] = process
-    return process
-
-
-def processes() -> dict[str, Process]:
-    """All registered processes by id."""
-    global _loaded
-    if not _loaded:
-        for module in PROCESS_MODULES:
-            importlib.import_module(module)
-        _loaded = True
-    return dict(_REGISTRY)
+from twin.processes.process import Process
 
 
 @dataclass
