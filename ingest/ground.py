@@ -8,7 +8,6 @@ it, why (in ``height_fallback_reason``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -66,10 +65,14 @@ def raster_ground(
     return z, why
 
 
-@dataclass
 class Ground:
     """Ground heights being chosen: each source offered in turn fills the buildings still
     without one.
+
+    Parameters
+    ----------
+    geoms : (n,) object
+        The footprints; a missing one never gets a ground height.
 
     Attributes
     ----------
@@ -77,33 +80,23 @@ class Ground:
         The heights so far (NaN: none yet).
     method : (n,) object
         The source of each (``None``: none yet).
+
+    Examples
+    --------
+    >>> g = Ground(np.array([shapely.box(0, 0, 1, 1), shapely.box(5, 0, 6, 1)]))
+    >>> g.offer("dtm", np.array([445.2, np.nan]), "footprint outside the DTM")
+    >>> g.offer("constant", np.array([445.0, 445.0]), "")
+    >>> g.z.tolist(), g.method.tolist(), g.reasons().tolist()
+    ([445.2, 445.0], ['dtm', 'constant'], [None, 'ground: footprint outside the DTM'])
     """
 
-    z: NDArray[np.float64]
-    method: NDArray[np.object_]
-    _present: NDArray[np.bool_]
-    _notes: IssueLog
-    _offered: bool = False
-
-    @classmethod
-    def of(cls, geoms: NDArray[np.object_], /) -> Ground:
-        """No ground yet for the footprints ``geoms`` ``(n,)`` (missing ones never get any).
-
-        Examples
-        --------
-        >>> g = Ground.of(np.array([shapely.box(0, 0, 1, 1), shapely.box(5, 0, 6, 1)]))
-        >>> g.offer("dtm", np.array([445.2, np.nan]), "footprint outside the DTM")
-        >>> g.offer("constant", np.array([445.0, 445.0]), "")
-        >>> g.z.tolist(), g.method.tolist(), g.reasons().tolist()
-        ([445.2, 445.0], ['dtm', 'constant'], [None, 'ground: footprint outside the DTM'])
-        """
+    def __init__(self, geoms: NDArray[np.object_], /) -> None:
         n = len(geoms)
-        return cls(
-            np.full(n, np.nan),
-            np.full(n, None, dtype=object),
-            ~shapely.is_missing(geoms),
-            IssueLog(n),
-        )
+        self.z = np.full(n, np.nan)
+        self.method = np.full(n, None, dtype=object)
+        self._present = ~shapely.is_missing(geoms)
+        self._notes = IssueLog(n)
+        self._offered = False
 
     @property
     def missing(self) -> NDArray[np.bool_]:

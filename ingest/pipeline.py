@@ -109,7 +109,7 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
         _void(dsm, log, "roof heights from the next source")
         dem_void = _void(dem, log, "no ground heights from it")
         ortho = _imagery(config.sources["ortho"], crs) if "ortho" in config.sources else None
-        ground = Ground.of(geoms)
+        ground = Ground(geoms)
         lidar = None
         if "lidar" in config.sources:
             lidar = LidarHeights.measure(
@@ -164,7 +164,11 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
             if dem_void:
                 ground.offer("dem", np.full(len(geoms), np.nan), "DEM: all cells no-data")
             else:
-                z, why = raster_ground(geoms, dem.path, config.lod1, label="DEM", progress=progress)
+                gap = ground.missing
+                z, why = np.full(len(geoms), np.nan), np.full(len(geoms), None, dtype=object)
+                z[gap], why[gap] = raster_ground(
+                    geoms[gap], dem.path, config.lod1, label="DEM", progress=progress
+                )
                 ground.offer("dem", z, why)
         if config.lod1.ground_z is not None:
             ground.offer("constant", np.full(len(geoms), config.lod1.ground_z), "")
