@@ -31,14 +31,15 @@ def main() -> None:
 
     from ingest import cadastre
     from ingest.config import BuildConfig
-    from ingest.lod1 import dsm_roofs, ground_heights, lift
+    from ingest.ground import raster_ground
+    from ingest.lod1 import dsm_roofs, lift
     from ingest.pipeline import build
 
     config = BuildConfig.load(sources)
     buildings = cadastre.read_buildings(config.sources["cadastre"], config.crs, config.lod1)
     geoms = buildings.geometry.to_numpy()
     t = time.perf_counter()
-    ground, _ = ground_heights(geoms, config.sources["dtm"].path, config.lod1)
+    ground, _ = raster_ground(geoms, config.sources["dtm"].path, config.lod1, label="DTM")
     roofs = [dsm_roofs(geoms, config.sources["dsm"].path, config.lod1)]
     attributes = lift(buildings, ground_z=ground, roofs=roofs, survey=None, options=config.lod1)
     lifting_s = time.perf_counter() - t

@@ -25,6 +25,7 @@ SOURCE_KEYS: dict[str, set[str]] = {
     "survey": {"codes", "crs"},
     "dtm": {"crs"},
     "dsm": {"crs"},
+    "dem": {"crs"},
     "ortho": {"crs"},
     "lidar": {"crs"},
     "citymodel": {"crs"},
@@ -65,6 +66,8 @@ class Lod1Options:
     ground_search: float = 30.0
     sliver_area: float = 2.0
     base: str = "flat"
+    ground_z: float | None = None
+    """m in the project's height datum: the ground of buildings no terrain source reaches."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,9 @@ class BuildConfig:
     text: str
     lidar: LidarOptions = field(default_factory=LidarOptions)
     lod13: Lod13Options = field(default_factory=Lod13Options)
+    allow_scale_error: bool = False
+    """``[project] allow_scale_error``: accept a project CRS that distorts lengths where the
+    data lie, or data outside its area of use (with a warning naming the scale factor)."""
 
     @classmethod
     def load(cls, path: str | Path, /) -> BuildConfig:
@@ -139,6 +145,12 @@ class BuildConfig:
             check_project_crs(crs)
         except CRSError as exc:
             raise ConfigError(f"{path}: {exc}") from exc
+        allow_scale_error = project.get("allow_scale_error", False)
+        if not isinstance(allow_scale_error, bool):
+            raise ConfigError(
+                f"{path}: [project] allow_scale_error must be true or false, "
+                f"not {allow_scale_error!r}"
+            )
         sources = {}
         for name, section in raw.get("sources", {}).items():
             if name not in SOURCE_KEYS:
@@ -184,6 +196,7 @@ class BuildConfig:
             lidar=lidar,
             lod13=lod13,
             text=text,
+            allow_scale_error=allow_scale_error,
         )
 
 

@@ -1,10 +1,15 @@
-"""Messages about features, collected per row and stored as one text column."""
+"""Messages about features, collected per row and stored as one text column, and the notes
+of a run."""
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+
+from twin.errors import DataQualityWarning, TwinWarning
 
 
 class IssueLog:
@@ -32,3 +37,12 @@ class IssueLog:
             joined = pd.Series(self._texts).groupby(np.asarray(self._rows)).agg("; ".join)
             out[joined.index.to_numpy()] = joined.to_numpy()
         return out
+
+
+def note(
+    log: list[str], message: str, /, *, category: type[TwinWarning] = DataQualityWarning
+) -> None:
+    """Record ``message`` in a run's warnings (the ``runs`` layer) and issue it as a warning
+    of ``category``, so that it shows on standard error as the build runs."""
+    log.append(message)
+    warnings.warn(category(message), stacklevel=3)

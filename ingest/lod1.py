@@ -71,26 +71,12 @@ def dsm_roofs(
     return RoofSource("dsm", "DSM", stats, nodata_fraction, {"dsm_pixels": stats.count})
 
 
-def ground_heights(
-    geoms: NDArray[np.object_], dtm: Path, options: Lod1Options, /, *, progress: bool = False
-) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
-    """Ground height per footprint: a low percentile of the DTM in and around the footprint.
-
-    The pixels are those of the footprint grown by ``ground_buffer`` metres, so a building on
-    a slope takes the ground at its lower side, as a surveyor would.
-
-    Returns the heights (NaN where the DTM has nothing) and the number of pixels used.
-    """
-    grown = shapely.buffer(geoms, options.ground_buffer, join_style="bevel")
-    stats = zonal_stats(dtm, grown, [options.ground_percentile], progress=progress)
-    return stats.percentiles[options.ground_percentile], stats.count
-
-
 def lift(
     buildings: pd.DataFrame,
     /,
     *,
     ground_z: NDArray[np.float64],
+    ground_reason: NDArray[np.object_] | None = None,
     roofs: Sequence[RoofSource] = (),
     survey: pd.DataFrame | None,
     options: Lod1Options,
@@ -103,6 +89,9 @@ def lift(
         Footprints (``geometry``) with their source attributes.
     ground_z : (n,) float
         Ground heights (NaN where unknown).
+    ground_reason : (n,) object
+        Why the better ground sources gave none (:meth:`ingest.ground.Ground.reasons`),
+        ``None`` where the first did.
     roofs
         Measured roof heights, best first (LiDAR points, then DSM pixels): each building takes
         its height from the first source with good data.
@@ -195,11 +184,11 @@ def lift(
     height = np.where(np.isnan(ground_z), relative, top - ground_z)
     none = np.flatnonzero((method == "none") & has_geom)
     notes.add_many(none, ["no height from survey, DSM or attributes"] * len(none))
+    if ground_reason is not None:
+        given = np.flatnonzero(pd.notna(ground_reason) & has_geom)
+        notes.add_many(given, ground_reason[given])
     no_ground = np.flatnonzero(np.isnan(ground_z) & has_geom)
-    notes.add_many(
-        no_ground,
-        ["no ground height (no DTM, no surveyed ground nearby): no solid"] * len(no_ground),
-    )
+    notes.add_many(no_ground, ["no ground height: no solid"] * len(no_ground))
     notes.add_many(np.flatnonzero(~has_geom), ["no usable footprint"] * int((~has_geom).sum()))
 
     area = shapely.area(geoms)

@@ -18,19 +18,22 @@ import rasterio
 import shapely
 from tqdm import tqdm
 
-from ingest import cadastre, lod13, survey
+from ingest import cadastre, extents, lod13, survey
 from ingest.config import BuildConfig, Source
+from ingest.extents import Extent
+from ingest.ground import Ground, raster_ground
+from ingest.issues import note
 from ingest.lidar.heights import LidarHeights
 from ingest.lidar.read import extent
 from ingest.lidar.stats import PointStats
 from ingest.lidar.trees import detect_trees, merge_trees
-from ingest.lod1 import blocks, dsm_roofs, ground_heights, lift
+from ingest.lod1 import blocks, dsm_roofs, lift
 from ingest.lod22.build import Solids, reconstruct
 from ingest.operators import read_operators, unlisted_operators
 from ingest.vector import read_layer
 from twin._version import __version__
 from twin.crs import horizontal, same_horizontal, vertical
-from twin.errors import CRSError, InputError
+from twin.errors import CRSError, InputError, TwinWarning
 from twin.layers import LOD_LAYERS
 from twin.model import CityModel
 from twin.polygon3d import surface_metrics
@@ -84,15 +87,30 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
         layers: dict[str, pd.DataFrame] = {}
         if source.options.get("parcels_layer"):
             layers["parcels"] = cadastre.read_parcels(source, crs)
+        buildings, notes = extents.leave_out_of_area(
+            buildings, crs, source.path, allow=config.allow_scale_error
+        )
+        for message in notes:
+            note(log, message)
+        geoms = buildings.geometry.to_numpy()
+        footprints = extents.footprint_extent(geoms, source.path)
+        for message in _project_crs(crs, geoms, source.path, config):
+            note(log, message, category=TwinWarning)
         flagged = buildings["footprint_issue"].notna()
         if flagged.any():
             log.append(f"{int(flagged.sum())} footprint(s) flagged, see footprint_issue")
 
         next(steps)
-        terrain = _raster(config.sources.get("dtm"), crs, log)
-        dsm = _raster(config.sources.get("dsm"), crs, log)
+        terrain = _raster(config.sources.get("dtm"), crs, log, footprints, geoms)
+        dsm = _raster(config.sources.get("dsm"), crs, log, footprints, geoms)
+        dem = _raster(config.sources.get("dem"), crs, log, footprints, geoms)
+        void = _void(terrain, log, "no terrain in the twin; ground heights from the next source")
+        if void:
+            terrain = None
+        _void(dsm, log, "roof heights from the next source")
+        dem_void = _void(dem, log, "no ground heights from it")
         ortho = _imagery(config.sources["ortho"], crs) if "ortho" in config.sources else None
-        geoms = buildings.geometry.to_numpy()
+        ground = Ground(geoms)
         lidar = None
         if "lidar" in config.sources:
             lidar = LidarHeights.measure(
@@ -106,52 +124,77 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
             )
             cleanup.callback(lidar.discard)  # once the twin is written, or on failure
             if not (lidar.stats.roof.count.any() or lidar.stats.ground_points.any()):
-                cloud, footprints = (
-                    ", ".join(f"{v:.0f}" for v in box)
-                    for box in (extent(lidar.clouds), shapely.total_bounds(geoms))
-                )
+                cloud = Extent("point cloud", config.sources["lidar"].path, extent(lidar.clouds))
                 raise InputError(
-                    f"{config.sources['lidar'].path}: the point cloud ({cloud}) misses every "
-                    f"footprint ({footprints}); is its CRS right?"
+                    f"{cloud.path}: the point cloud ({cloud}) misses every footprint "
+                    f"({footprints}); is its CRS right?"
                 )
             terrain = lidar.terrain
             log.extend(lidar.warnings())
+            near = config.lidar.ground_distance
+            ground.offer("lidar", lidar.stats.ground, f"no LiDAR ground point within {near:g} m")
+        if void:
+            ground.offer("dtm", np.full(len(geoms), np.nan), "DTM: all cells no-data")
         if terrain is not None:
-            ground_z, _ = ground_heights(geoms, terrain.path, config.lod1, progress=progress)
-        else:
-            ground_z = np.full(len(buildings), np.nan)
-
-        ground_method = np.where(np.isnan(ground_z), None, "dtm")
-        if lidar is not None:
-            ground_z, ground_method = lidar.ground(ground_z, ground_method)
+            z, why = raster_ground(geoms, terrain.path, config.lod1, label="DTM", progress=progress)
+            ground.offer("dtm", z, why)
 
         next(steps)
         survey_table = None
         if "survey" in config.sources:
             points = survey.read_points(config.sources["survey"], crs)
+            extents.check_overlap(
+                Extent("survey points", config.sources["survey"].path, _bounds(points)),
+                footprints,
+                margin=config.lod1.ground_search,
+            )
             owner = survey.attach(points, buildings.geometry, snap=config.lod1.survey_snap)
             survey_table = survey.survey_heights(points, owner, len(buildings))
             ids = buildings["building_id"].to_numpy()
             points.insert(3, "building_id", np.where(owner >= 0, ids[owner.clip(0)], None))
             layers["survey_points"] = points
-            gap = np.isnan(ground_z)
+            gap = ground.missing
             if gap.any():
-                surveyed = survey.ground_heights(
-                    points, buildings.geometry[gap], distance=config.lod1.ground_search
-                )
-                ground_z[gap] = surveyed
-                ground_method[np.flatnonzero(gap)[~np.isnan(surveyed)]] = "survey"
+                z = np.full(len(geoms), np.nan)
+                search = config.lod1.ground_search
+                z[gap] = survey.ground_heights(points, buildings.geometry[gap], distance=search)
+                ground.offer("survey", z, f"no surveyed ground point within {search:g} m")
 
         next(steps)
+        if dem is not None and ground.missing.any():
+            if dem_void:
+                ground.offer("dem", np.full(len(geoms), np.nan), "DEM: all cells no-data")
+            else:
+                gap = ground.missing
+                z, why = np.full(len(geoms), np.nan), np.full(len(geoms), None, dtype=object)
+                z[gap], why[gap] = raster_ground(
+                    geoms[gap], dem.path, config.lod1, label="DEM", progress=progress
+                )
+                ground.offer("dem", z, why)
+        if config.lod1.ground_z is not None:
+            ground.offer("constant", np.full(len(geoms), config.lod1.ground_z), "")
         roofs = []
         if lidar is not None:
             roofs.append(lidar.roofs())
         if dsm is not None:
             roofs.append(dsm_roofs(geoms, dsm.path, config.lod1, progress=progress))
         attributes = lift(
-            buildings, ground_z=ground_z, roofs=roofs, survey=survey_table, options=config.lod1
+            buildings,
+            ground_z=ground.z,
+            ground_reason=ground.reasons(),
+            roofs=roofs,
+            survey=survey_table,
+            options=config.lod1,
         )
-        attributes.insert(1, "ground_method", ground_method)
+        attributes.insert(1, "ground_method", ground.method)
+        high = attributes["lod1_z"].notna() | attributes["height"].notna()
+        unfounded = int((ground.missing & high.to_numpy()).sum())
+        if unfounded:
+            note(
+                log,
+                f"{unfounded} building(s) have a height but no ground height, so no solid: "
+                "give a DTM, surveyed ground points, a [sources.dem] or [lod1] ground_z",
+            )
         # A source attribute named like a computed column keeps its value under source_<name>.
         clash = buildings.columns.intersection(attributes.columns)
         buildings = buildings.rename(columns={c: f"source_{c}" for c in clash})
@@ -175,14 +218,23 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
         for name in PASS_THROUGH:
             if name in config.sources:
                 src: Source = config.sources[name]
+                what = name.replace("_", " ")
                 layers[name] = read_layer(
                     src.path,
                     layer=src.options.get("layer"),
                     target=crs,
                     crs=src.crs,
-                    what=name.replace("_", " "),
+                    what=what,
                     allow_empty=True,
                 )
+                if len(layers[name]):
+                    spread = Extent(what, src.path, _bounds(layers[name]))
+                    if not spread.meets(footprints):
+                        note(
+                            log,
+                            f"{src.path.name}: the extent of the {what} ({spread}) misses that "
+                            f"of the footprints ({footprints}); is its CRS right?",
+                        )
         if operators is not None:
             layers["operators"] = operators
             log.extend(unlisted_operators(operators, layers))
@@ -223,6 +275,11 @@ def _citymodel(config: BuildConfig, output: Path, started: str) -> CityModel:
     model.buildings["height_method"] = "citymodel"
     model.buildings["footprint_issue"] = None
     skipped = model.metadata["source"]["skipped"]
+    log = [f"skipped {n} {kind}" for kind, n in sorted(skipped.items())]
+    for message in _project_crs(
+        config.crs, model.buildings.geometry.to_numpy(), source.path, config
+    ):
+        note(log, message, category=TwinWarning)
     model.layers["runs"] = _runs(
         output,
         config,
@@ -230,7 +287,7 @@ def _citymodel(config: BuildConfig, output: Path, started: str) -> CityModel:
         {"citymodel": _file_record(source.path)},
         {name: len(frame) for name, frame in model.layers.items()},
         {"citymodel": len(model.buildings)},
-        [f"skipped {n} {kind}" for kind, n in sorted(skipped.items())],
+        log,
     )
     write(model, output)
     return model
@@ -354,8 +411,48 @@ def _surfaces(
     )
 
 
-def _raster(source: Source | None, crs: pyproj.CRS, log: list[str]) -> Terrain | None:
-    """Open a DTM/DSM source and check that it is in the project CRS and height datum."""
+def _project_crs(crs: pyproj.CRS, geoms: np.ndarray, path: Path, config: BuildConfig) -> list[str]:
+    """Warnings about the project CRS where the footprints ``geoms`` (of ``path``) lie: a
+    scale error accepted by ``[project] allow_scale_error``, heights without a datum.
+
+    Raises
+    ------
+    CRSError
+        When the scale error is too large and not accepted (:func:`extents.check_scale`).
+    """
+    notes = extents.check_scale(crs, geoms, path, allow=config.allow_scale_error)
+    if vertical(crs) is None:
+        notes.append(
+            f"heights have no stated datum: the project CRS {crs.name} has no vertical CRS; "
+            "name a compound one, such as EPSG:31258+5778 (GK M31 + GHA heights)"
+        )
+    return notes
+
+
+def _bounds(frame: gpd.GeoDataFrame) -> tuple[float, float, float, float]:
+    xmin, ymin, xmax, ymax = frame.total_bounds
+    return float(xmin), float(ymin), float(xmax), float(ymax)
+
+
+def _void(raster: Terrain | None, log: list[str], then: str) -> bool:
+    """Whether ``raster`` holds only no-data; if so, say so in the run's warnings, with what
+    the build does ``then``."""
+    if raster is None or extents.has_data(raster.path):
+        return False
+    note(log, f"{raster.path.name}: all cells no-data; {then}")
+    return True
+
+
+def _raster(
+    source: Source | None,
+    crs: pyproj.CRS,
+    log: list[str],
+    footprints: Extent,
+    geoms: np.ndarray,
+) -> Terrain | None:
+    """Open a DTM/DSM/DEM source and check that it is in the project CRS and height datum
+    and lies on the footprints ``geoms`` of extent ``footprints``
+    (:func:`extents.check_overlap`, :func:`extents.coverage`)."""
     if source is None:
         return None
     raster = Terrain.from_raster(source.path, crs=source.crs)
@@ -370,6 +467,10 @@ def _raster(source: Source | None, crs: pyproj.CRS, log: list[str]) -> Terrain |
         log.append(f"{source.path.name}: no vertical CRS; heights taken as {ours.name}")
     elif theirs is not None and ours is not None and not same_horizontal(theirs, ours):
         raise CRSError(f"{source.path}: heights are in {theirs.name}, the project's in {ours.name}")
+    extent = Extent(source.name.upper(), source.path, raster.bounds)
+    extents.check_overlap(extent, footprints)
+    for message in extents.coverage(extent, geoms):
+        note(log, message)
     return raster
 
 

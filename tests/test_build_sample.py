@@ -10,12 +10,14 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
+import pytest
 import rasterio
 import shapely
 from rasterio.windows import Window
 
 import twin
 from ingest.pipeline import build
+from twin.errors import DataQualityWarning
 from twin.store import write
 
 from .conftest import sample_config
@@ -92,7 +94,9 @@ def test_round_trip_of_the_built_twin_is_exact(sample_twin, tmp_path):
 
 
 def test_footprints_only_heights_from_storeys(sample_sources, tmp_path):
-    model = build(sample_config(sample_sources, {"cadastre"}), tmp_path / "a.gpkg", progress=False)
+    config = sample_config(sample_sources, {"cadastre"})
+    with pytest.warns(DataQualityWarning, match="have a height but no ground height"):
+        model = build(config, tmp_path / "a.gpkg", progress=False)
     b = model.buildings
     assert len(b) == 200
     has = b["storeys"].notna()

@@ -12,7 +12,7 @@ import twin
 from ingest.config import BuildConfig
 from ingest.pipeline import build
 from tests.conftest import DATA, DELFT, write_config
-from twin.errors import ConfigError, CRSError, InputError
+from twin.errors import ConfigError, CRSError, InputError, TwinWarning
 from twin.validity import check
 
 AMSTERDAM = DATA / "amsterdam"
@@ -143,7 +143,8 @@ path = "b.gpkg"
 path = "{AUTZEN}"
 """,
     )
-    model = build(BuildConfig.load(config), tmp_path / "city.gpkg", progress=False)
+    with pytest.warns(TwinWarning, match="heights have no stated datum"):
+        model = build(BuildConfig.load(config), tmp_path / "city.gpkg", progress=False)
     b = model.buildings.iloc[0]
     assert b["height_method"] == "lidar" and b["roof_points_source"] == "height above DTM"
     # In metres: the valley floor at about 125 m (410 ft), the roof 9.5 m above it.

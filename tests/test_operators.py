@@ -132,7 +132,7 @@ def test_bad_tables_name_the_file_and_rows(tmp_path):
 
 def test_a_bad_table_stops_the_build_and_leaves_the_twin_untouched(sample_sources, tmp_path):
     out = tmp_path / "city.gpkg"
-    build(sample_config(sample_sources, {"cadastre", "operators"}), out, progress=False)
+    build(sample_config(sample_sources, {"cadastre", "dtm", "operators"}), out, progress=False)
     before = out.read_bytes()
     bad = tmp_path / "operators.csv"
     bad.write_text(
@@ -160,7 +160,9 @@ def test_a_bad_table_stops_the_build_and_leaves_the_twin_untouched(sample_source
 def test_operators_missing_from_the_table_are_noted_in_the_run(sample_sources, tmp_path):
     short = tmp_path / "operators.csv"
     short.write_text("operator\nStadtwerke Klagenfurt \u2013 Wasser\n", encoding="utf-8")
-    config = sample_config(sample_sources, {"cadastre", "utilities", "operators"}, operators=short)
+    config = sample_config(
+        sample_sources, {"cadastre", "dtm", "utilities", "operators"}, operators=short
+    )
     model = build(config, tmp_path / "city.gpkg", progress=False)
     [note] = json.loads(model.layers["runs"]["warnings"].iloc[-1])
     assert note.startswith("operators: no row for ") and note.endswith(", named in utilities")

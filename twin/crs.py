@@ -26,6 +26,16 @@ from twin.errors import CRSError
 DEFAULT_CRS = "EPSG:31258+5778"
 """MGI / Austria GK M31 with heights above the Adriatic datum (GHA)."""
 
+MAX_SCALE_ERROR = 5e-3
+"""Largest linear scale error ``|k - 1|`` (dimensionless; 5e-3 is 5 mm per metre) of a
+project CRS where the data lie. A conformal projection used inside its zone stays within
+1e-3: UTM has ``k = 0.9996`` on its central meridian and about 1.001 at a zone's edge on the
+equator (Snyder, *Map Projections: A Working Manual*, USGS Professional Paper 1395, 1987,
+pp. 57-58), the Austrian Gauss-Krüger zones (``k = 1`` on the meridian, 1.5° wide on each
+side) at most 1.0002. Five times that is reached only by a projection used far from where it
+was made for, or by one not made for measuring: Web Mercator has ``k = 1/cos(latitude)``,
+1.46 at Klagenfurt (46.6° N)."""
+
 
 def _register_grids() -> None:
     folder = str(resources.files("twin") / "proj")
@@ -212,6 +222,79 @@ def check_project_crs(crs: pyproj.CRS, /) -> pyproj.CRS:
     if units != {"metre"}:
         raise CRSError(f"project CRS {crs.name!r} has axis units {sorted(units)}, not metres")
     return crs
+
+
+def area_of_use(crs: pyproj.CRS, /) -> tuple[float, float, float, float] | None:
+    """The bounds of a CRS's area of use (EPSG's, given in longitude and latitude) in the
+    CRS itself: ``(xmin, ymin, xmax, ymax)``; ``None`` when the CRS states none.
+
+    The longitude-latitude box is densified before it is projected, so the bounds hold its
+    curved edges.
+
+    Examples
+    --------
+    >>> [round(v, -3) for v in area_of_use(parse_crs("EPSG:31258+5778"))]
+    [334000.0, 140000.0, 566000.0, 407000.0]
+    """
+    h = horizontal(crs)
+    area = h.area_of_use
+    if area is None:
+        return None
+    to_crs = pyproj.Transformer.from_crs("OGC:CRS84", h, always_xy=True)
+    with np.errstate(invalid="ignore", over="ignore"):
+        bounds = to_crs.transform_bounds(*area.bounds, densify_pts=21)
+    return bounds if np.isfinite(bounds).all() else None
+
+
+@dataclass(frozen=True)
+class Scale:
+    """The distortion of a projected CRS at one point (PROJ's ``get_factors``).
+
+    Attributes
+    ----------
+    k
+        The point scale factor: of the meridional and parallel scale, the one further from 1
+        (equal in a conformal projection). A length measured in the CRS is ``k`` times the
+        true one.
+    areal
+        The areal scale factor: an area measured in the CRS is ``areal`` times the true one.
+    lon, lat
+        The point, in degrees of the CRS's own geographic CRS.
+    """
+
+    k: float
+    areal: float
+    lon: float
+    lat: float
+
+    @property
+    def error(self) -> float:
+        """The linear scale error ``|k - 1|``."""
+        return abs(self.k - 1.0)
+
+
+def scale_at(crs: pyproj.CRS, x: float, y: float, /) -> Scale:
+    """The distortion of the projected CRS ``crs`` at ``(x, y)`` (in the CRS).
+
+    Raises
+    ------
+    CRSError
+        When the point lies where the projection is not defined.
+
+    Examples
+    --------
+    >>> s = scale_at(parse_crs("EPSG:3857"), 1_592_717.0, 5_881_029.0)
+    >>> round(s.k, 3), round(s.areal, 3), round(s.lat, 2)
+    (1.456, 2.12, 46.62)
+    """
+    proj = pyproj.Proj(horizontal(crs))
+    lon, lat = proj(x, y, inverse=True)
+    factors = proj.get_factors(lon, lat) if np.isfinite([lon, lat]).all() else None
+    if factors is None or not np.isfinite(factors.meridional_scale):
+        raise CRSError(f"{crs.name}: ({x:.0f}, {y:.0f}) lies where the projection is undefined")
+    m, p = factors.meridional_scale, factors.parallel_scale
+    k = m if abs(m - 1.0) >= abs(p - 1.0) else p
+    return Scale(float(k), float(factors.areal_scale), float(lon), float(lat))
 
 
 def same_horizontal(a: pyproj.CRS, b: pyproj.CRS, /) -> bool:

@@ -113,13 +113,6 @@ class LidarHeights:
             out.append("terrain made from the LiDAR ground points")
         return out
 
-    def ground(
-        self, ground_z: NDArray[np.float64], method: NDArray[np.object_], /
-    ) -> tuple[NDArray[np.float64], NDArray[np.object_]]:
-        """Ground heights with the points' where there are ground points near the footprint."""
-        use = np.isfinite(self.stats.ground)
-        return np.where(use, self.stats.ground, ground_z), np.where(use, "lidar", method)
-
     def roofs(self) -> RoofSource:
         """The roof heights of the points, for :func:`ingest.lod1.lift`, with their attributes."""
         s = self.stats
