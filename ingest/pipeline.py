@@ -181,6 +181,7 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
                     crs=src.crs,
                     what=name.replace("_", " "),
                     allow_empty=True,
+                    encoding=src.options.get("encoding"),
                 )
         if operators is not None:
             layers["operators"] = operators
