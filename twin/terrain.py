@@ -187,7 +187,13 @@ class Terrain:
         return min(xs), min(ys), max(xs), max(ys)
 
     def read(self) -> NDArray[np.float32]:
-        """The whole raster as float32 with no-data as NaN."""
+        """The whole raster as float32 with no-data as NaN.
+
+        Raises
+        ------
+        InputError
+            When the file cannot be read (damaged, truncated: :func:`reading`).
+        """
         with reading(self.path, "terrain raster"), self._open() as src:
             data = src.read(1, masked=True).astype(np.float32)
         return data.filled(np.nan)
@@ -195,7 +201,8 @@ class Terrain:
     def sample(self, xy: NDArray[np.float64], /) -> NDArray[np.float64]:
         """Terrain heights at points ``(n, 2)`` (nearest pixel); NaN outside or on no-data.
 
-        Reads only the window that covers the points.
+        Reads only the window that covers the points; :class:`InputError` when it cannot
+        (:func:`reading`).
         """
         xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
         out = np.full(len(xy), np.nan)
@@ -218,7 +225,8 @@ class Terrain:
         Within half a pixel of the raster's edge the edge pixels are extended; where one of
         the four pixels is no-data the nearest pixel's value is taken. Outside the raster the
         height is NaN. The raster is read in strips of ``strip`` rows, each only as wide as
-        its points need, so memory stays bounded for a city-wide terrain.
+        its points need, so memory stays bounded for a city-wide terrain. A strip that
+        cannot be read is an :class:`InputError` (:func:`reading`).
         """
         xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
         out = np.full(len(xy), np.nan)
