@@ -221,34 +221,35 @@ def _read_declared(
 def _read_undeclared(path: Path, layer: str | None, what: str, options: dict) -> pd.DataFrame:
     """Read text whose encoding nothing declares: UTF-8 if all of it is, else
     :data:`FALLBACK`, with a :class:`DataQualityWarning` naming the fields."""
-    frame = pyogrio.read_dataframe(path, layer=layer, encoding=_RAW, **options)
+    fid_as_index = options.pop("fid_as_index", False)  # the feature ids name bad values
+    frame = pyogrio.read_dataframe(path, layer=layer, encoding=_RAW, fid_as_index=True, **options)
     raw = _non_ascii(frame)
-    if not raw:
-        return frame
-    encoding = "utf-8" if _first_undecodable(raw, "utf-8") is None else FALLBACK
-    bad = _first_undecodable(raw, encoding)
-    if bad is not None:
-        column, label, value, error = bad
-        raise InputError(
-            f"{path}: {what}: {_row(path, label, column)}: {value!r} is neither UTF-8 nor "
-            f"{FALLBACK} text (byte 0x{value[error.start]:02X} at position {error.start}): "
-            'state its encoding (encoding = "..." in the source\'s section of the build config)'
-        )
-    for column, values in raw.items():
-        frame.loc[values.index, column] = values.str.decode(encoding)
-    if encoding == FALLBACK:
-        first = next(iter(raw))
-        warnings.warn(
-            DataQualityWarning(
-                f"{path}: {what}: no encoding declared and the text of field(s) "
-                f"{', '.join(map(repr, raw))} is not UTF-8: read as {FALLBACK} (e.g. "
-                f"{frame.at[raw[first].index[0], first]!r}); declare it (encoding = "
-                f'"{FALLBACK}" in the source\'s section of the build config, or a .cpg '
-                "file beside a Shapefile)"
-            ),
-            stacklevel=2,
-        )
-    return frame
+    if raw:
+        encoding = "utf-8" if _first_undecodable(raw, "utf-8") is None else FALLBACK
+        bad = _first_undecodable(raw, encoding)
+        if bad is not None:
+            column, label, value, error = bad
+            raise InputError(
+                f"{path}: {what}: {_row(path, label, column)}: {value!r} is neither UTF-8 nor "
+                f"{FALLBACK} text (byte 0x{value[error.start]:02X} at position "
+                f'{error.start}): state its encoding (encoding = "..." in the source\'s '
+                "section of the build config)"
+            )
+        decoded = {column: values.str.decode(encoding) for column, values in raw.items()}
+        for column, values in decoded.items():
+            frame.loc[values.index, column] = values
+        if encoding == FALLBACK:
+            warnings.warn(
+                DataQualityWarning(
+                    f"{path}: {what}: no encoding declared and the text of field(s) "
+                    f"{', '.join(map(repr, raw))} is not UTF-8: read as {FALLBACK} (e.g. "
+                    f"{next(iter(decoded.values())).iloc[0]!r}); declare it (encoding = "
+                    f'"{FALLBACK}" in the source\'s section of the build config, or a .cpg '
+                    "file beside a Shapefile)"
+                ),
+                stacklevel=2,
+            )
+    return frame if fid_as_index else frame.reset_index(drop=True)
 
 
 def _non_ascii(frame: pd.DataFrame, /) -> dict[str, pd.Series]:

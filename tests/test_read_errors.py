@@ -203,6 +203,22 @@ def test_csv_cadastre_declared_and_not(sources, tmp_path):
     result = _twin("build", folder, "-o", tmp_path / "b.gpkg", "-q")  # no warning
     assert result.exit_code == 0, result.output
     assert _streets(tmp_path / "b.gpkg") == [STREET, RING] + [STREET] * 28
+    # 0x81 is no character in cp1252 either; RING is feature 1, line 3 after the header
+    houses = folder / "houses.csv"
+    houses.write_bytes(houses.read_bytes().replace(b"\x96", b"\x81"))
+    folder.joinpath("twin.toml").write_text(
+        folder.joinpath("twin.toml")
+        .read_text(encoding="utf-8")
+        .replace('encoding = "windows-1252"\n', ""),
+        encoding="utf-8",
+    )
+    result = _twin("build", folder, "-o", tmp_path / "c.gpkg", "-q")
+    _fails(
+        result,
+        1,
+        "houses.csv: cadastre buildings: line 3, field 'street': b'St. Veiter Ring \\x81 Nord' "
+        "is neither UTF-8 nor cp1252 text (byte 0x81 at position 16)",
+    )
 
 
 def test_unknown_encoding_is_a_message(sources, tmp_path):
