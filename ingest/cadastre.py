@@ -32,7 +32,12 @@ def read_buildings(source: Source, target: pyproj.CRS, options: Lod1Options, /) 
     """
     layer = source.options.get("buildings_layer")
     frame = read_layer(
-        source.path, layer=layer, target=target, crs=source.crs, what="cadastre buildings"
+        source.path,
+        layer=layer,
+        target=target,
+        crs=source.crs,
+        what="cadastre buildings",
+        encoding=source.options.get("encoding"),
     )
     id_column = source.options.get("building_id")
     if id_column is None and "building_id" in frame.columns:
@@ -71,6 +76,7 @@ def read_parcels(source: Source, target: pyproj.CRS, /) -> gpd.GeoDataFrame:
         target=target,
         crs=source.crs,
         what="cadastre parcels",
+        encoding=source.options.get("encoding"),
     )
     issues = IssueLog(len(frame))
     geoms, _ = repair_polygons(frame.geometry.to_numpy(), issues)

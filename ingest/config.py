@@ -21,19 +21,19 @@ CONFIG_NAME = "twin.toml"
 
 #: source name -> the keys its section may hold besides ``path``
 SOURCE_KEYS: dict[str, set[str]] = {
-    "cadastre": {"parcels_layer", "buildings_layer", "building_id", "crs"},
-    "survey": {"codes", "crs"},
+    "cadastre": {"parcels_layer", "buildings_layer", "building_id", "crs", "encoding"},
+    "survey": {"codes", "crs", "encoding"},
     "dtm": {"crs"},
     "dsm": {"crs"},
     "dem": {"crs"},
     "ortho": {"crs"},
     "lidar": {"crs"},
     "citymodel": {"crs"},
-    "utilities": {"layer", "crs"},
-    "trees": {"layer", "crs"},
-    "planned_works": {"layer", "crs"},
-    "surface_works": {"layer", "crs"},
-    "operators": {"layer"},
+    "utilities": {"layer", "crs", "encoding"},
+    "trees": {"layer", "crs", "encoding"},
+    "planned_works": {"layer", "crs", "encoding"},
+    "surface_works": {"layer", "crs", "encoding"},
+    "operators": {"layer", "encoding"},
 }
 
 

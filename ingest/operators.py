@@ -6,13 +6,12 @@ One row per network operator, keyed by the name the ``utilities`` layer uses in 
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 import pyogrio
 
 from ingest.config import Source
+from ingest.vector import read_table
 from twin.errors import InputError
 
 #: the columns of the ``operators`` layer; ``operator`` is required, the others may be empty
@@ -29,7 +28,8 @@ def read_operators(source: Source, /) -> pd.DataFrame:
     Parameters
     ----------
     source
-        The ``[sources.operators]`` section: ``path`` and optionally ``layer``.
+        The ``[sources.operators]`` section: ``path`` and optionally ``layer`` and
+        ``encoding`` (of its text; see :mod:`ingest.vector`).
 
     Returns
     -------
@@ -39,7 +39,8 @@ def read_operators(source: Source, /) -> pd.DataFrame:
     Raises
     ------
     InputError
-        An unreadable file or unknown layer, a table without an ``operator`` column, rows
+        An unreadable file or unknown layer, text not in its declared encoding (naming the
+        line or feature, the field and the byte), a table without an ``operator`` column, rows
         without an operator name, or operator names given more than once (naming the rows:
         lines of a CSV file, feature ids of other formats).
     """
@@ -48,11 +49,14 @@ def read_operators(source: Source, /) -> pd.DataFrame:
         layers = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
         if layer is not None and layer not in layers:
             raise InputError(f"{path}: operators: no layer {layer!r} (layers: {', '.join(layers)})")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            frame = pyogrio.read_dataframe(
-                path, layer=layer, read_geometry=False, fid_as_index=True
-            )
+        frame = read_table(
+            path,
+            layer=layer,
+            what="operators",
+            encoding=source.options.get("encoding"),
+            read_geometry=False,
+            fid_as_index=True,
+        )
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError) as exc:
         raise InputError(f"{path}: cannot read the operators table: {exc}") from exc
     if "operator" not in frame.columns:

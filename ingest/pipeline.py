@@ -226,6 +226,7 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
                     crs=src.crs,
                     what=what,
                     allow_empty=True,
+                    encoding=src.options.get("encoding"),
                 )
                 if len(layers[name]):
                     spread = Extent(what, src.path, _bounds(layers[name]))

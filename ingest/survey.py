@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -10,6 +13,7 @@ import shapely
 from numpy.typing import NDArray
 
 from ingest.config import Source
+from ingest.vector import read_text
 from twin.crs import transformer
 from twin.errors import CRSError, InputError
 
@@ -19,17 +23,22 @@ MEANINGS = ("eave", "ridge", "ground", "manhole_cover", "tree")
 COLUMNS = ("point_no", "x", "y", "z", "code")
 
 
-def read_codes(path, /) -> dict[str, str]:
+def read_codes(path: Path, /, *, encoding: str | None = None) -> dict[str, str]:
     """Read a code table (``code,meaning,description``) into ``{code: meaning}``.
+
+    ``encoding`` is that of its text (from the config; ``None``: UTF-8, else detected, see
+    :func:`ingest.vector.read_text`).
 
     Raises
     ------
     InputError
-        On a missing column or a meaning outside :data:`MEANINGS`.
+        On an unreadable file, text not in its encoding (naming line, field and byte), a
+        missing column or a meaning outside :data:`MEANINGS`.
     """
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        text = read_text(path, what="survey code table", encoding=encoding)
+        table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise InputError(f"{path}: cannot read survey code table: {exc}") from exc
     missing = {"code", "meaning"} - set(table.columns)
     if missing:
@@ -48,19 +57,23 @@ def read_points(source: Source, target: pyproj.CRS, /) -> gpd.GeoDataFrame:
     """Read survey points into PointZ in the project CRS with each point's ``meaning``.
 
     Heights are taken as given: they must be in the project's vertical datum. Points whose
-    code is not in the table keep ``meaning = None`` and are not used for heights.
+    code is not in the table keep ``meaning = None`` and are not used for heights. The
+    ``encoding`` of the source's section is that of the points and the code table (``None``:
+    UTF-8, else detected, see :func:`ingest.vector.read_text`).
 
     Raises
     ------
     InputError
-        On an unreadable file, a missing column, or a non-numeric coordinate (naming the line).
+        On an unreadable file, text not in its encoding (naming line, field and byte), a
+        missing column, or a non-numeric coordinate (naming the line).
     CRSError
         When the config names no CRS for the file (CSV carries none).
     """
-    path = source.path
+    path, encoding = source.path, source.options.get("encoding")
     try:
-        table = pd.read_csv(path, dtype={"code": str, "point_no": str})
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        text = read_text(path, what="survey points", encoding=encoding)
+        table = pd.read_csv(io.StringIO(text), dtype={"code": str, "point_no": str})
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise InputError(f"{path}: cannot read survey points: {exc}") from exc
     missing = set(COLUMNS) - set(table.columns)
     if missing:
@@ -81,7 +94,9 @@ def read_points(source: Source, target: pyproj.CRS, /) -> gpd.GeoDataFrame:
     move = transformer(source.crs, target)
     if move is not None:
         x, y = move.transform(x, y)
-    codes = read_codes(source.options["codes"]) if "codes" in source.options else {}
+    codes = {}
+    if "codes" in source.options:
+        codes = read_codes(source.options["codes"], encoding=encoding)
     return gpd.GeoDataFrame(
         {
             "point_no": table["point_no"].to_numpy(),

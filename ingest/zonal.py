@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from rasterio.windows import Window, from_bounds
 from tqdm import tqdm
 
-from twin.errors import InputError
+from twin.terrain import reading
 
 
 @dataclass(frozen=True)
@@ -134,11 +134,9 @@ def zonal_stats(
     pct = {float(q): np.full(n, np.nan) for q in percentiles}
     centre, s1, s2 = np.full(n, np.nan), np.zeros(n), np.zeros(n)
     present = np.flatnonzero(~shapely.is_missing(geoms) & ~shapely.is_empty(geoms))
-    try:
+    with reading(path, "raster"):
         # GDAL decodes the blocks of one read on all cores.
         src = rasterio.open(path, NUM_THREADS="ALL_CPUS")
-    except rasterio.errors.RasterioIOError as exc:
-        raise InputError(f"{path}: cannot read raster: {exc}") from exc
     with src:
         bounds = shapely.bounds(geoms[present])
         cx = (bounds[:, 0] + bounds[:, 2]) / 2.0
@@ -168,10 +166,8 @@ def zonal_stats(
                 window = Window(c0, r0, c1 - c0, r1 - r0).intersection(full)
             except rasterio.errors.WindowError:
                 continue  # no overlap with the raster: these footprints stay empty
-            try:
+            with reading(path, "raster"):
                 data = src.read(1, window=window)
-            except rasterio.errors.RasterioIOError as exc:
-                raise InputError(f"{path}: cannot read raster: {exc}") from exc
             # rasterio's window_transform trips affine's deprecation of '*'; same result.
             transform = src.transform @ Affine.translation(window.col_off, window.row_off)
             local, prow, pcol = pixels_inside(geoms[rows], data.shape, transform)

@@ -20,6 +20,7 @@ from rasterio.enums import Resampling
 
 from twin.model import CityModel
 from twin.semantics import Semantic
+from twin.terrain import reading
 
 #: colours of the utility networks, after the APWA uniform colour code (RGB 0-255)
 NETWORK_COLORS: dict[str, tuple[int, int, int]] = {
@@ -69,7 +70,7 @@ def read_decimated(
     Returns ``(bands, rows, cols)`` float32 with no-data as NaN, and ``(xmin, ymin, xmax,
     ymax)``.
     """
-    with rasterio.open(path) as src:
+    with reading(path, "raster"), rasterio.open(path) as src:
         factor = max(1.0, max(src.height, src.width) / max_side)
         shape = (max(2, round(src.height / factor)), max(2, round(src.width / factor)))
         data = src.read(

@@ -19,11 +19,13 @@ from twin.errors import InputError
 from twin.model import CityModel
 from twin.polygon3d import extrude
 from twin.semantics import Semantic
-from twin.terrain import Terrain
+from twin.terrain import Terrain, reading
 from viewer.camera import View, bookmark, load_bookmarks
 from viewer.scene import Scene
 from viewer.video import FORMATS, fly_through
 
+#: picture file types (imageio's Pillow plugin); videos are :data:`viewer.video.FORMATS`
+PICTURES = (".png", ".jpg", ".jpeg")
 #: colour of the excavation in the trench snapshot
 TRENCH_COLOR = "#ff7f00"
 #: camera elevation above the horizon of the trench snapshot, degrees (steep enough to look
@@ -101,9 +103,23 @@ def render(
     -------
     list of str
         Notes on what is missing or was assumed.
+
+    Raises
+    ------
+    InputError
+        When ``output`` has none of the suffixes of :data:`PICTURES` and
+        :data:`viewer.video.FORMATS` (before anything is rendered), or the options do not fit
+        together.
     """
     output = Path(output)
-    video = output.suffix.lower() in FORMATS
+    suffix = output.suffix.lower()
+    if suffix not in (*PICTURES, *FORMATS):
+        raise InputError(
+            f"{output}: twin renders pictures ({', '.join(PICTURES)}) and fly-through videos "
+            f"({', '.join(FORMATS)}), not {suffix or 'a name without a suffix'}: give the "
+            "output one of those suffixes"
+        )
+    video = suffix in FORMATS
     marks = load_bookmarks(twin_path) if options.bookmarks else {}
     views = [bookmark(marks, name) for name in options.bookmarks]
     if video and len(views) < 2:
@@ -224,16 +240,19 @@ def _nearby(model: CityModel, bounds: tuple[float, float, float, float], folder:
     metadata = dict(model.metadata)
     terrain = model.terrain
     if terrain is not None:
-        terrain = Terrain.from_raster(_cut(terrain.path, bounds, folder / "dtm.tif"))
+        terrain = Terrain.from_raster(_cut(terrain.path, bounds, folder / "dtm.tif", "terrain"))
     if metadata.get("ortho") and Path(metadata["ortho"]).exists():
-        metadata["ortho"] = str(_cut(Path(metadata["ortho"]), bounds, folder / "ortho.tif"))
+        ortho = _cut(Path(metadata["ortho"]), bounds, folder / "ortho.tif", "orthophoto")
+        metadata["ortho"] = str(ortho)
     return CityModel(crs=model.crs, layers=layers, terrain=terrain, metadata=metadata)
 
 
-def _cut(raster: Path, bounds: tuple[float, float, float, float], target: Path, /) -> Path:
+def _cut(
+    raster: Path, bounds: tuple[float, float, float, float], target: Path, what: str, /
+) -> Path:
     """``raster`` cut to ``bounds`` (whole pixels, at most its extent), written to
-    ``target``."""
-    with rasterio.open(raster) as src:
+    ``target``; ``what`` names the raster in the error if it cannot be read."""
+    with reading(raster, what), rasterio.open(raster) as src:
         window = from_bounds(*bounds, transform=src.transform)
         window = (
             window.round_offsets().round_lengths().intersection(Window(0, 0, src.width, src.height))
@@ -249,8 +268,9 @@ def _cut(raster: Path, bounds: tuple[float, float, float, float], target: Path, 
             "transform": src.transform @ Affine.translation(window.col_off, window.row_off),
             "nodata": src.nodata,
         }
-        with rasterio.open(target, "w", **profile) as dst:
-            dst.write(src.read(window=window))
+        data = src.read(window=window)
+    with rasterio.open(target, "w", **profile) as dst:
+        dst.write(data)
     return target
 
 

@@ -51,6 +51,7 @@ from twin.crs import horizontal, same_horizontal
 from twin.errors import InputError
 from twin.files import atomic
 from twin.model import CityModel
+from twin.terrain import reading
 
 MM = 72.0 / 25.4
 """Points per millimetre."""
@@ -449,7 +450,7 @@ def _ortho(model: CityModel, plan: _Map) -> tuple[NDArray[np.uint8], tuple] | No
     if not path or not Path(path).exists():
         return None
     view = plan.view
-    with rasterio.open(path) as src:
+    with reading(path, "orthophoto"), rasterio.open(path) as src:
         if src.count < 3 or src.crs is None:
             return None
         if not same_horizontal(pyproj.CRS(src.crs.to_wkt()), model.crs):

@@ -23,7 +23,7 @@ from twin.errors import StoreError
 from twin.files import Scratch
 from twin.layers import LAYERS
 from twin.model import CityModel, LazyLayers
-from twin.terrain import Terrain
+from twin.terrain import RASTER_ERRORS, Terrain, raster_problem
 
 METADATA_TABLE = "twin_metadata"
 
@@ -153,8 +153,9 @@ def _copy_imagery(source: Path, target: Path, /) -> None:
             rasterio.shutil.copy(
                 src, target, driver="COG", COMPRESS="JPEG", QUALITY=90, NUM_THREADS="ALL_CPUS"
             )
-    except rasterio.errors.RasterioIOError as exc:
-        raise StoreError(f"{source}: cannot copy the orthophoto: {exc}") from exc
+    except RASTER_ERRORS as exc:
+        problem = raster_problem(source, exc, read=False)
+        raise StoreError(f"{source}: cannot copy the orthophoto: {problem}") from exc
 
 
 def _layer_order(names: dict) -> list[str]:
