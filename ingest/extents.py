@@ -23,6 +23,7 @@ from rasterio.windows import Window
 
 from twin.crs import MAX_SCALE_ERROR, area_of_use, horizontal, scale_at
 from twin.errors import CRSError, InputError
+from twin.terrain import reading
 
 AREA_MARGIN = 10_000.0
 """m: how far footprints may reach beyond the project CRS's area of use. EPSG gives the area
@@ -269,17 +270,14 @@ def has_data(path: Path, /, *, rows: int = 1024) -> bool:
     InputError
         When the raster cannot be read.
     """
-    try:
-        with rasterio.open(path) as src:
-            levels = src.overviews(1)
-            if levels:
-                shape = (max(1, src.height // levels[-1]), max(1, src.width // levels[-1]))
-                if src.read_masks(1, out_shape=shape).any():
-                    return True
-            for top in range(0, src.height, rows):
-                window = Window(0, top, src.width, min(rows, src.height - top))
-                if src.read_masks(1, window=window).any():
-                    return True
-            return False
-    except rasterio.errors.RasterioIOError as exc:
-        raise InputError(f"{path}: cannot read raster: {exc}") from exc
+    with reading(path, "raster"), rasterio.open(path) as src:
+        levels = src.overviews(1)
+        if levels:
+            shape = (max(1, src.height // levels[-1]), max(1, src.width // levels[-1]))
+            if src.read_masks(1, out_shape=shape).any():
+                return True
+        for top in range(0, src.height, rows):
+            window = Window(0, top, src.width, min(rows, src.height - top))
+            if src.read_masks(1, window=window).any():
+                return True
+        return False
