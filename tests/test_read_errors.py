@@ -327,6 +327,13 @@ def test_truncated_twin_rasters_in_dig_check(built, sources, tmp_path, stored, w
     )
 
 
+def test_missing_twin_terrain_in_dig_check(built, sources, tmp_path):
+    twin = _copy_twin(built, tmp_path / "twin")
+    twin.with_suffix(".dtm.tif").unlink()  # a twin copied without its terrain
+    result = _twin("dig", "check", twin, sources / "trench.geojson")
+    _fails(result, 3, "city.dtm.tif")
+
+
 # --- outputs ---------------------------------------------------------------------------------
 
 

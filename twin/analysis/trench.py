@@ -29,6 +29,7 @@ from twin.analysis.section import SOILS, Section, section, weakest_soil, working
 from twin.crs import Transformation
 from twin.errors import InputError
 from twin.model import CityModel
+from twin.terrain import reading
 
 SEVERITIES = ("critical", "warning", "info")
 METHODS = ("machine", "hand")
@@ -64,7 +65,8 @@ class ExcavationIndex:
         through this thread's open file (a raster handle serves one thread at a time)."""
         opened = getattr(self.handles, "terrain", None)
         if opened is None:
-            opened = self.handles.terrain = rasterio.open(self.terrain.path)
+            with reading(self.terrain.path, "terrain raster"):
+                opened = self.handles.terrain = rasterio.open(self.terrain.path)
         return dataclasses.replace(self.terrain, dataset=opened).sample(xy)
 
     @classmethod
