@@ -3,7 +3,9 @@ of a run."""
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -39,10 +41,28 @@ class IssueLog:
         return out
 
 
-def note(
-    log: list[str], message: str, /, *, category: type[TwinWarning] = DataQualityWarning
-) -> None:
-    """Record ``message`` in a run's warnings (the ``runs`` layer) and issue it as a warning
-    of ``category``, so that it shows on standard error as the build runs."""
-    log.append(message)
+def note(message: str, /, *, category: type[TwinWarning] = DataQualityWarning) -> None:
+    """Issue ``message`` as a warning of ``category``: it shows on standard error as the build
+    runs, and :func:`collected` puts it in the run's warnings (the ``runs`` layer)."""
     warnings.warn(category(message), stacklevel=3)
+
+
+@contextlib.contextmanager
+def collected(log: list[str], /) -> Iterator[list[str]]:
+    """Append to ``log`` every :class:`TwinWarning` issued inside the block, by the build or
+    by any reader it calls, while still showing it as usual.
+
+    The run record and standard error thus get the same warnings through one channel (the
+    warnings module). Python shows a warning of the same text from the same place once per
+    block (its ``"default"`` action), so the record holds each once.
+    """
+    with warnings.catch_warnings():
+        show = warnings.showwarning
+
+        def record(message, category, filename, lineno, file=None, line=None) -> None:
+            if issubclass(category, TwinWarning):
+                log.append(str(message))
+            show(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = record
+        yield log

@@ -22,7 +22,7 @@ from ingest import cadastre, extents, lod13, survey
 from ingest.config import BuildConfig, Source
 from ingest.extents import Extent
 from ingest.ground import Ground, raster_ground
-from ingest.issues import note
+from ingest.issues import collected, note
 from ingest.lidar.heights import LidarHeights
 from ingest.lidar.read import extent
 from ingest.lidar.stats import PointStats
@@ -68,10 +68,10 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
     output = Path(output)
     with contextlib.ExitStack() as cleanup:
         started = datetime.now(UTC).isoformat(timespec="seconds")
+        log = cleanup.enter_context(collected([]))
         if "citymodel" in config.sources:
-            return _citymodel(config, output, started)
+            return _citymodel(config, output, started, log)
         crs = config.crs
-        log: list[str] = []
         bar = tqdm(STEPS, desc="build", unit="step", disable=not progress, leave=False)
         steps = iter(bar)
 
@@ -91,11 +91,11 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
             buildings, crs, source.path, allow=config.allow_scale_error
         )
         for message in notes:
-            note(log, message)
+            note(message)
         geoms = buildings.geometry.to_numpy()
         footprints = extents.footprint_extent(geoms, source.path)
         for message in _project_crs(crs, geoms, source.path, config):
-            note(log, message, category=TwinWarning)
+            note(message, category=TwinWarning)
         flagged = buildings["footprint_issue"].notna()
         if flagged.any():
             log.append(f"{int(flagged.sum())} footprint(s) flagged, see footprint_issue")
@@ -104,11 +104,11 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
         terrain = _raster(config.sources.get("dtm"), crs, log, footprints, geoms)
         dsm = _raster(config.sources.get("dsm"), crs, log, footprints, geoms)
         dem = _raster(config.sources.get("dem"), crs, log, footprints, geoms)
-        void = _void(terrain, log, "no terrain in the twin; ground heights from the next source")
+        void = _void(terrain, "no terrain in the twin; ground heights from the next source")
         if void:
             terrain = None
-        _void(dsm, log, "roof heights from the next source")
-        dem_void = _void(dem, log, "no ground heights from it")
+        _void(dsm, "roof heights from the next source")
+        dem_void = _void(dem, "no ground heights from it")
         ortho = _imagery(config.sources["ortho"], crs) if "ortho" in config.sources else None
         ground = Ground(geoms)
         lidar = None
@@ -191,7 +191,6 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
         unfounded = int((ground.missing & high.to_numpy()).sum())
         if unfounded:
             note(
-                log,
                 f"{unfounded} building(s) have a height but no ground height, so no solid: "
                 "give a DTM, surveyed ground points, a [sources.dem] or [lod1] ground_z",
             )
@@ -232,7 +231,6 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
                     spread = Extent(what, src.path, _bounds(layers[name]))
                     if not spread.meets(footprints):
                         note(
-                            log,
                             f"{src.path.name}: the extent of the {what} ({spread}) misses that "
                             f"of the footprints ({footprints}); is its CRS right?",
                         )
@@ -267,8 +265,9 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
         return model
 
 
-def _citymodel(config: BuildConfig, output: Path, started: str) -> CityModel:
-    """A twin imported from a CityJSON source (twin.formats), reprojected to the project CRS."""
+def _citymodel(config: BuildConfig, output: Path, started: str, log: list[str]) -> CityModel:
+    """A twin imported from a CityJSON source (twin.formats), reprojected to the project CRS;
+    the run's warnings in ``log``."""
     from twin.formats import read
 
     source = config.sources["citymodel"]
@@ -276,11 +275,11 @@ def _citymodel(config: BuildConfig, output: Path, started: str) -> CityModel:
     model.buildings["height_method"] = "citymodel"
     model.buildings["footprint_issue"] = None
     skipped = model.metadata["source"]["skipped"]
-    log = [f"skipped {n} {kind}" for kind, n in sorted(skipped.items())]
+    log.extend(f"skipped {n} {kind}" for kind, n in sorted(skipped.items()))
     for message in _project_crs(
         config.crs, model.buildings.geometry.to_numpy(), source.path, config
     ):
-        note(log, message, category=TwinWarning)
+        note(message, category=TwinWarning)
     model.layers["runs"] = _runs(
         output,
         config,
@@ -435,12 +434,12 @@ def _bounds(frame: gpd.GeoDataFrame) -> tuple[float, float, float, float]:
     return float(xmin), float(ymin), float(xmax), float(ymax)
 
 
-def _void(raster: Terrain | None, log: list[str], then: str) -> bool:
+def _void(raster: Terrain | None, then: str) -> bool:
     """Whether ``raster`` holds only no-data; if so, say so in the run's warnings, with what
     the build does ``then``."""
     if raster is None or extents.has_data(raster.path):
         return False
-    note(log, f"{raster.path.name}: all cells no-data; {then}")
+    note(f"{raster.path.name}: all cells no-data; {then}")
     return True
 
 
@@ -471,7 +470,7 @@ def _raster(
     extent = Extent(source.name.upper(), source.path, raster.bounds)
     extents.check_overlap(extent, footprints)
     for message in extents.coverage(extent, geoms):
-        note(log, message)
+        note(message)
     return raster
 
 

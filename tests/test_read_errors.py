@@ -6,8 +6,11 @@ traceback, and whatever output was there before stays as it was."""
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pyogrio
@@ -152,6 +155,24 @@ def test_shapefile_without_cpg_falls_back_to_cp1252_with_a_warning(sources, tmp_
     assert result.exit_code == 0, result.output
     # the dash too, which ISO-8859-1 would make the control code U+0096
     assert _streets(tmp_path / "city.gpkg") == [STREET, RING] + [STREET] * 28
+
+
+def test_a_reader_warning_prints_once_and_reaches_the_run_record(sources, tmp_path):
+    """Through the command as a process: the warning is one ``warning:`` line on stderr (no
+    Python source line), and the twin's run record keeps it."""
+    folder = _cadastre(sources, tmp_path, "shp")
+    done = subprocess.run(
+        [sys.executable, "-m", "twin.cli", "build", folder, "-o", tmp_path / "city.gpkg", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [x for x in done.stderr.splitlines() if "houses.shp" in x]
+    assert len(lines) == 1 and lines[0].startswith("warning: "), done.stderr
+    assert "vector.py" not in done.stderr and "Traceback" not in done.stderr
+    runs = pyogrio.read_dataframe(tmp_path / "city.gpkg", layer="runs", read_geometry=False)
+    assert lines[0].removeprefix("warning: ") in json.loads(runs["warnings"].iloc[-1])
 
 
 def test_wrong_cpg_names_field_feature_and_byte(sources, tmp_path):

@@ -7,11 +7,12 @@ not pay for the point-cloud or rendering stacks (rasterio's ``rio`` works the sa
 from __future__ import annotations
 
 import importlib
+import warnings
 
 import click
 
 from twin._version import __version__
-from twin.errors import TwinError
+from twin.errors import TwinError, TwinWarning
 
 #: command name -> "module:attribute" of its click command
 COMMANDS: dict[str, str] = {
@@ -49,7 +50,19 @@ class LazyGroup(click.Group):
             raise click.ClickException(str(exc)) from exc
 
 
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    """twin's own warnings as ``warning: <message>`` (they are meant for the user, as GDAL's
+    ``Warning 1:`` lines are); any other warning as Python formats it."""
+    if issubclass(category, TwinWarning):
+        return f"warning: {message}\n"
+    return _python_format_warning(message, category, filename, lineno, line)
+
+
+_python_format_warning = warnings.formatwarning
+
+
 @click.group(cls=LazyGroup)
 @click.version_option(__version__, prog_name="twin")
 def main() -> None:
     """twin: build, inspect and serve a digital-twin 3D city model."""
+    warnings.formatwarning = _format_warning
