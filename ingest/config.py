@@ -2,16 +2,31 @@
 
 A sample folder written by ``twin sample`` carries its own ``twin.toml``. See
 ``docs/build.md`` for every key.
+
+Every table is a pydantic model: a key's type, unit and range are declared once, with the
+key (:func:`quantity`), and checked before any work. Values are taken as they are written,
+never coerced (``storey_height = "three"`` or ``= true`` is refused, not read as a number),
+and unknown keys are refused. Whatever is wrong ends in one :class:`ConfigError` naming the
+file and each bad key with its value and what it must be, e.g.
+``twin.toml: [lod1] roof_percentile = 150: must be between 0 and 100 (%)``.
+
+To add a key, add a field to its table's class; to add a source, a section class (its keys
+besides ``path``) and a field of :class:`Sources`.
 """
 
 from __future__ import annotations
 
 import tomllib
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal
 
+import pydantic
 import pyproj
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic.dataclasses import dataclass as checked_dataclass
+from pydantic.fields import FieldInfo
 
 from ingest.lidar.stats import SAMPLINGS
 from twin.crs import DEFAULT_CRS, check_project_crs, parse_crs
@@ -19,21 +34,168 @@ from twin.errors import ConfigError, CRSError
 
 CONFIG_NAME = "twin.toml"
 
-#: source name -> the keys its section may hold besides ``path``
-SOURCE_KEYS: dict[str, set[str]] = {
-    "cadastre": {"parcels_layer", "buildings_layer", "building_id", "crs"},
-    "survey": {"codes", "crs"},
-    "dtm": {"crs"},
-    "dsm": {"crs"},
-    "ortho": {"crs"},
-    "lidar": {"crs"},
-    "citymodel": {"crs"},
-    "utilities": {"layer", "crs"},
-    "trees": {"layer", "crs"},
-    "planned_works": {"layer", "crs"},
-    "surface_works": {"layer", "crs"},
-    "operators": {"layer"},
-}
+#: how every table is read: unknown keys refused, no infinities or NaN (TOML has them)
+OPTIONS = ConfigDict(extra="forbid", allow_inf_nan=False)
+TABLE = ConfigDict(OPTIONS, frozen=True)
+
+
+def quantity(default: Any, unit: str, meaning: str, /, **bounds: float) -> Any:
+    """A numeric key: its ``default``, ``unit`` (``"m"``, ``"%"``...), meaning and range.
+
+    ``bounds`` are pydantic's ``ge``, ``gt``, ``le`` and ``lt``; the type is checked
+    strictly (an integer is a number, a string or a boolean is not). The unit is kept in the
+    field's ``json_schema_extra`` for the error messages.
+    """
+    return Field(
+        default,
+        strict=True,
+        description=f"{meaning} ({unit})",
+        json_schema_extra={"unit": unit},
+        **bounds,
+    )
+
+
+def string(default: Any, meaning: str, /) -> Any:
+    """A string key, taken only as a string (a number or a table is refused)."""
+    return Field(default, strict=True, min_length=1, description=meaning)
+
+
+#: a CRS as a config gives it: text PROJ understands (``"EPSG:31258+5778"``, WKT) or an EPSG code
+CRSValue = StrictStr | StrictInt
+
+
+@checked_dataclass(frozen=True, config=OPTIONS)
+class Lod1Options:
+    """How LoD1 blocks are lifted (keys of the ``[lod1]`` table)."""
+
+    # a percentile is defined from 0 (lowest) to 100 (highest), as numpy.percentile takes it
+    roof_percentile: float = quantity(70.0, "%", "DSM percentile of the LoD1.2 top", ge=0, le=100)
+    ground_percentile: float = quantity(5.0, "%", "DTM percentile of the ground", ge=0, le=100)
+    # 0 samples the footprint alone; a negative buffer would sample inside the building
+    ground_buffer: float = quantity(2.0, "m", "ring around the footprint sampled", ge=0)
+    # below 2 m nobody stands upright (OIB-Richtlinie 3 asks 2.50 m of room height); above
+    # 10 m a storey is a hall's, not a height to count storeys by
+    storey_height: float = quantity(3.0, "m", "height of one storey", ge=2, le=10)
+    height_attribute: str = string("height", "footprint attribute with a height above ground (m)")
+    storeys_attribute: str = string("storeys", "footprint attribute with a number of storeys")
+    # distances: 0 means "on the footprint", a negative distance means nothing
+    survey_snap: float = quantity(
+        0.2, "m", "how far an eave point may lie from its footprint", ge=0
+    )
+    ground_search: float = quantity(30.0, "m", "reach of surveyed ground points", ge=0)
+    sliver_area: float = quantity(2.0, "m²", "footprints smaller than this are slivers", ge=0)
+    base: Literal["flat", "sloped"] = Field("flat", description="the block's base")
+
+
+@checked_dataclass(frozen=True, config=OPTIONS)
+class LidarOptions:
+    """How point clouds are used (keys of the ``[lidar]`` table; see ``docs/lidar.md``)."""
+
+    # a grid cell has a size
+    dtm_resolution: float = quantity(1.0, "m", "cell of the DTM made from ground points", gt=0)
+    ground_percentile: float = quantity(5.0, "%", "percentile of the ground points", ge=0, le=100)
+    ground_distance: float = quantity(4.0, "m", "reach of the ground points", ge=0)
+    min_height: float = quantity(2.0, "m", "height above the DTM of a roof point", ge=0)
+    nodata_cell: float | None = quantity(None, "m", "cell of the no-data measures", gt=0)
+    # at least one point a chunk; a chunk holds x, y, z and more as float64 (over 24 bytes a
+    # point), so 10^8 points (> 2.4 GB) no longer bounds the memory, which is its purpose
+    chunk_size: int = quantity(1_000_000, "points", "points read at once", ge=1, le=100_000_000)
+    roof_sampling: Literal[SAMPLINGS] = Field(  # type: ignore[valid-type]
+        "inside", description="how roof points are picked and ranked"
+    )
+
+
+@checked_dataclass(frozen=True, config=OPTIONS)
+class Lod13Options:
+    """How LoD1.3 splits roofs (keys of the ``[lod13]`` table; see ``docs/lidar.md``)."""
+
+    # a step of 0 would split a roof at every cell
+    step: float = quantity(3.0, "m", "height step that splits a roof", gt=0)
+    min_area: float = quantity(4.0, "m²", "smaller roof parts are merged", ge=0)
+
+
+class Section(BaseModel):
+    """A ``[sources.NAME]`` section: its file; subclasses add the source's own keys."""
+
+    model_config = TABLE
+
+    path: str = string(..., "the file, relative to the config file")
+
+
+class Located(Section):
+    """A source that may name its CRS (for a file that carries none, or carries it wrong)."""
+
+    crs: CRSValue | None = None
+
+
+class CadastreSection(Located):
+    """``[sources.cadastre]``: building footprints (any OGR format)."""
+
+    buildings_layer: str | None = string(None, "layer of the footprints")
+    parcels_layer: str | None = string(None, "layer of the parcels")
+    building_id: str | None = string(None, "column of the building ids")
+
+
+class SurveySection(Located):
+    """``[sources.survey]``: survey points (CSV), and the meanings of their codes."""
+
+    codes: str | None = string(None, "CSV of the survey codes, relative to the config file")
+
+
+class LayerSection(Located):
+    """A vector source copied into the twin, from one layer of its file."""
+
+    layer: str | None = string(None, "the layer (default: the only or first one)")
+
+
+class OperatorsSection(Section):
+    """``[sources.operators]``: the network operators' contacts (a table: no CRS)."""
+
+    layer: str | None = string(None, "the table of a GeoPackage (default: its first)")
+
+
+class Sources(BaseModel):
+    """The ``[sources]`` table: one section per source; an unknown name is refused."""
+
+    model_config = TABLE
+
+    cadastre: CadastreSection | None = None
+    survey: SurveySection | None = None
+    dtm: Located | None = None
+    dsm: Located | None = None
+    ortho: Located | None = None
+    lidar: Located | None = None
+    citymodel: Located | None = None
+    utilities: LayerSection | None = None
+    trees: LayerSection | None = None
+    planned_works: LayerSection | None = None
+    surface_works: LayerSection | None = None
+    operators: OperatorsSection | None = None
+
+
+#: section keys naming a file besides ``path``, taken relative to the config file
+FILE_KEYS = ("codes",)
+
+
+class Project(BaseModel):
+    """The ``[project]`` table."""
+
+    model_config = TABLE
+
+    name: str | None = string(None, "the twin's name (default: the config's folder name)")
+    crs: CRSValue = DEFAULT_CRS
+
+
+class ConfigFile(BaseModel):
+    """A whole config file, as TOML gives it."""
+
+    model_config = TABLE
+
+    project: Project = Field(default_factory=Project)
+    sources: Sources = Field(default_factory=Sources)
+    lod1: Lod1Options = Field(default_factory=Lod1Options)
+    lidar: LidarOptions = Field(default_factory=LidarOptions)
+    lod13: Lod13Options = Field(default_factory=Lod13Options)
 
 
 @dataclass(frozen=True)
@@ -49,43 +211,6 @@ class Source:
         """The CRS the config names for this source (used when the file has none)."""
         value = self.options.get("crs")
         return None if value is None else parse_crs(value, what=f"[sources.{self.name}] crs")
-
-
-@dataclass(frozen=True)
-class Lod1Options:
-    """How LoD1 blocks are lifted (keys of the ``[lod1]`` table)."""
-
-    roof_percentile: float = 70.0
-    ground_percentile: float = 5.0
-    ground_buffer: float = 2.0
-    storey_height: float = 3.0
-    height_attribute: str = "height"
-    storeys_attribute: str = "storeys"
-    survey_snap: float = 0.2
-    ground_search: float = 30.0
-    sliver_area: float = 2.0
-    base: str = "flat"
-
-
-@dataclass(frozen=True)
-class LidarOptions:
-    """How point clouds are used (keys of the ``[lidar]`` table; see ``docs/lidar.md``)."""
-
-    dtm_resolution: float = 1.0
-    ground_percentile: float = 5.0
-    ground_distance: float = 4.0
-    min_height: float = 2.0
-    nodata_cell: float | None = None
-    chunk_size: int = 1_000_000
-    roof_sampling: str = "inside"
-
-
-@dataclass(frozen=True)
-class Lod13Options:
-    """How LoD1.3 splits roofs (keys of the ``[lod13]`` table; see ``docs/lidar.md``)."""
-
-    step: float = 3.0
-    min_area: float = 4.0
 
 
 @dataclass(frozen=True)
@@ -108,8 +233,9 @@ class BuildConfig:
         Raises
         ------
         ConfigError
-            When the file is missing or malformed, names an unknown source or key, or points
-            at a file that does not exist.
+            When the file is missing or malformed, names an unknown source or key, has a
+            value of the wrong type or out of its range, or points at a file that does not
+            exist.
         """
         path = Path(path)
         if path.is_dir():
@@ -124,42 +250,29 @@ class BuildConfig:
             raw = tomllib.loads(text)
         except FileNotFoundError:
             raise ConfigError(f"{path}: no such config file") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read the config: {exc.strerror or exc}") from exc
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-        return cls._from_dict(raw, path=path, text=text)
+        try:
+            parsed = ConfigFile.model_validate(raw)
+        except pydantic.ValidationError as exc:
+            raise ConfigError(f"{path}: {describe_errors(exc, ConfigFile)}") from None
+        return cls._checked(parsed, path=path, text=text)
 
     @classmethod
-    def _from_dict(cls, raw: dict[str, Any], *, path: Path, text: str) -> BuildConfig:
-        unknown = set(raw) - {"project", "sources", "lod1", "lidar", "lod13"}
-        if unknown:
-            raise ConfigError(f"{path}: unknown table(s) {sorted(unknown)}")
-        project = raw.get("project", {})
-        crs = parse_crs(project.get("crs", DEFAULT_CRS), what=f"{path}: [project] crs")
+    def _checked(cls, parsed: ConfigFile, /, *, path: Path, text: str) -> BuildConfig:
+        """The config of a valid ``parsed`` file, once its CRSs and files are checked."""
+        crs = _crs(parsed.project.crs, path, "[project] crs")
         try:
             check_project_crs(crs)
         except CRSError as exc:
             raise ConfigError(f"{path}: {exc}") from exc
         sources = {}
-        for name, section in raw.get("sources", {}).items():
-            if name not in SOURCE_KEYS:
-                raise ConfigError(
-                    f"{path}: unknown source [sources.{name}]; known: {', '.join(SOURCE_KEYS)}"
-                )
-            if "path" not in section:
-                raise ConfigError(f"{path}: [sources.{name}] needs a 'path'")
-            extra = set(section) - SOURCE_KEYS[name] - {"path"}
-            if extra:
-                raise ConfigError(f"{path}: [sources.{name}] has unknown key(s) {sorted(extra)}")
-            file = (path.parent / section["path"]).resolve()
-            if not file.exists():
-                raise ConfigError(f"{path}: [sources.{name}] file {file} does not exist")
-            options = {k: v for k, v in section.items() if k != "path"}
-            for key in ("codes",):
-                if key in options:
-                    options[key] = (path.parent / options[key]).resolve()
-                    if not options[key].exists():
-                        raise ConfigError(f"{path}: [sources.{name}] {key} file not found")
-            sources[name] = Source(name=name, path=file, options=options)
+        for name in Sources.model_fields:
+            section = getattr(parsed.sources, name)
+            if section is not None:
+                sources[name] = _source(name, section, path)
         if "citymodel" in sources and len(sources) > 1:
             raise ConfigError(f"{path}: [sources.citymodel] (an imported 3D model) stands alone")
         if "cadastre" not in sources and "citymodel" not in sources:
@@ -172,36 +285,186 @@ class BuildConfig:
                     else ""
                 )
             )
-        lod1 = _options(Lod1Options, raw, "lod1", path, base=("flat", "sloped"))
-        lidar = _options(LidarOptions, raw, "lidar", path, roof_sampling=SAMPLINGS)
-        lod13 = _options(Lod13Options, raw, "lod13", path)
         return cls(
             path=path,
-            name=str(project.get("name", path.parent.name)),
+            name=parsed.project.name or path.parent.name,
             crs=crs,
             sources=sources,
-            lod1=lod1,
-            lidar=lidar,
-            lod13=lod13,
+            lod1=parsed.lod1,
+            lidar=parsed.lidar,
+            lod13=parsed.lod13,
             text=text,
         )
 
 
-T = TypeVar("T")
-
-
-def _options(
-    kind: type[T], raw: dict[str, Any], table: str, path: Path, /, **choices: tuple[str, ...]
-) -> T:
-    """The ``[table]`` of a config as ``kind``, with ``choices`` of the keys that have them."""
+def _crs(value: str | int, path: Path, key: str, /) -> pyproj.CRS:
+    """The CRS a config names at ``key``, or a ConfigError naming the file and the key."""
     try:
-        options = kind(**raw.get(table, {}))
-    except TypeError as exc:
-        raise ConfigError(f"{path}: [{table}]: {exc}") from exc
-    for key, allowed in choices.items():
-        value = getattr(options, key)
-        if value not in allowed:
-            raise ConfigError(
-                f"{path}: [{table}] {key} must be {' or '.join(map(repr, allowed))}, not {value!r}"
-            )
-    return options
+        return parse_crs(value, what=f"{path}: {key}")
+    except CRSError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _source(name: str, section: Section, path: Path, /) -> Source:
+    """A checked source: its files exist, its CRS (if it names one) is known to PROJ."""
+    options = section.model_dump(exclude_unset=True, exclude={"path"})
+    if options.get("crs") is not None:
+        _crs(options["crs"], path, f"[sources.{name}] crs")
+    file = _existing(path, name, "path", section.path)
+    for key in FILE_KEYS:
+        if key in options:
+            options[key] = _existing(path, name, key, options[key])
+    return Source(name=name, path=file, options=options)
+
+
+def _existing(path: Path, name: str, key: str, value: str, /) -> Path:
+    """The file a section's ``key`` names, relative to the config at ``path``; it must exist."""
+    try:
+        file = (path.parent / value).resolve()
+        found = file.exists()
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte
+        problem = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"{path}: [sources.{name}] {key} = {_shown(value)}: {problem}") from None
+    if not found:
+        raise ConfigError(f"{path}: [sources.{name}] {key}: file {file} does not exist")
+    return file
+
+
+# -- error messages ---------------------------------------------------------------------------
+
+#: pydantic error types of a number of the right type, out of its range
+_RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
+#: pydantic error types of an unknown key
+_UNKNOWN_ERRORS = {"extra_forbidden", "unexpected_keyword_argument"}
+
+
+def describe_errors(error: pydantic.ValidationError, model: type, /) -> str:
+    """One part per bad key of a config validated by ``model``, joined by ``"; "``.
+
+    Each names the key as ``[table] key``, its value and what it must be (type, range and
+    unit, from the field's declaration), e.g. ``[lod1] roof_percentile = 150: must be
+    between 0 and 100 (%)``.
+
+    Examples
+    --------
+    >>> try:
+    ...     ConfigFile.model_validate({"lod1": {"storey_height": "three", "roof": 1}})
+    ... except pydantic.ValidationError as exc:
+    ...     print(describe_errors(exc, ConfigFile))
+    [lod1] storey_height = 'three': must be a number between 2 and 10 (m); [lod1] roof: \
+unknown key; known: roof_percentile, ground_percentile, ground_buffer, storey_height, \
+height_attribute, storeys_attribute, survey_snap, ground_search, sliver_area, base
+    """
+    lines: dict[tuple[str, ...], str] = {}
+    for item in error.errors(include_url=False):
+        unknown = item["type"] in _UNKNOWN_ERRORS
+        key, info, owner = _resolve(model, tuple(map(str, item["loc"])), unknown=unknown)
+        if key not in lines:  # one part per key (a union reports each of its members)
+            lines[key] = _line(key, item, info, owner)
+    return "; ".join(lines.values())
+
+
+def _resolve(
+    model: type, loc: tuple[str, ...], /, *, unknown: bool
+) -> tuple[tuple[str, ...], FieldInfo | None, type]:
+    """The config key at ``loc``, its field (``None``: an ``unknown`` key) and the class
+    that holds it. Parts of ``loc`` past a field (pydantic's union members) are dropped."""
+    owner, info, key = model, None, []
+    for part in loc:
+        known = _fields(owner)
+        if part not in known:
+            if unknown:
+                key.append(part)
+                info = None
+            break
+        info = known[part]
+        key.append(part)
+        nested = _table_of(info.annotation)
+        if nested is None:
+            break
+        owner = nested
+    return tuple(key), info, owner
+
+
+def _fields(owner: type, /) -> dict[str, FieldInfo]:
+    """The fields of a model or pydantic dataclass (none for other types)."""
+    return getattr(owner, "__pydantic_fields__", None) or {}
+
+
+def _table_of(annotation: Any, /) -> type | None:
+    """The model or pydantic dataclass a field holds (through ``X | None``), if any."""
+    for kind in (annotation, *typing.get_args(annotation)):
+        if isinstance(kind, type) and _fields(kind):
+            return kind
+    return None
+
+
+def _line(key: tuple[str, ...], item: Any, info: FieldInfo | None, owner: type, /) -> str:
+    """The message of one bad key."""
+    table, name = ".".join(key[:-1]), key[-1]
+    where = f"[{table}] {name}" if table else f"[{name}]"
+    if info is None:
+        known = ", ".join(_fields(owner))
+        if key[0] == "sources" and len(key) == 2:
+            return f"unknown source [sources.{name}]; known: {known}"
+        return (
+            f"unknown table {where}; known: {known}"
+            if not table
+            else (f"{where}: unknown key; known: {known}")
+        )
+    if item["type"] == "missing":
+        return f"[{table}] needs a '{name}'"
+    where += f" = {_shown(item['input'])}"
+    if _table_of(info.annotation) is not None:
+        return f"{where}: must be a table"
+    kind, need = _requirement(info)
+    if item["type"] in _RANGE_ERRORS:
+        return f"{where}: must be {need}"
+    if item["type"] == "finite_number":
+        kind = "a finite number"
+    return f"{where}: must be {kind}{need and ' ' + need}"
+
+
+def _requirement(info: FieldInfo, /) -> tuple[str, str]:
+    """What a field's value must be, in words: its type, and its range with its unit."""
+    annotation = info.annotation
+    if typing.get_origin(annotation) is Literal:
+        return " or ".join(map(repr, typing.get_args(annotation))), ""
+    members = [
+        typing.get_args(a)[0] if typing.get_origin(a) is Annotated else a
+        for a in (typing.get_args(annotation) or (annotation,))
+        if a is not type(None)
+    ]
+    if set(members) == {str, int}:
+        return "a CRS: text PROJ understands ('EPSG:31258+5778', WKT) or an EPSG code", ""
+    if members == [str]:
+        return "a string, not empty", ""
+    low = high = None
+    for bound in info.metadata:
+        for attr, word in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            value = getattr(bound, attr, None)
+            if value is not None and attr in ("ge", "gt"):
+                low = (word, _number(value))
+            elif value is not None:
+                high = (word, _number(value))
+    if low and high and low[0] == ">=" and high[0] == "<=":
+        need = f"between {low[1]} and {high[1]}"
+    else:
+        need = " and ".join(f"{word} {value}" for word, value in (p for p in (low, high) if p))
+    extra = info.json_schema_extra
+    unit = extra.get("unit") if isinstance(extra, dict) else None
+    need = f"{need} ({unit})".strip() if unit else need
+    return ("a whole number" if members == [int] else "a number"), need
+
+
+def _number(value: float, /) -> str:
+    """A bound as written: ``100``, ``0.5``, ``100000000``."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _shown(value: Any, /) -> str:
+    """A value as a message shows it: a string quoted, a table as such, at most 60 chars."""
+    if isinstance(value, dict):
+        return "a table"
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
