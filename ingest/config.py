@@ -17,51 +17,29 @@ besides ``path``) and a field of :class:`Sources`.
 from __future__ import annotations
 
 import tomllib
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-import pydantic
 import pyproj
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from pydantic.dataclasses import dataclass as checked_dataclass
-from pydantic.fields import FieldInfo
 
 from ingest.lidar.stats import SAMPLINGS
 from twin.crs import DEFAULT_CRS, check_project_crs, parse_crs
 from twin.errors import ConfigError, CRSError
+from twin.schema import OPTIONS, TABLE, quantity, string, validated
 
 CONFIG_NAME = "twin.toml"
 
-#: how every table is read: unknown keys refused, no infinities or NaN (TOML has them)
-OPTIONS = ConfigDict(extra="forbid", allow_inf_nan=False)
-TABLE = ConfigDict(OPTIONS, frozen=True)
-
-
-def quantity(default: Any, unit: str, meaning: str, /, **bounds: float) -> Any:
-    """A numeric key: its ``default``, ``unit`` (``"m"``, ``"%"``...), meaning and range.
-
-    ``bounds`` are pydantic's ``ge``, ``gt``, ``le`` and ``lt``; the type is checked
-    strictly (an integer is a number, a string or a boolean is not). The unit is kept in the
-    field's ``json_schema_extra`` for the error messages.
-    """
-    return Field(
-        default,
-        strict=True,
-        description=f"{meaning} ({unit})",
-        json_schema_extra={"unit": unit},
-        **bounds,
-    )
-
-
-def string(default: Any, meaning: str, /) -> Any:
-    """A string key, taken only as a string (a number or a table is refused)."""
-    return Field(default, strict=True, min_length=1, description=meaning)
-
-
 #: a CRS as a config gives it: text PROJ understands (``"EPSG:31258+5778"``, WKT) or an EPSG code
 CRSValue = StrictStr | StrictInt
+
+
+def crs_key(default: Any, /) -> Any:
+    """A key naming a CRS (checked by PROJ once the file is read)."""
+    must = "a CRS: text PROJ understands ('EPSG:31258+5778', WKT) or an EPSG code"
+    return Field(default, json_schema_extra={"must": must})
 
 
 @checked_dataclass(frozen=True, config=OPTIONS)
@@ -125,7 +103,7 @@ class Section(BaseModel):
 class Located(Section):
     """A source that may name its CRS (for a file that carries none, or carries it wrong)."""
 
-    crs: CRSValue | None = None
+    crs: CRSValue | None = crs_key(None)
 
 
 class CadastreSection(Located):
@@ -157,7 +135,7 @@ class OperatorsSection(Section):
 class Sources(BaseModel):
     """The ``[sources]`` table: one section per source; an unknown name is refused."""
 
-    model_config = TABLE
+    model_config = ConfigDict(TABLE, title="source")
 
     cadastre: CadastreSection | None = None
     survey: SurveySection | None = None
@@ -183,7 +161,7 @@ class Project(BaseModel):
     model_config = TABLE
 
     name: str | None = string(None, "the twin's name (default: the config's folder name)")
-    crs: CRSValue = DEFAULT_CRS
+    crs: CRSValue = crs_key(DEFAULT_CRS)
 
 
 class ConfigFile(BaseModel):
@@ -254,10 +232,7 @@ class BuildConfig:
             raise ConfigError(f"{path}: cannot read the config: {exc.strerror or exc}") from exc
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-        try:
-            parsed = ConfigFile.model_validate(raw)
-        except pydantic.ValidationError as exc:
-            raise ConfigError(f"{path}: {describe_errors(exc, ConfigFile)}") from None
+        parsed = validated(ConfigFile, raw, where=str(path))
         return cls._checked(parsed, path=path, text=text)
 
     @classmethod
@@ -324,147 +299,7 @@ def _existing(path: Path, name: str, key: str, value: str, /) -> Path:
         found = file.exists()
     except (OSError, ValueError) as exc:  # a name too long, a NUL byte
         problem = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError(f"{path}: [sources.{name}] {key} = {_shown(value)}: {problem}") from None
+        raise ConfigError(f"{path}: [sources.{name}] {key}: {problem}") from None
     if not found:
         raise ConfigError(f"{path}: [sources.{name}] {key}: file {file} does not exist")
     return file
-
-
-# -- error messages ---------------------------------------------------------------------------
-
-#: pydantic error types of a number of the right type, out of its range
-_RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
-#: pydantic error types of an unknown key
-_UNKNOWN_ERRORS = {"extra_forbidden", "unexpected_keyword_argument"}
-
-
-def describe_errors(error: pydantic.ValidationError, model: type, /) -> str:
-    """One part per bad key of a config validated by ``model``, joined by ``"; "``.
-
-    Each names the key as ``[table] key``, its value and what it must be (type, range and
-    unit, from the field's declaration), e.g. ``[lod1] roof_percentile = 150: must be
-    between 0 and 100 (%)``.
-
-    Examples
-    --------
-    >>> try:
-    ...     ConfigFile.model_validate({"lod1": {"storey_height": "three", "roof": 1}})
-    ... except pydantic.ValidationError as exc:
-    ...     print(describe_errors(exc, ConfigFile))
-    [lod1] storey_height = 'three': must be a number between 2 and 10 (m); [lod1] roof: \
-unknown key; known: roof_percentile, ground_percentile, ground_buffer, storey_height, \
-height_attribute, storeys_attribute, survey_snap, ground_search, sliver_area, base
-    """
-    lines: dict[tuple[str, ...], str] = {}
-    for item in error.errors(include_url=False):
-        unknown = item["type"] in _UNKNOWN_ERRORS
-        key, info, owner = _resolve(model, tuple(map(str, item["loc"])), unknown=unknown)
-        if key not in lines:  # one part per key (a union reports each of its members)
-            lines[key] = _line(key, item, info, owner)
-    return "; ".join(lines.values())
-
-
-def _resolve(
-    model: type, loc: tuple[str, ...], /, *, unknown: bool
-) -> tuple[tuple[str, ...], FieldInfo | None, type]:
-    """The config key at ``loc``, its field (``None``: an ``unknown`` key) and the class
-    that holds it. Parts of ``loc`` past a field (pydantic's union members) are dropped."""
-    owner, info, key = model, None, []
-    for part in loc:
-        known = _fields(owner)
-        if part not in known:
-            if unknown:
-                key.append(part)
-                info = None
-            break
-        info = known[part]
-        key.append(part)
-        nested = _table_of(info.annotation)
-        if nested is None:
-            break
-        owner = nested
-    return tuple(key), info, owner
-
-
-def _fields(owner: type, /) -> dict[str, FieldInfo]:
-    """The fields of a model or pydantic dataclass (none for other types)."""
-    return getattr(owner, "__pydantic_fields__", None) or {}
-
-
-def _table_of(annotation: Any, /) -> type | None:
-    """The model or pydantic dataclass a field holds (through ``X | None``), if any."""
-    for kind in (annotation, *typing.get_args(annotation)):
-        if isinstance(kind, type) and _fields(kind):
-            return kind
-    return None
-
-
-def _line(key: tuple[str, ...], item: Any, info: FieldInfo | None, owner: type, /) -> str:
-    """The message of one bad key."""
-    table, name = ".".join(key[:-1]), key[-1]
-    where = f"[{table}] {name}" if table else f"[{name}]"
-    if info is None:
-        known = ", ".join(_fields(owner))
-        if key[0] == "sources" and len(key) == 2:
-            return f"unknown source [sources.{name}]; known: {known}"
-        return (
-            f"unknown table {where}; known: {known}"
-            if not table
-            else (f"{where}: unknown key; known: {known}")
-        )
-    if item["type"] == "missing":
-        return f"[{table}] needs a '{name}'"
-    where += f" = {_shown(item['input'])}"
-    if _table_of(info.annotation) is not None:
-        return f"{where}: must be a table"
-    kind, need = _requirement(info)
-    if item["type"] in _RANGE_ERRORS:
-        return f"{where}: must be {need}"
-    if item["type"] == "finite_number":
-        kind = "a finite number"
-    return f"{where}: must be {kind}{need and ' ' + need}"
-
-
-def _requirement(info: FieldInfo, /) -> tuple[str, str]:
-    """What a field's value must be, in words: its type, and its range with its unit."""
-    annotation = info.annotation
-    if typing.get_origin(annotation) is Literal:
-        return " or ".join(map(repr, typing.get_args(annotation))), ""
-    members = [
-        typing.get_args(a)[0] if typing.get_origin(a) is Annotated else a
-        for a in (typing.get_args(annotation) or (annotation,))
-        if a is not type(None)
-    ]
-    if set(members) == {str, int}:
-        return "a CRS: text PROJ understands ('EPSG:31258+5778', WKT) or an EPSG code", ""
-    if members == [str]:
-        return "a string, not empty", ""
-    low = high = None
-    for bound in info.metadata:
-        for attr, word in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
-            value = getattr(bound, attr, None)
-            if value is not None and attr in ("ge", "gt"):
-                low = (word, _number(value))
-            elif value is not None:
-                high = (word, _number(value))
-    if low and high and low[0] == ">=" and high[0] == "<=":
-        need = f"between {low[1]} and {high[1]}"
-    else:
-        need = " and ".join(f"{word} {value}" for word, value in (p for p in (low, high) if p))
-    extra = info.json_schema_extra
-    unit = extra.get("unit") if isinstance(extra, dict) else None
-    need = f"{need} ({unit})".strip() if unit else need
-    return ("a whole number" if members == [int] else "a number"), need
-
-
-def _number(value: float, /) -> str:
-    """A bound as written: ``100``, ``0.5``, ``100000000``."""
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
-
-
-def _shown(value: Any, /) -> str:
-    """A value as a message shows it: a string quoted, a table as such, at most 60 chars."""
-    if isinstance(value, dict):
-        return "a table"
-    shown = repr(value)
-    return shown if len(shown) <= 60 else shown[:57] + "..."
