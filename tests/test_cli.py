@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from twin import __version__
@@ -99,3 +101,110 @@ def test_importing_twin_leaves_the_model_stack_unloaded():
     code = "import sys, twin; print(sorted({'pandas', 'geopandas'} & set(sys.modules)))"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stdout.strip() == "[]"
+
+
+# -- options: units and ranges checked before any work ------------------------------------------
+
+BAG = Path(__file__).parent / "data" / "3dbag_cityjsonseq" / "9-444-728_sm.city.jsonl"
+
+
+@pytest.fixture(scope="module")
+def bag_twin(tmp_path_factory) -> Path:
+    """The real 3DBAG tile (2 buildings, 2 parts, EPSG:7415) imported as a twin."""
+    out = tmp_path_factory.mktemp("bag") / "bag.gpkg"
+    result = CliRunner().invoke(main, ["import", str(BAG), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--scale", "0"], "'--scale': '0': scale must be a finite number between 1e-06 and 1 (m)"),
+        (["--scale", "-0.001"], "'-0.001': scale must be a finite number between 1e-06 and 1"),
+        (["--scale", "nan"], "'nan': scale must be a finite number"),
+        (["--scale", "2"], "'2': scale must be a finite number between 1e-06 and 1 (m)"),
+        (
+            ["--bbox", "125100", "489000", "125000", "489500"],
+            "'--bbox': 125100 489000 125000 489500: must be XMIN YMIN XMAX YMAX with XMIN < XMAX "
+            "and YMIN < YMAX",
+        ),
+        (["--bbox", "125000", "489000", "125000", "489500"], "with XMIN < XMAX and YMIN < YMAX"),
+        (["--bbox", "125000", "489000", "inf", "489500"], "'inf': bbox must be a finite number"),
+        (["--bbox", "1", "2", "3"], "'--bbox' requires 4 arguments"),
+    ],
+)
+def test_export_options_are_checked_before_any_work(bag_twin, tmp_path, options, message):
+    out = tmp_path / "bag.city.json"
+    args = ["export", str(bag_twin), "-f", "cityjson", "-o", str(out), *options]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_serve_refuses_ports_it_cannot_listen_on(bag_twin):
+    import socket
+
+    runner = CliRunner()
+    # uvicorn would listen on 99999 mod 65536 = 34463 and print 99999
+    result = runner.invoke(main, ["serve", str(bag_twin), "--port", "99999"])
+    assert result.exit_code == 2
+    assert "Invalid value for '--port': 99999 is not in the range 1<=x<=65535" in result.output
+    result = runner.invoke(main, ["serve", str(bag_twin), "--port", "0"])
+    assert result.exit_code == 2 and "0 is not in the range 1<=x<=65535" in result.output
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = runner.invoke(main, ["serve", str(bag_twin), "--port", str(port)])
+    assert result.exit_code == 1, result.output
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use: another program" in (
+        result.output
+    )
+    result = runner.invoke(main, ["serve", str(bag_twin), "--host", "no-such-host.invalid"])
+    assert result.exit_code == 1 and "--host no-such-host.invalid: not an address" in result.output
+
+
+def test_sample_counts_are_checked(tmp_path):
+    runner = CliRunner()
+    for option, value in (("--buildings", "-1"), ("-n", "0"), ("--seed", "-1")):
+        result = runner.invoke(main, ["sample", str(tmp_path / "s"), option, value])
+        assert result.exit_code == 2, result.output
+        assert f"{value} is not in the range x>=" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_dig_check_sizes_are_lengths(bag_twin, tmp_path):
+    trench = tmp_path / "trench.geojson"
+    trench.write_text('{"type": "FeatureCollection", "features": []}')
+    runner = CliRunner()
+    for option, value in (("--width", "0"), ("--depth", "-1.5"), ("--depth", "nan")):
+        args = ["dig", "check", str(bag_twin), str(trench), option, value]
+        result = runner.invoke(main, args)
+        assert result.exit_code == 3, result.output  # unusable options: never a verdict
+        name = option.removeprefix("--")
+        assert f"'{value}': {name} must be a finite number > 0 (m)" in result.output
+
+
+def test_render_refuses_a_bbox_outside_the_twin(bag_twin, tmp_path):
+    pytest.importorskip("pyvista")
+    import twin
+
+    out = tmp_path / "r.png"
+    args = ["render", str(bag_twin), "-o", str(out), "--size", "160", "120", "--bbox"]
+    result = CliRunner().invoke(main, [*args, "0", "0", "10", "10"])
+    assert result.exit_code == 1, result.output
+    # the extent it names is that of the buildings (all the twin shows), from their
+    # footprints here
+    left, bottom, right, top = twin.open(bag_twin).buildings.total_bounds
+    assert (
+        f"--bbox 0 0 10 10 lies wholly outside the twin, whose extent (what it shows) is "
+        f"{left:.1f} {bottom:.1f} {right:.1f} {top:.1f} in its CRS" in result.output
+    )
+    assert not out.exists()
+    # a box that meets a corner of the twin is rendered
+    box = [str(v) for v in (left - 100, bottom - 100, left + 5, bottom + 5)]
+    result = CliRunner().invoke(main, [*args, *box])
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_size > 0

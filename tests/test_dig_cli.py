@@ -165,7 +165,7 @@ def test_exit_code_of_unusable_input(crossing_twin, tmp_path):
     words = _trenches(tmp_path / "words.gpkg", {**QUIET, "depth_m": "deep"})
     done = _run(str(crossing_twin), str(words))
     assert done.returncode == 3 and "depth_m 'deep' is not a number" in done.stderr
-    done = _run(str(crossing_twin), str(words), "--depth", "inf", "--soil", "clay")
+    done = _run(str(crossing_twin), str(words), "--soil", "clay")
     assert done.returncode == 3 and "Invalid value for '--soil'" in done.stderr
     inf = _trenches(tmp_path / "inf.gpkg", QUIET)
     done = _run(str(crossing_twin), str(inf), "--depth", "inf")

@@ -613,3 +613,95 @@ def test_compound_reference_system_forms_are_read(tmp_path):
     # a compound --crs completes a file that names only its horizontal CRS, and no other
     assert cityjson.read(ZURICH, crs="EPSG:2056+5729").crs.name == "CH1903+ / LV95 + LHN95 height"
     assert cityjson.read(ZURICH, crs="EPSG:7415").crs.to_epsg() == 2056
+
+@pytest.mark.parametrize(
+    "scale", [[0, 0, 0], [0.001, -0.001, 0.001], [0.001, 0.001, 0]], ids=["zero", "negative", "z0"]
+)
+def test_a_transform_scale_that_is_no_step_is_named(scale, tmp_path):
+    # a zero scale puts every vertex on the translate, a negative one mirrors the model
+    path = _broken(tmp_path, lambda doc: doc["transform"].__setitem__("scale", scale))
+    with pytest.raises(InputError) as error:
+        cityjson.read(path)
+    assert str(error.value) == (
+        f"{path}: transform.scale {scale}: each component must be a finite number > 0 "
+        "(the size of one step of the quantised coordinates)"
+    )
+
+
+@pytest.mark.parametrize("indent", [None, 1], ids=["minified", "indented"])
+def test_vertices_that_are_no_coordinates_are_named(indent, tmp_path):
+    # Zürich's transform: scale 0.001, translate [2677116.375, 1241839.025, 0]; vertex 5
+    # given as 10^300 steps in y is 10^297 m after it, far beyond any CRS (the bound: 10^9)
+    doc = json.loads(ZURICH.read_text())
+    doc["vertices"][5][1] = 1e300
+    path = tmp_path / "far.city.json"
+    path.write_text(json.dumps(doc, indent=indent))
+    with pytest.raises(InputError) as error:
+        cityjson.read(path)
+    x = doc["vertices"][5][0] * 0.001 + 2677116.375
+    assert str(error.value).startswith(f"{path}: vertex 5 [{x!r}, 1e+297, ")
+    assert str(error.value).endswith(
+        "(after the transform) is not a coordinate: each must be finite and within ±1e+09"
+    )
+    # the bound itself is a coordinate: the translate moved so that the northernmost vertex
+    # lands on y = 10^9 m, and the file reads
+    doc = json.loads(ZURICH.read_text())
+    top = max(v[1] for v in doc["vertices"]) * 0.001 + 1241839.025
+    doc["transform"]["translate"][1] += 1e9 - top  # the highest vertex lands on 10^9 m
+    path.write_text(json.dumps(doc, indent=indent))
+    assert len(cityjson.read(path).buildings) == 39  # 12 buildings, 27 parts
+
+
+def test_parents_and_children_that_name_no_object_are_named(tmp_path):
+    # Zürich's first building lists two parts as children, each names it as its parent
+    def ghost_child(doc):
+        building = next(k for k, o in doc["CityObjects"].items() if o.get("children"))
+        doc["bad_key"] = building
+        doc["CityObjects"][building]["children"].append("ghost")
+
+    path = _broken(tmp_path, ghost_child)
+    key = json.loads(path.read_text())["bad_key"]
+    with pytest.raises(InputError) as error:
+        cityjson.read(path)
+    assert str(error.value) == (
+        f"{path}: city object '{key}': its 'children' name 'ghost', which is no city object "
+        "of the file"
+    )
+
+    def lost_parent(doc):
+        part = next(k for k, o in doc["CityObjects"].items() if o.get("parents"))
+        doc["bad_key"] = part
+        doc["CityObjects"][part]["parents"] = ["UUID_gone"]
+
+    path = _broken(tmp_path, lost_parent)
+    key = json.loads(path.read_text())["bad_key"]
+    with pytest.raises(InputError, match=rf"'{key}': its 'parents' name 'UUID_gone', which is no"):
+        cityjson.read(path)
+
+    def installation(doc):
+        # a child of another type than the buildings is in the file: a valid link
+        building = next(k for k, o in doc["CityObjects"].items() if o.get("children"))
+        doc["CityObjects"][building]["children"].append("porch")
+        doc["CityObjects"]["porch"] = {"type": "BuildingInstallation", "parents": [building]}
+
+    model = cityjson.read(_broken(tmp_path, installation))
+    assert len(model.buildings) == 39 and model.metadata["source"]["skipped"] == {
+        "BuildingInstallation": 1
+    }
+
+
+def test_cityjsonseq_features_are_checked_alike(tmp_path):
+    lines = BAG.read_text().splitlines()
+    feature = json.loads(lines[1])
+    feature["vertices"][3] = [0, 1e300, 0]
+    path = tmp_path / "bag.city.jsonl"
+    path.write_text("\n".join([lines[0], json.dumps(feature), *lines[2:]]) + "\n")
+    with pytest.raises(
+        InputError, match=rf"bag\.city\.jsonl: feature '{feature['id']}': vertex 3 "
+    ):
+        cityjson.read(path)
+    feature = json.loads(lines[1])
+    feature["CityObjects"][feature["id"]]["children"].append("NL.IMBAG.Pand.0-9")
+    path.write_text("\n".join([lines[0], json.dumps(feature), *lines[2:]]) + "\n")
+    with pytest.raises(InputError, match=r"its 'children' name 'NL\.IMBAG\.Pand\.0-9', which"):
+        cityjson.read(path)

@@ -323,4 +323,7 @@ def test_cli_writes_then_refuses_a_full_folder(tmp_path: Path) -> None:
     assert not (out / "lidar.laz").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cli"]
     result = runner.invoke(main, ["sample", str(tmp_path / "zero"), "--buildings", "0"])
-    assert result.exit_code == 1 and "at least 1" in result.output
+    assert result.exit_code == 2 and "'--buildings' / '-n': 0 is not in the range x>=1" in (
+        result.output
+    )
+    assert not (tmp_path / "zero").exists()

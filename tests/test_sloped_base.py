@@ -167,7 +167,7 @@ def test_base_option_is_checked(tmp_path, sample_sources):
         f'[sources.cadastre]\npath = "{sample_sources / "cadastre.gpkg"}"\n'
         '[lod1]\nbase = "tilted"\n',
     )
-    with pytest.raises(ConfigError, match="base must be 'flat' or 'sloped'"):
+    with pytest.raises(ConfigError, match="base = 'tilted': must be 'flat' or 'sloped'"):
         BuildConfig.load(config)
 
 

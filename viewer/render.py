@@ -127,6 +127,8 @@ def render(
     if options.bbox is not None and views:
         raise InputError("give either --bbox or --bookmark, not both")
     with Scene(model, lod=options.lod, layers=options.layers, size=options.size) as scene:
+        if options.bbox is not None:
+            _check_bbox(options.bbox, scene.bounds())
         if options.color_by:
             scene.color_by(options.color_by)
         if options.underground and options.cut is None:
@@ -146,6 +148,18 @@ def render(
         else:
             scene.screenshot(output)
         return scene.notes
+
+
+def _check_bbox(bbox: tuple[float, float, float, float], shown: tuple[float, ...], /) -> None:
+    """Refuse a box that misses everything the scene shows (its picture would be blank)."""
+    xmin, ymin, xmax, ymax = bbox
+    left, right, bottom, top = shown[:4]
+    if xmax < left or xmin > right or ymax < bottom or ymin > top:
+        raise InputError(
+            f"--bbox {xmin:g} {ymin:g} {xmax:g} {ymax:g} lies wholly outside the twin, whose "
+            f"extent (what it shows) is {left:.1f} {bottom:.1f} {right:.1f} {top:.1f} in its "
+            "CRS: the picture would be blank"
+        )
 
 
 def trench_snapshot(

@@ -15,6 +15,7 @@ import shapely
 import twin
 from twin.analysis.records import to_json
 from twin.analysis.section import SOILS
+from twin.cli.options import Quantity
 from twin.errors import InputError, TwinError
 
 
@@ -26,6 +27,8 @@ def dig() -> None:
 #: ``twin dig check`` exits with the worst verdict of its trenches, so that scripts can act on it
 VERDICT_EXIT = {"green": 0, "amber": 1, "red": 2}
 EXIT_INPUT = 3
+#: a trench's width or depth: a length, more than nothing
+METRES = Quantity("m", above=0)
 """Exit code of ``twin dig check`` when the input or the command line is unusable."""
 EXIT_BROKEN = 4
 """Exit code of ``twin dig check`` when the check broke off (an internal error, interrupted)."""
@@ -75,8 +78,8 @@ class VerdictCommand(click.Command):
 @dig.command(cls=VerdictCommand)
 @click.argument("twin_path", metavar="TWIN", type=click.Path(exists=True, path_type=Path))
 @click.argument("trench_file", metavar="TRENCH", type=click.Path(exists=True, path_type=Path))
-@click.option("--width", type=float, default=0.6, show_default=True, help="Bottom width (m).")
-@click.option("--depth", type=float, default=1.2, show_default=True, help="Depth (m).")
+@click.option("--width", type=METRES, default=0.6, show_default=True, help="Bottom width (m).")
+@click.option("--depth", type=METRES, default=1.2, show_default=True, help="Depth (m).")
 @click.option(
     "--method", type=click.Choice(["machine", "hand"]), default="machine", show_default=True
 )

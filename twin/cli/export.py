@@ -6,8 +6,15 @@ from pathlib import Path
 
 import click
 
+from twin.cli.options import Quantity, bbox_option
 from twin.formats import WRITERS
 from twin.outputs import GLB, JSON, OBJ, STL, TILESET, XML
+
+#: the quantisation step of CityJSON's ``transform`` (m): 1 µm, far below any survey's
+#: precision, still counts a coordinate of any projected CRS (|x| < 10^8 m) in fewer than
+#: the 2^53 steps a JSON reader holds exactly (2^53 µm = 9·10^9 m); a step over 1 m would
+#: move a vertex by up to half a metre, no longer the twin
+SCALE = Quantity("m", at_least=1e-6, at_most=1.0)
 
 #: export format -> what it writes, for the checks of an existing OUTPUT
 KINDS = {
@@ -34,14 +41,13 @@ KINDS = {
     help="File to write (a folder for 3dtiles).",
 )
 @click.option("--lod", "lods", multiple=True, help="LoD to export (repeatable; default: all).")
+@bbox_option("Only buildings whose footprint meets the box (model CRS).")
 @click.option(
-    "--bbox",
-    nargs=4,
-    type=float,
-    help="Only buildings whose footprint meets XMIN YMIN XMAX YMAX (model CRS).",
-)
-@click.option(
-    "--scale", type=float, default=0.001, show_default=True, help="CityJSON quantisation (m)."
+    "--scale",
+    type=SCALE,
+    default=0.001,
+    show_default=True,
+    help="CityJSON quantisation step (m), 0.000001 to 1.",
 )
 @click.option(
     "--vertical-crs",

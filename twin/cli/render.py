@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from twin.cli.options import bbox_option
+
 
 @click.command()
 @click.argument("twin_path", metavar="TWIN", type=click.Path(path_type=Path))
@@ -22,13 +24,7 @@ import click
     multiple=True,
     help="Camera bookmark to render from; repeat it for a fly-through video.",
 )
-@click.option(
-    "--bbox",
-    type=float,
-    nargs=4,
-    metavar="XMIN YMIN XMAX YMAX",
-    help="Area to frame, in the twin's CRS.",
-)
+@bbox_option("Area to frame, in the twin's CRS; it must meet what the twin shows.")
 @click.option("--top", is_flag=True, help="Map view from straight above.")
 @click.option("--color-by", help="Building attribute to colour by (legend or scalar bar).")
 @click.option(

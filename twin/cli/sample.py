@@ -8,17 +8,25 @@ from pathlib import Path
 
 import click
 
-from twin.errors import InputError
 from twin.outputs import EMPTY_FOLDER, check_output
 
 
 @click.command()
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option(
-    "--buildings", "-n", type=int, default=500, show_default=True, help="Number of buildings."
+    "--buildings",
+    "-n",
+    type=click.IntRange(min=1),
+    default=500,
+    show_default=True,
+    help="Number of buildings.",
 )
 @click.option(
-    "--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same data)."
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Random seed (same seed, same data).",
 )
 @click.option("--lidar/--no-lidar", default=True, show_default=True, help="Write lidar.laz.")
 @click.option("--ortho/--no-ortho", default=True, show_default=True, help="Write ortho.tif.")
@@ -34,10 +42,6 @@ def sample(
     """
     from ingest.sample import generate_sample
 
-    if buildings < 1:
-        raise InputError(f"--buildings must be at least 1, got {buildings}")
-    if seed < 0:
-        raise InputError(f"--seed must not be negative, got {seed}")
     out = check_output(out_dir.absolute(), EMPTY_FOLDER, overwrite=overwrite, option="OUT_DIR")
     occupied = out.is_dir() and any(out.iterdir())
     options = {"buildings": buildings, "seed": seed, "lidar": lidar, "ortho": ortho}

@@ -63,6 +63,14 @@ KNOWN_TYPES = frozenset(
     }
 )  # fmt: skip
 
+#: the largest coordinate a vertex may have, after the ``transform`` (in the file's CRS
+#: units: metres, or feet, or degrees). The projected coordinates of every EPSG CRS stay
+#: within a few 10^7 m (World Mercator's eastings reach 2.0·10^7 m, false eastings and
+#: northings of national grids 10^7 m), heights within 10^4 m: 10^9 m leaves room for any
+#: of them in feet, and refuses what cannot be a coordinate (10^300, an overflow) before it
+#: reaches an area, a volume or a float32 mesh
+MAX_COORDINATE = 1e9
+
 #: metadata members carried over from an imported file
 _KEPT_METADATA = ("identifier", "pointOfContact", "referenceDate", "title")
 
@@ -133,13 +141,20 @@ class _Reader:
         # each attribute name with each type of its values, when the walk read them
         self.attribute_types: list[tuple[str, type]] | None = None
         self.chunks: list[int] = []
+        # the ids of every city object read (of any type), and the ``parents`` and
+        # ``children`` of the buildings: (object id, member, ids), checked by :meth:`result`
+        self.every_id: set[str] = set()
+        self.links: list[tuple[str, str, list[str]]] = []
 
     def fail(self, oid: str, problem: str) -> InputError:
         return InputError(f"{self.path}: city object {oid!r}: {problem}")
 
-    def _vertices(self, vertices: Any, transform: dict | None) -> NDArray[np.float64]:
+    def _vertices(
+        self, vertices: Any, transform: dict | None, where: str = ""
+    ) -> NDArray[np.float64]:
         """A chunk's vertices as an ``(m, 3)`` array, de-quantised with ``transform`` (checked
-        by :func:`_transform_of`)."""
+        by :func:`_transform_of`), each coordinate finite and within :data:`MAX_COORDINATE`
+        (``where`` names the chunk: a CityJSONSeq feature)."""
         try:
             raw = np.asarray(vertices, dtype=np.float64)
         except (TypeError, ValueError):
@@ -151,14 +166,26 @@ class _Reader:
         if transform is not None:  # column by column: numpy broadcasts over rows of 3 slowly
             scale, translate = transform["scale"], transform["translate"]
             raw = np.column_stack([raw[:, k] * scale[k] + translate[k] for k in range(3)])
+        # two reductions, no temporary array; NaN fails both comparisons
+        if len(raw) and not (raw.max() <= MAX_COORDINATE and raw.min() >= -MAX_COORDINATE):
+            at = int(np.argmax(~(np.abs(raw) <= MAX_COORDINATE).all(axis=1)))
+            raise InputError(
+                f"{self.path}: {where}vertex {at} {raw[at].tolist()}"
+                f"{' (after the transform)' if transform is not None else ''} is not a "
+                f"coordinate: each must be finite and within ±{MAX_COORDINATE:g}"
+            )
         return raw
 
-    def add(self, city_objects: dict[str, Any], vertices: Any, transform: dict | None) -> None:
-        """Read one chunk: a document's or a feature's objects with its own vertex list."""
+    def add(
+        self, city_objects: dict[str, Any], vertices: Any, transform: dict | None, where: str = ""
+    ) -> None:
+        """Read one chunk: a document's or a feature's objects with its own vertex list
+        (``where`` names a feature)."""
         self.attribute_types = None  # gathered from the attribute dicts (to_model)
-        raw = self._vertices(vertices, transform)
+        raw = self._vertices(vertices, transform, where)
         if not isinstance(city_objects, dict):
             raise InputError(f"{self.path}: 'CityObjects' is not an object")
+        self.every_id.update(city_objects)
         first_geometry = len(self.geometries)
         shells: list[Any] = []  # per geometry: its surfaces
         described: list[Any] = []  # per geometry with semantics: its semantic surfaces
@@ -173,11 +200,15 @@ class _Reader:
             row = len(self.ids)
             self.ids.append(oid)
             self.types.append(kind)
+            for member in ("parents", "children"):
+                ids = item.get(member)
+                if ids is not None and not (
+                    isinstance(ids, list) and all(isinstance(i, str) for i in ids)
+                ):
+                    raise self.fail(oid, f"'{member}' is not a list of ids")
+                if ids:
+                    self.links.append((oid, member, ids))
             parents = item.get("parents")
-            if parents is not None and not (
-                isinstance(parents, list) and all(isinstance(p, str) for p in parents)
-            ):
-                raise self.fail(oid, "'parents' is not a list of ids")
             self.parents.append(parents[0] if parents else None)
             attributes = dict(item.get("attributes") or {})
             if "address" in item:
@@ -238,7 +269,9 @@ class _Reader:
         raw = self._vertices(scanned.vertices, transform)
         text = scanned.text
         walked = walk(text, len(raw))
-        if walked is None:
+        if walked is None or not walked["linked"]:
+            # irregular ``parents`` or ``children`` (perhaps naming no object): the full
+            # parse checks them
             return False
         ids: list[str] = walked["ids"]
         table = np.frombuffer(walked["objects"], dtype=np.int64).reshape(-1, len(OBJECT_COLUMNS))
@@ -391,8 +424,21 @@ class _Reader:
         geometry = int(np.searchsorted(ends, surface, side="right"))
         return geometry, surface - int(ends[geometry] - self.geometries[geometry][3])
 
+    def _check_links(self) -> None:
+        """Refuse a building whose ``parents`` or ``children`` name an object the file does
+        not hold, as cjval does (its ``parents_children_consistency`` check is an error:
+        the file is invalid). Kept, the link would name no building of the twin, and be
+        dropped without a word on export."""
+        for oid, member, ids in self.links:
+            missing = [i for i in ids if i not in self.every_id]
+            if missing:
+                raise self.fail(
+                    oid, f"its '{member}' name {missing[0]!r}, which is no city object of the file"
+                )
+
     def result(self, transformer: pyproj.Transformer | None) -> tuple[Objects, Deferred]:
         """Check what was read; the objects, and their surfaces made when first used."""
+        self._check_links()
         length = _cat(self.ring_length)
         short = np.flatnonzero(length < 3)
         if len(short):
@@ -795,7 +841,8 @@ def read(
             fid = feature.get("id")
             if not isinstance(feature.get("CityObjects"), dict):
                 raise InputError(f"{path}: feature {fid!r}: no 'CityObjects'")
-            reader.add(feature["CityObjects"], feature.get("vertices") or [], transform)
+            where = f"feature {fid!r}: "
+            reader.add(feature["CityObjects"], feature.get("vertices") or [], transform, where)
         kind = "CityJSONSeq" if lines else "CityJSON"
         kept = {k: metadata[k] for k in _KEPT_METADATA if k in metadata}
         # Free the JSON tree while the collector is paused: it would walk it all otherwise.
@@ -813,7 +860,9 @@ def read(
 
 
 def _transform_of(path: Path, value: Any, /) -> dict[str, list[float]] | None:
-    """A file's ``transform``, checked: ``scale`` and ``translate``, three numbers each."""
+    """A file's ``transform``, checked: ``scale`` and ``translate``, three finite numbers
+    each, the scale's positive (a zero collapses every vertex onto one, a negative one
+    mirrors the model)."""
     if value is None:
         return None
     numbers = (int, float)
@@ -824,6 +873,17 @@ def _transform_of(path: Path, value: Any, /) -> dict[str, list[float]] | None:
         for key in ("scale", "translate")
     ):
         raise InputError(f"{path}: 'transform' needs 'scale' and 'translate', three numbers each")
+    scale, translate = np.asarray(value["scale"], float), np.asarray(value["translate"], float)
+    if not (np.isfinite(scale).all() and (scale > 0).all()):
+        raise InputError(
+            f"{path}: transform.scale {value['scale']}: each component must be a finite "
+            "number > 0 (the size of one step of the quantised coordinates)"
+        )
+    if not (np.abs(translate) <= MAX_COORDINATE).all():
+        raise InputError(
+            f"{path}: transform.translate {value['translate']}: each component must be "
+            f"finite and within ±{MAX_COORDINATE:g}"
+        )
     return value
 
 
