@@ -269,7 +269,9 @@ def test_allow_scale_error_must_be_a_boolean(tmp_path):
         tmp_path / "t.toml",
         '[project]\nallow_scale_error = "yes"\n[sources.cadastre]\npath = "t.toml"\n',
     )
-    with pytest.raises(ConfigError, match="allow_scale_error must be true or false, not 'yes'"):
+    with pytest.raises(
+        ConfigError, match=r"\[project\] allow_scale_error = 'yes': must be true or false"
+    ):
         BuildConfig.load(config)
 
 
