@@ -346,6 +346,7 @@ def test_truncated_twin_rasters_in_dig_check(built, sources, tmp_path, stored, w
         3,
         f"city.{stored}.tif: cannot read the {what}: the file is truncated: it has {size:,}",
     )
+    assert "trench.geojson" not in result.stderr  # the twin's file is named, not the trench's
 
 
 def test_missing_twin_terrain_in_dig_check(built, sources, tmp_path):

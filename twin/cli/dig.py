@@ -165,6 +165,8 @@ def check(
                 transformation=moved,
             )
         except InputError as exc:
+            if Path(str(exc).split(": ", 1)[0]).is_file():
+                raise  # it names its own file (the twin's terrain, say), not the trench's
             raise InputError(f"{trench_file}: {exc}") from exc
         results.append(result)
         if out is not None:
