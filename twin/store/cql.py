@@ -38,7 +38,7 @@ def chain(node: ast.And | ast.Or, /) -> list[Any]:
     Examples
     --------
     >>> from pygeofilter.parsers.cql2_text import parse
-    >>> len(chain(parse("a = 1 AND b = 2 AND c = 3")))
+    >>> len(chain(parse("height > 1 AND storeys = 2 AND use = 'x'")))
     3
     """
     kind, terms, stack = type(node), [], [node]
