@@ -56,9 +56,11 @@ def open_store(location: str | Path, /, *, timeout: float = 10.0) -> Store:
 
 def files(location: str | Path, /) -> list[Path]:
     """The files a twin at ``location`` is written to and read from (whether they exist or
-    not): what no output may overwrite while the twin is an input."""
+    not): what no output may overwrite while the twin is an input. For a location no backend
+    takes, the location alone."""
     path = Path(location)
-    return _backend(path).files(path)
+    backend = _BACKENDS.get(path.suffix.lower())
+    return [path] if backend is None else backend.files(path)
 
 
 def read(location: str | Path, /) -> CityModel:
