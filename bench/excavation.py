@@ -35,13 +35,12 @@ from pathlib import Path
 import geopandas as gpd
 import httpx
 import numpy as np
-import pyogrio
 import shapely
 from districts import sample_twin
 from serving import free_port, wait_until_up
 
 from twin.api.config import hash_key
-from twin.store.gpkg import read_metadata
+from twin.store import open_store
 
 KEY = "bench-coordinator"
 TARGETS = {"trench_check_api_ms": 50, "coordination_seconds": 3, "site_plan_seconds": 3}
@@ -186,13 +185,11 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("build/bench"))
     args = parser.parse_args()
     twin_path = sample_twin(args.workdir, args.buildings)
-    counts = {
-        name: int(pyogrio.read_info(twin_path, layer=name)["features"])
-        for name in ("utilities", "trees", "parcels")
-    }
-    utilities = pyogrio.read_dataframe(twin_path, layer="utilities", use_arrow=True)
-    _, model_crs = read_metadata(twin_path)  # the exact CRS (the GeoPackage keeps WKT1)
-    utilities = utilities.set_crs(model_crs, allow_override=True)
+    store = open_store(twin_path)
+    layers = store.layers()
+    counts = {name: layers[name].count for name in ("utilities", "trees", "parcels")}
+    utilities = store.read_layer("utilities")  # in the exact CRS of the twin
+    model_crs = store.crs
     crs = f"EPSG:{model_crs.sub_crs_list[0].to_epsg()}"
     trenches = _trenches(utilities, args.trenches)
     twin_cli = [sys.executable, "-m", "twin.cli"]

@@ -5,14 +5,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyogrio
 import pyproj
 import rasterio
 import shapely
@@ -33,12 +31,12 @@ from ingest.operators import read_operators, unlisted_operators
 from ingest.vector import read_layer
 from twin._version import __version__
 from twin.crs import horizontal, same_horizontal, vertical
-from twin.errors import CRSError, InputError, TwinWarning
+from twin.errors import CRSError, InputError, StoreError, TwinWarning
 from twin.layers import LOD_LAYERS
 from twin.model import CityModel
 from twin.polygon3d import surface_metrics
 from twin.semantics import Semantic
-from twin.store import write
+from twin.store import open_store, write
 from twin.terrain import Terrain
 
 #: optional vector sources copied into the twin, source name -> layer name
@@ -257,10 +255,9 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
                 "lods": lods,
             },
         )
-        if ortho is not None:  # the store copies it beside the twin (city.ortho.tif)
-            model.metadata["ortho"] = str(ortho)
+        model.ortho = ortho  # the store keeps a copy of it beside the twin (city.ortho.tif)
         write(model, output)
-        model.cache_meshes(output, lods)
+        model.cache_meshes(open_store(output).mesh_cache(), lods)
         bar.close()
         return model
 
@@ -531,14 +528,13 @@ def _runs(
 
 def _previous_runs(output: Path) -> pd.DataFrame:
     """The run history of the twin being replaced (empty when there is none)."""
-    if not output.exists():
-        return pd.DataFrame()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return pyogrio.read_dataframe(output, layer="runs")
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError):
+        store = open_store(output)
+    except StoreError:  # none yet, or not a twin
         return pd.DataFrame()
+    if "runs" not in store.layers():
+        return pd.DataFrame()
+    return store.read_layer("runs")
 
 
 def _origin(buildings: gpd.GeoDataFrame) -> list[float]:

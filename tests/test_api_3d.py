@@ -20,6 +20,7 @@ from tests.servers import serving
 from tests.test_formats_tiles3d import check_glb, check_tileset
 from twin.api.config import hash_key
 from twin.formats import cityjson
+from twin.store import write
 
 KEY = "area-key-0123456789"
 AREA = (524500.0, 165350.0, 524700.0, 165550.0)
@@ -229,7 +230,7 @@ def test_a_twin_without_a_height_datum_gets_a_409_not_tiles(tmp_path):
     source = Path(__file__).parent / "data" / "zurich_cityjson" / "zurich_lod2_12.city.json"
     store = tmp_path / "zurich" / "city.gpkg"
     store.parent.mkdir()
-    cityjson.read(source).save(store)
+    write(cityjson.read(source), store)
     (tmp_path / "server").mkdir()
     with (
         serving(store, tmp_path / "server") as url,

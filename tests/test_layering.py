@@ -3,7 +3,9 @@
 ``twin`` (model, store, formats, analyses, API) never imports the pipelines (``ingest``) or the
 viewer (``viewer``); only its command line may. No module of ``twin`` imports, however
 indirectly, one that imports it back (the store depends on the model, never the reverse), and
-none but the command line imports a module named by a string.
+none but the command line imports a module named by a string. Every reader of a twin goes
+through the store protocol: outside ``twin/store``, no module of ``twin`` or ``viewer`` imports a
+store backend (``twin.store.gpkg*``) or opens the GeoPackage itself (``sqlite3``, ``pyogrio``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sys
 from pathlib import Path
 
 TWIN = Path(__file__).resolve().parents[1] / "twin"
+VIEWER = TWIN.parent / "viewer"
 
 
 def _module_name(path: Path) -> str:
@@ -172,3 +175,33 @@ def test_importing_the_registry_loads_no_analysis_until_it_is_asked():
         "[] False",
         "['parcel-buildings', 'trench-check', 'works-coordination'] True",
     ]
+
+
+def _imported_names(path: Path) -> list[tuple[int, str]]:
+    """Every module name ``path`` imports, absolute, with its line (``from a import b``
+    names ``a`` and ``a.b``)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.lineno, node.module))
+            found += [(node.lineno, f"{node.module}.{alias.name}") for alias in node.names]
+    return found
+
+
+def test_only_the_store_reads_the_geopackage():
+    store = TWIN / "store"
+    wrong = []
+    for path in sorted([*TWIN.rglob("*.py"), *VIEWER.rglob("*.py")]):
+        if path.is_relative_to(store):
+            continue
+        for line, name in _imported_names(path):
+            backend = name.startswith("twin.store.gpkg")
+            direct = name.split(".")[0] in ("sqlite3", "pyogrio")
+            if backend or direct:
+                wrong.append(f"{path.relative_to(TWIN.parent)}:{line}: {name}")
+    assert wrong == []
+    # the check sees what it should: the backend itself reads with both
+    names = {name for _, name in _imported_names(store / "gpkg_features.py")}
+    assert "sqlite3" in names and "twin.store.gpkg_cql.SQLCompiler" in names

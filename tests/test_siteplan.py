@@ -152,8 +152,7 @@ def street(tmp_path) -> CityModel:
         "runs": runs,
         "operators": contacts,
     }
-    metadata = {"ortho": str(_ortho(tmp_path / "ortho.tif"))}
-    return CityModel(crs=CRS, layers=layers, metadata=metadata)
+    return CityModel(crs=CRS, layers=layers, ortho=_ortho(tmp_path / "ortho.tif"))
 
 
 @pytest.fixture

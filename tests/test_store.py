@@ -1,6 +1,12 @@
-"""The GeoPackage store: exact round trips, atomic writes, clear errors."""
+"""The GeoPackage store: exact round trips, atomic writes, clear errors, and each method of
+the store protocol checked against an independent reading (pyogrio, sqlite3, shapely)."""
 
 from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import sqlite3
 
 import geopandas as gpd
 import numpy as np
@@ -13,9 +19,11 @@ from affine import Affine
 from geopandas.testing import assert_geodataframe_equal
 
 import twin
-from twin.errors import StoreError
+from twin.api.cql import parse
+from twin.errors import InputError, StoreError
 from twin.model import CityModel
-from twin.store import write
+from twin.store import files, open_store, write
+from twin.store.base import Selection, Store
 from twin.terrain import Terrain
 
 
@@ -135,3 +143,160 @@ def test_features_within_a_box_are_read_through_the_index(sample_twin):
     assert first.crs == model.crs  # the exact CRS, as a whole layer has it
     again = model.layers.within("utilities", bounds)  # loaded now: filtered in memory
     assert sorted(again["utility_id"]) == sorted(meeting["utility_id"])
+
+
+# -- the Store protocol, GeoPackage backend: each answer checked against pyogrio and sqlite3 --
+
+
+def _sqlite(path, sql: str) -> list[tuple]:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return db.execute(sql).fetchall()
+
+
+def test_open_store_gives_a_store_that_describes_the_twin(sample_twin):
+    store = open_store(sample_twin)
+    assert isinstance(store, Store) and store.location == sample_twin
+    stored = dict(_sqlite(sample_twin, "SELECT key, value FROM twin_metadata"))
+    assert store.crs == pyproj.CRS.from_wkt(json.loads(stored["crs"]))
+    # the metadata without the CRS and the raster files, which the store names itself
+    expected = {k: json.loads(v) for k, v in stored.items() if k not in ("crs", "terrain")}
+    assert store.metadata() == expected
+    assert store.terrain_path() == sample_twin.with_suffix(".dtm.tif")
+    assert store.ortho_path() is None  # the sample district is built without an orthophoto
+    assert store.cache_path("mesh-1.2.npz") == sample_twin.with_name("city.mesh-1.2.npz")
+
+    layers = store.layers()
+    listed = {str(n): t for n, t in pyogrio.list_layers(sample_twin) if n != "twin_metadata"}
+    assert sorted(layers) == sorted(listed)
+    assert list(layers)[:3] == ["buildings", "lod12", "building_surfaces"]  # documented order
+    for name, info in layers.items():
+        pinfo = pyogrio.read_info(sample_twin, layer=name, force_feature_count=True)
+        assert info.count == pinfo["features"], name
+        assert sorted(info.columns) == sorted(pinfo["fields"]), name
+        kind = None if info.geometry_type is None else info.geometry_type
+        kind = kind and kind + (" Z" if info.has_z else "")
+        assert kind == listed[name], name
+        assert info.kind == ("table" if listed[name] is None else "features")
+        if info.kind == "features" and info.count:
+            exact = shapely.total_bounds(
+                pyogrio.read_dataframe(sample_twin, layer=name).geometry.to_numpy()
+            )
+            # the R-tree's float32 rounds outward: at x = 524,949 one float32 step is 1/32 m
+            lower, upper = np.asarray(info.bounds[:2]), np.asarray(info.bounds[2:])
+            assert (lower <= exact[:2]).all() and (exact[:2] - lower < 1 / 16).all()
+            assert (upper >= exact[2:]).all() and (upper - exact[2:] < 1 / 16).all()
+    assert layers["buildings"].columns["height"] == "number"
+    assert layers["buildings"].columns["footprint_repaired"] == "boolean"
+    assert store.aligned("buildings", "lod12")
+    assert not store.aligned("buildings", "building_surfaces")
+
+
+def test_read_layer_by_box_ids_columns_and_values(sample_twin):
+    store = open_store(sample_twin)
+    whole = pyogrio.read_dataframe(sample_twin, layer="buildings", fid_as_index=True)
+    box = (524500.0, 165350.0, 524700.0, 165550.0)
+    inside = whole[shapely.intersects(whole.geometry.to_numpy(), shapely.box(*box))]
+    got = store.read_layer("buildings", bbox=box)
+    assert 0 < len(got) < len(whole)
+    assert sorted(got["building_id"]) == sorted(inside["building_id"])
+    assert got.crs == store.crs  # the exact CRS, not GDAL's WKT1
+
+    got = store.read_layer("buildings", fids=[7, 3, 999_999, 5], columns=["height"])
+    assert list(got.columns) == ["height", "geometry"]  # the missing id is left out
+    np.testing.assert_array_equal(got["height"], whole.loc[[7, 3, 5], "height"])
+
+    ids = [*whole["building_id"].iloc[:3], "no'such"]  # a quote is data, not SQL
+    surfaces = store.read_layer(
+        "building_surfaces", where_in={"building_id": ids}, columns=["building_id"], geometry=False
+    )
+    every = pyogrio.read_dataframe(sample_twin, layer="building_surfaces", read_geometry=False)
+    assert len(surfaces) == every["building_id"].isin(ids).sum() > 0
+    assert type(surfaces) is pd.DataFrame
+
+    with pytest.raises(InputError, match="no layer 'roads'"):
+        store.read_layer("roads")
+    with pytest.raises(InputError, match="no columns"):
+        store.read_layer("buildings", columns=["colour"])
+
+
+def test_pages_select_sort_and_count_as_an_independent_reading_does(sample_twin):
+    store = open_store(sample_twin)
+    whole = pyogrio.read_dataframe(sample_twin, layer="buildings", fid_as_index=True)
+    box = shapely.box(524500.0, 165350.0, 524700.0, 165550.0)
+    high = whole[shapely.intersects(whole.geometry.to_numpy(), box) & (whole["height"] > 10)]
+    expected = high.sort_values("height", ascending=False, kind="stable").index.tolist()
+    sel = Selection(
+        bbox=box,
+        filter=parse("height > 10"),
+        sortby=[("height", False)],
+    )
+    page = store.page("buildings", sel, limit=5, offset=2)
+    assert page.number_matched == len(expected) > 7
+    assert page.ids.tolist() == expected[2:7]
+
+    # no condition: the count of the whole layer; equality and feature ids
+    assert store.page("buildings", Selection(), limit=3).number_matched == len(whole)
+    use = whole["use"].dropna().iloc[0]
+    equal = store.page("buildings", Selection(equals={"use": use}), limit=1000)
+    assert equal.ids.tolist() == whole.index[whole["use"] == use].tolist()
+    one = store.page("buildings", Selection(fids=[12]), limit=1, count=False)
+    assert one.ids.tolist() == [12] and one.number_matched is None
+
+    rows = store.features("buildings", sel, page.ids, names=["building_id", "height"])
+    assert rows.ids.tolist() == expected[2:7]
+    props = [json.loads(p) for p in rows.properties]
+    assert [p["building_id"] for p in props] == whole.loc[expected[2:7], "building_id"].tolist()
+    assert shapely.equals(rows.geometries, whole.geometry.loc[expected[2:7]].to_numpy()).all()
+    lod = store.features("buildings", Selection(lod="lod12"), page.ids, names=[])
+    assert shapely.has_z(lod.geometries).all() and lod.properties == ["{}"] * 5
+
+    with pytest.raises(InputError, match="unknown property 'colour'"):
+        store.page("buildings", Selection(filter=parse("colour = 'red'")), limit=1)
+
+
+def test_the_token_changes_with_the_twin_and_keys_the_mesh_cache(sample_twin, tmp_path):
+    path = tmp_path / "city.gpkg"
+    shutil.copy(sample_twin, path)
+    shutil.copy(sample_twin.with_suffix(".dtm.tif"), tmp_path / "city.dtm.tif")
+    store = open_store(path)
+    token = store.token()
+    assert store.token() == token  # nothing changed
+
+    cache = store.mesh_cache()
+    assert cache.load("1.2") is None and not cache.has("1.2")
+    built = store.read_model().mesh("1.2")  # built, and kept for this version of the twin
+    assert cache.has("1.2")
+    np.testing.assert_array_equal(cache.load("1.2").triangles, built.triangles)
+
+    # edited in place (as a desktop GIS saves): a new token; the store reads it anew
+    _sqlite_edit(path, "DELETE FROM runs")
+    edited = store.token()
+    assert edited != token
+    assert store.layers()["runs"].count == 0
+    assert cache.load("1.2") is None  # the mesh of the older twin is never taken
+
+    # rebuilt (renamed over): a new token again, and the new twin's layers
+    model = store.read_model()
+    model.layers["buildings"] = model.buildings.iloc[:10]
+    store.write_model(model)
+    assert store.token() not in (token, edited)
+    assert store.layers()["buildings"].count == 10
+    assert store.page("buildings", Selection(), limit=100).number_matched == 10
+
+
+def _sqlite_edit(path, sql: str) -> None:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute(sql)
+        db.commit()
+
+
+def test_open_store_errors_and_files(tmp_path):
+    with pytest.raises(StoreError, match="no such twin"):
+        open_store(tmp_path / "missing.gpkg")
+    with pytest.raises(StoreError, match="unknown twin store type"):
+        open_store(tmp_path / "city.shp")
+    assert files(tmp_path / "city.gpkg") == [
+        tmp_path / "city.gpkg",
+        tmp_path / "city.dtm.tif",
+        tmp_path / "city.ortho.tif",
+    ]

@@ -20,10 +20,8 @@ from tests.formats_checks import schema_errors
 from twin import formats
 from twin.cli import main
 from twin.errors import InputError
-from twin.mesh import Mesh
-from twin.model import mesh_cache
 from twin.polygon3d import triangulate, vector_area
-from twin.store import write
+from twin.store import open_store, write
 from twin.validity import CODES, check, check_faces, repair_surfaces, surface_rows
 
 BOTTOM = [(0, 0, 0), (0, 1, 0), (1, 1, 0), (1, 0, 0)]
@@ -355,7 +353,7 @@ def test_repairs_reach_surfaces_exports_and_meshes(sample_twin, tmp_path):
     turned_roof = got[(got["building_id"] == turned) & (got["semantic"] == "RoofSurface")]
     assert vector_area(turned_roof.geometry.to_numpy())[0, 2] > 0
     # the mesh cache was rebuilt for the new twin; both buildings' meshes closed and outward
-    assert Mesh.load(tmp_path / "city.mesh-1.2.npz", stamp=mesh_cache(path, "1.2")[1])
+    assert open_store(path).mesh_cache().load("1.2") is not None
     mesh = model.mesh("1.2")
     rows = model.buildings["building_id"].reset_index(drop=True)
     for bid in (turned, warped):

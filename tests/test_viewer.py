@@ -24,6 +24,7 @@ from twin.analysis.sun import sun_position, to_utc
 from twin.analysis.trench import ExcavationIndex, check_trench
 from twin.cli import main
 from twin.errors import InputError
+from twin.store import open_store
 from viewer import Scene, show
 from viewer.backend import WINDOW_VARIABLE
 from viewer.camera import View, bookmarks_path, load_bookmarks, save_bookmark
@@ -231,7 +232,9 @@ def test_orthophoto_is_copied_beside_the_twin_and_draped(ortho_twin):
 
     cog = ortho_twin.with_suffix(".ortho.tif")
     model = twin.open(ortho_twin)
-    assert model.metadata["ortho"] == str(cog)
+    # one meaning: the store's copy, asked of the store; the metadata holds no path
+    assert model.ortho == open_store(ortho_twin).ortho_path() == cog
+    assert "ortho" not in model.metadata
     with rasterio.open(cog) as src:
         assert src.count == 3 and src.profile["compress"] == "jpeg"
         x, y = (src.bounds.left + src.bounds.right) / 2, (src.bounds.bottom + src.bounds.top) / 2

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 from typing import Any
 
-import pyogrio
-
 from twin.crs import horizontal, vertical
-from twin.store.gpkg import METADATA_TABLE, read_metadata
+from twin.store import open_store
 from twin.terrain import Terrain
 
 
@@ -18,44 +15,47 @@ def describe(path: str | Path, /) -> dict[str, Any]:
     """Describe the twin at ``path`` without loading its layers.
 
     Returns a JSON-serialisable dict: ``name``, ``crs`` (name, horizontal EPSG, vertical
-    datum), ``extent`` of the buildings, ``layers`` (name, geometry type, feature count),
-    ``terrain`` and ``runs`` (the build history, oldest first).
+    datum), ``extent`` of the buildings, ``layers`` (name, geometry type with `` Z`` when it
+    has heights, ``None`` for a table; feature count), ``terrain`` and ``runs`` (the build
+    history, oldest first).
+
+    Raises
+    ------
+    StoreError
+        When there is no twin at ``path``.
     """
-    path = Path(path)
-    metadata, crs = read_metadata(path)
-    layers = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        for name, geometry_type in pyogrio.list_layers(path):
-            if name == METADATA_TABLE:
-                continue
-            info = pyogrio.read_info(path, layer=name, force_feature_count=True)
-            layers.append(
-                {"name": str(name), "geometry_type": geometry_type, "features": info["features"]}
+    store = open_store(path)
+    metadata, crs, infos = store.metadata(), store.crs, store.layers()
+    layers = [
+        {
+            "name": info.name,
+            "geometry_type": None
+            if info.geometry_type is None
+            else info.geometry_type + (" Z" if info.has_z else ""),
+            "features": info.count,
+        }
+        for info in infos.values()
+    ]
+    extent = None
+    if "buildings" in infos and infos["buildings"].bounds is not None:
+        extent = list(infos["buildings"].bounds)
+    runs = []
+    if "runs" in infos:
+        for row in store.read_layer("runs").itertuples(index=False):
+            runs.append(
+                {
+                    "started": row.started,
+                    "finished": row.finished,
+                    "twin_version": row.twin_version,
+                    "counts": json.loads(row.counts),
+                    "height_methods": json.loads(row.height_methods),
+                    "warnings": json.loads(row.warnings),
+                }
             )
-        extent = None
-        if any(layer["name"] == "buildings" for layer in layers):
-            bounds = pyogrio.read_info(path, layer="buildings", force_total_bounds=True)[
-                "total_bounds"
-            ]
-            extent = [float(v) for v in bounds]
-        runs = []
-        if any(layer["name"] == "runs" for layer in layers):
-            table = pyogrio.read_dataframe(path, layer="runs")
-            for row in table.itertuples(index=False):
-                runs.append(
-                    {
-                        "started": row.started,
-                        "finished": row.finished,
-                        "twin_version": row.twin_version,
-                        "counts": json.loads(row.counts),
-                        "height_methods": json.loads(row.height_methods),
-                        "warnings": json.loads(row.warnings),
-                    }
-                )
     terrain = None
-    if "terrain" in metadata:
-        t = Terrain.from_raster(path.parent / metadata["terrain"])
+    terrain_path = store.terrain_path()
+    if terrain_path is not None:
+        t = Terrain.from_raster(terrain_path)
         terrain = {
             "path": str(t.path),
             "shape": list(t.shape),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import geopandas as gpd
 import numpy as np
@@ -14,7 +14,6 @@ import pyproj
 import shapely
 from numpy.typing import NDArray
 
-from twin._version import __version__
 from twin.errors import InputError
 from twin.layers import LOD_LAYERS
 from twin.mesh import Mesh
@@ -22,14 +21,21 @@ from twin.semantics import Semantic
 from twin.terrain import Terrain
 
 
-def mesh_cache(store: Path, lod: str, /) -> tuple[Path, str]:
-    """The file caching the merged mesh of one LoD of the twin at ``store``, and its key.
+class MeshCache(Protocol):
+    """Where a store keeps the merged meshes of its twin, keyed by the twin's version
+    (:meth:`twin.store.base.Store.mesh_cache`): a mesh of an older twin is never given."""
 
-    The key changes with the store file (size, modification time) and the twin version.
-    """
-    stat = store.stat()
-    key = f"{__version__}:{stat.st_size}:{stat.st_mtime_ns}:{lod}"
-    return store.with_name(f"{store.stem}.mesh-{lod}.npz"), key
+    def load(self, lod: str, /) -> Mesh | None:
+        """The cached mesh of ``lod``, ``None`` when there is none for this twin."""
+        ...
+
+    def save(self, lod: str, mesh: Mesh, /) -> None:
+        """Keep ``mesh`` as the mesh of ``lod``."""
+        ...
+
+    def has(self, lod: str, /) -> bool:
+        """Whether a mesh of ``lod`` was kept (for this or an older twin)."""
+        ...
 
 
 class LazyLayers(MutableMapping[str, pd.DataFrame]):
@@ -55,7 +61,6 @@ class LazyLayers(MutableMapping[str, pd.DataFrame]):
         load: Callable[[str], pd.DataFrame],
         /,
         *,
-        source: Path | None = None,
         load_within: Callable[[str, tuple[float, float, float, float]], pd.DataFrame] | None = None,
     ) -> None:
         self._names = list(names)
@@ -63,8 +68,6 @@ class LazyLayers(MutableMapping[str, pd.DataFrame]):
         self._load_within = load_within
         self._frames: dict[str, pd.DataFrame] = {}
         self._replaced: set[str] = set()
-        self.source = source
-        """The store file the layers come from."""
 
     def replaced(self, name: str, /) -> bool:
         """Whether a layer was set in memory (and may differ from the store)."""
@@ -122,8 +125,14 @@ class CityModel:
         (:class:`LazyLayers`).
     terrain
         The terrain model, or ``None``.
+    ortho
+        The orthophoto raster (an RGB GeoTIFF in the project CRS), or ``None``; a twin opened
+        from a store has the store's copy (:meth:`twin.store.base.Store.ortho_path`).
     metadata
         JSON-serialisable facts about the model: name, origin, twin version, provenance.
+    mesh_cache
+        Where the merged meshes of a twin opened from a store are kept between sessions
+        (given by the store), or ``None``.
 
     Notes
     -----
@@ -144,7 +153,9 @@ class CityModel:
     crs: pyproj.CRS
     layers: MutableMapping[str, pd.DataFrame] = field(default_factory=dict)
     terrain: Terrain | None = None
+    ortho: Path | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    mesh_cache: MeshCache | None = field(default=None, repr=False)
     _meshes: dict[str, Mesh] = field(default_factory=dict, init=False, repr=False)
 
     def layer(self, name: str, /) -> pd.DataFrame:
@@ -179,35 +190,32 @@ class CityModel:
         if lod not in LOD_LAYERS:
             raise InputError(f"unknown LoD {lod!r}; known: {', '.join(LOD_LAYERS)}")
         if lod not in self._meshes:
-            cache = self._mesh_cache(lod)
-            mesh = Mesh.load(cache[0], stamp=cache[1]) if cache else None
+            cache = self._stored_meshes()
+            mesh = cache.load(lod) if cache is not None else None
             self._meshes[lod] = mesh if mesh is not None else self._build_mesh(lod)
-            if cache and mesh is None:
-                self._meshes[lod].save(cache[0], stamp=cache[1])
+            if cache is not None and mesh is None:
+                cache.save(lod, self._meshes[lod])
         return self._meshes[lod]
 
-    def cache_meshes(self, store: Path, lods: list[str], /, *, only_cached: bool = False) -> None:
-        """Save the merged mesh of each of ``lods`` beside the twin stored at ``store``
-        (:func:`mesh_cache`), so that its first view is quick; with ``only_cached``, only
-        those it had (refreshed after the twin was rewritten)."""
+    def cache_meshes(
+        self, cache: MeshCache, lods: list[str], /, *, only_cached: bool = False
+    ) -> None:
+        """Keep the merged mesh of each of ``lods`` in ``cache`` (a store's, after the model
+        was written to it), so that its first view is quick; with ``only_cached``, only those
+        it had (refreshed after the twin was rewritten)."""
         for lod in lods:
-            cache, stamp = mesh_cache(store, lod)
-            if not only_cached or cache.exists():
-                self.mesh(lod).save(cache, stamp=stamp)
+            if not only_cached or cache.has(lod):
+                cache.save(lod, self.mesh(lod))
 
-    def _mesh_cache(self, lod: str) -> tuple[Path, str] | None:
-        """Where the mesh of a twin opened from a store is cached, and the cache's key.
-
-        Only while the buildings and their surfaces are as stored (not replaced in memory);
-        the key changes with the store file and the twin version, so a stale cache is never
-        used.
-        """
+    def _stored_meshes(self) -> MeshCache | None:
+        """The store's mesh cache, while the buildings and their surfaces are as stored (not
+        replaced in memory)."""
         layers = self.layers
-        if not isinstance(layers, LazyLayers) or layers.source is None:
+        if self.mesh_cache is None or not isinstance(layers, LazyLayers):
             return None
         if layers.replaced("building_surfaces") or layers.replaced("buildings"):
             return None
-        return mesh_cache(layers.source, lod)
+        return self.mesh_cache
 
     def _build_mesh(self, lod: str) -> Mesh:
         """The merged mesh of one LoD, from the ``building_surfaces`` layer."""

@@ -73,10 +73,10 @@ def _head(path: Path, /) -> bytes:
 
 
 def _is_twin(path: Path, /) -> bool:
-    from twin.store.gpkg import read_metadata
+    from twin.store import open_store
 
     try:
-        read_metadata(path)
+        open_store(path)
     except StoreError:
         return False
     return True
@@ -120,10 +120,9 @@ EMPTY_FOLDER = Kind("an empty folder", lambda p: False, folder=True)
 def twin_files(path: str | Path, /) -> list[Path]:
     """The files of the twin at ``path``: the GeoPackage and the terrain and orthophoto COGs
     that are written and read with it (whether they exist or not)."""
-    from twin.store.gpkg import ortho_path, terrain_path
+    from twin.store import files
 
-    path = Path(path)
-    return [path, terrain_path(path), ortho_path(path)]
+    return files(path)
 
 
 def check_output(

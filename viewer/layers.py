@@ -145,8 +145,8 @@ def drape(model: CityModel, /, *, max_side: int = 2048) -> tuple[pv.Texture, str
     """
     if model.terrain is None:
         return None
-    ortho = model.metadata.get("ortho")
-    if ortho and Path(ortho).exists():
+    ortho = model.ortho
+    if ortho is not None and Path(ortho).exists():
         rgb, _ = read_decimated(str(ortho), max_side=max_side, bands=[1, 2, 3])
         image = np.nan_to_num(rgb).clip(0, 255).astype(np.uint8).transpose(1, 2, 0)
         return pv.Texture(np.ascontiguousarray(image)), "orthophoto"

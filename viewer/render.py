@@ -251,14 +251,14 @@ def _nearby(model: CityModel, bounds: tuple[float, float, float, float], folder:
         surfaces = model.layers.within("building_surfaces", around)
         keep = surfaces["building_id"].isin(layers["buildings"]["building_id"])
         layers["building_surfaces"] = surfaces[keep].reset_index(drop=True)
-    metadata = dict(model.metadata)
-    terrain = model.terrain
+    terrain, ortho = model.terrain, model.ortho
     if terrain is not None:
         terrain = Terrain.from_raster(_cut(terrain.path, bounds, folder / "dtm.tif", "terrain"))
-    if metadata.get("ortho") and Path(metadata["ortho"]).exists():
-        ortho = _cut(Path(metadata["ortho"]), bounds, folder / "ortho.tif", "orthophoto")
-        metadata["ortho"] = str(ortho)
-    return CityModel(crs=model.crs, layers=layers, terrain=terrain, metadata=metadata)
+    if ortho is not None and Path(ortho).exists():
+        ortho = _cut(Path(ortho), bounds, folder / "ortho.tif", "orthophoto")
+    return CityModel(
+        crs=model.crs, layers=layers, terrain=terrain, ortho=ortho, metadata=dict(model.metadata)
+    )
 
 
 def _cut(

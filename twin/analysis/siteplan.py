@@ -446,8 +446,8 @@ def _ortho(model: CityModel, plan: _Map) -> tuple[NDArray[np.uint8], tuple] | No
     ``None`` when the twin has none, the file is missing, not RGB, in another CRS or does not
     reach the map.
     """
-    path = model.metadata.get("ortho")
-    if not path or not Path(path).exists():
+    path = model.ortho
+    if path is None or not Path(path).exists():
         return None
     view = plan.view
     with reading(path, "orthophoto"), rasterio.open(path) as src:

@@ -37,10 +37,11 @@ from twin.api.security import (
     has_credentials,
 )
 from twin.api.service import FeatureService, Result
-from twin.api.source import INTEGERS, GeoPackageSource
 from twin.api.tiles import TilesetCache
-from twin.errors import InputError
+from twin.errors import InputError, StoreError
 from twin.processes import Job, JobRunner, Process, processes
+from twin.store import open_store
+from twin.store.base import INTEGERS
 
 log = logging.getLogger("twin.api")
 
@@ -515,6 +516,12 @@ def _status(job: Job, base: str) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if v is not None}
 
 
+def _store_problem(exc: StoreError, twin_path: Path, /) -> str:
+    """What a client is told of a store that cannot answer: its message without the folder
+    of the twin (a path on the server is none of a client's business)."""
+    return str(exc).replace(str(twin_path.parent) + os.sep, "")
+
+
 def _problem(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
     p = Problem(status, detail, headers=headers)
     return JSONResponse(
@@ -665,10 +672,10 @@ def create_app(twin_path: str | Path, *, config: ApiConfig | Path | None = None)
     twin_path = Path(twin_path)
     if not isinstance(config, ApiConfig):
         config = ApiConfig() if config is None else ApiConfig.load(config)
-    source = GeoPackageSource(twin_path, timeout=config.timeout)
+    store = open_store(twin_path, timeout=config.timeout)
     audit = AuditLog(config.audit_log) if config.audit_log else None
-    service = FeatureService(source, config, DEFAULT_COLLECTIONS, audit=audit)
-    title = str(source.metadata.get("name") or twin_path.stem)
+    service = FeatureService(store, config, DEFAULT_COLLECTIONS, audit=audit)
+    title = str(store.metadata().get("name") or twin_path.stem)
     # Job status in files beside the twin, so that every worker process can answer for a job.
     jobs = JobRunner(folder=config.jobs or twin_path.with_name(f"{twin_path.stem}.jobs"))
     limiter = RateLimiter()
@@ -685,8 +692,8 @@ def create_app(twin_path: str | Path, *, config: ApiConfig | Path | None = None)
         jobs.shutdown()
 
     app = FastAPI(title=title, openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan)
-    cache = config.tiles_cache or twin_path.with_name(f"{twin_path.stem}.3dtiles-cache")
-    app.include_router(features_router(service, TilesetCache(twin_path, cache)))  # items first
+    cache = config.tiles_cache or store.cache_path("3dtiles-cache")
+    app.include_router(features_router(service, TilesetCache(store, cache)))  # items first
     app.include_router(core_router(service, title=title))
     app.include_router(processes_router(twin_path, config, service, jobs))
 
@@ -708,6 +715,12 @@ def create_app(twin_path: str | Path, *, config: ApiConfig | Path | None = None)
     @app.exception_handler(InputError)
     async def on_input(request: Request, exc: InputError) -> JSONResponse:
         return _problem(400, str(exc))
+
+    @app.exception_handler(StoreError)
+    async def on_store(request: Request, exc: StoreError) -> JSONResponse:
+        # the twin is being replaced, unreadable for now, or a query ran over its time
+        log.warning("the twin could not answer: %s", exc)
+        return _problem(503, _store_problem(exc, twin_path))
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -19,7 +19,7 @@ import numpy as np
 import shapely
 
 from twin.api.crsuri import OutputCRS
-from twin.api.source import Features
+from twin.store.base import Features
 
 #: memory of one cache entry beyond its text (the bytes object's header, the key tuple and
 #: its integer, the ordered dict's slot, index and link): 340 bytes measured with tracemalloc
@@ -33,7 +33,7 @@ def features(rows: Features, out: OutputCRS, /) -> list[bytes]:
     Examples
     --------
     >>> from twin.api.crsuri import OutputCRS
-    >>> from twin.api.source import Features
+    >>> from twin.store.base import Features
     >>> metres = OutputCRS("EPSG:31258", None, None, False, 3)
     >>> rows = Features(
     ...     np.array([7, 8]),

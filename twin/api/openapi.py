@@ -14,7 +14,7 @@ from typing import Any
 from twin._version import __version__
 from twin.api.citymodel import CITYJSON, CITYJSONSEQ
 from twin.api.service import ITEMS_PARAMS, FeatureService
-from twin.api.source import INTEGERS
+from twin.store.base import INTEGERS
 
 OPENAPI_MEDIA_TYPE = "application/vnd.oai.openapi+json;version=3.0"
 PROBLEM = "application/problem+json"

@@ -1,10 +1,14 @@
 """OGC API - Features for a twin, framework-free: parameters in, documents out.
 
 Route functions hand the query parameters and the caller to :class:`FeatureService`; it
-checks the parameters, asks :class:`~twin.api.source.GeoPackageSource` which features a page
+checks the parameters, asks the twin's :class:`~twin.store.base.Store` which features a page
 holds, takes those it has written already from its :class:`~twin.api.geojson.FeatureCache`,
 reads and writes the others (:mod:`twin.api.geojson`) and puts the page together. Collections
 a caller may not read do not exist for that caller.
+
+Before each request the service compares the store's change token with the one it served
+last: a rebuilt or edited twin is read anew (its layers, their LoDs) and what was written from
+the old one is dropped.
 """
 
 from __future__ import annotations
@@ -29,9 +33,9 @@ from twin.api.crsuri import CRS84, CRSRegistry, OutputCRS
 from twin.api.geojson import FeatureCache
 from twin.api.problems import Problem, not_found
 from twin.api.security import AuditLog, Principal
-from twin.api.source import INTEGERS, GeoPackageSource, Page, Selection
 from twin.api.tiles import TILESET
 from twin.model import CityModel
+from twin.store.base import INTEGERS, LayerInfo, Page, Selection, Store
 
 ITEMS_PARAMS = frozenset(
     {
@@ -117,8 +121,8 @@ class FeatureService:
 
     Parameters
     ----------
-    source
-        The twin's layers.
+    store
+        The twin.
     config
         Limits and scopes.
     specs
@@ -127,40 +131,50 @@ class FeatureService:
         Where access to restricted collections is recorded (``None``: not recorded).
 
     Written features are kept in :attr:`cache` (``config.feature_cache_bytes``), emptied
-    whenever the source finds the twin changed.
+    whenever the store's token changes.
     """
 
     def __init__(
         self,
-        source: GeoPackageSource,
+        store: Store,
         config: ApiConfig,
         specs: tuple[CollectionSpec, ...],
         *,
         audit: AuditLog | None = None,
     ):
-        self.source = source
+        self.store = store
         self.config = config
-        self.crs = CRSRegistry(source.crs)
         self.audit = audit
         self.cache = FeatureCache(config.feature_cache_bytes)
-        self._version = source.refresh()
-        self.specs = {}
         self._defaults = {spec.id: spec for spec in specs}
-        for spec in specs:
-            if spec.layer not in source.layers:
-                continue
-            scope = config.collection_scopes.get(spec.id, spec.scope)
-            lods = {k: v for k, v in spec.lods.items() if source.aligned.get(v)}
-            self.specs[spec.id] = replace(spec, scope=scope, lods=lods)
+        self._token = ""
+        self._refresh()
 
     # -- collections -------------------------------------------------------------------------
 
     def _refresh(self) -> None:
-        """Read a changed twin anew, and forget what was written from the old one."""
-        version = self.source.refresh()
-        if version != self._version:
-            self.cache.clear()
-            self._version = version
+        """Read a changed twin anew (its layers, CRS and the LoDs its collections offer), and
+        forget what was written from the old one."""
+        token = self.store.token()
+        if token == self._token:
+            return
+        layers = self.store.layers()
+        specs = {}
+        for spec in self._defaults.values():
+            if layers.get(spec.layer) is None or layers[spec.layer].kind != "features":
+                continue
+            scope = self.config.collection_scopes.get(spec.id, spec.scope)
+            lods = {
+                k: v
+                for k, v in spec.lods.items()
+                if v in layers and self.store.aligned(spec.layer, v)
+            }
+            specs[spec.id] = replace(spec, scope=scope, lods=lods)
+        self.layers: dict[str, LayerInfo] = layers
+        self.specs: dict[str, CollectionSpec] = specs
+        self.crs = CRSRegistry(self.store.crs)
+        self.cache.clear()
+        self._token = token
 
     def visible(self, principal: Principal, /) -> list[CollectionSpec]:
         """The collections the caller may know of."""
@@ -184,7 +198,7 @@ class FeatureService:
         """
         self._refresh()
         spec = self.specs.get(collection_id)
-        if spec is None or spec.layer not in self.source.layers:
+        if spec is None or spec.layer not in self.layers:
             raise not_found(collection_id)
         if not principal.allows(spec.scope):
             self.denied(principal, action, collection=collection_id)
@@ -204,15 +218,15 @@ class FeatureService:
             self.audit.record(principal, action, collection=spec.id, **details)
 
     def _three_d(self, spec: CollectionSpec) -> bool:
-        return self.source.layers[spec.layer].has_z or bool(spec.lods)
+        return self.layers[spec.layer].has_z or bool(spec.lods)
 
     def _columns(self, spec: CollectionSpec) -> dict[str, str]:
-        columns = self.source.layers[spec.layer].columns
+        columns = self.layers[spec.layer].columns
         return {k: v for k, v in columns.items() if k not in spec.exclude}
 
     def collection(self, spec: CollectionSpec, base: str, /) -> dict[str, Any]:
         """The collection document (Part 1 and Part 2 members)."""
-        layer = self.source.layers[spec.layer]
+        layer = self.layers[spec.layer]
         url = f"{base}/collections/{spec.id}"
         doc: dict[str, Any] = {
             "id": spec.id,
@@ -245,9 +259,9 @@ class FeatureService:
                 },
             ],
         }
-        if layer.extent is not None:
+        if layer.bounds is not None:
             geo = self.crs.get(CRS84, allowed=[CRS84])
-            box = geo.from_store(np.array([shapely.box(*layer.extent)], dtype=object))[0]
+            box = geo.from_store(np.array([shapely.box(*layer.bounds)], dtype=object))[0]
             doc["extent"] = {"spatial": {"bbox": [list(shapely.bounds(box))], "crs": CRS84}}
         if spec.lods:
             doc["lods"] = ["0", *spec.lods]
@@ -268,7 +282,7 @@ class FeatureService:
         """The ``/collections`` document with the collections the caller may see (the
         restricted ones among them audited, as their own documents are)."""
         self._refresh()
-        visible = [s for s in self.visible(principal) if s.layer in self.source.layers]
+        visible = [s for s in self.visible(principal) if s.layer in self.layers]
         restricted = [s.id for s in visible if s.scope is not None]
         if restricted and self.audit is not None:
             self.audit.record(principal, "collections", collections=restricted)
@@ -283,7 +297,7 @@ class FeatureService:
 
     def queryables(self, spec: CollectionSpec, base: str, /) -> dict[str, Any]:
         """The queryables of a collection as a JSON Schema (Part 3)."""
-        layer = self.source.layers[spec.layer]
+        layer = self.layers[spec.layer]
         props: dict[str, Any] = {
             name: {"title": name, "type": kind} for name, kind in self._columns(spec).items()
         }
@@ -356,30 +370,21 @@ class FeatureService:
                 )
         elif "bbox-crs" in params:
             raise Problem(400, "bbox-crs without bbox")
-        wheres, sql_params = [], {}
-        equal = {k: v for k, v in params.items() if k in columns and k not in allowed}
-        for i, (name, value) in enumerate(equal.items()):
-            wheres.append(f't."{name}" = :q{i}')
-            sql_params[f"q{i}"] = _typed(value, columns[name], name)
+        sel.equals = {
+            k: _typed(v, columns[k], k)
+            for k, v in params.items()
+            if k in columns and k not in allowed
+        }
         if "filter" in params:
             lang = params.get("filter-lang", "cql2-text")
             if lang not in FILTER_LANGS:
                 raise Problem(400, f"filter-lang {lang!r}: use one of {list(FILTER_LANGS)}")
             fcrs = self.crs.get(params.get("filter-crs"), what="filter-crs", allowed=crs_list)
-            layer = self.source.layers[spec.layer]
-            compiler = cql.SQLCompiler(
-                columns,
-                to_store=fcrs.to_store,
-                rtree=layer.rtree,
-                geometry_column=layer.geometry_column,
-            )
-            where, fparams = compiler.compile(cql.parse(params["filter"], lang=lang))
-            wheres.append(where)
-            sql_params.update(fparams)
+            # the store compiles it, refusing what is not among the columns (a 400)
+            sel.filter = cql.parse(params["filter"], lang=lang)
+            sel.filter_to_store = fcrs.to_store
         elif "filter-lang" in params or "filter-crs" in params:
             raise Problem(400, "filter-lang or filter-crs without filter")
-        sel.where = " AND ".join(wheres) or None
-        sel.params = sql_params
         if "sortby" in params:
             for key in (k.strip() for k in params["sortby"].split(",") if k.strip()):
                 name, asc = (key[1:], key[0] != "-") if key[0] in "+-" else (key, True)
@@ -406,7 +411,7 @@ class FeatureService:
             _int(params, "limit", self.config.default_limit, minimum=1), self.config.max_limit
         )
         offset = _int(params, "offset", 0, minimum=0)
-        page = self.source.page(spec.layer, sel, limit=limit, offset=offset)
+        page = self.store.page(spec.layer, sel, limit=limit, offset=offset)
         n = len(page.ids)
         media = CITY_MEDIA.get(f, "application/geo+json")
         keep = {"f": f} if f else {}
@@ -435,14 +440,15 @@ class FeatureService:
     ) -> list[bytes]:
         """The GeoJSON Features ``ids`` (those still in the twin), from the cache or read and
         written now (and kept)."""
-        # one text, hashed once, rather than a tuple hashed again for every feature
-        kind = orjson.dumps([spec.layer, sel.lod, out.uri, out.decimals, names])
+        # one text, hashed once, rather than a tuple hashed again for every feature; with the
+        # token, a feature written from an older twin is never served
+        kind = orjson.dumps([self._token, spec.layer, sel.lod, out.uri, out.decimals, names])
         wanted = ids.tolist()
         texts = self.cache.get(kind, wanted)
         missing = [fid for fid, text in zip(wanted, texts, strict=True) if text is None]
         if not missing:
             return texts
-        rows = self.source.features(spec.layer, sel, np.array(missing, dtype=np.int64), names=names)
+        rows = self.store.features(spec.layer, sel, np.array(missing, dtype=np.int64), names=names)
         written = geojson.features(rows, out)
         fids = rows.ids.tolist()
         self.cache.put(kind, fids, written)
@@ -481,10 +487,12 @@ class FeatureService:
             raise Problem(400, "CityJSON has every attribute and LoD: drop properties and lod")
 
     def _city_model(self, fids: list[int]) -> CityModel:
-        src = self.source
-        return page_model(
-            src.path, fids, metadata=src.metadata, crs=src.crs, layers=set(src.layers)
-        )
+        return page_model(self.store, fids)
+
+    def _feature(self, spec: CollectionSpec, feature_id: str, sel: Selection) -> Page:
+        """The page of one feature (no id when it does not exist or ``sel`` leaves it out)."""
+        sel = replace(sel, fids=[_feature_id(spec, feature_id)])
+        return self.store.page(spec.layer, sel, limit=1, count=False)
 
     def city_items(
         self,
@@ -513,7 +521,7 @@ class FeatureService:
         """One feature as a city model (for CityJSON); 404 as :meth:`item`."""
         self._city_spec(spec, params)
         sel, _, _ = self._selection(spec, params, principal, allowed=ITEM_PARAMS)
-        page = self.source.feature(spec.layer, _feature_id(spec, feature_id), sel)
+        page = self._feature(spec, feature_id, sel)
         self._audit(spec, principal, "item", dict(params, id=feature_id), len(page.ids))
         if len(page.ids) == 0:
             raise Problem(404, f"no feature {feature_id!r} in collection {spec.id!r}")
@@ -530,7 +538,7 @@ class FeatureService:
     ) -> Result:
         """One feature as GeoJSON; 404 when it does not exist or is outside the caller's area."""
         sel, names, out = self._selection(spec, params, principal, allowed=ITEM_PARAMS)
-        page = self.source.feature(spec.layer, _feature_id(spec, feature_id), sel)
+        page = self._feature(spec, feature_id, sel)
         features = self._written(spec, sel, names, out, page.ids)
         self._audit(spec, principal, "item", dict(params, id=feature_id), len(features))
         if not features:

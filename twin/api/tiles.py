@@ -1,7 +1,7 @@
 """The buildings as a 3D Tiles 1.1 tileset, built on first request and cached on disk.
 
-The cache key is the twin file's identity (size and modification time) and the caller's
-service area: a changed twin gets a new tileset (older versions are removed), and an
+The cache key is the store's change token and the caller's service area: a rebuilt or
+edited twin gets a new tileset (older versions are removed), and an
 area-scoped key gets a tileset of its own area only. Building happens once across worker
 processes (a file lock); files are served with strong ETags derived from the key.
 
@@ -25,7 +25,7 @@ import shapely
 from twin.api.problems import Problem
 from twin.errors import CRSError, InputError
 from twin.formats import tiles3d
-from twin.store import read
+from twin.store.base import Store
 
 #: media type of a tileset in OGC API - 3D GeoVolumes links
 TILESET = "application/json+3dtiles"
@@ -37,25 +37,21 @@ class TilesetCache:
 
     Parameters
     ----------
-    twin_path
-        The twin's GeoPackage.
+    store
+        The twin.
     root
         The cache folder (created when missing).
     max_features
         Most buildings in one tile.
     """
 
-    def __init__(self, twin_path: Path, root: Path, /, *, max_features: int = 1000):
-        self.twin_path = Path(twin_path)
+    def __init__(self, store: Store, root: Path, /, *, max_features: int = 1000):
+        self.store = store
         self.root = Path(root)
         self.max_features = max_features
 
-    def _version(self) -> str:
-        st = self.twin_path.stat()
-        return hashlib.sha256(f"{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
-
     def _build(self, folder: Path, area: shapely.Geometry | None) -> None:
-        model = read(self.twin_path)
+        model = self.store.read_model()
         rows = None
         if area is not None:
             rows = np.flatnonzero(shapely.intersects(model.buildings.geometry.to_numpy(), area))
@@ -70,7 +66,7 @@ class TilesetCache:
 
     def folder(self, area: shapely.Geometry | None = None, /) -> tuple[Path, str]:
         """The tileset folder for ``area`` (built now when missing) and its cache key."""
-        version = self._version()
+        version = self.store.token()
         scope = "all" if area is None else hashlib.sha256(shapely.to_wkb(area)).hexdigest()[:16]
         folder = self.root / version / scope
         if not (folder / "tileset.json").exists():

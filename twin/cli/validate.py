@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 from twin.layers import LOD_LAYERS
 from twin.model import CityModel
 from twin.outputs import TWIN, check_output
-from twin.store import read, write
+from twin.store import open_store, read, write
 from twin.validity import check_faces, names, repair_surfaces, surface_rows
 
 #: column of a LoD layer with the codes a reader found in the source file and repaired while
@@ -110,5 +110,7 @@ def _refresh_meshes(model: CityModel, twin_path: Path) -> None:
         return
     lods = np.unique(model.layers["building_surfaces"]["lod"].dropna().to_numpy(dtype=str))
     model.cache_meshes(
-        twin_path, [lod for lod in lods.tolist() if lod in LOD_LAYERS], only_cached=True
+        open_store(twin_path).mesh_cache(),
+        [lod for lod in lods.tolist() if lod in LOD_LAYERS],
+        only_cached=True,
     )

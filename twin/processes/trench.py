@@ -1,8 +1,9 @@
 """The ``trench-check`` process: a GeoJSON centreline in, the findings of
 :func:`twin.analysis.trench.check_trench` out.
 
-The twin's excavation index is built once per twin file (and service area) and kept while the
-file stays as it is, so a server checks many trenches against one index.
+The twin's excavation index is built once per version of the twin (its store's change token)
+and service area, and kept while the twin stays as it is, so a server checks many trenches
+against one index; a rebuilt twin gets a new one.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from twin.analysis.trench import ExcavationIndex, check_trench
 from twin.crs import transform_geometry
 from twin.errors import InputError
 from twin.processes.process import Process
-from twin.store import read
+from twin.store import open_store
+from twin.store.base import Store
 
 #: a GeoJSON position: easting and northing (or longitude and latitude), maybe a height
 _POSITION = {"type": "array", "minItems": 2, "maxItems": 3, "items": {"type": "number"}}
@@ -93,24 +95,31 @@ INPUTS = {
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_index(path: str, modified: int) -> ExcavationIndex:
-    """The index of a twin file, rebuilt when the file changes (``modified``: its mtime)."""
-    return ExcavationIndex.from_model(read(path))
+def _store(location: str) -> Store:
+    """The store of the twin at ``location``, opened once (asking its token is then a look
+    at the file, not a read)."""
+    return open_store(location)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_index(location: str, token: str) -> ExcavationIndex:
+    """The index of a twin as its store's ``token`` names it."""
+    return ExcavationIndex.from_model(_store(location).read_model())
 
 
 @functools.lru_cache(maxsize=8)
-def _cached_area_index(path: str, modified: int, area: bytes) -> ExcavationIndex:
-    """The index of a twin file within a service area (``area``: its WKB)."""
-    return _cached_index(path, modified).within(shapely.from_wkb(area))
+def _cached_area_index(location: str, token: str, area: bytes) -> ExcavationIndex:
+    """The index of a twin within a service area (``area``: its WKB)."""
+    return _cached_index(location, token).within(shapely.from_wkb(area))
 
 
 def index_for(twin_path: Path, /, *, area: shapely.Geometry | None = None) -> ExcavationIndex:
     """The :class:`ExcavationIndex` of the twin at ``twin_path`` (of what meets ``area``, a
-    service area, when given), cached between calls."""
-    modified = twin_path.stat().st_mtime_ns
+    service area, when given), cached between calls while the store's change token stays."""
+    token = _store(str(twin_path)).token()
     if area is None:
-        return _cached_index(str(twin_path), modified)
-    return _cached_area_index(str(twin_path), modified, shapely.to_wkb(area))
+        return _cached_index(str(twin_path), token)
+    return _cached_area_index(str(twin_path), token, shapely.to_wkb(area))
 
 
 def execute(twin_path: Path, inputs: dict[str, Any], /, *, area=None) -> dict[str, Any]:
