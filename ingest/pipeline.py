@@ -30,7 +30,6 @@ from ingest.lidar.trees import detect_trees, merge_trees
 from ingest.lod1 import blocks, dsm_roofs, lift
 from ingest.lod22.build import Solids, reconstruct
 from ingest.operators import read_operators, unlisted_operators
-from ingest.vector import read_layer
 from twin._version import __version__
 from twin.crs import horizontal, same_horizontal, vertical
 from twin.errors import CRSError, InputError, TwinWarning
@@ -40,6 +39,7 @@ from twin.polygon3d import surface_metrics
 from twin.semantics import Semantic
 from twin.store import write
 from twin.terrain import Terrain
+from twin.vector import read_layer
 
 #: optional vector sources copied into the twin, source name -> layer name
 PASS_THROUGH = ("utilities", "trees", "planned_works", "surface_works")
