@@ -18,7 +18,7 @@ import rasterio
 import shapely
 from tqdm import tqdm
 
-from ingest import cadastre, extents, lod13, survey
+from ingest import cadastre, extents, survey
 from ingest.config import BuildConfig, Source
 from ingest.extents import Extent
 from ingest.ground import Ground, raster_ground
@@ -27,9 +27,11 @@ from ingest.lidar.heights import LidarHeights
 from ingest.lidar.read import extent
 from ingest.lidar.stats import PointStats
 from ingest.lidar.trees import detect_trees, merge_trees
-from ingest.lod1 import blocks, dsm_roofs, lift
-from ingest.lod22.build import Solids, reconstruct
 from ingest.operators import read_operators, unlisted_operators
+from ingest.reconstruct import lod13
+from ingest.reconstruct.lod12 import dsm_roofs, lift
+from ingest.reconstruct.lod22 import reconstruct
+from ingest.reconstruct.solids import Solids, blocks
 from twin._version import __version__
 from twin.crs import horizontal, same_horizontal, vertical
 from twin.errors import CRSError, InputError, TwinWarning
