@@ -81,15 +81,27 @@ class Unavailable(click.Command):
         raise click.ClickException(self.reason)
 
 
+def _commands() -> dict[str, metadata.EntryPoint]:
+    """The entry points of ``twin.commands``; none means an installation made before they
+    were declared (its metadata is what Python reads), which a reinstall mends."""
+    found = entry_points(COMMANDS)
+    if not found:
+        raise click.ClickException(
+            "no twin commands are registered: the installation's metadata predates them; "
+            "reinstall twin (pip install -e . in a checkout)"
+        )
+    return found
+
+
 class PluginGroup(click.Group):
     """A click group whose commands are the entry points of ``twin.commands``, each imported
     when it is called, or listed by ``--help``."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(entry_points(COMMANDS))
+        return sorted(_commands())
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        entry = entry_points(COMMANDS).get(cmd_name)
+        entry = _commands().get(cmd_name)
         if entry is None:
             return None
         try:
