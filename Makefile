@@ -1,5 +1,7 @@
-# The two set-up commands of the README: `make demo` and `make test`.
-# Both work on a fresh machine: they create .venv and install what they need.
+# The set-up commands of the README: `make demo` and `make test`.
+# Both work on a fresh machine: they create .venv and install what they need, showing what they
+# download and install. `make demo` installs twin with its viewer and API only; `make test`
+# adds the test and benchmark tools. After either, `. .venv/bin/activate` puts twin on the PATH.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -13,8 +15,15 @@ install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml setup.py twin/formats/_walk.pyx twin/formats/_minify.h
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m pip install --upgrade pip uv
+	$(UV) -e '.[viewer,api]'
+	touch $@
+
+# uv installs the wheels in parallel, with a progress line per download (pip took minutes)
+UV = $(BIN)/python -m uv pip install --python $(BIN)/python
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(UV) -e '.[test,bench]'
 	touch $@
 
 demo: install
@@ -29,12 +38,12 @@ demo: install
 	@echo "  OpenAPI:    http://127.0.0.1:8000/api"
 	$(BIN)/twin serve $(DEMO)/city.gpkg --host 127.0.0.1 --port 8000
 
-test: install
+test: $(VENV)/.installed-test
 	bash tools/install-test-deps.sh
 	$(BIN)/python -m ruff check twin ingest viewer tests bench
 	$(BIN)/python -m pytest
 
-bench: install
+bench: $(VENV)/.installed-test
 	$(BIN)/python bench/lod1.py
 
 clean:

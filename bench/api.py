@@ -102,12 +102,12 @@ end
 def _twin(buildings: int) -> Path:
     from ingest.config import BuildConfig
     from ingest.pipeline import build
-    from ingest.sample import generate_sample
+    from ingest.synthetic import generate_district
 
     folder = Path("build/bench-api") / str(buildings)
     out = folder / "city.gpkg"
     if not out.exists():
-        generate_sample(folder / "sources", buildings=buildings, seed=1, lidar=False, ortho=False)
+        generate_district(folder / "sources", buildings=buildings, seed=1, lidar=False, ortho=False)
         build(BuildConfig.load(folder / "sources"), out, progress=False)
     return out
 

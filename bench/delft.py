@@ -26,9 +26,10 @@ from unittest import mock
 import pandas as pd
 
 import twin
-from ingest import lod13, pipeline
+from ingest import pipeline
 from ingest.config import BuildConfig
 from ingest.pipeline import build
+from ingest.reconstruct import lod13
 from twin.validity import check
 
 DELFT = Path(__file__).resolve().parents[1] / "tests" / "data" / "delft"

@@ -32,8 +32,8 @@ def main() -> None:
     from ingest import cadastre
     from ingest.config import BuildConfig
     from ingest.ground import raster_ground
-    from ingest.lod1 import dsm_roofs, lift
     from ingest.pipeline import build
+    from ingest.reconstruct.lod12 import dsm_roofs, lift
 
     config = BuildConfig.load(sources)
     buildings = cadastre.read_buildings(config.sources["cadastre"], config.crs, config.lod1)

@@ -31,9 +31,9 @@ from ingest.config import BuildConfig
 from ingest.lidar.read import open_clouds, stream
 from ingest.lidar.stats import point_stats
 from ingest.lidar.terrain import dtm_from_points
-from ingest.lod22.build import reconstruct
 from ingest.pipeline import build
-from ingest.sample import generate_sample
+from ingest.reconstruct.lod22 import reconstruct
+from ingest.synthetic import generate_district
 from twin.validity import check
 
 
@@ -56,7 +56,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "sources"
-        generate_sample(out, buildings=args.buildings, seed=0, lidar=True, ortho=False)
+        generate_district(out, buildings=args.buildings, seed=0, lidar=True, ortho=False)
         crs = pyproj.CRS("EPSG:31258+5778")
         clouds = open_clouds(out / "lidar.laz", crs)
         points = sum(c.count for c in clouds)

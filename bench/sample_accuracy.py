@@ -40,11 +40,11 @@ def main() -> None:
 
     from ingest.config import BuildConfig
     from ingest.pipeline import build
-    from ingest.sample import generate_sample
+    from ingest.synthetic import generate_district
 
     sources = args.workdir / f"sources-{args.buildings}-{args.seed}"
     if not (sources / "twin.toml").exists():
-        generate_sample(sources, buildings=args.buildings, seed=args.seed)
+        generate_district(sources, buildings=args.buildings, seed=args.seed)
     truth = pd.read_csv(sources / "truth" / "buildings.csv")
     full = BuildConfig.load(sources)
     rasters = dataclasses.replace(

@@ -11,8 +11,8 @@ from numpy.typing import NDArray
 
 from ingest.config import Lod1Options, Source
 from ingest.issues import IssueLog
-from ingest.vector import read_layer
 from twin.errors import InputError
+from twin.vector import read_layer
 
 POLYGONAL = np.array(["Polygon", "MultiPolygon"])
 

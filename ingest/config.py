@@ -25,12 +25,15 @@ import pyproj
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 from pydantic.dataclasses import dataclass as checked_dataclass
 
-from ingest.lidar.stats import SAMPLINGS
 from twin.crs import DEFAULT_CRS, check_project_crs, parse_crs
 from twin.errors import ConfigError, CRSError
 from twin.schema import OPTIONS, TABLE, quantity, string, validated
 
 CONFIG_NAME = "twin.toml"
+
+#: ways to pick and rank a building's roof points (``[lidar] roof_sampling``): the points
+#: inside the footprint, or 3dfier's (:func:`ingest.lidar.stats.point_stats`)
+SAMPLINGS = ("inside", "3dfier")
 
 #: a CRS as a config gives it: text PROJ understands (``"EPSG:31258+5778"``, WKT) or an EPSG code
 CRSValue = StrictStr | StrictInt

@@ -11,8 +11,8 @@ import pandas as pd
 import pyogrio
 
 from ingest.config import Source
-from ingest.vector import read_table
 from twin.errors import InputError
+from twin.vector import read_table
 
 #: the columns of the ``operators`` layer; ``operator`` is required, the others may be empty
 COLUMNS = ("operator", "department", "phone", "email", "emergency_phone", "web")
@@ -29,7 +29,7 @@ def read_operators(source: Source, /) -> pd.DataFrame:
     ----------
     source
         The ``[sources.operators]`` section: ``path`` and optionally ``layer`` and
-        ``encoding`` (of its text; see :mod:`ingest.vector`).
+        ``encoding`` (of its text; see :mod:`twin.vector`).
 
     Returns
     -------

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import rasterio
 import shapely
 from tqdm import tqdm
 
-from ingest import cadastre, extents, lod13, survey
+from ingest import cadastre, extents, survey
 from ingest.config import BuildConfig, Source
 from ingest.extents import Extent
 from ingest.ground import Ground, raster_ground
@@ -25,10 +27,11 @@ from ingest.lidar.heights import LidarHeights
 from ingest.lidar.read import extent
 from ingest.lidar.stats import PointStats
 from ingest.lidar.trees import detect_trees, merge_trees
-from ingest.lod1 import blocks, dsm_roofs, lift
-from ingest.lod22.build import Solids, reconstruct
 from ingest.operators import read_operators, unlisted_operators
-from ingest.vector import read_layer
+from ingest.reconstruct import lod13
+from ingest.reconstruct.lod12 import dsm_roofs, lift
+from ingest.reconstruct.lod22 import reconstruct
+from ingest.reconstruct.solids import Solids, blocks
 from twin._version import __version__
 from twin.crs import horizontal, same_horizontal, vertical
 from twin.errors import CRSError, InputError, StoreError, TwinWarning
@@ -38,15 +41,56 @@ from twin.polygon3d import surface_metrics
 from twin.semantics import Semantic
 from twin.store import open_store, write
 from twin.terrain import Terrain
+from twin.vector import read_layer
 
 #: optional vector sources copied into the twin, source name -> layer name
 PASS_THROUGH = ("utilities", "trees", "planned_works", "surface_works")
 
-STEPS = ("hash sources", "cadastre", "terrain", "survey", "heights", "solids", "layers", "write")
+
+@dataclass
+class Run:
+    """What the stages of one build hand on to each other (:data:`STAGES`), each filling in
+    its part."""
+
+    config: BuildConfig
+    output: Path
+    progress: bool
+    cleanup: contextlib.ExitStack
+    log: list[str]
+    started: str
+    hashes: dict[str, dict] = field(default_factory=dict)
+    operators: pd.DataFrame | None = None
+    #: the footprints, then with the computed attributes (``heights``)
+    buildings: gpd.GeoDataFrame | None = None
+    geoms: np.ndarray | None = None
+    footprints: Extent | None = None
+    #: the layers of the twin so far (parcels and survey points first, ``buildings`` and the
+    #: solids put before them once made)
+    layers: dict[str, pd.DataFrame] = field(default_factory=dict)
+    terrain: Terrain | None = None
+    dsm: Terrain | None = None
+    dem: Terrain | None = None
+    terrain_void: bool = False
+    dem_void: bool = False
+    ortho: Path | None = None
+    ground: Ground | None = None
+    lidar: LidarHeights | None = None
+    survey: pd.DataFrame | None = None
+    solids: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
+    lods: list[str] = field(default_factory=lambda: ["1.2"])
+    model: CityModel | None = None
+
+    @property
+    def crs(self) -> pyproj.CRS:
+        """The project CRS."""
+        return self.config.crs
 
 
 def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) -> CityModel:
     """Build a twin from the sources of ``config`` and write it atomically to ``output``.
+
+    The build runs the :data:`STAGES` in turn; the progress bar names the one running
+    (``build: 4/12 lidar``).
 
     Parameters
     ----------
@@ -69,197 +113,280 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
         log = cleanup.enter_context(collected([]))
         if "citymodel" in config.sources:
             return _citymodel(config, output, started, log)
-        crs = config.crs
-        bar = tqdm(STEPS, desc="build", unit="step", disable=not progress, leave=False)
-        steps = iter(bar)
-
-        next(steps)
-        hashes = {name: _file_record(src.path) for name, src in config.sources.items()}
-        operators = None  # a small table: checked first, so that a bad one fails at once
-        if "operators" in config.sources:
-            operators = read_operators(config.sources["operators"])
-
-        next(steps)
-        source = config.sources["cadastre"]
-        buildings = cadastre.read_buildings(source, crs, config.lod1)
-        layers: dict[str, pd.DataFrame] = {}
-        if source.options.get("parcels_layer"):
-            layers["parcels"] = cadastre.read_parcels(source, crs)
-        buildings, notes = extents.leave_out_of_area(
-            buildings, crs, source.path, allow=config.allow_scale_error
+        run = Run(config, output, progress, cleanup, log, started)
+        bar = tqdm(
+            total=len(STAGES), disable=not progress, leave=False, bar_format="{desc} [{elapsed}]"
         )
-        for message in notes:
-            note(message)
-        geoms = buildings.geometry.to_numpy()
-        footprints = extents.footprint_extent(geoms, source.path)
-        for message in _project_crs(crs, geoms, source.path, config):
-            note(message, category=TwinWarning)
-        flagged = buildings["footprint_issue"].notna()
-        if flagged.any():
-            log.append(f"{int(flagged.sum())} footprint(s) flagged, see footprint_issue")
-
-        next(steps)
-        terrain = _raster(config.sources.get("dtm"), crs, log, footprints, geoms)
-        dsm = _raster(config.sources.get("dsm"), crs, log, footprints, geoms)
-        dem = _raster(config.sources.get("dem"), crs, log, footprints, geoms)
-        void = _void(terrain, "no terrain in the twin; ground heights from the next source")
-        if void:
-            terrain = None
-        _void(dsm, "roof heights from the next source")
-        dem_void = _void(dem, "no ground heights from it")
-        ortho = _imagery(config.sources["ortho"], crs) if "ortho" in config.sources else None
-        ground = Ground(geoms)
-        lidar = None
-        if "lidar" in config.sources:
-            lidar = LidarHeights.measure(
-                config.sources["lidar"],
-                crs,
-                geoms,
-                terrain=terrain,
-                options=config.lidar,
-                roof_percentile=config.lod1.roof_percentile,
-                scratch=output.with_name(f".{output.stem}.lidar-dtm.tif"),
-            )
-            cleanup.callback(lidar.discard)  # once the twin is written, or on failure
-            if not (lidar.stats.roof.count.any() or lidar.stats.ground_points.any()):
-                cloud = Extent("point cloud", config.sources["lidar"].path, extent(lidar.clouds))
-                raise InputError(
-                    f"{cloud.path}: the point cloud ({cloud}) misses every footprint "
-                    f"({footprints}); is its CRS right?"
-                )
-            terrain = lidar.terrain
-            log.extend(lidar.warnings())
-            near = config.lidar.ground_distance
-            ground.offer("lidar", lidar.stats.ground, f"no LiDAR ground point within {near:g} m")
-        if void:
-            ground.offer("dtm", np.full(len(geoms), np.nan), "DTM: all cells no-data")
-        if terrain is not None:
-            z, why = raster_ground(geoms, terrain.path, config.lod1, label="DTM", progress=progress)
-            ground.offer("dtm", z, why)
-
-        next(steps)
-        survey_table = None
-        if "survey" in config.sources:
-            points = survey.read_points(config.sources["survey"], crs)
-            extents.check_overlap(
-                Extent("survey points", config.sources["survey"].path, _bounds(points)),
-                footprints,
-                margin=config.lod1.ground_search,
-            )
-            owner = survey.attach(points, buildings.geometry, snap=config.lod1.survey_snap)
-            survey_table = survey.survey_heights(points, owner, len(buildings))
-            ids = buildings["building_id"].to_numpy()
-            points.insert(3, "building_id", np.where(owner >= 0, ids[owner.clip(0)], None))
-            layers["survey_points"] = points
-            gap = ground.missing
-            if gap.any():
-                z = np.full(len(geoms), np.nan)
-                search = config.lod1.ground_search
-                z[gap] = survey.ground_heights(points, buildings.geometry[gap], distance=search)
-                ground.offer("survey", z, f"no surveyed ground point within {search:g} m")
-
-        next(steps)
-        if dem is not None and ground.missing.any():
-            if dem_void:
-                ground.offer("dem", np.full(len(geoms), np.nan), "DEM: all cells no-data")
-            else:
-                gap = ground.missing
-                z, why = np.full(len(geoms), np.nan), np.full(len(geoms), None, dtype=object)
-                z[gap], why[gap] = raster_ground(
-                    geoms[gap], dem.path, config.lod1, label="DEM", progress=progress
-                )
-                ground.offer("dem", z, why)
-        if config.lod1.ground_z is not None:
-            ground.offer("constant", np.full(len(geoms), config.lod1.ground_z), "")
-        roofs = []
-        if lidar is not None:
-            roofs.append(lidar.roofs())
-        if dsm is not None:
-            roofs.append(dsm_roofs(geoms, dsm.path, config.lod1, progress=progress))
-        attributes = lift(
-            buildings,
-            ground_z=ground.z,
-            ground_reason=ground.reasons(),
-            roofs=roofs,
-            survey=survey_table,
-            options=config.lod1,
-        )
-        attributes.insert(1, "ground_method", ground.method)
-        high = attributes["lod1_z"].notna() | attributes["height"].notna()
-        unfounded = int((ground.missing & high.to_numpy()).sum())
-        if unfounded:
-            note(
-                f"{unfounded} building(s) have a height but no ground height, so no solid: "
-                "give a DTM, surveyed ground points, a [sources.dem] or [lod1] ground_z",
-            )
-        # A source attribute named like a computed column keeps its value under source_<name>.
-        clash = buildings.columns.intersection(attributes.columns)
-        buildings = buildings.rename(columns={c: f"source_{c}" for c in clash})
-        buildings = gpd.GeoDataFrame(
-            pd.concat([buildings, attributes], axis=1), geometry="geometry", crs=crs
-        )
-
-        next(steps)
-        sloped = config.lod1.base == "sloped"
-        if sloped and terrain is None:
-            log.append("[lod1] base = 'sloped' without a terrain: flat bases")
-        solids = _solids(buildings, crs, terrain if sloped else None)
-        lods = ["1.2"]
-        base = terrain.opened() if sloped and terrain is not None else contextlib.nullcontext()
-        with base as under:  # the terrain read building by building: opened once
-            if lidar is not None:
-                lods += _reconstruct(geoms, buildings, solids, lidar.stats, config, under, crs)
-        layers = {"buildings": buildings, **solids, **layers}
-
-        next(steps)
-        for name in PASS_THROUGH:
-            if name in config.sources:
-                src: Source = config.sources[name]
-                what = name.replace("_", " ")
-                layers[name] = read_layer(
-                    src.path,
-                    layer=src.options.get("layer"),
-                    target=crs,
-                    crs=src.crs,
-                    what=what,
-                    allow_empty=True,
-                    encoding=src.options.get("encoding"),
-                )
-                if len(layers[name]):
-                    spread = Extent(what, src.path, _bounds(layers[name]))
-                    if not spread.meets(footprints):
-                        note(
-                            f"{src.path.name}: the extent of the {what} ({spread}) misses that "
-                            f"of the footprints ({footprints}); is its CRS right?",
-                        )
-        if operators is not None:
-            layers["operators"] = operators
-            log.extend(unlisted_operators(operators, layers))
-        if lidar is not None:
-            detected = detect_trees(lidar.clouds, terrain, crs, chunk_size=config.lidar.chunk_size)
-            layers["trees"] = merge_trees(layers.get("trees"), detected)
-
-        next(steps)
-        methods = buildings["height_method"].value_counts().to_dict()
-        counts = {name: len(frame) for name, frame in layers.items()}
-        layers["runs"] = _runs(output, config, started, hashes, counts, methods, log)
-        model = CityModel(
-            crs=crs,
-            layers=layers,
-            terrain=terrain,
-            metadata={
-                "name": config.name,
-                "twin_version": __version__,
-                "origin": _origin(buildings),
-                "height_datum": (vertical(crs).name if vertical(crs) else None),
-                "lods": lods,
-            },
-        )
-        model.ortho = ortho  # the store keeps a copy of it beside the twin (city.ortho.tif)
-        write(model, output)
-        model.cache_meshes(open_store(output).mesh_cache(), lods)
+        for number, (name, stage) in enumerate(STAGES, start=1):
+            bar.set_description_str(f"build: {number}/{len(STAGES)} {name}")
+            stage(run)
+            bar.update()
         bar.close()
-        return model
+        return run.model
+
+
+def _hash_sources(run: Run) -> None:
+    """The size and SHA-256 of every source file, for the run record; the operators table,
+    small, read first so that a bad one fails at once."""
+    sources = run.config.sources
+    run.hashes = {name: _file_record(src.path) for name, src in sources.items()}
+    if "operators" in sources:
+        run.operators = read_operators(sources["operators"])
+
+
+def _read_cadastre(run: Run) -> None:
+    """The footprints (and parcels) in the project CRS, those out of its area left out, the
+    CRS checked where they lie."""
+    config, crs = run.config, run.crs
+    source = config.sources["cadastre"]
+    buildings = cadastre.read_buildings(source, crs, config.lod1)
+    if source.options.get("parcels_layer"):
+        run.layers["parcels"] = cadastre.read_parcels(source, crs)
+    buildings, notes = extents.leave_out_of_area(
+        buildings, crs, source.path, allow=config.allow_scale_error
+    )
+    for message in notes:
+        note(message)
+    run.geoms = geoms = buildings.geometry.to_numpy()
+    run.footprints = extents.footprint_extent(geoms, source.path)
+    for message in _project_crs(crs, geoms, source.path, config):
+        note(message, category=TwinWarning)
+    flagged = buildings["footprint_issue"].notna()
+    if flagged.any():
+        run.log.append(f"{int(flagged.sum())} footprint(s) flagged, see footprint_issue")
+    run.buildings = buildings
+    run.ground = Ground(geoms)
+
+
+def _open_rasters(run: Run) -> None:
+    """The DTM, DSM, DEM and orthophoto, checked against the project CRS and the
+    footprints; a raster of no-data only is noted and set aside."""
+    sources, crs, geoms = run.config.sources, run.crs, run.geoms
+    run.terrain = _raster(sources.get("dtm"), crs, run.log, run.footprints, geoms)
+    run.dsm = _raster(sources.get("dsm"), crs, run.log, run.footprints, geoms)
+    run.dem = _raster(sources.get("dem"), crs, run.log, run.footprints, geoms)
+    run.terrain_void = _void(
+        run.terrain, "no terrain in the twin; ground heights from the next source"
+    )
+    if run.terrain_void:
+        run.terrain = None
+    _void(run.dsm, "roof heights from the next source")
+    run.dem_void = _void(run.dem, "no ground heights from it")
+    run.ortho = _imagery(sources["ortho"], crs) if "ortho" in sources else None
+
+
+def _measure_lidar(run: Run) -> None:
+    """The point statistics of every footprint from the LiDAR source (streamed): ground and
+    roof heights, and the terrain where no DTM is given."""
+    config = run.config
+    if "lidar" not in config.sources:
+        return
+    lidar = run.lidar = LidarHeights.measure(
+        config.sources["lidar"],
+        run.crs,
+        run.geoms,
+        terrain=run.terrain,
+        options=config.lidar,
+        roof_percentile=config.lod1.roof_percentile,
+        scratch=run.output.with_name(f".{run.output.stem}.lidar-dtm.tif"),
+    )
+    run.cleanup.callback(lidar.discard)  # once the twin is written, or on failure
+    if not (lidar.stats.roof.count.any() or lidar.stats.ground_points.any()):
+        cloud = Extent("point cloud", config.sources["lidar"].path, extent(lidar.clouds))
+        raise InputError(
+            f"{cloud.path}: the point cloud ({cloud}) misses every footprint "
+            f"({run.footprints}); is its CRS right?"
+        )
+    run.terrain = lidar.terrain
+    run.log.extend(lidar.warnings())
+    near = config.lidar.ground_distance
+    run.ground.offer("lidar", lidar.stats.ground, f"no LiDAR ground point within {near:g} m")
+
+
+def _ground_from_terrain(run: Run) -> None:
+    """Ground heights from the terrain (the DTM, or the LiDAR's) for the buildings still
+    without one."""
+    if run.terrain_void:
+        run.ground.offer("dtm", np.full(len(run.geoms), np.nan), "DTM: all cells no-data")
+    if run.terrain is not None:
+        z, why = raster_ground(
+            run.geoms, run.terrain.path, run.config.lod1, label="DTM", progress=run.progress
+        )
+        run.ground.offer("dtm", z, why)
+
+
+def _survey_points(run: Run) -> None:
+    """The survey points, attached to their buildings: surveyed heights, and ground heights
+    near the buildings still without one."""
+    config, buildings = run.config, run.buildings
+    if "survey" not in config.sources:
+        return
+    points = survey.read_points(config.sources["survey"], run.crs)
+    extents.check_overlap(
+        Extent("survey points", config.sources["survey"].path, _bounds(points)),
+        run.footprints,
+        margin=config.lod1.ground_search,
+    )
+    owner = survey.attach(points, buildings.geometry, snap=config.lod1.survey_snap)
+    run.survey = survey.survey_heights(points, owner, len(buildings))
+    ids = buildings["building_id"].to_numpy()
+    points.insert(3, "building_id", np.where(owner >= 0, ids[owner.clip(0)], None))
+    run.layers["survey_points"] = points
+    gap = run.ground.missing
+    if gap.any():
+        z = np.full(len(run.geoms), np.nan)
+        search = config.lod1.ground_search
+        z[gap] = survey.ground_heights(points, buildings.geometry[gap], distance=search)
+        run.ground.offer("survey", z, f"no surveyed ground point within {search:g} m")
+
+
+def _lift_heights(run: Run) -> None:
+    """The last ground heights (DEM, ``[lod1] ground_z``), the roof heights (LiDAR, DSM) and
+    the LoD1 attributes of every building (:func:`ingest.reconstruct.lod12.lift`)."""
+    config, geoms, ground, dem = run.config, run.geoms, run.ground, run.dem
+    if dem is not None and ground.missing.any():
+        if run.dem_void:
+            ground.offer("dem", np.full(len(geoms), np.nan), "DEM: all cells no-data")
+        else:
+            gap = ground.missing
+            z, why = np.full(len(geoms), np.nan), np.full(len(geoms), None, dtype=object)
+            z[gap], why[gap] = raster_ground(
+                geoms[gap], dem.path, config.lod1, label="DEM", progress=run.progress
+            )
+            ground.offer("dem", z, why)
+    if config.lod1.ground_z is not None:
+        ground.offer("constant", np.full(len(geoms), config.lod1.ground_z), "")
+    roofs = []
+    if run.lidar is not None:
+        roofs.append(run.lidar.roofs())
+    if run.dsm is not None:
+        roofs.append(dsm_roofs(geoms, run.dsm.path, config.lod1, progress=run.progress))
+    attributes = lift(
+        run.buildings,
+        ground_z=ground.z,
+        ground_reason=ground.reasons(),
+        roofs=roofs,
+        survey=run.survey,
+        options=config.lod1,
+    )
+    attributes.insert(1, "ground_method", ground.method)
+    high = attributes["lod1_z"].notna() | attributes["height"].notna()
+    unfounded = int((ground.missing & high.to_numpy()).sum())
+    if unfounded:
+        note(
+            f"{unfounded} building(s) have a height but no ground height, so no solid: "
+            "give a DTM, surveyed ground points, a [sources.dem] or [lod1] ground_z",
+        )
+    # A source attribute named like a computed column keeps its value under source_<name>.
+    buildings = run.buildings
+    clash = buildings.columns.intersection(attributes.columns)
+    buildings = buildings.rename(columns={c: f"source_{c}" for c in clash})
+    run.buildings = gpd.GeoDataFrame(
+        pd.concat([buildings, attributes], axis=1), geometry="geometry", crs=run.crs
+    )
+
+
+def _lod12_solids(run: Run) -> None:
+    """The LoD1.2 blocks, on sloped bases with ``[lod1] base = "sloped"`` and a terrain."""
+    sloped = run.config.lod1.base == "sloped"
+    if sloped and run.terrain is None:
+        run.log.append("[lod1] base = 'sloped' without a terrain: flat bases")
+    run.solids = _solids(run.buildings, run.crs, run.terrain if sloped else None)
+
+
+def _roofs(run: Run) -> None:
+    """The LoD1.3 and LoD2.2 solids from the LiDAR's point statistics (none without LiDAR);
+    then ``buildings`` and the solids lead the layers."""
+    config, terrain = run.config, run.terrain
+    sloped = config.lod1.base == "sloped"
+    base = terrain.opened() if sloped and terrain is not None else contextlib.nullcontext()
+    with base as under:  # the terrain read building by building: opened once
+        if run.lidar is not None:
+            run.lods += _reconstruct(
+                run.geoms, run.buildings, run.solids, run.lidar.stats, config, under, run.crs
+            )
+    run.layers = {"buildings": run.buildings, **run.solids, **run.layers}
+
+
+def _pass_through(run: Run) -> None:
+    """The vector sources copied into the twin (:data:`PASS_THROUGH`), each checked to lie
+    where the footprints do, and the operators table."""
+    layers = run.layers
+    for name in PASS_THROUGH:
+        if name in run.config.sources:
+            src: Source = run.config.sources[name]
+            what = name.replace("_", " ")
+            layers[name] = read_layer(
+                src.path,
+                layer=src.options.get("layer"),
+                target=run.crs,
+                crs=src.crs,
+                what=what,
+                allow_empty=True,
+                encoding=src.options.get("encoding"),
+            )
+            if len(layers[name]):
+                spread = Extent(what, src.path, _bounds(layers[name]))
+                if not spread.meets(run.footprints):
+                    note(
+                        f"{src.path.name}: the extent of the {what} ({spread}) misses that "
+                        f"of the footprints ({run.footprints}); is its CRS right?",
+                    )
+    if run.operators is not None:
+        layers["operators"] = run.operators
+        run.log.extend(unlisted_operators(run.operators, layers))
+
+
+def _detect_trees(run: Run) -> None:
+    """The trees found in the LiDAR's vegetation points, merged with the inventory."""
+    if run.lidar is None:
+        return
+    detected = detect_trees(
+        run.lidar.clouds, run.terrain, run.crs, chunk_size=run.config.lidar.chunk_size
+    )
+    run.layers["trees"] = merge_trees(run.layers.get("trees"), detected)
+
+
+def _write(run: Run) -> None:
+    """The run record, the model and its metadata, written atomically with its mesh
+    caches."""
+    config, buildings, layers = run.config, run.buildings, run.layers
+    methods = buildings["height_method"].value_counts().to_dict()
+    counts = {name: len(frame) for name, frame in layers.items()}
+    layers["runs"] = _runs(run.output, config, run.started, run.hashes, counts, methods, run.log)
+    model = CityModel(
+        crs=run.crs,
+        layers=layers,
+        terrain=run.terrain,
+        metadata={
+            "name": config.name,
+            "twin_version": __version__,
+            "origin": _origin(buildings),
+            "height_datum": (vertical(run.crs).name if vertical(run.crs) else None),
+            "lods": run.lods,
+        },
+    )
+    model.ortho = run.ortho  # the store keeps a copy of it beside the twin (city.ortho.tif)
+    write(model, run.output)
+    model.cache_meshes(open_store(run.output).mesh_cache(), run.lods)
+    run.model = model
+
+
+#: the stages of a build, in order, with the names the progress bar shows
+STAGES: tuple[tuple[str, Callable[[Run], None]], ...] = (
+    ("hash sources", _hash_sources),
+    ("cadastre", _read_cadastre),
+    ("rasters", _open_rasters),
+    ("lidar", _measure_lidar),
+    ("ground", _ground_from_terrain),
+    ("survey", _survey_points),
+    ("heights", _lift_heights),
+    ("lod1.2 solids", _lod12_solids),
+    ("lod1.3 lod2.2 roofs", _roofs),
+    ("layers", _pass_through),
+    ("trees", _detect_trees),
+    ("write", _write),
+)
 
 
 def _citymodel(config: BuildConfig, output: Path, started: str, log: list[str]) -> CityModel:

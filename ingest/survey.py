@@ -13,9 +13,9 @@ import shapely
 from numpy.typing import NDArray
 
 from ingest.config import Source
-from ingest.vector import read_text
 from twin.crs import transformer
 from twin.errors import CRSError, InputError
+from twin.vector import read_text
 
 MEANINGS = ("eave", "ridge", "ground", "manhole_cover", "tree")
 """What a survey code can mean; codes map to these through the code table."""
@@ -27,7 +27,7 @@ def read_codes(path: Path, /, *, encoding: str | None = None) -> dict[str, str]:
     """Read a code table (``code,meaning,description``) into ``{code: meaning}``.
 
     ``encoding`` is that of its text (from the config; ``None``: UTF-8, else detected, see
-    :func:`ingest.vector.read_text`).
+    :func:`twin.vector.read_text`).
 
     Raises
     ------
@@ -59,7 +59,7 @@ def read_points(source: Source, target: pyproj.CRS, /) -> gpd.GeoDataFrame:
     Heights are taken as given: they must be in the project's vertical datum. Points whose
     code is not in the table keep ``meaning = None`` and are not used for heights. The
     ``encoding`` of the source's section is that of the points and the code table (``None``:
-    UTF-8, else detected, see :func:`ingest.vector.read_text`).
+    UTF-8, else detected, see :func:`twin.vector.read_text`).
 
     Raises
     ------

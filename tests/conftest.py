@@ -73,10 +73,10 @@ def delft_lidar_twin(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def sample_sources(tmp_path_factory) -> Path:
     """A generated sample district (200 buildings, no point cloud or orthophoto)."""
-    from ingest.sample import generate_sample
+    from ingest.synthetic import generate_district
 
     out = tmp_path_factory.mktemp("district") / "sources"
-    generate_sample(out, buildings=200, seed=3, lidar=False, ortho=False)
+    generate_district(out, buildings=200, seed=3, lidar=False, ortho=False)
     return out
 
 

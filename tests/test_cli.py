@@ -208,3 +208,61 @@ def test_render_refuses_a_bbox_outside_the_twin(bag_twin, tmp_path):
     result = CliRunner().invoke(main, [*args, *box])
     assert result.exit_code == 0, result.output
     assert out.stat().st_size > 0
+
+
+# -- commands from entry points -----------------------------------------------------------------
+
+#: a script running ``twin`` with the viewer extra missing (no PyVista: an import of it fails
+#: as in an installation without it), its arguments after the script's name
+WITHOUT_PYVISTA = "import sys; sys.modules['pyvista'] = None; from twin.cli import main; main()"
+
+
+def _twin(*args: str, script: str = "from twin.cli import main; main()"):
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_help_lists_every_command_and_loads_neither_pipeline_nor_viewer():
+    """``twin --help`` names the ten commands of the ``twin.commands`` entry points with their
+    short help, and imports none of the point-cloud, pipeline or rendering stacks."""
+    script = (
+        "import sys; from twin.cli import main\n"
+        "try: main(['--help'])\n"
+        "except SystemExit: pass\n"
+        "print(sorted(m for m in ('pyvista', 'vtk', 'laspy', 'ingest.pipeline', 'viewer.scene')"
+        " if m in sys.modules))\n"
+    )
+    run = _twin(script=script)
+    assert run.returncode == 0, run.stderr
+    commands = run.stdout.split("Commands:\n")[1].splitlines()[:-1]
+    names = [line.split()[0] for line in commands]
+    assert names == [
+        *("build", "dig", "export", "import", "info", "render", "sample", "serve", "validate"),
+        "view",
+    ]
+    assert "Render the twin TWIN off-screen" in run.stdout  # viewer.cli.render's short help
+    assert "Build the twin OUTPUT from SOURCES" in run.stdout  # ingest.cli.build's
+    assert run.stdout.splitlines()[-1] == "[]"
+
+
+def test_a_command_without_its_extra_says_what_to_install(tmp_path):
+    run = _twin("render", str(tmp_path / "city.gpkg"), "-o", "x.png", script=WITHOUT_PYVISTA)
+    assert run.returncode == 1
+    assert run.stderr == (
+        "Error: twin render needs the viewer extra (no module pyvista): "
+        "pip install 'twin[viewer]'\n"
+    )
+    assert not (tmp_path / "x.png").exists()
+    # the other commands are untouched, and the help still lists render with its own help
+    run = _twin("--help", script=WITHOUT_PYVISTA)
+    assert run.returncode == 0 and "render    Render the twin TWIN off-screen" in run.stdout
+
+
+def test_an_unknown_command_is_a_usage_error():
+    run = _twin("rendr")
+    assert run.returncode == 2
+    assert "No such command 'rendr'" in run.stderr

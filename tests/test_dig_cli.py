@@ -192,3 +192,27 @@ def test_exit_codes_are_documented():
     assert result.exit_code == 0
     for line_ in ("0  GREEN", "1  AMBER", "2  RED", "3  unusable input", "4  the check broke"):
         assert line_ in result.output
+
+
+def test_reports_without_the_viewer_have_no_picture_and_say_why(crossing_twin, tmp_path):
+    # An installation without the viewer extra (no PyVista): the trench renderer of the
+    # twin.renderers entry points cannot load, so the reports come without the 3D picture,
+    # with a note saying what to install; the verdict is the same (QUIET: GREEN, 0).
+    trenches = _trenches(tmp_path / "trenches.gpkg", QUIET)
+    out = tmp_path / "report"
+    script = "import sys; sys.modules['pyvista'] = None; from twin.cli import main; main()"
+    args = ["dig", "check", str(crossing_twin), str(trenches), "--out", str(out)]
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == (
+        "note: no 3D picture in the report: the trench picture needs the viewer extra "
+        "(no module pyvista): pip install 'twin[viewer]'\n"
+    )
+    assert (out / "trench.html").is_file() and not (out / "trench.png").exists()
+    assert "<img" not in (out / "trench.html").read_text(encoding="utf-8")

@@ -96,10 +96,10 @@ def _runs(path: Path) -> int:
 def test_a_killed_build_leaves_the_previous_twin_and_no_temporaries(tmp_path):
     """``twin build`` of a 40-building sample killed with SIGKILL at seeded random moments
     over its run time, until 20 kills interrupted it before its end."""
-    from ingest.sample import generate_sample
+    from ingest.synthetic import generate_district
 
     sources = tmp_path / "sources"
-    generate_sample(sources, buildings=40, seed=3, lidar=False)  # with an orthophoto
+    generate_district(sources, buildings=40, seed=3, lidar=False)  # with an orthophoto
     path = tmp_path / "twin" / "city.gpkg"
     build = [sys.executable, "-m", "twin.cli", "build", str(sources), "-o", str(path), "-q"]
     subprocess.run(build, check=True, capture_output=True, timeout=600)

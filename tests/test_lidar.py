@@ -258,10 +258,10 @@ def test_header_count_mismatch(tmp_path):
 
 def test_sample_lidar_build(tmp_path):
     """A generated district with its point cloud: heights from the points match the truth."""
-    from ingest.sample import generate_sample
+    from ingest.synthetic import generate_district
 
     sources = tmp_path / "sources"
-    generate_sample(sources, buildings=40, seed=5, lidar=True, ortho=False)
+    generate_district(sources, buildings=40, seed=5, lidar=True, ortho=False)
     config = sample_config(sources, {"cadastre", "lidar"})
     model = build(config, tmp_path / "city.gpkg", progress=False)
     b = model.buildings.set_index("building_id")

@@ -21,10 +21,10 @@ CRS = parse_crs("EPSG:31258+5778")
 
 @pytest.fixture(scope="module")
 def district(tmp_path_factory):
-    from ingest.sample import generate_sample
+    from ingest.synthetic import generate_district
 
     out = tmp_path_factory.mktemp("trees") / "sources"
-    generate_sample(out, buildings=120, seed=11, lidar=True, ortho=False)
+    generate_district(out, buildings=120, seed=11, lidar=True, ortho=False)
     return out
 
 

@@ -14,9 +14,9 @@ import twin
 from ingest.config import BuildConfig
 from ingest.lidar.read import open_clouds
 from ingest.lidar.stats import point_stats
-from ingest.lod13 import reconstruct, split
 from ingest.pipeline import build
-from ingest.sample import generate_sample
+from ingest.reconstruct.lod13 import reconstruct, split
+from ingest.synthetic import generate_district
 from tests.conftest import DELFT, sample_config, write_config
 from tests.formats_checks import schema_errors
 from tests.test_lod22 import _cloud
@@ -159,7 +159,7 @@ def test_delft_lod13(delft_lidar_twin, tmp_path):
 def stepped_sample(tmp_path_factory):
     """A generated district whose flat buildings include towers on podiums, built from LiDAR."""
     out = tmp_path_factory.mktemp("stepped")
-    generate_sample(out / "sources", buildings=80, seed=5, lidar=True, ortho=False, stepped=8)
+    generate_district(out / "sources", buildings=80, seed=5, lidar=True, ortho=False, stepped=8)
     config = sample_config(out / "sources", {"cadastre", "lidar", "dtm"})
     build(config, out / "city.gpkg", progress=False)
     truth = pd.read_csv(out / "sources" / "truth" / "buildings.csv").set_index("building_id")

@@ -18,13 +18,13 @@ import twin
 from ingest.config import BuildConfig
 from ingest.lidar.read import open_clouds
 from ingest.lidar.stats import point_stats
-from ingest.lod1 import blocks
-from ingest.lod22.build import finish, reconstruct
-from ingest.lod22.planes import detect
-from ingest.lod22.regularise import Frame, regularise
-from ingest.lod22.solid import partition_solid, roof_solid
 from ingest.pipeline import build
-from ingest.sample import generate_sample
+from ingest.reconstruct.lod22 import reconstruct
+from ingest.reconstruct.planes import detect
+from ingest.reconstruct.regularise import Frame, regularise
+from ingest.reconstruct.roofs import partition_solid, roof_solid
+from ingest.reconstruct.solids import blocks, finish
+from ingest.synthetic import generate_district
 from twin.polygon3d import surface_metrics
 from twin.terrain import Terrain
 from twin.validity import check
@@ -34,7 +34,7 @@ from twin.validity import check
 def lidar_sample(tmp_path_factory):
     """A 200-building sample district with its point cloud, and the twin built from it."""
     out = tmp_path_factory.mktemp("lod22")
-    generate_sample(out / "sources", buildings=200, seed=3, lidar=True, ortho=False)
+    generate_district(out / "sources", buildings=200, seed=3, lidar=True, ortho=False)
     model = build(BuildConfig.load(out / "sources"), out / "city.gpkg", progress=False)
     truth = pd.read_csv(out / "sources" / "truth" / "buildings.csv")
     return twin.open(out / "city.gpkg"), truth.set_index("building_id"), model
@@ -379,7 +379,7 @@ def test_a_misfit_regular_roof_is_partitioned_instead(tmp_path):
 
 
 def test_lod13_and_lod22_stand_on_the_sloped_base_of_lod12(tmp_path):
-    generate_sample(tmp_path / "sources", buildings=40, seed=3, lidar=True, ortho=False)
+    generate_district(tmp_path / "sources", buildings=40, seed=3, lidar=True, ortho=False)
     config = BuildConfig.load(tmp_path / "sources")
     config = dataclasses.replace(config, lod1=dataclasses.replace(config.lod1, base="sloped"))
     build(config, tmp_path / "city.gpkg", progress=False)

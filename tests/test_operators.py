@@ -24,7 +24,7 @@ from twin.store import write
 from .conftest import sample_config, write_config
 from .servers import serving
 
-#: the seven operators of the sample's networks (ingest/sample/networks.py, NETWORKS)
+#: the seven operators of the sample's networks (ingest/synthetic/networks.py, NETWORKS)
 SAMPLE_OPERATORS = {
     "Stadtwerke Klagenfurt \u2013 Wasser",
     "Stadtwerke Klagenfurt \u2013 Kanal",

@@ -115,3 +115,16 @@ def test_source_columns_named_like_computed_ones_are_kept(delft_config, tmp_path
     assert list(b["building_id"]) == list(frame["building_id"])
     assert (b["source_height"] == -1.0).all()
     assert (b["height"] > 2.0).all()
+
+
+def test_progress_names_every_stage(delft_config, tmp_path, capsys):
+    """The progress bar shows the stage running by number and name, all twelve in order
+    (the Delft config has footprints, a DTM and a DSM: the stages without their source,
+    LiDAR and survey, pass through too)."""
+    build(BuildConfig.load(delft_config), tmp_path / "delft.gpkg", progress=True)
+    shown = capsys.readouterr().err
+    names = ["hash sources", "cadastre", "rasters", "lidar", "ground", "survey", "heights"]
+    names += ["lod1.2 solids", "lod1.3 lod2.2 roofs", "layers", "trees", "write"]
+    at = [shown.find(f"build: {k}/12 {name} [") for k, name in enumerate(names, start=1)]
+    assert -1 not in at, shown
+    assert at == sorted(at)

@@ -53,10 +53,10 @@ def _truncate(path: Path) -> int:
 @pytest.fixture(scope="module")
 def sources(tmp_path_factory) -> Path:
     """A small sample district with an orthophoto, no point cloud."""
-    from ingest.sample import generate_sample
+    from ingest.synthetic import generate_district
 
     out = tmp_path_factory.mktemp("read_errors") / "sources"
-    generate_sample(out, buildings=30, seed=0, lidar=False, ortho=True)
+    generate_district(out, buildings=30, seed=0, lidar=False, ortho=True)
     return out
 
 

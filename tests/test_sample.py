@@ -1,4 +1,4 @@
-"""The embedded sample district: real files generated into a temporary folder."""
+"""The synthetic sample district: real files generated into a temporary folder."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import shapely
 from click.testing import CliRunner
 from shapely.ops import polylabel
 
-from ingest.sample import FILES, generate_sample, terrain_z
+from ingest.synthetic import FILES, generate_district, terrain_z
 from twin.cli import main
 from twin.errors import InputError
 
@@ -33,7 +33,7 @@ LAYERS = {
 @pytest.fixture(scope="module")
 def district(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("sample") / "district"
-    summary = generate_sample(out, buildings=N, seed=0)
+    summary = generate_district(out, buildings=N, seed=0)
     assert summary["out_dir"] == out.absolute()
     assert summary["counts"]["buildings"] == N
     return out
@@ -277,7 +277,7 @@ def test_trench_is_rfc7946_and_lies_in_a_street_across_and_beside_lines(district
 
 def test_same_seed_same_data_other_seed_other_data(tmp_path: Path, district: Path) -> None:
     again = tmp_path / "again"
-    generate_sample(again, buildings=N, seed=0, lidar=False, ortho=False)
+    generate_district(again, buildings=N, seed=0, lidar=False, ortho=False)
     for name in ("truth/buildings.csv", "survey_points.csv", "operators.csv", "trench.geojson"):
         assert (again / name).read_bytes() == (district / name).read_bytes()
     for name, layers in LAYERS.items():
@@ -290,7 +290,7 @@ def test_same_seed_same_data_other_seed_other_data(tmp_path: Path, district: Pat
     assert not (again / "lidar.laz").exists() and not (again / "ortho.tif").exists()
     assert "[sources.lidar]" not in (again / "twin.toml").read_text(encoding="utf-8")
     other = tmp_path / "other"
-    generate_sample(other, buildings=N, seed=1, lidar=False, ortho=False)
+    generate_district(other, buildings=N, seed=1, lidar=False, ortho=False)
     assert (other / "truth/buildings.csv").read_bytes() != (
         district / "truth/buildings.csv"
     ).read_bytes()
@@ -298,11 +298,11 @@ def test_same_seed_same_data_other_seed_other_data(tmp_path: Path, district: Pat
 
 def test_bad_arguments_and_occupied_folders_are_refused(tmp_path: Path) -> None:
     with pytest.raises(InputError):
-        generate_sample(tmp_path / "x", buildings=0)
+        generate_district(tmp_path / "x", buildings=0)
     keep = tmp_path / "keep.txt"
     keep.write_text("mine", encoding="utf-8")
     with pytest.raises(InputError, match="not an empty folder"):
-        generate_sample(tmp_path, buildings=5, lidar=False, ortho=False)
+        generate_district(tmp_path, buildings=5, lidar=False, ortho=False)
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
 
 

@@ -16,9 +16,9 @@ from click.testing import CliRunner
 
 import twin
 from ingest.config import BuildConfig
-from ingest.lod1 import blocks
 from ingest.pipeline import build
-from ingest.sample.terrain import terrain_z
+from ingest.reconstruct.solids import blocks
+from ingest.synthetic.terrain import terrain_z
 from tests.conftest import sample_config, write_config
 from tests.formats_checks import schema_errors
 from tests.test_formats_tiles3d import check_glb, check_tileset

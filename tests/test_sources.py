@@ -33,10 +33,10 @@ pytestmark = pytest.mark.filterwarnings("error")
 @pytest.fixture(scope="module")
 def sources(tmp_path_factory):
     """A sample district of 60 buildings (EPSG:31258+5778, around Klagenfurt's Neuer Platz)."""
-    from ingest.sample import generate_sample
+    from ingest.synthetic import generate_district
 
     out = tmp_path_factory.mktemp("sources") / "district"
-    generate_sample(out, buildings=60, seed=5, lidar=False, ortho=False)
+    generate_district(out, buildings=60, seed=5, lidar=False, ortho=False)
     return out
 
 
@@ -118,7 +118,7 @@ def test_footprints_in_another_crs_altogether_are_refused(sources, tmp_path):
 
 def test_a_dtm_shifted_away_is_refused(sources, tmp_path):
     """The DTM moved 5 km east: 524462 + 5000 = 529462 is its new western edge (the sample's
-    DTM starts at the district's edge, 524462, see generate_sample's extent)."""
+    DTM starts at the district's edge, 524462, see generate_district's extent)."""
     with rasterio.open(sources / "dtm.tif") as src:
         left, bottom, _, _ = src.bounds
     shifted = rewrite_raster(sources / "dtm.tif", tmp_path / "dtm.tif", shift=(5000.0, 0.0))

@@ -331,7 +331,7 @@ def test_bad_trenches_are_refused(tmp_path, geometry, kwargs, message):
 def test_sample_street_trench(sample_twin):
     """A trench 0.5 m beside a water main of the sample district, 1.8 m deep.
 
-    The main's cover is at most 1.8 m (ingest/sample/networks.py: 1.3 to 1.8 m; unknown, the
+    The main's cover is at most 1.8 m (ingest/synthetic/networks.py: 1.3 to 1.8 m; unknown, the
     typical 0.8 to 1.6 m), its top at most 1.8 - 0.1 = 1.7 m: above the trench bottom. There
     the trench's 45° wall reaches 1.8 - top >= 0.1 m beyond the bottom edge, and the main
     (DN 300 at most) lies at most 0.5 - 0.3 - 0.05 - 0.1 = 0.05 m from the wall, less than the

@@ -50,10 +50,10 @@ def ortho_twin(tmp_path_factory):
     """A small district built with its orthophoto (copied beside the twin as a COG)."""
     from ingest.config import BuildConfig
     from ingest.pipeline import build
-    from ingest.sample import generate_sample
+    from ingest.synthetic import generate_district
 
     root = tmp_path_factory.mktemp("ortho")
-    generate_sample(root / "src", buildings=40, seed=5, lidar=False, ortho=True, progress=False)
+    generate_district(root / "src", buildings=40, seed=5, lidar=False, ortho=True, progress=False)
     out = root / "city.gpkg"
     build(BuildConfig.load(root / "src"), out, progress=False)
     return out

@@ -18,7 +18,7 @@ from ingest.config import LidarOptions, Source
 from ingest.lidar.read import PointCloud, open_clouds
 from ingest.lidar.stats import ROOF_PERCENTILES, PointStats, point_stats
 from ingest.lidar.terrain import dtm_from_points
-from ingest.lod1 import RoofSource
+from ingest.reconstruct.lod12 import RoofSource
 from twin.terrain import Terrain
 
 
@@ -114,7 +114,8 @@ class LidarHeights:
         return out
 
     def roofs(self) -> RoofSource:
-        """The roof heights of the points, for :func:`ingest.lod1.lift`, with their attributes."""
+        """The roof heights of the points, for :func:`ingest.reconstruct.lod12.lift`, with
+        their attributes."""
         s = self.stats
         columns = {
             "roof_z_p98": s.roof.percentiles[98.0],

@@ -20,6 +20,7 @@ from affine import Affine
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
+from ingest.config import SAMPLINGS
 from ingest.lidar.assign import Assigner
 from ingest.lidar.read import CHUNK_SIZE, PointCloud, extent, stream
 from ingest.zonal import ZonalStats, grouped_percentiles, pixels_inside
@@ -30,8 +31,6 @@ GROUND, BUILDING = 2, 6
 #: classes that may be a roof when a building has no class-6 point (never / not classified)
 UNCLASSIFIED = (0, 1)
 ROOF_PERCENTILES = (0.0, 10.0, 50.0, 70.0, 95.0, 98.0, 100.0)
-#: ways to pick and rank a building's roof points (``[lidar] roof_sampling``)
-SAMPLINGS = ("inside", "3dfier")
 #: 3dfier's ``building_radius_vertex_elevation`` (m) of its example configuration
 THREEDFIER_RADIUS = 3.0
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 import traceback
@@ -16,6 +15,7 @@ import twin
 from twin.analysis.records import to_json
 from twin.analysis.section import SOILS
 from twin.cli.options import Quantity
+from twin.cli.plugins import renderer
 from twin.errors import InputError, TwinError
 
 
@@ -126,11 +126,11 @@ def check(
       3  unusable input or options: nothing was checked
       4  the check broke off (an internal error, or interrupted)
     """
-    from ingest.vector import read_layer
     from twin.analysis.rules import Rules
     from twin.analysis.trench import ExcavationIndex, check_trench
     from twin.crs import parse_crs, transform_geometry
     from twin.outputs import REPORTS, check_output, twin_files
+    from twin.vector import read_layer
 
     if out is not None:
         inputs = [*twin_files(twin_path), trench_file, rules]
@@ -141,6 +141,11 @@ def check(
     axes, moved = transform_geometry(trenches.geometry.to_numpy(), trenches.crs, model.crs)
     index = ExcavationIndex.from_model(model)
     loaded = Rules.load(rules)
+    draw = None  # the 3D snapshot, drawn by the viewer where it is installed
+    if out is not None:
+        draw, why_not = renderer("trench")
+        if draw is None:
+            click.echo(f"note: no 3D picture in the report: {why_not}", err=True)
     results = []
     for k, (row, axis) in enumerate(zip(trenches.itertuples(index=False), axes, strict=True)):
         props = row._asdict()  # a handful of trenches
@@ -172,11 +177,9 @@ def check(
         if out is not None:
             folder = out / trench_id if len(trenches) > 1 else out
             snapshot = None
-            if importlib.util.find_spec("pyvista") is not None:  # the viewer is optional
-                from viewer.render import trench_snapshot
-
+            if draw is not None:
                 folder.mkdir(parents=True, exist_ok=True)
-                snapshot = trench_snapshot(model, result, folder / "trench.png")
+                snapshot = draw(model, result, folder / "trench.png")
             from twin.analysis.report import write_trench_report  # matplotlib: only here
 
             period = (_given(props, "start"), _given(props, "end"))
@@ -246,10 +249,10 @@ def _number(props: dict, name: str, default: float, where: str) -> float:
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
 def coordinate(twin_path, works_file, layer, rules, out, as_json):
     """Coordinate planned works: the twin's own, or those in WORKS."""
-    from ingest.vector import read_layer
     from twin.analysis.coordination import coordinate as run
     from twin.analysis.rules import Rules
     from twin.outputs import REPORTS, check_output, twin_files
+    from twin.vector import read_layer
 
     if out is not None:
         inputs = [*twin_files(twin_path), works_file, rules]

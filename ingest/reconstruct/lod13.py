@@ -9,7 +9,7 @@ points are merged into the neighbour they share most edge with, as are neighbour
 heights end up closer than ``step``. Each part gets the roof percentile of its points; the
 shared edges are simplified (a coverage simplification, so the parts still tile the
 footprint) and
-:func:`ingest.lod22.solid.partition_solid` builds the solid, with step walls between parts
+:func:`ingest.reconstruct.roofs.partition_solid` builds the solid, with step walls between parts
 (on a sloped base with a terrain, as the LoD1.2 blocks).
 A building without enough points, or whose solid fails :func:`twin.validity.check`, keeps its
 LoD1.2 block (``lod13_method = "lod1.2"``, the reason in ``lod13_fallback_reason``).
@@ -25,9 +25,9 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from ingest.lidar.stats import PointStats
-from ingest.lod22.build import Solids, finish
-from ingest.lod22.partition import Grid, merge, polygonise
-from ingest.lod22.solid import partition_solid
+from ingest.reconstruct.partition import Grid, merge, polygonise
+from ingest.reconstruct.roofs import partition_solid
+from ingest.reconstruct.solids import Solids, finish
 from twin.terrain import Terrain
 
 #: fewest roof points for a split
@@ -65,7 +65,7 @@ def reconstruct(
     terrain
         A terrain for sloped bases (``[lod1] base = "sloped"``): the solids and fallback
         blocks stand on it as the LoD1.2 blocks do (see
-        :func:`ingest.lod22.solid.partition_solid`).
+        :func:`ingest.reconstruct.roofs.partition_solid`).
 
     Returns
     -------

@@ -10,9 +10,9 @@ import pandas as pd
 import shapely
 from numpy.typing import NDArray
 
-from ingest.sample.geom import FloatArray, IntArray
-from ingest.sample.grid import Grid, Segments, segment_of_side
-from ingest.sample.parcels import Footprints
+from ingest.synthetic.geom import FloatArray, IntArray
+from ingest.synthetic.grid import Grid, Segments, segment_of_side
+from ingest.synthetic.parcels import Footprints
 
 
 class Network(NamedTuple):

@@ -7,11 +7,11 @@ import pandas as pd
 import shapely
 from numpy.typing import NDArray
 
-from ingest.sample.geom import FloatArray
-from ingest.sample.grid import Grid, Segments
-from ingest.sample.roofs import FLAT, Roofs
-from ingest.sample.terrain import terrain_z
-from ingest.sample.vegetation import Trees
+from ingest.synthetic.geom import FloatArray
+from ingest.synthetic.grid import Grid, Segments
+from ingest.synthetic.roofs import FLAT, Roofs
+from ingest.synthetic.terrain import terrain_z
+from ingest.synthetic.vegetation import Trees
 
 #: the code table: code, meaning, description
 CODES = pd.DataFrame(

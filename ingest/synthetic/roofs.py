@@ -10,9 +10,9 @@ import pandas as pd
 import shapely
 from numpy.typing import NDArray
 
-from ingest.sample.geom import FloatArray, Frame, IntArray
-from ingest.sample.parcels import RECT, Footprints
-from ingest.sample.terrain import terrain_z
+from ingest.synthetic.geom import FloatArray, Frame, IntArray
+from ingest.synthetic.parcels import RECT, Footprints
+from ingest.synthetic.terrain import terrain_z
 
 FLAT, SHED, GABLED, HIPPED = 0, 1, 2, 3
 ROOF_TYPES = np.array(["flat", "shed", "gabled", "hipped"], dtype=object)
@@ -30,7 +30,7 @@ class Roofs:
     ``v`` across it; ``half_length`` and ``half_width`` are L/2 and W/2. Roof height above the
     eave: gabled ``tan(a)·(W/2 - |v|)``, hipped ``tan(a)·min(L/2 - |u|, W/2 - |v|)``, shed
     ``tan(a)·(v + W/2)``, flat 0. Non-rectangular buildings are flat. A stepped building
-    (``generate_sample(..., stepped=N)``) is a flat rectangular one whose half ``u > 0``
+    (``generate_district(..., stepped=N)``) is a flat rectangular one whose half ``u > 0``
     rises ``tower_rise`` higher (a tower on a podium); ``tower_rise`` is 0 elsewhere.
     """
 

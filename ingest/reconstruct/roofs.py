@@ -25,7 +25,7 @@ import numpy as np
 import shapely
 from numpy.typing import NDArray
 
-from ingest.lod1 import MIN_HEIGHT
+from ingest.reconstruct.solids import MIN_HEIGHT
 from twin.errors import InputError
 from twin.polygon3d import triangulate
 from twin.semantics import Semantic
@@ -109,11 +109,11 @@ def partition_solid(
         Height of the ground face.
     terrain
         With a terrain, the base follows it as the LoD1.2 blocks' does
-        (:func:`ingest.lod1.blocks`): each corner of the footprint stands at the terrain's
-        height there (:meth:`twin.terrain.Terrain.interpolate`), the walls get sloping bottom
-        edges and the ground face is cut into triangles. The base stays flat at ``ground``
-        where the terrain has no height at a corner or the roof comes within
-        :data:`ingest.lod1.MIN_HEIGHT` of the highest corner.
+        (:func:`ingest.reconstruct.solids.blocks`): each corner of the footprint stands at the
+        terrain's height there (:meth:`twin.terrain.Terrain.interpolate`), the walls get
+        sloping bottom edges and the ground face is cut into triangles. The base stays flat at
+        ``ground`` where the terrain has no height at a corner or the roof comes within
+        :data:`ingest.reconstruct.solids.MIN_HEIGHT` of the highest corner.
 
     Returns
     -------

@@ -19,24 +19,24 @@ from numpy.typing import NDArray
 from rasterio.crs import CRS as RasterCRS
 from tqdm import tqdm
 
-from ingest.sample.geom import polygons_from_vertices
-from ingest.sample.grid import Grid, Segments, make_grid, street_segments
-from ingest.sample.lidar import strips, write_lidar
-from ingest.sample.networks import lay_utilities
-from ingest.sample.operators import operator_table
-from ingest.sample.parcels import LAND_USE_DE, Parcels, Plan, build_district, plan_blocks
-from ingest.sample.rasters import (
+from ingest.synthetic.geom import polygons_from_vertices
+from ingest.synthetic.grid import Grid, Segments, make_grid, street_segments
+from ingest.synthetic.lidar import strips, write_lidar
+from ingest.synthetic.networks import lay_utilities
+from ingest.synthetic.operators import operator_table
+from ingest.synthetic.parcels import LAND_USE_DE, Parcels, Plan, build_district, plan_blocks
+from ingest.synthetic.rasters import (
     BLOCK_ROWS,
     GROUND_CLASSES,
     RasterGrid,
     write_elevation,
     write_ortho,
 )
-from ingest.sample.roofs import assign_roofs, truth_table
-from ingest.sample.survey import CODES, survey_points
-from ingest.sample.trench import plan_trench
-from ingest.sample.vegetation import park_paths, plant_trees
-from ingest.sample.works import plan_works, surface_works
+from ingest.synthetic.roofs import assign_roofs, truth_table
+from ingest.synthetic.survey import CODES, survey_points
+from ingest.synthetic.trench import plan_trench
+from ingest.synthetic.vegetation import park_paths, plant_trees
+from ingest.synthetic.works import plan_works, surface_works
 from twin.errors import InputError
 
 CRS_CODE = "EPSG:31258+5778"
@@ -339,7 +339,7 @@ def _write_all(
     }
 
 
-def generate_sample(
+def generate_district(
     out_dir: str | Path,
     /,
     *,

@@ -13,11 +13,11 @@ import pyproj
 import shapely
 from numpy.typing import NDArray
 
-from ingest.sample.geom import FloatArray, IntArray
-from ingest.sample.rasters import RasterGrid, burn
-from ingest.sample.roofs import FLAT, Roofs
-from ingest.sample.terrain import terrain_z
-from ingest.sample.vegetation import Trees, crown_raster
+from ingest.synthetic.geom import FloatArray, IntArray
+from ingest.synthetic.rasters import RasterGrid, burn
+from ingest.synthetic.roofs import FLAT, Roofs
+from ingest.synthetic.terrain import terrain_z
+from ingest.synthetic.vegetation import Trees, crown_raster
 
 GROUND, HIGH_VEGETATION, BUILDING = 2, 5, 6
 #: pulses per square metre
@@ -150,7 +150,7 @@ def write_lidar(
     header.offsets = np.array([np.floor(left / 1000) * 1000, np.floor(bottom / 1000) * 1000, 0.0])
     header.add_crs(crs)
     header.system_identifier = "twin sample district"
-    header.generating_software = "twin ingest.sample"
+    header.generating_software = "twin ingest.synthetic"
     header.creation_date = FLIGHT_DATE
     total = 0
     with laspy.open(path, mode="w", header=header, do_compress=True) as writer:

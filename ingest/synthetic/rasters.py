@@ -15,10 +15,10 @@ from numpy.typing import NDArray
 from rasterio.crs import CRS
 from rasterio.windows import Window
 
-from ingest.sample.geom import FloatArray
-from ingest.sample.roofs import FLAT, Roofs
-from ingest.sample.terrain import terrain_z
-from ingest.sample.vegetation import Trees, crown_raster
+from ingest.synthetic.geom import FloatArray
+from ingest.synthetic.roofs import FLAT, Roofs
+from ingest.synthetic.terrain import terrain_z
+from ingest.synthetic.vegetation import Trees, crown_raster
 
 NODATA = -9999.0
 #: standard deviation of the DSM noise, metres

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from ingest.sample.geom import (
+from ingest.synthetic.geom import (
     FloatArray,
     IntArray,
     multipolygons_from_vertices,
     noded_rectangles,
     polygons_from_vertices,
 )
-from ingest.sample.grid import BUILDING, PARK, Grid, Segments, intersections, segment_of_side
+from ingest.synthetic.grid import BUILDING, PARK, Grid, Segments, intersections, segment_of_side
 
 #: building kinds: only RECT buildings carry pitched roofs
 RECT, LSHAPE, COURTYARD, MULTI = 0, 1, 2, 3

@@ -8,8 +8,8 @@ from itertools import product
 import numpy as np
 from numpy.typing import NDArray
 
-from ingest.sample.geom import FloatArray, Frame, IntArray
-from ingest.sample.terrain import CENTRE_X, CENTRE_Y
+from ingest.synthetic.geom import FloatArray, Frame, IntArray
+from ingest.synthetic.terrain import CENTRE_X, CENTRE_Y
 
 #: block kinds
 BUILDING, PARK, SQUARE = 0, 1, 2

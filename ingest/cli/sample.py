@@ -1,4 +1,4 @@
-"""``twin sample``: write the embedded Klagenfurt sample district."""
+"""``twin sample``: generate the synthetic sample district (:mod:`ingest.synthetic`)."""
 
 from __future__ import annotations
 
@@ -40,19 +40,19 @@ def sample(
     planned and surface works and the ground truth of every building (EPSG:31258 with GHA
     heights). The folder appears only when complete.
     """
-    from ingest.sample import generate_sample
+    from ingest.synthetic import generate_district
 
     out = check_output(out_dir.absolute(), EMPTY_FOLDER, overwrite=overwrite, option="OUT_DIR")
     occupied = out.is_dir() and any(out.iterdir())
     options = {"buildings": buildings, "seed": seed, "lidar": lidar, "ortho": ortho}
     if not occupied:
-        summary = generate_sample(out, progress=True, **options)
+        summary = generate_district(out, progress=True, **options)
     else:
         # build beside the old folder, then swap: the old data stays until the new is complete
         staging = out.parent / f".{out.name}.{uuid.uuid4().hex[:12]}.new"
         staging.mkdir()
         try:
-            summary = generate_sample(staging / out.name, progress=True, **options)
+            summary = generate_district(staging / out.name, progress=True, **options)
             old = staging / "old"
             out.rename(old)
             (staging / out.name).rename(out)

@@ -1,6 +1,6 @@
 """The network operators of the sample district and their (made-up) contacts for enquiries.
 
-The operator names are those of :data:`ingest.sample.networks.NETWORKS`; every contact is
+The operator names are those of :data:`ingest.synthetic.networks.NETWORKS`; every contact is
 fictitious. Telephone numbers come from the range the Bundesnetzagentur keeps free for media
 productions ("drama numbers": Berlin, +49 30 23125 000 to 999, never assigned to anyone;
 Mitteilung Nr. 148/2021, Amtsblatt 7/2021, p. 489); e-mail and web addresses lie under
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ingest.sample.networks import NETWORKS
+from ingest.synthetic.networks import NETWORKS
 
 #: the columns of the operators table, in order
 COLUMNS = ("operator", "department", "phone", "email", "emergency_phone", "web")

@@ -9,9 +9,9 @@ import pandas as pd
 import shapely
 from numpy.typing import NDArray
 
-from ingest.sample.geom import FloatArray, IntArray
-from ingest.sample.grid import PARK, SQUARE, Grid, Segments
-from ingest.sample.terrain import terrain_z
+from ingest.synthetic.geom import FloatArray, IntArray
+from ingest.synthetic.grid import PARK, SQUARE, Grid, Segments
+from ingest.synthetic.terrain import terrain_z
 
 #: latin name, German name, columnar, mature height (m), crown diameter / height, girth growth
 #: (cm of trunk circumference per year)

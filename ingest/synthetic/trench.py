@@ -13,9 +13,9 @@ import pandas as pd
 import shapely
 from numpy.typing import NDArray
 
-from ingest.sample.grid import Grid, Segments
-from ingest.sample.terrain import CENTRE_X, CENTRE_Y
-from ingest.sample.vegetation import Trees
+from ingest.synthetic.grid import Grid, Segments
+from ingest.synthetic.terrain import CENTRE_X, CENTRE_Y
+from ingest.synthetic.vegetation import Trees
 
 #: bottom width and depth below ground of the trench, metres; at most 1.25 m deep its walls
 #: stay vertical (BauV § 48), so the example shows the lines beside it, not a sloped pit

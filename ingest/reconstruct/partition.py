@@ -4,8 +4,8 @@ A building's roof points are gridded (:class:`Grid`); each cell gets a label (th
 that explains most of its points, or a height region); :func:`polygonise` turns the labels
 into pieces of the footprint and :func:`merge` folds the pieces that are too small, too thin
 or without points into their neighbours. :func:`by_planes` does all of it for the planes
-found in the points; :mod:`ingest.lod13` for height steps. The parts go to
-:func:`ingest.lod22.solid.partition_solid`.
+found in the points; :mod:`ingest.reconstruct.lod13` for height steps. The parts go to
+:func:`ingest.reconstruct.roofs.partition_solid`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from rasterio.features import shapes
 from scipy import ndimage
 
-from ingest.lod22.planes import Planes
+from ingest.reconstruct.planes import Planes
 from ingest.zonal import pixels_inside
 
 #: fewest roof points of a part
@@ -223,7 +223,7 @@ def by_planes(
     --------
     Two planes meeting at a step (a shed against a flat annex):
 
-    >>> from ingest.lod22.planes import detect
+    >>> from ingest.reconstruct.planes import detect
     >>> x, y = np.meshgrid(np.arange(0.25, 20, 0.5), np.arange(0.25, 10, 0.5))
     >>> z = np.where(x < 12, 10.0 + 0.4 * y, 6.0)
     >>> xyz = np.column_stack([x.ravel(), y.ravel(), z.ravel()])

@@ -1,4 +1,5 @@
-"""LoD1.2 blocks: choose each building's ground and roof height, then extrude its footprint.
+"""LoD1.2: choose each building's ground and roof height (its block is extruded by
+:func:`ingest.reconstruct.solids.blocks`).
 
 Heights come, in order of precedence, from surveyed eave and ridge points, from measured
 roofs (LiDAR points, then DSM pixels: a percentile of the roof heights, 3DBAG's choice), and
@@ -19,16 +20,12 @@ from numpy.typing import NDArray
 
 from ingest.config import Lod1Options
 from ingest.issues import IssueLog
+from ingest.reconstruct.solids import MIN_HEIGHT
 from ingest.zonal import ZonalStats, zonal_stats
-from twin.polygon3d import extrude, surface_metrics, triangulate
-from twin.semantics import Semantic
-from twin.terrain import Terrain
 
 ROOF_PERCENTILES = (0.0, 10.0, 50.0, 70.0, 95.0, 100.0)
 FLAT_SPREAD = 0.5
 """Metres between the 10th and 95th roof percentile below which a roof counts as horizontal."""
-MIN_HEIGHT = 1.0
-"""A DSM block lower than this above ground shows no building (demolished, or a mismatch)."""
 MAX_NODATA = 0.5
 """Largest share of no-data under a footprint for measured roof heights to be trusted."""
 
@@ -209,122 +206,3 @@ def lift(
     out["height_method"] = method
     out["height_fallback_reason"] = notes.texts()
     return out
-
-
-@dataclass(frozen=True)
-class Blocks:
-    """LoD1.2 solids and their faces (see :func:`twin.polygon3d.extrude`).
-
-    Attributes
-    ----------
-    solids : (n,) object
-        MultiPolygon Z shells, ``None`` where a building has no block.
-    surfaces : (k,) object
-        Their faces as Polygon Z, grouped by building.
-    owner : (k,) int
-        The building each face belongs to.
-    semantic : (k,) int8
-        :class:`twin.semantics.Semantic` of each face.
-    ground_min, ground_max : (n,) float
-        Lowest and highest vertex of each block's ground face (NaN without a block).
-    sloped : (n,) bool
-        Blocks whose ground face follows the terrain.
-    volume, wall_area : (n,) float
-        Volume (m³) and wall area (m²) of the sloped blocks; NaN for the others (whose are
-        footprint area times height and perimeter times height).
-    """
-
-    solids: NDArray[np.object_]
-    surfaces: NDArray[np.object_]
-    owner: NDArray[np.intp]
-    semantic: NDArray[np.int8]
-    ground_min: NDArray[np.float64]
-    ground_max: NDArray[np.float64]
-    sloped: NDArray[np.bool_]
-    volume: NDArray[np.float64]
-    wall_area: NDArray[np.float64]
-
-
-def blocks(
-    geoms: NDArray[np.object_],
-    ground_z: NDArray[np.float64],
-    top: NDArray[np.float64],
-    /,
-    *,
-    terrain: Terrain | None = None,
-) -> Blocks:
-    """Extrude footprints into LoD1.2 blocks, with a flat base or one following the terrain.
-
-    Without ``terrain`` every block stands on its ``ground_z``. With it, each vertex of the
-    base takes the terrain height there (:meth:`twin.terrain.Terrain.interpolate`): the walls
-    get sloping bottom edges (still vertical, so planar) and the ground face, no longer
-    planar, is cut into triangles (GEOS constrained Delaunay, no new vertices), so the shell
-    stays closed. A block keeps its flat base where the terrain has no height at one of its
-    vertices or its top is less than :data:`MIN_HEIGHT` above the highest of them.
-
-    Parameters
-    ----------
-    geoms : (n,) object
-        Footprints.
-    ground_z, top : (n,) float
-        Ground height and top of each block (NaN or ``top <= ground_z``: no block).
-    terrain
-        The terrain for sloped bases, or ``None`` for flat ones.
-
-    Examples
-    --------
-    >>> out = blocks(np.array([shapely.box(0, 0, 10, 8)]), np.array([445.0]), np.array([457.0]))
-    >>> len(out.surfaces), out.ground_min.tolist(), out.sloped.tolist()
-    (6, [445.0], [False])
-    """
-    solids, surfaces, owner, semantic = extrude(geoms, ground_z, top)
-    n = len(solids)
-    built = ~shapely.is_missing(solids)
-    flat = np.where(built, ground_z, np.nan)
-    unknown = np.full(n, np.nan)
-    if terrain is None or not len(surfaces):
-        none = np.zeros(n, dtype=bool)
-        return Blocks(solids, surfaces, owner, semantic, flat, flat, none, unknown, unknown)
-    coords = shapely.get_coordinates(surfaces, include_z=True)
-    face = np.repeat(np.arange(len(surfaces)), shapely.get_num_coordinates(surfaces))
-    base = (semantic[face] != Semantic.RoofSurface) & (coords[:, 2] == ground_z[owner[face]])
-    z = terrain.interpolate(coords[base, :2])
-    building = owner[face[base]]
-    low, high = np.full(n, np.inf), np.full(n, -np.inf)
-    np.fmin.at(low, building, z)
-    np.fmax.at(high, building, z)
-    missed = np.bincount(building, weights=np.isnan(z), minlength=n) > 0
-    sloped = built & ~missed & (high <= top - MIN_HEIGHT)
-    move = sloped[building]
-    coords[np.flatnonzero(base)[move], 2] = z[move]
-    surfaces = shapely.set_coordinates(surfaces.copy(), coords)
-    # the sloped ground faces become triangles, in their place among the building's faces
-    cut = np.flatnonzero((semantic == Semantic.GroundSurface) & sloped[owner])
-    corners, piece = triangulate(surfaces[cut])
-    triangles = shapely.polygons(np.concatenate([corners, corners[:, :1]], axis=1))
-    # volume: each base triangle's plan area times the block's top above its mean height
-    below = owner[cut][piece]
-    u, v = corners[:, 1, :2] - corners[:, 0, :2], corners[:, 2, :2] - corners[:, 0, :2]
-    plan = np.abs(u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0]) / 2.0
-    rise = top[below] - corners[:, :, 2].mean(axis=1)
-    volume = np.where(sloped, np.bincount(below, plan * rise, minlength=n), np.nan)
-    wall = np.flatnonzero((semantic == Semantic.WallSurface) & sloped[owner])
-    wall_area = np.bincount(owner[wall], surface_metrics(surfaces[wall])[0], minlength=n)
-    keep = np.setdiff1d(np.arange(len(surfaces)), cut)
-    order = np.argsort(np.concatenate([keep, cut[piece]]), kind="stable")
-    surfaces = np.concatenate([surfaces[keep], triangles])[order]
-    owner = np.concatenate([owner[keep], owner[cut][piece]])[order]
-    semantic = np.concatenate([semantic[keep], semantic[cut][piece]])[order]
-    present, dense = np.unique(owner, return_inverse=True)
-    solids[present] = shapely.multipolygons(surfaces, indices=dense)
-    return Blocks(
-        solids,
-        surfaces,
-        owner,
-        semantic,
-        np.where(sloped, low, flat),
-        np.where(sloped, high, flat),
-        sloped,
-        volume,
-        np.where(sloped, wall_area, np.nan),
-    )

@@ -7,7 +7,7 @@ flat); anything else is ``multiple``. The roof is then fitted again with that sh
 one height for a flat roof, one plane for a shed, equal slopes on both sides of a ridge
 (gabled) and all round (hipped), the ridge's position or length found by a search. The
 planes returned meet along the ridge and hips, and the roof is their lower envelope
-(``z = min over planes``), which :mod:`ingest.lod22.solid` turns into faces.
+(``z = min over planes``), which :mod:`ingest.reconstruct.roofs` turns into faces.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 import shapely
 from numpy.typing import NDArray
 
-from ingest.lod22.planes import Planes
+from ingest.reconstruct.planes import Planes
 
 #: planes flatter than this (degrees) are horizontal
 FLAT_SLOPE = 5.0

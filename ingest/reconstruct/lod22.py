@@ -1,21 +1,19 @@
 """LoD2.2 for every building: planes, regular roof, solid, checks, and the fallback.
 
-Each building with enough roof points gets its planes detected (:mod:`ingest.lod22.planes`),
-regularised into a roof (:mod:`ingest.lod22.regularise`) and built into a solid
-(:mod:`ingest.lod22.solid`); when the planes make no regular roof, or the regular roof
-fails a check, the footprint is partitioned among them (:mod:`ingest.lod22.partition`) and
+Each building with enough roof points gets its planes detected (:mod:`ingest.reconstruct.planes`),
+regularised into a roof (:mod:`ingest.reconstruct.regularise`) and built into a solid
+(:mod:`ingest.reconstruct.roofs`); when the planes make no regular roof, or the regular roof
+fails a check, the footprint is partitioned among them (:mod:`ingest.reconstruct.partition`) and
 built part by part. The solid
 must pass the safety checks (its planes' inliers within :data:`MAX_RMSE` RMS, for a
 partition all but the worst :data:`PARTITION_TRIM` of them; no roof above the p98 of the
 points plus :data:`P98_TOLERANCE`, none at or below the ground) and
 :func:`twin.validity.check`; a building that fails any step takes its LoD1.3 solid when that
-has several parts (:mod:`ingest.lod13`), else its LoD1.2 block, as its LoD2.2 solid, with the
-reason in ``lod22_fallback_reason``.
+has several parts (:mod:`ingest.reconstruct.lod13`), else its LoD1.2 block, as its LoD2.2
+solid, with the reason in ``lod22_fallback_reason``.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -23,15 +21,14 @@ import shapely
 from numpy.typing import NDArray
 
 from ingest.lidar.stats import PointStats
-from ingest.lod1 import blocks
-from ingest.lod22.partition import by_planes
-from ingest.lod22.planes import Planes, detect
-from ingest.lod22.regularise import Frame, Roof, envelope, regularise
-from ingest.lod22.solid import partition_solid, roof_solid
+from ingest.reconstruct.partition import by_planes
+from ingest.reconstruct.planes import Planes, detect
+from ingest.reconstruct.regularise import Frame, Roof, envelope, regularise
+from ingest.reconstruct.roofs import partition_solid, roof_solid
+from ingest.reconstruct.solids import Solids, finish
 from twin.errors import InputError
 from twin.semantics import Semantic
 from twin.terrain import Terrain
-from twin.validity import check, names
 
 #: fewest roof points for planes
 MIN_POINTS = 30
@@ -48,34 +45,6 @@ THRESHOLD = 0.15
 #: grid cells (of the point statistics, about four points each) over which a plane's inliers
 #: must connect: co-planar patches further apart become planes of their own
 CONNECT = 1.75
-
-
-@dataclass(frozen=True)
-class Solids:
-    """The solids of ``n`` buildings at one LoD, their faces and attributes.
-
-    Attributes
-    ----------
-    solids : (n,) object
-        MultiPolygon Z shells (``None`` where the building has no LoD1.2 block either).
-    faces : (k,) object
-        Their faces as Polygon Z.
-    owner : (k,) int
-        The building of each face.
-    semantic : (k,) int8
-        :class:`twin.semantics.Semantic` of each face.
-    attributes
-        Per building: for LoD2.2 ``roof_type``, ``roof_planes``, ``eave_z_lod22``,
-        ``ridge_z_lod22``, ``rmse_lod22``, ``lod22_method``, ``lod22_fallback_reason``; for
-        LoD1.3 (:mod:`ingest.lod13`) ``lod13_parts``, ``rmse_lod13``, ``lod13_method``,
-        ``lod13_fallback_reason`` (see ``docs/model.md``).
-    """
-
-    solids: NDArray[np.object_]
-    faces: NDArray[np.object_]
-    owner: NDArray[np.intp]
-    semantic: NDArray[np.int8]
-    attributes: pd.DataFrame
 
 
 def reconstruct(
@@ -280,71 +249,3 @@ def _part_heights(
     dist = shapely.distance(parts[:, None], shapely.points(xyz[:, :2])[None, :])
     own = dist.argmin(axis=0)
     return (coef[own, :2] * xyz[:, :2]).sum(axis=1) + coef[own, 2]
-
-
-def finish(
-    models: dict[int, tuple[NDArray[np.object_], NDArray[np.int8]]],
-    reason: NDArray[np.object_],
-    geoms: NDArray[np.object_],
-    /,
-    *,
-    ground_z: NDArray[np.float64],
-    lod1_z: NDArray[np.float64],
-    terrain: Terrain | None = None,
-) -> tuple[
-    NDArray[np.object_], NDArray[np.object_], NDArray[np.intp], NDArray[np.int8], NDArray[np.bool_]
-]:
-    """Check the modelled solids and give every other building its LoD1.2 block.
-
-    A solid that :func:`twin.validity.check` finds invalid is dropped (the building gets its
-    block) and its reason (``invalid solid: ...``) written into ``reason``, which is updated
-    in place.
-
-    Parameters
-    ----------
-    models
-        Building index -> its faces and their semantics.
-    reason : (n,) object
-        Why each building has no model of its own (``None`` for those modelled).
-    geoms : (n,) object
-        Footprints.
-    ground_z, lod1_z : (n,) float
-        Ground and LoD1.2 roof height of each building (the fallback block).
-    terrain
-        A terrain for the blocks' sloped bases (:func:`ingest.lod1.blocks`).
-
-    Returns
-    -------
-    solids : (n,) object
-        MultiPolygon Z shells (``None`` where there is no block either).
-    faces, owner, semantic : (k,)
-        All faces, sorted by building, with their building and semantics.
-    kept : (n,) bool
-        Whether the building's model was kept (those of ``models`` that passed the check).
-    """
-    n = len(geoms)
-    models = dict(models)
-    modelled = np.array(sorted(models), dtype=np.intp)
-    solids = np.full(n, None, dtype=object)
-    if len(modelled):
-        solids[modelled] = [shapely.MultiPolygon(list(models[i][0])) for i in modelled]
-        codes, _ = check(solids[modelled])
-        for i, c in zip(modelled, codes, strict=True):
-            if c:
-                reason[i] = f"invalid solid: {', '.join(names(c))}"
-                del models[i]
-                solids[i] = None
-    fallback = np.setdiff1d(np.arange(n), np.array(sorted(models), dtype=np.intp))
-    block = blocks(geoms[fallback], ground_z[fallback], lod1_z[fallback], terrain=terrain)
-    block_faces, block_owner, block_sem = block.surfaces, block.owner, block.semantic
-    solids[fallback] = block.solids
-    kept = np.array(sorted(models), dtype=np.intp)
-    faces = [models[i][0] for i in kept] + [block_faces]
-    sems = [models[i][1] for i in kept] + [block_sem]
-    owners = [np.full(len(models[i][0]), i, np.intp) for i in kept] + [fallback[block_owner]]
-    owner = np.concatenate(owners)
-    order = np.argsort(owner, kind="stable")
-    has_model = np.zeros(n, bool)
-    has_model[kept] = True
-    faces_sorted, sems_sorted = np.concatenate(faces)[order], np.concatenate(sems)[order]
-    return solids, faces_sorted, owner[order], sems_sorted, has_model

@@ -7,8 +7,8 @@ import pandas as pd
 import shapely
 from numpy.typing import NDArray
 
-from ingest.sample.grid import Grid, Segments
-from ingest.sample.networks import NETWORKS
+from ingest.synthetic.grid import Grid, Segments
+from ingest.synthetic.networks import NETWORKS
 
 KINDS = np.array(["new_line", "renewal", "house_connection", "repair"], dtype=object)
 KIND_SHARE = [0.3, 0.35, 0.15, 0.2]
