@@ -179,7 +179,10 @@ class _Reader:
             ):
                 raise self.fail(oid, "'parents' is not a list of ids")
             self.parents.append(parents[0] if parents else None)
-            attributes = dict(item.get("attributes") or {})
+            attributes = item.get("attributes") or {}
+            if not isinstance(attributes, dict):
+                raise self.fail(oid, "'attributes' is not an object")
+            attributes = dict(attributes)
             if "address" in item:
                 attributes[ADDRESS] = item["address"]
             self.attributes.append(attributes)
