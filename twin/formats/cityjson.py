@@ -664,8 +664,8 @@ def _parse(text: bytes, /) -> Any:
             pass
     try:
         return simdjson.Parser().parse(text)
-    except ValueError:
-        return None
+    except (ValueError, RuntimeError):  # RuntimeError: an integer beyond 64 bits (BIGINT_ERROR)
+        return None  # the full parse reads it, or names the problem
 
 
 def _scan(text: bytes, /) -> _Scanned | None:
