@@ -81,12 +81,12 @@ def read_points(source: Source, target: pyproj.CRS, /) -> gpd.GeoDataFrame:
     if len(table) == 0:
         raise InputError(f"{path}: survey file has no points")
     xyz = table[["x", "y", "z"]].apply(pd.to_numeric, errors="coerce")
-    bad = xyz.isna().any(axis=1)
+    bad = ~np.isfinite(xyz.to_numpy(dtype=float)).all(axis=1)  # text, empty, NaN, inf
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise InputError(
             f"{path}, line {row + 2} (point {table['point_no'].iloc[row]}): "
-            "x, y and z must be numbers"
+            "x, y and z must be finite numbers"
         )
     if source.crs is None:
         raise CRSError(f'{path}: a CSV carries no CRS; name it with crs = "EPSG:..."')

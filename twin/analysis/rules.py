@@ -76,17 +76,30 @@ class Rules(dict[str, Rule]):
         Raises
         ------
         ConfigError
-            When the file is unreadable, names an unknown rule, or misses a value.
+            When the file is unreadable, names an unknown rule, misses a value, or gives a
+            value of another kind than the default's (a text for a number, a list of another
+            length) or a negative number (no rule's length, angle or period is negative).
         """
         rules = cls(_defaults())
         if path is not None:
             try:
                 raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-            except (OSError, tomllib.TOMLDecodeError) as exc:
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
                 raise ConfigError(f"{path}: cannot read excavation rules: {exc}") from exc
             for name, rule in _flatten(raw, str(path)).items():
                 if name not in rules:
                     raise ConfigError(f"{path}: unknown rule {name!r}")
+                default = rules[name]
+                if _kind(rule.value) != _kind(default.value):
+                    raise ConfigError(
+                        f"{path}: rule {name!r} = {rule.value!r}: must be "
+                        f"{_kind(default.value)}, as the default {default.value!r} "
+                        f"{default.unit}".rstrip()
+                    )
+                if any(v < 0 for v in _numbers(rule.value)):
+                    raise ConfigError(
+                        f"{path}: rule {name!r} = {rule.value!r}: must not be negative"
+                    )
                 rules[name] = rule
         return rules
 
@@ -105,6 +118,31 @@ def _defaults() -> dict[str, Rule]:
     """The shipped rules, parsed once (a trench check loads them for every trench)."""
     default = resources.files("twin.analysis").joinpath("excavation_rules.toml")
     return _flatten(tomllib.loads(default.read_text(encoding="utf-8")), "defaults")
+
+
+def _kind(value: Any, /) -> str:
+    """What a rule's value is, as a message names it.
+
+    Examples
+    --------
+    >>> _kind(0.4), _kind([0.6, 1.0]), _kind([]), _kind(float("nan"))
+    ('a finite number', 'a list of 2 finite numbers', 'a list of texts', 'nan')
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value):
+        return "a finite number"
+    if isinstance(value, str):
+        return "a text"
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return "a list of texts"  # of any length, none too
+    if isinstance(value, list) and all(_kind(v) == "a finite number" for v in value):
+        return f"a list of {len(value)} finite numbers"
+    return repr(value)
+
+
+def _numbers(value: Any, /) -> list[float]:
+    """The numbers of a rule's value (a number, or a list of them)."""
+    items = value if isinstance(value, list) else [value]
+    return [v for v in items if isinstance(v, int | float) and not isinstance(v, bool)]
 
 
 def _flatten(raw: dict[str, Any], origin: str, prefix: str = "") -> dict[str, Rule]:

@@ -262,13 +262,19 @@ def coordinate(twin_path, works_file, layer, rules, out, as_json):
         works = read_layer(works_file, layer=layer, target=model.crs, what="planned works")
     else:
         works = model.layer("planned_works")
-    result = run(
-        works,
-        utilities=model.layers.get("utilities"),
-        surface_works=model.layers.get("surface_works"),
-        trees=model.layers.get("trees"),
-        rules=Rules.load(rules),
-    )
+    loaded = Rules.load(rules)
+    try:
+        result = run(
+            works,
+            utilities=model.layers.get("utilities"),
+            surface_works=model.layers.get("surface_works"),
+            trees=model.layers.get("trees"),
+            rules=loaded,
+        )
+    except InputError as exc:
+        # the message names the layer ("planned works ...", "surface works ..."): add its file
+        given = works_file is not None and str(exc).startswith("planned works")
+        raise InputError(f"{works_file if given else twin_path}: {exc}") from exc
     if out is not None:
         from twin.analysis.report import write_coordination_report  # matplotlib: only here
 

@@ -210,7 +210,10 @@ class _Reader:
                     self.links.append((oid, member, ids))
             parents = item.get("parents")
             self.parents.append(parents[0] if parents else None)
-            attributes = dict(item.get("attributes") or {})
+            attributes = item.get("attributes") or {}
+            if not isinstance(attributes, dict):
+                raise self.fail(oid, "'attributes' is not an object")
+            attributes = dict(attributes)
             if "address" in item:
                 attributes[ADDRESS] = item["address"]
             self.attributes.append(attributes)
@@ -707,8 +710,8 @@ def _parse(text: bytes, /) -> Any:
             pass
     try:
         return simdjson.Parser().parse(text)
-    except ValueError:
-        return None
+    except (ValueError, RuntimeError):  # RuntimeError: an integer beyond 64 bits (BIGINT_ERROR)
+        return None  # the full parse reads it, or names the problem
 
 
 def _scan(text: bytes, /) -> _Scanned | None:

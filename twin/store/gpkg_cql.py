@@ -82,6 +82,9 @@ class SQLCompiler:
         return self._sql(node), self.params
 
     def _param(self, value: Any) -> str:
+        if isinstance(value, ast.Node):  # a property or an expression where only a literal goes
+            what = "a property" if isinstance(value, ast.Attribute) else type(value).__name__
+            raise InputError(f"filter: {what} where a literal is expected")
         if isinstance(value, list | tuple | dict | values.Geometry | values.Envelope):
             raise InputError(f"filter: a literal {value!r} cannot be compared")
         if isinstance(value, int) and value not in INTEGERS:
@@ -116,13 +119,13 @@ class SQLCompiler:
             return f"{self._operand(node.lhs)} {neg}LIKE {self._param(node.pattern)} ESCAPE '\\'"
         if isinstance(node, ast.In):
             neg = "NOT " if node.not_ else ""
-            items = ", ".join(self._param(v) for v in node.sub_nodes)
+            items = ", ".join(self._operand(v) for v in node.sub_nodes)
             return f"{self._operand(node.lhs)} {neg}IN ({items})"
         if isinstance(node, ast.IsNull):
             return f"{self._operand(node.lhs)} IS {'NOT ' if node.not_ else ''}NULL"
         if isinstance(node, ast.Between):
             neg = "NOT " if node.not_ else ""
-            low, high = self._param(node.low), self._param(node.high)
+            low, high = self._operand(node.low), self._operand(node.high)
             return f"{self._operand(node.lhs)} {neg}BETWEEN {low} AND {high}"
         if type(node) in SPATIAL:
             return self._spatial(SPATIAL[type(node)], node.lhs, node.rhs)
