@@ -532,7 +532,7 @@ CASES: list[Case] = [
         "option-info_not_a_twin",
         "info {file}",
         1,
-        ("{name}", "not a twin"),
+        ("{name}", "unknown twin store type (known: .gpkg)"),
         file="survey/missing_z.csv",
     ),
     Case(
