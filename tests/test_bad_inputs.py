@@ -202,7 +202,6 @@ def rules(file: str, fragments: tuple[str, ...], **kw) -> Case:
 
 CITYJSON = "issue 15: CityJSON 2.0 requires a transform (not checked)"
 EMPTY = "issue 15: a city model file without buildings makes an empty twin"
-WIDTH = "issue 15: a trench's width_m has no upper limit in dig check (the API's is 10 m)"
 ACCEPTED = {"code": 0, "output": None, "slow": True}
 """An input that is flawed but usable: the command succeeds (and takes a whole build)."""
 
@@ -396,7 +395,7 @@ CASES: list[Case] = [
     trench("trench/coordinates_1.geojson", ("{name}", "TR-9", "empty geometry")),
     trench("trench/width_negative.geojson", ("{name}", "TR-9", "must be positive", "-0.6")),
     trench("trench/width_text.geojson", ("{name}", "TR-9", "width_m 'wide'", "not a number")),
-    trench("trench/width_50m.geojson", ("{name}", "TR-9", "width_m", "50"), broken=WIDTH),
+    trench("trench/width_50m.geojson", ("{name}", "TR-9", "width 50 m", "10 m")),
     trench("trench/depth_nan.geojson", ("{name}", "TR-9", "depth", "finite")),
     trench("trench/soil_unknown.geojson", ("{name}", "TR-9", "soil class", "'sand'")),
     trench("trench/far_away.geojson", ("{name}", "TR-9", "outside the twin")),

@@ -39,6 +39,10 @@ POSITION_CLASSES = ("measured", "design", "default", "unknown")
 TRANSMISSION = "transmission"
 """The ``function`` of a long-distance main (the ``long_distance_main`` column says so too)."""
 
+#: the most a trench is wide or deep (m): beyond it, it is a pit or a cutting, not a trench
+#: (the limit the API has always had; it also catches a size given in cm or mm)
+MAX_SIZE_M = 10.0
+
 
 @dataclass(frozen=True)
 class ExcavationIndex:
@@ -340,6 +344,11 @@ def _check_size(width, depth, trench_id) -> None:
             raise InputError(
                 f"trench {trench_id}: width and depth must be positive "
                 f"(width {width}, depth {depth})"
+            )
+        if value > MAX_SIZE_M:
+            raise InputError(
+                f"trench {trench_id}: {name} {value:g} m is more than a trench's {MAX_SIZE_M:g} m "
+                "(beyond it, it is a pit or a cutting: check the unit)"
             )
 
 

@@ -18,7 +18,7 @@ import shapely
 import shapely.geometry
 
 from twin.analysis.section import SOILS
-from twin.analysis.trench import ExcavationIndex, check_trench
+from twin.analysis.trench import MAX_SIZE_M, ExcavationIndex, check_trench
 from twin.crs import transform_geometry
 from twin.errors import InputError
 from twin.processes.process import Process
@@ -28,8 +28,8 @@ from twin.store.base import Store
 #: a GeoJSON position: easting and northing (or longitude and latitude), maybe a height
 _POSITION = {"type": "array", "minItems": 2, "maxItems": 3, "items": {"type": "number"}}
 _LINE = {"type": "array", "minItems": 2, "items": _POSITION}
-#: the most a trench is wide or deep (m): beyond it, it is a pit or a cutting, not a trench
-MAX_WIDTH = MAX_DEPTH = 10.0
+#: the most a trench is wide or deep (m), as the analysis checks it
+MAX_WIDTH = MAX_DEPTH = MAX_SIZE_M
 #: the inputs of ``trench-check``, checked before :func:`execute` runs
 INPUTS = {
     "trench": {
