@@ -201,7 +201,6 @@ def rules(file: str, fragments: tuple[str, ...], **kw) -> Case:
 
 
 CITYJSON = "issue 15: CityJSON 2.0 requires a transform (not checked)"
-EMPTY = "issue 15: a city model file without buildings makes an empty twin"
 ACCEPTED = {"code": 0, "output": None, "slow": True}
 """An input that is flawed but usable: the command succeeds (and takes a whole build)."""
 
@@ -355,7 +354,6 @@ CASES: list[Case] = [
     imported(
         "cityjson/empty_cityobjects.city.json",
         ("{name}", "no buildings"),
-        broken=EMPTY,
     ),
     imported("cityjson/no_crs.city.json", ("{name}", "names no CRS", "--crs")),
     imported("cityjson/geographic_crs.city.json", ("{name}", "WGS 84", "not projected")),
@@ -374,7 +372,6 @@ CASES: list[Case] = [
         "citygml/no_buildings.gml",
         ("{name}", "no buildings"),
         options=" --crs EPSG:31258",
-        broken=EMPTY,
     ),
     imported("citygml/poslist_odd_count.gml", ("{name}", "'G1'", "14 numbers")),
     imported("citygml/poslist_text.gml", ("{name}", "'G1'", "not numbers")),

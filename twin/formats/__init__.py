@@ -45,6 +45,12 @@ def read(
 
     A file whose first non-blank character is ``<`` goes to :func:`twin.formats.citygml.read`,
     any other to :func:`twin.formats.cityjson.read`; both take the same options.
+
+    Raises
+    ------
+    InputError
+        When the file cannot be read, or holds no building (the other city objects it
+        holds are named).
     """
     from twin.formats import citygml, cityjson
 
@@ -55,7 +61,12 @@ def read(
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     reader = citygml.read if start.startswith(b"<") else cityjson.read
-    return reader(path, crs=crs, target_crs=target_crs, name=name)
+    model = reader(path, crs=crs, target_crs=target_crs, name=name)
+    if not len(model.buildings):  # a twin is of buildings: an empty one is no answer
+        skipped = model.metadata.get("source", {}).get("skipped", {})
+        held = ", ".join(f"{n} {kind}" for kind, n in sorted(skipped.items()))
+        raise InputError(f"{path}: no buildings to make a twin of ({held or 'no city objects'})")
+    return model
 
 
 def write(model: CityModel, path: str | Path, /, *, format: str, **options: Any) -> Path:
