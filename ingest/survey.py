@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import geopandas as gpd
@@ -14,7 +15,7 @@ from numpy.typing import NDArray
 
 from ingest.config import Source
 from twin.crs import transformer
-from twin.errors import CRSError, InputError
+from twin.errors import CRSError, DataQualityWarning, InputError
 from twin.vector import read_text
 
 MEANINGS = ("eave", "ridge", "ground", "manhole_cover", "tree")
@@ -97,6 +98,8 @@ def read_points(source: Source, target: pyproj.CRS, /) -> gpd.GeoDataFrame:
     codes = {}
     if "codes" in source.options:
         codes = read_codes(source.options["codes"], encoding=encoding)
+        _warn_unknown_codes(path, table["code"], codes)
+    _warn_repeated(path, table["point_no"])
     return gpd.GeoDataFrame(
         {
             "point_no": table["point_no"].to_numpy(),
@@ -106,6 +109,36 @@ def read_points(source: Source, target: pyproj.CRS, /) -> gpd.GeoDataFrame:
         geometry=shapely.points(x, y, xyz["z"].to_numpy()),
         crs=target,
     )
+
+
+def _warn_repeated(path: Path, numbers: pd.Series, /) -> None:
+    """Warn of point numbers given to more than one point (all are kept: a point number
+    names one point, so the survey or its export has a mistake)."""
+    repeated = numbers[numbers.duplicated(keep=False) & numbers.notna()]
+    if len(repeated):
+        lines = (repeated.index.to_numpy() + 2).tolist()  # line 1 is the header
+        shown = ", ".join(f"{n} (line {line})" for n, line in zip(repeated, lines, strict=True))
+        warnings.warn(
+            DataQualityWarning(
+                f"{path}: {repeated.nunique()} point number(s) given to more than one point, "
+                f"all kept: {shown[:300]}"
+            ),
+            stacklevel=3,
+        )
+
+
+def _warn_unknown_codes(path: Path, codes: pd.Series, table: dict[str, str], /) -> None:
+    """Warn of points whose code the code table lacks (they are kept, not used for heights)."""
+    unknown = codes[~codes.isin(list(table)) & codes.notna()]
+    if len(unknown):
+        names = ", ".join(sorted(map(repr, unknown.unique()))[:10])
+        warnings.warn(
+            DataQualityWarning(
+                f"{path}: {len(unknown)} point(s) with code(s) the code table lacks ({names}): "
+                "kept, not used for heights"
+            ),
+            stacklevel=3,
+        )
 
 
 def attach(points: gpd.GeoDataFrame, footprints: gpd.GeoSeries, /, *, snap: float) -> pd.Series:

@@ -307,12 +307,20 @@ CASES: list[Case] = [
     survey("survey/nan_z.csv", ("{name}", "line 3", "point 2", "finite numbers")),
     survey("survey/inf_x.csv", ("{name}", "line 3", "point 2", "finite")),
     # accepted: text that is not UTF-8 read as cp1252 with a warning naming line, field and
-    # byte; a byte order mark skipped; codes the code table lacks are documented as not used
-    # for heights; repeated point numbers are not a problem of the heights
+    # byte; a byte order mark skipped; codes the code table lacks, and point numbers given
+    # twice, kept with a warning
     survey("survey/latin1.csv", ("{name}", "line 3", "field 'code'", "0xE4", "cp1252"), **ACCEPTED),
     survey("survey/bom.csv", ("wrote", "survey 1"), **ACCEPTED),
-    survey("survey/unknown_codes.csv", ("wrote", "heights: dsm 200"), **ACCEPTED),
-    survey("survey/duplicate_point_no.csv", ("wrote", "survey 1"), **ACCEPTED),
+    survey(
+        "survey/unknown_codes.csv",
+        ("{name}", "2 point(s) with code(s) the code table lacks ('XX', 'ZZ')", "wrote"),
+        **ACCEPTED,
+    ),
+    survey(
+        "survey/duplicate_point_no.csv",
+        ("{name}", "1 point number(s) given to more than one point", "1 (line 2), 1 (line 3)"),
+        **ACCEPTED,
+    ),
     build(
         "survey/codes_bad_meaning.csv",
         ("{name}", "line 3", "'DA'", "'roof'", "known meanings"),
