@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import json
 import math
 import re
 import tomllib
@@ -17,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from ingest.config import BuildConfig, LidarOptions, Lod1Options, Lod13Options, Sources
+from tests import tomltext
 from tests.conftest import DELFT, write_config
 from twin.api.config import ApiConfig, ApiFile, hash_key
 from twin.cli import main
@@ -127,27 +127,6 @@ def test_options_made_in_python_are_checked_alike():
     assert LidarOptions(chunk_size=1).chunk_size == 1
 
 
-def _toml(value):
-    """A value written as TOML (inline tables and arrays)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return (
-            "nan"
-            if math.isnan(value)
-            else {math.inf: "inf", -math.inf: "-inf"}.get(value, repr(value))
-        )
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, datetime.date):
-        return value.isoformat()
-    if isinstance(value, list):
-        return "[" + ", ".join(map(_toml, value)) + "]"
-    return "{" + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + "}"
-
-
 #: values of every TOML type, some in range, some absurd
 VALUES = [
     0, 1, -1, 3, 150, 10**30, -(10**30), 0.0, 2.5, -5.0, 1e300, math.inf, -math.inf, math.nan,
@@ -177,12 +156,12 @@ def test_fuzzed_configs_raise_only_config_errors(tmp_path):
                 continue
             lines.append(f"[{table}]")
             for key in rng.choice(tables[table], size=rng.integers(1, 3), replace=False):
-                lines.append(f"{key} = {_toml(VALUES[rng.integers(len(VALUES))])}")
+                lines.append(f"{key} = {tomltext.value(VALUES[rng.integers(len(VALUES))])}")
         if rng.random() < 0.2:  # a whole table or source replaced by a value
             name = str(
                 rng.choice(["lod1", "sources", "project", *(f"sources.{s}" for s in sources)])
             )
-            lines.insert(0, f"{name} = {_toml(VALUES[n % len(VALUES)])}")
+            lines.insert(0, f"{name} = {tomltext.value(VALUES[n % len(VALUES)])}")
         text = "\n".join(lines) + "\n"
         try:
             tomllib.loads(text)
@@ -286,7 +265,7 @@ def test_fuzzed_api_configs_raise_only_config_errors(tmp_path):
             keys = tables[table] or ["trees", "planner", "x"]
             lines.append(f"[{table}]")
             for key in rng.choice(keys, size=min(len(keys), rng.integers(1, 3)), replace=False):
-                lines.append(f"{key} = {_toml(VALUES[rng.integers(len(VALUES))])}")
+                lines.append(f"{key} = {tomltext.value(VALUES[rng.integers(len(VALUES))])}")
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         try:
             ApiConfig.load(path)

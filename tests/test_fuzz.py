@@ -37,6 +37,8 @@ from twin.errors import ConfigError, CRSError, InputError, TwinWarning
 from twin.formats import read
 from twin.store.gpkg_cql import SQLCompiler
 
+from . import tomltext
+
 DATA = Path(__file__).parent / "data"
 FUZZ = settings(
     max_examples=200,
@@ -75,38 +77,6 @@ TOML_VALUES = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(NAMES, inner, max_size=3),
     max_leaves=5,
 )
-
-
-def _toml_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return (
-            "nan"
-            if math.isnan(value)
-            else {math.inf: "inf", -math.inf: "-inf"}.get(value, repr(value))
-        )
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        return json.dumps(value)  # a TOML basic string: JSON's escapes are TOML's
-    if isinstance(value, list):
-        return "[" + ", ".join(map(_toml_value, value)) + "]"
-    return "{" + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
-
-
-def toml(document: dict, /, prefix: tuple[str, ...] = ()) -> str:
-    """``document`` as TOML text: its plain values under a table header, then its tables."""
-    lines = [f"[{'.'.join(map(json.dumps, prefix))}]"] if prefix else []
-    lines += [
-        f"{json.dumps(k)} = {_toml_value(v)}"
-        for k, v in document.items()
-        if not isinstance(v, dict)
-    ]
-    for key, value in document.items():
-        if isinstance(value, dict):
-            lines.append(toml(value, (*prefix, key)))
-    return "\n".join(lines) + "\n"
 
 
 # --- the config reader ------------------------------------------------------------------------
@@ -193,7 +163,7 @@ def test_config_bytes_are_read_or_refused(folder, data):
 @given(document=config_documents())
 def test_config_tables_are_read_or_refused(folder, document):
     path = folder / "twin.toml"
-    path.write_text(toml(document), encoding="utf-8")
+    path.write_text(tomltext.document(document), encoding="utf-8")
     try:
         config = BuildConfig.load(path)
     except (ConfigError, CRSError):
@@ -524,6 +494,7 @@ def test_cql2_text_compiles_or_is_a_400(text):
 
 @FUZZ
 @given(document=CQL_JSONS)
+@example(document={"op": "in", "args": [{"property": "height"}, True]})  # IN over a boolean
 def test_cql2_json_compiles_or_is_a_400(document):
     try:
         _compile(json.dumps(document), "cql2-json")

@@ -127,7 +127,10 @@ def _measure(root: ast.Node) -> None:
         if isinstance(node, ast.And | ast.Or):
             children = chain(node)
         elif isinstance(node, ast.Node):
-            children = node.get_sub_nodes()
+            try:
+                children = node.get_sub_nodes()
+            except TypeError:  # pygeofilter builds nodes of any JSON: IN over a boolean
+                raise Problem(400, f"filter: malformed {type(node).__name__} term") from None
         else:
             children = []
         stack += [(child, depth + 1) for child in children]
