@@ -55,17 +55,12 @@ class Objects:
         The parent's identifier, or ``None``.
     attributes : list of dict
         The attributes of each object as read (JSON values).
-    attribute_types : list of (str, type), optional
-        Each attribute name with each type of its values once, in the order first seen, as
-        :func:`_attribute_kinds` gathers them from ``attributes``: given by a reader that
-        knows them already (the compiled CityJSON walk).
     """
 
     ids: NDArray[np.object_]
     types: NDArray[np.object_]
     parents: NDArray[np.object_]
     attributes: list[dict[str, Any]]
-    attribute_types: list[tuple[str, type]] | None = None
 
 
 @dataclass(frozen=True)
@@ -127,15 +122,11 @@ class Deferred:
         The LoDs present, sorted.
     coordinates : (m, 3) float
         Every vertex the surfaces use (for the model origin).
-    as_read
-        What the reader kept to write the objects back without building surfaces (see
-        :class:`ReadLayers`), or ``None``.
     """
 
     make: Callable[[], Surfaces]
     lods: list[str]
     coordinates: NDArray[np.float64]
-    as_read: Any = None
 
     @classmethod
     def of(cls, surfaces: Surfaces, /) -> Deferred:
@@ -151,8 +142,7 @@ class ReadLayers(LazyLayers):
     """The layers of a model read from a file, all made together when one is first used.
 
     Until then the model holds the reader's flat tables only (no polygon, footprint or
-    surface metric is computed), and :attr:`as_read` gives what the reader kept so that a
-    writer of the same format can write the objects back directly.
+    surface metric is computed).
 
     Parameters
     ----------
@@ -160,48 +150,25 @@ class ReadLayers(LazyLayers):
         The layer names.
     make
         Makes all the layers (name -> frame).
-    as_read
-        What the reader kept for writing back, or ``None``.
     """
 
-    def __init__(
-        self,
-        names: list[str],
-        make: Callable[[], dict[str, pd.DataFrame]],
-        /,
-        *,
-        as_read: Any = None,
-    ) -> None:
+    def __init__(self, names: list[str], make: Callable[[], dict[str, pd.DataFrame]], /) -> None:
         # The loader is an object of its own, not a method of this one: a bound method kept
         # here would make a reference cycle, and every model read would wait for Python's
         # cyclic collector to be freed.
-        self._all = _AllAtOnce(make, as_read)
-        super().__init__(names, self._all)
-        self._initial = list(names)
-
-    @property
-    def as_read(self) -> Any:
-        """What the reader kept, while no layer has been used, set or removed (else ``None``).
-
-        A layer that was used may have been changed in place, so from then on writers work
-        from the layers.
-        """
-        unchanged = not self._replaced and list(self) == self._initial
-        return self._all.as_read if unchanged else None
+        super().__init__(names, _AllAtOnce(make))
 
 
 class _AllAtOnce:
-    """Loads layers by name from one call of ``make`` that makes them all, on first use;
-    keeps what the reader kept (``as_read``) until then."""
+    """Loads layers by name from one call of ``make`` that makes them all, on first use."""
 
-    def __init__(self, make: Callable[[], dict[str, pd.DataFrame]], as_read: Any, /) -> None:
+    def __init__(self, make: Callable[[], dict[str, pd.DataFrame]], /) -> None:
         self.make: Callable[[], dict[str, pd.DataFrame]] | None = make
-        self.as_read = as_read
         self.made: dict[str, pd.DataFrame] = {}
 
     def __call__(self, name: str, /) -> pd.DataFrame:
         if self.make is not None:
-            self.made, self.make, self.as_read = self.make(), None, None
+            self.made, self.make = self.make(), None
         return self.made.pop(name)
 
 
@@ -389,10 +356,7 @@ def to_model(
         When a LoD has no layer in the twin.
     """
     deferred = surfaces if isinstance(surfaces, Deferred) else Deferred.of(surfaces)
-    if objects.attribute_types is None:
-        kinds = _attribute_kinds(objects.attributes)
-    else:
-        kinds = _kinds(objects.attribute_types)
+    kinds = _attribute_kinds(objects.attributes)
     what = source.get("path", "source")
     names = ["buildings", *(lod_layer(lod, what=what) for lod in deferred.lods)]
 
@@ -402,7 +366,7 @@ def to_model(
 
     return CityModel(
         crs=crs,
-        layers=ReadLayers([*names, "building_surfaces"], make, as_read=deferred.as_read),
+        layers=ReadLayers([*names, "building_surfaces"], make),
         metadata={
             "name": name,
             "twin_version": __version__,
