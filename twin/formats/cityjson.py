@@ -347,7 +347,9 @@ class _Reader:
         def make() -> Surfaces:
             table = np.empty((total + 1, 2), dtype=object)  # last row (None): no class
             if total:
-                table[:-1] = list(map(_semantic_class, chain.from_iterable(described)))
+                flat = list(chain.from_iterable(described))
+                table[:-1, 0] = [c.get("type") for c in flat]
+                table[:-1, 1] = [_more(c) if len(c) > 1 or "type" not in c else None for c in flat]
             at = np.where(has, np.repeat(first, count) + np.where(has, value, 0), total)
             semantic = table[at.astype(np.int64)]
             ends = np.cumsum(length)
@@ -481,10 +483,11 @@ def _cat(arrays: list[NDArray[Any]], /) -> NDArray[Any]:
     return np.concatenate(arrays) if arrays else np.empty(0, dtype=np.int64)
 
 
-def _semantic_class(surface: dict[str, Any], /) -> tuple[str | None, str | None]:
-    """A semantic surface's class and its other attributes as JSON text (``None``: none)."""
+def _more(surface: dict[str, Any], /) -> str | None:
+    """A semantic surface's attributes other than its class and links, as JSON text
+    (``None``: none)."""
     rest = {k: v for k, v in surface.items() if k not in ("type", "parent", "children")}
-    return surface.get("type"), json.dumps(rest, sort_keys=True) if rest else None
+    return json.dumps(rest, sort_keys=True) if rest else None
 
 
 def _bytes(path: Path, /) -> bytes:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from numpy.typing import NDArray
 from twin._version import __version__
 from twin.crs import check_project_crs, crs_wkt, parse_crs, same_horizontal, vertical
 from twin.errors import CRSError, InputError
+from twin.files import gc_paused
 from twin.layers import LOD_LAYERS
 from twin.model import CityModel, LazyLayers
 from twin.polygon3d import surface_metrics
@@ -168,7 +170,8 @@ class _AllAtOnce:
 
     def __call__(self, name: str, /) -> pd.DataFrame:
         if self.make is not None:
-            self.made, self.make = self.make(), None
+            with gc_paused():  # millions of objects made, none in a reference cycle
+                self.made, self.make = self.make(), None
         return self.made.pop(name)
 
 
@@ -232,31 +235,37 @@ def reprojection(
     return project, transformer
 
 
-def _attribute_kinds(rows: list[dict[str, Any]], /) -> dict[str, list[str]]:
-    """Column -> ``[name, kind]`` of attribute dicts: one column and one kind per name.
+def _attribute_columns(rows: list[dict[str, Any]], /) -> dict[str, list[Any]]:
+    """Attribute name -> its value in each of the attribute dicts (``None``: absent), names
+    in the order first seen.
+
+    Examples
+    --------
+    >>> _attribute_columns([{"height": 3}, {"roof": "flat", "height": 4.5}])
+    {'height': [3, 4.5], 'roof': [None, 'flat']}
+    """
+    return {name: [row.get(name) for row in rows] for name in dict.fromkeys(chain(*rows))}
+
+
+def _attribute_kinds(columns: dict[str, list[Any]], /) -> dict[str, list[str]]:
+    """Column -> ``[name, kind]`` of :func:`_attribute_columns`: one column and one kind per
+    name.
 
     Kinds: ``bool``, ``int``, ``float``, ``str``, and ``json`` for nested or mixed values
-    (stored as JSON text). Attribute names that clash with a reserved column or, ignoring
+    (stored as JSON text), and for numbers beyond the store's 64-bit integers and floats
+    (JSON puts no bound on numbers). Attribute names that clash with a reserved column or, ignoring
     case, with another attribute get an ``attr_`` prefix; the mapping keeps their real name.
 
     Examples
     --------
-    >>> _attribute_kinds([{"height": 3, "fid": "a"}, {"height": 4.5, "roof": [1]}])
+    >>> rows = [{"height": 3, "fid": "a"}, {"height": 4.5, "roof": [1]}]
+    >>> _attribute_kinds(_attribute_columns(rows))
     {'height': ['height', 'float'], 'attr_fid': ['fid', 'str'], 'roof': ['roof', 'json']}
     """
-    return _kinds(dict.fromkeys((k, type(v)) for row in rows for k, v in row.items()))
-
-
-def _kinds(pairs: Iterable[tuple[str, type]], /) -> dict[str, list[str]]:
-    """:func:`_attribute_kinds` of each attribute name with each type of its values, once
-    each, in the order first seen."""
-    seen: dict[str, set[type]] = {}
-    for key, kind in pairs:
-        seen.setdefault(key, set()).add(kind)
     kinds: dict[str, list[str]] = {}
     used: set[str] = set()
-    for name, types in seen.items():
-        types = types - {type(None)}
+    for name, values in columns.items():
+        types = set(map(type, values)) - {type(None)}
         column = "address" if name == ADDRESS else name
         # GeoPackage column names are case-insensitive.
         while name != ADDRESS and (column.lower() in RESERVED or column.lower() in used):
@@ -264,10 +273,8 @@ def _kinds(pairs: Iterable[tuple[str, type]], /) -> dict[str, list[str]]:
         used.add(column.lower())
         if types <= {bool}:
             kind = "bool"
-        elif types <= {int}:
-            kind = "int"
-        elif types <= {int, float}:
-            kind = "float"
+        elif types <= {int, float} and _within(values, _INT64 if types == {int} else _FLOAT64):
+            kind = "int" if types == {int} else "float"
         elif types <= {str}:
             kind = "str"
         else:
@@ -276,23 +283,51 @@ def _kinds(pairs: Iterable[tuple[str, type]], /) -> dict[str, list[str]]:
     return kinds
 
 
-def _attribute_table(rows: list[dict[str, Any]], kinds: dict[str, list[str]], /) -> pd.DataFrame:
-    """The attribute dicts as columns of :func:`_attribute_kinds`."""
-    columns: dict[str, Any] = {}
+#: the range of the store's integers and of its floats
+_INT64 = (-(2**63), 2**63 - 1)
+_FLOAT64 = (-np.finfo(np.float64).max, np.finfo(np.float64).max)
+
+
+def _within(values: list[Any], bounds: tuple[float, float], /) -> bool:
+    """Whether the numbers among ``values`` (``None``: none) are within ``bounds``.
+
+    Examples
+    --------
+    >>> _within([3, None, 2**63], _INT64), _within([3, None, -(2**63)], _INT64)
+    (False, True)
+    """
+    numbers = [v for v in values if v is not None]
+    return not numbers or (bounds[0] <= min(numbers) and max(numbers) <= bounds[1])
+
+
+#: the pandas arrays of the numeric attribute kinds, and their numpy types
+_MASKED = {
+    "bool": (pd.arrays.BooleanArray, np.bool_),
+    "int": (pd.arrays.IntegerArray, np.int64),
+    "float": (pd.arrays.FloatingArray, np.float64),
+}
+
+
+def _attribute_table(
+    columns: dict[str, list[Any]], kinds: dict[str, list[str]], n: int, /
+) -> pd.DataFrame:
+    """The attribute columns of :func:`_attribute_columns` as a table of their kinds
+    (numbers and booleans as masked arrays: a missing value stays missing)."""
+    table: dict[str, Any] = {}
     for column, (name, kind) in kinds.items():
-        values = [row.get(name) for row in rows]
-        if kind == "bool":
-            data = pd.array(values, dtype="boolean")
-        elif kind == "int":
-            data = pd.array(values, dtype="Int64")
-        elif kind == "float":
-            data = pd.array(values, dtype="Float64")
+        values = columns[name]
+        if kind in _MASKED:
+            array, dtype = _MASKED[kind]
+            missing = np.fromiter((v is None for v in values), dtype=bool, count=n)
+            data = np.array([0 if v is None else v for v in values], dtype=dtype)
+            table[column] = array(data, missing)
         elif kind == "str":
-            data = np.asarray(values, dtype=object)
+            table[column] = np.asarray(values, dtype=object)
         else:
-            data = np.asarray([None if v is None else json.dumps(v) for v in values], dtype=object)
-        columns[column] = data
-    return pd.DataFrame(columns, index=pd.RangeIndex(len(rows)))
+            table[column] = np.asarray(
+                [None if v is None else json.dumps(v) for v in values], dtype=object
+            )
+    return pd.DataFrame(table, index=pd.RangeIndex(n))
 
 
 def _group(
@@ -307,16 +342,28 @@ def _group(
 def _footprints(
     polygons: NDArray[np.object_], owner: NDArray[np.int64], semantic: NDArray[np.object_], n: int
 ) -> NDArray[np.object_]:
-    """2D footprint of each object: its ground surfaces, else its other non-vertical ones."""
-    flat = shapely.force_2d(polygons)
-    has_area = shapely.area(flat) > 1e-9
+    """2D footprint of each object: its ground surfaces, else its other non-vertical ones.
+
+    The same ground at several LoDs counts once; an object with one valid ground polygon
+    has it as its footprint, the others the union of theirs (``make_valid``).
+    """
     ground = semantic == "GroundSurface"
     has_ground = np.zeros(n, dtype=bool)
     has_ground[owner[ground]] = True
-    use = has_area & np.where(has_ground[owner], ground, True)
+    pick = np.flatnonzero(np.where(has_ground[owner], ground, True))
+    flat = shapely.force_2d(polygons[pick])
+    keep = shapely.area(flat) > 1e-9
+    flat, owners = flat[keep], owner[pick[keep]]
+    once = ~pd.DataFrame({"owner": owners, "wkb": shapely.to_wkb(flat)}).duplicated().to_numpy()
+    flat, owners = flat[once], owners[once]
     out = np.full(n, None, dtype=object)
-    if use.any():
-        present, groups = _group(flat[use], owner[use])
+    present, count = np.unique(owners, return_counts=True)
+    alone = np.isin(owners, present[count == 1])
+    valid = alone.copy()
+    valid[alone] = shapely.is_valid(flat[alone])
+    out[owners[valid]] = flat[valid]
+    if not valid.all():
+        present, groups = _group(flat[~valid], owners[~valid])
         out[present] = shapely.make_valid(groups, method="structure", keep_collapsed=False)
     return out
 
@@ -356,12 +403,13 @@ def to_model(
         When a LoD has no layer in the twin.
     """
     deferred = surfaces if isinstance(surfaces, Deferred) else Deferred.of(surfaces)
-    kinds = _attribute_kinds(objects.attributes)
+    columns = _attribute_columns(objects.attributes)
+    kinds = _attribute_kinds(columns)
     what = source.get("path", "source")
     names = ["buildings", *(lod_layer(lod, what=what) for lod in deferred.lods)]
 
     def make() -> dict[str, pd.DataFrame]:
-        table = _attribute_table(objects.attributes, kinds)
+        table = _attribute_table(columns, kinds, len(objects.ids))
         return _layers(objects, table, deferred.make(), crs=crs)
 
     return CityModel(
@@ -531,34 +579,49 @@ def attributes(model: CityModel, rows: NDArray[np.integer], /) -> list[dict[str,
     """The attributes of buildings ``rows`` as JSON-ready dicts, nulls left out.
 
     An imported twin gives back its source's attribute names and types; a built twin gives
-    its attribute columns (docs/model.md) as they are.
+    its attribute columns (docs/model.md) as they are. Made column by column (numpy's
+    ``tolist`` gives Python numbers), then zipped into one dict per building.
     """
     table = model.buildings.iloc[np.asarray(rows)]
     kinds = model.metadata.get("attributes")
     if kinds is None:
         kinds = {c: [c, "auto"] for c in table.columns if c not in RESERVED}
     columns = [c for c in kinds if c in table.columns]
-    records = table[columns].to_dict("records")
-    decode = {c for c in columns if kinds[c][1] == "json"}
-    ints = {c for c in columns if kinds[c][1] == "int"}
-    bools = {c for c in columns if kinds[c][1] == "bool"}
-    out = []
-    for record in records:
-        item = {}
-        for column, value in record.items():
-            if value is None or value is pd.NA or (isinstance(value, float) and value != value):
-                continue
-            if column in decode:
-                value = json.loads(value)
-            elif column in ints:
-                value = int(value)
-            elif column in bools:
-                value = bool(value)
-            elif isinstance(value, np.generic):
-                value = value.item()
-            item[kinds[column][0]] = value
-        out.append(item)
-    return out
+    names = [kinds[c][0] for c in columns]
+    values = [_json_values(table[c], kinds[c][1]) for c in columns]
+    return [
+        {name: v for name, v in zip(names, row, strict=True) if v is not None}
+        for row in zip(*values, strict=True)
+    ] or [{} for _ in range(len(table))]
+
+
+#: numpy type of the values of an attribute kind (``auto``: of the column's dtype)
+_NUMERIC = {"int": np.int64, "float": np.float64, "bool": np.bool_}
+
+
+def _json_values(series: pd.Series, kind: str, /) -> list[Any]:
+    """A column's values as Python values of its attribute ``kind`` (``json``: decoded),
+    ``None`` where missing."""
+    missing = series.isna().to_numpy()
+    if kind == "auto":
+        dtype = series.dtype
+        if pd.api.types.is_bool_dtype(dtype):
+            kind = "bool"
+        elif pd.api.types.is_integer_dtype(dtype):
+            kind = "int"
+        elif pd.api.types.is_float_dtype(dtype):
+            kind = "float"
+    if kind in _NUMERIC:
+        values = series.to_numpy(dtype=_NUMERIC[kind], na_value=0).tolist()
+    else:
+        values = series.to_numpy(dtype=object).tolist()
+        if kind == "json":
+            values = [v if m else json.loads(v) for v, m in zip(values, missing, strict=True)]
+        elif kind == "auto":
+            values = [v.item() if isinstance(v, np.generic) else v for v in values]
+    if missing.any():
+        values = [None if m else v for v, m in zip(values, missing.tolist(), strict=True)]
+    return values
 
 
 def select(
