@@ -195,11 +195,11 @@ def side_by_side(source: Path, workdir: Path, *, runs: int) -> dict[str, object]
     store, out = workdir / f"{stem}.gpkg", workdir / f"{stem}.twin.city.json"
     commands = {
         "twin_import": [python, "-m", "twin.cli", "import", str(source), "-o", str(store)],
-        "twin_export": [python, "-m", "twin.cli", "export", str(store), "-f", "cityjson"]
-        + ["-o", str(out), "--overwrite"],
+        "twin_export": [python, "-m", "twin.cli", "export", str(store), "-f", "cityjson"],
         "cjio_save": [cjio, str(source), "save", str(workdir / f"{stem}.cjio.city.json")],
     }
     commands["twin_import"].append("--overwrite")
+    commands["twin_export"] += ["-o", str(out), "--overwrite"]
     load = os.getloadavg()[0]
     each: dict[str, list[dict[str, float]]] = {name: [] for name in commands}
     for turn in range(runs + 1):

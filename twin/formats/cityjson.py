@@ -740,22 +740,60 @@ def _encode(
     origin = model.origin
     q = np.rint((coords - origin) / scale).astype(np.int64)
     feature = top[surf.owner[ring_poly[coord_ring]]] if per_feature else np.zeros(len(q), np.int64)
-    unique, inverse = _unique_rows(np.column_stack([feature, q]))
+    unique, inverse = _unique_rows(np.column_stack([feature, q]), sort=per_feature)
     if per_feature:
         inverse = inverse - np.searchsorted(unique[:, 0], feature)
     ring_lists = _cut(inverse, closed_length - 1)
     surface_lists = _cut(ring_lists, np.bincount(ring_poly, minlength=len(surf)))
 
-    city_objects: dict[str, dict[str, Any]] = {}
+    # one geometry per run of equal owner and LoD, in the owners' order
+    new = np.ones(len(surf), dtype=bool)
+    new[1:] = (surf.owner[1:] != surf.owner[:-1]) | (surf.lod[1:] != surf.lod[:-1])
+    group = np.cumsum(new) - 1
+    starts = np.flatnonzero(new)
+    sizes = np.bincount(group, minlength=len(starts))
+    classes, values = _semantics(surf.semantic, surf.semantic_attributes, group, len(starts))
+    boundaries, semantic = _cut(surface_lists, sizes), _cut(values, sizes)
+    cavity = np.zeros(len(starts), dtype=bool)
+    if surf.shell is not None:
+        cavity[group[surf.shell > 0]] = True
+    for g in np.flatnonzero(cavity).tolist():  # interior shells (cavities) after the exterior
+        a, b = starts[g], starts[g] + sizes[g]
+        cut = np.flatnonzero(np.diff(surf.shell[a:b])) + 1
+        boundaries[g] = [part.tolist() for part in np.split(surface_lists[a:b], cut)]
+        semantic[g] = [part.tolist() for part in np.split(values[a:b], cut)]
+    shells = ((surf.geometry_type[starts] == "Solid") & ~cavity).tolist()  # one shell
+    geometries = np.empty(len(starts), dtype=object)
+    geometries[:] = [
+        _geometry(kind, lod, [b] if one else b, used, [v] if one else v)
+        for kind, lod, b, used, v, one in zip(
+            surf.geometry_type[starts].tolist(),
+            surf.lod[starts].tolist(),
+            boundaries.tolist(),
+            classes,
+            semantic.tolist(),
+            shells,
+            strict=True,
+        )
+    ]
     chosen_rows = np.flatnonzero(chosen)
-    for row, attributes in zip(chosen_rows, obj_table.attributes(model, chosen_rows), strict=True):
+    per_object = np.bincount(surf.owner[starts], minlength=n)[chosen_rows]
+    object_geometries = _cut(geometries, per_object).tolist()
+
+    city_objects: dict[str, dict[str, Any]] = {}
+    for row, attributes, geometry in zip(
+        chosen_rows.tolist(),
+        obj_table.attributes(model, chosen_rows),
+        object_geometries,
+        strict=True,
+    ):
         item: dict[str, Any] = {"type": kinds[row] or "Building"}
         address = attributes.pop(ADDRESS, None)
         if attributes:
             item["attributes"] = attributes
         if address is not None:
             item["address"] = address
-        item["geometry"] = []
+        item["geometry"] = geometry
         if has_parent[row] and chosen[int(parent_row[row])]:
             item["parents"] = [parent_ids[row]]
         city_objects[ids[row]] = item
@@ -763,54 +801,39 @@ def _encode(
         parent = ids[int(parent_row[row])]
         if parent in city_objects:
             city_objects[parent].setdefault("children", []).append(ids[row])
-
-    # one geometry per run of equal owner and LoD
-    new = np.ones(len(surf), dtype=bool)
-    new[1:] = (surf.owner[1:] != surf.owner[:-1]) | (surf.lod[1:] != surf.lod[:-1])
-    group = np.cumsum(new) - 1
-    starts = np.flatnonzero(new)
-    stops = starts + np.bincount(group, minlength=len(starts))
-    classes, values = _semantics(surf.semantic, surf.semantic_attributes, group, len(starts))
-    owners = ids[surf.owner[starts]].tolist()
-    for a, b, owner, kind, lod, used in zip(
-        starts.tolist(),
-        stops.tolist(),
-        owners,
-        surf.geometry_type[starts].tolist(),
-        surf.lod[starts].tolist(),
-        classes,
-        strict=True,
-    ):
-        geometry: dict[str, Any] = {"type": kind, "lod": lod}
-        boundaries = surface_lists[a:b].tolist()
-        semantic = values[a:b].tolist()
-        if kind == "Solid" and surf.shell is not None and surf.shell[a:b].any():
-            shell = surf.shell[a:b]  # interior shells (cavities) after the exterior
-            cut = np.flatnonzero(np.diff(shell)) + 1
-            boundaries = [part.tolist() for part in np.split(surface_lists[a:b], cut)]
-            semantic = [part.tolist() for part in np.split(values[a:b], cut)]
-        elif kind == "Solid":
-            boundaries, semantic = [boundaries], [semantic]
-        geometry["boundaries"] = boundaries
-        if used:
-            geometry["semantics"] = {"surfaces": used, "values": semantic}
-        city_objects[owner]["geometry"].append(geometry)
     extent = obj_table.extent(coords)
     return city_objects, unique, top, extent
 
 
-def _unique_rows(table: NDArray[np.int64], /) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+def _geometry(
+    kind: str, lod: str, boundaries: list[Any], surfaces: list[dict[str, Any]], values: list[Any]
+) -> dict[str, Any]:
+    """A CityJSON geometry object; ``semantics`` only when some surface has a class."""
+    if surfaces:
+        semantics = {"surfaces": surfaces, "values": values}
+        return {"type": kind, "lod": lod, "boundaries": boundaries, "semantics": semantics}
+    return {"type": kind, "lod": lod, "boundaries": boundaries}
+
+
+def _unique_rows(
+    table: NDArray[np.int64], /, *, sort: bool = True
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """The unique rows of an integer table, sorted, and the index of each row among them.
 
     What ``np.unique(table, axis=0, return_inverse=True)`` gives, by 1-D sorts: the columns
     are folded into one ``int64`` code that sorts like the rows, and the code is replaced by
-    its rank (one 1-D ``np.unique``) only when the next column would overflow it.
+    its rank (one 1-D ``np.unique``) only when the next column would overflow it. Without
+    ``sort``, the unique rows come in the order of their first occurrence, found by hashing
+    (``pandas.factorize``, linear time) instead of the last sort.
 
     Examples
     --------
     >>> rows, inverse = _unique_rows(np.array([[2, 5], [1, 9], [2, 5]]))
     >>> rows.tolist(), inverse.tolist()
     ([[1, 9], [2, 5]], [1, 0, 1])
+    >>> rows, inverse = _unique_rows(np.array([[2, 5], [1, 9], [2, 5]]), sort=False)
+    >>> rows.tolist(), inverse.tolist()
+    ([[2, 5], [1, 9]], [0, 1, 0])
     """
     if len(table) == 0:
         return table, np.zeros(0, dtype=np.int64)
@@ -826,7 +849,12 @@ def _unique_rows(table: NDArray[np.int64], /) -> tuple[NDArray[np.int64], NDArra
             code = np.unique(code, return_inverse=True)[1]
             bound = int(code.max()) + 1
         code, bound = code * size + column, bound * size
-    _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+    if sort:
+        _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+        return table[first], inverse
+    inverse, uniques = pd.factorize(code)
+    first = np.empty(len(uniques), dtype=np.int64)
+    first[inverse[::-1]] = np.arange(len(code) - 1, -1, -1)  # the last write: the first
     return table[first], inverse
 
 
@@ -908,7 +936,7 @@ def _metadata(model: CityModel, extent: NDArray[np.float64] | None) -> dict[str,
 
 def _document(
     model: CityModel,
-    city_objects: dict[str, Any] | orjson.Fragment,
+    city_objects: dict[str, Any],
     vertices: Any,
     /,
     *,
@@ -952,11 +980,22 @@ def document(
     scale
         Quantisation step of the ``transform`` (m).
     """
+    doc = _document_of_arrays(model, rows, lods=lods, scale=scale)
+    doc["vertices"] = doc["vertices"].tolist()
+    return doc
+
+
+def _document_of_arrays(
+    model: CityModel, rows: NDArray[np.integer] | None, /, *, lods: list[str] | None, scale: float
+) -> dict[str, Any]:
+    """:func:`document` with its vertices as an ``(m, 3)`` int64 array (which orjson writes
+    as it is, with ``OPT_SERIALIZE_NUMPY``)."""
     rows = np.arange(len(model.buildings)) if rows is None else np.asarray(rows)
     city_objects, unique, _, extent = _encode(
         model, rows, lods=lods, scale=scale, per_feature=False
     )
-    return _document(model, city_objects, unique[:, 1:].tolist(), scale=scale, extent=extent)
+    vertices = np.ascontiguousarray(unique[:, 1:])
+    return _document(model, city_objects, vertices, scale=scale, extent=extent)
 
 
 def header(model: CityModel, /, *, scale: float = 0.001) -> dict[str, Any]:
@@ -1025,5 +1064,6 @@ def write(
             for feature in features(model, rows, lods=lods, scale=scale):
                 out.write(orjson.dumps(feature, option=orjson.OPT_APPEND_NEWLINE))
         else:
-            out.write(orjson.dumps(document(model, rows, lods=lods, scale=scale)))
+            doc = _document_of_arrays(model, rows, lods=lods, scale=scale)
+            out.write(orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY))
     return path

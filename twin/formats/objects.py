@@ -239,12 +239,34 @@ def _attribute_columns(rows: list[dict[str, Any]], /) -> dict[str, list[Any]]:
     """Attribute name -> its value in each of the attribute dicts (``None``: absent), names
     in the order first seen.
 
+    The dicts are grouped by their keys (in order: most files give every object the same
+    few sets of attributes) and each group transposed at once (``zip``), instead of a look-up
+    per name and object.
+
     Examples
     --------
-    >>> _attribute_columns([{"height": 3}, {"roof": "flat", "height": 4.5}])
-    {'height': [3, 4.5], 'roof': [None, 'flat']}
+    >>> _attribute_columns([{"height": 3}, {"roof": "flat", "height": 4.5}, {"height": 5}])
+    {'height': [3, 4.5, 5], 'roof': [None, 'flat', None]}
     """
-    return {name: [row.get(name) for row in rows] for name in dict.fromkeys(chain(*rows))}
+    shapes: dict[tuple[str, ...], list[int]] = {}
+    for at, keys in enumerate(map(tuple, rows)):
+        shapes.setdefault(keys, []).append(at)
+    if len(shapes) == 1:
+        ((keys, _),) = shapes.items()
+        return dict(zip(keys, map(list, zip(*map(dict.values, rows), strict=True)), strict=True))
+    names = dict.fromkeys(chain.from_iterable(shapes))
+    if len(shapes) > _MAX_SHAPES:
+        return {name: [row.get(name) for row in rows] for name in names}
+    columns = {name: np.full(len(rows), None, dtype=object) for name in names}
+    for keys, at in shapes.items():
+        values = zip(*[rows[k].values() for k in at], strict=True)
+        for name, column in zip(keys, values, strict=True):
+            columns[name][at] = np.fromiter(column, dtype=object, count=len(at))
+    return {name: column.tolist() for name, column in columns.items()}
+
+
+#: beyond this many sets of attribute names, the columns are gathered name by name
+_MAX_SHAPES = 64
 
 
 def _attribute_kinds(columns: dict[str, list[Any]], /) -> dict[str, list[str]]:
@@ -318,9 +340,10 @@ def _attribute_table(
         values = columns[name]
         if kind in _MASKED:
             array, dtype = _MASKED[kind]
-            missing = np.fromiter((v is None for v in values), dtype=bool, count=n)
-            data = np.array([0 if v is None else v for v in values], dtype=dtype)
-            table[column] = array(data, missing)
+            data = np.fromiter(values, dtype=object, count=n)
+            missing = np.equal(data, None)
+            data[missing] = 0
+            table[column] = array(data.astype(dtype), missing.astype(bool))
         elif kind == "str":
             table[column] = np.asarray(values, dtype=object)
         else:
