@@ -17,7 +17,7 @@ import twin
 from tests.formats_checks import assert_same_model, per_building, schema_errors
 from twin.cli import main
 from twin.errors import CRSError, InputError
-from twin.formats import cityjson, meshes
+from twin.formats import cityjson, meshes, objects
 from twin.store import write
 
 DATA = Path(__file__).parent / "data"
@@ -640,3 +640,34 @@ def test_cityjsonseq_features_are_checked_alike(tmp_path):
     path.write_text("\n".join([lines[0], json.dumps(feature), *lines[2:]]) + "\n")
     with pytest.raises(InputError, match=r"its 'children' name 'NL\.IMBAG\.Pand\.0-9', which"):
         cityjson.read(path)
+
+
+def test_json_text_forms_and_exact_numbers(tmp_path):
+    """What JSON text allows, read as JSON means it and kept through a twin and an export:
+    numbers exact (an integer beyond float precision, the shortest repr of a float),
+    escaped and unescaped non-ASCII text (a surrogate pair too), and a repeated key (the
+    last value, as Python's json reads it). An integer beyond 64 bits is read as the nearest
+    float (RFC 8259, section 6, lets a reader limit the range of numbers; orjson does)."""
+    doc = json.loads(ZURICH.read_text())
+    key = next(k for k, o in doc["CityObjects"].items() if o.get("geometry"))
+    given = {"sum": 0.1 + 0.2, "name": "Zürich ☃ 🏠"}  # 0.30000000000000004, not 0.3
+    exact = 2**53 + 1  # 9007199254740993: as a float64 it would be ...992
+    doc["CityObjects"][key]["attributes"].update(given, exact=exact, huge=2**64, repeated=1)
+    text = json.dumps(doc)  # ensure_ascii: "Z\u00fcrich \u2603 \ud83c\udfe0"
+    assert "\\ud83c\\udfe0" in text and '"repeated": 1' in text
+    text = text.replace('"repeated": 1', '"repeated": 1, "repeated": 2', 1)
+    path = tmp_path / "forms.city.json"
+    path.write_text(text)
+    model = cityjson.read(path)
+    stored = twin.open(write(model, tmp_path / "forms.gpkg"))
+    for source in (model, stored):
+        out = cityjson.write(source, tmp_path / "out.city.json").read_text(encoding="utf-8")
+        attributes = json.loads(out)["CityObjects"][key]["attributes"]
+        assert {k: attributes[k] for k in given} == given and "0.30000000000000004" in out
+        assert attributes["repeated"] == 2
+        assert attributes["huge"] == 18446744073709551616.0
+    # the integer is exact in the model read (the GeoPackage gives an integer column with
+    # missing values back as float64)
+    row = int(np.flatnonzero(model.buildings["building_id"] == key)[0])
+    assert objects.attributes(model, [row])[0]["exact"] == 9007199254740993
+    assert model.metadata["attributes"]["exact"] == ["exact", "int"]
