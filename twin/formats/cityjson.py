@@ -700,12 +700,32 @@ def _encode(
     scale: float,
     per_feature: bool,
 ) -> tuple[
-    dict[str, dict[str, Any]], NDArray[np.int64], NDArray[np.int64], NDArray[np.float64] | None
+    dict[str, dict[str, Any]],
+    NDArray[np.int64],
+    NDArray[np.int64],
+    NDArray[np.int64],
+    NDArray[np.float64] | None,
 ]:
-    """City objects of ``rows``, their quantised vertices and, per vertex, its feature row.
+    """City objects of ``rows`` and their quantised vertices, for :func:`_document_of_arrays`
+    and :func:`_features_of_arrays`.
 
-    With ``per_feature`` the vertex indices of each object count from its feature's first
-    vertex (CityJSONSeq); otherwise from the start of one shared list.
+    Each geometry's ``boundaries`` and semantic ``values`` are JSON text made with numpy
+    (:func:`_json_nested`, as ``orjson.Fragment``): no Python object per vertex index.
+
+    Returns
+    -------
+    city_objects
+        Id -> city object.
+    vertices : (m, 3) int
+        The quantised vertices, without repeats (per feature with ``per_feature``).
+    feature : (m,) int
+        Per vertex, the row of its feature's top-level building (sorted, with
+        ``per_feature``; zeros otherwise); each object's indices count from its feature's
+        first vertex.
+    top : (n,) int
+        Per row of ``model.buildings``, the row of its top-level building.
+    extent
+        The vertices' extent (model CRS), ``None`` when there are none.
     """
     table = model.buildings
     n = len(table)
@@ -722,57 +742,78 @@ def _encode(
         if "parent_id" in table
         else np.full(n, None, dtype=object)
     )
-    parent_row = pd.Series(np.arange(n), index=ids).reindex(parent_ids).to_numpy()
-    has_parent = ~np.isnan(parent_row)
-    top = np.where(has_parent, np.nan_to_num(parent_row), np.arange(n)).astype(np.int64)
+    parent_row = pd.Index(ids).get_indexer(parent_ids)
+    has_parent = parent_row >= 0
+    top = np.where(has_parent, parent_row, np.arange(n)).astype(np.int64)
 
     surf = obj_table.surfaces(model, lods=lods)
-    surf = surf.take(np.flatnonzero(chosen[surf.owner]))
-    order = np.lexsort((surf.lod.astype(str), surf.owner))
-    surf = surf.take(order)
+    keep = chosen[surf.owner] & ~shapely.is_empty(surf.polygons)
+    if not keep.all():
+        surf = surf.take(np.flatnonzero(keep))
+    # by building, then LoD (as text), file order within: taken only when not so already
+    lod_code = pd.factorize(surf.lod, sort=True)[0]
+    key = surf.owner * (int(lod_code.max(initial=0)) + 1) + lod_code
+    if (np.diff(key) < 0).any():
+        surf = surf.take(np.argsort(key, kind="stable"))
 
     rings, ring_poly = shapely.get_rings(surf.polygons, return_index=True)
     coords, coord_ring = shapely.get_coordinates(rings, include_z=True, return_index=True)
-    closed_length = np.bincount(coord_ring, minlength=len(rings))
+    del rings  # a GEOS geometry each: freed as soon as done with
+    closed_length = np.bincount(coord_ring, minlength=len(ring_poly))
     keep = np.ones(len(coords), dtype=bool)
     keep[np.cumsum(closed_length) - 1] = False
     coords, coord_ring = coords[keep], coord_ring[keep]
-    origin = model.origin
-    q = np.rint((coords - origin) / scale).astype(np.int64)
-    feature = top[surf.owner[ring_poly[coord_ring]]] if per_feature else np.zeros(len(q), np.int64)
-    unique, inverse = _unique_rows(np.column_stack([feature, q]), sort=per_feature)
+    extent = obj_table.extent(coords)
+    q = np.rint((coords - model.origin) / scale).astype(np.int64)
+    del coords, keep
     if per_feature:
-        inverse = inverse - np.searchsorted(unique[:, 0], feature)
-    ring_lists = _cut(inverse, closed_length - 1)
-    surface_lists = _cut(ring_lists, np.bincount(ring_poly, minlength=len(surf)))
+        feature = top[surf.owner[ring_poly[coord_ring]]]
+        unique, index = _unique_rows(np.column_stack([feature, q]))
+        index = index - np.searchsorted(unique[:, 0], feature)
+        vertices, vertex_feature = unique[:, 1:], unique[:, 0]
+    else:
+        vertices, index = _unique_rows(q, sort=False)
+        vertex_feature = np.zeros(len(vertices), dtype=np.int64)
+    del q, coord_ring
 
     # one geometry per run of equal owner and LoD, in the owners' order
     new = np.ones(len(surf), dtype=bool)
     new[1:] = (surf.owner[1:] != surf.owner[:-1]) | (surf.lod[1:] != surf.lod[:-1])
     group = np.cumsum(new) - 1
     starts = np.flatnonzero(new)
-    sizes = np.bincount(group, minlength=len(starts))
-    classes, values = _semantics(surf.semantic, surf.semantic_attributes, group, len(starts))
-    boundaries, semantic = _cut(surface_lists, sizes), _cut(values, sizes)
-    cavity = np.zeros(len(starts), dtype=bool)
+    n_geometries = len(starts)
+    solid = surf.geometry_type[starts] == "Solid"
+    # shells: a Solid's runs of equal shell number (exterior, then cavities); one per other
+    # geometry, written without brackets of its own
+    shell_start = new.copy()
     if surf.shell is not None:
-        cavity[group[surf.shell > 0]] = True
-    for g in np.flatnonzero(cavity).tolist():  # interior shells (cavities) after the exterior
-        a, b = starts[g], starts[g] + sizes[g]
-        cut = np.flatnonzero(np.diff(surf.shell[a:b])) + 1
-        boundaries[g] = [part.tolist() for part in np.split(surface_lists[a:b], cut)]
-        semantic[g] = [part.tolist() for part in np.split(values[a:b], cut)]
-    shells = ((surf.geometry_type[starts] == "Solid") & ~cavity).tolist()  # one shell
-    geometries = np.empty(len(starts), dtype=object)
+        shell_start[1:] |= surf.shell[1:] != surf.shell[:-1]
+    shell_of = np.cumsum(shell_start) - 1
+    shown = solid[group[shell_start]]
+    shells = np.bincount(shell_of, minlength=int(shell_start.sum()))
+    per_geometry = np.bincount(group[shell_start], minlength=n_geometries)
+    ring_sizes = np.bincount(ring_poly, minlength=len(surf))
+    text, span = _json_nested(
+        index,
+        [closed_length - 1, ring_sizes, shells, per_geometry],
+        [None, None, shown, None],
+    )
+    classes, values = _semantics(surf.semantic, surf.semantic_attributes, group, n_geometries)
+    value_text, value_span = _json_nested(values, [shells, per_geometry], [shown, None])
+    boundaries = [orjson.Fragment(text[a:b]) for a, b in span.tolist()]
+    semantic = [
+        orjson.Fragment(value_text[a:b]) if used else None
+        for (a, b), used in zip(value_span.tolist(), classes, strict=True)
+    ]
+    geometries = np.empty(n_geometries, dtype=object)
     geometries[:] = [
-        _geometry(kind, lod, [b] if one else b, used, [v] if one else v)
-        for kind, lod, b, used, v, one in zip(
+        _geometry(*fields)
+        for fields in zip(
             surf.geometry_type[starts].tolist(),
             surf.lod[starts].tolist(),
-            boundaries.tolist(),
+            boundaries,
             classes,
-            semantic.tolist(),
-            shells,
+            semantic,
             strict=True,
         )
     ]
@@ -794,25 +835,108 @@ def _encode(
         if address is not None:
             item["address"] = address
         item["geometry"] = geometry
-        if has_parent[row] and chosen[int(parent_row[row])]:
+        if has_parent[row] and chosen[parent_row[row]]:
             item["parents"] = [parent_ids[row]]
         city_objects[ids[row]] = item
-    for row in chosen_rows[has_parent[chosen_rows]]:
-        parent = ids[int(parent_row[row])]
+    for row in chosen_rows[has_parent[chosen_rows]].tolist():
+        parent = ids[parent_row[row]]
         if parent in city_objects:
             city_objects[parent].setdefault("children", []).append(ids[row])
-    extent = obj_table.extent(coords)
-    return city_objects, unique, top, extent
+    return city_objects, vertices, vertex_feature, top, extent
 
 
 def _geometry(
-    kind: str, lod: str, boundaries: list[Any], surfaces: list[dict[str, Any]], values: list[Any]
+    kind: str, lod: str, boundaries: orjson.Fragment, surfaces: list[Any], values: Any
 ) -> dict[str, Any]:
     """A CityJSON geometry object; ``semantics`` only when some surface has a class."""
     if surfaces:
         semantics = {"surfaces": surfaces, "values": values}
         return {"type": kind, "lod": lod, "boundaries": boundaries, "semantics": semantics}
     return {"type": kind, "lod": lod, "boundaries": boundaries}
+
+
+def _json_nested(
+    numbers: NDArray[np.int64],
+    sizes: list[NDArray[np.int64]],
+    shown: list[NDArray[np.bool_] | None],
+    /,
+) -> tuple[bytes, NDArray[np.int64]]:
+    """Non-negative integers (``-1``: ``null``) nested in JSON arrays, as one text made with
+    numpy, and the byte span of each outermost array in it.
+
+    Parameters
+    ----------
+    numbers : (k,) int
+        The numbers, in order.
+    sizes
+        Per level, innermost first: each array's number of members (numbers, or arrays of
+        the level below), none zero.
+    shown
+        Per level: which of its arrays have brackets of their own (``None``: all); an array
+        without merges its members into its parent's (a MultiSurface's one shell).
+
+    Returns
+    -------
+    text
+        The arrays, one after the other, without separators.
+    span : (g, 2) int
+        Per outermost array: its start and end in ``text``.
+
+    Examples
+    --------
+    >>> text, span = _json_nested(
+    ...     np.array([0, 1, 2, 10, 11, -1]),
+    ...     [np.array([3, 2, 1]), np.array([2, 1])],
+    ...     [None, None],
+    ... )
+    >>> text, span.tolist()
+    (b'[[0,1,2],[10,11]][[null]]', [[0, 17], [17, 25]])
+    >>> _json_nested(np.array([7]), [np.array([1]), np.array([1])], [np.array([False]), None])[0]
+    b'[7]'
+    """
+    opens = np.zeros(len(numbers), dtype=np.int8)  # brackets: one a level, a few levels
+    closes = np.zeros(len(numbers), dtype=np.int8)
+    first = np.arange(len(numbers))  # per array of the current level: its first number
+    last = first
+    for size, show in zip(sizes, shown, strict=True):
+        begin = np.cumsum(size) - size
+        first, last = first[begin], last[begin + size - 1]
+        opens[first if show is None else first[show]] += 1
+        closes[last if show is None else last[show]] += 1
+    comma = np.ones(len(numbers), dtype=np.int8)
+    comma[first] = 0  # the first number of each outermost array
+    null = numbers < 0
+    digits = np.ones(len(numbers), dtype=np.int8)
+    for power in range(1, 19):
+        more = numbers >= 10**power
+        if not more.any():
+            break
+        digits += more
+    digits[null] = 4
+    length = comma + opens + digits + closes  # int8: 1 + 4 + 19 + 4 at most
+    end = np.cumsum(length, dtype=np.int64)
+    start = end - length
+    out = np.full(int(end[-1]) if len(end) else 0, ord("["), dtype=np.uint8)
+    out[start[comma == 1]] = ord(",")
+    at = start + comma + opens  # the first digit
+    for k, letter in enumerate(b"null"):
+        out[at[null] + k] = letter
+    # digits from the last: each round writes one of every number not yet done (in 32 bits
+    # when they fit: numpy divides them twice as fast)
+    place, rest = (at + digits - 1)[~null], numbers[~null]
+    if len(rest) and rest.max() < 2**31:
+        rest = rest.astype(np.int32)
+    ten = rest.dtype.type(10)
+    while len(rest):
+        rest, digit = np.divmod(rest, ten)
+        out[place] = digit + ord("0")
+        place -= 1
+        more = rest > 0
+        if not more.all():
+            rest, place = rest[more], place[more]
+    for k in range(int(closes.max(initial=0))):
+        out[end[closes > k] - 1 - k] = ord("]")
+    return out.tobytes(), np.column_stack([start[first], end[last]])
 
 
 def _unique_rows(
@@ -882,7 +1006,7 @@ def _semantics(
     extra: NDArray[np.object_],
     group: NDArray[np.int64],
     n_groups: int,
-) -> tuple[list[list[dict[str, Any]]], NDArray[np.object_]]:
+) -> tuple[list[list[dict[str, Any]]], NDArray[np.int64]]:
     """The ``semantics`` of every geometry: its semantic surfaces and each surface's value.
 
     Parameters
@@ -897,8 +1021,8 @@ def _semantics(
     surfaces : list of list of dict
         Per geometry: its distinct semantic surfaces (class and attributes) in order of first
         use; empty when none of its surfaces has a class.
-    values : (k,) object
-        Per surface: its index in its geometry's list, or ``None``.
+    values : (k,) int
+        Per surface: its index in its geometry's list, or -1 (no class).
     """
     has = np.asarray(pd.notna(semantic))
     extra = np.where(np.asarray(pd.notna(extra)), extra, "")
@@ -913,13 +1037,17 @@ def _semantics(
     owner = group[has][first[order]]
     begin = np.searchsorted(owner, np.arange(n_groups))
     end = np.searchsorted(owner, np.arange(n_groups), side="right")
-    values = np.full(len(semantic), None, dtype=object)
+    values = np.full(len(semantic), -1, dtype=np.int64)
     values[has] = rank[inverse] - begin[group[has]]
-    defining = np.flatnonzero(has)[first[order]]
-    described = [
-        {"type": kind, **(orjson.loads(more) if more else {})}
-        for kind, more in zip(semantic[defining].tolist(), extra[defining].tolist(), strict=True)
-    ]
+    # one dict per distinct class and attributes, shared by the geometries that use it
+    pair = (kind_code * len(extras) + extra_code)[first[order]]
+    made = {
+        code: {"type": kinds[code // len(extras)], **(orjson.loads(more) if more else {})}
+        for code, more in zip(
+            pd.unique(pair).tolist(), extras[pd.unique(pair) % len(extras)].tolist(), strict=True
+        )
+    }
+    described = [made[code] for code in pair.tolist()]
     surfaces = [described[a:b] for a, b in zip(begin.tolist(), end.tolist(), strict=True)]
     return surfaces, values
 
@@ -980,21 +1108,24 @@ def document(
     scale
         Quantisation step of the ``transform`` (m).
     """
-    doc = _document_of_arrays(model, rows, lods=lods, scale=scale)
-    doc["vertices"] = doc["vertices"].tolist()
-    return doc
+    return orjson.loads(_json(_document_of_arrays(model, rows, lods=lods, scale=scale)))
+
+
+def _json(value: Any, /) -> bytes:
+    """JSON text of what the writer builds: its geometries' JSON fragments and numpy
+    vertices as they are."""
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def _document_of_arrays(
     model: CityModel, rows: NDArray[np.integer] | None, /, *, lods: list[str] | None, scale: float
 ) -> dict[str, Any]:
-    """:func:`document` with its vertices as an ``(m, 3)`` int64 array (which orjson writes
-    as it is, with ``OPT_SERIALIZE_NUMPY``)."""
+    """:func:`document` as the writer writes it: the geometries' ``boundaries`` and
+    ``values`` as JSON fragments, the vertices an ``(m, 3)`` int64 array (:func:`_json`)."""
     rows = np.arange(len(model.buildings)) if rows is None else np.asarray(rows)
-    city_objects, unique, _, extent = _encode(
+    city_objects, vertices, _, _, extent = _encode(
         model, rows, lods=lods, scale=scale, per_feature=False
     )
-    vertices = np.ascontiguousarray(unique[:, 1:])
     return _document(model, city_objects, vertices, scale=scale, extent=extent)
 
 
@@ -1019,16 +1150,25 @@ def features(
     Vertex indices are local to each feature and quantised with the ``transform`` of
     :func:`header` (same ``scale``).
     """
+    return orjson.loads(_json(_features_of_arrays(model, rows, lods=lods, scale=scale)))
+
+
+def _features_of_arrays(
+    model: CityModel, rows: NDArray[np.integer] | None, /, *, lods: list[str] | None, scale: float
+) -> list[dict[str, Any]]:
+    """:func:`features` as the writer writes them (see :func:`_document_of_arrays`)."""
     rows = np.arange(len(model.buildings)) if rows is None else np.asarray(rows)
-    city_objects, unique, top, _ = _encode(model, rows, lods=lods, scale=scale, per_feature=True)
+    city_objects, vertices, feature, top, _ = _encode(
+        model, rows, lods=lods, scale=scale, per_feature=True
+    )
     ids = model.buildings["building_id"].to_numpy(dtype=object)
     tops = np.unique(top[np.asarray(rows, dtype=np.int64)])
     members: dict[int, list[str]] = {int(t): [] for t in tops}
-    for row in np.asarray(rows, dtype=np.int64):
+    for row in np.asarray(rows, dtype=np.int64).tolist():
         members[int(top[row])].append(ids[row])
-    starts = np.searchsorted(unique[:, 0], tops).tolist()
-    stops = np.searchsorted(unique[:, 0], tops, side="right").tolist()
-    vertices = unique[:, 1:].tolist()
+    starts = np.searchsorted(feature, tops).tolist()
+    stops = np.searchsorted(feature, tops, side="right").tolist()
+    vertices = np.ascontiguousarray(vertices)
     return [
         {
             "type": "CityJSONFeature",
@@ -1036,7 +1176,7 @@ def features(
             "CityObjects": {oid: city_objects[oid] for oid in members[int(t)]},
             "vertices": vertices[a:b],
         }
-        for t, a, b in zip(tops, starts, stops, strict=True)
+        for t, a, b in zip(tops.tolist(), starts, stops, strict=True)
     ]
 
 
@@ -1061,9 +1201,8 @@ def write(
     with gc_paused(), atomic(path) as tmp, tmp.open("wb") as out:
         if seq:
             out.write(orjson.dumps(header(model, scale=scale), option=orjson.OPT_APPEND_NEWLINE))
-            for feature in features(model, rows, lods=lods, scale=scale):
-                out.write(orjson.dumps(feature, option=orjson.OPT_APPEND_NEWLINE))
+            for feature in _features_of_arrays(model, rows, lods=lods, scale=scale):
+                out.write(_json(feature) + b"\n")
         else:
-            doc = _document_of_arrays(model, rows, lods=lods, scale=scale)
-            out.write(orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY))
+            out.write(_json(_document_of_arrays(model, rows, lods=lods, scale=scale)))
     return path

@@ -567,35 +567,38 @@ def surfaces(model: CityModel, /, *, lods: list[str] | None = None) -> Surfaces:
             have = ", ".join(sorted(table["lod"].unique()))
             raise InputError(f"the twin has no LoD {', '.join(missing)} (it has: {have})")
         table = table[table["lod"].isin(lods)]
-    ids = model.buildings["building_id"]
-    owner = pd.Series(np.arange(len(ids)), index=ids).reindex(table["building_id"]).to_numpy()
-    keep = ~np.isnan(owner)
-    table, owner = table[keep], owner[keep].astype(np.int64)
+    ids = pd.Index(model.buildings["building_id"])
+    owner = ids.get_indexer(table["building_id"])
+    if (owner < 0).any():
+        table, owner = table[owner >= 0], owner[owner >= 0]
     lod = table["lod"].to_numpy(dtype=object)
     kind = np.full(len(table), "Solid", dtype=object)
-    for value in np.unique(lod):
+    for value in pd.unique(lod):
         layer = model.layers.get(LOD_LAYERS.get(value, ""))
         if layer is not None and "geometry_type" in layer:
-            types = pd.Series(layer["geometry_type"].to_numpy(), index=layer["building_id"])
+            of_row = np.full(len(ids), "Solid", dtype=object)  # per building row
+            rows = ids.get_indexer(layer["building_id"])
+            of_row[rows[rows >= 0]] = layer["geometry_type"].to_numpy(dtype=object)[rows >= 0]
             at = lod == value
-            kind[at] = types.reindex(table["building_id"][at]).to_numpy()
+            kind[at] = of_row[owner[at]]
     semantic_attributes = (
         table["semantic_attributes"].to_numpy(dtype=object)
         if "semantic_attributes" in table
         else np.full(len(table), None, dtype=object)
     )
     shell = table["shell"].fillna(0).to_numpy(dtype=np.int64) if "shell" in table else None
-    order = np.argsort(owner, kind="stable")
     out = Surfaces(
         polygons=table.geometry.to_numpy(),
-        owner=owner,
+        owner=owner.astype(np.int64),
         lod=lod,
         geometry_type=kind,
         semantic=table["semantic"].to_numpy(dtype=object),
         semantic_attributes=semantic_attributes,
         shell=shell,
     )
-    return out.take(order)
+    if (np.diff(owner) < 0).any():  # a store's surfaces come in building order already
+        out = out.take(np.argsort(owner, kind="stable"))
+    return out
 
 
 def attributes(model: CityModel, rows: NDArray[np.integer], /) -> list[dict[str, Any]]:
