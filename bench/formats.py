@@ -4,20 +4,23 @@ What a user runs, as processes, side by side in one run: for each file, ``twin i
 twin.gpkg`` (the twin fully built: ``buildings``, one 3D layer per LoD and
 ``building_surfaces`` in the GeoPackage), then ``twin export twin.gpkg -f cityjson -o
 OUT`` (CityJSON 2.0 from the GeoPackage's layers), against cjio's load and save of the same
-file (``cjio IN save OUT``). Each command runs ``--runs`` times after one warm-up, the
-commands taking turns (twin import, twin export, cjio, then again), so that a drift of the
-machine's speed reaches both sides alike. Per command: its wall time (start-up included) and
+file (``cjio IN save OUT``). Each command runs ``--runs`` times (``--generated-runs`` for
+the generated file) after ``--warmup`` uncounted runs, the commands taking turns (twin
+import, twin export, cjio, then again), so that a drift of the machine's speed reaches both
+sides alike. Per command: its wall time (start-up included) and
 its peak RSS (the child's own ``ru_maxrss``, from ``os.wait4``), the median of the runs, and
 each run's figures; per file: twin's import + export against cjio, and the load average
 before the runs.
 
-The files: the Zürich LoD2 model (cjio's own test file, CityJSON 1.1, 1.4 MB, 12 buildings
-of 27 parts: start-up dominates) and a generated file of ``--buildings`` buildings, each with
+The files: the Zürich LoD2 model (cjio's own test file, CityJSON 1.1, 1.4 MB indented;
+``--zurich``, by default from ``../shared/data/real/`` beside the checkout: start-up
+dominates) and a generated file of ``--buildings`` buildings, each with
 an LoD1.2 block and an LoD2.2 gabled roof (Solids with Ground/Wall/Roof semantics, 14
 vertices, 13 surfaces) and 40 attributes of 3DBAG's kinds (:func:`generate`), written to
 ``--workdir`` at run time (``build/bench`` by default, not committed).
 
-    python bench/formats.py [--buildings 100000] [--runs 3] [--workdir build/bench]
+    python bench/formats.py [--buildings 100000] [--runs 5] [--generated-runs 1]
+                            [--warmup 1] [--workdir build/bench]
                             [--skip-zurich] [--skip-generated]
 
 Prints one JSON object.
@@ -37,7 +40,9 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-ZURICH = Path(__file__).parent.parent / "tests/data/zurich_cityjson/zurich_lod2_12.city.json"
+#: the Stadt Zürich LoD2 subset cjio ships (1.4 MB, indented), kept beside the checkout
+ZURICH = Path(__file__).resolve().parents[2] / "shared/data/real/zurich_lod2_cityjson"
+ZURICH = ZURICH / "zurich_subset_lod2.json"
 
 #: per building, vertex numbers of its 14 vertices: 0-3 the ground corners (anticlockwise
 #: from the south-west), 4-7 the LoD1.2 roof corners, 8-11 the LoD2.2 eaves corners, 12-13
@@ -184,9 +189,10 @@ def run(command: list[str]) -> dict[str, float]:
     return {"wall_s": round(wall, 3), "peak_mb": round(usage.ru_maxrss / 1024)}
 
 
-def side_by_side(source: Path, workdir: Path, *, runs: int) -> dict[str, object]:
+def side_by_side(source: Path, workdir: Path, *, runs: int, warmup: int) -> dict[str, object]:
     """``twin import`` and ``twin export -f cityjson`` of ``source`` against ``cjio save``,
-    ``runs`` times each after a warm-up, taking turns; medians and each run's figures."""
+    ``runs`` times each after ``warmup`` turns, taking turns; medians and each run's
+    figures."""
     python = sys.executable
     cjio = shutil.which("cjio", path=str(Path(python).parent)) or shutil.which("cjio")
     if cjio is None:
@@ -202,13 +208,15 @@ def side_by_side(source: Path, workdir: Path, *, runs: int) -> dict[str, object]
     commands["twin_export"] += ["-o", str(out), "--overwrite"]
     load = os.getloadavg()[0]
     each: dict[str, list[dict[str, float]]] = {name: [] for name in commands}
-    for turn in range(runs + 1):
+    for turn in range(warmup + runs):
         for name, command in commands.items():
             figures = run(command)
-            if turn:  # the first turn warms the file cache and the interpreter's
+            if turn >= warmup:  # the warm-up fills the file cache
                 each[name].append(figures)
     median = {
-        name: {key: statistics.median(r[key] for r in rs) for key in ("wall_s", "peak_mb")}
+        name: {
+            key: round(statistics.median(r[key] for r in rs), 3) for key in ("wall_s", "peak_mb")
+        }
         for name, rs in each.items()
     }
     twin_s = median["twin_import"]["wall_s"] + median["twin_export"]["wall_s"]
@@ -220,26 +228,32 @@ def side_by_side(source: Path, workdir: Path, *, runs: int) -> dict[str, object]
         "cjio_s": median["cjio_save"]["wall_s"],
         "twin_over_cjio": round(twin_s / median["cjio_save"]["wall_s"], 3),
         "runs": each,
+        "load_average_1min_after": round(os.getloadavg()[0], 2),
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--buildings", type=int, default=100_000)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--generated-runs", type=int, default=1)
+    parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--workdir", type=Path, default=Path("build/bench"))
+    parser.add_argument("--zurich", type=Path, default=ZURICH, help="the Zürich file")
     parser.add_argument("--skip-zurich", action="store_true")
     parser.add_argument("--skip-generated", action="store_true")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    result: dict[str, object] = {"cores": len(os.sched_getaffinity(0)), "runs": args.runs}
+    result: dict[str, object] = {"cores": len(os.sched_getaffinity(0))}
     if not args.skip_zurich:
-        result["zurich"] = side_by_side(ZURICH, args.workdir, runs=args.runs)
+        zurich = args.zurich
+        result["zurich"] = side_by_side(zurich, args.workdir, runs=args.runs, warmup=args.warmup)
     if not args.skip_generated:
         path = args.workdir / f"generated-{args.buildings}.city.json"
         if not path.exists():
             generate(path, args.buildings)
-        result["generated"] = side_by_side(path, args.workdir, runs=args.runs)
+        runs = args.generated_runs
+        result["generated"] = side_by_side(path, args.workdir, runs=runs, warmup=args.warmup)
     sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 

@@ -249,6 +249,18 @@ def _empty_ring(doc):
     _first_geometry(doc)[2]["boundaries"][0].append([])
 
 
+def _listed_type(doc):
+    _first_geometry(doc)[2]["type"] = ["MultiSurface"]
+
+
+def _numbered_class(doc):
+    _first_geometry(doc)[2]["semantics"]["surfaces"][0]["type"] = 5
+
+
+def _text_index(doc):
+    _first_geometry(doc)[2]["boundaries"][0][0][1] = "7"
+
+
 @pytest.mark.parametrize(
     ("edit", "problem"),
     [
@@ -257,8 +269,11 @@ def _empty_ring(doc):
         (_template, r"geometry templates \(GeometryInstance\)"),
         (_short_values, "LoD 2: 57 semantic values for 58 surfaces"),
         (_empty_ring, "LoD 2 surface 0 has a ring of 0 vertices"),
+        (_listed_type, r"geometry type \['MultiSurface'\] is not supported"),
+        (_numbered_class, "LoD 2: a semantic surface's 'type' is not text"),
+        (_text_index, "not integers in rings"),
     ],
-    ids=["two-shells", "template", "short-values", "empty-ring"],
+    ids=["two-shells", "template", "short-values", "empty-ring", "type", "class", "index"],
 )
 def test_irregular_geometry_is_named(edit, problem, tmp_path):
     """A geometry the reader does not take is named with its object and the problem."""

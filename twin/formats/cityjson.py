@@ -215,7 +215,8 @@ class _Reader:
         if not all(type(g) is dict for g in geometries):
             raise problem()
         kinds = [g.get("type") for g in geometries]
-        if not set(kinds) <= _GEOMETRY_TYPES or any("template" in g for g in geometries):
+        known = all(type(k) is str and k in _GEOMETRY_TYPES for k in kinds)
+        if not known or any("template" in g for g in geometries):
             raise problem()
         lods = [lod if type(lod) is str else str(lod) for lod in [g.get("lod") for g in geometries]]
         boundaries = [g.get("boundaries") for g in geometries]
@@ -247,7 +248,8 @@ class _Reader:
             s.get("surfaces") or [] if v else [] for s, v in zip(semantics, has_values, strict=True)
         ]
         if not all(type(c) is list for c in classes) or not all(
-            type(c) is dict for c in chain.from_iterable(classes)
+            type(c) is dict and type(c.get("type")) in _CLASS_TYPES
+            for c in chain.from_iterable(classes)
         ):
             raise problem()
         flat_values = list(
@@ -393,6 +395,9 @@ class _Reader:
 #: the geometry types a twin reads
 _GEOMETRY_TYPES = frozenset({"MultiSurface", "CompositeSurface", "Solid"})
 
+#: the types a semantic surface's ``type`` may have (absent: no class)
+_CLASS_TYPES = (str, NoneType)
+
 
 def _shell_surfaces(boundaries: Any, /) -> Any:
     """A Solid's surfaces: those of its shells, one after the other (exterior first);
@@ -473,6 +478,8 @@ def _geometry_problem(geometry: Any, n_vertices: int, /) -> str | None:
     classes = semantics.get("surfaces") or []
     if type(classes) is not list or not all(type(c) is dict for c in classes):
         return f"LoD {lod}: semantic surfaces are not a list of objects"
+    if not all(type(c.get("type")) in _CLASS_TYPES for c in classes):
+        return f"LoD {lod}: a semantic surface's 'type' is not text"
     return None
 
 
