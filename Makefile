@@ -13,7 +13,7 @@ BUILDINGS ?= 500
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml setup.py twin/formats/_walk.pyx twin/formats/_minify.h
+$(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip uv
 	$(UV) -e '.[viewer,api]'

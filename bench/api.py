@@ -39,7 +39,7 @@ To measure an older version beside this one, serve its checkout with this script
 server imports twin from ``PYTHONPATH``, never from the working directory; a version whose
 default rate limit was 6,000 a minute needs ``--config`` with ``[limits] rate_per_minute``)::
 
-    git worktree add /tmp/old REV && cp twin/formats/_walk.*.so /tmp/old/twin/formats/
+    git worktree add /tmp/old REV
     PYTHONPATH=/tmp/old .venv/bin/python bench/api.py --pygeoapi-venv none --config rate.toml
 """
 

@@ -17,7 +17,7 @@ import twin
 from tests.formats_checks import assert_same_model, per_building, schema_errors
 from twin.cli import main
 from twin.errors import CRSError, InputError
-from twin.formats import cityjson, meshes
+from twin.formats import cityjson, meshes, objects
 from twin.store import write
 
 DATA = Path(__file__).parent / "data"
@@ -118,64 +118,9 @@ def test_built_twin_exports_valid_cityjson(sample_twin, tmp_path):
     assert back.buildings["building_id"].tolist() == model.buildings["building_id"].tolist()
 
 
-@pytest.mark.parametrize(
-    "source",
-    ["zurich", "sample", "nulls"],
-    ids=["zurich-1.1", "sample-twin-2.0", "zurich-with-null-attributes"],
-)
-def test_write_as_read_matches_write_from_layers(source, sample_twin, tmp_path):
-    """A model just read is written straight from the reader's tables (no polygon made):
-    valid CityJSON 2.0 with the same objects, attributes, geometry and vertices as when
-    written from its layers."""
-    path = ZURICH
-    if source == "zurich":  # children listed in another order than the objects'
-        doc = json.loads(ZURICH.read_text())
-        for item in doc["CityObjects"].values():
-            item.get("children", []).reverse()
-        path = tmp_path / "zurich.city.json"
-        path.write_text(json.dumps(doc, indent=2))
-    elif source == "sample":
-        path = cityjson.write(twin.open(sample_twin), tmp_path / "sample.city.json")
-    elif source == "nulls":
-        doc = json.loads(ZURICH.read_text())
-        for item in list(doc["CityObjects"].values())[::3]:
-            item.setdefault("attributes", {})["empty"] = None
-        path = tmp_path / "nulls.city.json"
-        path.write_text(json.dumps(doc))
-    direct = cityjson.read(path)
-    assert direct.layers.as_read is not None
-    # The city objects' text as read, less what the writer leaves out (Zürich's objects'
-    # geographicalExtent); with null attributes, which the writer leaves out too, the
-    # objects are written one by one
-    assert (direct.layers.as_read.text is not None) == (source != "nulls")
-    out = cityjson.write(direct, tmp_path / "direct.city.json")
-    assert direct.layers.as_read is not None  # still no layer made
-    layered = cityjson.read(path)
-    assert len(layered.buildings) == len(direct.buildings)  # a layer used: from the layers now
-    assert layered.layers.as_read is None and direct.layers.as_read is None
-    ref = cityjson.write(layered, tmp_path / "layers.city.json")
-    got, want = json.loads(out.read_text()), json.loads(ref.read_text())
-    assert schema_errors(got) == []
-    assert (got["transform"], got["metadata"]) == (want["transform"], want["metadata"])
-    assert got["CityObjects"].keys() == want["CityObjects"].keys()
-    for oid, item in got["CityObjects"].items():
-        other = want["CityObjects"][oid]
-        assert {k: v for k, v in item.items() if k not in ("geometry", "children")} == {
-            k: v for k, v in other.items() if k not in ("geometry", "children")
-        }
-        assert sorted(item.get("children", [])) == sorted(other.get("children", []))
-        kinds = sorted((g["type"], g["lod"], len(g["boundaries"])) for g in item["geometry"])
-        assert kinds == sorted(
-            (g["type"], g["lod"], len(g["boundaries"])) for g in other["geometry"]
-        )
-    diff = assert_same_model(cityjson.read(ref), cityjson.read(out))
-    assert diff["vertex_m"] == 0.0 and diff["area_rel"] < 1e-9
-    assert assert_same_model(cityjson.read(path), cityjson.read(out))["vertex_m"] <= 0.0005
-
-
 def test_irregular_documents_read_as_the_file_says(tmp_path):
-    """What the fast reader cuts out of the text ("boundaries", "surfaces") found elsewhere
-    than in a geometry, and CityJSON 1.0's numeric LoDs: read and written as the file says."""
+    """Geometry members' names ("boundaries", "surfaces") used as attribute names, and
+    CityJSON 1.0's numeric LoDs: read and written as the file says."""
     doc = json.loads(ZURICH.read_text())
     key = next(k for k, o in doc["CityObjects"].items() if o.get("geometry"))
     doc["CityObjects"][key]["attributes"]["boundaries"] = [[1, 2]]
@@ -207,8 +152,6 @@ def test_changed_model_is_written_from_its_layers(tmp_path):
     assert doc["CityObjects"][model.buildings["building_id"][0]]["attributes"]["class"] == (
         "changed in place"
     )
-    model = cityjson.read(DELFT)  # roads and plant cover skipped: unused vertices
-    assert model.layers.as_read is None
 
 
 def test_reproject_on_import():
@@ -306,6 +249,18 @@ def _empty_ring(doc):
     _first_geometry(doc)[2]["boundaries"][0].append([])
 
 
+def _listed_type(doc):
+    _first_geometry(doc)[2]["type"] = ["MultiSurface"]
+
+
+def _numbered_class(doc):
+    _first_geometry(doc)[2]["semantics"]["surfaces"][0]["type"] = 5
+
+
+def _text_index(doc):
+    _first_geometry(doc)[2]["boundaries"][0][0][1] = "7"
+
+
 @pytest.mark.parametrize(
     ("edit", "problem"),
     [
@@ -314,11 +269,14 @@ def _empty_ring(doc):
         (_template, r"geometry templates \(GeometryInstance\)"),
         (_short_values, "LoD 2: 57 semantic values for 58 surfaces"),
         (_empty_ring, "LoD 2 surface 0 has a ring of 0 vertices"),
+        (_listed_type, r"geometry type \['MultiSurface'\] is not supported"),
+        (_numbered_class, "LoD 2: a semantic surface's 'type' is not text"),
+        (_text_index, "not integers in rings"),
     ],
-    ids=["two-shells", "template", "short-values", "empty-ring"],
+    ids=["two-shells", "template", "short-values", "empty-ring", "type", "class", "index"],
 )
 def test_irregular_geometry_is_named(edit, problem, tmp_path):
-    """Geometry the fast reader does not take is read in full, and the problem named."""
+    """A geometry the reader does not take is named with its object and the problem."""
     path = _broken(tmp_path, edit)
     key = json.loads(path.read_text())["bad_key"]
     with pytest.raises(InputError, match=rf"broken\.city\.json: city object '{key}': {problem}"):
@@ -433,21 +391,12 @@ def test_a_model_read_is_freed_without_the_cycle_collector():
         gc.enable()
 
 
-def test_reading_while_a_value_of_the_last_document_is_held():
-    """The parser kept per thread is in use while a value of its last document lives (a
-    traceback may hold one): the next read takes a parser of its own."""
-    held = cityjson._parse(ZURICH.read_bytes())["CityObjects"]
-    model = cityjson.read(ZURICH)
-    assert len(model.buildings) == len(held) == 39
-
-
 def test_a_layer_set_before_any_is_used_is_written(tmp_path):
     """Setting a layer under an existing name, before any layer is used, is a change: the
-    write goes from the layers, not from the file as read."""
+    write goes from the layers as they are then."""
     model = cityjson.read(ZURICH)
     one = cityjson.read(ZURICH).buildings.iloc[:1]
     model.layers["buildings"] = one
-    assert model.layers.as_read is None
     doc = json.loads(cityjson.write(model, tmp_path / "out.city.json").read_text())
     assert list(doc["CityObjects"]) == one["building_id"].tolist()  # not the file's 39
 
@@ -470,12 +419,12 @@ def _indented(tmp_path: Path) -> list[Path]:
 
 
 def test_indented_files_read_and_write_as_the_minified(tmp_path):
-    """Indented text is minified before it is parsed: the same model, the same file out."""
+    """Indented text (spaces, tabs and CRLF) reads as the minified: the same model, the same
+    file out."""
     reference = per_building(cityjson.read(ZURICH))
     expected = cityjson.write(cityjson.read(ZURICH), tmp_path / "ref.city.json").read_bytes()
     for path in _indented(tmp_path):
         model = cityjson.read(path)
-        assert model.layers.as_read.text is not None  # read by the walk, written from it
         out = cityjson.write(model, tmp_path / "out.city.json").read_bytes()
         assert out == expected, path
         got = per_building(cityjson.read(path))
@@ -484,7 +433,7 @@ def test_indented_files_read_and_write_as_the_minified(tmp_path):
 
 
 def test_an_indented_file_with_glued_numbers_stays_broken(tmp_path):
-    """Removing whitespace must not make broken JSON valid: ``5 6`` is not ``56``."""
+    """Whitespace between two numbers does not join them: ``5 6`` is not ``56``."""
     path = _indented(tmp_path)[0]
     text = path.read_text()
     assert '"Region": 5,' in text
@@ -494,8 +443,8 @@ def test_an_indented_file_with_glued_numbers_stays_broken(tmp_path):
 
 
 def test_reading_in_threads(tmp_path):
-    """Threads read at once (the minifier and the walk release nothing shared: the parser
-    and the minifier's buffer are kept per thread)."""
+    """Threads read at once and get the same models (the reader shares nothing between
+    reads)."""
     paths = [*_indented(tmp_path), DELFT]
     expected = [per_building(cityjson.read(path))["coords"] for path in paths]
 
@@ -614,6 +563,7 @@ def test_compound_reference_system_forms_are_read(tmp_path):
     assert cityjson.read(ZURICH, crs="EPSG:2056+5729").crs.name == "CH1903+ / LV95 + LHN95 height"
     assert cityjson.read(ZURICH, crs="EPSG:7415").crs.to_epsg() == 2056
 
+
 @pytest.mark.parametrize(
     "scale", [[0, 0, 0], [0.001, -0.001, 0.001], [0.001, 0.001, 0]], ids=["zero", "negative", "z0"]
 )
@@ -705,3 +655,34 @@ def test_cityjsonseq_features_are_checked_alike(tmp_path):
     path.write_text("\n".join([lines[0], json.dumps(feature), *lines[2:]]) + "\n")
     with pytest.raises(InputError, match=r"its 'children' name 'NL\.IMBAG\.Pand\.0-9', which"):
         cityjson.read(path)
+
+
+def test_json_text_forms_and_exact_numbers(tmp_path):
+    """What JSON text allows, read as JSON means it and kept through a twin and an export:
+    numbers exact (an integer beyond float precision, the shortest repr of a float),
+    escaped and unescaped non-ASCII text (a surrogate pair too), and a repeated key (the
+    last value, as Python's json reads it). An integer beyond 64 bits is read as the nearest
+    float (RFC 8259, section 6, lets a reader limit the range of numbers; orjson does)."""
+    doc = json.loads(ZURICH.read_text())
+    key = next(k for k, o in doc["CityObjects"].items() if o.get("geometry"))
+    given = {"sum": 0.1 + 0.2, "name": "Zürich ☃ 🏠"}  # 0.30000000000000004, not 0.3
+    exact = 2**53 + 1  # 9007199254740993: as a float64 it would be ...992
+    doc["CityObjects"][key]["attributes"].update(given, exact=exact, huge=2**64, repeated=1)
+    text = json.dumps(doc)  # ensure_ascii: "Z\u00fcrich \u2603 \ud83c\udfe0"
+    assert "\\ud83c\\udfe0" in text and '"repeated": 1' in text
+    text = text.replace('"repeated": 1', '"repeated": 1, "repeated": 2', 1)
+    path = tmp_path / "forms.city.json"
+    path.write_text(text)
+    model = cityjson.read(path)
+    stored = twin.open(write(model, tmp_path / "forms.gpkg"))
+    for source in (model, stored):
+        out = cityjson.write(source, tmp_path / "out.city.json").read_text(encoding="utf-8")
+        attributes = json.loads(out)["CityObjects"][key]["attributes"]
+        assert {k: attributes[k] for k in given} == given and "0.30000000000000004" in out
+        assert attributes["repeated"] == 2
+        assert attributes["huge"] == 18446744073709551616.0
+    # the integer is exact in the model read (the GeoPackage gives an integer column with
+    # missing values back as float64)
+    row = int(np.flatnonzero(model.buildings["building_id"] == key)[0])
+    assert objects.attributes(model, [row])[0]["exact"] == 9007199254740993
+    assert model.metadata["attributes"]["exact"] == ["exact", "int"]

@@ -50,19 +50,21 @@ def vector_area(polygons: NDArray[np.object_], /) -> NDArray[np.float64]:
     count = shapely.get_num_coordinates(polygons)
     owner = np.repeat(np.arange(len(polygons)), count)
     # Relative to each polygon's first vertex: projected coordinates in the hundreds of
-    # kilometres would otherwise cancel away the digits of small areas.
-    coords = coords - coords[np.repeat(np.cumsum(count) - count, count)]
-    # Each ring is closed, so consecutive coordinates of one ring are its edges.
+    # kilometres would otherwise cancel away the digits of small areas. Column by column
+    # (contiguous), each edge from one coordinate to the next.
+    first = np.repeat(np.cumsum(count) - count, count)
+    xyz = [column - column[first] for column in coords.T]
+    # Each ring is closed, so consecutive coordinates of one ring are its edges; the step
+    # from a ring's last coordinate to the next ring's first is not one.
     sizes = _ring_sizes(polygons)
-    starts_edge = np.ones(len(coords), dtype=bool)
-    starts_edge[np.cumsum(sizes)[sizes > 0] - 1] = False
-    edge = np.flatnonzero(starts_edge[:-1])
-    a, b, owner = coords[edge], coords[edge + 1], owner[edge]
+    not_edge = np.zeros(max(len(coords) - 1, 0), dtype=bool)
+    not_edge[(np.cumsum(sizes)[sizes > 0] - 1)[:-1]] = True
     out = np.zeros((len(polygons), 3))
     for axis in range(3):
-        i, j = (axis + 1) % 3, (axis + 2) % 3
-        cross = a[:, i] * b[:, j] - a[:, j] * b[:, i]
-        out[:, axis] = np.bincount(owner, weights=cross, minlength=len(out)) / 2.0
+        i, j = xyz[(axis + 1) % 3], xyz[(axis + 2) % 3]
+        cross = i[:-1] * j[1:] - j[:-1] * i[1:]
+        cross[not_edge] = 0.0
+        out[:, axis] = np.bincount(owner[:-1], weights=cross, minlength=len(out)) / 2.0
     return out
 
 

@@ -82,7 +82,6 @@ def export(
     from twin.crs import parse_crs, stated_height
     from twin.formats import write
     from twin.formats.objects import select
-    from twin.formats.tiles3d import heights
     from twin.outputs import check_output, twin_files
 
     if no_geoid and fmt != "3dtiles":
@@ -93,7 +92,11 @@ def export(
     if vertical_crs is not None:
         height = parse_crs(vertical_crs, what="--vertical-crs")
         model = dataclasses.replace(model, crs=stated_height(model.crs, height))
-    how = heights(model.crs, no_geoid=no_geoid) if fmt == "3dtiles" else None
+    how = None
+    if fmt == "3dtiles":  # imported only here: its mesh stack takes half a second to load
+        from twin.formats.tiles3d import heights
+
+        how = heights(model.crs, no_geoid=no_geoid)
     rows = select(model, bbox=bbox)
     options = {"no_geoid": no_geoid} if fmt == "3dtiles" else {"scale": scale}
     write(model, output, format=fmt, rows=rows, lods=list(lods) or None, **options)

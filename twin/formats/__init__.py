@@ -76,9 +76,11 @@ def write(model: CityModel, path: str | Path, /, *, format: str, **options: Any)
     CityJSON, ``no_geoid`` for 3D Tiles (mesh formats take one LoD of ``lods``, by default
     the highest).
     """
-    from twin.formats import citygml, cityjson, meshes, tiles3d
-
+    # Each format's module is imported when asked for: the mesh formats load trimesh and
+    # scipy, half a second of a small CityJSON export.
     if format == "3dtiles":
+        from twin.formats import tiles3d
+
         lods = options.get("lods")
         if lods and len(lods) > 1:
             raise InputError(f"3D Tiles takes one LoD at a time, not {', '.join(lods)}")
@@ -88,13 +90,17 @@ def write(model: CityModel, path: str | Path, /, *, format: str, **options: Any)
         )
         return Path(path) / "tileset.json"
     if format in ("obj", "glb", "stl"):
+        from twin.formats import meshes
+
         writer = {"obj": meshes.write_obj, "glb": meshes.write_glb, "stl": meshes.write_stl}
         lod = meshes.lod_of(model, options.get("lods"))
         return writer[format](model, path, rows=options.get("rows"), lod=lod)
-    if format == "cityjson":
-        return cityjson.write(model, path, **options)
+    if format in ("cityjson", "cityjsonseq"):
+        from twin.formats import cityjson
+
+        return cityjson.write(model, path, seq=format == "cityjsonseq", **options)
     if format == "citygml":
+        from twin.formats import citygml
+
         return citygml.write(model, path, rows=options.get("rows"), lods=options.get("lods"))
-    if format == "cityjsonseq":
-        return cityjson.write(model, path, seq=True, **options)
     raise InputError(f"unknown export format {format!r}; known: {', '.join(WRITERS)}")

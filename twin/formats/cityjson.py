@@ -2,17 +2,13 @@
 
 Reading upgrades older versions on the way (their Building and BuildingPart encoding is the
 same as 2.0's); coordinates are de-quantised with the file's ``transform`` and, when a target
-CRS is given, reprojected. A document is parsed by simdjson without a Python tree of its
-geometry (:func:`_scan`): vertices come out as one numpy array, and the city objects' text is
-read into flat columns by a compiled walk (:mod:`twin.formats._walk`, Cython), so that only
-attributes become Python objects; an irregular document (other city object types, broken
-geometry) is parsed whole by orjson instead, which finds and names the problem.
+CRS is given, reprojected. A document is parsed by orjson; its vertices become one numpy array
+and the boundaries of all geometries flat numpy arrays (vertex indices, ring and surface
+sizes), flattened level by level with ``itertools.chain``, so that no Python code runs per
+vertex index (:class:`_Reader`). Polygons, footprints and the layers are made on first use.
 Writing quantises to a ``transform`` (1 mm by default) with the model origin as
 ``translate``, deduplicates vertices with numpy, and writes either one document or
-CityJSONSeq (a header line, then one ``CityJSONFeature`` a line). A model just read, not yet
-used, is written back from what the reader kept, without making its layers (the city
-objects' text as read, less the members the writer leaves out, when their geometries,
-attributes and links need no change).
+CityJSONSeq (a header line, then one ``CityJSONFeature`` a line).
 
 The public functions :func:`document`, :func:`header` and :func:`features` return plain dicts
 for servers (OGC API - Features items), :func:`read` and :func:`write` work on files.
@@ -23,10 +19,8 @@ from __future__ import annotations
 import codecs
 import functools
 import json
-import threading
 from collections import Counter
-from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, compress, repeat
 from pathlib import Path
 from types import NoneType
 from typing import Any
@@ -36,14 +30,12 @@ import orjson
 import pandas as pd
 import pyproj
 import shapely
-import simdjson
 from numpy.typing import NDArray
 
 from twin.crs import epsg_url, horizontal, parse_crs, stated_height, vertical, with_height
 from twin.errors import CRSError, InputError
 from twin.files import atomic, gc_paused
 from twin.formats import objects as obj_table
-from twin.formats._walk import GEOMETRY_COLUMNS, JSON_TYPES, OBJECT_COLUMNS, minified, walk
 from twin.formats.objects import ADDRESS, BUILDING_TYPES, Deferred, Objects, Surfaces
 from twin.model import CityModel
 
@@ -74,44 +66,17 @@ MAX_COORDINATE = 1e9
 #: metadata members carried over from an imported file
 _KEPT_METADATA = ("identifier", "pointOfContact", "referenceDate", "title")
 
-#: the geometry types and the city object types of the walk's codes
-_KINDS = np.array(["MultiSurface", "CompositeSurface", "Solid"], dtype=object)
-_BUILDING_KINDS = np.array(["Building", "BuildingPart"], dtype=object)
-
-#: members of a geometry and of its semantics that are written back as read
-_PLAIN = frozenset({"type", "lod", "boundaries", "semantics"})
-_SEMANTICS = frozenset({"surfaces", "values"})
-
-
-@dataclass(frozen=True)
-class _AsRead:
-    """A CityJSON document's buildings as read, ready to be written back (see :func:`write`).
-
-    Kept by :func:`read` for a document (not CityJSONSeq) whose vertices are all used by its
-    buildings. ``geometries`` holds per object its list of CityJSON 2.0 geometry objects: the
-    file's own as pre-serialised JSON (an ``orjson.Fragment``), or, where the file's need
-    rewriting (a numeric LoD, other members), dicts whose ``boundaries`` and semantic
-    ``values`` are fragments; the indices refer to ``vertices`` (in the project CRS).
-    ``text``, when not ``None``, is the ``CityObjects`` of the file as minified JSON less
-    the members the writer leaves out (``geographicalExtent``, empty attributes, ...), which
-    is exactly what the writer would make of them (``geometries`` is then empty).
-    """
-
-    ids: list[str]
-    types: list[str]
-    parents: list[str | None]
-    attributes: list[dict[str, Any]]
-    geometries: list[orjson.Fragment | list[dict[str, Any]]]
-    vertices: NDArray[np.float64]
-    text: bytes | None = None
-
 
 class _Reader:
     """Accumulates objects and surface rings over one document or many CityJSONSeq lines.
 
-    The walk over the city objects only gathers flat lists (vertex indices, ring and surface
-    sizes, semantic values, one entry per geometry); :meth:`result` checks and assembles them
-    with numpy.
+    Each chunk (a document, or a CityJSONSeq feature with its own vertices) is read column by
+    column: one list per member of the city objects and of their geometries, taken with list
+    comprehensions, and the boundaries flattened level by level (``itertools.chain``) into
+    numpy arrays of vertex indices, ring sizes and surface sizes. No Python code runs per
+    vertex index; per object and per geometry only a few dict look-ups. What does not fit
+    (a broken geometry) is found by the checks on the columns and named by
+    :func:`_geometry_problem`, which reads the geometries one by one.
     """
 
     def __init__(self, path: Path) -> None:
@@ -128,19 +93,16 @@ class _Reader:
         self.surface_rings: list[NDArray[np.int64]] = []  # per chunk: per surface, its rings
         self.values: list[NDArray[np.float64]] = []  # per chunk, per surface: its semantic
         # value (NaN: no class)
-        # per geometry: owner row, LoD, type, surfaces, its first class, its number of classes
-        self.geometries: list[tuple[int, str, str, int, int, int]] = []
+        # per chunk, per geometry: owner row, LoD, type, number of surfaces and of classes
+        self.owner: list[NDArray[np.int64]] = []
+        self.lod: list[list[str]] = []
+        self.kind: list[list[str]] = []
+        self.count: list[NDArray[np.int64]] = []
+        self.n_classes: list[NDArray[np.int64]] = []
+        self.n_geometries = 0
         # per Solid with interior shells: its geometry number, and the surfaces of each shell
         self.shells: dict[int, list[int]] = {}
-        self.classes: list[bytes] = []  # per chunk: its semantic surface lists as JSON
-        self.n_classes = 0  # semantic surfaces so far
-        self.typed = True  # whether every semantic surface so far is an object with a type
-        # per object: its geometries to write back (see _AsRead); per chunk: its vertices
-        self.kept: list[orjson.Fragment | list[dict[str, Any]]] = []
-        self.text: bytes | None = None  # the city objects' text, when written as it is
-        # each attribute name with each type of its values, when the walk read them
-        self.attribute_types: list[tuple[str, type]] | None = None
-        self.chunks: list[int] = []
+        self.classes: list[list[Any]] = []  # per geometry: its semantic surfaces
         # the ids of every city object read (of any type), and the ``parents`` and
         # ``children`` of the buildings: (object id, member, ids), checked by :meth:`result`
         self.every_id: set[str] = set()
@@ -156,13 +118,14 @@ class _Reader:
         by :func:`_transform_of`), each coordinate finite and within :data:`MAX_COORDINATE`
         (``where`` names the chunk: a CityJSONSeq feature)."""
         try:
-            raw = np.asarray(vertices, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise InputError(f"{self.path}: 'vertices' is not a list of [x, y, z]") from None
-        if raw.size == 0:
-            raw = raw.reshape(0, 3)
-        if raw.ndim != 2 or raw.shape[1] != 3:
-            raise InputError(f"{self.path}: 'vertices' is not a list of [x, y, z]")
+            if not isinstance(vertices, list) or (vertices and set(map(len, vertices)) != {3}):
+                raise TypeError
+            flat = list(chain.from_iterable(vertices))
+            if not set(map(type, flat)) <= {int, float}:
+                raise TypeError
+            raw = np.array(flat, dtype=np.float64).reshape(-1, 3)
+        except (TypeError, ValueError, OverflowError):
+            raise InputError(f"{self.path}: {where}'vertices' is not a list of [x, y, z]") from None
         if transform is not None:  # column by column: numpy broadcasts over rows of 3 slowly
             scale, translate = transform["scale"], transform["translate"]
             raw = np.column_stack([raw[:, k] * scale[k] + translate[k] for k in range(3)])
@@ -177,255 +140,166 @@ class _Reader:
         return raw
 
     def add(
-        self, city_objects: dict[str, Any], vertices: Any, transform: dict | None, where: str = ""
+        self, city_objects: Any, vertices: Any, transform: dict | None, where: str = ""
     ) -> None:
         """Read one chunk: a document's or a feature's objects with its own vertex list
         (``where`` names a feature)."""
-        self.attribute_types = None  # gathered from the attribute dicts (to_model)
         raw = self._vertices(vertices, transform, where)
         if not isinstance(city_objects, dict):
-            raise InputError(f"{self.path}: 'CityObjects' is not an object")
+            raise InputError(f"{self.path}: {where}'CityObjects' is not an object")
         self.every_id.update(city_objects)
-        first_geometry = len(self.geometries)
-        shells: list[Any] = []  # per geometry: its surfaces
-        described: list[Any] = []  # per geometry with semantics: its semantic surfaces
-        values: list[Any] = []  # per surface: its semantic value (None: no class)
-        for oid, item in city_objects.items():
-            kind = item.get("type") if isinstance(item, dict) else None
-            if not isinstance(kind, str) or (kind not in KNOWN_TYPES and not kind.startswith("+")):
-                raise self.fail(oid, f"unknown city object type {kind!r}")
-            if kind not in BUILDING_TYPES:
-                self.skipped[kind] += 1
-                continue
-            row = len(self.ids)
-            self.ids.append(oid)
-            self.types.append(kind)
-            for member in ("parents", "children"):
-                ids = item.get(member)
-                if ids is not None and not (
-                    isinstance(ids, list) and all(isinstance(i, str) for i in ids)
-                ):
+        oids, items = list(city_objects), list(city_objects.values())
+        kinds = [item.get("type") if type(item) is dict else None for item in items]
+        known = [type(k) is str and (k in KNOWN_TYPES or k.startswith("+")) for k in kinds]
+        if not all(known):
+            at = known.index(False)
+            raise self.fail(oids[at], f"unknown city object type {kinds[at]!r}")
+        keep = [k in BUILDING_TYPES for k in kinds]
+        self.skipped.update(compress(kinds, [not k for k in keep]))
+        oids, items = list(compress(oids, keep)), list(compress(items, keep))
+        base = len(self.ids)
+        self.ids.extend(oids)
+        self.types.extend(compress(kinds, keep))
+        self.parents.extend(self._links(oids, items))
+        self.attributes.extend(self._attributes(oids, items))
+        self._geometries(oids, items, base, raw, where)
+
+    def _links(self, oids: list[str], items: list[dict[str, Any]]) -> list[str | None]:
+        """Each object's parent (``None``: none); its ``parents`` and ``children`` noted for
+        :meth:`_check_links`."""
+        for member in ("parents", "children"):
+            for oid, ids in zip(oids, [item.get(member) for item in items], strict=True):
+                if ids is None:
+                    continue
+                if not (isinstance(ids, list) and all(type(i) is str for i in ids)):
                     raise self.fail(oid, f"'{member}' is not a list of ids")
                 if ids:
                     self.links.append((oid, member, ids))
-            parents = item.get("parents")
-            self.parents.append(parents[0] if parents else None)
-            attributes = item.get("attributes") or {}
-            if not isinstance(attributes, dict):
-                raise self.fail(oid, "'attributes' is not an object")
-            attributes = dict(attributes)
-            if "address" in item:
-                attributes[ADDRESS] = item["address"]
-            self.attributes.append(attributes)
-            geometries = item.get("geometry") or []
-            plain = [self._geometry(oid, row, g, shells, described, values) for g in geometries]
-            self.kept.append(
-                orjson.Fragment(orjson.dumps(geometries))
-                if all(plain)
-                else [_rewritten(g) for g in geometries if _surfaces(g)]
-            )
-        text = orjson.dumps(shells)
-        try:
-            index, offset, ring_length, surface_rings = _nested(text)
-        except _Malformed as exc:
-            geometry = first_geometry + _geometry_at(text, exc.offset)
-            raise self.fail(self.ids[self.geometries[geometry][0]], exc.problem) from None
-        bad = (index < 0) | (index >= len(raw))
-        if bad.any():
-            at = int(np.argmax(bad))
-            geometry = first_geometry + _geometry_at(text, int(offset[at]))
-            raise self.fail(
-                self.ids[self.geometries[geometry][0]],
-                f"vertex index {int(index[at])} out of range ({len(raw)} vertices)",
-            )
-        try:
-            self.values.append(np.asarray(values, dtype=np.float64).reshape(-1))  # None: NaN
-        except (TypeError, ValueError):
-            raise InputError(f"{self.path}: semantic values are not integers") from None
-        self._commit(raw, index, ring_length, surface_rings, described)
+        return [p[0] if p else None for p in [item.get("parents") for item in items]]
 
-    def _commit(
+    def _attributes(self, oids: list[str], items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each object's attributes, its ``address`` among them (under :data:`ADDRESS`)."""
+        attributes = [item.get("attributes") or {} for item in items]
+        plain = [type(a) is dict for a in attributes]
+        if not all(plain):
+            raise self.fail(oids[plain.index(False)], "'attributes' is not an object")
+        for at in [k for k, item in enumerate(items) if "address" in item]:
+            attributes[at] = {**attributes[at], ADDRESS: items[at]["address"]}
+        return attributes
+
+    def _geometries(
         self,
+        oids: list[str],
+        items: list[dict[str, Any]],
+        base: int,
         raw: NDArray[np.float64],
-        index: NDArray[np.int64],
-        ring_length: NDArray[np.int64],
-        surface_rings: NDArray[np.int64],
-        described: list[Any],
+        where: str,
     ) -> None:
-        """Keep a checked chunk: its vertices, indices, ring and surface sizes, classes."""
+        """Read the objects' geometries into columns and flat arrays (rows from ``base``)."""
+        lists = [item.get("geometry") or [] for item in items]
+        if not all(type(g) is list for g in lists):
+            at = [type(g) is list for g in lists].index(False)
+            raise self.fail(oids[at], "'geometry' is not a list of geometries")
+        per_object = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+        geometries = list(chain.from_iterable(lists))
+        owner = np.repeat(np.arange(len(lists)), per_object)
+
+        def problem() -> InputError:
+            """The first geometry that does not read, named."""
+            for row, geometry in zip(owner.tolist(), geometries, strict=True):
+                found = _geometry_problem(geometry, len(raw))
+                if found is not None:
+                    return self.fail(oids[row], found)
+            return InputError(f"{self.path}: {where}a geometry does not read as CityJSON")
+
+        if not all(type(g) is dict for g in geometries):
+            raise problem()
+        kinds = [g.get("type") for g in geometries]
+        known = all(type(k) is str and k in _GEOMETRY_TYPES for k in kinds)
+        if not known or any("template" in g for g in geometries):
+            raise problem()
+        lods = [lod if type(lod) is str else str(lod) for lod in [g.get("lod") for g in geometries]]
+        boundaries = [g.get("boundaries") for g in geometries]
+        semantics = [g.get("semantics") or {} for g in geometries]
+        if not all(type(s) is dict for s in semantics):
+            raise problem()
+        given = [s.get("values") for s in semantics]
+        solid = [k == "Solid" for k in kinds]
+        surface_lists = [
+            _shell_surfaces(b) if is_solid else b
+            for b, is_solid in zip(boundaries, solid, strict=True)
+        ]
+        values = [
+            _shell_values(b, v) if is_solid and v else v
+            for b, v, is_solid in zip(boundaries, given, solid, strict=True)
+        ]
+        if not all(type(s) is list for s in surface_lists) or any(
+            v is None and g for v, g in zip(values, given, strict=True)
+        ):
+            raise problem()
+        count = np.fromiter(map(len, surface_lists), dtype=np.int64, count=len(geometries))
+        has_values = [bool(v) for v in values]
+        if not all(type(v) is list for v in compress(values, has_values)):
+            raise problem()
+        n_values = np.array([len(v) if v else -1 for v in values], dtype=np.int64)
+        if ((n_values >= 0) & (n_values != count)).any():
+            raise problem()
+        classes = [
+            s.get("surfaces") or [] if v else [] for s, v in zip(semantics, has_values, strict=True)
+        ]
+        if not all(type(c) is list for c in classes) or not all(
+            type(c) is dict and type(c.get("type")) in _CLASS_TYPES
+            for c in chain.from_iterable(classes)
+        ):
+            raise problem()
+        flat_values = list(
+            chain.from_iterable(
+                v if v else repeat(None, n) for v, n in zip(values, count.tolist(), strict=True)
+            )
+        )
+        if not set(map(type, flat_values)) <= {int, NoneType}:
+            raise problem()
+        surfaces = list(chain.from_iterable(surface_lists))
+        if not all(type(s) is list for s in surfaces):
+            raise problem()
+        surface_rings = np.fromiter(map(len, surfaces), dtype=np.int64, count=len(surfaces))
+        rings = list(chain.from_iterable(surfaces))
+        if not all(type(r) is list for r in rings):
+            raise problem()
+        ring_length = np.fromiter(map(len, rings), dtype=np.int64, count=len(rings))
+        flat = list(chain.from_iterable(rings))
+        if not set(map(type, flat)) <= {int}:
+            raise problem()
+        try:
+            index = np.array(flat, dtype=np.int64)
+        except OverflowError:
+            raise problem() from None
+        if len(index) and (index.min() < 0 or index.max() >= len(raw)):
+            raise problem()
+        for number in [k for k, b in enumerate(boundaries) if solid[k] and len(b) > 1]:
+            shells = [len(shell) for shell in boundaries[number]]
+            self.shells[self.n_geometries + number] = shells
+        self.owner.append(owner + base)
+        self.lod.append(lods)
+        self.kind.append(kinds)
+        self.count.append(count)
+        self.n_classes.append(np.fromiter(map(len, classes), np.int64, count=len(classes)))
+        self.classes.extend(classes)
+        self.n_geometries += len(geometries)
+        self.values.append(np.array(flat_values, dtype=np.float64))  # None: NaN
         self.ring_length.append(ring_length)
         self.surface_rings.append(surface_rings)
         self.indices.append(index + self.n_vertices)
         self.vertices.append(raw)
         self.n_vertices += len(raw)
-        self.chunks.append(len(raw))
-        self.classes.append(orjson.dumps(described))
-
-    def add_scanned(self, scanned: _Scanned, transform: dict | None) -> bool:
-        """Read a whole document from :func:`_scan`, as :meth:`add` would; ``False`` when
-        the document is not regular enough for that (then a fresh reader's :meth:`add` reads
-        it, and finds and names the problem if there is one).
-
-        :func:`twin.formats._walk.walk` reads the city objects' text into columns; only the
-        attributes (in one call) and the objects' parents become Python objects.
-        """
-        raw = self._vertices(scanned.vertices, transform)
-        text = scanned.text
-        walked = walk(text, len(raw))
-        if walked is None or not walked["linked"]:
-            # irregular ``parents`` or ``children`` (perhaps naming no object): the full
-            # parse checks them
-            return False
-        ids: list[str] = walked["ids"]
-        table = np.frombuffer(walked["objects"], dtype=np.int64).reshape(-1, len(OBJECT_COLUMNS))
-        obj = dict(zip(OBJECT_COLUMNS, table.T, strict=True))
-        shape = (-1, len(GEOMETRY_COLUMNS))
-        geo = dict(
-            zip(
-                GEOMETRY_COLUMNS,
-                np.frombuffer(walked["geometries"], dtype=np.int64).reshape(shape).T,
-                strict=True,
-            )
-        )
-        attributes: list[dict[str, Any]] = orjson.loads(walked["attributes"])
-        for row in np.flatnonzero(obj["address_a"] >= 0).tolist():
-            address = _span(text, int(obj["address_a"][row]), int(obj["address_b"][row]))
-            attributes[row] = {**attributes[row], ADDRESS: address}
-        self.attribute_types = [(name, JSON_TYPES[code]) for name, code in walked["kinds"]]
-        lods: list[str] = walked["lods"]
-        for k in np.flatnonzero(geo["lod_is_text"] == 0).tolist():
-            if lods[k] != "None":  # a number: as str() of the number
-                lods[k] = str(orjson.loads(lods[k]))
-        n, sizes = geo["surfaces"], geo["classes"]
-        base, first = len(self.ids), self.n_classes
-        firsts = first + np.cumsum(sizes) - sizes
-        self.geometries.extend(
-            zip(
-                (base + geo["owner"]).tolist(),
-                lods,
-                _KINDS[geo["kind"]].tolist(),
-                n.tolist(),
-                firsts.tolist(),
-                sizes.tolist(),
-                strict=True,
-            )
-        )
-        self.n_classes += int(sizes.sum())
-        self.typed = self.typed and bool(geo["typed"][sizes > 0].all())
-        self.values.append(np.frombuffer(walked["values"], dtype=np.float64))
-        self.ids.extend(ids)
-        self.types.extend(_BUILDING_KINDS[obj["type"]].tolist())
-        self.parents.extend(walked["parents"])
-        self.attributes.extend(attributes)
-        plain = geo["plain"].astype(bool)
-        if (
-            plain.all()
-            and not any(kind is NoneType and name != ADDRESS for name, kind in self.attribute_types)
-            and walked["linked"]
-        ):
-            self.text = walked["written"]
-        else:
-            self._keep(text, obj, geo["owner"], plain, n)
-        ring_length = np.frombuffer(walked["ring_length"], dtype=np.int64)
-        surface_rings = np.frombuffer(walked["surface_rings"], dtype=np.int64)
-        index = np.frombuffer(walked["index"], dtype=np.int64)
-        described = orjson.Fragment(walked["classes"])
-        self._commit(raw, index, ring_length, surface_rings, described)
-        return True
-
-    def _keep(
-        self,
-        text: bytes,
-        obj: dict[str, NDArray[np.int64]],
-        owner: NDArray[np.int64],
-        plain: NDArray[np.bool_],
-        n: NDArray[np.int64],
-    ) -> None:
-        """Keep each object's geometries to write back (see :class:`_AsRead`): the text of
-        its ``geometry`` as read (minified), or when one needs rewriting, the rewritten
-        geometries."""
-        spans = zip(obj["geometry_a"].tolist(), obj["geometry_b"].tolist(), strict=True)
-        texts = [minified(text[start:end]) if start >= 0 else b"[]" for start, end in spans]
-        if plain.all():
-            self.kept.extend(map(orjson.Fragment, texts))
-            return
-        stop = np.cumsum(np.bincount(owner, minlength=len(texts))).tolist()
-        a, as_read, sizes = 0, plain.tolist(), n.tolist()
-        for geometries, b in zip(texts, stop, strict=True):
-            if all(as_read[a:b]):
-                self.kept.append(orjson.Fragment(geometries))
-            else:
-                pairs = zip(orjson.loads(geometries) or [], sizes[a:b], strict=True)
-                self.kept.append([_rewritten(g) for g, m in pairs if m])
-            a = b
-
-    def _geometry(
-        self,
-        oid: str,
-        row: int,
-        geometry: dict[str, Any],
-        shells: list[Any],
-        described: list[Any],
-        found: list[Any],
-    ) -> bool:
-        """Note one geometry, its surfaces in ``shells``, its semantic surfaces in
-        ``described`` and its surfaces' semantic values in ``found``; whether it is CityJSON
-        2.0 as it is (else see :func:`_rewritten`)."""
-        kind = geometry.get("type")
-        if "template" in geometry or kind == "GeometryInstance":
-            raise self.fail(oid, "geometry templates (GeometryInstance) are not supported")
-        lod = geometry.get("lod")
-        semantics = geometry.get("semantics") or {}
-        values = semantics.get("values")
-        if kind not in ("MultiSurface", "CompositeSurface", "Solid"):
-            raise self.fail(oid, f"geometry type {kind!r} is not supported")
-        surfaces = _surfaces(geometry)
-        if not isinstance(surfaces, list):
-            raise self.fail(oid, f"LoD {lod}: boundaries are not a list of surfaces")
-        if kind == "Solid":
-            boundaries = geometry["boundaries"]
-            if not all(isinstance(shell, list) for shell in boundaries):
-                raise self.fail(oid, f"LoD {lod}: a Solid's shells are not lists of surfaces")
-            if values and (not isinstance(values, list) or len(values) != len(boundaries)):
-                raise self.fail(oid, f"LoD {lod}: semantic values do not match the shells")
-            if len(boundaries) > 1:  # interior shells (cavities) follow the exterior
-                self.shells[len(self.geometries)] = [len(shell) for shell in boundaries]
-            values = (
-                [
-                    v
-                    for shell, vs in zip(boundaries, values, strict=True)
-                    for v in vs or [None] * len(shell)
-                ]
-                if values
-                else None
-            )
-        shells.append(surfaces)
-        classes = (semantics.get("surfaces") or []) if values else []
-        self.typed = self.typed and _is_typed(classes)
-        if values:
-            if len(values) != len(surfaces):
-                problem = f"{len(values)} semantic values for {len(surfaces)} surfaces"
-                raise self.fail(oid, f"LoD {lod}: {problem}")
-            found.extend(values)
-        else:
-            found.extend([None] * len(surfaces))
-        self.geometries.append((row, str(lod), kind, len(surfaces), self.n_classes, len(classes)))
-        if classes:
-            described.append(classes)
-            self.n_classes += len(classes)
-        return (
-            geometry.keys() <= _PLAIN
-            and isinstance(lod, str)
-            and len(surfaces) > 0
-            and (not semantics or (bool(classes) and semantics.keys() <= _SEMANTICS))
-        )
 
     def _locate(self, ring: int) -> tuple[int, int]:
         """The geometry ``ring`` belongs to, and the number of its surface in that geometry."""
         surface = int(np.searchsorted(np.cumsum(_cat(self.surface_rings)), ring, side="right"))
-        ends = np.cumsum([g[3] for g in self.geometries])
+        count = _cat(self.count)
+        ends = np.cumsum(count)
         geometry = int(np.searchsorted(ends, surface, side="right"))
-        return geometry, surface - int(ends[geometry] - self.geometries[geometry][3])
+        return geometry, surface - int(ends[geometry] - count[geometry])
 
     def _check_links(self) -> None:
         """Refuse a building whose ``parents`` or ``children`` name an object the file does
@@ -442,26 +316,26 @@ class _Reader:
     def result(self, transformer: pyproj.Transformer | None) -> tuple[Objects, Deferred]:
         """Check what was read; the objects, and their surfaces made when first used."""
         self._check_links()
+        owner, count, n_classes = _cat(self.owner), _cat(self.count), _cat(self.n_classes)
+        lod = np.asarray(list(chain.from_iterable(self.lod)), dtype=object)
+        kind = np.asarray(list(chain.from_iterable(self.kind)), dtype=object)
         length = _cat(self.ring_length)
         short = np.flatnonzero(length < 3)
         if len(short):
             geometry, surface = self._locate(int(short[0]))
-            row, lod = self.geometries[geometry][:2]
-            problem = f"LoD {lod} surface {surface} has a ring of {length[short[0]]} vertices"
-            raise self.fail(self.ids[row], problem)
-        columns = list(zip(*self.geometries, strict=True)) or [()] * 6
-        owner, first, n_classes, count = (
-            np.asarray(columns[k], dtype=np.int64) for k in (0, 4, 5, 3)
-        )
-        lod, kind = (np.asarray(columns[k], dtype=object) for k in (1, 2))
-        value = _cat(self.values) if self.values else np.empty(0)
+            problem = (
+                f"LoD {lod[geometry]} surface {surface} has a ring of {length[short[0]]} vertices"
+            )
+            raise self.fail(self.ids[owner[geometry]], problem)
+        value = _cat(self.values)
         has = ~np.isnan(value)
         bad = np.flatnonzero(has & ((value < 0) | (value >= np.repeat(n_classes, count))))
         if len(bad):
             geometry = int(np.searchsorted(np.cumsum(count), bad[0], side="right"))
             problem = f"semantic value {value[bad[0]]:g} out of range"
             raise self.fail(self.ids[owner[geometry]], problem)
-        described, total = self.classes, self.n_classes
+        first = np.cumsum(n_classes) - n_classes
+        described, total = self.classes, int(n_classes.sum())
 
         vertices = _cat(self.vertices) if self.vertices else np.empty((0, 3))
         if transformer is not None:
@@ -470,13 +344,14 @@ class _Reader:
         used = np.zeros(len(vertices), dtype=bool)
         used[index] = True
         rings = _cat(self.surface_rings)
+        shells = self.shells
 
         def make() -> Surfaces:
             table = np.empty((total + 1, 2), dtype=object)  # last row (None): no class
             if total:
-                lists = chain.from_iterable(orjson.loads(blob) for blob in described)
-                classes = chain.from_iterable(lists)
-                table[:-1] = list(map(_semantic_class, classes))
+                flat = list(chain.from_iterable(described))
+                table[:-1, 0] = [c.get("type") for c in flat]
+                table[:-1, 1] = [_more(c) if len(c) > 1 or "type" not in c else None for c in flat]
             at = np.where(has, np.repeat(first, count) + np.where(has, value, 0), total)
             semantic = table[at.astype(np.int64)]
             ends = np.cumsum(length)
@@ -490,10 +365,10 @@ class _Reader:
                 ),
             )
             shell = None
-            if self.shells:
+            if shells:
                 shell = np.zeros(len(at), dtype=np.int64)
                 start = np.cumsum(count) - count
-                for geometry, sizes in self.shells.items():
+                for geometry, sizes in shells.items():
                     at_shells = np.repeat(np.arange(len(sizes)), sizes)
                     shell[start[geometry] : start[geometry] + len(at_shells)] = at_shells
             return Surfaces(
@@ -511,57 +386,101 @@ class _Reader:
             types=np.asarray(self.types, dtype=object),
             parents=np.asarray(self.parents, dtype=object),
             attributes=self.attributes,
-            attribute_types=self.attribute_types,
         )
-        as_read, all_used = None, bool(used.all())
-        if len(self.chunks) == 1 and all_used and self.typed:
-            as_read = _AsRead(
-                self.ids, self.types, self.parents, self.attributes, self.kept, vertices, self.text
-            )
         lods = sorted(set(lod[count > 0].tolist()))
-        return objects, Deferred(make, lods, vertices if all_used else vertices[used], as_read)
+        coordinates = vertices if used.all() else vertices[used]
+        return objects, Deferred(make, lods, coordinates)
 
 
-def _surfaces(geometry: dict[str, Any], /) -> Any:
-    """A geometry's surfaces: its boundaries, or a Solid's shells' surfaces, one after the
-    other (exterior first)."""
-    boundaries = geometry.get("boundaries")
-    if geometry.get("type") != "Solid" or not isinstance(boundaries, list):
-        return boundaries
-    return list(chain.from_iterable(s for s in boundaries if isinstance(s, list)))
+#: the geometry types a twin reads
+_GEOMETRY_TYPES = frozenset({"MultiSurface", "CompositeSurface", "Solid"})
+
+#: the types a semantic surface's ``type`` may have (absent: no class)
+_CLASS_TYPES = (str, NoneType)
 
 
-def _rewritten(geometry: dict[str, Any], /) -> dict[str, Any]:
-    """A read geometry as CityJSON 2.0: LoD as text, only type, LoD, boundaries and
-    semantics (none when no surface has a class)."""
-    out = {
-        "type": geometry["type"],
-        "lod": str(geometry.get("lod")),
-        "boundaries": orjson.Fragment(orjson.dumps(geometry["boundaries"])),
-    }
-    semantics = geometry.get("semantics") or {}
-    if semantics.get("surfaces") and semantics.get("values"):
-        out["semantics"] = {
-            "surfaces": orjson.Fragment(orjson.dumps(semantics["surfaces"])),
-            "values": orjson.Fragment(orjson.dumps(semantics["values"])),
-        }
-    return out
+def _shell_surfaces(boundaries: Any, /) -> Any:
+    """A Solid's surfaces: those of its shells, one after the other (exterior first);
+    ``None`` when its boundaries are not a list of shells."""
+    if type(boundaries) is not list or not all(type(shell) is list for shell in boundaries):
+        return None
+    return boundaries[0] if len(boundaries) == 1 else list(chain.from_iterable(boundaries))
 
 
-def _is_typed(classes: list[Any], /) -> bool:
-    """Whether every semantic surface of a list is an object with a ``type``.
+def _shell_values(boundaries: Any, values: Any, /) -> Any:
+    """A Solid's semantic values, shell after shell (a shell without values: ``None`` for
+    each of its surfaces); ``None`` when they do not match its shells."""
+    if (
+        type(boundaries) is not list
+        or type(values) is not list
+        or len(values) != len(boundaries)
+        or not all(type(shell) is list for shell in boundaries)
+        or not all(v is None or type(v) is list for v in values)
+    ):
+        return None
+    if len(values) == 1:
+        return values[0] or [None] * len(boundaries[0])
+    return list(
+        chain.from_iterable(v or [None] * len(s) for s, v in zip(boundaries, values, strict=True))
+    )
+
+
+def _geometry_problem(geometry: Any, n_vertices: int, /) -> str | None:
+    """What is wrong with one geometry (``None``: nothing), as :meth:`_Reader.add` names it.
 
     Examples
     --------
-    >>> _is_typed([{"type": "RoofSurface"}]), _is_typed([{"type": "RoofSurface"}, {"id": 1}])
-    (True, False)
+    >>> _geometry_problem({"type": "MultiSurface", "lod": "1", "boundaries": [[[0, 1, 2]]]}, 3)
+    >>> _geometry_problem({"type": "MultiSurface", "lod": "1", "boundaries": [[[0, 1, 5]]]}, 3)
+    'vertex index 5 out of range (3 vertices)'
+    >>> _geometry_problem({"type": "MultiSolid", "lod": "1", "boundaries": []}, 3)
+    "geometry type 'MultiSolid' is not supported"
     """
-    return all(isinstance(c, dict) and "type" in c for c in classes)
-
-
-def _span(text: bytes, a: int, b: int, /) -> Any:
-    """The JSON value at ``text[a:b]``, ``None`` when ``a`` is negative (absent)."""
-    return orjson.loads(text[a:b]) if a >= 0 else None
+    if type(geometry) is not dict:
+        return "a geometry is not an object"
+    kind, lod = geometry.get("type"), geometry.get("lod")
+    if "template" in geometry or kind == "GeometryInstance":
+        return "geometry templates (GeometryInstance) are not supported"
+    if type(kind) is not str or kind not in _GEOMETRY_TYPES:
+        return f"geometry type {kind!r} is not supported"
+    boundaries = geometry.get("boundaries")
+    surfaces = _shell_surfaces(boundaries) if kind == "Solid" else boundaries
+    if type(surfaces) is not list:
+        if kind == "Solid" and type(boundaries) is list:
+            return f"LoD {lod}: a Solid's shells are not lists of surfaces"
+        return f"LoD {lod}: boundaries are not a list of surfaces"
+    for surface in surfaces:
+        if type(surface) is not list or not all(type(ring) is list for ring in surface):
+            return f"not nested as rings of surfaces ({surface!r:.40})"
+        for ring in surface:
+            for i in ring:
+                if type(i) is list:
+                    return f"not nested as rings of surfaces ({ring!r:.40})"
+                if type(i) is not int:
+                    return f"not integers in rings ({ring!r:.40})"
+                if not 0 <= i < n_vertices:
+                    return f"vertex index {i} out of range ({n_vertices} vertices)"
+    semantics = geometry.get("semantics") or {}
+    if type(semantics) is not dict:
+        return f"LoD {lod}: 'semantics' is not an object"
+    values = semantics.get("values")
+    if not values:
+        return None
+    if kind == "Solid":
+        values = _shell_values(boundaries, values)
+        if values is None:
+            return f"LoD {lod}: semantic values do not match the shells"
+    if type(values) is not list or len(values) != len(surfaces):
+        n = len(values) if type(values) is list else values
+        return f"LoD {lod}: {n} semantic values for {len(surfaces)} surfaces"
+    if not all(v is None or type(v) is int for v in values):
+        return f"LoD {lod}: semantic values are not integers"
+    classes = semantics.get("surfaces") or []
+    if type(classes) is not list or not all(type(c) is dict for c in classes):
+        return f"LoD {lod}: semantic surfaces are not a list of objects"
+    if not all(type(c.get("type")) in _CLASS_TYPES for c in classes):
+        return f"LoD {lod}: a semantic surface's 'type' is not text"
+    return None
 
 
 def _cat(arrays: list[NDArray[Any]], /) -> NDArray[Any]:
@@ -571,186 +490,11 @@ def _cat(arrays: list[NDArray[Any]], /) -> NDArray[Any]:
     return np.concatenate(arrays) if arrays else np.empty(0, dtype=np.int64)
 
 
-class _Malformed(Exception):
-    """Boundaries that are not surfaces of rings of vertex indices (internal to the reader)."""
-
-    def __init__(self, offset: int, problem: str) -> None:
-        super().__init__(problem)
-        self.offset, self.problem = offset, problem
-
-
-#: per byte of JSON text: its change of bracket depth; whether it may be in boundaries
-_STEP = np.zeros(256, dtype=np.int8)
-_STEP[ord("[")], _STEP[ord("]")] = 1, -1
-_DIGIT = np.zeros(256, dtype=bool)
-_DIGIT[ord("0") : ord("9") + 1] = True
-_ALLOWED = _DIGIT.copy()
-_ALLOWED[[ord("["), ord("]"), ord(","), ord("-")]] = True
-
-
-def _nested(blob: bytes, /) -> tuple[NDArray[np.int64], ...]:
-    """Vertex indices and sizes of a JSON array of geometries ``[[[i, ...], ...], ...]``.
-
-    One pass of numpy over the JSON text instead of a Python walk over a million small lists:
-    bracket depth by a cumulative sum over the non-digits, integers from the runs of digits
-    between them.
-
-    Returns
-    -------
-    index
-        The vertex indices, in order.
-    offset
-        Per index: its byte offset in ``blob`` (:func:`_geometry_at` finds its geometry).
-    ring_length
-        Per ring: its number of indices.
-    surface_rings
-        Per surface: its number of rings.
-
-    Raises
-    ------
-    _Malformed
-        With the offset and the problem: not nested as surfaces of rings, or not integers.
-
-    Examples
-    --------
-    >>> index, _, rings, surfaces = _nested(b"[[[[0,1,2]],[[2,3,14],[5,6,7]]],[[[-1,0,2]]]]")
-    >>> index.tolist(), rings.tolist(), surfaces.tolist()
-    ([0, 1, 2, 2, 3, 14, 5, 6, 7, -1, 0, 2], [3, 3, 3, 3], [1, 2, 1])
-    """
-    text = np.frombuffer(blob, dtype=np.uint8)
-    mark = np.flatnonzero(~_DIGIT[text])  # brackets, commas, signs
-    char = text[mark]
-    depth = np.cumsum(_STEP[char], dtype=np.int32)  # after each mark
-    deep = depth > 4
-    odd = ~_ALLOWED[char] | deep
-    if odd.any():
-        at = int(np.argmax(odd))
-        problem = "not nested as rings of surfaces" if deep[at] else "not integers in rings"
-        raise _Malformed(int(mark[at]), f"{problem} (near {blob[mark[at] : mark[at] + 20]!r})")
-    gap = np.diff(mark) - 1  # digits after each mark
-    before = np.flatnonzero(gap > 0)  # the mark before each number
-    if (depth[before] != 4).any():
-        at = int(mark[before[np.argmax(depth[before] != 4)]])
-        raise _Malformed(at, f"not nested as rings of surfaces (near {blob[at : at + 20]!r})")
-    start, length = mark[before] + 1, gap[before]
-    if len(length) and length.max() > 17:
-        raise _Malformed(int(start[np.argmax(length)]), "vertex index too large")
-    index = np.zeros(len(start), dtype=np.int64)
-    for k in range(int(length.max(initial=0))):
-        more = length > k
-        index[more] = index[more] * 10 + (text[start[more] + k] - ord("0"))
-    index[char[before] == ord("-")] *= -1
-    opens = char == ord("[")
-    ring_open, surface_open = opens & (depth == 4), opens & (depth == 3)
-    ring = np.cumsum(ring_open) - 1
-    surface = np.cumsum(surface_open) - 1
-    ring_length = np.bincount(ring[before], minlength=int(ring_open.sum()))
-    surface_rings = np.bincount(surface[ring_open], minlength=int(surface_open.sum()))
-    return index, start, ring_length, surface_rings
-
-
-def _geometry_at(blob: bytes, offset: int, /) -> int:
-    """The number of the geometry (member of the array ``blob``) at byte ``offset``."""
-    char = np.frombuffer(blob, dtype=np.uint8)[: offset + 1]
-    depth = np.cumsum(_STEP[char], dtype=np.int64)
-    return int(np.count_nonzero((char == ord("[")) & (depth == 2))) - 1
-
-
-def _semantic_class(surface: dict[str, Any], /) -> tuple[str | None, str | None]:
-    """A semantic surface's class and its other attributes as JSON text (``None``: none)."""
+def _more(surface: dict[str, Any], /) -> str | None:
+    """A semantic surface's attributes other than its class and links, as JSON text
+    (``None``: none)."""
     rest = {k: v for k, v in surface.items() if k not in ("type", "parent", "children")}
-    return surface.get("type"), json.dumps(rest, sort_keys=True) if rest else None
-
-
-@dataclass(frozen=True)
-class _Scanned:
-    """A CityJSON document as :func:`_scan` read it, without a Python tree of its geometry.
-
-    Attributes
-    ----------
-    head
-        Its ``type``, ``version``, ``metadata`` and ``transform`` (those present).
-    vertices : (m, 3) float
-        Its vertices as written (quantised when it has a ``transform``), if they are
-        triples (:func:`twin.formats._walk.walk` checks).
-    text
-        The document (minified when it was indented).
-    """
-
-    head: dict[str, Any]
-    vertices: NDArray[np.float64]
-    text: bytes
-
-
-#: a text with a line break among its first bytes is taken for indented (see :func:`_scan`)
-_LOOK_FOR_LINES = 2**16
-
-#: documents up to this size are parsed by a parser kept per thread (see :func:`_parse`)
-_KEPT_PARSER_BYTES = 16 * 2**20
-_parsers = threading.local()
-
-
-def _parse(text: bytes, /) -> Any:
-    """The document simdjson parses from ``text``; ``None`` when it is not JSON.
-
-    A small document is parsed by the parser kept for this thread, whose buffers are reused
-    instead of allocated and freed on every read (which costs as much as reading a small file,
-    in page faults); a large one, or one read while a value of the kept parser's last document
-    is still held (a traceback, say), by a parser of its own.
-    """
-    if len(text) <= _KEPT_PARSER_BYTES:
-        if not hasattr(_parsers, "parser"):
-            _parsers.parser = simdjson.Parser()
-        kept = _parsers.parser
-        try:
-            return kept.parse(text)
-        except ValueError:  # broken JSON, CityJSONSeq lines, or not UTF-8
-            return None
-        except RuntimeError:  # still in use
-            pass
-    try:
-        return simdjson.Parser().parse(text)
-    except (ValueError, RuntimeError):  # RuntimeError: an integer beyond 64 bits (BIGINT_ERROR)
-        return None  # the full parse reads it, or names the problem
-
-
-def _scan(text: bytes, /) -> _Scanned | None:
-    """A CityJSON document parsed by simdjson without building its Python tree (``None``
-    when ``text`` is not one JSON object with ``CityObjects`` and numeric ``vertices``).
-
-    simdjson checks the whole text and gives the vertices as one flat buffer; that they are
-    ``[x, y, z]`` triples is for :func:`twin.formats._walk.walk` to check, which reads the
-    city objects from the same text. An indented text (a line break among its first 64 kB:
-    JSON strings hold none) is first minified (:func:`twin.formats._walk.minified`), which
-    costs less than the parse and the walk going through its whitespace.
-    """
-    if text.find(b"\n", 0, _LOOK_FOR_LINES) >= 0:  # indented: read minified
-        text = minified(text)
-        if text is None:  # not JSON (the full parse says where)
-            return None
-    doc = _parse(text)
-    if not isinstance(doc, simdjson.Object):
-        return None
-    city_objects, vertices = doc.get("CityObjects"), doc.get("vertices")
-    if not isinstance(city_objects, simdjson.Object) or not isinstance(vertices, simdjson.Array):
-        return None
-    try:
-        flat = np.frombuffer(vertices.as_buffer(of_type="d"), dtype=np.float64)
-    except TypeError:  # not numbers only
-        return None
-    if len(flat) != 3 * len(vertices):
-        return None
-    head = {
-        key: _plain(doc[key]) for key in ("type", "version", "metadata", "transform") if key in doc
-    }
-    return _Scanned(head, flat.reshape(-1, 3), text)
-
-
-def _plain(value: Any, /) -> Any:
-    """A simdjson value as Python objects."""
-    if isinstance(value, simdjson.Object):
-        return value.as_dict()
-    return value.as_list() if isinstance(value, simdjson.Array) else value
+    return json.dumps(rest, sort_keys=True) if rest else None
 
 
 def _bytes(path: Path, /) -> bytes:
@@ -825,21 +569,19 @@ def read(
     path = Path(path)
     with gc_paused():
         text = _bytes(path)
-        scanned = _scan(text)
-        doc, lines = (scanned.head, []) if scanned is not None else _load(path, text)
+        doc, lines = _load(path, text)
         if not isinstance(doc, dict) or doc.get("type") != "CityJSON":
             raise InputError(f"{path}: not a CityJSON file (its 'type' is not \"CityJSON\")")
         version = str(doc.get("version"))
         if version not in ("1.0", "1.1", "2.0"):
             raise InputError(f"{path}: CityJSON version {version!r} is not supported (1.0-2.0)")
         metadata = doc.get("metadata") or {}
+        if not isinstance(metadata, dict):
+            raise InputError(f"{path}: 'metadata' is not an object")
         source_crs = _file_crs(path, metadata, crs)
         reader = _Reader(path)
         transform = _transform_of(path, doc.get("transform"))
-        if scanned is None or not reader.add_scanned(scanned, transform):
-            if scanned is not None:  # not regular: read it all, to find and name the problem
-                reader, (doc, lines) = _Reader(path), _load(path, text)
-            reader.add(doc.get("CityObjects") or {}, doc.get("vertices") or [], transform)
+        reader.add(doc.get("CityObjects") or {}, doc.get("vertices") or [], transform)
         for feature in lines:
             fid = feature.get("id")
             if not isinstance(feature.get("CityObjects"), dict):
@@ -849,7 +591,7 @@ def read(
         kind = "CityJSONSeq" if lines else "CityJSON"
         kept = {k: metadata[k] for k in _KEPT_METADATA if k in metadata}
         # Free the JSON tree while the collector is paused: it would walk it all otherwise.
-        del doc, lines, metadata, scanned, text
+        del doc, lines, metadata, text
         return obj_table.read_model(
             reader,
             path,
@@ -965,12 +707,32 @@ def _encode(
     scale: float,
     per_feature: bool,
 ) -> tuple[
-    dict[str, dict[str, Any]], NDArray[np.int64], NDArray[np.int64], NDArray[np.float64] | None
+    dict[str, dict[str, Any]],
+    NDArray[np.int64],
+    NDArray[np.int64],
+    NDArray[np.int64],
+    NDArray[np.float64] | None,
 ]:
-    """City objects of ``rows``, their quantised vertices and, per vertex, its feature row.
+    """City objects of ``rows`` and their quantised vertices, for :func:`_document_of_arrays`
+    and :func:`_features_of_arrays`.
 
-    With ``per_feature`` the vertex indices of each object count from its feature's first
-    vertex (CityJSONSeq); otherwise from the start of one shared list.
+    Each geometry's ``boundaries`` and semantic ``values`` are JSON text made with numpy
+    (:func:`_json_nested`, as ``orjson.Fragment``): no Python object per vertex index.
+
+    Returns
+    -------
+    city_objects
+        Id -> city object.
+    vertices : (m, 3) int
+        The quantised vertices, without repeats (per feature with ``per_feature``).
+    feature : (m,) int
+        Per vertex, the row of its feature's top-level building (sorted, with
+        ``per_feature``; zeros otherwise); each object's indices count from its feature's
+        first vertex.
+    top : (n,) int
+        Per row of ``model.buildings``, the row of its top-level building.
+    extent
+        The vertices' extent (model CRS), ``None`` when there are none.
     """
     table = model.buildings
     n = len(table)
@@ -987,95 +749,222 @@ def _encode(
         if "parent_id" in table
         else np.full(n, None, dtype=object)
     )
-    parent_row = pd.Series(np.arange(n), index=ids).reindex(parent_ids).to_numpy()
-    has_parent = ~np.isnan(parent_row)
-    top = np.where(has_parent, np.nan_to_num(parent_row), np.arange(n)).astype(np.int64)
+    parent_row = pd.Index(ids).get_indexer(parent_ids)
+    has_parent = parent_row >= 0
+    top = np.where(has_parent, parent_row, np.arange(n)).astype(np.int64)
 
     surf = obj_table.surfaces(model, lods=lods)
-    surf = surf.take(np.flatnonzero(chosen[surf.owner]))
-    order = np.lexsort((surf.lod.astype(str), surf.owner))
-    surf = surf.take(order)
+    keep = chosen[surf.owner] & ~shapely.is_empty(surf.polygons)
+    if not keep.all():
+        surf = surf.take(np.flatnonzero(keep))
+    # by building, then LoD (as text), file order within: taken only when not so already
+    lod_code = pd.factorize(surf.lod, sort=True)[0]
+    key = surf.owner * (int(lod_code.max(initial=0)) + 1) + lod_code
+    if (np.diff(key) < 0).any():
+        surf = surf.take(np.argsort(key, kind="stable"))
 
     rings, ring_poly = shapely.get_rings(surf.polygons, return_index=True)
     coords, coord_ring = shapely.get_coordinates(rings, include_z=True, return_index=True)
-    closed_length = np.bincount(coord_ring, minlength=len(rings))
+    del rings  # a GEOS geometry each: freed as soon as done with
+    closed_length = np.bincount(coord_ring, minlength=len(ring_poly))
     keep = np.ones(len(coords), dtype=bool)
     keep[np.cumsum(closed_length) - 1] = False
     coords, coord_ring = coords[keep], coord_ring[keep]
-    origin = model.origin
-    q = np.rint((coords - origin) / scale).astype(np.int64)
-    feature = top[surf.owner[ring_poly[coord_ring]]] if per_feature else np.zeros(len(q), np.int64)
-    unique, inverse = _unique_rows(np.column_stack([feature, q]))
+    extent = obj_table.extent(coords)
+    q = np.rint((coords - model.origin) / scale).astype(np.int64)
+    del coords, keep
     if per_feature:
-        inverse = inverse - np.searchsorted(unique[:, 0], feature)
-    ring_lists = _cut(inverse, closed_length - 1)
-    surface_lists = _cut(ring_lists, np.bincount(ring_poly, minlength=len(surf)))
+        feature = top[surf.owner[ring_poly[coord_ring]]]
+        unique, index = _unique_rows(np.column_stack([feature, q]))
+        index = index - np.searchsorted(unique[:, 0], feature)
+        vertices, vertex_feature = unique[:, 1:], unique[:, 0]
+    else:
+        vertices, index = _unique_rows(q, sort=False)
+        vertex_feature = np.zeros(len(vertices), dtype=np.int64)
+    del q, coord_ring
+
+    # one geometry per run of equal owner and LoD, in the owners' order
+    new = np.ones(len(surf), dtype=bool)
+    new[1:] = (surf.owner[1:] != surf.owner[:-1]) | (surf.lod[1:] != surf.lod[:-1])
+    group = np.cumsum(new) - 1
+    starts = np.flatnonzero(new)
+    n_geometries = len(starts)
+    solid = surf.geometry_type[starts] == "Solid"
+    # shells: a Solid's runs of equal shell number (exterior, then cavities); one per other
+    # geometry, written without brackets of its own
+    shell_start = new.copy()
+    if surf.shell is not None:
+        shell_start[1:] |= surf.shell[1:] != surf.shell[:-1]
+    shell_of = np.cumsum(shell_start) - 1
+    shown = solid[group[shell_start]]
+    shells = np.bincount(shell_of, minlength=int(shell_start.sum()))
+    per_geometry = np.bincount(group[shell_start], minlength=n_geometries)
+    ring_sizes = np.bincount(ring_poly, minlength=len(surf))
+    text, span = _json_nested(
+        index,
+        [closed_length - 1, ring_sizes, shells, per_geometry],
+        [None, None, shown, None],
+    )
+    classes, values = _semantics(surf.semantic, surf.semantic_attributes, group, n_geometries)
+    value_text, value_span = _json_nested(values, [shells, per_geometry], [shown, None])
+    boundaries = [orjson.Fragment(text[a:b]) for a, b in span.tolist()]
+    semantic = [
+        orjson.Fragment(value_text[a:b]) if used else None
+        for (a, b), used in zip(value_span.tolist(), classes, strict=True)
+    ]
+    geometries = np.empty(n_geometries, dtype=object)
+    geometries[:] = [
+        _geometry(*fields)
+        for fields in zip(
+            surf.geometry_type[starts].tolist(),
+            surf.lod[starts].tolist(),
+            boundaries,
+            classes,
+            semantic,
+            strict=True,
+        )
+    ]
+    chosen_rows = np.flatnonzero(chosen)
+    per_object = np.bincount(surf.owner[starts], minlength=n)[chosen_rows]
+    object_geometries = _cut(geometries, per_object).tolist()
 
     city_objects: dict[str, dict[str, Any]] = {}
-    chosen_rows = np.flatnonzero(chosen)
-    for row, attributes in zip(chosen_rows, obj_table.attributes(model, chosen_rows), strict=True):
+    for row, attributes, geometry in zip(
+        chosen_rows.tolist(),
+        obj_table.attributes(model, chosen_rows),
+        object_geometries,
+        strict=True,
+    ):
         item: dict[str, Any] = {"type": kinds[row] or "Building"}
         address = attributes.pop(ADDRESS, None)
         if attributes:
             item["attributes"] = attributes
         if address is not None:
             item["address"] = address
-        item["geometry"] = []
-        if has_parent[row] and chosen[int(parent_row[row])]:
+        item["geometry"] = geometry
+        if has_parent[row] and chosen[parent_row[row]]:
             item["parents"] = [parent_ids[row]]
         city_objects[ids[row]] = item
-    for row in chosen_rows[has_parent[chosen_rows]]:
-        parent = ids[int(parent_row[row])]
+    for row in chosen_rows[has_parent[chosen_rows]].tolist():
+        parent = ids[parent_row[row]]
         if parent in city_objects:
             city_objects[parent].setdefault("children", []).append(ids[row])
-
-    # one geometry per run of equal owner and LoD
-    new = np.ones(len(surf), dtype=bool)
-    new[1:] = (surf.owner[1:] != surf.owner[:-1]) | (surf.lod[1:] != surf.lod[:-1])
-    group = np.cumsum(new) - 1
-    starts = np.flatnonzero(new)
-    stops = starts + np.bincount(group, minlength=len(starts))
-    classes, values = _semantics(surf.semantic, surf.semantic_attributes, group, len(starts))
-    owners = ids[surf.owner[starts]].tolist()
-    for a, b, owner, kind, lod, used in zip(
-        starts.tolist(),
-        stops.tolist(),
-        owners,
-        surf.geometry_type[starts].tolist(),
-        surf.lod[starts].tolist(),
-        classes,
-        strict=True,
-    ):
-        geometry: dict[str, Any] = {"type": kind, "lod": lod}
-        boundaries = surface_lists[a:b].tolist()
-        semantic = values[a:b].tolist()
-        if kind == "Solid" and surf.shell is not None and surf.shell[a:b].any():
-            shell = surf.shell[a:b]  # interior shells (cavities) after the exterior
-            cut = np.flatnonzero(np.diff(shell)) + 1
-            boundaries = [part.tolist() for part in np.split(surface_lists[a:b], cut)]
-            semantic = [part.tolist() for part in np.split(values[a:b], cut)]
-        elif kind == "Solid":
-            boundaries, semantic = [boundaries], [semantic]
-        geometry["boundaries"] = boundaries
-        if used:
-            geometry["semantics"] = {"surfaces": used, "values": semantic}
-        city_objects[owner]["geometry"].append(geometry)
-    extent = obj_table.extent(coords)
-    return city_objects, unique, top, extent
+    return city_objects, vertices, vertex_feature, top, extent
 
 
-def _unique_rows(table: NDArray[np.int64], /) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+def _geometry(
+    kind: str, lod: str, boundaries: orjson.Fragment, surfaces: list[Any], values: Any
+) -> dict[str, Any]:
+    """A CityJSON geometry object; ``semantics`` only when some surface has a class."""
+    if surfaces:
+        semantics = {"surfaces": surfaces, "values": values}
+        return {"type": kind, "lod": lod, "boundaries": boundaries, "semantics": semantics}
+    return {"type": kind, "lod": lod, "boundaries": boundaries}
+
+
+def _json_nested(
+    numbers: NDArray[np.int64],
+    sizes: list[NDArray[np.int64]],
+    shown: list[NDArray[np.bool_] | None],
+    /,
+) -> tuple[bytes, NDArray[np.int64]]:
+    """Non-negative integers (``-1``: ``null``) nested in JSON arrays, as one text made with
+    numpy, and the byte span of each outermost array in it.
+
+    Parameters
+    ----------
+    numbers : (k,) int
+        The numbers, in order.
+    sizes
+        Per level, innermost first: each array's number of members (numbers, or arrays of
+        the level below), none zero.
+    shown
+        Per level: which of its arrays have brackets of their own (``None``: all); an array
+        without merges its members into its parent's (a MultiSurface's one shell).
+
+    Returns
+    -------
+    text
+        The arrays, one after the other, without separators.
+    span : (g, 2) int
+        Per outermost array: its start and end in ``text``.
+
+    Examples
+    --------
+    >>> text, span = _json_nested(
+    ...     np.array([0, 1, 2, 10, 11, -1]),
+    ...     [np.array([3, 2, 1]), np.array([2, 1])],
+    ...     [None, None],
+    ... )
+    >>> text, span.tolist()
+    (b'[[0,1,2],[10,11]][[null]]', [[0, 17], [17, 25]])
+    >>> _json_nested(np.array([7]), [np.array([1]), np.array([1])], [np.array([False]), None])[0]
+    b'[7]'
+    """
+    opens = np.zeros(len(numbers), dtype=np.int8)  # brackets: one a level, a few levels
+    closes = np.zeros(len(numbers), dtype=np.int8)
+    first = np.arange(len(numbers))  # per array of the current level: its first number
+    last = first
+    for size, show in zip(sizes, shown, strict=True):
+        begin = np.cumsum(size) - size
+        first, last = first[begin], last[begin + size - 1]
+        opens[first if show is None else first[show]] += 1
+        closes[last if show is None else last[show]] += 1
+    comma = np.ones(len(numbers), dtype=np.int8)
+    comma[first] = 0  # the first number of each outermost array
+    null = numbers < 0
+    digits = np.ones(len(numbers), dtype=np.int8)
+    for power in range(1, 19):
+        more = numbers >= 10**power
+        if not more.any():
+            break
+        digits += more
+    digits[null] = 4
+    length = comma + opens + digits + closes  # int8: 1 + 4 + 19 + 4 at most
+    end = np.cumsum(length, dtype=np.int64)
+    start = end - length
+    out = np.full(int(end[-1]) if len(end) else 0, ord("["), dtype=np.uint8)
+    out[start[comma == 1]] = ord(",")
+    at = start + comma + opens  # the first digit
+    for k, letter in enumerate(b"null"):
+        out[at[null] + k] = letter
+    # digits from the last: each round writes one of every number not yet done (in 32 bits
+    # when they fit: numpy divides them twice as fast)
+    place, rest = (at + digits - 1)[~null], numbers[~null]
+    if len(rest) and rest.max() < 2**31:
+        rest = rest.astype(np.int32)
+    ten = rest.dtype.type(10)
+    while len(rest):
+        rest, digit = np.divmod(rest, ten)
+        out[place] = digit + ord("0")
+        place -= 1
+        more = rest > 0
+        if not more.all():
+            rest, place = rest[more], place[more]
+    for k in range(int(closes.max(initial=0))):
+        out[end[closes > k] - 1 - k] = ord("]")
+    return out.tobytes(), np.column_stack([start[first], end[last]])
+
+
+def _unique_rows(
+    table: NDArray[np.int64], /, *, sort: bool = True
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """The unique rows of an integer table, sorted, and the index of each row among them.
 
     What ``np.unique(table, axis=0, return_inverse=True)`` gives, by 1-D sorts: the columns
     are folded into one ``int64`` code that sorts like the rows, and the code is replaced by
-    its rank (one 1-D ``np.unique``) only when the next column would overflow it.
+    its rank (one 1-D ``np.unique``) only when the next column would overflow it. Without
+    ``sort``, the unique rows come in the order of their first occurrence, found by hashing
+    (``pandas.factorize``, linear time) instead of the last sort.
 
     Examples
     --------
     >>> rows, inverse = _unique_rows(np.array([[2, 5], [1, 9], [2, 5]]))
     >>> rows.tolist(), inverse.tolist()
     ([[1, 9], [2, 5]], [1, 0, 1])
+    >>> rows, inverse = _unique_rows(np.array([[2, 5], [1, 9], [2, 5]]), sort=False)
+    >>> rows.tolist(), inverse.tolist()
+    ([[2, 5], [1, 9]], [0, 1, 0])
     """
     if len(table) == 0:
         return table, np.zeros(0, dtype=np.int64)
@@ -1091,7 +980,12 @@ def _unique_rows(table: NDArray[np.int64], /) -> tuple[NDArray[np.int64], NDArra
             code = np.unique(code, return_inverse=True)[1]
             bound = int(code.max()) + 1
         code, bound = code * size + column, bound * size
-    _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+    if sort:
+        _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+        return table[first], inverse
+    inverse, uniques = pd.factorize(code)
+    first = np.empty(len(uniques), dtype=np.int64)
+    first[inverse[::-1]] = np.arange(len(code) - 1, -1, -1)  # the last write: the first
     return table[first], inverse
 
 
@@ -1119,7 +1013,7 @@ def _semantics(
     extra: NDArray[np.object_],
     group: NDArray[np.int64],
     n_groups: int,
-) -> tuple[list[list[dict[str, Any]]], NDArray[np.object_]]:
+) -> tuple[list[list[dict[str, Any]]], NDArray[np.int64]]:
     """The ``semantics`` of every geometry: its semantic surfaces and each surface's value.
 
     Parameters
@@ -1134,8 +1028,8 @@ def _semantics(
     surfaces : list of list of dict
         Per geometry: its distinct semantic surfaces (class and attributes) in order of first
         use; empty when none of its surfaces has a class.
-    values : (k,) object
-        Per surface: its index in its geometry's list, or ``None``.
+    values : (k,) int
+        Per surface: its index in its geometry's list, or -1 (no class).
     """
     has = np.asarray(pd.notna(semantic))
     extra = np.where(np.asarray(pd.notna(extra)), extra, "")
@@ -1150,13 +1044,17 @@ def _semantics(
     owner = group[has][first[order]]
     begin = np.searchsorted(owner, np.arange(n_groups))
     end = np.searchsorted(owner, np.arange(n_groups), side="right")
-    values = np.full(len(semantic), None, dtype=object)
+    values = np.full(len(semantic), -1, dtype=np.int64)
     values[has] = rank[inverse] - begin[group[has]]
-    defining = np.flatnonzero(has)[first[order]]
-    described = [
-        {"type": kind, **(orjson.loads(more) if more else {})}
-        for kind, more in zip(semantic[defining].tolist(), extra[defining].tolist(), strict=True)
-    ]
+    # one dict per distinct class and attributes, shared by the geometries that use it
+    pair = (kind_code * len(extras) + extra_code)[first[order]]
+    made = {
+        code: {"type": kinds[code // len(extras)], **(orjson.loads(more) if more else {})}
+        for code, more in zip(
+            pd.unique(pair).tolist(), extras[pd.unique(pair) % len(extras)].tolist(), strict=True
+        )
+    }
+    described = [made[code] for code in pair.tolist()]
     surfaces = [described[a:b] for a, b in zip(begin.tolist(), end.tolist(), strict=True)]
     return surfaces, values
 
@@ -1173,7 +1071,7 @@ def _metadata(model: CityModel, extent: NDArray[np.float64] | None) -> dict[str,
 
 def _document(
     model: CityModel,
-    city_objects: dict[str, Any] | orjson.Fragment,
+    city_objects: dict[str, Any],
     vertices: Any,
     /,
     *,
@@ -1217,48 +1115,25 @@ def document(
     scale
         Quantisation step of the ``transform`` (m).
     """
+    return orjson.loads(_json(_document_of_arrays(model, rows, lods=lods, scale=scale)))
+
+
+def _json(value: Any, /) -> bytes:
+    """JSON text of what the writer builds: its geometries' JSON fragments and numpy
+    vertices as they are."""
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _document_of_arrays(
+    model: CityModel, rows: NDArray[np.integer] | None, /, *, lods: list[str] | None, scale: float
+) -> dict[str, Any]:
+    """:func:`document` as the writer writes it: the geometries' ``boundaries`` and
+    ``values`` as JSON fragments, the vertices an ``(m, 3)`` int64 array (:func:`_json`)."""
     rows = np.arange(len(model.buildings)) if rows is None else np.asarray(rows)
-    city_objects, unique, _, extent = _encode(
+    city_objects, vertices, _, _, extent = _encode(
         model, rows, lods=lods, scale=scale, per_feature=False
     )
-    return _document(model, city_objects, unique[:, 1:].tolist(), scale=scale, extent=extent)
-
-
-def _document_as_read(model: CityModel, kept: _AsRead, /, *, scale: float) -> dict[str, Any]:
-    """The CityJSON 2.0 document of a model's buildings as read (see :func:`write`).
-
-    As :func:`document` makes it, but from the reader's objects and geometries: vertices in
-    the file's order (quantised to ``scale`` around the model origin, an int64 array), nulls
-    left out of the attributes, ``parents`` and ``children`` among the buildings.
-    """
-    vertices = kept.vertices
-    quantised = np.rint((vertices - model.origin) / scale).astype(np.int64)
-    if kept.text is not None:
-        text = orjson.Fragment(kept.text)
-        return _document(model, text, quantised, scale=scale, extent=obj_table.extent(vertices))
-    buildings = set(kept.ids)
-    children: dict[str, list[str]] = {}
-    for oid, parent in zip(kept.ids, kept.parents, strict=True):
-        if parent in buildings:
-            children.setdefault(parent, []).append(oid)
-    city_objects: dict[str, dict[str, Any]] = {}
-    for oid, kind, parent, attributes, geometries in zip(
-        kept.ids, kept.types, kept.parents, kept.attributes, kept.geometries, strict=True
-    ):
-        item: dict[str, Any] = {"type": kind}
-        values = {k: v for k, v in attributes.items() if v is not None}
-        address = values.pop(ADDRESS, None)
-        if values:
-            item["attributes"] = values
-        if address is not None:
-            item["address"] = address
-        item["geometry"] = geometries
-        if parent in buildings:
-            item["parents"] = [parent]
-        if oid in children:
-            item["children"] = children[oid]
-        city_objects[oid] = item
-    return _document(model, city_objects, quantised, scale=scale, extent=obj_table.extent(vertices))
+    return _document(model, city_objects, vertices, scale=scale, extent=extent)
 
 
 def header(model: CityModel, /, *, scale: float = 0.001) -> dict[str, Any]:
@@ -1282,16 +1157,25 @@ def features(
     Vertex indices are local to each feature and quantised with the ``transform`` of
     :func:`header` (same ``scale``).
     """
+    return orjson.loads(_json(_features_of_arrays(model, rows, lods=lods, scale=scale)))
+
+
+def _features_of_arrays(
+    model: CityModel, rows: NDArray[np.integer] | None, /, *, lods: list[str] | None, scale: float
+) -> list[dict[str, Any]]:
+    """:func:`features` as the writer writes them (see :func:`_document_of_arrays`)."""
     rows = np.arange(len(model.buildings)) if rows is None else np.asarray(rows)
-    city_objects, unique, top, _ = _encode(model, rows, lods=lods, scale=scale, per_feature=True)
+    city_objects, vertices, feature, top, _ = _encode(
+        model, rows, lods=lods, scale=scale, per_feature=True
+    )
     ids = model.buildings["building_id"].to_numpy(dtype=object)
     tops = np.unique(top[np.asarray(rows, dtype=np.int64)])
     members: dict[int, list[str]] = {int(t): [] for t in tops}
-    for row in np.asarray(rows, dtype=np.int64):
+    for row in np.asarray(rows, dtype=np.int64).tolist():
         members[int(top[row])].append(ids[row])
-    starts = np.searchsorted(unique[:, 0], tops).tolist()
-    stops = np.searchsorted(unique[:, 0], tops, side="right").tolist()
-    vertices = unique[:, 1:].tolist()
+    starts = np.searchsorted(feature, tops).tolist()
+    stops = np.searchsorted(feature, tops, side="right").tolist()
+    vertices = np.ascontiguousarray(vertices)
     return [
         {
             "type": "CityJSONFeature",
@@ -1299,7 +1183,7 @@ def features(
             "CityObjects": {oid: city_objects[oid] for oid in members[int(t)]},
             "vertices": vertices[a:b],
         }
-        for t, a, b in zip(tops, starts, stops, strict=True)
+        for t, a, b in zip(tops.tolist(), starts, stops, strict=True)
     ]
 
 
@@ -1315,32 +1199,17 @@ def write(
 ) -> Path:
     """Write the model as CityJSON 2.0 (or CityJSONSeq with ``seq``) atomically.
 
-    A model just read from a CityJSON document by :func:`read`, none of whose layers has been
-    used yet, is written as a whole document straight from what the reader kept (the file's
-    boundaries and semantic values, its vertices quantised again): the same objects,
-    attributes, geometry and semantics as from the layers, without making any polygon.
-
     Returns
     -------
     Path
         The file written.
     """
     path = Path(path)
-    as_read = getattr(model.layers, "as_read", None)
-    direct = (
-        isinstance(as_read, _AsRead)
-        and not seq
-        and rows is None
-        and (lods is None or sorted(set(lods)) == model.metadata.get("lods"))
-    )
     with gc_paused(), atomic(path) as tmp, tmp.open("wb") as out:
         if seq:
             out.write(orjson.dumps(header(model, scale=scale), option=orjson.OPT_APPEND_NEWLINE))
-            for feature in features(model, rows, lods=lods, scale=scale):
-                out.write(orjson.dumps(feature, option=orjson.OPT_APPEND_NEWLINE))
-        elif direct:
-            as_is = _document_as_read(model, as_read, scale=scale)
-            out.write(orjson.dumps(as_is, option=orjson.OPT_SERIALIZE_NUMPY))
+            for feature in _features_of_arrays(model, rows, lods=lods, scale=scale):
+                out.write(_json(feature) + b"\n")
         else:
-            out.write(orjson.dumps(document(model, rows, lods=lods, scale=scale)))
+            out.write(_json(_document_of_arrays(model, rows, lods=lods, scale=scale)))
     return path

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from numpy.typing import NDArray
 from twin._version import __version__
 from twin.crs import check_project_crs, crs_wkt, parse_crs, same_horizontal, vertical
 from twin.errors import CRSError, InputError
+from twin.files import gc_paused
 from twin.layers import LOD_LAYERS
 from twin.model import CityModel, LazyLayers
 from twin.polygon3d import surface_metrics
@@ -55,17 +57,12 @@ class Objects:
         The parent's identifier, or ``None``.
     attributes : list of dict
         The attributes of each object as read (JSON values).
-    attribute_types : list of (str, type), optional
-        Each attribute name with each type of its values once, in the order first seen, as
-        :func:`_attribute_kinds` gathers them from ``attributes``: given by a reader that
-        knows them already (the compiled CityJSON walk).
     """
 
     ids: NDArray[np.object_]
     types: NDArray[np.object_]
     parents: NDArray[np.object_]
     attributes: list[dict[str, Any]]
-    attribute_types: list[tuple[str, type]] | None = None
 
 
 @dataclass(frozen=True)
@@ -127,15 +124,11 @@ class Deferred:
         The LoDs present, sorted.
     coordinates : (m, 3) float
         Every vertex the surfaces use (for the model origin).
-    as_read
-        What the reader kept to write the objects back without building surfaces (see
-        :class:`ReadLayers`), or ``None``.
     """
 
     make: Callable[[], Surfaces]
     lods: list[str]
     coordinates: NDArray[np.float64]
-    as_read: Any = None
 
     @classmethod
     def of(cls, surfaces: Surfaces, /) -> Deferred:
@@ -151,8 +144,7 @@ class ReadLayers(LazyLayers):
     """The layers of a model read from a file, all made together when one is first used.
 
     Until then the model holds the reader's flat tables only (no polygon, footprint or
-    surface metric is computed), and :attr:`as_read` gives what the reader kept so that a
-    writer of the same format can write the objects back directly.
+    surface metric is computed).
 
     Parameters
     ----------
@@ -160,48 +152,26 @@ class ReadLayers(LazyLayers):
         The layer names.
     make
         Makes all the layers (name -> frame).
-    as_read
-        What the reader kept for writing back, or ``None``.
     """
 
-    def __init__(
-        self,
-        names: list[str],
-        make: Callable[[], dict[str, pd.DataFrame]],
-        /,
-        *,
-        as_read: Any = None,
-    ) -> None:
+    def __init__(self, names: list[str], make: Callable[[], dict[str, pd.DataFrame]], /) -> None:
         # The loader is an object of its own, not a method of this one: a bound method kept
         # here would make a reference cycle, and every model read would wait for Python's
         # cyclic collector to be freed.
-        self._all = _AllAtOnce(make, as_read)
-        super().__init__(names, self._all)
-        self._initial = list(names)
-
-    @property
-    def as_read(self) -> Any:
-        """What the reader kept, while no layer has been used, set or removed (else ``None``).
-
-        A layer that was used may have been changed in place, so from then on writers work
-        from the layers.
-        """
-        unchanged = not self._replaced and list(self) == self._initial
-        return self._all.as_read if unchanged else None
+        super().__init__(names, _AllAtOnce(make))
 
 
 class _AllAtOnce:
-    """Loads layers by name from one call of ``make`` that makes them all, on first use;
-    keeps what the reader kept (``as_read``) until then."""
+    """Loads layers by name from one call of ``make`` that makes them all, on first use."""
 
-    def __init__(self, make: Callable[[], dict[str, pd.DataFrame]], as_read: Any, /) -> None:
+    def __init__(self, make: Callable[[], dict[str, pd.DataFrame]], /) -> None:
         self.make: Callable[[], dict[str, pd.DataFrame]] | None = make
-        self.as_read = as_read
         self.made: dict[str, pd.DataFrame] = {}
 
     def __call__(self, name: str, /) -> pd.DataFrame:
         if self.make is not None:
-            self.made, self.make, self.as_read = self.make(), None, None
+            with gc_paused():  # millions of objects made, none in a reference cycle
+                self.made, self.make = self.make(), None
         return self.made.pop(name)
 
 
@@ -265,31 +235,59 @@ def reprojection(
     return project, transformer
 
 
-def _attribute_kinds(rows: list[dict[str, Any]], /) -> dict[str, list[str]]:
-    """Column -> ``[name, kind]`` of attribute dicts: one column and one kind per name.
+def _attribute_columns(rows: list[dict[str, Any]], /) -> dict[str, list[Any]]:
+    """Attribute name -> its value in each of the attribute dicts (``None``: absent), names
+    in the order first seen.
+
+    The dicts are grouped by their keys (in order: most files give every object the same
+    few sets of attributes) and each group transposed at once (``zip``), instead of a look-up
+    per name and object.
+
+    Examples
+    --------
+    >>> _attribute_columns([{"height": 3}, {"roof": "flat", "height": 4.5}, {"height": 5}])
+    {'height': [3, 4.5, 5], 'roof': [None, 'flat', None]}
+    """
+    shapes: dict[tuple[str, ...], list[int]] = {}
+    for at, keys in enumerate(map(tuple, rows)):
+        shapes.setdefault(keys, []).append(at)
+    if len(shapes) == 1:
+        ((keys, _),) = shapes.items()
+        return dict(zip(keys, map(list, zip(*map(dict.values, rows), strict=True)), strict=True))
+    names = dict.fromkeys(chain.from_iterable(shapes))
+    if len(shapes) > _MAX_SHAPES:
+        return {name: [row.get(name) for row in rows] for name in names}
+    columns = {name: np.full(len(rows), None, dtype=object) for name in names}
+    for keys, at in shapes.items():
+        values = zip(*[rows[k].values() for k in at], strict=True)
+        for name, column in zip(keys, values, strict=True):
+            columns[name][at] = np.fromiter(column, dtype=object, count=len(at))
+    return {name: column.tolist() for name, column in columns.items()}
+
+
+#: beyond this many sets of attribute names, the columns are gathered name by name
+_MAX_SHAPES = 64
+
+
+def _attribute_kinds(columns: dict[str, list[Any]], /) -> dict[str, list[str]]:
+    """Column -> ``[name, kind]`` of :func:`_attribute_columns`: one column and one kind per
+    name.
 
     Kinds: ``bool``, ``int``, ``float``, ``str``, and ``json`` for nested or mixed values
-    (stored as JSON text). Attribute names that clash with a reserved column or, ignoring
+    (stored as JSON text), and for numbers beyond the store's 64-bit integers and floats
+    (JSON puts no bound on numbers). Attribute names that clash with a reserved column or, ignoring
     case, with another attribute get an ``attr_`` prefix; the mapping keeps their real name.
 
     Examples
     --------
-    >>> _attribute_kinds([{"height": 3, "fid": "a"}, {"height": 4.5, "roof": [1]}])
+    >>> rows = [{"height": 3, "fid": "a"}, {"height": 4.5, "roof": [1]}]
+    >>> _attribute_kinds(_attribute_columns(rows))
     {'height': ['height', 'float'], 'attr_fid': ['fid', 'str'], 'roof': ['roof', 'json']}
     """
-    return _kinds(dict.fromkeys((k, type(v)) for row in rows for k, v in row.items()))
-
-
-def _kinds(pairs: Iterable[tuple[str, type]], /) -> dict[str, list[str]]:
-    """:func:`_attribute_kinds` of each attribute name with each type of its values, once
-    each, in the order first seen."""
-    seen: dict[str, set[type]] = {}
-    for key, kind in pairs:
-        seen.setdefault(key, set()).add(kind)
     kinds: dict[str, list[str]] = {}
     used: set[str] = set()
-    for name, types in seen.items():
-        types = types - {type(None)}
+    for name, values in columns.items():
+        types = set(map(type, values)) - {type(None)}
         column = "address" if name == ADDRESS else name
         # GeoPackage column names are case-insensitive.
         while name != ADDRESS and (column.lower() in RESERVED or column.lower() in used):
@@ -297,10 +295,8 @@ def _kinds(pairs: Iterable[tuple[str, type]], /) -> dict[str, list[str]]:
         used.add(column.lower())
         if types <= {bool}:
             kind = "bool"
-        elif types <= {int}:
-            kind = "int"
-        elif types <= {int, float}:
-            kind = "float"
+        elif types <= {int, float} and _within(values, _INT64 if types == {int} else _FLOAT64):
+            kind = "int" if types == {int} else "float"
         elif types <= {str}:
             kind = "str"
         else:
@@ -309,23 +305,52 @@ def _kinds(pairs: Iterable[tuple[str, type]], /) -> dict[str, list[str]]:
     return kinds
 
 
-def _attribute_table(rows: list[dict[str, Any]], kinds: dict[str, list[str]], /) -> pd.DataFrame:
-    """The attribute dicts as columns of :func:`_attribute_kinds`."""
-    columns: dict[str, Any] = {}
+#: the range of the store's integers and of its floats
+_INT64 = (-(2**63), 2**63 - 1)
+_FLOAT64 = (-np.finfo(np.float64).max, np.finfo(np.float64).max)
+
+
+def _within(values: list[Any], bounds: tuple[float, float], /) -> bool:
+    """Whether the numbers among ``values`` (``None``: none) are within ``bounds``.
+
+    Examples
+    --------
+    >>> _within([3, None, 2**63], _INT64), _within([3, None, -(2**63)], _INT64)
+    (False, True)
+    """
+    numbers = [v for v in values if v is not None]
+    return not numbers or (bounds[0] <= min(numbers) and max(numbers) <= bounds[1])
+
+
+#: the pandas arrays of the numeric attribute kinds, and their numpy types
+_MASKED = {
+    "bool": (pd.arrays.BooleanArray, np.bool_),
+    "int": (pd.arrays.IntegerArray, np.int64),
+    "float": (pd.arrays.FloatingArray, np.float64),
+}
+
+
+def _attribute_table(
+    columns: dict[str, list[Any]], kinds: dict[str, list[str]], n: int, /
+) -> pd.DataFrame:
+    """The attribute columns of :func:`_attribute_columns` as a table of their kinds
+    (numbers and booleans as masked arrays: a missing value stays missing)."""
+    table: dict[str, Any] = {}
     for column, (name, kind) in kinds.items():
-        values = [row.get(name) for row in rows]
-        if kind == "bool":
-            data = pd.array(values, dtype="boolean")
-        elif kind == "int":
-            data = pd.array(values, dtype="Int64")
-        elif kind == "float":
-            data = pd.array(values, dtype="Float64")
+        values = columns[name]
+        if kind in _MASKED:
+            array, dtype = _MASKED[kind]
+            data = np.fromiter(values, dtype=object, count=n)
+            missing = np.equal(data, None)
+            data[missing] = 0
+            table[column] = array(data.astype(dtype), missing.astype(bool))
         elif kind == "str":
-            data = np.asarray(values, dtype=object)
+            table[column] = np.asarray(values, dtype=object)
         else:
-            data = np.asarray([None if v is None else json.dumps(v) for v in values], dtype=object)
-        columns[column] = data
-    return pd.DataFrame(columns, index=pd.RangeIndex(len(rows)))
+            table[column] = np.asarray(
+                [None if v is None else json.dumps(v) for v in values], dtype=object
+            )
+    return pd.DataFrame(table, index=pd.RangeIndex(n))
 
 
 def _group(
@@ -340,16 +365,28 @@ def _group(
 def _footprints(
     polygons: NDArray[np.object_], owner: NDArray[np.int64], semantic: NDArray[np.object_], n: int
 ) -> NDArray[np.object_]:
-    """2D footprint of each object: its ground surfaces, else its other non-vertical ones."""
-    flat = shapely.force_2d(polygons)
-    has_area = shapely.area(flat) > 1e-9
+    """2D footprint of each object: its ground surfaces, else its other non-vertical ones.
+
+    The same ground at several LoDs counts once; an object with one valid ground polygon
+    has it as its footprint, the others the union of theirs (``make_valid``).
+    """
     ground = semantic == "GroundSurface"
     has_ground = np.zeros(n, dtype=bool)
     has_ground[owner[ground]] = True
-    use = has_area & np.where(has_ground[owner], ground, True)
+    pick = np.flatnonzero(np.where(has_ground[owner], ground, True))
+    flat = shapely.force_2d(polygons[pick])
+    keep = shapely.area(flat) > 1e-9
+    flat, owners = flat[keep], owner[pick[keep]]
+    once = ~pd.DataFrame({"owner": owners, "wkb": shapely.to_wkb(flat)}).duplicated().to_numpy()
+    flat, owners = flat[once], owners[once]
     out = np.full(n, None, dtype=object)
-    if use.any():
-        present, groups = _group(flat[use], owner[use])
+    present, count = np.unique(owners, return_counts=True)
+    alone = np.isin(owners, present[count == 1])
+    valid = alone.copy()
+    valid[alone] = shapely.is_valid(flat[alone])
+    out[owners[valid]] = flat[valid]
+    if not valid.all():
+        present, groups = _group(flat[~valid], owners[~valid])
         out[present] = shapely.make_valid(groups, method="structure", keep_collapsed=False)
     return out
 
@@ -389,20 +426,18 @@ def to_model(
         When a LoD has no layer in the twin.
     """
     deferred = surfaces if isinstance(surfaces, Deferred) else Deferred.of(surfaces)
-    if objects.attribute_types is None:
-        kinds = _attribute_kinds(objects.attributes)
-    else:
-        kinds = _kinds(objects.attribute_types)
+    columns = _attribute_columns(objects.attributes)
+    kinds = _attribute_kinds(columns)
     what = source.get("path", "source")
     names = ["buildings", *(lod_layer(lod, what=what) for lod in deferred.lods)]
 
     def make() -> dict[str, pd.DataFrame]:
-        table = _attribute_table(objects.attributes, kinds)
+        table = _attribute_table(columns, kinds, len(objects.ids))
         return _layers(objects, table, deferred.make(), crs=crs)
 
     return CityModel(
         crs=crs,
-        layers=ReadLayers([*names, "building_surfaces"], make, as_read=deferred.as_read),
+        layers=ReadLayers([*names, "building_surfaces"], make),
         metadata={
             "name": name,
             "twin_version": __version__,
@@ -532,69 +567,87 @@ def surfaces(model: CityModel, /, *, lods: list[str] | None = None) -> Surfaces:
             have = ", ".join(sorted(table["lod"].unique()))
             raise InputError(f"the twin has no LoD {', '.join(missing)} (it has: {have})")
         table = table[table["lod"].isin(lods)]
-    ids = model.buildings["building_id"]
-    owner = pd.Series(np.arange(len(ids)), index=ids).reindex(table["building_id"]).to_numpy()
-    keep = ~np.isnan(owner)
-    table, owner = table[keep], owner[keep].astype(np.int64)
+    ids = pd.Index(model.buildings["building_id"])
+    owner = ids.get_indexer(table["building_id"])
+    if (owner < 0).any():
+        table, owner = table[owner >= 0], owner[owner >= 0]
     lod = table["lod"].to_numpy(dtype=object)
     kind = np.full(len(table), "Solid", dtype=object)
-    for value in np.unique(lod):
+    for value in pd.unique(lod):
         layer = model.layers.get(LOD_LAYERS.get(value, ""))
         if layer is not None and "geometry_type" in layer:
-            types = pd.Series(layer["geometry_type"].to_numpy(), index=layer["building_id"])
+            of_row = np.full(len(ids), "Solid", dtype=object)  # per building row
+            rows = ids.get_indexer(layer["building_id"])
+            of_row[rows[rows >= 0]] = layer["geometry_type"].to_numpy(dtype=object)[rows >= 0]
             at = lod == value
-            kind[at] = types.reindex(table["building_id"][at]).to_numpy()
+            kind[at] = of_row[owner[at]]
     semantic_attributes = (
         table["semantic_attributes"].to_numpy(dtype=object)
         if "semantic_attributes" in table
         else np.full(len(table), None, dtype=object)
     )
     shell = table["shell"].fillna(0).to_numpy(dtype=np.int64) if "shell" in table else None
-    order = np.argsort(owner, kind="stable")
     out = Surfaces(
         polygons=table.geometry.to_numpy(),
-        owner=owner,
+        owner=owner.astype(np.int64),
         lod=lod,
         geometry_type=kind,
         semantic=table["semantic"].to_numpy(dtype=object),
         semantic_attributes=semantic_attributes,
         shell=shell,
     )
-    return out.take(order)
+    if (np.diff(owner) < 0).any():  # a store's surfaces come in building order already
+        out = out.take(np.argsort(owner, kind="stable"))
+    return out
 
 
 def attributes(model: CityModel, rows: NDArray[np.integer], /) -> list[dict[str, Any]]:
     """The attributes of buildings ``rows`` as JSON-ready dicts, nulls left out.
 
     An imported twin gives back its source's attribute names and types; a built twin gives
-    its attribute columns (docs/model.md) as they are.
+    its attribute columns (docs/model.md) as they are. Made column by column (numpy's
+    ``tolist`` gives Python numbers), then zipped into one dict per building.
     """
     table = model.buildings.iloc[np.asarray(rows)]
     kinds = model.metadata.get("attributes")
     if kinds is None:
         kinds = {c: [c, "auto"] for c in table.columns if c not in RESERVED}
     columns = [c for c in kinds if c in table.columns]
-    records = table[columns].to_dict("records")
-    decode = {c for c in columns if kinds[c][1] == "json"}
-    ints = {c for c in columns if kinds[c][1] == "int"}
-    bools = {c for c in columns if kinds[c][1] == "bool"}
-    out = []
-    for record in records:
-        item = {}
-        for column, value in record.items():
-            if value is None or value is pd.NA or (isinstance(value, float) and value != value):
-                continue
-            if column in decode:
-                value = json.loads(value)
-            elif column in ints:
-                value = int(value)
-            elif column in bools:
-                value = bool(value)
-            elif isinstance(value, np.generic):
-                value = value.item()
-            item[kinds[column][0]] = value
-        out.append(item)
-    return out
+    names = [kinds[c][0] for c in columns]
+    values = [_json_values(table[c], kinds[c][1]) for c in columns]
+    return [
+        {name: v for name, v in zip(names, row, strict=True) if v is not None}
+        for row in zip(*values, strict=True)
+    ] or [{} for _ in range(len(table))]
+
+
+#: numpy type of the values of an attribute kind (``auto``: of the column's dtype)
+_NUMERIC = {"int": np.int64, "float": np.float64, "bool": np.bool_}
+
+
+def _json_values(series: pd.Series, kind: str, /) -> list[Any]:
+    """A column's values as Python values of its attribute ``kind`` (``json``: decoded),
+    ``None`` where missing."""
+    missing = series.isna().to_numpy()
+    if kind == "auto":
+        dtype = series.dtype
+        if pd.api.types.is_bool_dtype(dtype):
+            kind = "bool"
+        elif pd.api.types.is_integer_dtype(dtype):
+            kind = "int"
+        elif pd.api.types.is_float_dtype(dtype):
+            kind = "float"
+    if kind in _NUMERIC:
+        values = series.to_numpy(dtype=_NUMERIC[kind], na_value=0).tolist()
+    else:
+        values = series.to_numpy(dtype=object).tolist()
+        if kind == "json":
+            values = [v if m else json.loads(v) for v, m in zip(values, missing, strict=True)]
+        elif kind == "auto":
+            values = [v.item() if isinstance(v, np.generic) else v for v in values]
+    if missing.any():
+        values = [None if m else v for v, m in zip(values, missing.tolist(), strict=True)]
+    return values
 
 
 def select(
