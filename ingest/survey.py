@@ -114,9 +114,10 @@ def read_points(source: Source, target: pyproj.CRS, /) -> gpd.GeoDataFrame:
 def _warn_repeated(path: Path, numbers: pd.Series, /) -> None:
     """Warn of point numbers given to more than one point (all are kept: a point number
     names one point, so the survey or its export has a mistake)."""
-    repeated = numbers[numbers.duplicated(keep=False) & numbers.notna()]
+    twice = (numbers.duplicated(keep=False) & numbers.notna()).to_numpy()
+    repeated = numbers[twice]
     if len(repeated):
-        lines = (repeated.index.to_numpy() + 2).tolist()  # line 1 is the header
+        lines = (np.flatnonzero(twice) + 2).tolist()  # line 1 is the header
         shown = ", ".join(f"{n} (line {line})" for n, line in zip(repeated, lines, strict=True))
         warnings.warn(
             DataQualityWarning(

@@ -200,7 +200,6 @@ def rules(file: str, fragments: tuple[str, ...], **kw) -> Case:
     )
 
 
-CITYJSON = "issue 15: CityJSON 2.0 requires a transform (not checked)"
 ACCEPTED = {"code": 0, "output": None, "slow": True}
 """An input that is flawed but usable: the command succeeds (and takes a whole build)."""
 
@@ -347,8 +346,7 @@ CASES: list[Case] = [
     imported("cityjson/wrong_type.city.json", ("{name}", "not a CityJSON file")),
     imported(
         "cityjson/no_transform.city.json",
-        ("{name}", "transform"),
-        broken=CITYJSON,
+        ("{name}", "CityJSON 2.0 requires a 'transform'"),
     ),
     imported("cityjson/scale_zero.city.json", ("{name}", "transform.scale")),
     imported("cityjson/scale_text.city.json", ("{name}", "'transform'", "three numbers")),

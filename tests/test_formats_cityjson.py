@@ -573,8 +573,8 @@ def test_a_transform_scale_that_is_no_step_is_named(scale, tmp_path):
     with pytest.raises(InputError) as error:
         cityjson.read(path)
     assert str(error.value) == (
-        f"{path}: transform.scale {scale}: each component must be a finite number > 0 "
-        "(the size of one step of the quantised coordinates)"
+        f"{path}: transform.scale {scale}: each component must be a finite number of at "
+        "least 1e-09 (the size of one step of the quantised coordinates)"
     )
 
 

@@ -46,10 +46,6 @@ FUZZ = settings(
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-TINY_SCALE = (
-    "issue 15: a transform.scale of 1e-300 is positive and finite, so accepted, and collapses "
-    "every vertex onto one: the solid is read flat"
-)
 
 
 @contextmanager
@@ -317,7 +313,6 @@ def test_cityjson_is_read_or_refused(folder, data):
     assert model.crs is not None
 
 
-@pytest.mark.xfail(strict=False, reason=TINY_SCALE)
 @FUZZ
 @given(
     scale=st.lists(st.sampled_from([0.001, 0.0, -0.001, 1e-300, 1e300]), min_size=3, max_size=3),

@@ -55,6 +55,10 @@ KNOWN_TYPES = frozenset(
     }
 )  # fmt: skip
 
+#: the smallest ``transform.scale`` taken (a nanometre in a metric CRS): no survey or model is
+#: that fine (CityJSON's examples and cjio use 0.001), and a smaller step makes integer
+#: vertices meaningless (1e-300 would put every vertex of a model on one point)
+MIN_SCALE = 1e-9
 #: the largest coordinate a vertex may have, after the ``transform`` (in the file's CRS
 #: units: metres, or feet, or degrees). The projected coordinates of every EPSG CRS stay
 #: within a few 10^7 m (World Mercator's eastings reach 2.0·10^7 m, false eastings and
@@ -580,7 +584,7 @@ def read(
             raise InputError(f"{path}: 'metadata' is not an object")
         source_crs = _file_crs(path, metadata, crs)
         reader = _Reader(path)
-        transform = _transform_of(path, doc.get("transform"))
+        transform = _transform_of(path, doc.get("transform"), version)
         reader.add(doc.get("CityObjects") or {}, doc.get("vertices") or [], transform)
         for feature in lines:
             fid = feature.get("id")
@@ -604,12 +608,18 @@ def read(
         )
 
 
-def _transform_of(path: Path, value: Any, /) -> dict[str, list[float]] | None:
+def _transform_of(path: Path, value: Any, version: str, /) -> dict[str, list[float]] | None:
     """A file's ``transform``, checked: ``scale`` and ``translate``, three finite numbers
-    each, the scale's positive (a zero collapses every vertex onto one, a negative one
-    mirrors the model)."""
+    each, the scale's at least :data:`MIN_SCALE` (a zero collapses every vertex onto one, a
+    negative one mirrors the model). CityJSON 1.1 and 2.0 require it (their vertices are
+    integers); 1.0 allows plain coordinates."""
     if value is None:
-        return None
+        if version == "1.0":
+            return None
+        raise InputError(
+            f"{path}: CityJSON {version} requires a 'transform' (scale and translate of its "
+            "integer vertices); the file has none"
+        )
     numbers = (int, float)
     if not isinstance(value, dict) or not all(
         isinstance(value.get(key), list)
@@ -619,10 +629,11 @@ def _transform_of(path: Path, value: Any, /) -> dict[str, list[float]] | None:
     ):
         raise InputError(f"{path}: 'transform' needs 'scale' and 'translate', three numbers each")
     scale, translate = np.asarray(value["scale"], float), np.asarray(value["translate"], float)
-    if not (np.isfinite(scale).all() and (scale > 0).all()):
+    if not (np.isfinite(scale).all() and (scale >= MIN_SCALE).all()):
         raise InputError(
             f"{path}: transform.scale {value['scale']}: each component must be a finite "
-            "number > 0 (the size of one step of the quantised coordinates)"
+            f"number of at least {MIN_SCALE:g} (the size of one step of the quantised "
+            "coordinates)"
         )
     if not (np.abs(translate) <= MAX_COORDINATE).all():
         raise InputError(
