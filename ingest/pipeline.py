@@ -35,6 +35,7 @@ from ingest.reconstruct.solids import Solids, blocks
 from twin._version import __version__
 from twin.crs import horizontal, same_horizontal, vertical
 from twin.errors import CRSError, InputError, StoreError, TwinWarning
+from twin.files import Scratch
 from twin.layers import LOD_LAYERS
 from twin.model import CityModel
 from twin.polygon3d import surface_metrics
@@ -181,6 +182,11 @@ def _measure_lidar(run: Run) -> None:
     config = run.config
     if "lidar" not in config.sources:
         return
+    run.output.parent.mkdir(parents=True, exist_ok=True)
+    # a DTM made from the points is written in a scratch folder beside the twin: it goes
+    # when the build ends, or, if the build is killed, with the next write of the twin
+    work = run.cleanup.enter_context(Scratch(run.output)).path(".work")
+    work.mkdir()
     lidar = run.lidar = LidarHeights.measure(
         config.sources["lidar"],
         run.crs,
@@ -188,9 +194,8 @@ def _measure_lidar(run: Run) -> None:
         terrain=run.terrain,
         options=config.lidar,
         roof_percentile=config.lod1.roof_percentile,
-        scratch=run.output.with_name(f".{run.output.stem}.lidar-dtm.tif"),
+        scratch=work / "lidar-dtm.tif",
     )
-    run.cleanup.callback(lidar.discard)  # once the twin is written, or on failure
     if not (lidar.stats.roof.count.any() or lidar.stats.ground_points.any()):
         cloud = Extent("point cloud", config.sources["lidar"].path, extent(lidar.clouds))
         raise InputError(

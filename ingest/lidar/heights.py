@@ -35,8 +35,7 @@ class LidarHeights:
     stats
         Per-building point statistics.
     scratch
-        The DTM file made here (``None`` when a DTM was given); remove it with
-        :meth:`discard` once the twin is written.
+        The DTM file made here (``None`` when a DTM was given), for the caller to remove.
     """
 
     clouds: list[PointCloud]
@@ -126,8 +125,3 @@ class LidarHeights:
             "nodata_radius": s.nodata_radius,
         }
         return RoofSource("lidar", "LiDAR", s.roof, s.nodata_fraction, columns)
-
-    def discard(self) -> None:
-        """Remove the DTM made from the points (the twin keeps its own copy)."""
-        if self.scratch is not None:
-            self.scratch.unlink(missing_ok=True)

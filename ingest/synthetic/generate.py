@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import uuid
 from collections.abc import Callable
 from math import ceil, sqrt
 from pathlib import Path
@@ -38,6 +36,7 @@ from ingest.synthetic.trench import plan_trench
 from ingest.synthetic.vegetation import park_paths, plant_trees
 from ingest.synthetic.works import plan_works, surface_works
 from twin.errors import InputError
+from twin.files import atomic
 
 CRS_CODE = "EPSG:31258+5778"
 #: cadastral community (Katastralgemeinde) number and name
@@ -356,8 +355,9 @@ def generate_district(
     works, the network operators' contacts, ground truth and the build configuration
     ``twin.toml`` (see ``data/README.md``), and a planned trench to check against the built
     twin (``trench.geojson``).
-    The folder is written beside ``out_dir`` and renamed at the end, so an interrupted run
-    leaves nothing behind. The same seed gives identical tables and raster arrays.
+    The folder is written beside ``out_dir`` and renamed at the end
+    (:func:`twin.files.atomic`), so an interrupted run leaves nothing behind. The same seed
+    gives identical tables and raster arrays.
 
     Parameters
     ----------
@@ -395,17 +395,11 @@ def generate_district(
     out = Path(out_dir).absolute()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(f"{out} exists and is not an empty folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.{uuid.uuid4().hex[:12]}.partial"
-    tmp.mkdir()
-    try:
-        with tqdm(desc="twin sample", unit="step", disable=not progress, leave=False) as bar:
-            summary = _write_all(tmp, buildings, seed, lidar, ortho, bar, stepped)
-        if out.exists():
-            out.rmdir()
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with (
+        atomic(out) as tmp,
+        tqdm(desc="twin sample", unit="step", disable=not progress, leave=False) as bar,
+    ):
+        tmp.mkdir()
+        summary = _write_all(tmp, buildings, seed, lidar, ortho, bar, stepped)
     files = summary.pop("files")
     return {"out_dir": out, "paths": {key: out / FILES[key] for key in files}, **summary}
