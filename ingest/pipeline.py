@@ -154,7 +154,7 @@ def _read_cadastre(run: Run) -> None:
         note(message, category=TwinWarning)
     flagged = buildings["footprint_issue"].notna()
     if flagged.any():
-        run.log.append(f"{int(flagged.sum())} footprint(s) flagged, see footprint_issue")
+        note(f"{int(flagged.sum())} footprint(s) flagged: see the footprint_issue column")
     run.buildings = buildings
     run.ground = Ground(geoms)
 
@@ -163,9 +163,9 @@ def _open_rasters(run: Run) -> None:
     """The DTM, DSM, DEM and orthophoto, checked against the project CRS and the
     footprints; a raster of no-data only is noted and set aside."""
     sources, crs, geoms = run.config.sources, run.crs, run.geoms
-    run.terrain = _raster(sources.get("dtm"), crs, run.log, run.footprints, geoms)
-    run.dsm = _raster(sources.get("dsm"), crs, run.log, run.footprints, geoms)
-    run.dem = _raster(sources.get("dem"), crs, run.log, run.footprints, geoms)
+    run.terrain = _raster(sources.get("dtm"), crs, run.footprints, geoms)
+    run.dsm = _raster(sources.get("dsm"), crs, run.footprints, geoms)
+    run.dem = _raster(sources.get("dem"), crs, run.footprints, geoms)
     run.terrain_void = _void(
         run.terrain, "no terrain in the twin; ground heights from the next source"
     )
@@ -203,7 +203,6 @@ def _measure_lidar(run: Run) -> None:
             f"({run.footprints}); is its CRS right?"
         )
     run.terrain = lidar.terrain
-    run.log.extend(lidar.warnings())
     near = config.lidar.ground_distance
     run.ground.offer("lidar", lidar.stats.ground, f"no LiDAR ground point within {near:g} m")
 
@@ -295,7 +294,7 @@ def _lod12_solids(run: Run) -> None:
     """The LoD1.2 blocks, on sloped bases with ``[lod1] base = "sloped"`` and a terrain."""
     sloped = run.config.lod1.base == "sloped"
     if sloped and run.terrain is None:
-        run.log.append("[lod1] base = 'sloped' without a terrain: flat bases")
+        note("[lod1] base = 'sloped' without a terrain: flat bases", category=TwinWarning)
     run.solids = _solids(run.buildings, run.crs, run.terrain if sloped else None)
 
 
@@ -339,7 +338,8 @@ def _pass_through(run: Run) -> None:
                     )
     if run.operators is not None:
         layers["operators"] = run.operators
-        run.log.extend(unlisted_operators(run.operators, layers))
+        for message in unlisted_operators(run.operators, layers):
+            note(message)
 
 
 def _detect_trees(run: Run) -> None:
@@ -369,12 +369,21 @@ def _write(run: Run) -> None:
             "origin": _origin(buildings),
             "height_datum": (vertical(run.crs).name if vertical(run.crs) else None),
             "lods": run.lods,
+            "terrain_source": _terrain_source(run),
         },
     )
     model.ortho = run.ortho  # the store keeps a copy of it beside the twin (city.ortho.tif)
     write(model, run.output)
     model.cache_meshes(open_store(run.output).mesh_cache(), run.lods)
     run.model = model
+
+
+def _terrain_source(run: Run) -> str | None:
+    """Where the twin's terrain came from: the DTM's file name, ``LiDAR ground points`` when
+    it was made from them, ``None`` without a terrain."""
+    if run.lidar is not None and run.lidar.terrain_made:
+        return "LiDAR ground points"
+    return run.config.sources["dtm"].path.name if run.terrain is not None else None
 
 
 #: the stages of a build, in order, with the names the progress bar shows
@@ -575,7 +584,6 @@ def _void(raster: Terrain | None, then: str) -> bool:
 def _raster(
     source: Source | None,
     crs: pyproj.CRS,
-    log: list[str],
     footprints: Extent,
     geoms: np.ndarray,
 ) -> Terrain | None:
@@ -593,7 +601,7 @@ def _raster(
         )
     ours, theirs = vertical(crs), vertical(own)
     if theirs is None and ours is not None:
-        log.append(f"{source.path.name}: no vertical CRS; heights taken as {ours.name}")
+        note(f"{source.path.name}: no vertical CRS; heights taken as {ours.name}")
     elif theirs is not None and ours is not None and not same_horizontal(theirs, ours):
         raise CRSError(f"{source.path}: heights are in {theirs.name}, the project's in {ours.name}")
     extent = Extent(source.name.upper(), source.path, raster.bounds)
