@@ -94,7 +94,7 @@ def _rows(unit: str, rows: np.ndarray) -> str:
 
 def unlisted_operators(operators: pd.DataFrame, layers: dict[str, pd.DataFrame], /) -> list[str]:
     """Notes on the operators that the ``utilities`` or ``planned_works`` of a build name and
-    the operators table lacks (the build keeps them in its run record).
+    the operators table lacks (the build issues each as a warning, kept in its run record).
 
     Examples
     --------

@@ -35,6 +35,7 @@ from ingest.reconstruct.solids import Solids, blocks
 from twin._version import __version__
 from twin.crs import horizontal, same_horizontal, vertical
 from twin.errors import CRSError, InputError, StoreError, TwinWarning
+from twin.files import Scratch
 from twin.layers import LOD_LAYERS
 from twin.model import CityModel
 from twin.polygon3d import surface_metrics
@@ -153,7 +154,7 @@ def _read_cadastre(run: Run) -> None:
         note(message, category=TwinWarning)
     flagged = buildings["footprint_issue"].notna()
     if flagged.any():
-        run.log.append(f"{int(flagged.sum())} footprint(s) flagged, see footprint_issue")
+        note(f"{int(flagged.sum())} footprint(s) flagged: see the footprint_issue column")
     run.buildings = buildings
     run.ground = Ground(geoms)
 
@@ -162,9 +163,9 @@ def _open_rasters(run: Run) -> None:
     """The DTM, DSM, DEM and orthophoto, checked against the project CRS and the
     footprints; a raster of no-data only is noted and set aside."""
     sources, crs, geoms = run.config.sources, run.crs, run.geoms
-    run.terrain = _raster(sources.get("dtm"), crs, run.log, run.footprints, geoms)
-    run.dsm = _raster(sources.get("dsm"), crs, run.log, run.footprints, geoms)
-    run.dem = _raster(sources.get("dem"), crs, run.log, run.footprints, geoms)
+    run.terrain = _raster(sources.get("dtm"), crs, run.footprints, geoms)
+    run.dsm = _raster(sources.get("dsm"), crs, run.footprints, geoms)
+    run.dem = _raster(sources.get("dem"), crs, run.footprints, geoms)
     run.terrain_void = _void(
         run.terrain, "no terrain in the twin; ground heights from the next source"
     )
@@ -181,6 +182,11 @@ def _measure_lidar(run: Run) -> None:
     config = run.config
     if "lidar" not in config.sources:
         return
+    run.output.parent.mkdir(parents=True, exist_ok=True)
+    # a DTM made from the points is written in a scratch folder beside the twin: it goes
+    # when the build ends, or, if the build is killed, with the next write of the twin
+    work = run.cleanup.enter_context(Scratch(run.output)).path(".work")
+    work.mkdir()
     lidar = run.lidar = LidarHeights.measure(
         config.sources["lidar"],
         run.crs,
@@ -188,9 +194,8 @@ def _measure_lidar(run: Run) -> None:
         terrain=run.terrain,
         options=config.lidar,
         roof_percentile=config.lod1.roof_percentile,
-        scratch=run.output.with_name(f".{run.output.stem}.lidar-dtm.tif"),
+        scratch=work / "lidar-dtm.tif",
     )
-    run.cleanup.callback(lidar.discard)  # once the twin is written, or on failure
     if not (lidar.stats.roof.count.any() or lidar.stats.ground_points.any()):
         cloud = Extent("point cloud", config.sources["lidar"].path, extent(lidar.clouds))
         raise InputError(
@@ -198,7 +203,6 @@ def _measure_lidar(run: Run) -> None:
             f"({run.footprints}); is its CRS right?"
         )
     run.terrain = lidar.terrain
-    run.log.extend(lidar.warnings())
     near = config.lidar.ground_distance
     run.ground.offer("lidar", lidar.stats.ground, f"no LiDAR ground point within {near:g} m")
 
@@ -290,7 +294,7 @@ def _lod12_solids(run: Run) -> None:
     """The LoD1.2 blocks, on sloped bases with ``[lod1] base = "sloped"`` and a terrain."""
     sloped = run.config.lod1.base == "sloped"
     if sloped and run.terrain is None:
-        run.log.append("[lod1] base = 'sloped' without a terrain: flat bases")
+        note("[lod1] base = 'sloped' without a terrain: flat bases", category=TwinWarning)
     run.solids = _solids(run.buildings, run.crs, run.terrain if sloped else None)
 
 
@@ -334,7 +338,8 @@ def _pass_through(run: Run) -> None:
                     )
     if run.operators is not None:
         layers["operators"] = run.operators
-        run.log.extend(unlisted_operators(run.operators, layers))
+        for message in unlisted_operators(run.operators, layers):
+            note(message)
 
 
 def _detect_trees(run: Run) -> None:
@@ -364,12 +369,21 @@ def _write(run: Run) -> None:
             "origin": _origin(buildings),
             "height_datum": (vertical(run.crs).name if vertical(run.crs) else None),
             "lods": run.lods,
+            "terrain_source": _terrain_source(run),
         },
     )
     model.ortho = run.ortho  # the store keeps a copy of it beside the twin (city.ortho.tif)
     write(model, run.output)
     model.cache_meshes(open_store(run.output).mesh_cache(), run.lods)
     run.model = model
+
+
+def _terrain_source(run: Run) -> str | None:
+    """Where the twin's terrain came from: the DTM's file name, ``LiDAR ground points`` when
+    it was made from them, ``None`` without a terrain."""
+    if run.lidar is not None and run.lidar.terrain_made:
+        return "LiDAR ground points"
+    return run.config.sources["dtm"].path.name if run.terrain is not None else None
 
 
 #: the stages of a build, in order, with the names the progress bar shows
@@ -570,7 +584,6 @@ def _void(raster: Terrain | None, then: str) -> bool:
 def _raster(
     source: Source | None,
     crs: pyproj.CRS,
-    log: list[str],
     footprints: Extent,
     geoms: np.ndarray,
 ) -> Terrain | None:
@@ -588,7 +601,7 @@ def _raster(
         )
     ours, theirs = vertical(crs), vertical(own)
     if theirs is None and ours is not None:
-        log.append(f"{source.path.name}: no vertical CRS; heights taken as {ours.name}")
+        note(f"{source.path.name}: no vertical CRS; heights taken as {ours.name}")
     elif theirs is not None and ours is not None and not same_horizontal(theirs, ours):
         raise CRSError(f"{source.path}: heights are in {theirs.name}, the project's in {ours.name}")
     extent = Extent(source.name.upper(), source.path, raster.bounds)

@@ -6,7 +6,8 @@
 one that imports it back (the store depends on the model, never the reverse), and none imports
 a module named by a string. Every reader of a twin goes through the store protocol: outside
 ``twin/store``, no module of ``twin`` or ``viewer`` imports a store backend
-(``twin.store.gpkg*``) or opens the GeoPackage itself (``sqlite3``, ``pyogrio``).
+(``twin.store.gpkg*``) or opens the GeoPackage itself (``sqlite3``, ``pyogrio``). Only
+``twin/files.py`` renames files: every writer writes through it.
 """
 
 from __future__ import annotations
@@ -203,3 +204,32 @@ def test_only_the_store_reads_the_geopackage():
     # the check sees what it should: the backend itself reads with both
     names = {name for _, name in _imported_names(store / "gpkg_features.py")}
     assert "sqlite3" in names and "twin.store.gpkg_cql.SQLCompiler" in names
+
+
+def _renames(path: Path) -> list[int]:
+    """The lines of ``path`` that rename a file: ``os.replace``, ``os.rename``,
+    ``shutil.move``, or ``x.rename(y)`` and ``x.replace(y)`` with one argument (as
+    ``Path.rename``; a frame's ``rename`` takes ``columns=``, a string's ``replace`` two)."""
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        named = ast.unparse(node.func) in ("os.replace", "os.rename", "os.renames", "shutil.move")
+        method = node.func.attr in ("rename", "replace") and len(node.args) == 1
+        if named or (method and not node.keywords):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_only_the_file_helpers_rename_files():
+    """Every writer goes through ``twin.files`` (``atomic``, ``atomic_group``), whose
+    temporaries the next run clears when a run is killed; none renames a file of its own."""
+    helpers = TWIN / "files.py"
+    wrong = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for path in MODULES.values()
+        if path != helpers
+        for line in _renames(path)
+    ]
+    assert wrong == []
+    assert _renames(helpers) != []  # the check sees what it should: the helpers' renames

@@ -12,7 +12,7 @@ import twin
 from ingest.config import BuildConfig
 from ingest.pipeline import build
 from tests.conftest import DATA, DELFT, write_config
-from twin.errors import ConfigError, CRSError, InputError, TwinWarning
+from twin.errors import ConfigError, CRSError, DataQualityWarning, InputError, TwinWarning
 from twin.validity import check
 
 AMSTERDAM = DATA / "amsterdam"
@@ -143,7 +143,10 @@ path = "b.gpkg"
 path = "{AUTZEN}"
 """,
     )
-    with pytest.warns(TwinWarning, match="heights have no stated datum"):
+    with (
+        pytest.warns(TwinWarning, match="heights have no stated datum"),
+        pytest.warns(DataQualityWarning, match="autzen.*: no vertical CRS; heights taken as"),
+    ):
         model = build(BuildConfig.load(config), tmp_path / "city.gpkg", progress=False)
     b = model.buildings.iloc[0]
     assert b["height_method"] == "lidar" and b["roof_points_source"] == "height above DTM"
@@ -154,7 +157,8 @@ path = "{AUTZEN}"
     codes, _ = check(model.layers["lod12"].geometry.to_numpy())
     assert codes == [[]]
     warnings = model.layers["runs"]["warnings"].iloc[-1]
-    assert "no vertical CRS" in warnings and "terrain made from the LiDAR" in warnings
+    assert "no vertical CRS" in warnings and "no stated datum" in warnings
+    assert twin.open(tmp_path / "city.gpkg").metadata["terrain_source"] == "LiDAR ground points"
 
 
 def test_point_cloud_alone_is_refused(tmp_path):

@@ -17,7 +17,7 @@ from ingest.config import Source
 from ingest.operators import COLUMNS, read_operators
 from ingest.pipeline import build
 from twin.cli import main
-from twin.errors import InputError
+from twin.errors import DataQualityWarning, InputError
 from twin.info import describe
 from twin.store import write
 
@@ -163,7 +163,8 @@ def test_operators_missing_from_the_table_are_noted_in_the_run(sample_sources, t
     config = sample_config(
         sample_sources, {"cadastre", "dtm", "utilities", "operators"}, operators=short
     )
-    model = build(config, tmp_path / "city.gpkg", progress=False)
+    with pytest.warns(DataQualityWarning, match="operators: no row for "):
+        model = build(config, tmp_path / "city.gpkg", progress=False)
     [note] = json.loads(model.layers["runs"]["warnings"].iloc[-1])
     assert note.startswith("operators: no row for ") and note.endswith(", named in utilities")
     named = set(model.layers["utilities"]["operator"]) - {"Stadtwerke Klagenfurt \u2013 Wasser"}

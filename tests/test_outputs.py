@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from twin.errors import OutputError
-from twin.files import atomic
+from twin.files import atomic, atomic_group
 
 DATA = Path(__file__).parent / "data"
 CITYJSON = DATA / "delft_cityjson" / "testarea_subset.city.json"
@@ -337,6 +337,37 @@ def test_atomic_surfaces_the_real_error(tmp_path: Path) -> None:
     with pytest.raises(OutputError, match="File name too long"), atomic(target) as tmp:
         tmp.write_text("never", encoding="utf-8")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_group_replaces_what_was_written_or_nothing(tmp_path: Path) -> None:
+    """A file and two companions: a failing block replaces none; after one that succeeds the
+    companion left unwritten keeps its old content and the others are replaced; no temporary
+    is left either way."""
+    main, dtm, ortho = (tmp_path / n for n in ("city.gpkg", "city.dtm.tif", "city.ortho.tif"))
+    for path in (main, dtm, ortho):
+        path.write_text("old", encoding="utf-8")
+    with pytest.raises(RuntimeError), atomic_group(main, dtm, ortho) as (tmp, tmp_dtm, _):
+        tmp.write_text("new", encoding="utf-8")
+        tmp_dtm.write_text("new", encoding="utf-8")
+        raise RuntimeError("the write fails after both temporaries were made")
+    assert [p.read_text() for p in (main, dtm, ortho)] == ["old", "old", "old"]
+    assert len(list(tmp_path.iterdir())) == 3
+    with atomic_group(main, dtm, ortho) as (tmp, tmp_dtm, _):
+        # the temporaries end as their targets do, for format-sniffing writers
+        assert (tmp.suffix, tmp_dtm.suffix) == (".gpkg", ".tif")
+        tmp.write_text("new", encoding="utf-8")
+        tmp_dtm.write_text("new", encoding="utf-8")
+    assert [p.read_text() for p in (main, dtm, ortho)] == ["new", "new", "old"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "city.dtm.tif",
+        "city.gpkg",
+        "city.ortho.tif",
+    ]
+    with pytest.raises(ValueError, match="other files beside it"), atomic_group(main, main):
+        pass
+    with pytest.raises(ValueError, match="other files beside it"):
+        with atomic_group(main, tmp_path / "sub" / "city.dtm.tif"):
+            pass
 
 
 def test_validate_on_a_disk_too_full_for_the_rewrite(city: Path, small_disk) -> None:

@@ -72,7 +72,7 @@ def test_every_file_is_written_and_configured(district: Path) -> None:
         "cadastre", "survey", "dtm", "dsm", "ortho", "lidar", "utilities", "trees",
         "planned_works", "surface_works", "operators",
     }  # fmt: skip
-    assert not list(district.parent.glob(".*partial"))
+    assert not list(district.parent.glob(f".{district.name}.*"))  # no temporary left
 
 
 def test_layers_are_in_the_compound_crs(district: Path) -> None:

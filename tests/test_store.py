@@ -14,6 +14,7 @@ import pandas as pd
 import pyogrio
 import pyproj
 import pytest
+import rasterio
 import shapely
 from affine import Affine
 from geopandas.testing import assert_geodataframe_equal
@@ -94,6 +95,50 @@ def test_failed_write_leaves_previous_twin(tmp_path):
         write(broken, path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["city.gpkg"]
+
+
+def _terrain(path, z: float) -> Terrain:
+    """A 2 x 2 m terrain at height ``z``, written to ``path``."""
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=2,
+        height=2,
+        count=1,
+        dtype="float32",
+        crs="EPSG:31258",
+        transform=Affine(1, 0, 524600, 0, -1, 165512),
+    ) as dst:
+        dst.write(np.full((1, 2, 2), z, dtype="float32"))
+    return Terrain.from_raster(path)
+
+
+def test_the_twin_and_its_terrain_are_replaced_together(tmp_path):
+    """The orthophoto copy fails after the new terrain was written: neither the GeoPackage
+    nor its terrain is replaced, and no temporary is left; a write that succeeds replaces
+    both."""
+    sources, path = tmp_path / "sources", tmp_path / "city.gpkg"
+    sources.mkdir()
+    first = _model()
+    first.terrain = _terrain(sources / "old.tif", 440.0)
+    write(first, path)
+    before = {p.name: p.read_bytes() for p in files(path) if p.exists()}
+    assert sorted(before) == ["city.dtm.tif", "city.gpkg"]
+    broken = _model()
+    broken.terrain = _terrain(sources / "new.tif", 450.0)
+    broken.ortho = sources / "ortho.tif"
+    broken.ortho.write_text("not an image", encoding="utf-8")
+    with pytest.raises(StoreError, match="cannot copy the orthophoto"):
+        write(broken, path)
+    assert {p.name: p.read_bytes() for p in files(path) if p.exists()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["city.dtm.tif", "city.gpkg", "sources"]
+    broken.ortho = None
+    write(broken, path)
+    with rasterio.open(path.with_suffix(".dtm.tif")) as dtm:
+        assert dtm.read(1).tolist() == [[450.0, 450.0], [450.0, 450.0]]
+    assert path.read_bytes() != before["city.gpkg"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["city.dtm.tif", "city.gpkg", "sources"]
 
 
 def test_open_errors_name_the_file(tmp_path):

@@ -1,10 +1,11 @@
 """File helpers shared by the readers and writers.
 
-:func:`atomic` writes beside the target and renames at the end; its temporary names come from a
-:class:`Scratch`, which first clears what killed writes of the same target left behind (a
-SIGKILL or a power cut runs no ``finally``); :func:`gc_paused` keeps
-Python's cyclic garbage collector from scanning every object again and again while a reader or
-writer builds the million small lists and dicts of a large JSON tree.
+:func:`atomic` writes beside the target and renames at the end (:func:`atomic_group` a file
+with the files that go with it); its temporary names come from a :class:`Scratch`, which
+first clears what killed writes of the same target left behind (a SIGKILL or a power cut runs
+no ``finally``); :func:`gc_paused` keeps Python's cyclic garbage collector from scanning every
+object again and again while a reader or writer builds the million small lists and dicts of a
+large JSON tree.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ def atomic(path: str | Path, /) -> Iterator[Path]:
 
     On an exception the temporary file or folder is removed and ``path`` is left as it was;
     the temporary names come from a :class:`Scratch`, which first clears what killed writes of
-    the same target left.
+    the same target left. The temporary ends as ``path`` does (``.shot.png.1a2b3c4d.tmp.png``),
+    for the libraries that choose a format by the file's extension.
     Works for files and for folders (a 3D Tiles tileset); an existing folder is replaced, and
     put back if its replacement cannot be renamed into place.
 
@@ -60,58 +62,96 @@ def atomic(path: str | Path, /) -> Iterator[Path]:
     >>> target.read_text()
     'done'
     """
+    with atomic_group(path) as (tmp,):
+        yield tmp
+
+
+@contextmanager
+def atomic_group(path: str | Path, /, *companions: str | Path) -> Iterator[tuple[Path, ...]]:
+    """Yield temporaries for ``path`` and its ``companions``, files beside it written with
+    it; when the block succeeds, rename each into place, the companions in turn and ``path``
+    last.
+
+    As :func:`atomic` (of which it is the general case), for a file or folder ``path`` and
+    the files that go with it, such as a twin's GeoPackage and its terrain COG. All
+    temporaries belong to one :class:`Scratch` of ``path``, so a later write of ``path``
+    clears those of a killed one, companions included. A companion whose temporary the block
+    did not write is left as it is. Renamed last, ``path`` is what its companions are read
+    through: until it is in place, a reader sees the previous set; a run killed between the
+    renames (a few system calls) leaves new companions beside the previous ``path``.
+
+    Raises
+    ------
+    OutputError
+        As :func:`atomic`.
+    ValueError
+        When a companion is ``path`` itself, named twice, or in another folder (a rename
+        across file systems is no rename).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> target = Path(tempfile.mkdtemp()) / "city.gpkg"
+    >>> with atomic_group(target, target.with_suffix(".dtm.tif")) as (tmp, tmp_dtm):
+    ...     _ = tmp.write_text("twin"), tmp_dtm.write_text("terrain")
+    >>> sorted(p.name for p in target.parent.iterdir())
+    ['city.dtm.tif', 'city.gpkg']
+    """
     path = Path(path)
+    others = [Path(c) for c in companions]
+    if len({path, *others}) != 1 + len(others) or any(c.parent != path.parent for c in others):
+        raise ValueError(f"the companions of {path} must be other files beside it: {others}")
     scratch = None
-    tmp = path.with_name(f".{path.name}")  # until the scratch names it
+    tmps: tuple[Path, ...] = ()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         scratch = Scratch(path)
-        tmp = scratch.path(".tmp")
-        yield tmp
-        if path.is_dir() and tmp.is_dir():
-            old = scratch.path(OLD)
-            os.replace(path, old)
-            try:
-                os.replace(tmp, path)
-            except OSError:
-                os.replace(old, path)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+        tmps = (
+            scratch.path(f".tmp{path.suffix}"),
+            *(scratch.path(f".tmp{i}{c.suffix}") for i, c in enumerate(others, start=1)),
+        )
+        yield tmps
+        for companion, tmp in zip(others, tmps[1:], strict=True):
+            if tmp.exists():
+                os.replace(tmp, companion)
+        _replace(tmps[0], path, scratch.path(OLD))
     except OSError as exc:
-        if isinstance(exc, OutputError) or not _about(exc, path, tmp):
+        if isinstance(exc, OutputError) or not _about(exc, [path, *others], tmps):
             raise  # an input the block was reading, say: not ours to rename
         raise cannot_write(path, exc) from exc
     finally:
         if scratch is not None:
-            _discard(tmp)
             scratch.release()
 
 
-def _about(exc: OSError, path: Path, tmp: Path, /) -> bool:
-    """Whether ``exc`` is about writing ``path`` (its folder, its temporary file or folder)
-    or about the disk it is written to."""
+def _replace(tmp: Path, path: Path, old: Path, /) -> None:
+    """Rename ``tmp`` to ``path``; a folder ``path`` is moved to ``old`` first, and back if
+    ``tmp`` cannot take its place."""
+    if path.is_dir() and tmp.is_dir():
+        os.replace(path, old)
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            os.replace(old, path)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, path)
+
+
+def _about(exc: OSError, paths: list[Path], tmps: tuple[Path, ...], /) -> bool:
+    """Whether ``exc`` is about writing ``paths`` (their folder, their temporary files or
+    folders) or about the disk they are written to."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
         return True
     names = [Path(os.fsdecode(n)) for n in (exc.filename, exc.filename2) if n]
-    ours = f".{path.name}."  # the write's temporaries and lock (:class:`Scratch`)
+    ours = f".{paths[0].name}."  # the write's temporaries and lock (:class:`Scratch`)
     return any(
-        n in (path, tmp, *path.parents)
-        or tmp in n.parents
-        or (n.parent == path.parent and n.name.startswith(ours))
+        n in (*paths, *tmps, *paths[0].parents)
+        or any(tmp in n.parents for tmp in tmps)
+        or (n.parent == paths[0].parent and n.name.startswith(ours))
         for n in names
     )
-
-
-def _discard(tmp: Path, /) -> None:
-    """Remove a temporary file or folder if there is one; never raises (a clean-up must not
-    hide the error that called it)."""
-    with suppress(OSError):
-        if tmp.is_dir() and not tmp.is_symlink():
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            tmp.unlink(missing_ok=True)
 
 
 #: the suffix of a replaced folder kept until its successor is in place (:func:`atomic`)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from twin.errors import InputError, StoreError
+from twin.files import atomic
 
 
 @dataclass(frozen=True)
@@ -142,9 +141,8 @@ def save_bookmark(twin_path: str | Path, name: str, view: View, /) -> Path:
     marks = load_bookmarks(twin_path)
     marks[name] = view
     path = bookmarks_path(twin_path)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(json.dumps({k: asdict(v) for k, v in marks.items()}, indent=2), "utf-8")
-    os.replace(tmp, path)
+    with atomic(path) as tmp:
+        tmp.write_text(json.dumps({k: asdict(v) for k, v in marks.items()}, indent=2), "utf-8")
     return path
 
 

@@ -7,8 +7,6 @@ reports (picked points, measurements, views, sections) is in the model CRS.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +19,7 @@ from numpy.typing import NDArray
 
 from twin.analysis.sun import SunPosition, sun_position
 from twin.errors import InputError
+from twin.files import atomic
 from twin.layers import LOD_LAYERS
 from twin.mesh import Mesh
 from twin.model import CityModel
@@ -484,12 +483,8 @@ class Scene:
         import imageio.v3 as iio
 
         path = Path(path)
-        tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
-        try:
+        with atomic(path) as tmp:  # ends as ``path`` does: imageio picks the format by it
             iio.imwrite(tmp, self.image())
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
         return path
 
     def close(self) -> None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from twin.errors import InputError
+from twin.files import atomic
 from viewer.camera import View, tour
 
 if TYPE_CHECKING:
@@ -53,8 +52,7 @@ def fly_through(
     if kind not in FORMATS:
         raise InputError(f"{path}: a video must be one of {', '.join(FORMATS)}")
     frames = tour(views, frames_per_leg=frames_per_leg)
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{kind}")
-    try:
+    with atomic(path) as tmp:  # ends as ``path`` does: imageio and ffmpeg go by it
         if kind == ".mp4":
             import imageio.v2 as imageio
 
@@ -71,7 +69,4 @@ def fly_through(
                 scene.set_view(view)
                 images.append(scene.image())
             iio.imwrite(tmp, np.stack(images), extension=".gif", duration=1000 / fps, loop=0)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path

@@ -38,6 +38,3 @@ def build(sources: Path, output: Path, quiet: bool, overwrite: bool) -> None:
     methods = model.buildings["height_method"].value_counts().to_dict()
     click.echo(f"wrote {output} ({len(model.buildings)} buildings)")
     click.echo("heights: " + ", ".join(f"{k} {v}" for k, v in sorted(methods.items())))
-    flagged = int(model.buildings["footprint_issue"].notna().sum())
-    if flagged:
-        click.echo(f"{flagged} footprint(s) flagged: see the footprint_issue column")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
-import uuid
 from pathlib import Path
 
 import click
 
+from twin.files import atomic
 from twin.outputs import EMPTY_FOLDER, check_output
 
 
@@ -43,21 +42,9 @@ def sample(
     from ingest.synthetic import generate_district
 
     out = check_output(out_dir.absolute(), EMPTY_FOLDER, overwrite=overwrite, option="OUT_DIR")
-    occupied = out.is_dir() and any(out.iterdir())
     options = {"buildings": buildings, "seed": seed, "lidar": lidar, "ortho": ortho}
-    if not occupied:
-        summary = generate_district(out, progress=True, **options)
-    else:
-        # build beside the old folder, then swap: the old data stays until the new is complete
-        staging = out.parent / f".{out.name}.{uuid.uuid4().hex[:12]}.new"
-        staging.mkdir()
-        try:
-            summary = generate_district(staging / out.name, progress=True, **options)
-            old = staging / "old"
-            out.rename(old)
-            (staging / out.name).rename(out)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+    with atomic(out) as staging:  # an old folder stays until the new one is complete
+        summary = generate_district(staging, progress=True, **options)
     counts = summary["counts"]
     left, bottom, right, top = summary["extent"]
     click.echo(f"Sample district (seed {seed}) written to {out}")

@@ -15,6 +15,7 @@ import pyproj
 from numpy.typing import NDArray
 
 from ingest.config import LidarOptions, Source
+from ingest.issues import note
 from ingest.lidar.read import PointCloud, open_clouds
 from ingest.lidar.stats import ROOF_PERCENTILES, PointStats, point_stats
 from ingest.lidar.terrain import dtm_from_points
@@ -34,15 +35,14 @@ class LidarHeights:
         The DTM given, or the one made from the ground points.
     stats
         Per-building point statistics.
-    scratch
-        The DTM file made here (``None`` when a DTM was given); remove it with
-        :meth:`discard` once the twin is written.
+    terrain_made
+        Whether ``terrain`` was made here from the ground points (no DTM was given).
     """
 
     clouds: list[PointCloud]
     terrain: Terrain
     stats: PointStats
-    scratch: Path | None
+    terrain_made: bool
 
     @classmethod
     def measure(
@@ -58,6 +58,9 @@ class LidarHeights:
         scratch: Path,
     ) -> LidarHeights:
         """Open the clouds of ``source``, make a DTM when none is given, measure footprints.
+
+        A cloud without a vertical CRS (its heights taken as the project's) is noted with a
+        :class:`~twin.errors.DataQualityWarning`, for the run record.
 
         Parameters
         ----------
@@ -77,8 +80,13 @@ class LidarHeights:
             Where to write a DTM made from the points.
         """
         clouds = open_clouds(source.path, crs, crs=source.crs)
-        made = None
-        if terrain is None:
+        unlabelled = [cloud.path.name for cloud in clouds if not cloud.vertical_given]
+        if unlabelled:  # one warning for a folder of tiles, naming the first three
+            named = ", ".join(unlabelled[:3])
+            more = f" and {len(unlabelled) - 3} more" if len(unlabelled) > 3 else ""
+            note(f"{named}{more}: no vertical CRS; heights taken as the project's")
+        made = terrain is None
+        if made:
             terrain = dtm_from_points(
                 clouds,
                 scratch,
@@ -87,7 +95,6 @@ class LidarHeights:
                 footprints=geoms,
                 chunk_size=options.chunk_size,
             )
-            made = scratch
         stats = point_stats(
             clouds,
             geoms,
@@ -100,18 +107,7 @@ class LidarHeights:
             chunk_size=options.chunk_size,
             sampling=options.roof_sampling,
         )
-        return cls(clouds=clouds, terrain=terrain, stats=stats, scratch=made)
-
-    def warnings(self) -> list[str]:
-        """Messages for the run log (heights taken in the project datum, a DTM made here)."""
-        out = [
-            f"{cloud.path.name}: no vertical CRS; heights taken as the project's"
-            for cloud in self.clouds
-            if not cloud.vertical_given
-        ]
-        if self.scratch is not None:
-            out.append("terrain made from the LiDAR ground points")
-        return out
+        return cls(clouds=clouds, terrain=terrain, stats=stats, terrain_made=made)
 
     def roofs(self) -> RoofSource:
         """The roof heights of the points, for :func:`ingest.reconstruct.lod12.lift`, with
@@ -126,8 +122,3 @@ class LidarHeights:
             "nodata_radius": s.nodata_radius,
         }
         return RoofSource("lidar", "LiDAR", s.roof, s.nodata_fraction, columns)
-
-    def discard(self) -> None:
-        """Remove the DTM made from the points (the twin keeps its own copy)."""
-        if self.scratch is not None:
-            self.scratch.unlink(missing_ok=True)

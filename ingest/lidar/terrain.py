@@ -11,7 +11,6 @@ stay no-data rather than made-up terrain.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from scipy import ndimage
 from ingest.lidar.read import CHUNK_SIZE, PointCloud, extent, stream
 from ingest.zonal import pixels_inside
 from twin.errors import InputError
+from twin.files import atomic
 from twin.terrain import Terrain
 
 GROUND = 2
@@ -119,10 +119,9 @@ def dtm_from_points(
         np.isnan(grid), sampling=resolution, return_indices=True
     )
     grid = np.where(gap <= MAX_FILL, grid[near_r, near_c], np.nan).astype(np.float32)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f"{target.name}.tmp")
-    try:
-        with rasterio.open(
+    with (
+        atomic(target) as tmp,
+        rasterio.open(
             tmp,
             "w",
             driver="GTiff",
@@ -134,9 +133,7 @@ def dtm_from_points(
             transform=transform,
             nodata=np.nan,
             compress="deflate",
-        ) as dst:
-            dst.write(grid, 1)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+        ) as dst,
+    ):
+        dst.write(grid, 1)
     return Terrain.from_raster(target)

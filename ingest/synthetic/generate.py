@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import uuid
 from collections.abc import Callable
 from math import ceil, sqrt
 from pathlib import Path
@@ -24,7 +22,14 @@ from ingest.synthetic.grid import Grid, Segments, make_grid, street_segments
 from ingest.synthetic.lidar import strips, write_lidar
 from ingest.synthetic.networks import lay_utilities
 from ingest.synthetic.operators import operator_table
-from ingest.synthetic.parcels import LAND_USE_DE, Parcels, Plan, build_district, plan_blocks
+from ingest.synthetic.parcels import (
+    LAND_USE_DE,
+    Footprints,
+    Parcels,
+    Plan,
+    build_district,
+    plan_blocks,
+)
 from ingest.synthetic.rasters import (
     BLOCK_ROWS,
     GROUND_CLASSES,
@@ -32,12 +37,13 @@ from ingest.synthetic.rasters import (
     write_elevation,
     write_ortho,
 )
-from ingest.synthetic.roofs import assign_roofs, truth_table
+from ingest.synthetic.roofs import Roofs, assign_roofs, truth_table
 from ingest.synthetic.survey import CODES, survey_points
 from ingest.synthetic.trench import plan_trench
 from ingest.synthetic.vegetation import park_paths, plant_trees
 from ingest.synthetic.works import plan_works, surface_works
 from twin.errors import InputError
+from twin.files import atomic
 
 CRS_CODE = "EPSG:31258+5778"
 #: cadastral community (Katastralgemeinde) number and name
@@ -187,6 +193,56 @@ def _write_layer(
     )
 
 
+def _write_cadastre(
+    out: Path,
+    parcels: Parcels,
+    footprints: Footprints,
+    roofs: Roofs,
+    attrs: pd.DataFrame,
+    crs: pyproj.CRS,
+) -> None:
+    """The cadastre (parcels and building footprints, ``B000001``... with their parcel's
+    ``kg`` and ``gst``) and the buildings' ground truth."""
+    building_id = np.array([f"B{i:06d}" for i in range(1, len(attrs) + 1)], dtype=object)
+    gst = _gst(parcels)
+    (out / "truth").mkdir()
+    truth_table(roofs, building_id).to_csv(
+        out / FILES["truth"], index=False, float_format="%.3f", lineterminator="\n"
+    )
+    parcel_table = pd.DataFrame(
+        {
+            "kg": KG,
+            "kg_name": KG_NAME,
+            "gst": gst,
+            "land_use": parcels.land_use,
+            "land_use_de": [LAND_USE_DE[u] for u in parcels.land_use],
+            "public": np.isin(parcels.land_use, ["road", "park", "square"]),
+            "area_m2": np.round(shapely.area(parcels.geometry)),
+            "street": parcels.street,
+        }
+    )
+    _write_layer(parcel_table, parcels.geometry, out / FILES["cadastre"], "parcels", crs)
+    building_table = pd.DataFrame(
+        {"building_id": building_id, "kg": KG, "gst": gst[footprints.parcel]}
+    )
+    building_table = pd.concat([building_table, attrs], axis=1)
+    _write_layer(building_table, footprints.geometry, out / FILES["cadastre"], "buildings", crs)
+
+
+def _write_trench(
+    out: Path, trench: pd.DataFrame, geometry: NDArray[np.object_], crs: pyproj.CRS
+) -> None:
+    """The planned trench to check, as RFC 7946 GeoJSON: WGS 84 longitude, latitude
+    (7 decimals: 1 cm); not a build source."""
+    pyogrio.write_dataframe(
+        gpd.GeoDataFrame(trench, geometry=geometry, crs=crs.sub_crs_list[0]).to_crs("OGC:CRS84"),
+        out / FILES["trench"],
+        driver="GeoJSON",
+        RFC7946="YES",
+        COORDINATE_PRECISION=7,
+    )
+
+
 def _write_all(
     out: Path, n: int, seed: int, lidar: bool, ortho: bool, bar: tqdm, stepped: int = 0
 ) -> dict[str, Any]:
@@ -222,30 +278,7 @@ def _write_all(
     step("layout")()
 
     roofs, attrs = assign_roofs(footprints, grid.frame, rng_roofs, stepped=stepped)
-    building_id = np.array([f"B{i:06d}" for i in range(1, n + 1)], dtype=object)
-    gst = _gst(parcels)
-    (out / "truth").mkdir()
-    truth_table(roofs, building_id).to_csv(
-        out / FILES["truth"], index=False, float_format="%.3f", lineterminator="\n"
-    )
-    parcel_table = pd.DataFrame(
-        {
-            "kg": KG,
-            "kg_name": KG_NAME,
-            "gst": gst,
-            "land_use": parcels.land_use,
-            "land_use_de": [LAND_USE_DE[u] for u in parcels.land_use],
-            "public": np.isin(parcels.land_use, ["road", "park", "square"]),
-            "area_m2": np.round(shapely.area(parcels.geometry)),
-            "street": parcels.street,
-        }
-    )
-    _write_layer(parcel_table, parcels.geometry, out / FILES["cadastre"], "parcels", crs)
-    building_table = pd.DataFrame(
-        {"building_id": building_id, "kg": KG, "gst": gst[footprints.parcel]}
-    )
-    building_table = pd.concat([building_table, attrs], axis=1)
-    _write_layer(building_table, footprints.geometry, out / FILES["cadastre"], "buildings", crs)
+    _write_cadastre(out, parcels, footprints, roofs, attrs, crs)
     step("cadastre")()
 
     trees = plant_trees(grid, seg, rng_trees)
@@ -256,15 +289,7 @@ def _write_all(
     operators = operator_table()
     operators.to_csv(out / FILES["operators"], index=False, lineterminator="\n")
     live = utilities.geometry[(utilities.table["status"] == "in_service").to_numpy()]
-    trench, trench_geom = plan_trench(grid, seg, trees, live)
-    # RFC 7946: WGS 84 longitude, latitude (7 decimals: 1 cm); not a build source
-    pyogrio.write_dataframe(
-        gpd.GeoDataFrame(trench, geometry=trench_geom, crs=crs.sub_crs_list[0]).to_crs("OGC:CRS84"),
-        out / FILES["trench"],
-        driver="GeoJSON",
-        RFC7946="YES",
-        COORDINATE_PRECISION=7,
-    )
+    _write_trench(out, *plan_trench(grid, seg, trees, live), crs)
     step("utilities")()
     planned, planned_geom = plan_works(grid, seg, rng_works)
     surfaces, surface_geom = surface_works(grid, seg, rng_works)
@@ -356,8 +381,9 @@ def generate_district(
     works, the network operators' contacts, ground truth and the build configuration
     ``twin.toml`` (see ``data/README.md``), and a planned trench to check against the built
     twin (``trench.geojson``).
-    The folder is written beside ``out_dir`` and renamed at the end, so an interrupted run
-    leaves nothing behind. The same seed gives identical tables and raster arrays.
+    The folder is written beside ``out_dir`` and renamed at the end
+    (:func:`twin.files.atomic`), so an interrupted run leaves nothing behind. The same seed
+    gives identical tables and raster arrays.
 
     Parameters
     ----------
@@ -395,17 +421,11 @@ def generate_district(
     out = Path(out_dir).absolute()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(f"{out} exists and is not an empty folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.{uuid.uuid4().hex[:12]}.partial"
-    tmp.mkdir()
-    try:
-        with tqdm(desc="twin sample", unit="step", disable=not progress, leave=False) as bar:
-            summary = _write_all(tmp, buildings, seed, lidar, ortho, bar, stepped)
-        if out.exists():
-            out.rmdir()
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with (
+        atomic(out) as tmp,
+        tqdm(desc="twin sample", unit="step", disable=not progress, leave=False) as bar,
+    ):
+        tmp.mkdir()
+        summary = _write_all(tmp, buildings, seed, lidar, ortho, bar, stepped)
     files = summary.pop("files")
     return {"out_dir": out, "paths": {key: out / FILES[key] for key in files}, **summary}

@@ -29,7 +29,7 @@ import rasterio
 import rasterio.shutil
 
 from twin.errors import InputError, StoreError
-from twin.files import Scratch
+from twin.files import atomic_group
 from twin.layers import LAYERS
 from twin.model import CityModel, LazyLayers, MeshCache
 from twin.store.base import Bounds, Features, LayerInfo, Page, Selection
@@ -47,19 +47,15 @@ def files(path: Path, /) -> list[Path]:
 def write(model: CityModel, path: Path, /) -> Path:
     """Write ``model`` as a GeoPackage (and its terrain and orthophoto as COGs) atomically.
 
-    The orthophoto ``model.ortho`` is copied as a JPEG-compressed COG. The temporaries
-    (``.city.gpkg.TOKEN.gpkg``, ``.dtm.tif``, ``.ortho.tif``) belong to one
-    :class:`~twin.files.Scratch` of the GeoPackage: they are removed when the write
-    ends, and a later write clears those of a killed one. The GeoPackage is renamed last, so
-    a twin is never read with a missing terrain.
+    The orthophoto ``model.ortho`` is copied as a JPEG-compressed COG. The three files are
+    written as one :func:`~twin.files.atomic_group` of the GeoPackage: their temporaries are
+    removed when the write ends, and a later write clears those of a killed one. The
+    GeoPackage is renamed last, so a twin is never read with a missing terrain.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     metadata = dict(model.metadata, crs=model.crs.to_wkt())
     _, terrain_file, ortho_file = files(path)
     try:
-        with Scratch(path) as scratch:
-            tmp = scratch.path(".gpkg")
-            tmp_terrain, tmp_ortho = scratch.path(".dtm.tif"), scratch.path(".ortho.tif")
+        with atomic_group(path, terrain_file, ortho_file) as (tmp, tmp_terrain, tmp_ortho):
             for name in layer_order(list(model.layers)):
                 frame = model.layers[name]
                 if isinstance(frame, gpd.GeoDataFrame) and frame.active_geometry_name is None:
@@ -87,11 +83,6 @@ def write(model: CityModel, path: Path, /) -> Path:
                 {"key": list(metadata), "value": [json.dumps(v) for v in metadata.values()]}
             )
             pyogrio.write_dataframe(table, tmp, layer=METADATA_TABLE, driver="GPKG")
-            if model.terrain is not None:
-                os.replace(tmp_terrain, terrain_file)
-            if model.ortho is not None:
-                os.replace(tmp_ortho, ortho_file)
-            os.replace(tmp, path)
     except Exception as exc:
         failed = OSError | pyogrio.errors.DataSourceError | pyogrio.errors.DataLayerError
         if isinstance(exc, failed) and not isinstance(exc, StoreError):
