@@ -53,6 +53,9 @@ class LazyLayers(MutableMapping[str, pd.DataFrame]):
     load_within
         Reads the features of one layer that meet a box ``(xmin, ymin, xmax, ymax)``, through
         the store's spatial index; ``None`` when the store has none.
+    load_columns
+        Reads some attribute columns of one layer, without its geometry; ``None`` when the
+        store cannot (the whole layer is read instead).
     """
 
     def __init__(
@@ -62,10 +65,12 @@ class LazyLayers(MutableMapping[str, pd.DataFrame]):
         /,
         *,
         load_within: Callable[[str, tuple[float, float, float, float]], pd.DataFrame] | None = None,
+        load_columns: Callable[[str, list[str]], pd.DataFrame] | None = None,
     ) -> None:
         self._names = list(names)
         self._load = load
         self._load_within = load_within
+        self._load_columns = load_columns
         self._frames: dict[str, pd.DataFrame] = {}
         self._replaced: set[str] = set()
 
@@ -91,6 +96,20 @@ class LazyLayers(MutableMapping[str, pd.DataFrame]):
             return frame
         return frame[shapely.intersects(frame.geometry.to_numpy(), shapely.box(*bounds))]
 
+    def columns(self, name: str, columns: list[str], /) -> pd.DataFrame:
+        """Those of the attribute columns ``columns`` that layer ``name`` has, one row per
+        feature, without geometry: from memory when the layer is loaded, else read alone from
+        the store (an export reads the ``geometry_type`` of each LoD layer, not its solids).
+
+        Raises
+        ------
+        KeyError
+            When there is no layer ``name``.
+        """
+        if name not in self._frames and self._load_columns is not None and name in self._names:
+            return self._load_columns(name, columns)
+        return _only(self[name], columns)
+
     def __setitem__(self, name: str, frame: pd.DataFrame) -> None:
         if name not in self._names:
             self._names.append(name)
@@ -109,6 +128,24 @@ class LazyLayers(MutableMapping[str, pd.DataFrame]):
 
     def __contains__(self, name: object) -> bool:
         return name in self._names
+
+
+def _only(frame: pd.DataFrame, columns: list[str], /) -> pd.DataFrame:
+    """Those of ``columns`` that ``frame`` has, as a plain DataFrame."""
+    return pd.DataFrame(frame[[c for c in columns if c in frame.columns]])
+
+
+def layer_columns(
+    layers: MutableMapping[str, pd.DataFrame], name: str, columns: list[str], /
+) -> pd.DataFrame | None:
+    """Those of ``columns`` that layer ``name`` has, without its geometry (a twin opened from
+    a store reads them alone, :meth:`LazyLayers.columns`); ``None`` when there is no such
+    layer."""
+    if name not in layers:
+        return None
+    if isinstance(layers, LazyLayers):
+        return layers.columns(name, columns)
+    return _only(layers[name], columns)
 
 
 @dataclass(eq=False)

@@ -201,7 +201,7 @@ class _Reader:
     ) -> None:
         """Read the objects' geometries into columns and flat arrays (rows from ``base``)."""
         lists = [item.get("geometry") or [] for item in items]
-        if not all(type(g) is list for g in lists):
+        if not set(map(type, lists)) <= {list}:
             at = [type(g) is list for g in lists].index(False)
             raise self.fail(oids[at], "'geometry' is not a list of geometries")
         per_object = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
@@ -216,7 +216,7 @@ class _Reader:
                     return self.fail(oids[row], found)
             return InputError(f"{self.path}: {where}a geometry does not read as CityJSON")
 
-        if not all(type(g) is dict for g in geometries):
+        if not set(map(type, geometries)) <= {dict}:
             raise problem()
         kinds = [g.get("type") for g in geometries]
         known = all(type(k) is str and k in _GEOMETRY_TYPES for k in kinds)
@@ -225,7 +225,7 @@ class _Reader:
         lods = [lod if type(lod) is str else str(lod) for lod in [g.get("lod") for g in geometries]]
         boundaries = [g.get("boundaries") for g in geometries]
         semantics = [g.get("semantics") or {} for g in geometries]
-        if not all(type(s) is dict for s in semantics):
+        if not set(map(type, semantics)) <= {dict}:
             raise problem()
         given = [s.get("values") for s in semantics]
         solid = [k == "Solid" for k in kinds]
@@ -264,11 +264,11 @@ class _Reader:
         if not set(map(type, flat_values)) <= {int, NoneType}:
             raise problem()
         surfaces = list(chain.from_iterable(surface_lists))
-        if not all(type(s) is list for s in surfaces):
+        if not set(map(type, surfaces)) <= {list}:
             raise problem()
         surface_rings = np.fromiter(map(len, surfaces), dtype=np.int64, count=len(surfaces))
         rings = list(chain.from_iterable(surfaces))
-        if not all(type(r) is list for r in rings):
+        if not set(map(type, rings)) <= {list}:
             raise problem()
         ring_length = np.fromiter(map(len, rings), dtype=np.int64, count=len(rings))
         flat = list(chain.from_iterable(rings))
@@ -406,7 +406,7 @@ _CLASS_TYPES = (str, NoneType)
 def _shell_surfaces(boundaries: Any, /) -> Any:
     """A Solid's surfaces: those of its shells, one after the other (exterior first);
     ``None`` when its boundaries are not a list of shells."""
-    if type(boundaries) is not list or not all(type(shell) is list for shell in boundaries):
+    if type(boundaries) is not list or not set(map(type, boundaries)) <= {list}:
         return None
     return boundaries[0] if len(boundaries) == 1 else list(chain.from_iterable(boundaries))
 
@@ -418,8 +418,8 @@ def _shell_values(boundaries: Any, values: Any, /) -> Any:
         type(boundaries) is not list
         or type(values) is not list
         or len(values) != len(boundaries)
-        or not all(type(shell) is list for shell in boundaries)
-        or not all(v is None or type(v) is list for v in values)
+        or not set(map(type, boundaries)) <= {list}
+        or not set(map(type, values)) <= {list, NoneType}
     ):
         return None
     if len(values) == 1:

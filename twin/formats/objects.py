@@ -29,7 +29,7 @@ from twin.crs import check_project_crs, crs_wkt, parse_crs, same_horizontal, ver
 from twin.errors import CRSError, InputError
 from twin.files import gc_paused
 from twin.layers import LOD_LAYERS
-from twin.model import CityModel, LazyLayers
+from twin.model import CityModel, LazyLayers, layer_columns
 from twin.polygon3d import surface_metrics
 
 #: the city object types a twin keeps (other CityJSON/CityGML types are skipped and counted)
@@ -574,7 +574,8 @@ def surfaces(model: CityModel, /, *, lods: list[str] | None = None) -> Surfaces:
     lod = table["lod"].to_numpy(dtype=object)
     kind = np.full(len(table), "Solid", dtype=object)
     for value in pd.unique(lod):
-        layer = model.layers.get(LOD_LAYERS.get(value, ""))
+        name = LOD_LAYERS.get(value, "")
+        layer = layer_columns(model.layers, name, ["building_id", "geometry_type"])
         if layer is not None and "geometry_type" in layer:
             of_row = np.full(len(ids), "Solid", dtype=object)  # per building row
             rows = ids.get_indexer(layer["building_id"])

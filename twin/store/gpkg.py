@@ -262,6 +262,11 @@ class GeoPackageStore:
                 list(self.layers()),
                 self.read_layer,
                 load_within=lambda name, box: self.read_layer(name, bbox=box),
+                load_columns=lambda name, columns: self.read_layer(
+                    name,
+                    columns=[c for c in columns if c in self._layer(name).columns],
+                    geometry=False,
+                ),
             ),
             terrain=None if terrain_path is None else Terrain.from_raster(terrain_path),
             ortho=self.ortho_path(),
