@@ -22,7 +22,7 @@ from geopandas.testing import assert_geodataframe_equal
 import twin
 from twin.api.cql import parse
 from twin.errors import InputError, StoreError
-from twin.model import CityModel
+from twin.model import CityModel, layer_columns
 from twin.store import files, open_store, write
 from twin.store.base import Selection, Store
 from twin.terrain import Terrain
@@ -345,3 +345,19 @@ def test_open_store_errors_and_files(tmp_path):
         tmp_path / "city.dtm.tif",
         tmp_path / "city.ortho.tif",
     ]
+
+
+def test_a_few_columns_of_a_layer_are_read_without_its_geometry(sample_twin):
+    """What an export asks of the LoD layers: their columns, not their solids; read alone
+    from the store, or taken from the loaded layer, with the same values as pyogrio reads."""
+    expected = pyogrio.read_dataframe(sample_twin, layer="lod12", read_geometry=False)
+    model = twin.open(sample_twin)
+    alone = layer_columns(model.layers, "lod12", ["building_id", "lod", "no_such_column"])
+    assert "lod12" not in model.layers._frames  # read alone: the layer was not loaded
+    assert list(alone.columns) == ["building_id", "lod"]
+    assert alone["building_id"].tolist() == expected["building_id"].tolist()
+    loaded = model.layers["lod12"]  # loaded whole: the columns come from memory
+    assert layer_columns(model.layers, "lod12", ["building_id"]).equals(
+        pd.DataFrame(loaded[["building_id"]])
+    )
+    assert layer_columns(model.layers, "no_such_layer", ["building_id"]) is None
