@@ -36,8 +36,8 @@ from twin.api.geojson import FeatureCache
 from twin.api.problems import Problem, not_found
 from twin.api.security import AuditLog, Principal
 from twin.api.tiles import TILESET
-from twin.model import CityModel
 from twin.errors import StoreError
+from twin.model import CityModel
 from twin.store.base import INTEGERS, LayerInfo, Page, Selection, Store
 
 ITEMS_PARAMS = frozenset(
