@@ -5,18 +5,22 @@ Builds (once, cached under build/bench-api/) a twin of N generated buildings, se
 process; Debian package ``wrk``) for a bounded number of seconds per run. Every run reports
 the CPU time of the server's processes per request.
 
-The twin server keeps the features it has written (``[limits] feature_cache_mb``), so a box
-costs less the second time. Its runs, in this order:
+The twin server writes the GeoJSON texts of every building once per twin version, in the
+storage CRS and in CRS84, to a file all its workers share (``twin.api.feature_texts``), and
+each worker keeps the other features it has written (``[limits] feature_cache_mb``). Its
+runs, in this order:
 
-- ``items_bbox_first_pass``: right after the start, 32 connections ask for fresh random
-  boxes, each box once (the paths outnumber the requests; ``repeated`` counts any asked
-  again): features are written as they are first met, and met again in boxes that overlap.
+- ``items_bbox_first_pass``: right after the start, with the shared texts of earlier runs
+  removed (the first start on a new twin version), 32 connections ask for fresh random boxes,
+  each box once (the paths outnumber the requests; ``repeated`` counts any asked again):
+  the texts are written by one worker meanwhile, and boxes answered without them until then.
 - after an unmeasured pass that asks every box of the next runs many times on both workers:
   ``items_bbox``, 500 random boxes at 1, 8 and 32 connections (warm: every feature kept),
   single features by id, the same boxes in CRS84 (``items_crs84``) and unfiltered pages at
   random offsets (``pages``), as a client paging through the layer asks.
 - ``uncached``: a second server with ``feature_cache_mb = 0`` gets the same boxes at 1, 8 and
-  32 connections and in CRS84: every feature of every request read and written (cold).
+  32 connections and in CRS84: its workers keep nothing, every feature of every request is
+  read from the shared texts (cold, as a box nobody asked for before).
 
 In the same run, pygeoapi 0.21 (its SQLiteGPKG provider, its Starlette app under uvicorn with
 2 workers) serves the same GeoPackage and gets the same boxes from the same load generator;
@@ -405,6 +409,10 @@ def _twin_server(
         env = {**os.environ, "PYTHONSAFEPATH": "1"}
         return _serve_and_measure(command, env, base, paths, seconds, folder, **runs)
 
+    # the first start on this twin version: no shared texts of an earlier run
+    from twin.store import open_store
+
+    shutil.rmtree(open_store(twin).cache_path("geojson-cache"), ignore_errors=True)
     # the default configuration, rate limit included (a benchmark's load is one caller),
     # unless --config names another (to serve an older version, whose default was lower)
     out = serve(config)
