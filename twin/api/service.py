@@ -2,8 +2,10 @@
 
 Route functions hand the query parameters and the caller to :class:`FeatureService`; it
 checks the parameters, asks the twin's :class:`~twin.store.base.Store` which features a page
-holds, takes those it has written already from its :class:`~twin.api.geojson.FeatureCache`,
-reads and writes the others (:mod:`twin.api.geojson`) and puts the page together. Collections
+holds, takes their texts from the twin's shared feature texts
+(:mod:`twin.api.feature_texts`) or from what it has written already
+(:class:`~twin.api.geojson.FeatureCache`), reads and writes the others
+(:mod:`twin.api.geojson`) and puts the page together. Collections
 a caller may not read do not exist for that caller.
 
 Before each request the service compares the store's change token with the one it served
@@ -133,8 +135,9 @@ class FeatureService:
     audit
         Where access to restricted collections is recorded (``None``: not recorded).
 
-    Written features are kept in :attr:`cache` (``config.feature_cache_bytes``), emptied
-    whenever the store's token changes.
+    Features with all their properties in the storage CRS or CRS84 are read from
+    :attr:`texts`, written once per twin version for all workers; other written features are
+    kept in :attr:`cache` (``config.feature_cache_bytes``). Both follow the store's token.
     """
 
     def __init__(

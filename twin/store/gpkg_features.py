@@ -5,7 +5,8 @@ ids in order, and how many match in all), then the rows of those features by id,
 caller who has some of them written already reads only the others. A bbox query asks the
 layer's GeoPackage R-tree for the bounds of the bbox's region; candidates whose envelope lies
 in a rectangle known to be inside the region are in, the others are tested exactly against
-the region in one vectorised GEOS call. CQL2 spatial predicates and service areas without a
+the region in one vectorised GEOS call. A page of a whole layer whose fids run 1 to N is a
+range of fids, read by no query. CQL2 spatial predicates and service areas without a
 bbox are tested by GEOS through a registered SQL function. Properties are built as JSON by
 SQLite, and geometries are decoded from WKB with shapely in one vectorised call per page.
 
