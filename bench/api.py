@@ -199,12 +199,10 @@ def _measured_wrk(
 def _feature_count(url: str, /, *, tries: int = 5) -> int:
     """How many features the page at ``url`` holds; asked again after a 5xx (pygeoapi's
     GeoPackage provider fails now and then, ``InvalidPluginError``)."""
-    for _ in range(tries - 1):
+    for attempt in range(tries):
         answer = httpx.get(url, timeout=60)
-        if answer.status_code < 500:
+        if answer.status_code < 500 or attempt == tries - 1:
             break
-    else:
-        answer = httpx.get(url, timeout=60)
     answer.raise_for_status()
     return len(answer.json()["features"])
 
