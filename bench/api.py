@@ -5,18 +5,23 @@ Builds (once, cached under build/bench-api/) a twin of N generated buildings, se
 process; Debian package ``wrk``) for a bounded number of seconds per run. Every run reports
 the CPU time of the server's processes per request.
 
-The twin server keeps the features it has written (``[limits] feature_cache_mb``), so a box
-costs less the second time. Its runs, in this order:
+The twin server writes the GeoJSON texts of every building once per twin version, in the
+storage CRS and in CRS84, to a file all its workers share (``twin.api.feature_texts``), and
+each worker keeps the other features it has written (``[limits] feature_cache_mb``). Its
+runs, in this order:
 
-- ``items_bbox_first_pass``: right after the start, 32 connections ask for fresh random
-  boxes, each box once (the paths outnumber the requests; ``repeated`` counts any asked
-  again): features are written as they are first met, and met again in boxes that overlap.
-- after an unmeasured pass that asks every box of the next runs many times on both workers:
+- ``items_bbox_first_pass``: right after the start, with the shared texts of earlier runs
+  removed (the first start on a new twin version), 32 connections ask for fresh random boxes,
+  each box once (the paths outnumber the requests; ``repeated`` counts any asked again):
+  the texts are written by one worker meanwhile, and boxes answered without them until then.
+- after an unmeasured pass that asks every box of the next runs many times on both workers,
+  and once the shared texts are written:
   ``items_bbox``, 500 random boxes at 1, 8 and 32 connections (warm: every feature kept),
   single features by id, the same boxes in CRS84 (``items_crs84``) and unfiltered pages at
   random offsets (``pages``), as a client paging through the layer asks.
 - ``uncached``: a second server with ``feature_cache_mb = 0`` gets the same boxes at 1, 8 and
-  32 connections and in CRS84: every feature of every request read and written (cold).
+  32 connections and in CRS84: its workers keep nothing, every feature of every request is
+  read from the shared texts (cold, as a box nobody asked for before).
 
 In the same run, pygeoapi 0.21 (its SQLiteGPKG provider, its Starlette app under uvicorn with
 2 workers) serves the same GeoPackage and gets the same boxes from the same load generator;
@@ -191,6 +196,27 @@ def _measured_wrk(
     return {**out, "server_cpu_ms_per_request": round(1000 * cpu / max(out["requests"], 1), 3)}
 
 
+def _feature_count(url: str, /, *, tries: int = 5) -> int:
+    """How many features the page at ``url`` holds; asked again after a 5xx (pygeoapi's
+    GeoPackage provider fails now and then, ``InvalidPluginError``)."""
+    for attempt in range(tries):
+        answer = httpx.get(url, timeout=60)
+        if answer.status_code < 500 or attempt == tries - 1:
+            break
+    answer.raise_for_status()
+    return len(answer.json()["features"])
+
+
+def _texts_written(folder: Path | None, files: int, /, *, timeout: float = 300.0) -> None:
+    """Wait until the twin server has written ``files`` files of shared feature texts in
+    ``folder``, if it writes them at all (an older version makes no such folder)."""
+    deadline = time.monotonic() + timeout
+    while folder is not None and folder.is_dir() and len(list(folder.glob("*/*.bin"))) < files:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"no feature texts in {folder} after {timeout:g} s")
+        time.sleep(0.2)
+
+
 def _measure(
     server: psutil.Process,
     base: str,
@@ -199,9 +225,11 @@ def _measure(
     folder: Path,
     *,
     runs: tuple[str, ...],
+    texts: Path | None = None,
 ) -> dict:
     """The wrk runs named in ``runs`` (of ``first_pass``, ``items``, ``feature``,
-    ``items_crs84``, ``pages``) that ``paths`` has paths for, in that order."""
+    ``items_crs84``, ``pages``) that ``paths`` has paths for, in that order; the warm runs
+    after the server's shared feature texts (in ``texts``) are written."""
     out = {}
     if "first_pass" in runs and "first_pass" in paths:
         # first of all: this server has written none of these boxes' features yet
@@ -213,17 +241,17 @@ def _measure(
             "repeated": max(0, first["requests"] - len(fresh)),
         }
     # unmeasured: connections, the first transformer, and every box of the runs below asked
-    # many times on both workers (what the server keeps of them is then warm)
-    for name in ("items", "items_crs84"):
-        if name in runs and name in paths:
-            _wrk(base, paths[name], 8, max(1.0, seconds / 2), folder)
+    # many times on both workers (what the server keeps of them is then warm), and the shared
+    # feature texts of both CRSs written
+    warm = [name for name in ("items", "items_crs84") if name in runs and name in paths]
+    for name in warm:
+        _wrk(base, paths[name], 8, max(1.0, seconds / 2), folder)
+    _texts_written(texts, len(warm))
     if "items" in runs:
         out["items_bbox"] = [
             _measured_wrk(server, base, paths["items"], c, seconds, folder) for c in (1, 8, 32)
         ]
-        out["features_per_request"] = [
-            len(httpx.get(base + p, timeout=60).json()["features"]) for p in paths["items"][:20]
-        ]
+        out["features_per_request"] = [_feature_count(base + p) for p in paths["items"][:20]]
     if "feature" in runs:
         out["feature"] = _measured_wrk(server, base, paths["feature"], 1, seconds / 2, folder)
     for name, clients in (("items_crs84", 32), ("pages", 1)):
@@ -241,6 +269,7 @@ def _serve_and_measure(
     folder: Path,
     *,
     runs: tuple[str, ...] = ("first_pass", "items", "feature", "items_crs84", "pages"),
+    texts: Path | None = None,
 ) -> dict:
     """Start a server, measure it with wrk, stop it (SIGINT: uvicorn stops its workers)."""
     name = Path(command[2] if command[1] == "-m" else command[0]).name
@@ -248,7 +277,8 @@ def _serve_and_measure(
         server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_until_up(f"{base}/conformance?f=json", server)
-            return _measure(psutil.Process(server.pid), base, paths, seconds, folder, runs=runs)
+            process = psutil.Process(server.pid)
+            return _measure(process, base, paths, seconds, folder, runs=runs, texts=texts)
         finally:
             server.send_signal(signal.SIGINT)
             try:
@@ -403,8 +433,13 @@ def _twin_server(
         # the server imports twin as this script does (PYTHONPATH, else the installed package):
         # "python -m" would put the working directory first
         env = {**os.environ, "PYTHONSAFEPATH": "1"}
-        return _serve_and_measure(command, env, base, paths, seconds, folder, **runs)
+        return _serve_and_measure(command, env, base, paths, seconds, folder, texts=texts, **runs)
 
+    # the first start on this twin version: no shared texts of an earlier run
+    from twin.store import open_store
+
+    texts = open_store(twin).cache_path("geojson-cache")
+    shutil.rmtree(texts, ignore_errors=True)
     # the default configuration, rate limit included (a benchmark's load is one caller),
     # unless --config names another (to serve an older version, whose default was lower)
     out = serve(config)

@@ -2,8 +2,10 @@
 
 Route functions hand the query parameters and the caller to :class:`FeatureService`; it
 checks the parameters, asks the twin's :class:`~twin.store.base.Store` which features a page
-holds, takes those it has written already from its :class:`~twin.api.geojson.FeatureCache`,
-reads and writes the others (:mod:`twin.api.geojson`) and puts the page together. Collections
+holds, takes their texts from the twin's shared feature texts
+(:mod:`twin.api.feature_texts`) or from what it has written already
+(:class:`~twin.api.geojson.FeatureCache`), reads and writes the others
+(:mod:`twin.api.geojson`) and puts the page together. Collections
 a caller may not read do not exist for that caller.
 
 Before each request the service compares the store's change token with the one it served
@@ -15,9 +17,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -30,10 +33,12 @@ from twin.api.citymodel import CITY_MEDIA, CITYJSON, CITYJSONSEQ, page_model
 from twin.api.collections import CollectionSpec
 from twin.api.config import ApiConfig
 from twin.api.crsuri import CRS84, CRSRegistry, OutputCRS
+from twin.api.feature_texts import CHUNK, SharedTexts
 from twin.api.geojson import FeatureCache
 from twin.api.problems import Problem, not_found
 from twin.api.security import AuditLog, Principal
 from twin.api.tiles import TILESET
+from twin.errors import StoreError
 from twin.model import CityModel
 from twin.store.base import INTEGERS, LayerInfo, Page, Selection, Store
 
@@ -130,8 +135,9 @@ class FeatureService:
     audit
         Where access to restricted collections is recorded (``None``: not recorded).
 
-    Written features are kept in :attr:`cache` (``config.feature_cache_bytes``), emptied
-    whenever the store's token changes.
+    Features with all their properties in the storage CRS or CRS84 are read from
+    :attr:`texts`, written once per twin version for all workers; other written features are
+    kept in :attr:`cache` (``config.feature_cache_bytes``). Both follow the store's token.
     """
 
     def __init__(
@@ -146,6 +152,7 @@ class FeatureService:
         self.config = config
         self.audit = audit
         self.cache = FeatureCache(config.feature_cache_bytes)
+        self.texts = SharedTexts(store.cache_path("geojson-cache"))
         self._defaults = {spec.id: spec for spec in specs}
         self._token = ""
         self._refresh()
@@ -174,6 +181,7 @@ class FeatureService:
         self.specs: dict[str, CollectionSpec] = specs
         self.crs = CRSRegistry(self.store.crs)
         self.cache.clear()
+        self.texts.reset(token)
         self._token = token
 
     def visible(self, principal: Principal, /) -> list[CollectionSpec]:
@@ -444,7 +452,15 @@ class FeatureService:
         # token, a feature written from an older twin is never served
         kind = orjson.dumps([self._token, spec.layer, sel.lod, out.uri, out.decimals, names])
         wanted = ids.tolist()
-        texts = self.cache.get(kind, wanted)
+        stored = None
+        if (
+            sel.lod is None
+            and out.uri in (CRS84, self.crs.storage_uri)
+            and names == list(self._columns(spec))
+        ):
+            every = partial(self._every_feature, spec.layer, names, out, self._token)
+            stored = self.texts.get(spec.layer, kind, every)
+        texts = stored.get(wanted) if stored is not None else self.cache.get(kind, wanted)
         missing = [fid for fid, text in zip(wanted, texts, strict=True) if text is None]
         if not missing:
             return texts
@@ -458,6 +474,19 @@ class FeatureService:
             for fid, text in zip(wanted, texts, strict=True)
             if text is not None or fid in new
         ]
+
+    def _every_feature(
+        self, layer: str, names: list[str], out: OutputCRS, token: str
+    ) -> Iterator[tuple[np.ndarray, list[bytes]]]:
+        """The ids and GeoJSON texts of every feature of ``layer``, ids ascending, a chunk at
+        a time (for the shared texts of the twin version ``token``)."""
+        everything = Selection()
+        ids = self.store.page(layer, everything, limit=2**62, count=False).ids
+        for start in range(0, len(ids), CHUNK):
+            rows = self.store.features(layer, everything, ids[start : start + CHUNK], names=names)
+            yield rows.ids, geojson.features(rows, out)
+        if self.store.token() != token:
+            raise StoreError(f"{self.store.location} changed while its features were written")
 
     def items(
         self, spec: CollectionSpec, params: Mapping[str, str], principal: Principal, url: str, /

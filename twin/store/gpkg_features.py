@@ -5,7 +5,8 @@ ids in order, and how many match in all), then the rows of those features by id,
 caller who has some of them written already reads only the others. A bbox query asks the
 layer's GeoPackage R-tree for the bounds of the bbox's region; candidates whose envelope lies
 in a rectangle known to be inside the region are in, the others are tested exactly against
-the region in one vectorised GEOS call. CQL2 spatial predicates and service areas without a
+the region in one vectorised GEOS call. A page of a whole layer whose fids run 1 to N is a
+range of fids, read by no query. CQL2 spatial predicates and service areas without a
 bbox are tested by GEOS through a registered SQL function. Properties are built as JSON by
 SQLite, and geometries are decoded from WKB with shapely in one vectorised call per page.
 
@@ -118,6 +119,7 @@ class FeatureReader:
         self._local = threading.local()
         self._version = 0
         self._tables: dict[str, _Table] = {}
+        self._dense: dict[str, bool] = {}
         self._aligned: dict[tuple[str, str], bool] = {}
         self.layers: dict[str, LayerInfo] = {}
         self.reload()
@@ -174,6 +176,7 @@ class FeatureReader:
         contents = [r[0] for r in self._execute("SELECT table_name FROM gpkg_contents")]
         tables = {r[0] for r in self._execute("SELECT name FROM sqlite_master")}
         found: dict[str, _Table] = {}
+        dense: dict[str, bool] = {}
         counts = {}
         if "gpkg_ogr_contents" in tables:  # kept by GDAL's triggers, whoever edits
             counts = dict(self._execute("SELECT table_name, feature_count FROM gpkg_ogr_contents"))
@@ -188,6 +191,10 @@ class FeatureReader:
             count = counts.get(table)
             if count is None:
                 count = self._execute(f'SELECT count(*) FROM "{table}"')[0][0]
+            # fids 1..count (a layer as written, or edited at its end): a page without
+            # filter or sort is a range of fids, no scan of the rows before its offset
+            first, last = self._execute(f'SELECT min(fid), max(fid) FROM "{table}"')[0]
+            dense[table] = count == 0 or (first == 1 and last == count)
             bounds = None
             if geom is not None:
                 rtree = f"rtree_{table}_{geom}"
@@ -200,7 +207,7 @@ class FeatureReader:
                     bounds = None if box[0] is None else tuple(float(v) for v in box)
                 gtype = _GEOMETRY_TYPES.get(gtype.upper(), gtype)
             layers[table] = LayerInfo(table, gtype, bool(z), columns, int(count), bounds)
-        self._tables = found
+        self._tables, self._dense = found, dense
         return layers
 
     def aligned(self, base: str, lod_layer: str) -> bool:
@@ -290,6 +297,11 @@ class FeatureReader:
         if sel.bbox is not None and table.rtree is not None:
             matched = self._in_bbox(name, sel, where, params, order)
             return Page(matched[offset : offset + limit], len(matched))
+        if not where and sel.area is None and sel.bbox is None and not sel.sortby:
+            if self._dense.get(name):
+                n = self.layers[name].count
+                ids = np.arange(offset + 1, min(offset + limit, n) + 1, dtype=np.int64)
+                return Page(ids, n if count else None)
         from_where, params = self._from_where(name, sel, where, params)
         rows = self._execute(
             f"SELECT t.fid {from_where} ORDER BY {order} LIMIT :limit OFFSET :offset",
