@@ -23,7 +23,7 @@ from tests.conftest import sample_config, write_config
 from tests.formats_checks import schema_errors
 from tests.test_formats_tiles3d import check_glb, check_tileset
 from twin.cli import main
-from twin.errors import ConfigError
+from twin.errors import ConfigError, TwinWarning
 from twin.formats import cityjson, tiles3d
 from twin.polygon3d import vector_area
 from twin.terrain import Terrain
@@ -155,7 +155,8 @@ def test_sloped_twin_exports_and_validates(sloped_twin, tmp_path):
 def test_sloped_base_without_terrain_stays_flat(sample_sources, tmp_path):
     config = sample_config(sample_sources, {"cadastre", "dsm", "survey"})
     config = dataclasses.replace(config, lod1=dataclasses.replace(config.lod1, base="sloped"))
-    model = build(config, tmp_path / "city.gpkg", progress=False)
+    with pytest.warns(TwinWarning, match=r"base = 'sloped' without a terrain: flat bases"):
+        model = build(config, tmp_path / "city.gpkg", progress=False)
     assert "flat bases" in model.layers["runs"]["warnings"].iloc[-1]
     assert "ground_z_min" not in model.buildings
     assert model.layers["lod12"].geometry.notna().sum() > 0
