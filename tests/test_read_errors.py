@@ -13,10 +13,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pyogrio
 import pytest
 from click.testing import CliRunner
 
+import twin
 from twin.cli import main
 from twin.errors import DataQualityWarning
 
@@ -349,11 +351,17 @@ def test_truncated_twin_rasters_in_dig_check(built, sources, tmp_path, stored, w
     assert "trench.geojson" not in result.stderr  # the twin's file is named, not the trench's
 
 
-def test_missing_twin_terrain_in_dig_check(built, sources, tmp_path):
-    twin = _copy_twin(built, tmp_path / "twin")
-    twin.with_suffix(".dtm.tif").unlink()  # a twin copied without its terrain
-    result = _twin("dig", "check", twin, sources / "trench.geojson")
-    _fails(result, 3, "city.dtm.tif")
+def test_terrain_gone_under_a_built_index_is_named(built, tmp_path):
+    """A server's excavation index outlives the file it was built from: the terrain that is
+    gone by the time a trench is sampled is named, not a rasterio error (a 500)."""
+    from twin.analysis.trench import ExcavationIndex
+    from twin.errors import InputError
+
+    twin_path = _copy_twin(built, tmp_path / "twin")
+    index = ExcavationIndex.from_model(twin.open(twin_path))
+    twin_path.with_suffix(".dtm.tif").unlink()
+    with pytest.raises(InputError, match=r"city\.dtm\.tif: cannot read the terrain raster"):
+        index.ground(np.array([[524600.0, 165400.0]]))
 
 
 # --- outputs ---------------------------------------------------------------------------------
