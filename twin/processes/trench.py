@@ -28,8 +28,6 @@ from twin.store.base import Store
 #: a GeoJSON position: easting and northing (or longitude and latitude), maybe a height
 _POSITION = {"type": "array", "minItems": 2, "maxItems": 3, "items": {"type": "number"}}
 _LINE = {"type": "array", "minItems": 2, "items": _POSITION}
-#: the most a trench is wide or deep (m), as the analysis checks it
-MAX_WIDTH = MAX_DEPTH = MAX_SIZE_M
 #: the inputs of ``trench-check``, checked before :func:`execute` runs
 INPUTS = {
     "trench": {
@@ -56,11 +54,11 @@ INPUTS = {
     },
     "width": {
         "title": "Bottom width (m)",
-        "schema": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_WIDTH},
+        "schema": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_SIZE_M},
     },
     "depth": {
         "title": "Depth (m)",
-        "schema": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_DEPTH},
+        "schema": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_SIZE_M},
     },
     "method": {"title": "Digging", "minOccurs": 0, "schema": {"enum": ["machine", "hand"]}},
     "support": {
