@@ -271,8 +271,9 @@ def _snap(
     footprint would cut the corner off), one inside shared by three or more (the
     corner of crossing gables) to the least-squares point of the lines where their planes
     cross, when that lies in the footprint; each only when the move is within ``tolerance``
-    (m), and none when the moves would fold a part or make parts overlap. The footprint's
-    corners and the other vertices stay. Vertices are matched within 2 mm (the parts are an
+    (m). The footprint's corners and the other vertices stay; so do the vertices of a part
+    the moves would fold (beyond a fold of no width, made valid), and all of them when the
+    moves would make parts overlap. Vertices are matched within 2 mm (the parts are an
     exact coverage on the millimetre grid); all parts move their copy of a vertex alike, so
     they still tile the footprint.
 
@@ -333,16 +334,45 @@ def _snap(
                 continue
         if np.hypot(*(target - keys[v])) <= tolerance:
             moved[v] = target
+    # Vertices moved one by one can fold a part where two of them cross on their way to one
+    # line. A fold of no width (vertices micrometres apart where three planes meet) is made
+    # valid; should the parts then not tile the footprint, the vertices of the folded parts
+    # stay, in every part, and failing that, all of them.
     snapped = shapely.transform(parts, lambda c: moved[inverse])
-    # Vertices moved one by one can fold a part (two of its vertices crossing on their way to
-    # one line) or make parts overlap: then the parts stay as they were. The outline's vertices
-    # slide along it, off the millimetre grid the parts were noded on, which changes the area
-    # they cover by at most a millimetre along the outline.
-    if not shapely.is_valid(snapped).all():
-        return parts
-    union = shapely.area(shapely.union_all(snapped))
-    if shapely.area(snapped).sum() - union > 1e-9 * union or abs(
-        union - shapely.area(shapely.union_all(parts))
-    ) > 1e-3 * shapely.length(outline):
-        return parts
-    return snapped
+    folded = ~shapely.is_valid(snapped)
+    if folded.any():
+        fixed = snapped.copy()
+        fixed[folded] = [_polygonal(g) for g in shapely.make_valid(snapped[folded])]
+        if _tiles(fixed, parts, footprint):
+            return fixed
+    while folded.any():
+        back = np.unique(inverse[folded[owner]])
+        moved[back] = keys[back]
+        snapped = shapely.transform(parts, lambda c: moved[inverse])
+        folded = ~shapely.is_valid(snapped)
+    return snapped if _tiles(snapped, parts, footprint) else parts
+
+
+def _polygonal(geom: shapely.Geometry, /) -> shapely.Geometry:
+    """The polygons of a geometry ``make_valid`` returned, as one (multi)polygon."""
+    pieces = shapely.get_parts(shapely.get_parts(geom))
+    pieces = pieces[(shapely.get_type_id(pieces) == 3) & (shapely.area(pieces) > 0)]
+    return pieces[0] if len(pieces) == 1 else shapely.MultiPolygon(list(pieces))
+
+
+def _tiles(
+    moved: NDArray[np.object_], parts: NDArray[np.object_], footprint: shapely.Geometry, /
+) -> bool:
+    """Whether the ``moved`` parts are valid and cover what ``parts`` did without overlapping.
+
+    The outline's vertices slide along it, off the millimetre grid the parts were noded on:
+    the area covered may change by a millimetre along the outline.
+    """
+    if not shapely.is_valid(moved).all():
+        return False
+    union = shapely.area(shapely.union_all(moved))
+    before = shapely.area(shapely.union_all(parts))
+    return bool(
+        shapely.area(moved).sum() - union <= 1e-9 * union
+        and abs(union - before) <= 1e-3 * shapely.length(footprint)
+    )
