@@ -6,7 +6,8 @@ points a 1 m cell, the density the point statistics aim for): height fields with
 steps for LoD1.3 (:func:`ingest.reconstruct.lod13.split`), a gable over a flat annex for
 LoD2.2 (:func:`ingest.reconstruct.partition.by_planes`, with the planes known). The parts
 must tile the footprint: their union equals it (symmetric difference at most 1e-6 × its
-area), no two overlap with positive area, and each is a valid polygon. The solid that
+area, plus, along slanted edges only, what noding on the millimetre output grid may move:
+:func:`grid_slack`), no two overlap with positive area, and each is a valid polygon. The solid that
 :func:`ingest.reconstruct.roofs.partition_solid` builds on the LoD1.3 parts must stand on the
 same footprint: its ground faces cover it, and its roof faces, seen from above, tile it. The
 runs are derandomised.

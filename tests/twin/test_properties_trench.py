@@ -35,7 +35,7 @@ from twin.analysis.trench import ExcavationIndex, check_trench
 from twin.model import CityModel
 
 PROPERTY = settings(
-    max_examples=60,
+    max_examples=40,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
