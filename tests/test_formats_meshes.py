@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 import twin
 from twin.cli import main
-from twin.errors import DataQualityWarning, InputError
+from twin.errors import DataQualityWarning, InputError, TwinWarning
 from twin.formats import citygml, cityjson, meshes, write
 from twin.polygon3d import triangulate
 
@@ -186,7 +186,10 @@ def test_a_degenerate_wall_never_stops_a_render(tmp_path):
     runner = CliRunner()
     store, picture = tmp_path / "spike.gpkg", tmp_path / "spike.png"
     assert runner.invoke(main, ["import", str(SPIKE), "-o", str(store)]).exit_code == 0
-    with pytest.warns(DataQualityWarning, match=r"1 degenerate face\(s\)"):
+    with (
+        pytest.warns(TwinWarning, match="the twin has no"),  # one building, nothing around it
+        pytest.warns(DataQualityWarning, match=r"1 degenerate face\(s\)"),
+    ):
         result = runner.invoke(
             main, ["render", str(store), "-o", str(picture), "--size", "160", "120"]
         )
