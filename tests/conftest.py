@@ -9,9 +9,13 @@ import pytest
 
 from ingest.config import BuildConfig
 
+ROOT = Path(__file__).resolve().parent.parent
+"""The checkout: the packages, ``docs/``, ``tools/``, ``notebooks/`` and ``README.md``."""
 DATA = Path(__file__).parent / "data"
+"""The small real test files; every test reaches them through this one name, wherever its
+module lies under ``tests/``."""
 DELFT = DATA / "delft"
-SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec"
+SPEC = ROOT.parent / "shared" / "spec"
 """The official JSON schemas, in the shared folder laid beside the checkout."""
 
 
