@@ -1,23 +1,20 @@
-"""Config files (``twin.toml``, ``api.toml``): every key checked for its type, unit and range
-before any work, and whatever is wrong told in one ConfigError naming the file and the key."""
+"""Build config files (``twin.toml``): every key checked for its type, unit and range before
+any work, and whatever is wrong told in one ConfigError naming the file and the key.
+
+The planner API's ``api.toml``: ``tests/twin/test_api_config.py``."""
 
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import math
-import re
 import tomllib
 
 import numpy as np
-import pydantic
 import pytest
 from click.testing import CliRunner
 
 from ingest.config import BuildConfig, LidarOptions, Lod1Options, Lod13Options, Sources
 from tests import tomltext
-from tests.conftest import DELFT, ROOT, write_config
-from twin.api.config import ApiConfig, ApiFile, hash_key
+from tests.conftest import DELFT, write_config
 from twin.cli import main
 from twin.errors import ConfigError
 
@@ -126,14 +123,6 @@ def test_options_made_in_python_are_checked_alike():
     assert LidarOptions(chunk_size=1).chunk_size == 1
 
 
-#: values of every TOML type, some in range, some absurd
-VALUES = [
-    0, 1, -1, 3, 150, 10**30, -(10**30), 0.0, 2.5, -5.0, 1e300, math.inf, -math.inf, math.nan,
-    True, "", "three", "EPSG:7415", "flat", "3dfier", "x\u0000", [], [1, 2], ["a"], {},
-    {"a": 1}, {"path": 3}, datetime.date(2024, 1, 1),
-]  # fmt: skip
-
-
 def test_fuzzed_configs_raise_only_config_errors(tmp_path):
     """Random keys and values of every type in every table: a config is read or refused with
     a ConfigError, never a TypeError, KeyError or AttributeError."""
@@ -155,12 +144,13 @@ def test_fuzzed_configs_raise_only_config_errors(tmp_path):
                 continue
             lines.append(f"[{table}]")
             for key in rng.choice(tables[table], size=rng.integers(1, 3), replace=False):
-                lines.append(f"{key} = {tomltext.value(VALUES[rng.integers(len(VALUES))])}")
+                drawn = tomltext.VALUES[rng.integers(len(tomltext.VALUES))]
+                lines.append(f"{key} = {tomltext.value(drawn)}")
         if rng.random() < 0.2:  # a whole table or source replaced by a value
             name = str(
                 rng.choice(["lod1", "sources", "project", *(f"sources.{s}" for s in sources)])
             )
-            lines.insert(0, f"{name} = {tomltext.value(VALUES[n % len(VALUES)])}")
+            lines.insert(0, f"{name} = {tomltext.value(tomltext.VALUES[n % len(tomltext.VALUES)])}")
         text = "\n".join(lines) + "\n"
         try:
             tomllib.loads(text)
@@ -184,98 +174,3 @@ def test_build_refuses_a_bad_config_before_any_work(tmp_path):
     assert f"{config}: [lod1] ground_buffer = -5: must be >= 0 (m)" in result.output
     assert "Traceback" not in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["twin.toml"]  # nothing written
-
-
-# -- api.toml ---------------------------------------------------------------------------------
-
-
-def test_the_example_api_config_is_read(tmp_path):
-    example = ROOT / "docs" / "api.example.toml"
-    config = ApiConfig.load(example)
-    assert (config.max_limit, config.timeout, config.auth_block_max_s) == (1000, 10.0, 900.0)
-    assert config.feature_cache_bytes == 64 * 2**20  # 64 MiB
-    # the water utility's area: [524300, 165200, 525000, 165800], 700 m x 600 m
-    assert config.keys[1].area.area == pytest.approx(700 * 600)
-    assert config.audit_log == example.parent / "audit.jsonl"
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("[limits]\nmax_limit = 0", "[limits] max_limit = 0: must be >= 1 (features)"),
-        ("[limits]\ntimeout_s = -1", "[limits] timeout_s = -1: must be > 0 (s)"),
-        ('[limits]\ntimeout_s = "10"', "[limits] timeout_s = '10': must be a number > 0 (s)"),
-        ("[limits]\ntimeout_s = nan", "[limits] timeout_s = nan: must be a finite number > 0 (s)"),
-        ("[limits]\nrate_per_minute = 0.5", "rate_per_minute = 0.5: must be a whole number >= 1"),
-        ("[limits]\nfeature_cache_mb = 1e300", "must be between 0 and 1048576 (MiB)"),
-        (
-            "[limits]\nauth_block_s = 60\nauth_block_max_s = 30",
-            "[limits] auth_block_max_s = 30: must be at least auth_block_s (60 s)",
-        ),
-        ("[limit]\nmax_limit = 5", "unknown table [limit]; known: limits, "),
-        ("[limits]\nmax = 5", "[limits] max: unknown key; known: default_limit, max_limit"),
-        (
-            "[roles]\nplanner = 'utilities:read'",
-            "[roles] planner = 'utilities:read': must be a list",
-        ),
-        ("[roles]\nplanner = [3]", "[roles] planner #1 = 3: must be a string"),
-        ("[auth]\njwt_algorithms = ['none']", "[auth] jwt_algorithms #1 = 'none': must be 'HS256'"),
-        ("[auth]\njwt_key_file = 'jwt.pem'", "[auth] jwt_key_file = 'jwt.pem': cannot read it"),
-        ("[server]\ntrusted_proxies = ['proxy']", "'proxy' is no address or network"),
-        ("[collections.trees]\nscope = 3", "[collections.trees] scope = 3: must be a string"),
-        (
-            "[[keys]]\nname = 'a'\nhash = 'sha256:abc'",
-            "[keys #1] hash = 'sha256:abc': must be a hash",
-        ),
-        (
-            f"[[keys]]\nname = 'a'\nhash = '{hash_key('k')}'\narea = [3, 0, 1, 2]",
-            "[keys #1] area = [3.0, 0.0, 1.0, 2.0]: must be [xmin, ymin, xmax, ymax] with xmin",
-        ),
-        (
-            f"[[keys]]\nname = 'a'\nhash = '{hash_key('k')}'\narea = [0, 0, 1]",
-            "[keys #1] area = [0, 0, 1]: must be [xmin, ymin, xmax, ymax]",
-        ),
-        (
-            f"[[keys]]\nname = 'a'\nhash = '{hash_key('k')}'\nrate_per_minute = 0",
-            "[keys #1] rate_per_minute = 0: must be >= 1 (requests a minute)",
-        ),
-    ],
-)
-def test_api_config_errors_name_the_file_and_key(tmp_path, text, message):
-    path = tmp_path / "api.toml"
-    path.write_text(text + "\n", encoding="utf-8")
-    with pytest.raises(ConfigError) as error:
-        ApiConfig.load(path)
-    assert str(error.value).startswith(f"{path}: ")
-    assert message in str(error.value)
-
-
-def test_fuzzed_api_configs_raise_only_config_errors(tmp_path):
-    rng = np.random.default_rng(15)
-    tables = {
-        name: list(getattr(info.annotation, "model_fields", {}))
-        for name, info in ApiFile.model_fields.items()
-    }
-    path = tmp_path / "api.toml"
-    refused = 0
-    for _ in range(300):
-        lines = []
-        for table in rng.choice(list(tables), size=rng.integers(1, 4), replace=False):
-            keys = tables[table] or ["trees", "planner", "x"]
-            lines.append(f"[{table}]")
-            for key in rng.choice(keys, size=min(len(keys), rng.integers(1, 3)), replace=False):
-                lines.append(f"{key} = {tomltext.value(VALUES[rng.integers(len(VALUES))])}")
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        try:
-            ApiConfig.load(path)
-        except ConfigError as exc:
-            assert re.match(re.escape(str(path)) + ": ", str(exc))
-            refused += 1
-    assert refused >= 200
-
-
-def test_from_dict_raises_config_errors_not_pydantic_ones():
-    # callers catch ConfigError (an InputError): pydantic's own error never comes out
-    with pytest.raises(ConfigError):
-        ApiConfig.from_dict({"limits": {"max_limit": "many"}})
-    assert not issubclass(ConfigError, pydantic.ValidationError)
