@@ -19,6 +19,16 @@ SPEC = ROOT.parent / "shared" / "spec"
 """The official JSON schemas, in the shared folder laid beside the checkout."""
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse to run in ``tests/``: there ``tests/twin`` would be the ``twin`` package of every
+    Python the tests start (``python -m twin.cli`` puts its working folder first on its path)."""
+    if Path.cwd().resolve() == ROOT / "tests":
+        raise pytest.UsageError(
+            "run the tests from the checkout's root, not from tests/: there the folder "
+            "tests/twin stands in for the twin package in the Pythons the tests start"
+        )
+
+
 def sample_config(sources: Path, keep: set[str], /, **paths: Path) -> BuildConfig:
     """A sample folder's build config with only the sources in ``keep``.
 

@@ -103,7 +103,7 @@ def test_dig_coordinate(sample_twin, tmp_path):
 
 @pytest.fixture(scope="module")
 def crossing_twin(tmp_path_factory) -> Path:
-    """A flat twin (tests/test_trench.py) with one water main along x = 50, 1.65 m cover
+    """A flat twin (tests/twin/test_trench.py) with one water main along x = 50, 1.65 m cover
     measured to ± 0.1 m, and nothing else."""
     folder = tmp_path_factory.mktemp("crossing")
     main_line = pipe("W1", "water", line(50, 5, 50, 95), 1.65)

@@ -6,7 +6,7 @@ at offset o from its axis lie o - 0.3 m from the bottom's edge. The expected val
 out in the comments from the rules (twin/analysis/excavation_rules.toml): clearances 0.4 m
 across and 0.2 m below, 1.0 m to long-distance mains, position uncertainty 0.1 m (measured),
 0.5 m (design), 1.0 m (plans or unknown), walls sloped at 45° in the default non-cohesive soil
-deeper than 1.25 m. Trees, limits, soils and data quality: tests/test_trench_rules.py.
+deeper than 1.25 m. Trees, limits, soils and data quality: tests/twin/test_trench_rules.py.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Trench check, hand-computed: trees, cases sitting exactly on a rule's limit, soils, the
 working width, the data quality and the transformation of the trench's position.
 
-The twin and the trench are those of tests/test_trench.py: a flat twin, a trench along y = 50
+The twin and the trench are those of tests/twin/test_trench.py: a flat twin, a trench along y = 50
 from x = 10 to x = 90, 0.6 m wide, its north wall at y = 50.3. A tree ``d`` m north of the
 wall stands at y = 50.3 + d. Tree rules: root zone = crown / 2 + 1.5 m (+ 5 m instead of
 1.5 m for columnar trees); inside it a trench keeps max(2.5 m, 4 × circumference) from the
