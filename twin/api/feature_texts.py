@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -37,15 +38,13 @@ from twin._version import __version__
 from twin.files import atomic
 
 log = logging.getLogger("twin.api")
+T = TypeVar("T")
 
 #: the last 8 bytes of a file of feature texts
 MAGIC = b"TWINGJ01"
 _TRAILER = struct.Struct("<QQ8s")
-#: features read and written at a time by the writer: about 25 ms of CPU for buildings, no
-#: call of SQLite or GEOS over 5 ms (the worker's event loop waits for the interpreter lock
-#: at most that long); written without a pause, the texts are there a few seconds after
-#: the first request (requests answered meanwhile cost twice as much as from the texts)
-CHUNK = 2_000
+#: features read and written at a time by the writer (about 7 ms of work for buildings)
+CHUNK = 500
 #: seconds between two looks for a file that another worker process is writing
 RECHECK_S = 1.0
 
@@ -133,6 +132,20 @@ def write(path: Path, stamp: str, chunks: Iterator[tuple[np.ndarray, list[bytes]
         f.write(_TRAILER.pack(len(stamp.encode()), len(ids), MAGIC))
 
 
+def _paced(chunks: Iterator[T], /) -> Iterator[T]:
+    """``chunks``, with a pause after each as long as it took: the writer thread takes at
+    most half of the time, and the worker's event loop gets the interpreter lock (held by
+    the writer, it would wait for it up to the switch interval, 5 ms, at every turn)."""
+    while True:
+        started = time.perf_counter()
+        try:
+            chunk = next(chunks)
+        except StopIteration:
+            return
+        yield chunk
+        time.sleep(time.perf_counter() - started)
+
+
 def _opened(path: Path, stamp: str, /) -> FeatureTexts | None:
     """The file of feature texts at ``path`` when it is there and holds ``stamp``."""
     try:
@@ -213,7 +226,7 @@ class SharedTexts:
                             shutil.rmtree(old, ignore_errors=True)
                     path.parent.mkdir(parents=True, exist_ok=True)
                     started = time.perf_counter()
-                    write(path, stamp, chunks())
+                    write(path, stamp, _paced(chunks()))
                     log.info("wrote %s in %.1f s", path, time.perf_counter() - started)
                 finally:
                     fcntl.flock(lock, fcntl.LOCK_UN)
