@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyproj
 import shapely
 from numpy.typing import NDArray
@@ -109,6 +110,12 @@ class LazyLayers(MutableMapping[str, pd.DataFrame]):
         if name not in self._frames and self._load_columns is not None and name in self._names:
             return self._load_columns(name, columns)
         return _only(self[name], columns)
+
+    def arrow(self, name: str, /) -> pa.Table | None:
+        """Layer ``name`` as an Arrow table (geometry as WKB in ``geometry``) when one is at
+        hand without making its frame, else ``None``: a model read from a file has its 3D
+        layers so, and the store writes them as they are."""
+        return None
 
     def __setitem__(self, name: str, frame: pd.DataFrame) -> None:
         if name not in self._names:

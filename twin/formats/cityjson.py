@@ -38,6 +38,7 @@ from twin.files import atomic, gc_paused
 from twin.formats import objects as obj_table
 from twin.formats.objects import ADDRESS, BUILDING_TYPES, Deferred, Objects, Surfaces
 from twin.model import CityModel
+from twin.ragged import Rings
 
 VERSION = "2.0"
 
@@ -360,13 +361,10 @@ class _Reader:
             semantic = table[at.astype(np.int64)]
             ends = np.cumsum(length)
             closed = np.insert(index, ends, index[ends - length]) if len(length) else index
-            polygons = shapely.from_ragged_array(
-                shapely.GeometryType.POLYGON,
+            polygons = Rings(
                 vertices[closed],
-                (
-                    np.concatenate([[0], np.cumsum(length + 1)]),
-                    np.concatenate([[0], np.cumsum(rings)]),
-                ),
+                np.concatenate([[0], np.cumsum(length + 1)]),
+                np.concatenate([[0], np.cumsum(rings)]),
             )
             shell = None
             if shells:
@@ -376,7 +374,7 @@ class _Reader:
                     at_shells = np.repeat(np.arange(len(sizes)), sizes)
                     shell[start[geometry] : start[geometry] + len(at_shells)] = at_shells
             return Surfaces(
-                polygons=polygons,
+                rings=polygons,
                 owner=np.repeat(owner, count),
                 lod=np.repeat(lod, count),
                 geometry_type=np.repeat(kind, count),

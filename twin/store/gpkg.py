@@ -57,6 +57,8 @@ def write(model: CityModel, path: Path, /) -> Path:
     try:
         with atomic_group(path, terrain_file, ortho_file) as (tmp, tmp_terrain, tmp_ortho):
             for name in layer_order(list(model.layers)):
+                if _write_arrow(model, name, tmp):
+                    continue
                 frame = model.layers[name]
                 if isinstance(frame, gpd.GeoDataFrame) and frame.active_geometry_name is None:
                     frame = pd.DataFrame(frame)  # a table (operators, runs) made as a GeoDataFrame
@@ -93,6 +95,26 @@ def write(model: CityModel, path: Path, /) -> Path:
             ) from exc
         raise
     return path
+
+
+def _write_arrow(model: CityModel, name: str, path: Path, /) -> bool:
+    """Write layer ``name`` of ``model`` from its Arrow table when it has one that was not
+    made into a frame (:meth:`twin.model.LazyLayers.arrow`); whether it had."""
+    table = model.layers.arrow(name) if isinstance(model.layers, LazyLayers) else None
+    if table is None:
+        return False
+    epsg = model.crs.to_epsg()  # as pyogrio names the CRS of a frame it writes
+    pyogrio.write_arrow(
+        table,
+        path,
+        layer=name,
+        driver="GPKG",
+        geometry_name="geometry",
+        geometry_type=LAYERS[name],
+        crs=f"EPSG:{epsg}" if epsg else model.crs.to_wkt("WKT1_GDAL"),
+        encoding="UTF-8",
+    )
+    return True
 
 
 def _read_metadata(path: Path, /) -> tuple[dict[str, Any], pyproj.CRS]:
