@@ -16,6 +16,10 @@ from twin.errors import DataQualityWarning
 from twin.ragged import Rings
 from twin.semantics import Semantic
 
+#: polygons measured at once by :func:`vector_area` (some 100 MB of temporaries for faces of
+#: four corners)
+_BLOCK = 2**18
+
 
 def vector_area(polygons: NDArray[np.object_] | Rings, /) -> NDArray[np.float64]:
     """Newell's vector area ``(n, 3)`` of planar 3D polygons: normal times area.
@@ -31,6 +35,8 @@ def vector_area(polygons: NDArray[np.object_] | Rings, /) -> NDArray[np.float64]
     [[0.0, -12.0, 0.0]]
     """
     rings = polygons if isinstance(polygons, Rings) else Rings.of(polygons)
+    if len(rings) > _BLOCK:  # a dozen temporaries the size of the coordinates: in blocks
+        return np.concatenate([vector_area(block) for block in rings.blocks(_BLOCK)])
     coords, offsets = rings.coordinates, rings.ring_offsets
     owner = rings.polygon_of_ring()[rings.ring_of_coordinate()]
     # Relative to each polygon's first vertex: projected coordinates in the hundreds of

@@ -18,6 +18,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import geoarrow.pyarrow as ga
@@ -79,6 +80,16 @@ class Rings:
     def polygon_of_ring(self) -> NDArray[np.int64]:
         """The polygon of each ring."""
         return np.repeat(np.arange(len(self)), np.diff(self.polygon_offsets))
+
+    def blocks(self, size: int, /) -> Iterator[Rings]:
+        """The polygons in consecutive blocks of ``size`` (views, no copy of coordinates)."""
+        for start in range(0, len(self), size):
+            stop = min(start + size, len(self))
+            polygons = self.polygon_offsets[start : stop + 1]
+            rings = self.ring_offsets[polygons[0] : polygons[-1] + 1]
+            yield Rings(
+                self.coordinates[rings[0] : rings[-1]], rings - rings[0], polygons - polygons[0]
+            )
 
     def take(self, index: NDArray[np.integer], /) -> Rings:
         """The polygons at ``index``, in that order."""
