@@ -66,6 +66,27 @@ class Rings:
             coordinates = np.column_stack([coordinates, np.zeros(len(coordinates))])
         return cls(coordinates, rings.astype(np.int64), parts.astype(np.int64))
 
+    @classmethod
+    def from_wkb(cls, wkb: pa.Array | pa.ChunkedArray, /) -> Rings:
+        """The ragged arrays of WKB polygons (3D; a 2D polygon gets z = NaN), by geoarrow-c.
+
+        Raises
+        ------
+        ValueError
+            When a geometry is not a polygon.
+        """
+        if isinstance(wkb, pa.ChunkedArray):
+            wkb = wkb.combine_chunks()
+        if isinstance(wkb.type, pa.ExtensionType):
+            wkb = wkb.storage
+        polygons = ga.as_geoarrow(ga.wkb().wrap_array(wkb), type=_POLYGON).storage
+        rings = polygons.values
+        return cls(
+            rings.values.values.to_numpy().reshape(-1, 3),
+            rings.offsets.to_numpy().astype(np.int64),
+            polygons.offsets.to_numpy().astype(np.int64),
+        )
+
     def polygons(self) -> NDArray[np.object_]:
         """Shapely Polygon Z objects, one per polygon."""
         if not len(self):

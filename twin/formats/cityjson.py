@@ -868,7 +868,7 @@ def _encode(
     top = np.where(has_parent, parent_row, np.arange(n)).astype(np.int64)
 
     surf = obj_table.surfaces(model, lods=lods)
-    keep = chosen[surf.owner] & ~shapely.is_empty(surf.polygons)
+    keep = chosen[surf.owner] & (np.diff(surf.rings.polygon_offsets) > 0)  # not empty
     if not keep.all():
         surf = surf.take(np.flatnonzero(keep))
     # by building, then LoD (as text), file order within: taken only when not so already
@@ -877,10 +877,8 @@ def _encode(
     if (np.diff(key) < 0).any():
         surf = surf.take(np.argsort(key, kind="stable"))
 
-    rings, ring_poly = shapely.get_rings(surf.polygons, return_index=True)
-    coords, coord_ring = shapely.get_coordinates(rings, include_z=True, return_index=True)
-    del rings  # a GEOS geometry each: freed as soon as done with
-    closed_length = np.bincount(coord_ring, minlength=len(ring_poly))
+    ring_poly, coord_ring = surf.rings.polygon_of_ring(), surf.rings.ring_of_coordinate()
+    coords, closed_length = surf.rings.coordinates, np.diff(surf.rings.ring_offsets)
     keep = np.ones(len(coords), dtype=bool)
     keep[np.cumsum(closed_length) - 1] = False
     coords, coord_ring = coords[keep], coord_ring[keep]

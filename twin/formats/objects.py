@@ -205,7 +205,7 @@ class ReadLayers(LazyLayers):
         super().__init__(names, self._all)
 
     def arrow(self, name: str, /) -> pa.Table | None:
-        if self.replaced(name) or name in self._frames:
+        if name in self._frames:
             return None
         return self._all.table(name)
 
@@ -634,18 +634,26 @@ def surfaces(model: CityModel, /, *, lods: list[str] | None = None) -> Surfaces:
     InputError
         When a requested LoD is absent.
     """
-    table = model.layer("building_surfaces")
-    if lods is not None:
-        missing = sorted(set(lods) - set(table["lod"].unique()))
-        if missing:
-            have = ", ".join(sorted(table["lod"].unique()))
-            raise InputError(f"the twin has no LoD {', '.join(missing)} (it has: {have})")
-        table = table[table["lod"].isin(lods)]
-    ids = pd.Index(model.buildings["building_id"])
-    owner = ids.get_indexer(table["building_id"])
-    if (owner < 0).any():
-        table, owner = table[owner >= 0], owner[owner >= 0]
+    # The store's surfaces as Arrow when it gives them so: their rings are made of the WKB
+    # at once, without a shapely object per surface.
+    arrow = (
+        model.layers.arrow("building_surfaces") if isinstance(model.layers, LazyLayers) else None
+    )
+    if arrow is not None:
+        table = arrow.drop_columns(["geometry"]).to_pandas()
+        shape: dict[str, Any] = {"rings": Rings.from_wkb(arrow.column("geometry"))}
+    else:
+        table = model.layer("building_surfaces")
+        shape = {"polygons": table.geometry.to_numpy()}
+    del arrow
     lod = table["lod"].to_numpy(dtype=object)
+    if lods is not None:
+        missing = sorted(set(lods) - set(pd.unique(lod)))
+        if missing:
+            have = ", ".join(sorted(pd.unique(lod)))
+            raise InputError(f"the twin has no LoD {', '.join(missing)} (it has: {have})")
+    ids = pd.Index(model.buildings["building_id"])
+    owner = ids.get_indexer(table["building_id"]).astype(np.int64)
     kind = np.full(len(table), "Solid", dtype=object)
     for value in pd.unique(lod):
         name = LOD_LAYERS.get(value, "")
@@ -663,14 +671,20 @@ def surfaces(model: CityModel, /, *, lods: list[str] | None = None) -> Surfaces:
     )
     shell = table["shell"].fillna(0).to_numpy(dtype=np.int64) if "shell" in table else None
     out = Surfaces(
-        polygons=table.geometry.to_numpy(),
-        owner=owner.astype(np.int64),
+        **shape,
+        owner=owner,
         lod=lod,
         geometry_type=kind,
         semantic=table["semantic"].to_numpy(dtype=object),
         semantic_attributes=semantic_attributes,
         shell=shell,
     )
+    keep = owner >= 0
+    if lods is not None:
+        keep &= np.isin(lod, lods)
+    if not keep.all():
+        out = out.take(np.flatnonzero(keep))
+        owner = owner[keep]
     if (np.diff(owner) < 0).any():  # a store's surfaces come in building order already
         out = out.take(np.argsort(owner, kind="stable"))
     return out
