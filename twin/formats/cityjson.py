@@ -537,9 +537,10 @@ def _bytes(path: Path, /) -> bytes:
     return text[len(codecs.BOM_UTF8) :] if text.startswith(codecs.BOM_UTF8) else text
 
 
-def _parse(text: bytes, /) -> Any:
-    """A JSON document as :func:`orjson.loads` gives it, but for the ``vertices`` of a
-    CityJSON object, an ``(n, 3)`` float array when they are a list of ``[x, y, z]`` numbers.
+def _parse(path: Path, /) -> Any:
+    """The JSON document in the file at ``path`` as :func:`orjson.loads` gives it, but for
+    the ``vertices`` of a CityJSON object, an ``(n, 3)`` float array when they are a list of
+    ``[x, y, z]`` numbers.
 
     The vertices are half of a city file's JSON tree as Python objects (a list and three
     numbers each: some 0.7 GB for 4 million vertices). simdjson, which orjson lacks, reads
@@ -552,15 +553,18 @@ def _parse(text: bytes, /) -> Any:
     orjson.JSONDecodeError
         When the text is not JSON.
     """
+    text = _bytes(path)
     parser = simdjson.Parser()
     try:
         parsed = parser.parse(text)
-    except ValueError:  # not JSON, or a number simdjson does not take (beyond 64 bits)
+    # not JSON (ValueError), or a number beyond 64 bits (RuntimeError: BIGINT_ERROR)
+    except (ValueError, RuntimeError):
         return orjson.loads(text)
     if not isinstance(parsed, simdjson.Object) or not isinstance(
         parsed.get("vertices"), simdjson.Array
     ):
         return orjson.loads(text)
+    del text  # simdjson parsed a copy of its own
     out: dict[str, Any] = {}
     minified: dict[str, str] = {}  # parsed by orjson once simdjson's tape is freed
     for key in parsed.keys():
@@ -568,7 +572,7 @@ def _parse(text: bytes, /) -> Any:
         if key == "vertices":
             try:
                 flat = np.frombuffer(value.as_buffer(of_type="d"), dtype=np.float64)
-            except TypeError:  # not numbers only
+            except (TypeError, ValueError, RuntimeError):  # not numbers only
                 minified[key] = value.mini
                 continue
             if _triples(listed := value.mini, len(value)):
@@ -610,12 +614,13 @@ def _triples(text: str | bytes, n: int, /) -> bool:
     return bool((inside == 2).all())
 
 
-def _load(path: Path, text: bytes, /) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _load(path: Path, /) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The document (or CityJSONSeq header) and the CityJSONSeq features (empty for a document)."""
     try:
-        return _parse(text), []
+        return _parse(path), []
     except orjson.JSONDecodeError as exc:
         error = exc
+    text = _bytes(path)
     lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
     try:
         first = orjson.loads(lines[0][1]) if len(lines) > 1 else None
@@ -672,8 +677,7 @@ def read(
     """
     path = Path(path)
     with gc_paused():
-        text = _bytes(path)
-        doc, lines = _load(path, text)
+        doc, lines = _load(path)
         if not isinstance(doc, dict) or doc.get("type") != "CityJSON":
             raise InputError(f"{path}: not a CityJSON file (its 'type' is not \"CityJSON\")")
         version = str(doc.get("version"))
@@ -697,7 +701,7 @@ def read(
         kept = {k: metadata[k] for k in _KEPT_METADATA if k in metadata}
         # Free the JSON tree while the collector is paused: it would walk it all otherwise.
         kept_values = reader.detach()
-        del doc, lines, metadata, text, vertices
+        del doc, lines, metadata, vertices
         reader.attach(kept_values)
         return obj_table.read_model(
             reader,
