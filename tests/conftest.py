@@ -9,10 +9,24 @@ import pytest
 
 from ingest.config import BuildConfig
 
+ROOT = Path(__file__).resolve().parent.parent
+"""The checkout: the packages, ``docs/``, ``tools/``, ``notebooks/`` and ``README.md``."""
 DATA = Path(__file__).parent / "data"
+"""The small real test files; every test reaches them through this one name, wherever its
+module lies under ``tests/``."""
 DELFT = DATA / "delft"
-SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec"
+SPEC = ROOT.parent / "shared" / "spec"
 """The official JSON schemas, in the shared folder laid beside the checkout."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse to run in ``tests/``: there ``tests/twin`` would be the ``twin`` package of every
+    Python the tests start (``python -m twin.cli`` puts its working folder first on its path)."""
+    if Path.cwd().resolve() == ROOT / "tests":
+        raise pytest.UsageError(
+            "run the tests from the checkout's root, not from tests/: there the folder "
+            "tests/twin stands in for the twin package in the Pythons the tests start"
+        )
 
 
 def sample_config(sources: Path, keep: set[str], /, **paths: Path) -> BuildConfig:

@@ -7,6 +7,14 @@ import datetime
 import json
 import math
 
+VALUES = [
+    0, 1, -1, 3, 150, 10**30, -(10**30), 0.0, 2.5, -5.0, 1e300, math.inf, -math.inf, math.nan,
+    True, "", "three", "EPSG:7415", "flat", "3dfier", "x\u0000", [], [1, 2], ["a"], {},
+    {"a": 1}, {"path": 3}, datetime.date(2024, 1, 1),
+]  # fmt: skip
+"""Values of every TOML type, some in range for a config key, some absurd: what the config
+fuzz tests draw from."""
+
 
 def value(item) -> str:
     """One value as TOML: booleans, numbers (``nan``, ``inf``), strings, dates, arrays and

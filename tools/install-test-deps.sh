@@ -17,10 +17,10 @@ apt_install() {
   fi
 }
 
-# tests/test_formats_meshes.py: every GLB goes through the Khronos glTF validator
+# tests/twin/test_formats_meshes.py: every GLB goes through the Khronos glTF validator
 # (npm gltf-validator, called by tools/gltf_validate.mjs), installed into tools/node/.
 command -v node >/dev/null 2>&1 || apt_install nodejs npm
-# tests/test_formats_cesium.py: CesiumJS loads an exported tileset in headless Debian Chromium,
+# tests/twin/test_formats_cesium.py: CesiumJS loads an exported tileset in headless Debian Chromium,
 # driven by playwright-core (which never downloads a browser of its own).
 # tools/node/package.json and its lock file pin all three npm packages.
 apt_install chromium
@@ -31,14 +31,14 @@ for pkg in gltf-validator cesium playwright-core; do
   fi
 done
 
-# tests/test_viewer.py: off-screen rendering without a display. VTK's wheels render through
+# tests/viewer/test_viewer.py: off-screen rendering without a display. VTK's wheels render through
 # Mesa's EGL (surfaceless, software llvmpipe; no GPU needed) and fall back to OSMesa.
 apt_install libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6
 
-# tests/test_viewer.py::test_view_opens_a_real_window: `twin view` in a real window on a
+# tests/viewer/test_viewer.py::test_view_opens_a_real_window: `twin view` in a real window on a
 # virtual X display, captured with ImageMagick's import.
 apt_install xvfb imagemagick
 
-# tests/test_siteplan.py: the site plan PDFs are read back with poppler (pdfinfo, pdftotext,
+# tests/twin/test_siteplan.py: the site plan PDFs are read back with poppler (pdfinfo, pdftotext,
 # pdffonts, pdftoppm).
 apt_install poppler-utils

@@ -6,13 +6,24 @@ builtin it resembles (the rasterio pattern), so callers can catch either.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class TwinError(Exception):
     """Root of all errors raised by twin."""
 
 
 class InputError(TwinError, ValueError):
-    """A source file or parameter is unusable; the message names the file, feature and problem."""
+    """A source file or parameter is unusable; the message names the file, feature and problem.
+
+    ``path`` is the file the error is about when the raiser knows it (its message then starts
+    with it): a caller that names its own input in front of an error without one leaves such
+    an error as it is.
+    """
+
+    def __init__(self, message: str, /, *, path: str | Path | None = None) -> None:
+        super().__init__(message)
+        self.path = None if path is None else Path(path)
 
 
 class CRSError(InputError):

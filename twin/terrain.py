@@ -55,7 +55,8 @@ def reading(path: str | Path, what: str, /) -> Iterator[None]:
     try:
         yield
     except RASTER_ERRORS as exc:
-        raise InputError(f"{path}: cannot read the {what}: {raster_problem(path, exc)}") from exc
+        problem = raster_problem(path, exc)
+        raise InputError(f"{path}: cannot read the {what}: {problem}", path=path) from exc
 
 
 def raster_problem(path: str | Path, exc: Exception, /, *, read: bool = True) -> str:

@@ -126,6 +126,11 @@ class Session:
 def open_window(scene_options: dict[str, Any], model, twin_path: str | Path, /) -> None:
     """Open the interactive window (needs a display).
 
+    Warns
+    -----
+    TwinWarning
+        What the scene lacks or assumes (:attr:`viewer.scene.Scene.warnings`), as it opens.
+
     Raises
     ------
     InputError
@@ -151,6 +156,5 @@ def open_window(scene_options: dict[str, Any], model, twin_path: str | Path, /) 
         f"{k}: {what}" for k, (_, what) in KEYS.items()
     )
     plotter.add_text(help_text, position="lower_left", font_size=8, name="help")
-    for note in scene.notes:
-        print(f"note: {note}")
+    scene.warn()
     plotter.show(title=f"twin: {Path(twin_path).name}")

@@ -137,11 +137,11 @@ def hillshade(
     return np.repeat(grey[..., None], 3, axis=2)
 
 
-def drape(model: CityModel, /, *, max_side: int = 2048) -> tuple[pv.Texture, str] | None:
+def drape(model: CityModel, /, *, max_side: int = 2048) -> tuple[pv.Texture, str, list[str]] | None:
     """The image draped on the terrain: the twin's orthophoto, else a hillshade of the DTM.
 
-    Returns the texture and what it is (``"orthophoto"`` or ``"hillshade"``), or ``None``
-    without terrain.
+    Returns the texture, what it is (``"orthophoto"`` or ``"hillshade"``) and notes on a
+    fallback (the twin's orthophoto file is missing), or ``None`` without terrain.
     """
     if model.terrain is None:
         return None
@@ -149,11 +149,11 @@ def drape(model: CityModel, /, *, max_side: int = 2048) -> tuple[pv.Texture, str
     if ortho is not None and Path(ortho).exists():
         rgb, _ = read_decimated(str(ortho), max_side=max_side, bands=[1, 2, 3])
         image = np.nan_to_num(rgb).clip(0, 255).astype(np.uint8).transpose(1, 2, 0)
-        return pv.Texture(np.ascontiguousarray(image)), "orthophoto"
+        return pv.Texture(np.ascontiguousarray(image)), "orthophoto", []
     z, (xmin, _, xmax, _) = read_decimated(str(model.terrain.path), max_side=max_side, bands=[1])
     image = hillshade(z[0], pixel=(xmax - xmin) / z.shape[2])
-    kind = f"hillshade (orthophoto {ortho} is missing)" if ortho else "hillshade"
-    return pv.Texture(np.ascontiguousarray(image)), kind
+    notes = [f"terrain: orthophoto {ortho} is missing; a hillshade draped instead"] if ortho else []
+    return pv.Texture(np.ascontiguousarray(image)), "hillshade", notes
 
 
 def _ground(model: CityModel, xy: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -85,7 +85,7 @@ class RenderOptions:
 
 def render(
     model: CityModel, twin_path: str | Path, output: str | Path, /, options: RenderOptions
-) -> list[str]:
+) -> None:
     """Render the twin to a picture (``.png``, ``.jpg``) or a fly-through (``.gif``, ``.mp4``).
 
     Parameters
@@ -99,10 +99,11 @@ def render(
     options
         What to show and from where.
 
-    Returns
-    -------
-    list of str
-        Notes on what is missing or was assumed.
+    Warns
+    -----
+    TwinWarning
+        What the picture lacks or assumes (:attr:`viewer.scene.Scene.warnings`), once it is
+        written.
 
     Raises
     ------
@@ -147,7 +148,7 @@ def render(
             fly_through(scene, views, output)
         else:
             scene.screenshot(output)
-        return scene.notes
+        scene.warn()
 
 
 def _check_bbox(bbox: tuple[float, float, float, float], shown: tuple[float, ...], /) -> None:

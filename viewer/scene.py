@@ -7,6 +7,7 @@ reports (picked points, measurements, views, sections) is in the model CRS.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -18,7 +19,7 @@ import pyvista as pv
 from numpy.typing import NDArray
 
 from twin.analysis.sun import SunPosition, sun_position
-from twin.errors import InputError
+from twin.errors import DataQualityWarning, InputError, TwinWarning
 from twin.files import atomic
 from twin.layers import LOD_LAYERS
 from twin.mesh import Mesh
@@ -66,8 +67,14 @@ class Scene:
 
     Attributes
     ----------
-    notes : list of str
-        What is missing or was assumed (a twin without terrain, a missing layer, ...).
+    warnings : list of TwinWarning
+        What is missing or was assumed, each a warning of its class: a layer or the sun the
+        picture lacks (:class:`~twin.errors.TwinWarning`), features left out or drawn with
+        assumed values (:class:`~twin.errors.DataQualityWarning`). The scene collects them;
+        :meth:`warn` issues them.
+    drape : str or None
+        What the terrain is draped with (``"orthophoto"`` or ``"hillshade"``); ``None``
+        without terrain.
     """
 
     def __init__(
@@ -91,7 +98,8 @@ class Scene:
         if off_screen:
             prepare_offscreen()
         self.model = model
-        self.notes: list[str] = []
+        self.warnings: list[TwinWarning] = []
+        self.drape: str | None = None
         self.lighting = lighting
         self.lods = [x for x in model.metadata.get("lods", list(LOD_LAYERS)) if x in LOD_LAYERS]
         self.lod = lod or (self.lods[-1] if self.lods else "1.2")
@@ -124,18 +132,34 @@ class Scene:
         elif name in ("trees", "utilities"):
             made = build.trees(self.model) if name == "trees" else build.utilities(self.model)
             if made is None:
-                self.notes.append(f"the twin has no {name}")
+                self._note(f"the twin has no {name}")
                 return
             mesh, notes = made
-            self.notes.extend(notes)
+            for note in notes:
+                self._note(note, DataQualityWarning)
             self._actor(name, mesh, scalars="rgb", rgb=True)
         else:
             lines = build.draped_lines(self.model, name)
             if lines is None:
-                self.notes.append(f"the twin has no {name.replace('_', ' ')}")
+                self._note(f"the twin has no {name.replace('_', ' ')}")
                 return
             color = "#fff3a0" if name == "parcels" else "#ff3b30"
             self._actor(name, lines, color=color, line_width=2 if name == "parcels" else 4)
+
+    def _note(self, message: str, category: type[TwinWarning] = TwinWarning, /) -> None:
+        """Collect a warning about the picture (:attr:`warnings`)."""
+        self.warnings.append(category(message))
+
+    @property
+    def notes(self) -> list[str]:
+        """The messages of :attr:`warnings`."""
+        return [str(w) for w in self.warnings]
+
+    def warn(self) -> None:
+        """Issue :attr:`warnings` through the warnings module: the ``twin`` command prints
+        each as a ``warning:`` line, as it prints every command's."""
+        for warning in self.warnings:
+            warnings.warn(warning, stacklevel=2)
 
     def add_surfaces(
         self,
@@ -191,7 +215,7 @@ class Scene:
 
     def _add_buildings(self) -> None:
         if "building_surfaces" not in self.model.layers or "buildings" not in self.model.layers:
-            self.notes.append("the twin has no building solids (no building_surfaces layer)")
+            self._note("the twin has no building solids (no building_surfaces layer)")
             return
         if self.lod not in self.lods:
             raise InputError(f"the twin has no LoD {self.lod!r} (it has: {', '.join(self.lods)})")
@@ -199,7 +223,7 @@ class Scene:
         grounds = self.model.terrain is None or "terrain" not in self._shown
         mesh = build.buildings(self.model, self.lod, grounds=grounds)
         if mesh.n_cells == 0:
-            self.notes.append(f"no building has an LoD{self.lod} solid")
+            self._note(f"no building has an LoD{self.lod} solid", DataQualityWarning)
             return
         table = self.model.buildings
         drawn = np.bincount(mesh.cell_data["building"], minlength=len(table)) > 0
@@ -207,7 +231,9 @@ class Scene:
             drawn |= table["building_id"].isin(table["parent_id"][drawn]).to_numpy()
         empty = int((~drawn).sum())
         if empty:
-            self.notes.append(f"{empty} building(s) without an LoD{self.lod} solid not drawn")
+            self._note(
+                f"{empty} building(s) without an LoD{self.lod} solid not drawn", DataQualityWarning
+            )
         self.datasets["buildings"] = mesh
         self._paint_buildings()
 
@@ -254,10 +280,11 @@ class Scene:
     def _add_terrain(self) -> None:
         grid = build.terrain(self.model, max_side=self._terrain_resolution)
         if grid is None:
-            self.notes.append("the twin has no terrain")
+            self._note("the twin has no terrain")
             return
-        texture, kind = build.drape(self.model)
-        self.notes.append(f"terrain draped with the {kind}")
+        texture, self.drape, notes = build.drape(self.model)
+        for note in notes:
+            self._note(note, DataQualityWarning)
         self._actor("terrain", grid, texture=texture, ambient=0.25)
 
     def color_by(self, attribute: str | None, /) -> Coloring | None:
@@ -307,7 +334,7 @@ class Scene:
         self.sun = sun
         self.plotter.remove_all_lights()
         if not sun.above_horizon[0]:
-            self.notes.append(f"the sun is below the horizon at {sun.times[0].isoformat()}")
+            self._note(f"the sun is below the horizon at {sun.times[0].isoformat()}")
             self.plotter.add_light(pv.Light(light_type="headlight", intensity=0.25))
             return sun
         direction = sun.direction()[0]

@@ -267,12 +267,15 @@ def _snap(
     """Move the inner vertices the parts share onto the lines where their planes meet.
 
     A vertex shared by two parts goes to the nearest point of the line where their planes
-    cross (along the outline, for a vertex on it), one inside shared by three or more (the
+    cross (along its edge of the outline, for a vertex on it: sliding past a corner of the
+    footprint would cut the corner off), one inside shared by three or more (the
     corner of crossing gables) to the least-squares point of the lines where their planes
     cross, when that lies in the footprint; each only when the move is within ``tolerance``
-    (m). The footprint's corners and the other vertices stay. Vertices are matched within
-    2 mm (the parts are an exact coverage on the millimetre grid); all parts move their copy
-    of a vertex alike, so they still tile the footprint.
+    (m). The footprint's corners and the other vertices stay; so do the vertices of a part
+    the moves would fold (beyond a fold of no width, made valid), and all of them when the
+    moves would make parts overlap. Vertices are matched within 2 mm (the parts are an
+    exact coverage on the millimetre grid); all parts move their copy of a vertex alike, so
+    they still tile the footprint.
 
     Examples
     --------
@@ -290,6 +293,11 @@ def _snap(
     inverse = inverse.ravel()
     outline = shapely.boundary(footprint)
     on_outline = shapely.dwithin(outline, shapely.points(keys), 2e-3)
+    ring_xy, ring = shapely.get_coordinates(
+        shapely.get_rings(shapely.get_parts(footprint)), return_index=True
+    )
+    joined = ring[1:] == ring[:-1]
+    edges = shapely.linestrings(np.stack([ring_xy[:-1][joined], ring_xy[1:][joined]], axis=1))
     corners = shapely.get_coordinates(footprint)
     corner = (np.abs(keys[:, None, :] - corners[None, :, :]).max(axis=2) < 2e-3).any(axis=1)
     moved = keys.copy()
@@ -306,10 +314,11 @@ def _snap(
             if norm2 < 1e-4:  # parallel planes: a step, not a line
                 continue
             target = keys[v] - rows[0] * ((rows[0] @ keys[v] - rhs[0]) / norm2)
-            if on_outline[v]:  # slide along the outline to where the line crosses it
+            if on_outline[v]:  # slide along its edge to where the line crosses it
                 along = np.array([-rows[0, 1], rows[0, 0]]) / np.sqrt(norm2) * 3 * tolerance
                 line = shapely.LineString([target - along, target + along])
-                hits = shapely.get_coordinates(shapely.intersection(line, outline))
+                edge = edges[shapely.dwithin(edges, shapely.Point(keys[v]), 2e-3)]
+                hits = shapely.get_coordinates(shapely.intersection(line, edge))
                 if not len(hits):
                     continue
                 target = hits[np.argmin(np.hypot(*(hits - keys[v]).T))]
@@ -325,4 +334,45 @@ def _snap(
                 continue
         if np.hypot(*(target - keys[v])) <= tolerance:
             moved[v] = target
-    return shapely.transform(parts, lambda c: moved[inverse])
+    # Vertices moved one by one can fold a part where two of them cross on their way to one
+    # line. A fold of no width (vertices micrometres apart where three planes meet) is made
+    # valid; should the parts then not tile the footprint, the vertices of the folded parts
+    # stay, in every part, and failing that, all of them.
+    snapped = shapely.transform(parts, lambda c: moved[inverse])
+    folded = ~shapely.is_valid(snapped)
+    if folded.any():
+        fixed = snapped.copy()
+        fixed[folded] = [_polygonal(g) for g in shapely.make_valid(snapped[folded])]
+        if _tiles(fixed, parts, footprint):
+            return fixed
+    while folded.any():
+        back = np.unique(inverse[folded[owner]])
+        moved[back] = keys[back]
+        snapped = shapely.transform(parts, lambda c: moved[inverse])
+        folded = ~shapely.is_valid(snapped)
+    return snapped if _tiles(snapped, parts, footprint) else parts
+
+
+def _polygonal(geom: shapely.Geometry, /) -> shapely.Geometry:
+    """The polygons of a geometry ``make_valid`` returned, as one (multi)polygon."""
+    pieces = shapely.get_parts(shapely.get_parts(geom))
+    pieces = pieces[(shapely.get_type_id(pieces) == 3) & (shapely.area(pieces) > 0)]
+    return pieces[0] if len(pieces) == 1 else shapely.MultiPolygon(list(pieces))
+
+
+def _tiles(
+    moved: NDArray[np.object_], parts: NDArray[np.object_], footprint: shapely.Geometry, /
+) -> bool:
+    """Whether the ``moved`` parts are valid and cover what ``parts`` did without overlapping.
+
+    The outline's vertices slide along it, off the millimetre grid the parts were noded on:
+    the area covered may change by a millimetre along the outline.
+    """
+    if not shapely.is_valid(moved).all():
+        return False
+    union = shapely.area(shapely.union_all(moved))
+    before = shapely.area(shapely.union_all(parts))
+    return bool(
+        shapely.area(moved).sum() - union <= 1e-9 * union
+        and abs(union - before) <= 1e-3 * shapely.length(footprint)
+    )

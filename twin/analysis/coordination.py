@@ -7,6 +7,7 @@ operators should dig before a street is resurfaced.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,27 @@ DEFAULT_WIDTH, DEFAULT_DEPTH = 0.6, 1.2
 NOT_KINDS = ("default", "exempt_kinds")
 #: the tables of a :class:`Coordination`, in the order reports give them
 TABLES = ("clusters", "pairs", "sequencing", "moratorium", "resurfacing", "trees")
+#: the columns of :attr:`Coordination.clusters` and their types (for a table without rows)
+CLUSTER_COLUMNS = {
+    "cluster": "int64",
+    "works": object,
+    "operators": object,
+    "n_works": "int64",
+    "start": object,
+    "end": object,
+    "shared_length_m": float,
+    "joint_trench_width_m": float,
+    "joint_trench_depth_m": float,
+    "volume_separate_m3": float,
+    "volume_joint_m3": float,
+    "volume_saved_m3": float,
+    "span_days": "int64",
+    "joint_trench_top_width_m": float,
+    "joint_trench_support": object,
+    "asphalt_separate_m2": float,
+    "asphalt_joint_m2": float,
+    "asphalt_saved_m2": float,
+}
 
 
 @dataclass
@@ -176,7 +198,7 @@ def coordinate(
     years = rule("moratorium.reinstatement")
     reopen = ~near["coordinated"].to_numpy() & (start[b] < _add_years(end[a], years))
     return Coordination(
-        clusters=_clusters(works, lines, zone, label, number, rank, rules, rule, used),
+        clusters=_clusters(works, lines, zone, number, rank, rules, rule, used),
         pairs=near[near["coordinated"]].reset_index(drop=True),
         sequencing=_sequencing(near[reopen], gap[reopen], years),
         moratorium=_moratorium(works, corridor, surface, rules, rule),
@@ -332,63 +354,66 @@ def _numbers(label: NDArray[np.intp], rank: NDArray[np.int64]) -> NDArray[np.int
     return number
 
 
-def _clusters(works, lines, zone, label, number, rank, rules, rule, used) -> gpd.GeoDataFrame:
-    """One row per cluster: its shared stretch, joint trench and what it saves."""
-    columns = {
-        "cluster": "int64",
-        "works": object,
-        "operators": object,
-        "n_works": "int64",
-        "start": object,
-        "end": object,
-        "shared_length_m": float,
-        "joint_trench_width_m": float,
-        "joint_trench_depth_m": float,
-        "volume_separate_m3": float,
-        "volume_joint_m3": float,
-        "volume_saved_m3": float,
-        "span_days": "int64",
-        "joint_trench_top_width_m": float,
-        "joint_trench_support": object,
-        "asphalt_separate_m2": float,
-        "asphalt_joint_m2": float,
-        "asphalt_saved_m2": float,
-    }
-    member = np.flatnonzero(number > 0)
-    if len(member) == 0:
-        frame = pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
+@dataclass(frozen=True)
+class _Members:
+    """The works in clusters, cluster after cluster, each cluster's in date order.
+
+    Attributes
+    ----------
+    work : (k,) int
+        Row of each member in the works.
+    group : (k,) int
+        Its cluster, 0-based (cluster number - 1).
+    place : (k,) int
+        Its place in its cluster in date order (0: the cluster's first work).
+    count : (c,) int
+        Works per cluster.
+    head : (c,) int
+        Where each cluster's members begin.
+    """
+
+    work: NDArray[np.intp]
+    group: NDArray[np.int64]
+    place: NDArray[np.int64]
+    count: NDArray[np.int64]
+    head: NDArray[np.int64]
+
+    @classmethod
+    def of(cls, number: NDArray[np.int64], rank: NDArray[np.int64], /) -> _Members:
+        """The members of the clusters ``number`` (:func:`_numbers`), ``rank`` the works'
+        places in date order."""
+        work = np.flatnonzero(number > 0)
+        work = work[np.lexsort((rank[work], number[work]))]
+        group = number[work] - 1
+        count = np.bincount(group)
+        head = np.r_[0, np.cumsum(count)[:-1]]
+        return cls(work, group, np.arange(len(work)) - head[group], count, head)
+
+
+def _clusters(
+    works: gpd.GeoDataFrame,
+    lines: NDArray[np.object_],
+    zone: NDArray[np.object_],
+    number: NDArray[np.int64],
+    rank: NDArray[np.int64],
+    rules: Rules,
+    rule: Callable[[str], Any],
+    used: dict[str, str],
+) -> gpd.GeoDataFrame:
+    """One row per cluster: its works, operators and period, the stretch they share
+    (:func:`_shared_stretch`, the geometry), and the joint trench and what it saves
+    (:func:`_joint_trench`).
+
+    ``lines`` and ``zone`` are the works' centrelines and join zones ``(n,)``, ``number``
+    their cluster numbers (:func:`_numbers`) and ``rank`` their places in date order.
+    """
+    if not (number > 0).any():
+        frame = pd.DataFrame({c: pd.Series(dtype=t) for c, t in CLUSTER_COLUMNS.items()})
         return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([], crs=works.crs))
-    increment = rule("coordination.joint_width_increment")
-    member = member[np.lexsort((rank[member], number[member]))]
-    group = number[member] - 1  # 0-based cluster of each member, members in date order
-    count = np.bincount(group)
-    head = np.r_[0, np.cumsum(count)[:-1]]
-    place = np.arange(len(member)) - head[group]
-    # The stretch all works of a cluster share: where each runs within the join distance
-    # of every other one (the intersection of their zones), one round per place in a cluster.
-    common = zone[member[place == 0]]
-    for p in range(1, count.max()):
-        at = place == p
-        common[group[at]] = shapely.intersection(common[group[at]], zone[member[at]])
-    part = shapely.intersection(lines[member], common[group])
-    shared = np.minimum.reduceat(shapely.length(part), head)
-    width = works["trench_width_m"].to_numpy(float)[member]
-    depth = works["trench_depth_m"].to_numpy(float)[member]
-    support = works["trench_support"].to_numpy(object)[member]
-    soil = works["soil"].to_numpy(object)[member]
-    # The joint trench follows the widest work (ties: the deeper, then the earlier one), as
-    # wide as it plus one increment per further line, as deep and secured as the deepest.
-    widest = np.lexsort((place, -depth, -width, group))[head]
-    deepest = np.lexsort((place, -width, -depth, group))[head]
-    joint_width = width[widest] + increment * (count - 1)
-    area, top, _ = _sections(width, depth, support, soil, rules, used)
-    joint_area, joint_top, joint_support = _sections(
-        joint_width, depth[deepest], support[deepest], soil[deepest], rules, used
-    )
-    separate = np.bincount(group, weights=area) * shared
-    together = joint_area * shared
-    surface_separate = np.bincount(group, weights=top) * shared
-    surface_joint = joint_top * shared
+    members = _Members.of(number, rank)
+    member, group, head = members.work, members.group, members.head
+    part, shared = _shared_stretch(lines, zone, members)
+    joint, widest = _joint_trench(works, members, shared, rules, rule, used)
     frame = pd.DataFrame({"_group": group, "work_id": works["work_id"].to_numpy()[member]})
     frame["operator"] = works["operator"].to_numpy()[member]
     names = frame.groupby("_group", sort=True)["work_id"].agg(", ".join).to_numpy()
@@ -401,30 +426,87 @@ def _clusters(works, lines, zone, label, number, rank, rules, rule, used) -> gpd
     )
     first = np.minimum.reduceat(works["start_date"].to_numpy("datetime64[D]")[member], head)
     last = np.maximum.reduceat(works["end_date"].to_numpy("datetime64[D]")[member], head)
+    columns = {
+        "cluster": np.arange(1, len(members.count) + 1),
+        "works": names,
+        "operators": operators,
+        "n_works": members.count,
+        "start": np.datetime_as_string(first, unit="D").astype(object),
+        "end": np.datetime_as_string(last, unit="D").astype(object),
+        "shared_length_m": shared,
+        "span_days": (last - first).astype(np.int64),
+        **joint,
+    }
     return gpd.GeoDataFrame(
-        {
-            "cluster": np.arange(1, len(count) + 1),
-            "works": names,
-            "operators": operators,
-            "n_works": count,
-            "start": np.datetime_as_string(first, unit="D").astype(object),
-            "end": np.datetime_as_string(last, unit="D").astype(object),
-            "shared_length_m": shared,
-            "joint_trench_width_m": joint_width,
-            "joint_trench_depth_m": depth[deepest],
-            "volume_separate_m3": separate,
-            "volume_joint_m3": together,
-            "volume_saved_m3": separate - together,
-            "span_days": (last - first).astype(np.int64),
-            "joint_trench_top_width_m": joint_top,
-            "joint_trench_support": joint_support,
-            "asphalt_separate_m2": surface_separate,
-            "asphalt_joint_m2": surface_joint,
-            "asphalt_saved_m2": surface_separate - surface_joint,
-        },
-        geometry=part[widest],
-        crs=works.crs,
+        {name: columns[name] for name in CLUSTER_COLUMNS}, geometry=part[widest], crs=works.crs
     )
+
+
+def _shared_stretch(
+    lines: NDArray[np.object_], zone: NDArray[np.object_], members: _Members
+) -> tuple[NDArray[np.object_], NDArray[np.float64]]:
+    """The stretch all works of a cluster share: where each runs within the join distance of
+    every other one (the intersection of their ``zone`` s).
+
+    Returns each member's line within it ``(k,)`` and each cluster's shared length (m,
+    ``(c,)``, the shortest of its members'). One round per place in a cluster, vectorised
+    over the clusters.
+    """
+    member, group, place = members.work, members.group, members.place
+    common = zone[member[place == 0]]
+    for p in range(1, members.count.max()):
+        at = place == p
+        common[group[at]] = shapely.intersection(common[group[at]], zone[member[at]])
+    part = shapely.intersection(lines[member], common[group])
+    return part, np.minimum.reduceat(shapely.length(part), members.head)
+
+
+def _joint_trench(
+    works: gpd.GeoDataFrame,
+    members: _Members,
+    shared: NDArray[np.float64],
+    rules: Rules,
+    rule: Callable[[str], Any],
+    used: dict[str, str],
+) -> tuple[dict[str, NDArray], NDArray[np.intp]]:
+    """Each cluster's joint trench along its ``shared`` stretch (m), against its works'
+    separate trenches: excavation (m³) and asphalt opened (m²) each way, and saved.
+
+    The joint trench follows the widest work (ties: the deeper, then the earlier one), as
+    wide as it plus ``coordination.joint_width_increment`` per further line, as deep and
+    secured as the deepest. Returns the columns of :data:`CLUSTER_COLUMNS` it gives, and the
+    member whose shared stretch is the cluster's geometry (the widest) ``(c,)``.
+    """
+    increment = rule("coordination.joint_width_increment")
+    member, group, place, count = members.work, members.group, members.place, members.count
+    width = works["trench_width_m"].to_numpy(float)[member]
+    depth = works["trench_depth_m"].to_numpy(float)[member]
+    support = works["trench_support"].to_numpy(object)[member]
+    soil = works["soil"].to_numpy(object)[member]
+    widest = np.lexsort((place, -depth, -width, group))[members.head]
+    deepest = np.lexsort((place, -width, -depth, group))[members.head]
+    joint_width = width[widest] + increment * (count - 1)
+    area, top, _ = _sections(width, depth, support, soil, rules, used)
+    joint_area, joint_top, joint_support = _sections(
+        joint_width, depth[deepest], support[deepest], soil[deepest], rules, used
+    )
+    separate = np.bincount(group, weights=area) * shared
+    together = joint_area * shared
+    surface_separate = np.bincount(group, weights=top) * shared
+    surface_joint = joint_top * shared
+    columns = {
+        "joint_trench_width_m": joint_width,
+        "joint_trench_depth_m": depth[deepest],
+        "volume_separate_m3": separate,
+        "volume_joint_m3": together,
+        "volume_saved_m3": separate - together,
+        "joint_trench_top_width_m": joint_top,
+        "joint_trench_support": joint_support,
+        "asphalt_separate_m2": surface_separate,
+        "asphalt_joint_m2": surface_joint,
+        "asphalt_saved_m2": surface_separate - surface_joint,
+    }
+    return columns, widest
 
 
 def _trees(works, corridor, trees, rules, used) -> gpd.GeoDataFrame:

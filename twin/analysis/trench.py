@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -431,7 +432,12 @@ def _text(frame: pd.DataFrame, name: str, default: str) -> NDArray[np.object_]:
 
 
 def _utilities(
-    index: ExcavationIndex, bottom, surface, cut: Section, moved: float, rule
+    index: ExcavationIndex,
+    bottom: shapely.Geometry,
+    surface: shapely.Geometry,
+    cut: Section,
+    moved: float,
+    rule: Callable[[str], Any],
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Every line crossed by or too close to the excavation, and the hand-digging zones.
 
@@ -440,10 +446,64 @@ def _utilities(
     Whether it may lie inside the excavation is decided at its shallowest possible depth,
     where the sloped walls reach furthest (:meth:`Section.reach_at`); a line whose top lies
     below the trench bottom by the vertical clearance is clear however close it runs.
+
+    The steps: the lines near enough to matter (:func:`_lines_near`), where each may lie and
+    its clearances (:func:`_line_clearances`), the findings by the rules
+    (:func:`_line_findings`), and the zones where machines stop (:func:`_hand_digging`).
     """
-    crs = index.utilities.crs
-    depth = cut.depth
     unc = {k: float(rule(f"position_uncertainty.{k}")) for k in POSITION_CLASSES}
+    lines = _lines_near(index, bottom, cut, unc, moved, rule)
+    m = _line_clearances(lines, bottom, cut, unc, moved, rule)
+    severity, finding, rule_name, reported = _line_findings(m, rule)
+    known = m["known"]
+    columns = {
+        "utility_id": m["ids"],
+        "network": m["network"],
+        "operator": _text(lines, "operator", ""),
+        "status": m["status"],
+        "diameter_m": m["diameter"],
+        "depth_source": m["source"],
+        "year_laid": _column(lines, "year_laid"),
+        "depth_top_min_m": m["top_min"],
+        "depth_top_max_m": m["top_max"],
+        "depth_bottom_max_m": m["top_max"] + m["diameter"],
+        "position_uncertainty_m": m["h_unc"],
+        "long_distance_main": m["long_main"],
+        "crosses": m["crosses"],
+        "horizontal_clearance_m": np.where(m["crosses"], np.nan, m["horizontal"]),
+        "required_clearance_m": m["required"],
+        "vertical_clearance_m": np.where(m["below"], m["vertical"], np.nan),
+        "inside_excavation": ~m["below"] & m["crosses"],
+        "uncertainty_class": np.where(
+            known, m["source"], np.where(m["known_net"], "unknown depth", "unknown network")
+        ),
+        "severity": severity,
+        "finding": finding,
+        "rule": rule_name,
+    }
+    keep = np.flatnonzero(reported)
+    keep = keep[np.argsort(_severity_rank(severity[keep]), kind="stable")]
+    table = gpd.GeoDataFrame(
+        {name: values[keep] for name, values in columns.items()},
+        geometry=lines.geometry.to_numpy()[keep],
+        crs=index.utilities.crs,
+    )
+    live = reported & (m["status"] != "abandoned") & ~m["deep"]
+    return table, _hand_digging(lines, m, live, surface, rule)
+
+
+def _lines_near(
+    index: ExcavationIndex,
+    bottom: shapely.Geometry,
+    cut: Section,
+    unc: dict[str, float],
+    moved: float,
+    rule: Callable[[str], Any],
+) -> gpd.GeoDataFrame:
+    """The lines near enough to the trench bottom to matter: within the widest clearance any
+    line may need (a long-distance main's, or an operator's protection strip), the largest
+    position uncertainty ``unc`` plus ``moved``, the walls' run and the report's search
+    distance (m)."""
     all_strips = _column(index.utilities, "protection_strip_m", 0.0)
     widest = max(
         rule("clearance.long_distance_main"),
@@ -452,12 +512,32 @@ def _utilities(
     search = rule("report.search_distance")
     reach = widest + max(unc.values()) + moved + cut.run + search
     rows = index.utility_tree.query(bottom, predicate="dwithin", distance=reach)
-    lines = index.utilities.iloc[np.sort(rows)].reset_index(drop=True)
+    return index.utilities.iloc[np.sort(rows)].reset_index(drop=True)
+
+
+def _line_clearances(
+    lines: gpd.GeoDataFrame,
+    bottom: shapely.Geometry,
+    cut: Section,
+    unc: dict[str, float],
+    moved: float,
+    rule: Callable[[str], Any],
+) -> dict[str, NDArray]:
+    """Where each line may lie, and how far it keeps from the excavation.
+
+    Per line ``(n,)``: its attributes (``ids``, ``network``, ``source``, ``status``,
+    ``diameter`` in m), its possible depth of top (``top_min``, ``top_max``, m) and whether
+    its depth (``known``) and network (``known_net``) are known, its position uncertainty
+    across (``h_unc``, m, ``moved`` included), whether it ``crosses`` the bottom, its clear
+    ``horizontal`` distance (m) to the excavation wall at its shallowest depth, the
+    ``required`` clearance (m) and its ``required_rule``, its ``vertical`` distance (m) below
+    the bottom, whether its top lies ``below`` the bottom, ``deep`` below it by the vertical
+    clearance, and whether it may ``touch`` the excavation within its position uncertainty.
+    """
     n = len(lines)
     geoms = lines.geometry.to_numpy()
     network = _text(lines, "network", "unknown")
     source = _text(lines, "depth_source", "unknown")
-    status = _text(lines, "status", "in_service")
     dia = _column(lines, "diameter_mm") / 1000.0
     dia = np.where(np.isfinite(dia) & (dia > 0), dia, 0.0)
     cover = _column(lines, "depth_m")
@@ -485,22 +565,49 @@ def _utilities(
     )
     required_rule = np.where(long_main, "clearance.long_distance_main", "clearance.horizontal")
     by_strip = np.isfinite(strip) & (strip > required)
-    required = np.where(by_strip, strip, required)
-    required_rule = np.where(by_strip, "protection_strip_m (operator)", required_rule)
-    vertical = top_min - depth
-    below = ~under(top_min, depth)  # its top lies at or below the trench bottom
-    deep = ~under(vertical, rule("clearance.vertical"))  # ... by the vertical clearance
-    touch = crosses | under(horizontal, h_unc)  # within its position uncertainty
-    ids = _text(lines, "utility_id", "") if "utility_id" in lines else np.arange(n).astype(str)
-    abandoned = status == "abandoned"
+    vertical = top_min - cut.depth
+    return {
+        "ids": _text(lines, "utility_id", "")
+        if "utility_id" in lines
+        else np.arange(n).astype(str),
+        "network": network,
+        "source": source,
+        "status": _text(lines, "status", "in_service"),
+        "diameter": dia,
+        "top_min": top_min,
+        "top_max": top_max,
+        "known": known,
+        "known_net": known_net,
+        "h_unc": h_unc,
+        "crosses": crosses,
+        "horizontal": horizontal,
+        "long_main": long_main,
+        "required": np.where(by_strip, strip, required),
+        "required_rule": np.where(by_strip, "protection_strip_m (operator)", required_rule),
+        "vertical": vertical,
+        "below": ~under(top_min, cut.depth),  # its top lies at or below the trench bottom
+        "deep": ~under(vertical, rule("clearance.vertical")),  # ... by the vertical clearance
+        "touch": crosses | under(horizontal, h_unc),  # within its position uncertainty
+    }
+
+
+def _line_findings(
+    m: dict[str, NDArray], rule: Callable[[str], Any]
+) -> tuple[NDArray[np.object_], NDArray[np.object_], NDArray[np.object_], NDArray[np.bool_]]:
+    """Each line judged by the rules, from its clearances ``m`` (:func:`_line_clearances`):
+    its severity, finding and rule, and whether it is reported at all (crossed, or within
+    the required clearance, its position uncertainty and the report's search distance)."""
+    crosses, below, deep, touch = m["crosses"], m["below"], m["deep"], m["touch"]
+    horizontal, limit = m["horizontal"], m["required"] + m["h_unc"]
+    n = len(crosses)
     severity = np.full(n, "info", dtype=object)
     finding = np.full(n, "nearby, clear", dtype=object)
     rule_name = np.full(n, "", dtype=object)
     # Later assignments are the more serious findings and win.
-    near = ~deep & ~touch & under(horizontal, required + h_unc)
+    near = ~deep & ~touch & under(horizontal, limit)
     severity[near] = "warning"
     finding[near] = "closer than the clearance to a parallel line"
-    rule_name[near] = required_rule[near]
+    rule_name[near] = m["required_rule"][near]
     finding[deep & crosses] = "crosses under the trench with enough vertical clearance"
     finding[deep & ~crosses] = "runs deeper than the trench bottom plus the vertical clearance"
     rule_name[deep] = "clearance.vertical"
@@ -518,59 +625,43 @@ def _utilities(
     finding[inside] = "inside the excavation: expose by hand and secure"
     finding[maybe] = "may lie inside the excavation (within its position uncertainty)"
     rule_name[inside | maybe] = "hand_digging.distance"
-    reported = crosses | under(horizontal, required + h_unc + search)
+    reported = crosses | under(horizontal, limit + rule("report.search_distance"))
     # A line of unknown depth is never reported as clear.
-    unknown = ~known & reported
+    unknown = ~m["known"] & reported
     bump = unknown & (severity == "info")
     severity[bump] = "warning"
-    rule_name[bump] = np.where(known_net[bump], "typical_depth." + network[bump], "unknown network")
+    network = m["network"][bump]
+    rule_name[bump] = np.where(m["known_net"][bump], "typical_depth." + network, "unknown network")
     finding[unknown] = [f + "; depth unknown: exploratory slot required" for f in finding[unknown]]
+    abandoned = m["status"] == "abandoned"
     severity[abandoned] = "info"
     finding[abandoned] = [f + " (abandoned line)" for f in finding[abandoned]]
-    columns = {
-        "utility_id": ids,
-        "network": network,
-        "operator": _text(lines, "operator", ""),
-        "status": status,
-        "diameter_m": dia,
-        "depth_source": source,
-        "year_laid": _column(lines, "year_laid"),
-        "depth_top_min_m": top_min,
-        "depth_top_max_m": top_max,
-        "depth_bottom_max_m": top_max + dia,
-        "position_uncertainty_m": h_unc,
-        "long_distance_main": long_main,
-        "crosses": crosses,
-        "horizontal_clearance_m": np.where(crosses, np.nan, horizontal),
-        "required_clearance_m": required,
-        "vertical_clearance_m": np.where(below, vertical, np.nan),
-        "inside_excavation": inside,
-        "uncertainty_class": np.where(
-            known, source, np.where(known_net, "unknown depth", "unknown network")
-        ),
-        "severity": severity,
-        "finding": finding,
-        "rule": rule_name,
-    }
-    keep = np.flatnonzero(reported)
-    keep = keep[np.argsort(_severity_rank(severity[keep]), kind="stable")]
-    table = gpd.GeoDataFrame(
-        {name: values[keep] for name, values in columns.items()}, geometry=geoms[keep], crs=crs
-    )
-    live = reported & ~abandoned & ~deep
-    zone_width = rule("hand_digging.distance") + h_unc[live] + dia[live] / 2.0
-    zones = shapely.intersection(shapely.buffer(geoms[live], zone_width), surface)
+    return severity, finding, rule_name, reported
+
+
+def _hand_digging(
+    lines: gpd.GeoDataFrame,
+    m: dict[str, NDArray],
+    live: NDArray[np.bool_],
+    surface: shapely.Geometry,
+    rule: Callable[[str], Any],
+) -> gpd.GeoDataFrame:
+    """Where machine digging stops: the excavation at the surface within
+    ``hand_digging.distance`` (plus the position uncertainty) of the wall of each ``live``
+    line (reported, in service, not deep below the trench); ``m`` its clearances."""
+    zone_width = rule("hand_digging.distance") + m["h_unc"][live] + m["diameter"][live] / 2.0
+    geoms = lines.geometry.to_numpy()[live]
+    zones = shapely.intersection(shapely.buffer(geoms, zone_width), surface)
     has = ~shapely.is_empty(zones)
-    hand = gpd.GeoDataFrame(
+    return gpd.GeoDataFrame(
         {
-            "utility_id": ids[live][has],
+            "utility_id": m["ids"][live][has],
             "area_m2": shapely.area(zones[has]),
             "reason": "machine digging stops here: hand or vacuum digging",
         },
         geometry=zones[has],
-        crs=crs,
+        crs=lines.crs,
     )
-    return table, hand
 
 
 def _typical(rule, network: str) -> tuple[float, float]:
@@ -608,6 +699,10 @@ def tree_conflicts(
     ``trees.height_stem_ratio``); a tree with none of the three gets the crown
     ``trees.default_crown_diameter``. Estimates are flagged (``estimated``, ``stem_from``,
     ``root_zone_from``, ``default_zone``).
+
+    The steps: the trees each trench reaches (:func:`_trees_reached`), each judged by the
+    rules (:func:`_tree_findings`), and how much of its root zone the trench takes
+    (:func:`_disc_overlap`).
 
     Parameters
     ----------
@@ -666,38 +761,10 @@ def tree_conflicts(
     reach = shapely.buffer(surfaces, grow, join_style="mitre") if grow else surfaces
     points = trees.geometry.to_numpy()
     index = index if index is not None else shapely.STRtree(points)
-    surface_of, tree_of = index.query(
-        reach, predicate="dwithin", distance=_largest_zone(trees, rule)
-    )
-    unique, inverse = np.unique(tree_of, return_inverse=True)
-    zones = {k: v[inverse] for k, v in _tree_zones(trees.iloc[unique], rule).items()}
-    hit = under(shapely.distance(points[tree_of], reach[surface_of]), zones["radius"])
-    surface_of, tree_of = surface_of[hit], tree_of[hit]
-    zones = {k: v[hit] for k, v in zones.items()}
-    found = trees.iloc[tree_of]
-    radius, trunk_min = zones["radius"], zones["trunk_min"]
+    surface_of, tree_of, zones = _trees_reached(trees, reach, index, rule)
     trunk = shapely.distance(points[tree_of], excavation[surface_of])
-    in_zone = under(trunk, radius)  # the excavation itself, not only torn roots
-    close = in_zone & under(trunk, trunk_min)
-    small = under(zones["circumference"], rule("trees.informational_circumference") / 100.0)
-    n = len(tree_of)
-    severity = np.full(n, "warning", dtype=object)
-    measure = np.full(
-        n, "hand or vacuum digging in the root zone, root curtain, cut roots cleanly", dtype=object
-    )
-    zone_rule = np.where(zones["columnar"], "trees.columnar_margin", "trees.drip_line_margin")
-    rule_name = np.where(in_zone, zone_rule, "trees.machine_damage").astype(object)
-    severity[close] = "critical"
-    measure[close] = "no open trench here: trenchless crossing (drilling, pressing) or reroute"
-    by_factor = rule("trees.trunk_circumference_factor") * zones["circumference"] > rule(
-        "trees.trunk_min"
-    )
-    rule_name[close] = np.where(
-        by_factor[close], "trees.trunk_circumference_factor", "trees.trunk_min"
-    )
-    severity[small] = "info"
-    measure[small] = "protect the tree during works (fence, ÖNORM L 1121)"
-    rule_name[small] = "trees.informational_circumference"
+    severity, measure, rule_name = _tree_findings(zones, trunk, rule)
+    radius = zones["radius"]
     overlap = _disc_overlap(shapely.get_coordinates(points[tree_of]), radius, reach, surface_of)
     for name in (
         "trees.drip_line_margin",
@@ -707,6 +774,8 @@ def tree_conflicts(
         "trees.default_crown_diameter",
     ):
         rule(name)
+    found = trees.iloc[tree_of]
+    n = len(tree_of)
 
     def attribute(name: str) -> NDArray:
         return found[name].to_numpy() if name in found else np.full(n, None, dtype=object)
@@ -728,7 +797,7 @@ def tree_conflicts(
         "overlap_m2": overlap,
         "overlap_share": overlap / (np.pi * radius**2),
         "trunk_distance_m": trunk,
-        "trunk_min_m": trunk_min,
+        "trunk_min_m": zones["trunk_min"],
         "severity": severity,
         "measure": measure,
         "rule": rule_name,
@@ -739,6 +808,66 @@ def tree_conflicts(
         geometry=points[tree_of][order],
         crs=trees.crs,
     )
+
+
+def _trees_reached(
+    trees: gpd.GeoDataFrame,
+    reach: NDArray[np.object_],
+    index: shapely.STRtree,
+    rule: Callable[[str], Any],
+) -> tuple[NDArray[np.intp], NDArray[np.intp], dict[str, NDArray]]:
+    """The (trench, tree) pairs where a trench's ``reach`` ``(n,)`` (its excavation, grown by
+    the machine damage strip and the position uncertainty) meets the tree's root zone.
+
+    Returns the trench ``(k,)`` and the tree ``(k,)`` of each pair (rows of ``reach`` and
+    ``trees``; ``index`` is an STRtree of ``trees.geometry``), and the tree's zones
+    (:func:`_tree_zones`) per pair. Candidates come from one query within the largest root
+    zone of any tree; each distinct tree's zones are worked out once.
+    """
+    points = trees.geometry.to_numpy()
+    surface_of, tree_of = index.query(
+        reach, predicate="dwithin", distance=_largest_zone(trees, rule)
+    )
+    unique, inverse = np.unique(tree_of, return_inverse=True)
+    zones = {k: v[inverse] for k, v in _tree_zones(trees.iloc[unique], rule).items()}
+    hit = under(shapely.distance(points[tree_of], reach[surface_of]), zones["radius"])
+    return surface_of[hit], tree_of[hit], {k: v[hit] for k, v in zones.items()}
+
+
+def _tree_findings(
+    zones: dict[str, NDArray], trunk: NDArray[np.float64], rule: Callable[[str], Any]
+) -> tuple[NDArray[np.object_], NDArray[np.object_], NDArray[np.object_]]:
+    """Each (trench, tree) pair judged by the rules: severity, measure and rule, from the
+    tree's ``zones`` (:func:`_tree_zones`) and the excavation's distance ``trunk`` (m) from
+    the trunk.
+
+    Reaching the root zone is a *warning* (the excavation inside it, or only the machines'
+    damage strip); inside the zone and closer to the trunk than its minimum, *critical*; a
+    small tree, *info*.
+    """
+    radius, trunk_min = zones["radius"], zones["trunk_min"]
+    in_zone = under(trunk, radius)  # the excavation itself, not only torn roots
+    close = in_zone & under(trunk, trunk_min)
+    small = under(zones["circumference"], rule("trees.informational_circumference") / 100.0)
+    n = len(trunk)
+    severity = np.full(n, "warning", dtype=object)
+    measure = np.full(
+        n, "hand or vacuum digging in the root zone, root curtain, cut roots cleanly", dtype=object
+    )
+    zone_rule = np.where(zones["columnar"], "trees.columnar_margin", "trees.drip_line_margin")
+    rule_name = np.where(in_zone, zone_rule, "trees.machine_damage").astype(object)
+    severity[close] = "critical"
+    measure[close] = "no open trench here: trenchless crossing (drilling, pressing) or reroute"
+    by_factor = rule("trees.trunk_circumference_factor") * zones["circumference"] > rule(
+        "trees.trunk_min"
+    )
+    rule_name[close] = np.where(
+        by_factor[close], "trees.trunk_circumference_factor", "trees.trunk_min"
+    )
+    severity[small] = "info"
+    measure[small] = "protect the tree during works (fence, ÖNORM L 1121)"
+    rule_name[small] = "trees.informational_circumference"
+    return severity, measure, rule_name
 
 
 def _disc_overlap(

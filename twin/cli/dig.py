@@ -170,9 +170,9 @@ def check(
                 transformation=moved,
             )
         except InputError as exc:
-            if Path(str(exc).split(": ", 1)[0]).is_file():
-                raise  # it names its own file (the twin's terrain, say), not the trench's
-            raise InputError(f"{trench_file}: {exc}") from exc
+            if exc.path is not None:
+                raise  # about a file of its own (the twin's terrain, say), not the trench's
+            raise InputError(f"{trench_file}: {exc}", path=trench_file) from exc
         results.append(result)
         if out is not None:
             folder = out / trench_id if len(trenches) > 1 else out

@@ -38,11 +38,14 @@ from twin.crs import horizontal, vertical
 from twin.errors import CRSError, InputError
 from twin.files import atomic
 from twin.formats import meshes
+from twin.mesh import Mesh
 from twin.model import CityModel
 
 _ARRAY_BUFFER = 34962
 _FLOAT, _UBYTE = 5126, 5121
 _IDENTIFIER = re.compile(r"[^A-Za-z0-9_]")
+#: the RGB (0-255) of each colour of :data:`twin.formats.meshes.COLORS`
+_PALETTE = (np.asarray(list(meshes.COLORS.values())) * 255).round().astype(np.uint8)
 
 
 @dataclass(frozen=True)
@@ -399,6 +402,10 @@ def write_tileset(
 ) -> dict[str, Any]:
     """Write a 3D Tiles 1.1 tileset of the model's buildings into ``out_dir`` atomically.
 
+    The steps: the buildings' vertices in ECEF (:func:`heights`), the tile tree
+    (:func:`_tile_tree`), each leaf's content (:func:`_tile_content`) and the tileset
+    document (:func:`_tileset_document`).
+
     Parameters
     ----------
     model
@@ -441,84 +448,20 @@ def write_tileset(
         )
     ecef = _ecef(lon, lat, h)
     owners = np.unique(mesh.owner)
-    # Building centres (mean of their vertices) in the model CRS drive the quadtree.
-    tri_centre = mesh.vertices[mesh.triangles].mean(axis=1)[:, :2]
-    sums = np.zeros((len(model.buildings), 2))
-    np.add.at(sums, mesh.owner, tri_centre)
-    counts = np.bincount(mesh.owner, minlength=len(model.buildings))
-    centre = sums / np.maximum(counts, 1)[:, None]
-    tree = _quadtree(centre, owners, max_features)
-    leaves = _leaves(tree)
-    leaf_of = np.full(len(model.buildings), -1, dtype=np.int64)
-    for i, leaf in enumerate(leaves):
-        leaf_of[leaf["rows"]] = i
-    tri_leaf = leaf_of[mesh.owner]
-    order = np.argsort(tri_leaf, kind="stable")
-    bounds = np.searchsorted(tri_leaf[order], np.arange(len(leaves) + 1))
+    tree, leaves, triangles = _tile_tree(mesh, owners, len(model.buildings), max_features)
     building_class, _ = _property_table(model, owners[:1])
-    palette = (np.asarray(list(meshes.COLORS.values())) * 255).round().astype(np.uint8)
     with atomic(out_dir) as tmp:
         (tmp / "tiles").mkdir(parents=True)
-        for i, leaf in enumerate(leaves):
-            tris = order[bounds[i] : bounds[i + 1]]
+        for i, (leaf, tris) in enumerate(zip(leaves, triangles, strict=True)):
             corners = mesh.triangles[tris].ravel()
-            points = ecef[corners]
-            centre_ecef = (points.min(axis=0) + points.max(axis=0)) / 2.0
-            local = points - centre_ecef
-            normal = np.repeat(meshes.unit_normals(local.reshape(-1, 3, 3)), 3, axis=0)
-            feature_rows = leaf["rows"]
-            local_id = pd.Series(np.arange(len(feature_rows)), index=feature_rows)
-            feature = local_id.reindex(mesh.owner[tris]).to_numpy()
-            _, columns = _property_table(model, feature_rows)
-            rgba = np.column_stack(
-                [palette[np.repeat(codes[tris], 3)], np.full(len(corners), 255, np.uint8)]
-            )
-            data = glb_tile(
-                np.column_stack([local[:, 0], local[:, 2], -local[:, 1]]).astype(np.float32),
-                np.column_stack([normal[:, 0], normal[:, 2], -normal[:, 1]]).astype(np.float32),
-                rgba,
-                np.repeat(feature, 3).astype(np.float32),
-                building_class,
-                columns,
+            data, centre = _tile_content(
+                model, ecef[corners], mesh.owner[tris], codes[tris], leaf["rows"], building_class
             )
             (tmp / "tiles" / f"{i}.glb").write_bytes(data)
             leaf["region"] = _region(lonlath[corners])
-            leaf["transform"] = [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, *centre_ecef.tolist(), 1]
+            leaf["transform"] = [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, *centre.tolist(), 1]
             leaf["uri"] = f"tiles/{i}.glb"
-        root = _tile(tree)
-        tileset = {
-            "asset": {
-                "version": "1.1",
-                "generator": f"twin {__version__}",
-                **({"extras": {"notes": notes}} if notes else {}),
-            },
-            "schema": {
-                "id": "twin_tileset",
-                "classes": {
-                    "tileset": {
-                        "properties": {
-                            "heights": {"type": "STRING"},
-                            "geoid_applied": {"type": "BOOLEAN"},
-                            "source_crs": {"type": "STRING"},
-                            "lod": {"type": "STRING"},
-                        }
-                    }
-                },
-            },
-            "metadata": {
-                "class": "tileset",
-                "properties": {
-                    "heights": how.note,
-                    "geoid_applied": how.converted,
-                    "source_crs": model.crs.name,
-                    "lod": lod,
-                },
-            },
-            "geometricError": max(
-                2.0 * root["geometricError"], _diagonal(root["boundingVolume"]["region"]) / 4.0
-            ),
-            "root": root,
-        }
+        tileset = _tileset_document(_tile(tree), how, model.crs.name, lod, notes)
         (tmp / "tileset.json").write_text(json.dumps(tileset, indent=1), encoding="utf-8")
     return {
         "tiles": len(leaves),
@@ -527,6 +470,102 @@ def write_tileset(
         "heights": how.note,
         "geoid_applied": how.converted,
         "notes": notes,
+    }
+
+
+def _tile_tree(
+    mesh: Mesh, owners: NDArray[np.int64], n_buildings: int, max_features: int
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[NDArray[np.intp]]]:
+    """The quadtree of the buildings ``owners`` (rows of the ``n_buildings``) of ``mesh``
+    (:func:`_quadtree`), its leaves, and each leaf's triangles (rows of ``mesh``)."""
+    # Building centres (mean of their triangles' centres) in the model CRS drive the quadtree.
+    tri_centre = mesh.vertices[mesh.triangles].mean(axis=1)[:, :2]
+    sums = np.zeros((n_buildings, 2))
+    np.add.at(sums, mesh.owner, tri_centre)
+    counts = np.bincount(mesh.owner, minlength=n_buildings)
+    centre = sums / np.maximum(counts, 1)[:, None]
+    tree = _quadtree(centre, owners, max_features)
+    leaves = _leaves(tree)
+    leaf_of = np.full(n_buildings, -1, dtype=np.int64)
+    for i, leaf in enumerate(leaves):
+        leaf_of[leaf["rows"]] = i
+    tri_leaf = leaf_of[mesh.owner]
+    order = np.argsort(tri_leaf, kind="stable")
+    bounds = np.searchsorted(tri_leaf[order], np.arange(len(leaves) + 1))
+    return tree, leaves, [order[bounds[i] : bounds[i + 1]] for i in range(len(leaves))]
+
+
+def _tile_content(
+    model: CityModel,
+    points: NDArray[np.float64],
+    owner: NDArray[np.int64],
+    codes: NDArray[np.int8],
+    rows: NDArray[np.int64],
+    building_class: dict[str, Any],
+) -> tuple[bytes, NDArray[np.float64]]:
+    """One leaf's GLB and its centre in ECEF ``(3,)``, which the tile's ``transform`` adds.
+
+    ``points`` ``(3t, 3)`` are the ECEF corners of its ``t`` triangles, ``owner`` ``(t,)``
+    their buildings (rows of ``model.buildings``), ``codes`` ``(t,)`` their colours (index
+    into :data:`twin.formats.meshes.COLORS`), ``rows`` the leaf's buildings in the order
+    of its property table. Vertices are stored relative to the centre, y up (glTF).
+    """
+    centre = (points.min(axis=0) + points.max(axis=0)) / 2.0
+    local = points - centre
+    normal = np.repeat(meshes.unit_normals(local.reshape(-1, 3, 3)), 3, axis=0)
+    local_id = pd.Series(np.arange(len(rows)), index=rows)
+    feature = local_id.reindex(owner).to_numpy()
+    _, columns = _property_table(model, rows)
+    rgba = np.column_stack([_PALETTE[np.repeat(codes, 3)], np.full(len(points), 255, np.uint8)])
+    data = glb_tile(
+        np.column_stack([local[:, 0], local[:, 2], -local[:, 1]]).astype(np.float32),
+        np.column_stack([normal[:, 0], normal[:, 2], -normal[:, 1]]).astype(np.float32),
+        rgba,
+        np.repeat(feature, 3).astype(np.float32),
+        building_class,
+        columns,
+    )
+    return data, centre
+
+
+def _tileset_document(
+    root: dict[str, Any], how: Heights, source_crs: str, lod: str, notes: list[str]
+) -> dict[str, Any]:
+    """``tileset.json``: the tile tree ``root`` (:func:`_tile`), with what was done to the
+    heights, the source CRS and the LoD in the tileset's metadata, and ``notes`` (what was
+    repaired or left out) in ``asset.extras``."""
+    return {
+        "asset": {
+            "version": "1.1",
+            "generator": f"twin {__version__}",
+            **({"extras": {"notes": notes}} if notes else {}),
+        },
+        "schema": {
+            "id": "twin_tileset",
+            "classes": {
+                "tileset": {
+                    "properties": {
+                        "heights": {"type": "STRING"},
+                        "geoid_applied": {"type": "BOOLEAN"},
+                        "source_crs": {"type": "STRING"},
+                        "lod": {"type": "STRING"},
+                    }
+                }
+            },
+        },
+        "metadata": {
+            "class": "tileset",
+            "properties": {
+                "heights": how.note,
+                "geoid_applied": how.converted,
+                "source_crs": source_crs,
+                "lod": lod,
+            },
+        },
+        "geometricError": max(
+            2.0 * root["geometricError"], _diagonal(root["boundingVolume"]["region"]) / 4.0
+        ),
+        "root": root,
     }
 
 

@@ -81,7 +81,5 @@ def render(
         underground=underground,
         cut=cut,
     )
-    notes = run(twin.open(twin_path), twin_path, output, options)
-    for note in notes:
-        click.echo(f"note: {note}", err=True)
+    run(twin.open(twin_path), twin_path, output, options)
     click.echo(output)

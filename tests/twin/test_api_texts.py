@@ -1,0 +1,207 @@
+"""Feature texts written once per twin version and shared by the workers
+(:mod:`twin.api.feature_texts`), and pages of a layer read as a range of fids."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import sqlite3
+import time
+from pathlib import Path
+
+import numpy as np
+import pyogrio
+import pytest
+import shapely
+
+from tests.twin.test_api_cache import _execute
+from twin.api.collections import DEFAULT_COLLECTIONS
+from twin.api.config import ApiConfig
+from twin.api.feature_texts import RECHECK_S, FeatureTexts, SharedTexts, write
+from twin.api.security import Principal
+from twin.api.service import FeatureService
+from twin.errors import StoreError
+from twin.store import open_store
+from twin.store.base import Selection
+
+STORAGE = "http://www.opengis.net/def/crs/EPSG/0/31258"
+ANYONE = Principal(None, "anonymous", frozenset(), None, 10**6)
+
+
+def _wait_for(files, timeout: float = 60.0) -> list[Path]:
+    """The files ``files()`` lists, once there are some (then past the next look)."""
+    deadline = time.monotonic() + timeout
+    while not (found := list(files())):
+        assert time.monotonic() < deadline, "no feature texts written"
+        time.sleep(0.05)
+    time.sleep(RECHECK_S)
+    return found
+
+
+def test_a_file_of_texts_gives_each_id_its_text(tmp_path):
+    path = tmp_path / "texts.bin"
+    # ids 1..3 (dense: looked up by place) in two chunks
+    write(path, "v1", iter([(np.array([1, 2]), [b"a", b"bb"]), (np.array([3]), [b"ccc"])]))
+    texts = FeatureTexts(path, "v1")
+    assert texts.get([3, 1, 0, 4, 2]) == [b"ccc", b"a", None, None, b"bb"]
+    assert texts.get([]) == []
+    # sparse ids (a layer with deletions): looked up by search
+    write(path, "v2", iter([(np.array([4, 10, 11]), [b'{"x":4}', b"", b"k"])]))
+    texts = FeatureTexts(path, "v2")
+    assert texts.get([11, 5, 4, 10, 12]) == [b"k", None, b'{"x":4}', b"", None]
+    with pytest.raises(ValueError, match="another twin version"):
+        FeatureTexts(path, "v1")
+    (tmp_path / "junk.bin").write_bytes(b"not a file of texts")
+    with pytest.raises(ValueError, match="not a file of feature texts"):
+        FeatureTexts(tmp_path / "junk.bin", "v1")
+    # ids out of order: refused, and the file before is left as it was
+    with pytest.raises(ValueError, match="not ascending"):
+        write(path, "v3", iter([(np.array([2, 1]), [b"b", b"a"])]))
+    assert FeatureTexts(path, "v2").get([4]) == [b'{"x":4}']
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["junk.bin", "texts.bin"]
+
+
+def test_shared_texts_are_written_once_per_twin_version(tmp_path):
+    root = tmp_path / "city.geojson-cache"
+    shared = SharedTexts(root)
+    shared.reset("token1")
+    calls = []
+
+    def chunks():
+        calls.append(1)
+        yield np.array([1, 2, 3]), [b"a", b"bb", b"ccc"]
+
+    assert shared.get("buildings", b'["k"]', chunks) is None  # written meanwhile
+    _wait_for(lambda: (root / "token1").glob("buildings.*.bin"))
+    texts = shared.get("buildings", b'["k"]', chunks)
+    assert texts is not None and texts.get([3, 1]) == [b"ccc", b"a"]
+    # another worker process finds the file and writes nothing
+    other = SharedTexts(root)
+    other.reset("token1")
+    assert other.get("buildings", b'["k"]', chunks).get([2]) == [b"bb"]
+    assert len(calls) == 1
+    # the twin changed: the texts of the version before are neither served nor kept
+    shared.reset("token2")
+    assert shared.get("buildings", b'["k"]', chunks) is None
+    _wait_for(lambda: (root / "token2").glob("buildings.*.bin"))
+    assert [p.name for p in root.iterdir() if p.is_dir()] == ["token2"]
+    assert len(calls) == 2
+
+    def failing():
+        yield np.array([1]), [b"a"]
+        raise StoreError("the twin changed while its features were written")
+
+    shared.reset("token3")
+    assert shared.get("buildings", b'["k"]', failing) is None
+    time.sleep(RECHECK_S + 0.5)
+    # no file, and no second attempt for this twin version
+    assert shared.get("buildings", b'["k"]', failing) is None
+    assert not list((root / "token3").glob("*.bin"))
+
+
+@pytest.fixture
+def twin_copy(sample_twin, tmp_path):
+    folder = tmp_path / "twin"
+    shutil.copytree(sample_twin.parent, folder, ignore=shutil.ignore_patterns("*-cache"))
+    return folder / sample_twin.name
+
+
+def _body(service: FeatureService, params: dict, who: Principal = ANYONE) -> dict:
+    spec = service.spec("buildings", who)
+    return json.loads(service.items(spec, params, who, "http://x/items").body)
+
+
+def test_pages_from_the_shared_texts_are_the_features_of_the_store(twin_copy):
+    store = open_store(twin_copy)
+    service = FeatureService(store, ApiConfig(feature_cache_bytes=0), DEFAULT_COLLECTIONS)
+    frame = pyogrio.read_dataframe(twin_copy, layer="buildings", fid_as_index=True)
+    x0, y0, x1, y1 = frame.total_bounds
+    # a box over the middle third of the district, asked in the storage CRS (northing first)
+    box = (x0 + (x1 - x0) / 3, y0 + (y1 - y0) / 3, x1 - (x1 - x0) / 3, y1 - (y1 - y0) / 3)
+    params = {
+        "bbox": ",".join(str(box[i]) for i in (1, 0, 3, 2)),
+        "bbox-crs": STORAGE,
+        "crs": STORAGE,
+        "limit": "500",
+    }
+    before = _body(service, params)  # written per request while the texts are written
+    root = store.cache_path("geojson-cache")
+    _wait_for(lambda: root.glob("*/buildings.*.bin"))
+    after = _body(service, params)
+    assert after["features"] == before["features"]
+    # what geopandas finds in the box, with the GeoPackage's values
+    inside = frame[shapely.intersects(frame.geometry.values, shapely.box(*box))]
+    assert 0 < len(inside) < len(frame)
+    assert [f["id"] for f in after["features"]] == sorted(inside.index)
+    for feature in after["features"]:
+        row = inside.loc[feature["id"]]
+        assert feature["properties"]["building_id"] == row["building_id"]
+        assert feature["properties"]["height"] == pytest.approx(row["height"])
+        # coordinates rounded to 3 decimals (mm) in the storage CRS, northing first (as
+        # EPSG:31258 orders its axes; the GeoPackage keeps easting first)
+        served = shapely.transform(
+            shapely.geometry.shape(feature["geometry"]), lambda c: c[:, ::-1]
+        )
+        # each of x and y within 0.5 mm: a vertex within 0.5 * sqrt(2) = 0.71 mm of its place
+        assert shapely.equals_exact(served, row.geometry, tolerance=0.0005 * 2**0.5)
+    # CRS84: its own file, the same features, about where pyproj puts them
+    crs84 = {"bbox": params["bbox"], "bbox-crs": STORAGE, "limit": "500"}
+    live = _body(service, crs84)
+    _wait_for(lambda: list(root.glob("*/buildings.*.bin"))[1:])  # the second file
+    stored = _body(service, crs84)
+    assert stored["features"] == live["features"]
+    assert [f["id"] for f in stored["features"]] == sorted(inside.index)
+    lonlat = shapely.geometry.shape(stored["features"][0]["geometry"])
+    assert 14.2 < lonlat.centroid.x < 14.4 and 46.5 < lonlat.centroid.y < 46.7
+
+
+def test_a_caller_with_a_service_area_gets_no_stored_text_outside_it(twin_copy):
+    store = open_store(twin_copy)
+    service = FeatureService(store, ApiConfig(), DEFAULT_COLLECTIONS)
+    frame = pyogrio.read_dataframe(twin_copy, layer="buildings", fid_as_index=True)
+    x0, y0, x1, y1 = frame.total_bounds
+    everything = {"bbox-crs": STORAGE, "crs": STORAGE, "limit": "500"}
+    everything["bbox"] = f"{y0 - 1},{x0 - 1},{y1 + 1},{x1 + 1}"
+    assert len(_body(service, everything)["features"]) == len(frame) == 200
+    _wait_for(lambda: store.cache_path("geojson-cache").glob("*/buildings.*.bin"))
+    # the western half of the district as the caller's area
+    area = shapely.box(x0, y0, (x0 + x1) / 2, y1)
+    planner = Principal("key:west", "west", frozenset(), area, 10**6)
+    served = _body(service, everything, planner)
+    expected = frame.index[shapely.intersects(frame.geometry.values, area)]
+    assert 0 < len(expected) < 200
+    assert [f["id"] for f in served["features"]] == sorted(expected)
+    assert served["numberMatched"] == len(expected)
+    # a page without bbox too (the area as the store's own condition)
+    paged = _body(service, {"crs": STORAGE, "limit": "500"}, planner)
+    assert [f["id"] for f in paged["features"]] == sorted(expected)
+
+
+def test_an_edited_twin_is_never_served_from_the_texts_of_before(twin_copy):
+    store = open_store(twin_copy)
+    service = FeatureService(store, ApiConfig(), DEFAULT_COLLECTIONS)
+    one = {"crs": STORAGE, "limit": "1", "offset": "6"}
+    assert _body(service, one)["features"][0]["id"] == 7
+    _wait_for(lambda: store.cache_path("geojson-cache").glob("*/buildings.*.bin"))
+    assert _body(service, one)["features"][0]["properties"]["use"] != "edited"
+    _execute(twin_copy, "UPDATE buildings SET use = 'edited' WHERE fid = 7")
+    # at once (written per request while the new version's texts are written), then from them
+    assert _body(service, one)["features"][0]["properties"]["use"] == "edited"
+    _wait_for(lambda: store.cache_path("geojson-cache").glob(f"{store.token()}/buildings.*"))
+    assert _body(service, one)["features"][0]["properties"]["use"] == "edited"
+
+
+def test_pages_without_filter_are_ranges_of_fids_while_the_fids_are_dense(twin_copy):
+    store = open_store(twin_copy)
+    # 200 buildings, fids 1..200: the last page holds 196..200
+    page = store.page("buildings", Selection(), limit=10, offset=195)
+    assert page.ids.tolist() == [196, 197, 198, 199, 200] and page.number_matched == 200
+    assert store.page("buildings", Selection(), limit=10, offset=200).ids.tolist() == []
+    with contextlib.closing(sqlite3.connect(twin_copy)) as db:
+        db.execute("DELETE FROM buildings WHERE fid = 50")  # no R-tree trigger needs GEOS
+        db.commit()
+    # fids 1..49, 51..200 (199): offset 45 starts at the 46th, and skips the gap
+    page = store.page("buildings", Selection(), limit=10, offset=45)
+    assert page.ids.tolist() == [46, 47, 48, 49, 51, 52, 53, 54, 55, 56]
+    assert page.number_matched == 199
