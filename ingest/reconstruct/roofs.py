@@ -45,6 +45,20 @@ Key = tuple[int, int]  # a vertex: its coordinates in grid units (millimetres)
 Edge = tuple[Key, Key]
 
 
+def _near(points: NDArray[np.int64], targets: NDArray[np.int64], distance: float) -> NDArray:
+    """Which of ``points`` lie within ``distance`` of one of ``targets`` (grid units).
+
+    Examples
+    --------
+    >>> _near(np.array([[0, 0], [5, 0], [30, 0]]), np.array([[2, 0]]), 10).tolist()
+    [True, True, False]
+    """
+    if not len(targets):
+        return np.zeros(len(points), dtype=bool)
+    gap = np.hypot(*(points[:, None, :] - targets[None, :, :]).transpose(2, 0, 1))
+    return (gap <= distance).any(axis=1)
+
+
 def roof_solid(
     footprint: shapely.Geometry,
     planes: NDArray[np.float64],
@@ -152,7 +166,13 @@ def partition_solid(
     corners = {
         (x, y) for x, y in np.round(shapely.get_coordinates(given) * _SCALE).astype(int).tolist()
     }
-    ring_corners = [[tuple(v) for v in r.tolist() if tuple(v) in corners] for r in outline]
+    # The union's vertex standing for a corner may be off it by up to SIMPLIFY: the noded
+    # parts' simplification can keep a node a few millimetres from the corner instead of it
+    at_corners = np.array(sorted(corners), dtype=np.int64).reshape(-1, 2)
+    ring_corners = [
+        [tuple(v) for v in r[_near(r, at_corners, SIMPLIFY * _SCALE)].tolist()] for r in outline
+    ]
+    corners.update(itertools.chain.from_iterable(ring_corners))
     # A ring of the union keeping fewer than three of the footprint's corners has all of its
     # vertices as corners (ground and walls alike).
     for k, r in enumerate(outline):

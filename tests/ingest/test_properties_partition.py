@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from ingest.reconstruct.lod13 import split
 from ingest.reconstruct.partition import by_planes
 from ingest.reconstruct.planes import Planes
-from ingest.reconstruct.roofs import partition_solid
+from ingest.reconstruct.roofs import SIMPLIFY, partition_solid
 from twin.semantics import Semantic
 
 PROPERTY = settings(
@@ -134,6 +134,10 @@ def assert_tiles(parts: np.ndarray, footprint: shapely.Geometry) -> None:
 # --- LoD1.3: split where the roof steps -------------------------------------------------------
 
 TOWER = ([(np.pi, 2.0, 14.0)], 6.0)
+HEPTAGON = shapely.Polygon(
+    [(-8.879, 6.295), (-5.878, -1.202), (-4.388, -4.092), (-0.889, -4.92), (2.637, -4.248),
+     (4.607, 1.944), (0.524, 4.973)]
+)  # fmt: skip
 
 
 @PROPERTY
@@ -141,6 +145,9 @@ TOWER = ([(np.pi, 2.0, 14.0)], 6.0)
 # A 20 m × 10 m block whose west 8 m (x < 10 - 2 along -x) rise 14 m over the 6 m east
 # (split's own example): two parts of 8 × 10 = 80 and 12 × 10 = 120 m², the 200 m² footprint.
 @example(shapely.box(0, 0, 20, 10), TOWER, 0)
+# A heptagon whose corner (-5.878, -1.202) the noded parts kept only as a node 2.2 mm from it:
+# the ground once dropped that corner and lost a 1.25 m² triangle of the 97.6 m² footprint.
+@example(HEPTAGON, ([(2.0, 0.0, 4.0)], 6.0), 0)
 def test_lod13_parts_tile_the_footprint(footprint, cuts, seed):
     note(f"footprint: {footprint.wkt}; cuts, seed: {(cuts, seed)}")
     world = shapely.affinity.translate(footprint, X0, Y0)
@@ -158,7 +165,11 @@ def test_lod13_parts_tile_the_footprint(footprint, cuts, seed):
     faces, semantic = partition_solid(world, parts, planes, 0.0)
     ground = shapely.force_2d(faces[semantic == Semantic.GroundSurface])
     roofs = shapely.force_2d(faces[semantic == Semantic.RoofSurface])
-    assert abs(shapely.area(ground).sum() - world.area) <= 1e-6 * world.area
+    # The solid stands on the footprint up to SIMPLIFY (partition_solid): a corner may be
+    # stood in for by a node within SIMPLIFY of it, which moves the area by at most SIMPLIFY
+    # times half the two edges at that corner; over all corners, SIMPLIFY x the perimeter.
+    slack = 1e-6 * world.area + SIMPLIFY * world.length
+    assert abs(shapely.area(ground).sum() - world.area) <= slack
     assert_tiles(shapely.orient_polygons(roofs), world)
 
 

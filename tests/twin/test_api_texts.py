@@ -205,3 +205,60 @@ def test_pages_without_filter_are_ranges_of_fids_while_the_fids_are_dense(twin_c
     page = store.page("buildings", Selection(), limit=10, offset=45)
     assert page.ids.tolist() == [46, 47, 48, 49, 51, 52, 53, 54, 55, 56]
     assert page.number_matched == 199
+
+
+def _current_texts(store) -> list[Path]:
+    """The files of shared texts of the twin's current version (only CRS84's where a test
+    asks for nothing else)."""
+    return sorted(store.cache_path("geojson-cache").glob(f"{store.token()}/buildings.*.bin"))
+
+
+def test_the_crs84_texts_follow_an_edited_twin(twin_copy):
+    store = open_store(twin_copy)
+    service = FeatureService(store, ApiConfig(feature_cache_bytes=0), DEFAULT_COLLECTIONS)
+    one = {"limit": "1", "offset": "6"}  # CRS84, the default output CRS
+    assert _body(service, one)["features"][0]["properties"]["use"] != "edited"
+    _wait_for(lambda: _current_texts(store))
+    stored = _body(service, one)["features"][0]
+    # from the texts: the store's geometry as pyproj puts it in CRS84, to 7 decimals
+    frame = pyogrio.read_dataframe(twin_copy, layer="buildings", fid_as_index=True)
+    expected = frame.to_crs("OGC:CRS84").geometry.loc[7]
+    served = shapely.geometry.shape(stored["geometry"])
+    # each of lon and lat within half a unit of the 7th decimal
+    assert shapely.equals_exact(served, expected, tolerance=0.5e-7 * 2**0.5 + 1e-12)
+    _execute(twin_copy, "UPDATE buildings SET use = 'edited' WHERE fid = 7")
+    # at once (written per request while the new version's texts are written), then from them
+    assert _body(service, one)["features"][0]["properties"]["use"] == "edited"
+    new = _wait_for(lambda: _current_texts(store))
+    assert all(store.token() in str(path) for path in new)
+    edited = _body(service, one)["features"][0]
+    assert edited["properties"]["use"] == "edited"
+    assert edited["geometry"] == stored["geometry"]
+    # the version before is gone from the cache
+    folders = [p.name for p in store.cache_path("geojson-cache").iterdir() if p.is_dir()]
+    assert folders == [store.token()]
+
+
+def test_a_caller_with_a_service_area_gets_no_crs84_text_outside_it(twin_copy):
+    store = open_store(twin_copy)
+    service = FeatureService(store, ApiConfig(), DEFAULT_COLLECTIONS)
+    frame = pyogrio.read_dataframe(twin_copy, layer="buildings", fid_as_index=True)
+    lonlat = frame.to_crs("OGC:CRS84")
+    w, s, e, n = lonlat.total_bounds
+    # in CRS84 both ways (the default bbox-crs and crs): the whole district and some margin
+    everything = {"bbox": f"{w - 0.001},{s - 0.001},{e + 0.001},{n + 0.001}", "limit": "500"}
+    assert len(_body(service, everything)["features"]) == len(frame) == 200
+    _wait_for(lambda: _current_texts(store))
+    # the western half of the district (in the storage CRS) as the caller's area
+    x0, y0, x1, y1 = frame.total_bounds
+    area = shapely.box(x0, y0, (x0 + x1) / 2, y1)
+    planner = Principal("key:west", "west", frozenset(), area, 10**6)
+    expected = frame.index[shapely.intersects(frame.geometry.values, area)]
+    assert 0 < len(expected) < 200
+    for params in (everything, {"limit": "500"}):  # with a bbox, and without
+        served = _body(service, params, planner)
+        assert [f["id"] for f in served["features"]] == sorted(expected)
+        assert served["numberMatched"] == len(expected)
+        # and they are the CRS84 texts: in Klagenfurt's longitudes
+        first = shapely.geometry.shape(served["features"][0]["geometry"])
+        assert 14.2 < first.centroid.x < 14.4

@@ -11,8 +11,10 @@ their edges, straight in longitude/latitude, follow their curves in the store CR
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pyproj
@@ -115,6 +117,18 @@ class OutputCRS:
     decimals: int
     area: shapely.Geometry | None = None
 
+    @cached_property
+    def area_box(self) -> Rectangle | None:
+        """:attr:`area` as (west, south, east, north) when it is one rectangle."""
+        area = self.area
+        if (
+            area is None
+            or area.geom_type != "Polygon"
+            or not shapely.equals(area, shapely.envelope(area))
+        ):
+            return None
+        return tuple(shapely.bounds(area).tolist())
+
     def from_store(self, geoms: np.ndarray, /) -> np.ndarray:
         """Geometries in the store CRS -> this CRS, vectorised, rounded, in axis order."""
         return shapely.transform(geoms, self._out, include_z=None)
@@ -151,6 +165,13 @@ class OutputCRS:
         x0, y0, x1, y1 = (bbox[0], bbox[1], bbox[3], bbox[4]) if len(bbox) == 6 else bbox
         if self.swap:
             x0, y0, x1, y1 = y0, x0, y1, x1
+        if self.inverse is not None and self.area_box is not None:
+            # the common case, without GEOS: a box cut to a rectangular area of use is a
+            # rectangle, densified and projected with numpy and one call of PROJ
+            w, s, e, n = self.area_box
+            cut = (max(x0, w), max(y0, s), min(x1, e), min(y1, n))
+            if cut[0] < cut[2] and cut[1] < cut[3]:
+                return _projected_box(cut, self.inverse)
         box = shapely.box(x0, y0, x1, y1)
         if not (x0 < x1 and y0 < y1):
             box = shapely.make_valid(box)  # a flat bbox is a line or a point
@@ -177,6 +198,53 @@ class OutputCRS:
 
     def _project(self, coords: np.ndarray) -> np.ndarray:
         return np.column_stack(self.inverse.transform(coords[:, 0], coords[:, 1]))
+
+
+def _projected_box(
+    box: Rectangle, transformer: pyproj.Transformer, /
+) -> tuple[shapely.Geometry, Rectangle | None]:
+    """The box (west, south, east, north) in longitude/latitude densified as
+    :func:`_densified` densifies it, projected with ``transformer``, and the rectangle inside
+    it that :func:`_inner_rectangle` finds.
+
+    A box has a few dozen vertices: plain lists cost less than numpy arrays here.
+
+    Examples
+    --------
+    >>> metres = pyproj.Transformer.from_crs("OGC:CRS84", "EPSG:31258", always_xy=True)
+    >>> region, inner = _projected_box((14.3, 46.6, 14.3025, 46.601), metres)
+    >>> int(shapely.get_num_coordinates(region))  # 3 + 1 + 3 + 1 edges and the closing point
+    9
+    >>> west, south, east, north = inner
+    >>> round(east - west), round(north - south)
+    (190, 109)
+
+    The box is 0.0025° x cos(46.6°) x 111.3 km = 191 m wide and 0.001° x 111.1 km = 111 m
+    high, turned by the meridian convergence (14.3° - 13.33°) x sin(46.6°) = 0.70°: the
+    rectangle inside it is 111 m x sin(0.70°) = 1.4 m narrower and 191 m x sin(0.70°) = 2.3 m
+    lower, 189.6 m x 108.7 m.
+    """
+    west, south, east, north = box
+    step = max(MAX_SEGMENT, 2 * ((east - west) + (north - south)) / MAX_VERTICES)
+    nx, ny = math.ceil((east - west) / step), math.ceil((north - south) / step)
+    lon = [west + (east - west) * i / nx for i in range(nx)] + [east]
+    lat = [south + (north - south) * j / ny for j in range(ny)] + [north]
+    # counter-clockwise from the south-west corner: south, east, north and west sides, each
+    # side's last vertex the next side's first
+    xs = lon + [east] * ny + lon[-2::-1] + [west] * ny
+    ys = [south] * (nx + 1) + lat[1:] + [north] * nx + lat[-2::-1]
+    x, y = transformer.transform(xs, ys)
+    region = shapely.Polygon(list(zip(x, y, strict=True)))
+    sides = (0, nx, nx + ny, 2 * nx + ny, 2 * (nx + ny))
+    inner = (
+        max(x[sides[3] : sides[4] + 1]),
+        max(y[sides[0] : sides[1] + 1]),
+        min(x[sides[1] : sides[2] + 1]),
+        min(y[sides[2] : sides[3] + 1]),
+    )
+    if inner[0] < inner[2] and inner[1] < inner[3] and region.contains(shapely.box(*inner)):
+        return region, inner
+    return region, None
 
 
 def _densified(geoms: np.ndarray, /) -> np.ndarray:
