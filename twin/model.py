@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyproj
 import shapely
 from numpy.typing import NDArray
@@ -56,6 +57,9 @@ class LazyLayers(MutableMapping[str, pd.DataFrame]):
     load_columns
         Reads some attribute columns of one layer, without its geometry; ``None`` when the
         store cannot (the whole layer is read instead).
+    load_arrow
+        Reads one layer as an Arrow table, geometry as WKB in ``geometry``; ``None`` when
+        the store cannot.
     """
 
     def __init__(
@@ -66,11 +70,13 @@ class LazyLayers(MutableMapping[str, pd.DataFrame]):
         *,
         load_within: Callable[[str, tuple[float, float, float, float]], pd.DataFrame] | None = None,
         load_columns: Callable[[str, list[str]], pd.DataFrame] | None = None,
+        load_arrow: Callable[[str], pa.Table] | None = None,
     ) -> None:
         self._names = list(names)
         self._load = load
         self._load_within = load_within
         self._load_columns = load_columns
+        self._load_arrow = load_arrow
         self._frames: dict[str, pd.DataFrame] = {}
         self._replaced: set[str] = set()
 
@@ -109,6 +115,15 @@ class LazyLayers(MutableMapping[str, pd.DataFrame]):
         if name not in self._frames and self._load_columns is not None and name in self._names:
             return self._load_columns(name, columns)
         return _only(self[name], columns)
+
+    def arrow(self, name: str, /) -> pa.Table | None:
+        """Layer ``name`` as an Arrow table (geometry as WKB in ``geometry``) when it can be
+        had without making its frame, else ``None`` (a layer in memory, or a store that
+        cannot): an export reads the surfaces so, and a writer copies the layer as it is.
+        A model read from a file has its 3D layers so too."""
+        if name in self._frames or self._load_arrow is None or name not in self._names:
+            return None
+        return self._load_arrow(name)
 
     def __setitem__(self, name: str, frame: pd.DataFrame) -> None:
         if name not in self._names:

@@ -13,31 +13,20 @@ import shapely
 from numpy.typing import NDArray
 
 from twin.errors import DataQualityWarning
+from twin.ragged import Rings
 from twin.semantics import Semantic
 
-
-def _ring_sizes(polygons: NDArray[np.object_]) -> NDArray[np.intp]:
-    """Coordinates per ring of every polygon, in :func:`shapely.get_coordinates` order.
-
-    Only polygons with holes are split into their rings (the slow part); the others have one.
-    """
-    nring = 1 + shapely.get_num_interior_rings(polygons)
-    first = np.cumsum(nring) - nring
-    sizes = np.zeros(int(nring.sum()), dtype=np.intp)
-    sizes[first] = shapely.get_num_coordinates(polygons)
-    holed = np.flatnonzero(nring > 1)
-    if holed.size:
-        rings, owner = shapely.get_rings(polygons[holed], return_index=True)
-        rank = np.arange(len(rings)) - np.searchsorted(owner, owner)
-        sizes[first[holed][owner] + rank] = shapely.get_num_coordinates(rings)
-    return sizes
+#: polygons measured at once by :func:`vector_area` (some 100 MB of temporaries for faces of
+#: four corners)
+_BLOCK = 2**18
 
 
-def vector_area(polygons: NDArray[np.object_], /) -> NDArray[np.float64]:
+def vector_area(polygons: NDArray[np.object_] | Rings, /) -> NDArray[np.float64]:
     """Newell's vector area ``(n, 3)`` of planar 3D polygons: normal times area.
 
     Holes count negatively when they wind against the exterior, as shapely's
-    :func:`shapely.orient_polygons` makes them.
+    :func:`shapely.orient_polygons` makes them. The polygons are shapely objects or
+    :class:`~twin.ragged.Rings`.
 
     Examples
     --------
@@ -45,21 +34,22 @@ def vector_area(polygons: NDArray[np.object_], /) -> NDArray[np.float64]:
     >>> vector_area(np.array([wall])).round(6).tolist()
     [[0.0, -12.0, 0.0]]
     """
-    polygons = np.asarray(polygons, dtype=object)
-    coords = shapely.get_coordinates(polygons, include_z=True)
-    count = shapely.get_num_coordinates(polygons)
-    owner = np.repeat(np.arange(len(polygons)), count)
+    rings = polygons if isinstance(polygons, Rings) else Rings.of(polygons)
+    if len(rings) > _BLOCK:  # a dozen temporaries the size of the coordinates: in blocks
+        return np.concatenate([vector_area(block) for block in rings.blocks(_BLOCK)])
+    coords, offsets = rings.coordinates, rings.ring_offsets
+    owner = rings.polygon_of_ring()[rings.ring_of_coordinate()]
     # Relative to each polygon's first vertex: projected coordinates in the hundreds of
     # kilometres would otherwise cancel away the digits of small areas. Column by column
     # (contiguous), each edge from one coordinate to the next.
-    first = np.repeat(np.cumsum(count) - count, count)
+    first = offsets[rings.polygon_offsets[:-1]][owner]
     xyz = [column - column[first] for column in coords.T]
     # Each ring is closed, so consecutive coordinates of one ring are its edges; the step
     # from a ring's last coordinate to the next ring's first is not one.
-    sizes = _ring_sizes(polygons)
     not_edge = np.zeros(max(len(coords) - 1, 0), dtype=bool)
-    not_edge[(np.cumsum(sizes)[sizes > 0] - 1)[:-1]] = True
-    out = np.zeros((len(polygons), 3))
+    ends = offsets[1:][np.diff(offsets) > 0] - 1
+    not_edge[ends[:-1]] = True
+    out = np.zeros((len(rings), 3))
     for axis in range(3):
         i, j = xyz[(axis + 1) % 3], xyz[(axis + 2) % 3]
         cross = i[:-1] * j[1:] - j[:-1] * i[1:]
@@ -69,9 +59,10 @@ def vector_area(polygons: NDArray[np.object_], /) -> NDArray[np.float64]:
 
 
 def surface_metrics(
-    polygons: NDArray[np.object_], /
+    polygons: NDArray[np.object_] | Rings, /
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    """True area (m²), slope and azimuth (degrees) of planar 3D faces.
+    """True area (m²), slope and azimuth (degrees) of planar 3D faces (shapely objects or
+    :class:`~twin.ragged.Rings`).
 
     The slope is measured from the horizontal; the azimuth is the direction the outward
     normal faces, clockwise from grid north, and NaN for horizontal faces.

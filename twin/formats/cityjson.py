@@ -30,6 +30,7 @@ import orjson
 import pandas as pd
 import pyproj
 import shapely
+import simdjson
 from numpy.typing import NDArray
 
 from twin.crs import epsg_url, horizontal, parse_crs, stated_height, vertical, with_height
@@ -38,6 +39,7 @@ from twin.files import atomic, gc_paused
 from twin.formats import objects as obj_table
 from twin.formats.objects import ADDRESS, BUILDING_TYPES, Deferred, Objects, Surfaces
 from twin.model import CityModel
+from twin.ragged import Rings
 
 VERSION = "2.0"
 
@@ -112,6 +114,31 @@ class _Reader:
         self.every_id: set[str] = set()
         self.links: list[tuple[str, str, list[str]]] = []
 
+    #: the members holding values taken from the JSON tree
+    _FROM_TREE = ("ids", "types", "parents", "attributes", "classes", "lod", "kind", "links")
+
+    def detach(self) -> bytes:
+        """The values this reader took from the JSON tree, as JSON text, and drop them.
+
+        They were made inside the tree's memory: kept while the tree is freed, they would pin
+        most of its memory pools (about 1 GB for 100,000 buildings). The caller frees the
+        tree, then gives the text back to :meth:`attach`, which makes them anew, packed.
+        """
+        members = [getattr(self, name) for name in self._FROM_TREE]
+        text = orjson.dumps([*members, list(self.every_id)])
+        for name in self._FROM_TREE:
+            setattr(self, name, None)
+        self.every_id = set()
+        return text
+
+    def attach(self, text: bytes, /) -> None:
+        """Take back the values of :meth:`detach`."""
+        *members, every_id = orjson.loads(text)
+        for name, value in zip(self._FROM_TREE, members, strict=True):
+            setattr(self, name, value)
+        self.links = [tuple(link) for link in self.links]
+        self.every_id = set(every_id)
+
     def fail(self, oid: str, problem: str) -> InputError:
         return InputError(f"{self.path}: city object {oid!r}: {problem}")
 
@@ -122,12 +149,15 @@ class _Reader:
         by :func:`_transform_of`), each coordinate finite and within :data:`MAX_COORDINATE`
         (``where`` names the chunk: a CityJSONSeq feature)."""
         try:
-            if not isinstance(vertices, list) or (vertices and set(map(len, vertices)) != {3}):
-                raise TypeError
-            flat = list(chain.from_iterable(vertices))
-            if not set(map(type, flat)) <= {int, float}:
-                raise TypeError
-            raw = np.array(flat, dtype=np.float64).reshape(-1, 3)
+            if isinstance(vertices, np.ndarray):  # read by :func:`_parse`
+                raw = vertices
+            else:
+                if not isinstance(vertices, list) or (vertices and set(map(len, vertices)) != {3}):
+                    raise TypeError
+                flat = list(chain.from_iterable(vertices))
+                if not set(map(type, flat)) <= {int, float}:
+                    raise TypeError
+                raw = np.array(flat, dtype=np.float64).reshape(-1, 3)
         except (TypeError, ValueError, OverflowError):
             raise InputError(f"{self.path}: {where}'vertices' is not a list of [x, y, z]") from None
         if transform is not None:  # column by column: numpy broadcasts over rows of 3 slowly
@@ -360,13 +390,10 @@ class _Reader:
             semantic = table[at.astype(np.int64)]
             ends = np.cumsum(length)
             closed = np.insert(index, ends, index[ends - length]) if len(length) else index
-            polygons = shapely.from_ragged_array(
-                shapely.GeometryType.POLYGON,
+            polygons = Rings(
                 vertices[closed],
-                (
-                    np.concatenate([[0], np.cumsum(length + 1)]),
-                    np.concatenate([[0], np.cumsum(rings)]),
-                ),
+                np.concatenate([[0], np.cumsum(length + 1)]),
+                np.concatenate([[0], np.cumsum(rings)]),
             )
             shell = None
             if shells:
@@ -376,7 +403,7 @@ class _Reader:
                     at_shells = np.repeat(np.arange(len(sizes)), sizes)
                     shell[start[geometry] : start[geometry] + len(at_shells)] = at_shells
             return Surfaces(
-                polygons=polygons,
+                rings=polygons,
                 owner=np.repeat(owner, count),
                 lod=np.repeat(lod, count),
                 geometry_type=np.repeat(kind, count),
@@ -510,12 +537,90 @@ def _bytes(path: Path, /) -> bytes:
     return text[len(codecs.BOM_UTF8) :] if text.startswith(codecs.BOM_UTF8) else text
 
 
-def _load(path: Path, text: bytes, /) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _parse(path: Path, /) -> Any:
+    """The JSON document in the file at ``path`` as :func:`orjson.loads` gives it, but for
+    the ``vertices`` of a CityJSON object, an ``(n, 3)`` float array when they are a list of
+    ``[x, y, z]`` numbers.
+
+    The vertices are half of a city file's JSON tree as Python objects (a list and three
+    numbers each: some 0.7 GB for 4 million vertices). simdjson, which orjson lacks, reads
+    them into one array without a Python object each; the other members are parsed by orjson
+    from simdjson's minified text (faster than simdjson's own conversion). Whatever simdjson
+    does not take goes to orjson whole, whose errors name the problem.
+
+    Raises
+    ------
+    orjson.JSONDecodeError
+        When the text is not JSON.
+    """
+    text = _bytes(path)
+    parser = simdjson.Parser()
+    try:
+        parsed = parser.parse(text)
+    # not JSON (ValueError), or a number beyond 64 bits (RuntimeError: BIGINT_ERROR)
+    except (ValueError, RuntimeError):
+        return orjson.loads(text)
+    if not isinstance(parsed, simdjson.Object) or not isinstance(
+        parsed.get("vertices"), simdjson.Array
+    ):
+        return orjson.loads(text)
+    del text  # simdjson parsed a copy of its own
+    out: dict[str, Any] = {}
+    minified: dict[str, str] = {}  # parsed by orjson once simdjson's tape is freed
+    for key in parsed.keys():
+        value = parsed[key]
+        if key == "vertices":
+            try:
+                flat = np.frombuffer(value.as_buffer(of_type="d"), dtype=np.float64)
+            except (TypeError, ValueError, RuntimeError):  # not numbers only
+                minified[key] = value.mini
+                continue
+            if _triples(listed := value.mini, len(value)):
+                out[key] = flat.reshape(-1, 3)
+            else:
+                minified[key] = listed
+        elif isinstance(value, simdjson.Object | simdjson.Array):
+            minified[key] = value.mini
+        else:
+            out[key] = value
+    del parsed, value, parser
+    for key in list(minified):
+        out[key] = orjson.loads(minified.pop(key))
+    return out
+
+
+def _triples(text: str | bytes, n: int, /) -> bool:
+    """Whether the minified JSON array ``text`` of ``n`` items, numbers at its leaves, is
+    an array of ``n`` arrays of three numbers each.
+
+    Examples
+    --------
+    >>> _triples("[[1,2,3],[4,5,6]]", 2), _triples("[[1,2],[3,4,5,6]]", 2)
+    (True, False)
+    >>> _triples("[[1,2,3],5,[[4,5,6]]]", 3)
+    False
+    """
+    chars = np.frombuffer(text.encode() if isinstance(text, str) else text, dtype=np.uint8)
+    opens, closes = np.flatnonzero(chars == ord("[")), np.flatnonzero(chars == ord("]"))
+    if len(opens) != n + 1 or len(closes) != n + 1:
+        return False
+    # no array deeper than an item: brackets in text order never go three deep
+    order = np.argsort(np.concatenate([opens, closes]), kind="stable")
+    steps = np.concatenate([np.ones(n + 1, np.int8), -np.ones(n + 1, np.int8)])[order]
+    if np.cumsum(steps, dtype=np.int64).max() > 2:
+        return False
+    commas = np.flatnonzero(chars == ord(","))
+    inside = np.searchsorted(commas, closes[:-1]) - np.searchsorted(commas, opens[1:])
+    return bool((inside == 2).all())
+
+
+def _load(path: Path, /) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The document (or CityJSONSeq header) and the CityJSONSeq features (empty for a document)."""
     try:
-        return orjson.loads(text), []
+        return _parse(path), []
     except orjson.JSONDecodeError as exc:
         error = exc
+    text = _bytes(path)
     lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
     try:
         first = orjson.loads(lines[0][1]) if len(lines) > 1 else None
@@ -572,8 +677,7 @@ def read(
     """
     path = Path(path)
     with gc_paused():
-        text = _bytes(path)
-        doc, lines = _load(path, text)
+        doc, lines = _load(path)
         if not isinstance(doc, dict) or doc.get("type") != "CityJSON":
             raise InputError(f"{path}: not a CityJSON file (its 'type' is not \"CityJSON\")")
         version = str(doc.get("version"))
@@ -585,7 +689,8 @@ def read(
         source_crs = _file_crs(path, metadata, crs)
         reader = _Reader(path)
         transform = _transform_of(path, doc.get("transform"), version)
-        reader.add(doc.get("CityObjects") or {}, doc.get("vertices") or [], transform)
+        vertices = doc.get("vertices")  # a list, or an array read by :func:`_parse`
+        reader.add(doc.get("CityObjects") or {}, [] if vertices is None else vertices, transform)
         for feature in lines:
             fid = feature.get("id")
             if not isinstance(feature.get("CityObjects"), dict):
@@ -595,7 +700,9 @@ def read(
         kind = "CityJSONSeq" if lines else "CityJSON"
         kept = {k: metadata[k] for k in _KEPT_METADATA if k in metadata}
         # Free the JSON tree while the collector is paused: it would walk it all otherwise.
-        del doc, lines, metadata, text
+        kept_values = reader.detach()
+        del doc, lines, metadata, vertices
+        reader.attach(kept_values)
         return obj_table.read_model(
             reader,
             path,
@@ -765,7 +872,7 @@ def _encode(
     top = np.where(has_parent, parent_row, np.arange(n)).astype(np.int64)
 
     surf = obj_table.surfaces(model, lods=lods)
-    keep = chosen[surf.owner] & ~shapely.is_empty(surf.polygons)
+    keep = chosen[surf.owner] & (np.diff(surf.rings.polygon_offsets) > 0)  # not empty
     if not keep.all():
         surf = surf.take(np.flatnonzero(keep))
     # by building, then LoD (as text), file order within: taken only when not so already
@@ -774,10 +881,8 @@ def _encode(
     if (np.diff(key) < 0).any():
         surf = surf.take(np.argsort(key, kind="stable"))
 
-    rings, ring_poly = shapely.get_rings(surf.polygons, return_index=True)
-    coords, coord_ring = shapely.get_coordinates(rings, include_z=True, return_index=True)
-    del rings  # a GEOS geometry each: freed as soon as done with
-    closed_length = np.bincount(coord_ring, minlength=len(ring_poly))
+    ring_poly, coord_ring = surf.rings.polygon_of_ring(), surf.rings.ring_of_coordinate()
+    coords, closed_length = surf.rings.coordinates, np.diff(surf.rings.ring_offsets)
     keep = np.ones(len(coords), dtype=bool)
     keep[np.cumsum(closed_length) - 1] = False
     coords, coord_ring = coords[keep], coord_ring[keep]

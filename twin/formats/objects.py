@@ -20,6 +20,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyproj
 import shapely
 from numpy.typing import NDArray
@@ -31,6 +32,7 @@ from twin.files import gc_paused
 from twin.layers import LOD_LAYERS
 from twin.model import CityModel, LazyLayers, layer_columns
 from twin.polygon3d import surface_metrics
+from twin.ragged import Rings
 
 #: the city object types a twin keeps (other CityJSON/CityGML types are skipped and counted)
 BUILDING_TYPES = ("Building", "BuildingPart")
@@ -65,14 +67,19 @@ class Objects:
     attributes: list[dict[str, Any]]
 
 
-@dataclass(frozen=True)
 class Surfaces:
     """Planar 3D polygons of the objects' geometries, in file order.
+
+    The polygons are given as shapely objects or as :class:`~twin.ragged.Rings`; the other
+    form is made from the given one when first used (a reader of a large file gives rings,
+    and the store is written from them without a shapely object per polygon).
 
     Attributes
     ----------
     polygons : (k,) object
         shapely Polygon Z, holes allowed.
+    rings : Rings
+        The same polygons as ragged arrays.
     owner : (k,) int
         Row in :class:`Objects` of the object the polygon belongs to.
     lod : (k,) object
@@ -88,21 +95,53 @@ class Surfaces:
         ``None`` when every polygon is on an exterior.
     """
 
-    polygons: NDArray[np.object_]
-    owner: NDArray[np.int64]
-    lod: NDArray[np.object_]
-    geometry_type: NDArray[np.object_]
-    semantic: NDArray[np.object_]
-    semantic_attributes: NDArray[np.object_]
-    shell: NDArray[np.int64] | None = None
+    def __init__(
+        self,
+        *,
+        polygons: NDArray[np.object_] | None = None,
+        rings: Rings | None = None,
+        owner: NDArray[np.int64],
+        lod: NDArray[np.object_],
+        geometry_type: NDArray[np.object_],
+        semantic: NDArray[np.object_],
+        semantic_attributes: NDArray[np.object_],
+        shell: NDArray[np.int64] | None = None,
+    ) -> None:
+        if (polygons is None) == (rings is None):
+            raise TypeError("give the polygons either as shapely objects or as rings")
+        self._polygons, self._rings = polygons, rings
+        self.owner, self.lod, self.geometry_type = owner, lod, geometry_type
+        self.semantic, self.semantic_attributes, self.shell = (
+            semantic,
+            semantic_attributes,
+            shell,
+        )
+
+    @property
+    def polygons(self) -> NDArray[np.object_]:
+        if self._polygons is None:
+            assert self._rings is not None
+            self._polygons = self._rings.polygons()
+        return self._polygons
+
+    @property
+    def rings(self) -> Rings:
+        if self._rings is None:
+            self._rings = Rings.of(self.polygons)
+        return self._rings
 
     def __len__(self) -> int:
-        return len(self.polygons)
+        return len(self.owner)
 
     def take(self, index: NDArray[np.integer], /) -> Surfaces:
-        """The surfaces at ``index``, in that order."""
+        """The surfaces at ``index``, in that order (in the form the polygons are at hand)."""
+        shape = (
+            {"polygons": self._polygons[index]}
+            if self._polygons is not None
+            else {"rings": self.rings.take(index)}
+        )
         return Surfaces(
-            polygons=self.polygons[index],
+            **shape,
             owner=self.owner[index],
             lod=self.lod[index],
             geometry_type=self.geometry_type[index],
@@ -136,7 +175,7 @@ class Deferred:
         return cls(
             make=lambda: surfaces,
             lods=sorted(set(surfaces.lod.tolist())),
-            coordinates=shapely.get_coordinates(surfaces.polygons, include_z=True),
+            coordinates=surfaces.rings.coordinates,
         )
 
 
@@ -144,35 +183,63 @@ class ReadLayers(LazyLayers):
     """The layers of a model read from a file, all made together when one is first used.
 
     Until then the model holds the reader's flat tables only (no polygon, footprint or
-    surface metric is computed).
+    surface metric is computed). The 3D layers are made as Arrow tables (geometry as WKB,
+    from the reader's ragged arrays), which the store writes as they are; a frame of one is
+    made only when it is used in memory.
 
     Parameters
     ----------
     names
         The layer names.
     make
-        Makes all the layers (name -> frame).
+        Makes all the layers (name -> frame, or Arrow table with a WKB ``geometry``).
+    crs
+        The layers' CRS.
     """
 
-    def __init__(self, names: list[str], make: Callable[[], dict[str, pd.DataFrame]], /) -> None:
+    def __init__(self, names: list[str], make: Callable[[], dict[str, Made]], crs: pyproj.CRS, /):
         # The loader is an object of its own, not a method of this one: a bound method kept
         # here would make a reference cycle, and every model read would wait for Python's
         # cyclic collector to be freed.
-        super().__init__(names, _AllAtOnce(make))
+        self._all = _AllAtOnce(make, crs)
+        super().__init__(names, self._all)
+
+    def arrow(self, name: str, /) -> pa.Table | None:
+        if name in self._frames:
+            return None
+        return self._all.table(name)
+
+
+#: a layer as :class:`ReadLayers` makes it
+Made = pd.DataFrame | pa.Table
 
 
 class _AllAtOnce:
     """Loads layers by name from one call of ``make`` that makes them all, on first use."""
 
-    def __init__(self, make: Callable[[], dict[str, pd.DataFrame]], /) -> None:
-        self.make: Callable[[], dict[str, pd.DataFrame]] | None = make
-        self.made: dict[str, pd.DataFrame] = {}
+    def __init__(self, make: Callable[[], dict[str, Made]], crs: pyproj.CRS, /) -> None:
+        self.make: Callable[[], dict[str, Made]] | None = make
+        self.crs = crs
+        self.made: dict[str, Made] = {}
 
-    def __call__(self, name: str, /) -> pd.DataFrame:
+    def _made(self) -> dict[str, Made]:
         if self.make is not None:
             with gc_paused():  # millions of objects made, none in a reference cycle
                 self.made, self.make = self.make(), None
-        return self.made.pop(name)
+        return self.made
+
+    def table(self, name: str, /) -> pa.Table | None:
+        """Layer ``name`` as an Arrow table, when it was made as one."""
+        made = self._made().get(name)
+        return made if isinstance(made, pa.Table) else None
+
+    def __call__(self, name: str, /) -> pd.DataFrame:
+        made = self._made().pop(name)
+        if not isinstance(made, pa.Table):
+            return made
+        frame = made.drop_columns(["geometry"]).to_pandas()
+        geometry = shapely.from_wkb(made.column("geometry").to_numpy(zero_copy_only=False))
+        return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geometry, crs=self.crs))
 
 
 def lod_layer(lod: str, /, *, what: str) -> str:
@@ -362,19 +429,19 @@ def _group(
     return present, shapely.multipolygons(polygons[order], indices=compact[order])
 
 
-def _footprints(
-    polygons: NDArray[np.object_], owner: NDArray[np.int64], semantic: NDArray[np.object_], n: int
-) -> NDArray[np.object_]:
-    """2D footprint of each object: its ground surfaces, else its other non-vertical ones.
+def _footprints(surfaces: Surfaces, n: int, /) -> NDArray[np.object_]:
+    """2D footprint of each of ``n`` objects: its ground surfaces, else its other
+    non-vertical ones.
 
     The same ground at several LoDs counts once; an object with one valid ground polygon
     has it as its footprint, the others the union of theirs (``make_valid``).
     """
-    ground = semantic == "GroundSurface"
+    owner = surfaces.owner
+    ground = surfaces.semantic == "GroundSurface"
     has_ground = np.zeros(n, dtype=bool)
     has_ground[owner[ground]] = True
     pick = np.flatnonzero(np.where(has_ground[owner], ground, True))
-    flat = shapely.force_2d(polygons[pick])
+    flat = shapely.force_2d(surfaces.take(pick).polygons)
     keep = shapely.area(flat) > 1e-9
     flat, owners = flat[keep], owner[pick[keep]]
     once = ~pd.DataFrame({"owner": owners, "wkb": shapely.to_wkb(flat)}).duplicated().to_numpy()
@@ -431,13 +498,13 @@ def to_model(
     what = source.get("path", "source")
     names = ["buildings", *(lod_layer(lod, what=what) for lod in deferred.lods)]
 
-    def make() -> dict[str, pd.DataFrame]:
+    def make() -> dict[str, Made]:
         table = _attribute_table(columns, kinds, len(objects.ids))
         return _layers(objects, table, deferred.make(), crs=crs)
 
     return CityModel(
         crs=crs,
-        layers=ReadLayers([*names, "building_surfaces"], make),
+        layers=ReadLayers([*names, "building_surfaces"], make, crs),
         metadata={
             "name": name,
             "twin_version": __version__,
@@ -452,11 +519,12 @@ def to_model(
 
 def _layers(
     objects: Objects, table: pd.DataFrame, surfaces: Surfaces, /, *, crs: pyproj.CRS
-) -> dict[str, pd.DataFrame]:
-    """The ``buildings``, LoD and ``building_surfaces`` layers of read objects and surfaces."""
+) -> dict[str, Made]:
+    """The ``buildings`` layer of read objects and surfaces, and their LoD and
+    ``building_surfaces`` layers as Arrow tables."""
     n = len(objects.ids)
     ids = np.asarray(objects.ids, dtype=object)
-    footprint = _footprints(surfaces.polygons, surfaces.owner, surfaces.semantic, n)
+    footprint = _footprints(surfaces, n)
     # An object without geometry of its own (a Building made of parts) gets its parts' union.
     parent_row = pd.Series(np.arange(n), index=ids).reindex(objects.parents).to_numpy()
     child = ~np.isnan(parent_row) & ~shapely.is_missing(footprint)
@@ -479,34 +547,40 @@ def _layers(
         ),
         geometry=gpd.GeoSeries(footprint, crs=crs),
     )
-    layers: dict[str, pd.DataFrame] = {"buildings": buildings}
-    area, slope, azimuth = surface_metrics(surfaces.polygons)
+    layers: dict[str, Made] = {"buildings": buildings}
+    id_column = pa.array(ids, pa.string())
     for lod in sorted(set(surfaces.lod.tolist())):
         pick = np.flatnonzero(surfaces.lod == lod)
-        rows, solids = _group(surfaces.polygons[pick], surfaces.owner[pick])
-        first = pick[np.unique(surfaces.owner[pick], return_index=True)[1]]
-        layers[LOD_LAYERS[lod]] = gpd.GeoDataFrame(
+        pick = pick[np.argsort(surfaces.owner[pick], kind="stable")]
+        owner = surfaces.owner[pick]
+        first = np.flatnonzero(np.diff(owner, prepend=-1))  # each building's first polygon
+        layers[LOD_LAYERS[lod]] = pa.table(
             {
-                "building_id": ids[rows],
-                "lod": lod,
-                "geometry_type": surfaces.geometry_type[first],
-            },
-            geometry=gpd.GeoSeries(solids, crs=crs),
+                "building_id": id_column.take(owner[first]),
+                "lod": pa.array(np.full(len(first), lod), pa.string()),
+                "geometry_type": pa.array(surfaces.geometry_type[pick[first]], pa.string()),
+                "geometry": surfaces.rings.take(pick).wkb(np.append(first, len(pick))),
+            }
         )
-    layers["building_surfaces"] = gpd.GeoDataFrame(
-        {
-            "building_id": ids[surfaces.owner],
-            "lod": surfaces.lod,
-            "semantic": surfaces.semantic,
-            "area": area,
-            "slope": slope,
-            "azimuth": azimuth,
-            "semantic_attributes": surfaces.semantic_attributes,
-        },
-        geometry=gpd.GeoSeries(surfaces.polygons, crs=crs),
-    )
+    area, slope, azimuth = surface_metrics(surfaces.rings)
+    columns = {
+        "building_id": id_column.take(surfaces.owner),
+        "lod": pa.array(surfaces.lod, pa.string()),
+        "semantic": pa.array(surfaces.semantic, pa.string()),
+        "area": area,
+        "slope": slope,
+        "azimuth": azimuth,
+        "semantic_attributes": pa.array(surfaces.semantic_attributes, pa.string()),
+        "geometry": surfaces.rings.wkb(),
+    }
     if surfaces.shell is not None and surfaces.shell.any():
-        layers["building_surfaces"].insert(2, "shell", surfaces.shell)
+        columns = {
+            "building_id": columns.pop("building_id"),
+            "lod": columns.pop("lod"),
+            "shell": surfaces.shell,
+            **columns,
+        }
+    layers["building_surfaces"] = pa.table(columns)
     return layers
 
 
@@ -560,18 +634,26 @@ def surfaces(model: CityModel, /, *, lods: list[str] | None = None) -> Surfaces:
     InputError
         When a requested LoD is absent.
     """
-    table = model.layer("building_surfaces")
-    if lods is not None:
-        missing = sorted(set(lods) - set(table["lod"].unique()))
-        if missing:
-            have = ", ".join(sorted(table["lod"].unique()))
-            raise InputError(f"the twin has no LoD {', '.join(missing)} (it has: {have})")
-        table = table[table["lod"].isin(lods)]
-    ids = pd.Index(model.buildings["building_id"])
-    owner = ids.get_indexer(table["building_id"])
-    if (owner < 0).any():
-        table, owner = table[owner >= 0], owner[owner >= 0]
+    # The store's surfaces as Arrow when it gives them so: their rings are made of the WKB
+    # at once, without a shapely object per surface.
+    arrow = (
+        model.layers.arrow("building_surfaces") if isinstance(model.layers, LazyLayers) else None
+    )
+    if arrow is not None:
+        table = arrow.drop_columns(["geometry"]).to_pandas()
+        shape: dict[str, Any] = {"rings": Rings.from_wkb(arrow.column("geometry"))}
+    else:
+        table = model.layer("building_surfaces")
+        shape = {"polygons": table.geometry.to_numpy()}
+    del arrow
     lod = table["lod"].to_numpy(dtype=object)
+    if lods is not None:
+        missing = sorted(set(lods) - set(pd.unique(lod)))
+        if missing:
+            have = ", ".join(sorted(pd.unique(lod)))
+            raise InputError(f"the twin has no LoD {', '.join(missing)} (it has: {have})")
+    ids = pd.Index(model.buildings["building_id"])
+    owner = ids.get_indexer(table["building_id"]).astype(np.int64)
     kind = np.full(len(table), "Solid", dtype=object)
     for value in pd.unique(lod):
         name = LOD_LAYERS.get(value, "")
@@ -589,14 +671,20 @@ def surfaces(model: CityModel, /, *, lods: list[str] | None = None) -> Surfaces:
     )
     shell = table["shell"].fillna(0).to_numpy(dtype=np.int64) if "shell" in table else None
     out = Surfaces(
-        polygons=table.geometry.to_numpy(),
-        owner=owner.astype(np.int64),
+        **shape,
+        owner=owner,
         lod=lod,
         geometry_type=kind,
         semantic=table["semantic"].to_numpy(dtype=object),
         semantic_attributes=semantic_attributes,
         shell=shell,
     )
+    keep = owner >= 0
+    if lods is not None:
+        keep &= np.isin(lod, lods)
+    if not keep.all():
+        out = out.take(np.flatnonzero(keep))
+        owner = owner[keep]
     if (np.diff(owner) < 0).any():  # a store's surfaces come in building order already
         out = out.take(np.argsort(owner, kind="stable"))
     return out

@@ -21,6 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyproj
 import shapely
 from pygeofilter import ast
@@ -210,6 +211,11 @@ class Store(Protocol):
         geometry
             Whether to read the geometries.
         """
+        ...
+
+    def read_arrow(self, name: str, /) -> pa.Table:
+        """A whole layer as an Arrow table, its geometry as WKB in the column ``geometry``:
+        what an export or a copy of the layer reads, without an object per feature."""
         ...
 
     def aligned(self, base: str, layer: str, /) -> bool:

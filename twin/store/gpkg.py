@@ -11,18 +11,20 @@ read by SQL (:mod:`twin.store.gpkg_features`), layers with pyogrio.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyogrio
 import pyproj
 import rasterio
@@ -55,8 +57,13 @@ def write(model: CityModel, path: Path, /) -> Path:
     metadata = dict(model.metadata, crs=model.crs.to_wkt())
     _, terrain_file, ortho_file = files(path)
     try:
-        with atomic_group(path, terrain_file, ortho_file) as (tmp, tmp_terrain, tmp_ortho):
+        with (
+            atomic_group(path, terrain_file, ortho_file) as (tmp, tmp_terrain, tmp_ortho),
+            _unsynced(),
+        ):
             for name in layer_order(list(model.layers)):
+                if _write_arrow(model, name, tmp):
+                    continue
                 frame = model.layers[name]
                 if isinstance(frame, gpd.GeoDataFrame) and frame.active_geometry_name is None:
                     frame = pd.DataFrame(frame)  # a table (operators, runs) made as a GeoDataFrame
@@ -83,6 +90,7 @@ def write(model: CityModel, path: Path, /) -> Path:
                 {"key": list(metadata), "value": [json.dumps(v) for v in metadata.values()]}
             )
             pyogrio.write_dataframe(table, tmp, layer=METADATA_TABLE, driver="GPKG")
+            _fsync(tmp)
     except Exception as exc:
         failed = OSError | pyogrio.errors.DataSourceError | pyogrio.errors.DataLayerError
         if isinstance(exc, failed) and not isinstance(exc, StoreError):
@@ -93,6 +101,47 @@ def write(model: CityModel, path: Path, /) -> Path:
             ) from exc
         raise
     return path
+
+
+@contextlib.contextmanager
+def _unsynced() -> Iterator[None]:
+    """GDAL's SQLite writes without waiting for the disk at each commit (``PRAGMA
+    synchronous=OFF``, `GDAL's GPKG options <https://gdal.org/drivers/vector/gpkg.html>`_)
+    for the block. The twin is written to a temporary file that replaces the old one only
+    when whole (:func:`~twin.files.atomic_group`), and :func:`_fsync` makes it durable once,
+    before that: a crash midway loses the temporary, never the twin."""
+    before = pyogrio.get_gdal_config_option("OGR_SQLITE_SYNCHRONOUS")
+    pyogrio.set_gdal_config_options({"OGR_SQLITE_SYNCHRONOUS": "OFF"})
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_SQLITE_SYNCHRONOUS": before})
+
+
+def _fsync(path: Path, /) -> None:
+    """Wait until the file at ``path`` is on the disk."""
+    with path.open("rb") as file:
+        os.fsync(file.fileno())
+
+
+def _write_arrow(model: CityModel, name: str, path: Path, /) -> bool:
+    """Write layer ``name`` of ``model`` from its Arrow table when it has one that was not
+    made into a frame (:meth:`twin.model.LazyLayers.arrow`); whether it had."""
+    table = model.layers.arrow(name) if isinstance(model.layers, LazyLayers) else None
+    if table is None or LAYERS.get(name) is None or "geometry" not in table.column_names:
+        return False
+    epsg = model.crs.to_epsg()  # as pyogrio names the CRS of a frame it writes
+    pyogrio.write_arrow(
+        table,
+        path,
+        layer=name,
+        driver="GPKG",
+        geometry_name="geometry",
+        geometry_type=LAYERS[name],
+        crs=f"EPSG:{epsg}" if epsg else model.crs.to_wkt("WKT1_GDAL"),
+        encoding="UTF-8",
+    )
+    return True
 
 
 def _read_metadata(path: Path, /) -> tuple[dict[str, Any], pyproj.CRS]:
@@ -267,6 +316,7 @@ class GeoPackageStore:
                     columns=[c for c in columns if c in self._layer(name).columns],
                     geometry=False,
                 ),
+                load_arrow=self.read_arrow,
             ),
             terrain=None if terrain_path is None else Terrain.from_raster(terrain_path),
             ortho=self.ortho_path(),
@@ -342,6 +392,17 @@ class GeoPackageStore:
             # GeoPackage keeps WKT1 in GIS axis order; the model's WKT2 is the exact CRS.
             frame = frame.set_crs(self._crs, allow_override=True)
         return frame
+
+    def read_arrow(self, name: str, /) -> pa.Table:
+        """A whole layer as an Arrow table (:meth:`twin.store.base.Store.read_arrow`)."""
+        self._layer(name)
+        meta, table = pyogrio.read_arrow(self.location, layer=name)
+        column = meta["geometry_name"] or "wkb_geometry"
+        if column in table.column_names and column != "geometry":
+            table = table.rename_columns(
+                ["geometry" if c == column else c for c in table.column_names]
+            )
+        return table
 
     def aligned(self, base: str, layer: str, /) -> bool:
         """Whether ``layer`` has one row per feature of ``base``, with its fid and
