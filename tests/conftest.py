@@ -6,9 +6,23 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from ingest.config import BuildConfig
 
+#: how every property and fuzz test runs (each gives its ``max_examples``): the same
+#: examples every time, so a CI run on a fresh machine is reproducible; no deadline, as a
+#: loaded 2-core machine may take seconds for one example; examples that are slow to make
+#: or large (polygons, GeoPackages) are expected
+DERANDOMISED = settings(
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
 ROOT = Path(__file__).resolve().parent.parent
 """The checkout: the packages, ``docs/``, ``tools/``, ``notebooks/`` and ``README.md``."""
 DATA = Path(__file__).parent / "data"

@@ -17,21 +17,17 @@ from __future__ import annotations
 
 import numpy as np
 import shapely
-from hypothesis import HealthCheck, assume, example, given, note, settings
+from hypothesis import assume, example, given, note, settings
 from hypothesis import strategies as st
 
 from ingest.reconstruct.lod13 import split
 from ingest.reconstruct.partition import by_planes
 from ingest.reconstruct.planes import Planes
 from ingest.reconstruct.roofs import SIMPLIFY, partition_solid
+from tests.conftest import DERANDOMISED
 from twin.semantics import Semantic
 
-PROPERTY = settings(
-    max_examples=100,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+PROPERTY = settings(DERANDOMISED, max_examples=100)
 X0, Y0 = 524670.0, 165505.0  # Klagenfurt, Neuer Platz (EPSG:31258)
 SPACING = 0.5  # m between roof points: four a 1 m cell
 CELL = 1.0

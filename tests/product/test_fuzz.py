@@ -24,13 +24,13 @@ import httpx
 import pyproj
 import pytest
 import shapely
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ingest.config import BuildConfig, LidarOptions, Lod1Options, Lod13Options, Source
 from ingest.survey import read_points
 from tests import tomltext
-from tests.conftest import DATA
+from tests.conftest import DATA, DERANDOMISED
 from twin.api import create_app
 from twin.api.config import ApiConfig
 from twin.api.cql import parse
@@ -39,12 +39,7 @@ from twin.errors import ConfigError, CRSError, InputError, TwinWarning
 from twin.formats import read
 from twin.store.gpkg_cql import SQLCompiler
 
-FUZZ = settings(
-    max_examples=200,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+FUZZ = settings(DERANDOMISED, max_examples=200)
 
 
 @contextmanager

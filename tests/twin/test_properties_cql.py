@@ -27,21 +27,17 @@ import pyogrio
 import pyproj
 import pytest
 import shapely
-from hypothesis import HealthCheck, example, given, note, settings
+from hypothesis import example, given, note, settings
 from hypothesis import strategies as st
 
+from tests.conftest import DERANDOMISED
 from twin.api.cql import parse
 from twin.api.problems import Problem
 from twin.model import CityModel
 from twin.store import open_store, write
 from twin.store.base import Selection
 
-PROPERTY = settings(
-    max_examples=200,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+PROPERTY = settings(DERANDOMISED, max_examples=200)
 CRS = pyproj.CRS("EPSG:31258+5778")
 X0, Y0 = 524600.0, 165400.0  # south-west corner of the 200 m × 200 m area
 N = 300

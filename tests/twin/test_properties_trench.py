@@ -26,20 +26,16 @@ import geopandas as gpd
 import numpy as np
 import pyproj
 import shapely
-from hypothesis import HealthCheck, example, given, note, settings
+from hypothesis import example, given, note, settings
 from hypothesis import strategies as st
 
+from tests.conftest import DERANDOMISED
 from twin.analysis.rules import Rules
 from twin.analysis.section import SOILS
 from twin.analysis.trench import ExcavationIndex, check_trench
 from twin.model import CityModel
 
-PROPERTY = settings(
-    max_examples=40,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+PROPERTY = settings(DERANDOMISED, max_examples=40)
 CRS = pyproj.CRS("EPSG:31258+5778")
 X0, Y0 = 524600.0, 165500.0  # the trench's middle, near Klagenfurt's Neuer Platz
 RULES = Rules.load()

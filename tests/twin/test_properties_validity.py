@@ -26,17 +26,13 @@ import geopandas as gpd
 import numpy as np
 import shapely
 import trimesh
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import DERANDOMISED
 from twin.validity import check, check_faces, repair_surfaces
 
-PROPERTY = settings(
-    max_examples=120,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+PROPERTY = settings(DERANDOMISED, max_examples=120)
 X0, Y0 = 524670.0, 165505.0  # Klagenfurt, Neuer Platz (EPSG:31258)
 ORIGIN = np.array([X0, Y0, 0.0])
 CLASSES = np.array(["GroundSurface", "WallSurface", "RoofSurface"], dtype=object)
