@@ -38,7 +38,9 @@ def show(model: CityModel, /, *, backend: str = "auto", **options: Any) -> Any:
 
     Returns
     -------
-    The trame widget, or an ``IPython.display.Image``.
+    The trame widget, or an ``IPython.display.Image``. What the picture leaves out or assumes
+    (no terrain, rows drawn with assumed values) is issued as warnings
+    (:class:`~twin.errors.TwinWarning`), which a notebook shows under the cell.
     """
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
@@ -47,9 +49,11 @@ def show(model: CityModel, /, *, backend: str = "auto", **options: Any) -> Any:
         raise InputError("the trame backend needs trame, trame-vtk and a Jupyter kernel")
     if backend != "static" and trame:
         scene = Scene(model, **options)
+        scene.warn()  # what the picture leaves out or assumes, as the commands say it
         return scene.plotter.show(jupyter_backend="trame", return_viewer=True)
     import imageio.v3 as iio
     from IPython.display import Image
 
     with Scene(model, **options) as scene:
+        scene.warn()
         return Image(data=iio.imwrite("<bytes>", scene.image(), extension=".png"), format="png")

@@ -196,7 +196,7 @@ def test_exit_codes_are_documented():
 def test_reports_without_the_viewer_have_no_picture_and_say_why(crossing_twin, tmp_path):
     # An installation without the viewer extra (no PyVista): the trench renderer of the
     # twin.renderers entry points cannot load, so the reports come without the 3D picture,
-    # with a note saying what to install; the verdict is the same (QUIET: GREEN, 0).
+    # with a warning saying what to install; the verdict is the same (QUIET: GREEN, 0).
     trenches = _trenches(tmp_path / "trenches.gpkg", QUIET)
     out = tmp_path / "report"
     script = "import sys; sys.modules['pyvista'] = None; from twin.cli import main; main()"
@@ -210,7 +210,7 @@ def test_reports_without_the_viewer_have_no_picture_and_say_why(crossing_twin, t
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr == (
-        "note: no 3D picture in the report: the trench picture needs the viewer extra "
+        "warning: no 3D picture in the report: the trench picture needs the viewer extra "
         "(no module pyvista): pip install 'twin[viewer]'\n"
     )
     assert (out / "trench.html").is_file() and not (out / "trench.png").exists()

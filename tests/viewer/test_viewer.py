@@ -386,6 +386,20 @@ def test_notebook_falls_back_to_a_static_picture(model):
         show(model, backend="trame")
 
 
+def test_notebook_says_what_the_picture_leaves_out(model):
+    # the sample twin without its terrain: the picture has none, and the notebook says so
+    bare = twin.CityModel(
+        crs=model.crs, layers=dict(model.layers.items()), terrain=None, metadata=model.metadata
+    )
+    with pytest.warns(TwinWarning) as record:
+        picture = show(bare, size=(120, 90))
+    assert picture.data[:4] == b"\x89PNG"
+    said = [str(w.message) for w in record]
+    assert "the twin has no terrain" in said
+    # and what a command says of the same twin (the sample's utilities lack some depths)
+    assert any(s.startswith("utilities: ") and s.endswith("1.0 assumed") for s in said)
+
+
 @pytest.mark.slow
 def test_notebook_shows_a_live_trame_widget(sample_twin):
     """In a real Jupyter kernel, ``viewer.show`` serves the scene through a trame server."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+import warnings
 from pathlib import Path
 
 import click
@@ -16,7 +17,7 @@ from twin.analysis.records import to_json
 from twin.analysis.section import SOILS
 from twin.cli.options import Quantity
 from twin.cli.plugins import renderer
-from twin.errors import InputError, TwinError
+from twin.errors import InputError, TwinError, TwinWarning
 
 
 @click.group()
@@ -145,7 +146,7 @@ def check(
     if out is not None:
         draw, why_not = renderer("trench")
         if draw is None:
-            click.echo(f"note: no 3D picture in the report: {why_not}", err=True)
+            warnings.warn(TwinWarning(f"no 3D picture in the report: {why_not}"), stacklevel=1)
     results = []
     for k, (row, axis) in enumerate(zip(trenches.itertuples(index=False), axes, strict=True)):
         props = row._asdict()  # a handful of trenches
