@@ -32,7 +32,6 @@ from hypothesis import strategies as st
 
 from tests.conftest import DERANDOMISED
 from twin.api.cql import parse
-from twin.api.problems import Problem
 from twin.model import CityModel
 from twin.store import open_store, write
 from twin.store.base import Selection
@@ -293,26 +292,33 @@ def test_a_filter_selects_what_pandas_and_shapely_select(twin_file, case):
     assert _selected(store, text) == _expected(frame, predicate)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=Problem,
-    reason="pygeofilter's cql2-text grammar takes NOT before a predicate only; CQL2's BNF has "
-    'booleanFactor = ["NOT"] booleanPrimary, and a booleanPrimary may be "(" booleanExpression '
-    '")": NOT ((ival = 0)) and NOT (ival = 0 AND fval > 1) are valid CQL2 text, refused with a 400',
-)
 @pytest.mark.parametrize(
     ("text", "selected"),
     [
         # NOT (ival = 0): the features whose ival is known and not 0
-        ("NOT ((ival = 0))", lambda f: (f["ival"] != 0).fillna(False)),
+        ("NOT ((ival = 0))", lambda f: f["ival"].notna() & (f["ival"] != 0)),
         # NOT (a AND b) is true where a or b is false: ival known and not 0, or fval known
         # and at most 1
         (
             "NOT (ival = 0 AND fval > 1)",
-            lambda f: (f["ival"] != 0).fillna(False) | (f["fval"] <= 1),
+            lambda f: (f["ival"].notna() & (f["ival"] != 0)) | (f["fval"] <= 1),
+        ),
+        # AND binds before OR (booleanExpression = booleanTerm {OR booleanTerm}, booleanTerm =
+        # booleanFactor {AND booleanFactor}): ival = 0, or ival = 1 with fval > 1; read left
+        # to right, (ival = 0 OR ival = 1) AND fval > 1, a feature with ival 0 and fval 0.5
+        # would be left out
+        (
+            "ival = 0 OR ival = 1 AND fval > 1",
+            lambda f: (f["ival"] == 0).fillna(False) | ((f["ival"] == 1) & (f["fval"] > 1)),
+        ),
+        (
+            "ival = 1 AND fval > 1 OR ival = 0",
+            lambda f: ((f["ival"] == 1) & (f["fval"] > 1)) | (f["ival"] == 0).fillna(False),
         ),
     ],
 )
 def test_not_before_a_bracketed_expression(twin_file, text, selected):
+    # CQL2's BNF: booleanFactor = ["NOT"] booleanPrimary, and a booleanPrimary may be
+    # "(" booleanExpression ")" (pygeofilter's own rules took NOT before a predicate only)
     store, frame = twin_file
     assert _selected(store, text) == sorted(frame.index[selected(frame).to_numpy()].tolist())

@@ -15,12 +15,14 @@ from __future__ import annotations
 import json
 import logging
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from lark import Lark
 from pygeofilter import ast
+from pygeofilter.parsers import cql2_text
 from pygeofilter.parsers.cql2_json import parse as parse_json
-from pygeofilter.parsers.cql2_text import parse as parse_text
 
 from twin.api.problems import Problem
 from twin.store.cql import chain
@@ -29,6 +31,52 @@ from twin.store.cql import chain
 # DEBUG: every grammar built later (jsonschema's URI checks) would then print thousands of
 # "Unused rule" lines on standard error. Put the level back.
 logging.getLogger("lark").setLevel(logging.WARNING)
+
+#: pygeofilter's cql2-text rules for AND, OR and NOT (pygeofilter 0.4), and CQL2's (OGC 21-065,
+#: the BNF of cql2-text: ``booleanExpression = booleanTerm {"OR" booleanTerm}``,
+#: ``booleanTerm = booleanFactor {"AND" booleanFactor}``, ``booleanFactor = ["NOT"]
+#: booleanPrimary``, a booleanPrimary may be ``"(" booleanExpression ")"``). pygeofilter's
+#: give AND and OR one precedence (``a OR b AND c`` read as ``(a OR b) AND c``, not
+#: ``a OR (b AND c)``: other features) and take NOT before one predicate only.
+_PYGEOFILTER_RULES = """?condition: condition_1
+          | condition "AND"i condition_1                                 -> and_
+          | condition "OR"i condition_1                                   -> or_
+
+?condition_1: predicate
+            | "NOT"i predicate                                               -> not_
+            | "NOT"i "(" predicate ")"                                       -> not_
+            | "(" condition ")"
+"""
+_CQL2_RULES = """?condition: term
+          | condition "OR"i term                                          -> or_
+
+?term: condition_1
+     | term "AND"i condition_1                                            -> and_
+
+?condition_1: predicate
+            | "NOT"i predicate                                               -> not_
+            | "NOT"i "(" condition ")"                                       -> not_
+            | "(" condition ")"
+"""
+
+
+def _text_parser() -> Lark:
+    """pygeofilter's cql2-text grammar and transformer, with CQL2's rules for AND, OR and NOT
+    (:data:`_CQL2_RULES`). Lark builds the parser: only the rules are replaced, not written."""
+    folder = Path(cql2_text.__file__).parent
+    grammar = (folder / "grammar.lark").read_text(encoding="utf-8")
+    if _PYGEOFILTER_RULES not in grammar:  # another pygeofilter: its rules, as they are
+        return cql2_text.parser.parser
+    return Lark(
+        grammar.replace(_PYGEOFILTER_RULES, _CQL2_RULES),
+        parser="lalr",
+        maybe_placeholders=False,
+        transformer=cql2_text.parser.CQLTransformer(),
+        import_paths=[str(folder.parent)],
+    )
+
+
+_TEXT = _text_parser()
 
 #: Brackets (parentheses in cql2-text, ``[`` and ``{`` in cql2-json) may nest this deep.
 MAX_NESTING = 50
@@ -70,7 +118,7 @@ def parse(text: str, /, *, lang: str = "cql2-text") -> ast.Node:
         if lang == "cql2-json":
             node = parse_json(_bbox_literals(json.loads(text)))
         else:
-            node = parse_text(text)
+            node = _TEXT.parse(text)
     except Exception as exc:  # lark and json errors: report the first line only
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise Problem(400, f"filter ({lang}) is not valid: {first}") from None
