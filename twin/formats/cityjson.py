@@ -567,6 +567,7 @@ def _parse(path: Path, /) -> Any:
     del text  # simdjson parsed a copy of its own
     out: dict[str, Any] = {}
     minified: dict[str, str] = {}  # parsed by orjson once simdjson's tape is freed
+    value = None  # the last member's proxy holds the tape too: dropped with it below
     for key in parsed.keys():
         value = parsed[key]
         if key == "vertices":

@@ -197,7 +197,9 @@ class ReadLayers(LazyLayers):
         The layers' CRS.
     """
 
-    def __init__(self, names: list[str], make: Callable[[], dict[str, Made]], crs: pyproj.CRS, /):
+    def __init__(
+        self, names: list[str], make: Callable[[], dict[str, Made]], crs: pyproj.CRS, /
+    ) -> None:
         # The loader is an object of its own, not a method of this one: a bound method kept
         # here would make a reference cycle, and every model read would wait for Python's
         # cyclic collector to be freed.
