@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,7 +41,7 @@ from twin.layers import LOD_LAYERS
 from twin.model import CityModel
 from twin.polygon3d import surface_metrics
 from twin.semantics import Semantic
-from twin.store import open_store, write
+from twin.store import Location, is_database, location, open_store, write
 from twin.terrain import Terrain
 from twin.vector import read_layer
 
@@ -54,7 +55,7 @@ class Run:
     its part."""
 
     config: BuildConfig
-    output: Path
+    output: Location
     progress: bool
     cleanup: contextlib.ExitStack
     log: list[str]
@@ -87,7 +88,7 @@ class Run:
         return self.config.crs
 
 
-def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) -> CityModel:
+def build(config: BuildConfig, output: Location, /, *, progress: bool = True) -> CityModel:
     """Build a twin from the sources of ``config`` and write it atomically to ``output``.
 
     The build runs the :data:`STAGES` in turn; the progress bar names the one running
@@ -98,8 +99,9 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
     config
         The parsed build configuration.
     output
-        The twin store to write (``.gpkg``). An existing twin there is replaced only when the
-        build succeeds; its run history is carried over.
+        The twin store to write (``city.gpkg``, or ``postgresql://host/db?schema=twin``). An
+        existing twin there is replaced only when the build succeeds; its run history is
+        carried over.
     progress
         Show progress bars on standard error.
 
@@ -108,7 +110,7 @@ def build(config: BuildConfig, output: str | Path, /, *, progress: bool = True) 
     CityModel
         The model that was written.
     """
-    output = Path(output)
+    output = location(output)
     with contextlib.ExitStack() as cleanup:
         started = datetime.now(UTC).isoformat(timespec="seconds")
         log = cleanup.enter_context(collected([]))
@@ -182,10 +184,15 @@ def _measure_lidar(run: Run) -> None:
     config = run.config
     if "lidar" not in config.sources:
         return
-    run.output.parent.mkdir(parents=True, exist_ok=True)
     # a DTM made from the points is written in a scratch folder beside the twin: it goes
-    # when the build ends, or, if the build is killed, with the next write of the twin
-    work = run.cleanup.enter_context(Scratch(run.output)).path(".work")
+    # when the build ends, or, if the build is killed, with the next write of the twin (for
+    # a twin in a database, in a temporary folder)
+    if is_database(run.output):
+        work = Path(run.cleanup.enter_context(tempfile.TemporaryDirectory(prefix="twin-")))
+        work = work / ".work"
+    else:
+        run.output.parent.mkdir(parents=True, exist_ok=True)
+        work = run.cleanup.enter_context(Scratch(run.output)).path(".work")
     work.mkdir()
     lidar = run.lidar = LidarHeights.measure(
         config.sources["lidar"],
@@ -403,7 +410,7 @@ STAGES: tuple[tuple[str, Callable[[Run], None]], ...] = (
 )
 
 
-def _citymodel(config: BuildConfig, output: Path, started: str, log: list[str]) -> CityModel:
+def _citymodel(config: BuildConfig, output: Location, started: str, log: list[str]) -> CityModel:
     """A twin imported from a CityJSON source (twin.formats), reprojected to the project CRS;
     the run's warnings in ``log``."""
     from twin.formats import read
@@ -643,7 +650,7 @@ def _file_record(path: Path) -> dict[str, object]:
 
 
 def _runs(
-    output: Path,
+    output: Location,
     config: BuildConfig,
     started: str,
     sources: dict,
@@ -666,7 +673,7 @@ def _runs(
     return pd.concat([_previous_runs(output), pd.DataFrame([run])], ignore_index=True)
 
 
-def _previous_runs(output: Path) -> pd.DataFrame:
+def _previous_runs(output: Location) -> pd.DataFrame:
     """The run history of the twin being replaced (empty when there is none)."""
     try:
         store = open_store(output)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -117,3 +120,40 @@ def sample_twin(sample_sources, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("twin") / "city.gpkg"
     build(BuildConfig.load(sample_sources), out, progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def postgis():
+    """The run's own PostgreSQL server with PostGIS (:class:`tests.postgis.Cluster`), stopped
+    and removed at the end; database twins keep their caches in a folder of the run's."""
+    from tests.postgis import Cluster
+
+    os.environ["TWIN_CACHE_DIR"] = tempfile.mkdtemp(prefix="twin-cache-")
+    with Cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def postgis_db(postgis) -> str:
+    """A database with PostGIS for the run's twins (each test takes schemas of its own)."""
+    return postgis.database()
+
+
+@pytest.fixture
+def pg_twin(postgis, postgis_db) -> str:
+    """The location of a twin in a new, empty schema of :func:`postgis_db`."""
+    return postgis.url(postgis_db, schema=f"t{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(scope="session", params=["gpkg", "postgis"])
+def sample_store(request, sample_twin) -> Path | str:
+    """The sample twin in each backend: :func:`sample_twin`'s GeoPackage, and a copy of it
+    in PostGIS (``twin copy``'s way); do not modify."""
+    if request.param == "gpkg":
+        return sample_twin
+    from twin.store import read, write
+
+    cluster = request.getfixturevalue("postgis")
+    url = cluster.url(request.getfixturevalue("postgis_db"), schema="sample")
+    write(read(sample_twin), url)
+    return url

@@ -42,3 +42,9 @@ apt_install xvfb imagemagick
 # tests/twin/test_siteplan.py: the site plan PDFs are read back with poppler (pdfinfo, pdftotext,
 # pdffonts, pdftoppm).
 apt_install poppler-utils
+
+# tests on the PostGIS store (tests/postgis.py starts a throwaway cluster for the run):
+# PostgreSQL's server and the PostGIS extension built for its version.
+apt_install postgresql
+pg_version=$(ls /usr/lib/postgresql | sort -n | tail -1)
+apt_install "postgresql-${pg_version}-postgis-3"

@@ -64,7 +64,7 @@ def describe(path: str | Path, /) -> dict[str, Any]:
         }
     v = vertical(crs)
     return {
-        "path": str(path),
+        "path": str(store.location),
         "name": metadata.get("name"),
         "twin_version": metadata.get("twin_version"),
         "crs": {

@@ -34,3 +34,15 @@ LOD_LAYERS: dict[str, str] = {
     "2": "lod2",
     "2.2": "lod22",
 }
+
+
+def layer_order(names: dict | list) -> list[str]:
+    """Known layers in their documented order, then any others alphabetically.
+
+    Examples
+    --------
+    >>> layer_order(["zones", "runs", "buildings"])
+    ['buildings', 'runs', 'zones']
+    """
+    known = [n for n in LAYERS if n in names]
+    return known + sorted(n for n in names if n not in LAYERS)

@@ -6,15 +6,18 @@ from pathlib import Path
 
 import click
 
+from twin.cli.options import TwinLocation
+
 
 @click.command()
 @click.argument("sources", type=click.Path(exists=True, path_type=Path))
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=TwinLocation(),
     required=True,
-    help="The twin to write (.gpkg); replaced only when the build succeeds.",
+    help="The twin to write (city.gpkg, or postgresql://user@host/db?schema=twin); replaced "
+    "only when the build succeeds.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @click.option(
@@ -22,18 +25,20 @@ import click
     is_flag=True,
     help="Replace OUTPUT even when it is not a twin (an older one is always replaced).",
 )
-def build(sources: Path, output: Path, quiet: bool, overwrite: bool) -> None:
+def build(sources: Path, output: Path | str, quiet: bool, overwrite: bool) -> None:
     """Build the twin OUTPUT from SOURCES (a folder with twin.toml, or a TOML config)."""
     from ingest.config import BuildConfig
     from ingest.pipeline import build as run
     from twin.outputs import TWIN, check_output, twin_files
+    from twin.store import is_database
 
     config = BuildConfig.load(sources)
     inputs = [config.path]
     for source in config.sources.values():
         inputs += [source.path, *(v for v in source.options.values() if isinstance(v, Path))]
-    files = twin_files(output)
-    check_output(output, TWIN, inputs=inputs, overwrite=overwrite, also=files[1:])
+    if not is_database(output):  # a database twin: its writer refuses a schema of other data
+        files = twin_files(output)
+        check_output(output, TWIN, inputs=inputs, overwrite=overwrite, also=files[1:])
     model = run(config, output, progress=not quiet)
     methods = model.buildings["height_method"].value_counts().to_dict()
     click.echo(f"wrote {output} ({len(model.buildings)} buildings)")

@@ -40,7 +40,7 @@ from twin.api.service import FeatureService, Result
 from twin.api.tiles import TilesetCache
 from twin.errors import InputError, StoreError
 from twin.processes import Job, JobRunner, Process, processes
-from twin.store import open_store
+from twin.store import Store, location, open_store
 from twin.store.base import INTEGERS
 
 log = logging.getLogger("twin.api")
@@ -516,10 +516,13 @@ def _status(job: Job, base: str) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if v is not None}
 
 
-def _store_problem(exc: StoreError, twin_path: Path, /) -> str:
+def _store_problem(exc: StoreError, store: Store, /) -> str:
     """What a client is told of a store that cannot answer: its message without the folder
-    of the twin (a path on the server is none of a client's business)."""
-    return str(exc).replace(str(twin_path.parent) + os.sep, "")
+    of the twin, or the database's address (where the twin lies on the server is none of a
+    client's business)."""
+    if isinstance(store.location, Path):
+        return str(exc).replace(str(store.location.parent) + os.sep, "")
+    return str(exc).replace(str(store.location), "the twin")
 
 
 def _problem(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -657,7 +660,7 @@ def create_app(twin_path: str | Path, *, config: ApiConfig | Path | None = None)
     Parameters
     ----------
     twin_path
-        The twin's GeoPackage.
+        The twin: its GeoPackage, or its PostgreSQL URL.
     config
         An :class:`ApiConfig`, the path of an ``api.toml``, or ``None`` for the defaults
         (public collections only, anonymous access).
@@ -669,15 +672,17 @@ def create_app(twin_path: str | Path, *, config: ApiConfig | Path | None = None)
     ConfigError
         When the config is invalid.
     """
-    twin_path = Path(twin_path)
+    twin_path = location(twin_path)
     if not isinstance(config, ApiConfig):
         config = ApiConfig() if config is None else ApiConfig.load(config)
     store = open_store(twin_path, timeout=config.timeout)
     audit = AuditLog(config.audit_log) if config.audit_log else None
     service = FeatureService(store, config, DEFAULT_COLLECTIONS, audit=audit)
-    title = str(store.metadata().get("name") or twin_path.stem)
-    # Job status in files beside the twin, so that every worker process can answer for a job.
-    jobs = JobRunner(folder=config.jobs or twin_path.with_name(f"{twin_path.stem}.jobs"))
+    default_title = twin_path.stem if isinstance(twin_path, Path) else "twin"
+    title = str(store.metadata().get("name") or default_title)
+    # Job status in files beside the twin (in the local cache of a database twin), so that
+    # every worker process can answer for a job.
+    jobs = JobRunner(folder=config.jobs or store.cache_path("jobs"))
     limiter = RateLimiter()
     logins = LoginGuard(
         burst=config.auth_failures,
@@ -720,7 +725,7 @@ def create_app(twin_path: str | Path, *, config: ApiConfig | Path | None = None)
     async def on_store(request: Request, exc: StoreError) -> JSONResponse:
         # the twin is being replaced, unreadable for now, or a query ran over its time
         log.warning("the twin could not answer: %s", exc)
-        return _problem(503, _store_problem(exc, twin_path))
+        return _problem(503, _store_problem(exc, store))
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

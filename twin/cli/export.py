@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from twin.cli.options import Quantity, bbox_option
+from twin.cli.options import Quantity, TwinLocation, bbox_option
 from twin.formats import WRITERS
 from twin.outputs import GLB, JSON, OBJ, STL, TILESET, XML
 
@@ -29,7 +29,7 @@ KINDS = {
 
 
 @click.command()
-@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("source", type=TwinLocation(exists=True))
 @click.option(
     "-f", "--format", "fmt", type=click.Choice(sorted(WRITERS)), required=True, help="Format."
 )
@@ -65,7 +65,7 @@ KINDS = {
     "--overwrite", is_flag=True, help="Replace OUTPUT even when it is not of the format's kind."
 )
 def export(
-    source: Path,
+    source: Path | str,
     fmt: str,
     output: Path,
     lods: tuple[str, ...],

@@ -6,15 +6,18 @@ from pathlib import Path
 
 import click
 
+from twin.cli.options import TwinLocation
+
 
 @click.command(name="import")
 @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=TwinLocation(),
     required=True,
-    help="The twin to write (.gpkg); replaced only when the import succeeds.",
+    help="The twin to write (city.gpkg, or postgresql://user@host/db?schema=twin); replaced "
+    "only when the import succeeds.",
 )
 @click.option(
     "--crs",
@@ -26,7 +29,7 @@ import click
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT even when it is not a twin.")
 def import_(
     source: Path,
-    output: Path,
+    output: Path | str,
     crs: str | None,
     target_crs: str | None,
     name: str | None,
@@ -36,10 +39,11 @@ def import_(
     the twin OUTPUT."""
     from twin.formats import read
     from twin.outputs import TWIN, check_output, twin_files
-    from twin.store import write
+    from twin.store import is_database, write
 
-    files = twin_files(output)
-    check_output(output, TWIN, inputs=[source], overwrite=overwrite, also=files[1:])
+    if not is_database(output):  # a database twin: its writer refuses a schema of other data
+        files = twin_files(output)
+        check_output(output, TWIN, inputs=[source], overwrite=overwrite, also=files[1:])
     model = read(source, crs=crs, target_crs=target_crs, name=name)
     write(model, output)
     info = model.metadata["source"]

@@ -7,14 +7,15 @@ from pathlib import Path
 
 import click
 
+from twin.cli.options import TwinLocation
 from twin.info import describe
 
 
 @click.command()
-@click.argument("twin_path", metavar="TWIN", type=click.Path(path_type=Path))
+@click.argument("twin_path", metavar="TWIN", type=TwinLocation())
 @click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")
-def info(twin_path: Path, as_json: bool) -> None:
-    """Describe the twin TWIN."""
+def info(twin_path: Path | str, as_json: bool) -> None:
+    """Describe the twin TWIN (a GeoPackage, or postgresql://user@host/db?schema=twin)."""
     d = describe(twin_path)
     if as_json:
         click.echo(json.dumps(d, indent=2))

@@ -1,4 +1,4 @@
-"""Option types shared by the commands: numbers with their unit and range, boxes, ports.
+"""Option types shared by the commands: numbers with their unit and range, boxes, ports, twins.
 
 A bad value is a usage error naming the option, its value and what it must be, raised by
 click before the command does any work (exit code 2; ``twin dig check`` makes it 3).
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -105,3 +106,38 @@ def bbox_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]
         callback=_bbox,
         help=help,
     )
+
+
+class TwinLocation(click.ParamType):
+    """Where a twin is: a GeoPackage path, or a PostgreSQL URL
+    (``postgresql://user@host:5432/db?schema=twin``) kept as text.
+
+    Parameters
+    ----------
+    exists
+        Whether a file twin must exist (a database twin is checked when it is opened).
+
+    Examples
+    --------
+    >>> TwinLocation().convert("postgresql://db.example/city", None, None)
+    'postgresql://db.example/city'
+    >>> TwinLocation().convert("city.gpkg", None, None)
+    PosixPath('city.gpkg')
+    """
+
+    name = "twin"
+
+    def __init__(self, *, exists: bool = False) -> None:
+        self.exists = exists
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None):
+        from twin.store.base import is_database
+
+        if isinstance(value, Path) or not is_database(str(value)):
+            path = Path(value)
+            if self.exists and not path.exists():
+                self.fail(f"{str(value)!r}: no such twin (file)", param, ctx)
+            if path.is_dir():
+                self.fail(f"{str(value)!r} is a folder, not a twin", param, ctx)
+            return path
+        return str(value)

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import click
 
-from twin.cli.options import PORT
+from twin.cli.options import PORT, TwinLocation
 
 
 @click.command()
-@click.argument("twin_path", metavar="TWIN", type=click.Path(path_type=Path, exists=True))
+@click.argument("twin_path", metavar="TWIN", type=TwinLocation(exists=True))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=PORT, help="Port (1-65535).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
@@ -23,17 +23,23 @@ from twin.cli.options import PORT
     type=click.Path(path_type=Path, exists=True, dir_okay=False),
     help="api.toml: keys, roles, scopes, limits (docs/api.md).",
 )
-def serve(twin_path: Path, host: str, port: int, workers: int, config: Path | None) -> None:
-    """Serve the twin TWIN as OGC API - Features and Processes."""
+def serve(twin_path: Path | str, host: str, port: int, workers: int, config: Path | None) -> None:
+    """Serve the twin TWIN (a GeoPackage, or postgresql://user@host/db?schema=twin) as OGC
+    API - Features and Processes."""
     import uvicorn
 
     from twin.api import create_app
 
     check_listen(host, port)
     create_app(twin_path, config=config)  # fail here, with a clear message, on a bad twin
-    os.environ["TWIN_API_TWIN"] = str(twin_path.resolve())
+    if isinstance(twin_path, Path):
+        os.environ["TWIN_API_TWIN"], shown = str(twin_path.resolve()), str(twin_path)
+    else:
+        from twin.store.postgis import Database
+
+        os.environ["TWIN_API_TWIN"], shown = twin_path, Database.parse(twin_path).shown
     os.environ["TWIN_API_CONFIG"] = str(config.resolve()) if config else ""
-    click.echo(f"serving {twin_path} on http://{host}:{port}/ (Ctrl+C stops)")
+    click.echo(f"serving {shown} on http://{host}:{port}/ (Ctrl+C stops)")
     uvicorn.run(
         "twin.api.app:app_from_env",
         factory=True,

@@ -89,7 +89,8 @@ class Process:
             except jsonschema.ValidationError as exc:
                 raise InputError(f"process {self.id!r}: input {name!r}: {exc.message}") from None
 
-    def run(self, twin_path: Path, inputs: dict[str, Any], /, *, area=None) -> dict[str, Any]:
-        """Validate the inputs and run the process."""
+    def run(self, twin_path: Path | str, inputs: dict[str, Any], /, *, area=None) -> dict[str, Any]:
+        """Validate the inputs and run the process on the twin at ``twin_path`` (a GeoPackage
+        path, or a database URL as text)."""
         self.validate(inputs)
-        return self.function(Path(twin_path), inputs, area=area)
+        return self.function(twin_path, inputs, area=area)

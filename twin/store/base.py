@@ -26,7 +26,8 @@ import pyproj
 import shapely
 from pygeofilter import ast
 
-from twin.model import CityModel, MeshCache
+from twin.model import CityModel, LazyLayers, MeshCache
+from twin.terrain import Terrain
 
 #: The integers a store binds (signed 64 bits, SQLite's and PostgreSQL's ``bigint``): nothing
 #: beyond them is taken as a parameter, a filter literal or a feature id.
@@ -36,6 +37,20 @@ INTEGERS = range(-(2**63), 2**63)
 COLUMN_TYPES = ("string", "number", "integer", "boolean")
 
 Bounds = tuple[float, float, float, float]
+
+#: The URL schemes of a twin in a PostgreSQL database (libpq's)
+DATABASE_SCHEMES = ("postgresql", "postgres")
+
+
+def is_database(where: str | Path, /) -> bool:
+    """Whether ``where`` is a database URL (``postgresql://...``) rather than a file.
+
+    Examples
+    --------
+    >>> is_database("postgresql://localhost/city?schema=graz"), is_database("city.gpkg")
+    (True, False)
+    """
+    return isinstance(where, str) and where.split("://", 1)[0] in DATABASE_SCHEMES
 
 
 @dataclass(frozen=True)
@@ -261,3 +276,28 @@ class Store(Protocol):
     def mesh_cache(self) -> MeshCache:
         """The cache of this twin's merged meshes, keyed by its token."""
         ...
+
+
+def lazy_model(store: Store, /) -> CityModel:
+    """The twin of ``store`` as a :class:`~twin.model.CityModel` whose layers are read when
+    first used (what :meth:`Store.read_model` gives, whatever the backend)."""
+    layers = store.layers()
+    terrain_path = store.terrain_path()
+    return CityModel(
+        crs=store.crs,
+        layers=LazyLayers(
+            list(layers),
+            store.read_layer,
+            load_within=lambda name, box: store.read_layer(name, bbox=box),
+            load_columns=lambda name, columns: store.read_layer(
+                name,
+                columns=[c for c in columns if c in layers[name].columns],
+                geometry=False,
+            ),
+            load_arrow=store.read_arrow,
+        ),
+        terrain=None if terrain_path is None else Terrain.from_raster(terrain_path),
+        ortho=store.ortho_path(),
+        metadata=store.metadata(),
+        mesh_cache=store.mesh_cache(),
+    )

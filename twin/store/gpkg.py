@@ -27,17 +27,15 @@ import pandas as pd
 import pyarrow as pa
 import pyogrio
 import pyproj
-import rasterio
-import rasterio.shutil
 
 from twin.errors import InputError, StoreError
 from twin.files import atomic_group
-from twin.layers import LAYERS
+from twin.layers import LAYERS, layer_order
 from twin.model import CityModel, LazyLayers, MeshCache
-from twin.store.base import Bounds, Features, LayerInfo, Page, Selection
+from twin.store.base import Bounds, Features, LayerInfo, Page, Selection, lazy_model
 from twin.store.caches import FileMeshCache
-from twin.store.gpkg_features import METADATA_TABLE, FeatureReader, layer_order
-from twin.terrain import RASTER_ERRORS, Terrain, raster_problem
+from twin.store.gpkg_features import METADATA_TABLE, FeatureReader
+from twin.store.rasters import copy_imagery
 
 
 def files(path: Path, /) -> list[Path]:
@@ -84,7 +82,7 @@ def write(model: CityModel, path: Path, /) -> Path:
                 model.terrain.write_cog(tmp_terrain)
                 metadata["terrain"] = terrain_file.name
             if model.ortho is not None:
-                _copy_imagery(Path(model.ortho), tmp_ortho)
+                copy_imagery(Path(model.ortho), tmp_ortho)
                 metadata["ortho"] = ortho_file.name
             table = pd.DataFrame(
                 {"key": list(metadata), "value": [json.dumps(v) for v in metadata.values()]}
@@ -163,18 +161,6 @@ def _read_metadata(path: Path, /) -> tuple[dict[str, Any], pyproj.CRS]:
     table = pyogrio.read_dataframe(path, layer=METADATA_TABLE)
     metadata = {k: json.loads(v) for k, v in zip(table["key"], table["value"], strict=True)}
     return metadata, pyproj.CRS.from_wkt(metadata.pop("crs"))
-
-
-def _copy_imagery(source: Path, target: Path, /) -> None:
-    """Copy an RGB(A) image as a JPEG-compressed Cloud-Optimised GeoTIFF."""
-    try:
-        with rasterio.open(source) as src:
-            rasterio.shutil.copy(
-                src, target, driver="COG", COMPRESS="JPEG", QUALITY=90, NUM_THREADS="ALL_CPUS"
-            )
-    except RASTER_ERRORS as exc:
-        problem = raster_problem(source, exc, read=False)
-        raise StoreError(f"{source}: cannot copy the orthophoto: {problem}") from exc
 
 
 def _in_list(values: Sequence[Any], /) -> str:
@@ -304,25 +290,7 @@ class GeoPackageStore:
 
     def read_model(self) -> CityModel:
         """The twin; each layer is read when first used."""
-        terrain_path = self.terrain_path()
-        return CityModel(
-            crs=self.crs,
-            layers=LazyLayers(
-                list(self.layers()),
-                self.read_layer,
-                load_within=lambda name, box: self.read_layer(name, bbox=box),
-                load_columns=lambda name, columns: self.read_layer(
-                    name,
-                    columns=[c for c in columns if c in self._layer(name).columns],
-                    geometry=False,
-                ),
-                load_arrow=self.read_arrow,
-            ),
-            terrain=None if terrain_path is None else Terrain.from_raster(terrain_path),
-            ortho=self.ortho_path(),
-            metadata=self.metadata(),
-            mesh_cache=self.mesh_cache(),
-        )
+        return lazy_model(self)
 
     def write_model(self, model: CityModel, /) -> None:
         """Replace the twin by ``model`` atomically (:func:`write`)."""

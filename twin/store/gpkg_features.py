@@ -31,7 +31,7 @@ import numpy as np
 import shapely
 
 from twin.errors import InputError, StoreError
-from twin.layers import LAYERS
+from twin.layers import layer_order
 from twin.store.base import Features, LayerInfo, Page, Selection
 from twin.store.gpkg_cql import SQLCompiler
 
@@ -86,12 +86,6 @@ def _spatial(op: str, blob: bytes | None, wkb: bytes) -> int:
     # the literal is the prepared side: "geom within literal" is "literal contains geom"
     flipped = {"within": "contains", "contains": "within"}.get(op, op)
     return int(getattr(shapely, flipped)(other, geom))
-
-
-def layer_order(names: dict | list) -> list[str]:
-    """Known layers in their documented order, then any others alphabetically."""
-    known = [n for n in LAYERS if n in names]
-    return known + sorted(n for n in names if n not in LAYERS)
 
 
 @dataclass(frozen=True)
