@@ -4,18 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_install() {
-  local missing=()
-  for pkg in "$@"; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
-  done
-  if [ ${#missing[@]} -gt 0 ]; then
-    if [ ! -f /tmp/.twin-apt-updated ]; then
-      apt-get update -qq && touch /tmp/.twin-apt-updated
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-  fi
-}
+source tools/apt.sh
 
 # tests/twin/test_formats_meshes.py: every GLB goes through the Khronos glTF validator
 # (npm gltf-validator, called by tools/gltf_validate.mjs), installed into tools/node/.
@@ -45,6 +34,4 @@ apt_install poppler-utils
 
 # tests on the PostGIS store (tests/postgis.py starts a throwaway cluster for the run):
 # PostgreSQL's server and the PostGIS extension built for its version.
-apt_install postgresql
-pg_version=$(ls /usr/lib/postgresql | sort -n | tail -1)
-apt_install "postgresql-${pg_version}-postgis-3"
+apt_install_postgis
