@@ -40,6 +40,14 @@ a Python whose sqlite3 can load extensions (Debian's) and SpatiaLite
     build/pygeoapi-venv/bin/pip install "pygeoapi==0.21.*" starlette uvicorn
     .venv/bin/python bench/api.py [--buildings 100000] [--seconds 10] [--config api.toml]
 
+With ``--postgis URL`` the same twin is also copied into that PostGIS schema (``twin copy``, as
+a process, timed) and served from there with the same boxes in the same run
+(``tools/postgis.sh start`` gives a local server):
+
+    .venv/bin/python bench/api.py --postgis "postgresql://twin@127.0.0.1:5433/twin?schema=bench"
+
+Its ``server_cpu_ms_per_request`` counts the API's processes only, not the database's.
+
 To measure an older version beside this one, serve its checkout with this script (the
 server imports twin from ``PYTHONPATH``, never from the working directory; a version whose
 default rate limit was 6,000 a minute needs ``--config`` with ``[limits] rate_per_minute``)::
@@ -401,7 +409,7 @@ def _uncached_config(config: Path | None, folder: Path) -> Path:
 
 
 def _twin_server(
-    twin: Path,
+    twin: Path | str,
     boxes: list,
     fresh: list,
     fids: list[int],
@@ -453,6 +461,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--pygeoapi-venv", type=Path, default=Path("build/pygeoapi-venv"))
     parser.add_argument("--config", type=Path, help="an api.toml for twin serve")
+    parser.add_argument(
+        "--postgis", metavar="URL", help="also serve the twin from this PostGIS schema"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("bench/api.py needs wrk: apt-get install wrk")
@@ -475,6 +486,16 @@ def main() -> None:
         fresh.append((bx, by, bx + 250, by + 250))
     folder = twin.parent
     ours = _twin_server(twin, boxes, fresh, fids, args.seconds, folder, args.config)
+    database = None
+    if args.postgis:
+        t0 = time.perf_counter()
+        copy = [sys.executable, "-m", "twin.cli", "copy", str(twin), args.postgis]
+        subprocess.run(copy, check=True, env={**os.environ, "PYTHONSAFEPATH": "1"})
+        copy_s = time.perf_counter() - t0
+        served = _twin_server(args.postgis, boxes, fresh, fids, args.seconds, folder, args.config)
+        database = {"twin_copy_s": round(copy_s, 1), **served}
+        if database["features_per_request"] != ours["features_per_request"]:
+            raise SystemExit("the GeoPackage and PostGIS twins gave different features")
     theirs = _pygeoapi(args.pygeoapi_venv, twin, boxes, fids, args.seconds, folder)
     out = {
         "buildings": info["features"],
@@ -483,6 +504,12 @@ def main() -> None:
         "twin": ours,
         "pygeoapi": theirs,
     }
+    if database is not None:
+        out["postgis"] = database
+        out["p99_ratio_postgis_to_gpkg"] = {
+            str(a["clients"]): round(b["p99_ms"] / max(a["p99_ms"], 1e-9), 2)
+            for a, b in zip(ours["items_bbox"], database["items_bbox"], strict=True)
+        }
     if isinstance(theirs, dict):
         if theirs["features_per_request"] != ours["features_per_request"]:
             raise SystemExit("the two servers returned different features for the same boxes")

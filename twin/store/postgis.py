@@ -258,16 +258,15 @@ def _rasters(model: CityModel, folder: Path, /) -> dict[str, Path]:
     return out
 
 
-def _digest_sql(db: Database, schema: str, lods: list[str], /) -> str:
-    """SQL of each building's ``building_id`` and the digest of its attributes, footprint
-    and LoD solids, in ``schema``."""
-    parts = [
-        "(to_jsonb(b) - 'fid' - 'geom')::text",
-        "coalesce(encode(ST_AsEWKB(b.geom), 'hex'), '')",
-    ]
+def _digest_sql(db: Database, schema: str, columns: list[str], lods: list[str], /) -> str:
+    """SQL of each building's ``building_id`` and the digest of its attribute ``columns``,
+    footprint and LoD solids, in ``schema``: the MD5 of the row's text and of each geometry's
+    EWKB (a row as text costs a tenth of a JSON object of it)."""
+    row = f"ROW({', '.join(f'b.{_ident(c)}' for c in columns)})::text" if columns else "''"
+    parts = [row, "coalesce(md5(ST_AsEWKB(b.geom)), '')"]
     joins = []
     for i, lod in enumerate(lods):
-        parts.append(f"coalesce(encode(ST_AsEWKB(l{i}.geom), 'hex'), '')")
+        parts.append(f"coalesce(md5(ST_AsEWKB(l{i}.geom)), '')")
         joins.append(f"LEFT JOIN {db.table(lod, schema)} l{i} ON l{i}.building_id = b.building_id")
     return (
         f"SELECT b.building_id, md5(concat_ws('|', {', '.join(parts)})) AS digest "
@@ -283,6 +282,8 @@ class _Writer:
         self.cur = conn.cursor()
         self.srid = _srid(model.crs)
         self.new = f"{db.schema}__build"
+        #: layer -> its attribute columns, as written
+        self.columns: dict[str, list[str]] = {}
 
     def sql(self, text: str, /) -> list[tuple]:
         self.cur.execute(text)
@@ -320,6 +321,7 @@ class _Writer:
 
     def layer(self, position: int, name: str) -> None:
         table = _arrow(self.model, name)
+        self.columns[name] = [c for c in table.column_names if c not in ("fid", "geometry")]
         self.cur.adbc_ingest(name, table, mode="create", db_schema_name=self.new)
         target = self.db.table(name, self.new)
         self.sql(f"ALTER TABLE {target} ADD PRIMARY KEY (fid)")
@@ -401,7 +403,8 @@ class _Writer:
         new_lods = [lod for lod in LOD_LAYERS.values() if lod in names]
         self.sql(
             f"INSERT INTO {versions} SELECT DISTINCT ON (building_id) building_id, now(), digest "
-            f"FROM ({_digest_sql(db, new, new_lods)}) d WHERE building_id IS NOT NULL"
+            f"FROM ({_digest_sql(db, new, self.columns['buildings'], new_lods)}) d "
+            "WHERE building_id IS NOT NULL"
         )
         old_tables = {
             r[0]
@@ -562,6 +565,7 @@ class PostGISStore:
         self._state: tuple[int, int] | None = None
         self._raw: dict[str, Any] = {}
         self._crs = pyproj.CRS.from_epsg(4326)
+        self._srid = 0
         self._layers: dict[str, LayerInfo] = {}
         self._aligned: dict[tuple[str, str], bool] = {}
         self.queries = FeatureQueries(self)
@@ -660,6 +664,7 @@ class PostGISStore:
             columns_of = columns.get(name, {})
             layers[name] = LayerInfo(name, gtype, bool(has_z), columns_of, int(count), bounds)
         self._raw, self._crs, self._layers, self._aligned = raw, crs, layers, {}
+        self._srid = _srid(crs)
         self._state = state
 
     def _measure(self, name: str, features: bool) -> tuple:
@@ -687,8 +692,8 @@ class PostGISStore:
 
     @property
     def srid(self) -> int:
-        """The SRID of the twin's geometries (0 when its CRS has no EPSG code)."""
-        return _srid(self.crs)
+        """The SRID of the twin's geometries (0 when its CRS has no EPSG code), as last read."""
+        return self._srid
 
     def metadata(self) -> dict[str, Any]:
         """The twin's metadata, without its CRS and raster names."""
@@ -758,14 +763,15 @@ class PostGISStore:
         return self.database.table(name)
 
     def layer(self, name: str, /) -> LayerInfo:
-        """What the store knows of layer ``name``.
+        """What the store knows of layer ``name``, as last read (the public methods read a
+        changed twin anew before they ask).
 
         Raises
         ------
         InputError
             For an unknown layer.
         """
-        layers = self.layers()
+        layers = self._layers
         if name not in layers:
             have = ", ".join(layers) or "none"
             raise InputError(f"{self.location}: the twin has no layer {name!r} (it has: {have})")
@@ -815,6 +821,7 @@ class PostGISStore:
         InputError
             For an unknown layer or column, or ``fids`` with ``bbox`` or ``where_in``.
         """
+        self._current()
         info = self.layer(name)
         unknown = sorted({*(columns or ()), *(where_in or {})} - set(info.columns))
         if unknown:
@@ -850,6 +857,7 @@ class PostGISStore:
 
     def read_arrow(self, name: str, /) -> pa.Table:
         """A whole layer as an Arrow table (:meth:`twin.store.base.Store.read_arrow`)."""
+        self._current()
         table = self._select(name, columns=None, geometry=True)
         return table.drop_columns(["fid"])
 
@@ -879,12 +887,14 @@ class PostGISStore:
         count: bool = True,
     ) -> Page:
         """One page of the features of ``layer`` that ``selection`` selects."""
+        self._current()
         return self.queries.page(layer, selection, limit=limit, offset=offset, count=count)
 
     def features(
         self, layer: str, selection: Selection, ids: np.ndarray, /, *, names: Sequence[str]
     ) -> Features:
         """The rows of the features ``ids`` with the property columns ``names``."""
+        self._current()
         return self.queries.features(layer, selection, ids, names=list(names))
 
     # -- history -----------------------------------------------------------------------------
