@@ -38,6 +38,7 @@ import os
 import re
 import tempfile
 import threading
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -521,12 +522,19 @@ def _cache_root() -> Path:
     return Path(base) / "twin"
 
 
+def _close_all(connections: list[psycopg.Connection], /) -> None:
+    """Close the connections of a store that is gone."""
+    for conn in connections:
+        conn.close()
+
+
 class PostGISStore:
     """A twin kept in a schema of a PostGIS database (:class:`twin.store.base.Store`).
 
     Opening reads the metadata and the list of layers. Every query first reads the change
     token (the schema's object id, which a build replaces, and the count of edits made in
-    place): when it changed, the metadata and layers are read anew.
+    place): when it changed, the metadata and layers are read anew. Each thread queries on a
+    connection of its own; all of them are closed when the store is dropped.
 
     Parameters
     ----------
@@ -548,6 +556,10 @@ class PostGISStore:
         self.timeout = timeout
         self._local = threading.local()
         self._lock = threading.Lock()
+        # every thread's connection, closed with the store (psycopg warns of one left open)
+        self._connections: list[psycopg.Connection] = []
+        self._connections_lock = threading.Lock()
+        weakref.finalize(self, _close_all, self._connections)
         self._state: tuple[int, int] | None = None
         self._raw: dict[str, Any] = {}
         self._crs = pyproj.CRS.from_epsg(4326)
@@ -569,6 +581,9 @@ class PostGISStore:
                 self.database, options=f"-c statement_timeout={int(self.timeout * 1000)}"
             )
             self._local.conn = conn
+            with self._connections_lock:
+                self._connections[:] = [c for c in self._connections if not c.closed]
+                self._connections.append(conn)
         return conn
 
     def execute(self, query: str, params: Mapping[str, Any] | None = None) -> list[tuple]:
