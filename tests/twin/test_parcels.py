@@ -73,13 +73,11 @@ def test_parcel_buildings_counts_shares_and_leaves_missing_heights_missing():
     assert to_records(parcel_buildings(_parcels(), _buildings())) == EXPECTED
 
 
-@pytest.fixture(params=["gpkg", "postgis"])
-def parcels_twin(request, tmp_path):
+@pytest.fixture
+def parcels_twin(new_twin):
     """A twin of the parcels and buildings above, in a GeoPackage or a PostGIS schema."""
     model = CityModel(crs=CRS, layers={"buildings": _buildings(), "parcels": _parcels()})
-    if request.param == "gpkg":
-        return write(model, tmp_path / "city.gpkg")
-    return write(model, request.getfixturevalue("pg_twin"))
+    return write(model, new_twin)
 
 
 def test_the_process_summarises_the_parcels_its_bbox_meets(parcels_twin):

@@ -389,15 +389,7 @@ def test_sample_street_trench(sample_store, sample_twin):
 # -- through a store -------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["gpkg", "postgis"])
-def twin_at(request, tmp_path) -> Path | str:
-    """Where a test writes a twin of its own: a GeoPackage, or a new schema in PostGIS."""
-    if request.param == "gpkg":
-        return tmp_path / "city.gpkg"
-    return request.getfixturevalue("pg_twin")
-
-
-def test_a_stored_twin_gives_the_findings_worked_out_by_hand(tmp_path, twin_at):
+def test_a_stored_twin_gives_the_findings_worked_out_by_hand(tmp_path, new_twin):
     """The cases above, written to a store and read back: the attributes the rules read
     (booleans, missing depths, the operator's strip) and the terrain come back as given."""
     lines = [
@@ -407,7 +399,7 @@ def test_a_stored_twin_gives_the_findings_worked_out_by_hand(tmp_path, twin_at):
         pipe("G3", "gas", parallel(1.3), 1.0, dia=200.0, protection_strip_m=2.0),
         pipe("T1", "telecom", line(30, 20, 30, 80), np.nan, "unknown", np.nan, np.nan),
     ]
-    written = write(model(tmp_path, utilities=lines, parcels=PARCELS), twin_at)
+    written = write(model(tmp_path, utilities=lines, parcels=PARCELS), new_twin)
     index = ExcavationIndex.from_model(twin.open(written))
     result = check_trench(index, TRENCH, width=0.6, depth=1.5)
     rows = rows_of(result)
@@ -455,13 +447,13 @@ def _delete_line(where: Path | str, utility_id: str) -> None:
         conn.commit()
 
 
-def test_the_process_index_follows_a_rebuilt_or_edited_twin(tmp_path, twin_at):
+def test_the_process_index_follows_a_rebuilt_or_edited_twin(tmp_path, new_twin):
     """``trench-check`` builds the index of a twin once and keeps it while the store's
     change token stays; a rebuilt twin (a new GeoPackage file, a new PostGIS schema) and one
     edited in place each get a new index, and a trench is checked against the new lines."""
     w1 = pipe("W1", "water", line(50, 20, 50, 80), 1.65)
     w2 = pipe("W2", "water", line(70, 20, 70, 80), 1.65)
-    where = write(model(tmp_path, utilities=[w1]), twin_at)
+    where = write(model(tmp_path, utilities=[w1]), new_twin)
     first = index_for(where)
     assert index_for(where) is first  # the same twin: the index is not built again
     assert first.utilities["utility_id"].tolist() == ["W1"]
