@@ -8,9 +8,11 @@ SQLite are the GeoPackage's own. The PostGIS store's own: tests/twin/test_store_
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import shutil
 import sqlite3
+import warnings
 
 import geopandas as gpd
 import numpy as np
@@ -282,6 +284,18 @@ def test_open_store_gives_a_store_that_describes_the_twin(sample_store, sample_t
     assert layers["buildings"].columns["footprint_repaired"] == "boolean"
     assert store.aligned("buildings", "lod12")
     assert not store.aligned("buildings", "building_surfaces")
+
+
+def test_a_store_let_go_leaves_no_connection_open(sample_store):
+    """A reader lets a store go (a server's store of a twin since rebuilt, a command's at its
+    end): whatever it had open is closed with it, never left to a warning of the driver's."""
+    store = open_store(sample_store)
+    assert len(store.read_layer("runs")) >= 1
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        del store
+        gc.collect()  # the store and its queries refer to each other
+    assert [str(w.message) for w in seen if issubclass(w.category, ResourceWarning)] == []
 
 
 def test_a_geopackage_store_keeps_its_files_beside_the_twin(sample_twin):
