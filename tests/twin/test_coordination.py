@@ -1,4 +1,5 @@
-"""Coordination of planned works: hand-computed cases, then the sample district."""
+"""Coordination of planned works: hand-computed cases, then the sample district in each
+store (GeoPackage and PostGIS)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from datetime import date
 
 import geopandas as gpd
 import numpy as np
+import pyogrio
 import pytest
 import shapely
 from click.testing import CliRunner
@@ -327,7 +329,7 @@ def test_every_moratorium_and_coordination_rule_is_a_city_setting():
             assert rules[name].unit == "years", name
 
 
-def test_dig_coordinate_prints_clusters_and_conflicts(sample_twin, tmp_path):
+def test_dig_coordinate_prints_clusters_and_conflicts(sample_store, tmp_path):
     b = {"y": 1.0, "trench_width_m": 0.8, "trench_depth_m": 1.5}
     path = tmp_path / "works.geojson"
     _frame(
@@ -338,7 +340,7 @@ def test_dig_coordinate_prints_clusters_and_conflicts(sample_twin, tmp_path):
             _work("C", "Gas", 0, 100, "2028-04-15", "2028-04-30"),
         ]
     ).to_file(path)
-    result = CliRunner().invoke(main, ["dig", "coordinate", str(sample_twin), str(path)])
+    result = CliRunner().invoke(main, ["dig", "coordinate", str(sample_store), str(path)])
     assert result.exit_code == 0, result.output
     # the deep pair of test_joint_trench_of_deep_works_has_sloped_walls
     assert "cluster 1: A, B (Kanal, Wasser), 2027-04-01 to 2027-07-31, 100 m shared, " in (
@@ -370,8 +372,10 @@ def _greedy(works, join, window):
     return [", ".join(ids[k] for k in members) for members in clusters if len(members) > 1]
 
 
-def test_sample_district(sample_twin):
-    model = twin.open(sample_twin)
+def test_sample_district(sample_store, sample_twin):
+    """The sample's works as each store gives them, against the rule applied one work at a
+    time to the works of the GeoPackage, read by pyogrio."""
+    model = twin.open(sample_store)
     works = model.layers["planned_works"]
     result = coordinate(
         works,
@@ -379,14 +383,15 @@ def test_sample_district(sample_twin):
         surface_works=model.layers["surface_works"],
     )
     assert len(result.clusters) >= 1
-    assert list(result.clusters["works"]) == _greedy(works, 10.0, 365)
+    given = pyogrio.read_dataframe(sample_twin, layer="planned_works")
+    assert list(result.clusters["works"]) == _greedy(given, 10.0, 365)
     spans = result.clusters["span_days"]
     start = np.array(result.clusters["start"], dtype="datetime64[D]")
     end = np.array(result.clusters["end"], dtype="datetime64[D]")
     assert ((end - start).astype(int) == spans).all() and (spans <= 365).all()
     assert not _pairs(result.pairs) & _pairs(result.sequencing)
     # every sequencing pair names the earlier work first
-    when = dict(zip(works["work_id"], works["start"], strict=True))
+    when = dict(zip(given["work_id"], given["start"], strict=True))
     for a, b in _pairs(result.sequencing):
         assert (when[a], a) < (when[b], b)
     assert np.allclose(

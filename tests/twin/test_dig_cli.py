@@ -1,5 +1,5 @@
 """``twin dig`` end to end on the sample district, with its reports; the exit codes of
-``twin dig check`` in real processes."""
+``twin dig check`` in real processes; each on a twin in a GeoPackage and in PostGIS."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from pathlib import Path
 
 import geopandas as gpd
 import imageio.v3 as iio
+import pyogrio
 import pytest
 import shapely
 from click.testing import CliRunner
 
-import twin
 from tests.conftest import ROOT
 from tests.twin.test_trench import line, model, pipe
 from twin.cli import main
@@ -23,18 +23,19 @@ from twin.store import write
 
 
 def _trench_file(sample_twin, tmp_path):
-    model_ = twin.open(sample_twin)
-    u = model_.layers["utilities"]
+    """A trench 1.5 m beside the sample's first water main in service (read from the
+    GeoPackage by pyogrio), in WGS 84."""
+    u = pyogrio.read_dataframe(sample_twin, layer="utilities")
     main_line = u[(u["network"] == "water") & (u["status"] == "in_service")].geometry.iloc[0]
     axis = shapely.offset_curve(main_line, 1.5)
     path = tmp_path / "trench.geojson"
-    gpd.GeoDataFrame({"trench_id": ["T-1"]}, geometry=[axis], crs=model_.crs).to_crs(
+    gpd.GeoDataFrame({"trench_id": ["T-1"]}, geometry=[axis], crs=u.crs).to_crs(
         "EPSG:4326"
     ).to_file(path)
     return path
 
 
-def test_dig_check_prints_verdict_and_writes_reports(sample_twin, tmp_path):
+def test_dig_check_prints_verdict_and_writes_reports(sample_store, sample_twin, tmp_path):
     # The trench, sent in WGS 84, runs 1.5 m beside a water main: 1.5 - 0.3 - 0.15 = 1.05 m
     # at most from the bottom edge, and the transformation to MGI (1.5 m) alone makes the
     # main's position uncertain by more: it may lie inside, the verdict is RED, exit code 2.
@@ -43,7 +44,7 @@ def test_dig_check_prints_verdict_and_writes_reports(sample_twin, tmp_path):
     args = [
         "dig",
         "check",
-        str(sample_twin),
+        str(sample_store),
         str(trench),
         "--width",
         "0.6",
@@ -78,19 +79,19 @@ def test_dig_check_prints_verdict_and_writes_reports(sample_twin, tmp_path):
     assert json.loads(result.output)[0]["status"] == "red"
 
 
-def test_dig_check_bad_trench_is_a_message(sample_twin, tmp_path):
+def test_dig_check_bad_trench_is_a_message(sample_store, tmp_path):
     path = tmp_path / "bad.geojson"
     gpd.GeoDataFrame(
         geometry=[shapely.LineString([(14.0, 47.5), (14.001, 47.5)])], crs="EPSG:4326"
     ).to_file(path)
-    result = CliRunner().invoke(main, ["dig", "check", str(sample_twin), str(path)])
+    result = CliRunner().invoke(main, ["dig", "check", str(sample_store), str(path)])
     assert result.exit_code == 3
     assert "outside the twin" in result.output and "Traceback" not in result.output
 
 
-def test_dig_coordinate(sample_twin, tmp_path):
+def test_dig_coordinate(sample_store, tmp_path):
     out = tmp_path / "coord"
-    result = CliRunner().invoke(main, ["dig", "coordinate", str(sample_twin), "--out", str(out)])
+    result = CliRunner().invoke(main, ["dig", "coordinate", str(sample_store), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "cluster(s) to combine" in result.output
     data = json.loads((out / "coordination.json").read_text())
@@ -101,13 +102,17 @@ def test_dig_coordinate(sample_twin, tmp_path):
 # --- exit codes, in real processes ----------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def crossing_twin(tmp_path_factory) -> Path:
+@pytest.fixture(scope="module", params=["gpkg", "postgis"])
+def crossing_twin(request, tmp_path_factory) -> Path | str:
     """A flat twin (tests/twin/test_trench.py) with one water main along x = 50, 1.65 m cover
-    measured to ± 0.1 m, and nothing else."""
+    measured to ± 0.1 m, and nothing else; in a GeoPackage, or in a schema of PostGIS."""
     folder = tmp_path_factory.mktemp("crossing")
     main_line = pipe("W1", "water", line(50, 5, 50, 95), 1.65)
-    return write(model(folder, utilities=[main_line]), folder / "city.gpkg")
+    where = folder / "city.gpkg"
+    if request.param == "postgis":
+        cluster = request.getfixturevalue("postgis")
+        where = cluster.url(request.getfixturevalue("postgis_db"), schema="crossing")
+    return write(model(folder, utilities=[main_line]), where)
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:

@@ -1,5 +1,6 @@
 """Buildings per parcel: the analysis on hand-made parcels, and the ``parcel-buildings``
-process over a twin written with them (its bbox, its service area, its refusals)."""
+process over a twin written with them, in a GeoPackage and in PostGIS (its bbox, its service
+area, its refusals)."""
 
 from __future__ import annotations
 
@@ -73,9 +74,10 @@ def test_parcel_buildings_counts_shares_and_leaves_missing_heights_missing():
 
 
 @pytest.fixture
-def parcels_twin(tmp_path):
+def parcels_twin(new_twin):
+    """A twin of the parcels and buildings above, in a GeoPackage or a PostGIS schema."""
     model = CityModel(crs=CRS, layers={"buildings": _buildings(), "parcels": _parcels()})
-    return write(model, tmp_path / "city.gpkg")
+    return write(model, new_twin)
 
 
 def test_the_process_summarises_the_parcels_its_bbox_meets(parcels_twin):

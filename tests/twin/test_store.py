@@ -1,12 +1,18 @@
-"""The GeoPackage store: exact round trips, atomic writes, clear errors, and each method of
-the store protocol checked against an independent reading (pyogrio, sqlite3, shapely)."""
+"""The stores: exact round trips, atomic writes, clear errors, and each method of the store
+protocol checked against an independent reading (pyogrio, sqlite3, shapely, rasterio of the
+GeoPackage the PostGIS twin was copied from). What applies to both backends runs on both
+(``sample_store``, ``new_twin``); file paths, the R-tree's float32 bounds and edits through
+SQLite are the GeoPackage's own. The PostGIS store's own: tests/twin/test_store_postgis.py.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import shutil
 import sqlite3
+import warnings
 
 import geopandas as gpd
 import numpy as np
@@ -17,13 +23,15 @@ import pytest
 import rasterio
 import shapely
 from affine import Affine
+from click.testing import CliRunner
 from geopandas.testing import assert_geodataframe_equal
 
 import twin
 from twin.api.cql import parse
+from twin.cli import main
 from twin.errors import InputError, StoreError
 from twin.model import CityModel, layer_columns
-from twin.store import files, open_store, write
+from twin.store import files, is_database, open_store, write
 from twin.store.base import Selection, Store
 from twin.terrain import Terrain
 
@@ -56,9 +64,9 @@ def _model() -> CityModel:
     )
 
 
-def test_round_trip_is_exact(tmp_path):
+def test_round_trip_is_exact(new_twin):
     model = _model()
-    path = write(model, tmp_path / "city.gpkg")
+    path = write(model, new_twin)
     back = twin.open(path)
     assert back.crs == model.crs
     assert back.metadata == model.metadata
@@ -152,9 +160,10 @@ def test_open_errors_name_the_file(tmp_path):
         twin.open(tmp_path / "city.shp")
 
 
-def test_mesh_cache_is_used_and_never_stale(sample_twin, tmp_path):
-    path = write(twin.open(sample_twin), tmp_path / "city.gpkg")
-    cache = tmp_path / "city.mesh-1.2.npz"
+def test_mesh_cache_is_used_and_never_stale(sample_twin, new_twin):
+    path = write(twin.open(sample_twin), new_twin)
+    # beside a GeoPackage; in the local cache folder for a database twin
+    cache = open_store(path).cache_path("mesh-1.2.npz")
     assert not cache.exists()
     built = twin.open(path).mesh("1.2")
     assert cache.exists()
@@ -173,24 +182,56 @@ def test_mesh_cache_is_used_and_never_stale(sample_twin, tmp_path):
     assert len(twin.open(path).mesh("1.2").triangles) < len(built.triangles)
 
 
-def test_features_within_a_box_are_read_through_the_index(sample_twin):
-    """``model.layers.within`` reads the features meeting a box through the GeoPackage's
-    R-tree before the layer is loaded, and gives the same rows as filtering it in memory."""
-    import shapely
-
-    bounds = (524600.0, 165450.0, 524700.0, 165550.0)
-    first = twin.open(sample_twin).layers.within("utilities", bounds)
+def test_validate_rewrites_the_twin_and_refreshes_its_mesh_cache(sample_twin, new_twin):
+    """``twin validate`` rewrites the twin in its store, with the codes of a broken solid,
+    and keeps the meshes the store's cache held (files beside a GeoPackage, the local cache
+    folder of a database twin) for the new version of the twin."""
     model = twin.open(sample_twin)
-    lines = model.layers["utilities"]
+    lod12 = model.layers["lod12"]
+    row = int(np.flatnonzero(lod12.geometry.notna().to_numpy())[0])
+    # without its first face (the ground) the solid is open: val3dity's 302
+    broken = shapely.MultiPolygon(list(lod12.geometry.iloc[row].geoms)[1:])
+    lod12.loc[lod12.index[row], "geometry"] = broken
+    path = write(model, new_twin)
+    store = open_store(path)
+    twin.open(path).mesh("1.2")  # built and kept for this version of the twin
+    before = store.token()
+    assert store.mesh_cache().load("1.2") is not None
+
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 1, result.output
+    bid = lod12["building_id"].iloc[row]
+    assert f"{bid}: 302 SHELL_NOT_CLOSED" in result.output
+    assert store.token() != before
+    validity = twin.open(path).layers["lod12"]["validity"]
+    assert validity.iloc[row] == "302" and validity.drop(index=row).isna().all()
+    kept = store.mesh_cache().load("1.2")  # refreshed for the rewritten twin
+    assert kept is not None
+    fresh = twin.open(path)
+    fresh.layers["building_surfaces"] = fresh.layers["building_surfaces"]  # not the cache's
+    built = fresh.mesh("1.2")
+    np.testing.assert_array_equal(kept.vertices, built.vertices)
+    np.testing.assert_array_equal(kept.triangles, built.triangles)
+
+
+def test_features_within_a_box_are_read_through_the_index(sample_store, sample_twin):
+    """``model.layers.within`` reads the features meeting a box through the store's spatial
+    index (the GeoPackage's R-tree, PostGIS's GiST) before the layer is loaded, and gives
+    the rows pyogrio's whole layer gives filtered by shapely."""
+    bounds = (524600.0, 165450.0, 524700.0, 165550.0)
+    lines = pyogrio.read_dataframe(sample_twin, layer="utilities")
     meeting = lines[shapely.intersects(lines.geometry.to_numpy(), shapely.box(*bounds))]
+    first = twin.open(sample_store).layers.within("utilities", bounds)
+    model = twin.open(sample_store)
     assert 0 < len(first) < len(lines)
     assert sorted(first["utility_id"]) == sorted(meeting["utility_id"])
+    assert len(model.layers["utilities"]) == len(lines)  # loaded whole now
     assert first.crs == model.crs  # the exact CRS, as a whole layer has it
-    again = model.layers.within("utilities", bounds)  # loaded now: filtered in memory
+    again = model.layers.within("utilities", bounds)  # filtered in memory
     assert sorted(again["utility_id"]) == sorted(meeting["utility_id"])
 
 
-# -- the Store protocol, GeoPackage backend: each answer checked against pyogrio and sqlite3 --
+# -- the Store protocol: each answer checked against pyogrio, sqlite3 and rasterio ------------
 
 
 def _sqlite(path, sql: str) -> list[tuple]:
@@ -198,17 +239,23 @@ def _sqlite(path, sql: str) -> list[tuple]:
         return db.execute(sql).fetchall()
 
 
-def test_open_store_gives_a_store_that_describes_the_twin(sample_twin):
-    store = open_store(sample_twin)
-    assert isinstance(store, Store) and store.location == sample_twin
+def test_open_store_gives_a_store_that_describes_the_twin(sample_store, sample_twin):
+    store = open_store(sample_store)
+    assert isinstance(store, Store)
     stored = dict(_sqlite(sample_twin, "SELECT key, value FROM twin_metadata"))
     assert store.crs == pyproj.CRS.from_wkt(json.loads(stored["crs"]))
     # the metadata without the CRS and the raster files, which the store names itself
     expected = {k: json.loads(v) for k, v in stored.items() if k not in ("crs", "terrain")}
     assert store.metadata() == expected
-    assert store.terrain_path() == sample_twin.with_suffix(".dtm.tif")
+    with rasterio.open(sample_twin.with_suffix(".dtm.tif")) as given:
+        with rasterio.open(store.terrain_path()) as dtm:
+            assert (dtm.crs, dtm.transform, dtm.nodata) == (
+                given.crs,
+                given.transform,
+                given.nodata,
+            )
+            np.testing.assert_array_equal(dtm.read(1), given.read(1))
     assert store.ortho_path() is None  # the sample district is built without an orthophoto
-    assert store.cache_path("mesh-1.2.npz") == sample_twin.with_name("city.mesh-1.2.npz")
 
     layers = store.layers()
     listed = {str(n): t for n, t in pyogrio.list_layers(sample_twin) if n != "twin_metadata"}
@@ -226,6 +273,9 @@ def test_open_store_gives_a_store_that_describes_the_twin(sample_twin):
             exact = shapely.total_bounds(
                 pyogrio.read_dataframe(sample_twin, layer=name).geometry.to_numpy()
             )
+            if is_database(sample_store):  # PostGIS measures the extent in double precision
+                assert info.bounds == tuple(exact.tolist()), name
+                continue
             # the R-tree's float32 rounds outward: at x = 524,949 one float32 step is 1/32 m
             lower, upper = np.asarray(info.bounds[:2]), np.asarray(info.bounds[2:])
             assert (lower <= exact[:2]).all() and (exact[:2] - lower < 1 / 16).all()
@@ -236,8 +286,27 @@ def test_open_store_gives_a_store_that_describes_the_twin(sample_twin):
     assert not store.aligned("buildings", "building_surfaces")
 
 
-def test_read_layer_by_box_ids_columns_and_values(sample_twin):
+def test_a_store_let_go_leaves_no_connection_open(sample_store):
+    """A reader lets a store go (a server's store of a twin since rebuilt, a command's at its
+    end): whatever it had open is closed with it, never left to a warning of the driver's."""
+    store = open_store(sample_store)
+    assert len(store.read_layer("runs")) >= 1
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        del store
+        gc.collect()  # the store and its queries refer to each other
+    assert [str(w.message) for w in seen if issubclass(w.category, ResourceWarning)] == []
+
+
+def test_a_geopackage_store_keeps_its_files_beside_the_twin(sample_twin):
     store = open_store(sample_twin)
+    assert store.location == sample_twin
+    assert store.terrain_path() == sample_twin.with_suffix(".dtm.tif")
+    assert store.cache_path("mesh-1.2.npz") == sample_twin.with_name("city.mesh-1.2.npz")
+
+
+def test_read_layer_by_box_ids_columns_and_values(sample_store, sample_twin):
+    store = open_store(sample_store)
     whole = pyogrio.read_dataframe(sample_twin, layer="buildings", fid_as_index=True)
     box = (524500.0, 165350.0, 524700.0, 165550.0)
     inside = whole[shapely.intersects(whole.geometry.to_numpy(), shapely.box(*box))]
@@ -264,8 +333,8 @@ def test_read_layer_by_box_ids_columns_and_values(sample_twin):
         store.read_layer("buildings", columns=["colour"])
 
 
-def test_pages_select_sort_and_count_as_an_independent_reading_does(sample_twin):
-    store = open_store(sample_twin)
+def test_pages_select_sort_and_count_as_an_independent_reading_does(sample_store, sample_twin):
+    store = open_store(sample_store)
     whole = pyogrio.read_dataframe(sample_twin, layer="buildings", fid_as_index=True)
     box = shapely.box(524500.0, 165350.0, 524700.0, 165550.0)
     high = whole[shapely.intersects(whole.geometry.to_numpy(), box) & (whole["height"] > 10)]
@@ -347,11 +416,11 @@ def test_open_store_errors_and_files(tmp_path):
     ]
 
 
-def test_a_few_columns_of_a_layer_are_read_without_its_geometry(sample_twin):
+def test_a_few_columns_of_a_layer_are_read_without_its_geometry(sample_store, sample_twin):
     """What an export asks of the LoD layers: their columns, not their solids; read alone
     from the store, or taken from the loaded layer, with the same values as pyogrio reads."""
     expected = pyogrio.read_dataframe(sample_twin, layer="lod12", read_geometry=False)
-    model = twin.open(sample_twin)
+    model = twin.open(sample_store)
     alone = layer_columns(model.layers, "lod12", ["building_id", "lod", "no_such_column"])
     assert "lod12" not in model.layers._frames  # read alone: the layer was not loaded
     assert list(alone.columns) == ["building_id", "lod"]

@@ -6,13 +6,21 @@ at offset o from its axis lie o - 0.3 m from the bottom's edge. The expected val
 out in the comments from the rules (twin/analysis/excavation_rules.toml): clearances 0.4 m
 across and 0.2 m below, 1.0 m to long-distance mains, position uncertainty 0.1 m (measured),
 0.5 m (design), 1.0 m (plans or unknown), walls sloped at 45° in the default non-cohesive soil
-deeper than 1.25 m. Trees, limits, soils and data quality: tests/twin/test_trench_rules.py.
+deeper than 1.25 m. The same cases through a twin written to a GeoPackage and to PostGIS,
+and the ``trench-check`` process's index of a rebuilt or edited twin, at the end. Trees,
+limits, soils and data quality: tests/twin/test_trench_rules.py.
 """
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+from pathlib import Path
+
 import geopandas as gpd
 import numpy as np
+import psycopg
+import pyogrio
 import pyproj
 import pytest
 import rasterio
@@ -23,6 +31,9 @@ import twin
 from twin.analysis.trench import ExcavationIndex, check_trench
 from twin.errors import InputError
 from twin.model import CityModel
+from twin.processes.trench import index_for
+from twin.store import is_database, write
+from twin.store.postgis import Database
 from twin.terrain import Terrain
 
 CRS = pyproj.CRS("EPSG:31258+5778")
@@ -249,24 +260,27 @@ def test_an_old_measured_line_is_not_weak_data(tmp_path):
     assert not result.data_quality["weak"] and result.status == "green"
 
 
+#: a public road west of x = 50 and a private parcel east of it
+PARCELS = [
+    {
+        "kg": "72127",
+        "gst": "100/1",
+        "land_use": "road",
+        "public": True,
+        "geometry": shapely.box(X0, Y0, X0 + 50, Y0 + 100),
+    },
+    {
+        "kg": "72127",
+        "gst": ".12",
+        "land_use": "building",
+        "public": False,
+        "geometry": shapely.box(X0 + 50, Y0, X0 + 100, Y0 + 100),
+    },
+]
+
+
 def test_volume_with_sloped_ends_parcels_and_support(tmp_path):
-    parcels = [
-        {
-            "kg": "72127",
-            "gst": "100/1",
-            "land_use": "road",
-            "public": True,
-            "geometry": shapely.box(X0, Y0, X0 + 50, Y0 + 100),
-        },
-        {
-            "kg": "72127",
-            "gst": ".12",
-            "land_use": "building",
-            "public": False,
-            "geometry": shapely.box(X0 + 50, Y0, X0 + 100, Y0 + 100),
-        },
-    ]
-    index = index_of(tmp_path, parcels=parcels)
+    index = index_of(tmp_path, parcels=PARCELS)
     shallow = check_trench(index, TRENCH, width=0.6, depth=1.0)
     assert shallow.support == "none needed"
     assert shallow.volume == pytest.approx(0.6 * 1.0 * 80)  # 48 m³, vertical walls
@@ -328,8 +342,9 @@ def test_bad_trenches_are_refused(tmp_path, geometry, kwargs, message):
         check_trench(index_of(tmp_path), geometry, **options)
 
 
-def test_sample_street_trench(sample_twin):
-    """A trench 0.5 m beside a water main of the sample district, 1.8 m deep.
+def test_sample_street_trench(sample_store, sample_twin):
+    """A trench 0.5 m beside a water main of the sample district, 1.8 m deep, checked
+    against the twin in each store (the main chosen from the GeoPackage, read by pyogrio).
 
     The main's cover is at most 1.8 m (ingest/synthetic/networks.py: 1.3 to 1.8 m; unknown, the
     typical 0.8 to 1.6 m), its top at most 1.8 - 0.1 = 1.7 m: above the trench bottom. There
@@ -338,9 +353,8 @@ def test_sample_street_trench(sample_twin):
     smallest position uncertainty (0.1 m): it may lie inside the excavation whatever its
     depth source, and the trench is red.
     """
-    model_ = twin.open(sample_twin)
-    index = ExcavationIndex.from_model(model_)
-    water = model_.layers["utilities"]
+    index = ExcavationIndex.from_model(twin.open(sample_store))
+    water = pyogrio.read_dataframe(sample_twin, layer="utilities")
     main = water[(water["network"] == "water") & (water["status"] == "in_service")].iloc[0]
     axis = shapely.offset_curve(main.geometry, 0.5)
     result = check_trench(index, axis, width=0.6, depth=1.8, trench_id="street")
@@ -370,3 +384,88 @@ def test_sample_street_trench(sample_twin):
     assert set(trees["stem_from"]) <= {"measured circumference"}
     no_crown = trees["root_zone_from"] != "crown"
     assert (trees.loc[no_crown, "root_zone_from"] == "estimated from trunk circumference").all()
+
+
+# -- through a store -------------------------------------------------------------------------
+
+
+def test_a_stored_twin_gives_the_findings_worked_out_by_hand(tmp_path, new_twin):
+    """The cases above, written to a store and read back: the attributes the rules read
+    (booleans, missing depths, the operator's strip) and the terrain come back as given."""
+    lines = [
+        pipe("W1", "water", line(50, 20, 50, 80), 1.65),
+        pipe("G1", "gas", parallel(-1.3), 1.0, dia=200.0, function="transmission"),
+        pipe("G2", "gas", line(10, 48.7, 50, 48.7), 1.0, dia=200.0, long_distance_main=True),
+        pipe("G3", "gas", parallel(1.3), 1.0, dia=200.0, protection_strip_m=2.0),
+        pipe("T1", "telecom", line(30, 20, 30, 80), np.nan, "unknown", np.nan, np.nan),
+    ]
+    written = write(model(tmp_path, utilities=lines, parcels=PARCELS), new_twin)
+    index = ExcavationIndex.from_model(twin.open(written))
+    result = check_trench(index, TRENCH, width=0.6, depth=1.5)
+    rows = rows_of(result)
+    # W1 crosses with its top at 1.65 - 0.1 = 1.55 m: 0.05 m below the 1.5 m bottom
+    assert rows.loc["W1", "vertical_clearance_m"] == pytest.approx(0.05)
+    assert rows.loc["W1", "severity"] == "critical"
+    # The DN 200 gas mains 1.3 m beside the axis, top at 1.0 - 0.1 = 0.9 m: there the 45°
+    # wall reaches 1.5 - 0.9 = 0.6 m beyond the bottom edge, so the pipe wall lies
+    # 1.3 - 0.3 - 0.1 - 0.6 = 0.3 m from it: more than its 0.1 m uncertainty, less than
+    # 1.0 + 0.1 m (a long-distance main, by function or by flag) or 2.0 + 0.1 m (the
+    # operator's strip): warnings
+    for uid, rule in (
+        ("G1", "clearance.long_distance_main"),
+        ("G2", "clearance.long_distance_main"),
+        ("G3", "protection_strip_m (operator)"),
+    ):
+        assert rows.loc[uid, "horizontal_clearance_m"] == pytest.approx(0.3), uid
+        assert (rows.loc[uid, "severity"], rows.loc[uid, "rule"]) == ("warning", rule), uid
+    assert not rows.loc["G3", "long_distance_main"]
+    # T1's depth unknown: the typical 0.6 to 1.0 m of a telecom cable, inside the excavation
+    assert rows.loc["T1", "severity"] == "critical" and rows.loc["T1", "inside_excavation"]
+    assert result.data_quality["lines_unknown_depth"] == ["T1"]
+    # Walls at 45° from 1.5 m deep: r = 1.5 m. V = d (bL + r (b + L) + 4/3 r²)
+    # = 1.5 (48 + 1.5 × 80.6 + 3) = 257.85 m³; opened 3.6 m wide along 80 + 2 × 1.5 m
+    assert result.volume == pytest.approx(257.85)
+    assert result.surface_area == pytest.approx(3.6 * 83)  # the flat 445 m terrain: 2D = 3D
+    # The works, 3.6 + 2 × 0.5 = 4.6 m wide, from x = 10 - 1.5 - 0.5 = 8 to 92, split at
+    # x = 50: 4.6 × 42 = 193.2 m² on each parcel, the public road and the private one
+    parcels = result.parcels.set_index("gst")
+    assert parcels["area_m2"].to_dict() == pytest.approx({"100/1": 193.2, ".12": 193.2})
+    assert parcels.loc["100/1", "ownership"] == "public road or space"
+    assert parcels.loc[".12", "ownership"] == "private: consent needed"
+    assert result.status == "red"
+
+
+def _delete_line(where: Path | str, utility_id: str) -> None:
+    """Delete one line of the twin in place, as a desktop GIS saving an edit does."""
+    if is_database(where):
+        db = Database.parse(str(where))
+        with psycopg.connect(db.dsn, autocommit=True) as conn:
+            conn.execute(f"DELETE FROM {db.table('utilities')} WHERE utility_id = %s", [utility_id])
+        return
+    with contextlib.closing(sqlite3.connect(where)) as conn:
+        conn.execute("DELETE FROM utilities WHERE utility_id = ?", [utility_id])
+        conn.commit()
+
+
+def test_the_process_index_follows_a_rebuilt_or_edited_twin(tmp_path, new_twin):
+    """``trench-check`` builds the index of a twin once and keeps it while the store's
+    change token stays; a rebuilt twin (a new GeoPackage file, a new PostGIS schema) and one
+    edited in place each get a new index, and a trench is checked against the new lines."""
+    w1 = pipe("W1", "water", line(50, 20, 50, 80), 1.65)
+    w2 = pipe("W2", "water", line(70, 20, 70, 80), 1.65)
+    where = write(model(tmp_path, utilities=[w1]), new_twin)
+    first = index_for(where)
+    assert index_for(where) is first  # the same twin: the index is not built again
+    assert first.utilities["utility_id"].tolist() == ["W1"]
+    write(model(tmp_path, utilities=[w1, w2]), where)
+    rebuilt = index_for(where)
+    assert rebuilt is not first
+    assert sorted(rebuilt.utilities["utility_id"]) == ["W1", "W2"]
+    assert index_for(where) is rebuilt
+    _delete_line(where, "W1")
+    edited = index_for(where)
+    assert edited.utilities["utility_id"].tolist() == ["W2"]
+    # across W2 only now, its top 1.55 m above a 1.8 m bottom: inside
+    result = check_trench(edited, TRENCH, width=0.6, depth=1.8)
+    assert rows_of(result).index.tolist() == ["W2"]
+    assert rows_of(result).loc["W2", "inside_excavation"]

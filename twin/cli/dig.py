@@ -15,7 +15,7 @@ import shapely
 import twin
 from twin.analysis.records import to_json
 from twin.analysis.section import SOILS
-from twin.cli.options import Quantity
+from twin.cli.options import Quantity, TwinLocation
 from twin.cli.plugins import renderer
 from twin.errors import InputError, TwinError, TwinWarning
 
@@ -77,7 +77,7 @@ class VerdictCommand(click.Command):
 
 
 @dig.command(cls=VerdictCommand)
-@click.argument("twin_path", metavar="TWIN", type=click.Path(exists=True, path_type=Path))
+@click.argument("twin_path", metavar="TWIN", type=TwinLocation(exists=True))
 @click.argument("trench_file", metavar="TRENCH", type=click.Path(exists=True, path_type=Path))
 @click.option("--width", type=METRES, default=0.6, show_default=True, help="Bottom width (m).")
 @click.option("--depth", type=METRES, default=1.2, show_default=True, help="Depth (m).")
@@ -114,7 +114,8 @@ class VerdictCommand(click.Command):
 def check(
     ctx, twin_path, trench_file, width, depth, method, support, soil, rules, crs, out, as_json
 ):
-    """Check the trench(es) in TRENCH (LineString centrelines) against the twin TWIN.
+    """Check the trench(es) in TRENCH (LineString centrelines) against the twin TWIN (a
+    GeoPackage, or postgresql://user@host/db?schema=twin).
 
     Feature properties trench_id, width_m, depth_m and soil override the options per trench;
     start and end give the planned works period (printed on the plans and enquiries).
@@ -232,7 +233,7 @@ def _number(props: dict, name: str, default: float, where: str) -> float:
 
 
 @dig.command()
-@click.argument("twin_path", metavar="TWIN", type=click.Path(exists=True, path_type=Path))
+@click.argument("twin_path", metavar="TWIN", type=TwinLocation(exists=True))
 @click.argument(
     "works_file", metavar="[WORKS]", required=False, type=click.Path(exists=True, path_type=Path)
 )
@@ -249,16 +250,19 @@ def _number(props: dict, name: str, default: float, where: str) -> float:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
 def coordinate(twin_path, works_file, layer, rules, out, as_json):
-    """Coordinate planned works: the twin's own, or those in WORKS."""
+    """Coordinate planned works: the twin TWIN's own (a GeoPackage, or
+    postgresql://user@host/db?schema=twin), or those in WORKS."""
     from twin.analysis.coordination import coordinate as run
     from twin.analysis.rules import Rules
     from twin.outputs import REPORTS, check_output, twin_files
+    from twin.store import open_store
     from twin.vector import read_layer
 
     if out is not None:
         inputs = [*twin_files(twin_path), works_file, rules]
         check_output(out, REPORTS, inputs=inputs, option="--out")
-    model = twin.open(twin_path)
+    store = open_store(twin_path)
+    model = store.read_model()
     if works_file is not None:
         works = read_layer(works_file, layer=layer, target=model.crs, what="planned works")
     else:
@@ -275,7 +279,8 @@ def coordinate(twin_path, works_file, layer, rules, out, as_json):
     except InputError as exc:
         # the message names the layer ("planned works ...", "surface works ..."): add its file
         given = works_file is not None and str(exc).startswith("planned works")
-        raise InputError(f"{works_file if given else twin_path}: {exc}") from exc
+        # the store names a database without its password
+        raise InputError(f"{works_file if given else store.location}: {exc}") from exc
     if out is not None:
         from twin.analysis.report import write_coordination_report  # matplotlib: only here
 

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import click
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from twin.cli.options import TwinLocation
 from twin.layers import LOD_LAYERS
 from twin.model import CityModel
 from twin.outputs import TWIN, check_output
-from twin.store import open_store, read, write
+from twin.store import Location, is_database, open_store, read, write
 from twin.validity import check_faces, names, repair_surfaces, surface_rows
 
 #: column of a LoD layer with the codes a reader found in the source file and repaired while
@@ -23,16 +23,18 @@ SOURCE_CODES = "source_validity"
 
 
 @click.command()
-@click.argument("twin_path", metavar="TWIN", type=click.Path(exists=True, path_type=Path))
+@click.argument("twin_path", metavar="TWIN", type=TwinLocation(exists=True))
 @click.option("--json", "as_json", is_flag=True, help="Print the per-building report as JSON.")
-def validate(twin_path: Path, as_json: bool) -> None:
-    """Check the solids of TWIN, repair simple cases and store the codes per building and LoD.
+def validate(twin_path: Location, as_json: bool) -> None:
+    """Check the solids of TWIN (a GeoPackage, or postgresql://user@host/db?schema=twin),
+    repair simple cases and store the codes per building and LoD.
 
     The repaired faces replace the buildings' rows in building_surfaces, which the exports
     read. Exits with status 1 when any solid stays invalid.
     """
     model = read(twin_path)
-    check_output(twin_path, TWIN, option="TWIN")  # rewritten in place: its folder must take it
+    if not is_database(twin_path):  # rewritten in place: its folder must take it
+        check_output(twin_path, TWIN, option="TWIN")
     report: dict[str, dict[str, list[str]]] = {}
     summary = {}
     for lod, layer in LOD_LAYERS.items():
@@ -104,8 +106,9 @@ def _shells(model: CityModel, frame: pd.DataFrame, lod: str) -> NDArray[np.int64
     return np.where(face_row >= 0, shell[face_row], 0)
 
 
-def _refresh_meshes(model: CityModel, twin_path: Path) -> None:
-    """Rebuild the mesh caches beside the rewritten twin that its old version had."""
+def _refresh_meshes(model: CityModel, twin_path: Location) -> None:
+    """Rebuild the meshes of the rewritten twin that its store's cache held for the old
+    version (files beside a GeoPackage, the local cache folder of a database twin)."""
     if "building_surfaces" not in model.layers:
         return
     lods = np.unique(model.layers["building_surfaces"]["lod"].dropna().to_numpy(dtype=str))

@@ -3,7 +3,6 @@ and moratoria of :func:`twin.analysis.coordination.coordinate` out."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -12,7 +11,7 @@ import shapely
 from twin.analysis.coordination import coordinate
 from twin.analysis.rules import Rule, Rules
 from twin.processes.process import Process
-from twin.store import read
+from twin.store import Location, read
 
 #: the largest join distance (m) a request may give: works a kilometre apart share no trench
 MAX_JOIN_DISTANCE = 1000.0
@@ -20,7 +19,7 @@ MAX_JOIN_DISTANCE = 1000.0
 MAX_WINDOW_DAYS = 3650
 
 
-def execute(twin_path: Path, inputs: dict[str, Any], /, *, area=None) -> dict[str, Any]:
+def execute(twin_path: Location, inputs: dict[str, Any], /, *, area=None) -> dict[str, Any]:
     """The ``works-coordination`` process over the twin's planned works."""
     model = read(twin_path)
 

@@ -67,7 +67,7 @@ class JobRunner:
     def submit(
         self,
         process: Process,
-        twin_path: Path,
+        twin_path: Path | str,
         inputs: dict[str, Any],
         /,
         *,
@@ -92,7 +92,7 @@ class JobRunner:
         self._pool.submit(self._run, job, process, twin_path, inputs, area)
         return job
 
-    def _run(self, job: Job, process: Process, path: Path, inputs: dict, area) -> None:
+    def _run(self, job: Job, process: Process, path: Path | str, inputs: dict, area) -> None:
         job.status, job.started = "running", datetime.now(UTC).isoformat()
         self._store(job)
         result = None

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,13 +12,13 @@ from twin.analysis.parcels import parcel_buildings
 from twin.analysis.records import to_records
 from twin.errors import InputError
 from twin.processes.process import Process
-from twin.store import read
+from twin.store import Location, read
 
 #: the largest area (m²) summarised in one run
 MAX_AREA = 4e6
 
 
-def execute(twin_path: Path, inputs: dict[str, Any], /, *, area=None) -> dict[str, Any]:
+def execute(twin_path: Location, inputs: dict[str, Any], /, *, area=None) -> dict[str, Any]:
     """The parcels that meet ``bbox`` (``[minx, miny, maxx, maxy]`` in the project CRS, at
     most :data:`MAX_AREA`, and within ``area`` when the caller is limited to one), with the
     buildings on them."""

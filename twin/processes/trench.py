@@ -9,7 +9,6 @@ against one index; a rebuilt twin gets a new one.
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,7 +21,7 @@ from twin.analysis.trench import MAX_SIZE_M, ExcavationIndex, check_trench
 from twin.crs import transform_geometry
 from twin.errors import InputError
 from twin.processes.process import Process
-from twin.store import open_store
+from twin.store import Location, open_store
 from twin.store.base import Store
 
 #: a GeoJSON position: easting and northing (or longitude and latitude), maybe a height
@@ -95,7 +94,7 @@ INPUTS = {
 @functools.lru_cache(maxsize=4)
 def _store(location: str) -> Store:
     """The store of the twin at ``location``, opened once (asking its token is then a look
-    at the file, not a read)."""
+    at the file, or one small query of a database, not a read of the twin)."""
     return open_store(location)
 
 
@@ -111,7 +110,7 @@ def _cached_area_index(location: str, token: str, area: bytes) -> ExcavationInde
     return _cached_index(location, token).within(shapely.from_wkb(area))
 
 
-def index_for(twin_path: Path, /, *, area: shapely.Geometry | None = None) -> ExcavationIndex:
+def index_for(twin_path: Location, /, *, area: shapely.Geometry | None = None) -> ExcavationIndex:
     """The :class:`ExcavationIndex` of the twin at ``twin_path`` (of what meets ``area``, a
     service area, when given), cached between calls while the store's change token stays."""
     token = _store(str(twin_path)).token()
@@ -120,7 +119,7 @@ def index_for(twin_path: Path, /, *, area: shapely.Geometry | None = None) -> Ex
     return _cached_area_index(str(twin_path), token, shapely.to_wkb(area))
 
 
-def execute(twin_path: Path, inputs: dict[str, Any], /, *, area=None) -> dict[str, Any]:
+def execute(twin_path: Location, inputs: dict[str, Any], /, *, area=None) -> dict[str, Any]:
     """The ``trench-check`` process: a GeoJSON centreline in (CRS84 unless ``crs`` says).
 
     The inputs have passed their schemas (:data:`INPUTS`); what PROJ and GEOS still refuse

@@ -38,6 +38,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -83,6 +84,9 @@ OWN_TABLES = (
     "twin_building_versions",
     "twin_building_history",
 )
+#: seconds a raster of an older version of the twin stays in the local cache after a newer
+#: one is read (a reader holding a model of the older version may still open it)
+_RASTER_KEEP_S = 3600
 #: the raster names in ``twin_rasters``
 _RASTERS = {"terrain": "dtm", "ortho": "ortho"}
 #: PostgreSQL column type -> JSON type of LayerInfo.columns
@@ -537,7 +541,8 @@ class PostGISStore:
 
     Opening reads the metadata and the list of layers. Every query first reads the change
     token (the schema's object id, which a build replaces, and the count of edits made in
-    place): when it changed, the metadata and layers are read anew.
+    place): when it changed, the metadata and layers are read anew. Each thread queries on a
+    connection of its own; all of them are closed when the store is dropped.
 
     Parameters
     ----------
@@ -560,6 +565,7 @@ class PostGISStore:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[psycopg.Connection] = []
+        self._connections_lock = threading.Lock()  # not _lock: held while a query may connect
         # the threads' connections close with the store, or when it is collected
         self.close = weakref.finalize(self, _close_all, self._connections)
         self._state: tuple[int, int] | None = None
@@ -584,7 +590,8 @@ class PostGISStore:
                 self.database, options=f"-c statement_timeout={int(self.timeout * 1000)}"
             )
             self._local.conn = conn
-            with self._lock:
+            with self._connections_lock:
+                self._connections[:] = [c for c in self._connections if not c.closed]
                 self._connections.append(conn)
         return conn
 
@@ -714,8 +721,12 @@ class PostGISStore:
             )
             if not rows:
                 return None
+            # a reader of an older version may still open its file: those go after an hour
+            stale = time.time() - _RASTER_KEEP_S
             for old in path.parent.glob(f"{name}-*.tif"):
-                old.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    if old.stat().st_mtime < stale:
+                        old.unlink()
             with atomic(path) as tmp:
                 tmp.write_bytes(rows[0][0])
         return path
