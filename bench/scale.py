@@ -1,0 +1,97 @@
+"""Benchmark: `twin build` at growing sizes, into a GeoPackage and into PostGIS.
+
+For each size, generated sources (no LiDAR, no orthophoto: footprints, DTM, DSM, survey
+points, utilities, trees; ``bench/districts.py``, made once into the work folder) are built
+with ``twin build`` as a process, as a user runs it, once into ``twin-N.gpkg`` and, with
+``--postgis URL``, once into that database (a schema per size, ``scale_N``). Each build is
+timed end to end (start-up and the write included) with its peak resident memory (the
+build's process; a database server's own memory is not counted). Prints JSON, with the time
+per building so that growth can be read at a glance.
+
+    python bench/scale.py [--buildings 10000 100000] [--postgis URL] [--workdir build/bench]
+
+``tools/postgis.sh start`` gives a local server:
+``--postgis "postgresql://twin@127.0.0.1:5433/twin"``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from districts import sample_sources
+
+#: runs the build as its child and prints the child's peak RSS (kB) and CPU seconds: each
+#: build's own figures (a parent's RUSAGE_CHILDREN keeps the largest of all its children)
+_MEASURED = """
+import resource, subprocess, sys
+done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+sys.stderr.write(done.stderr)
+print(done.returncode, usage.ru_maxrss, usage.ru_utime + usage.ru_stime)
+"""
+
+
+def _build(sources: Path, output: str, /) -> dict:
+    """``twin build SOURCES -o OUTPUT -q`` in a fresh process: wall time, CPU, peak RSS."""
+    command = [sys.executable, "-m", "twin.cli", "build", str(sources), "-o", output, "-q"]
+    t = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURED, *command],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONSAFEPATH": "1"},
+    )
+    wall = time.perf_counter() - t
+    code, max_rss_kb, cpu_s = done.stdout.split()
+    if int(code):
+        raise SystemExit(f"twin build -o {output} failed:\n{done.stderr}")
+    return {
+        "wall_s": round(wall, 1),
+        "cpu_s": round(float(cpu_s), 1),
+        "peak_rss_mb": round(int(max_rss_kb) / 1024.0),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--buildings", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--postgis", metavar="URL", help="a database to build into as well")
+    parser.add_argument("--workdir", type=Path, default=Path("build/bench"))
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    runs = []
+    for n in sorted(args.buildings):
+        sources, generate_s = sample_sources(args.workdir, n, args.seed)
+        row: dict = {"buildings": n, "generate_s": generate_s and round(generate_s, 1)}
+        gpkg = args.workdir / f"scale-{n}.gpkg"
+        row["gpkg"] = _build(sources, str(gpkg))
+        if args.postgis:
+            sep = "&" if "?" in args.postgis else "?"
+            row["postgis"] = _build(sources, f"{args.postgis}{sep}schema=scale_{n}")
+        for store in ("gpkg", "postgis"):
+            if store in row:
+                row[store]["ms_per_building"] = round(1000 * row[store]["wall_s"] / n, 3)
+        runs.append(row)
+        print(json.dumps(row), file=sys.stderr)
+    print(
+        json.dumps(
+            {
+                "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+                "command": "twin build SOURCES -o OUTPUT -q (a process each)",
+                "runs": runs,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
