@@ -16,7 +16,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip uv
-	$(UV) -e '.[viewer,api]'
+	$(UV) -e '.[viewer,api,dask]'
 	touch $@
 
 # uv installs the wheels in parallel, with a progress line per download (pip took minutes)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -21,6 +22,7 @@ from tqdm import tqdm
 
 from ingest import cadastre, extents, survey
 from ingest.config import BuildConfig, Source
+from ingest.distributed import TILE_SIZE, cluster, roof_solids, roof_solids_tiled
 from ingest.extents import Extent
 from ingest.ground import Ground, raster_ground
 from ingest.issues import collected, note
@@ -29,9 +31,7 @@ from ingest.lidar.read import extent
 from ingest.lidar.stats import PointStats
 from ingest.lidar.trees import detect_trees, merge_trees
 from ingest.operators import read_operators, unlisted_operators
-from ingest.reconstruct import lod13
 from ingest.reconstruct.lod12 import dsm_roofs, lift
-from ingest.reconstruct.lod22 import reconstruct
 from ingest.reconstruct.solids import Solids, blocks
 from twin._version import __version__
 from twin.crs import horizontal, same_horizontal, vertical
@@ -81,6 +81,11 @@ class Run:
     solids: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
     lods: list[str] = field(default_factory=lambda: ["1.2"])
     model: CityModel | None = None
+    #: a Dask client: the roofs are then reconstructed tile by tile on its cluster
+    client: Any = None
+    tile_size: float = TILE_SIZE
+    #: the tree detection running on that cluster meanwhile (a Dask future)
+    trees: Any = None
 
     @property
     def crs(self) -> pyproj.CRS:
@@ -88,7 +93,16 @@ class Run:
         return self.config.crs
 
 
-def build(config: BuildConfig, output: Location, /, *, progress: bool = True) -> CityModel:
+def build(
+    config: BuildConfig,
+    output: Location,
+    /,
+    *,
+    progress: bool = True,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    tile_size: float = TILE_SIZE,
+) -> CityModel:
     """Build a twin from the sources of ``config`` and write it atomically to ``output``.
 
     The build runs the :data:`STAGES` in turn; the progress bar names the one running
@@ -104,6 +118,12 @@ def build(config: BuildConfig, output: Location, /, *, progress: bool = True) ->
         carried over.
     progress
         Show progress bars on standard error.
+    scheduler, workers
+        A Dask scheduler's address (``tcp://host:8786``), or a number of local worker
+        processes: the roofs are then reconstructed in tiles on that cluster
+        (:mod:`ingest.distributed`), with the same result as in one process.
+    tile_size
+        The side (m) of those tiles.
 
     Returns
     -------
@@ -116,7 +136,9 @@ def build(config: BuildConfig, output: Location, /, *, progress: bool = True) ->
         log = cleanup.enter_context(collected([]))
         if "citymodel" in config.sources:
             return _citymodel(config, output, started, log)
-        run = Run(config, output, progress, cleanup, log, started)
+        run = Run(config, output, progress, cleanup, log, started, tile_size=tile_size)
+        if scheduler is not None or workers is not None:
+            run.client = cleanup.enter_context(cluster(scheduler=scheduler, workers=workers))
         bar = tqdm(
             total=len(STAGES), disable=not progress, leave=False, bar_format="{desc} [{elapsed}]"
         )
@@ -210,6 +232,16 @@ def _measure_lidar(run: Run) -> None:
             f"({run.footprints}); is its CRS right?"
         )
     run.terrain = lidar.terrain
+    if run.client is not None:  # the trees on the cluster while the roofs are made there
+        run.trees = run.client.submit(
+            detect_trees,
+            lidar.clouds,
+            lidar.terrain,
+            run.crs,
+            chunk_size=config.lidar.chunk_size,
+            pure=False,
+            priority=1,  # first: one worker detects trees while the others make roofs
+        )
     near = config.lidar.ground_distance
     run.ground.offer("lidar", lidar.stats.ground, f"no LiDAR ground point within {near:g} m")
 
@@ -314,7 +346,14 @@ def _roofs(run: Run) -> None:
     with base as under:  # the terrain read building by building: opened once
         if run.lidar is not None:
             run.lods += _reconstruct(
-                run.geoms, run.buildings, run.solids, run.lidar.stats, config, under, run.crs
+                run.geoms,
+                run.buildings,
+                run.solids,
+                run.lidar.stats,
+                config,
+                under,
+                run.crs,
+                run,
             )
     run.layers = {"buildings": run.buildings, **run.solids, **run.layers}
 
@@ -353,9 +392,12 @@ def _detect_trees(run: Run) -> None:
     """The trees found in the LiDAR's vegetation points, merged with the inventory."""
     if run.lidar is None:
         return
-    detected = detect_trees(
-        run.lidar.clouds, run.terrain, run.crs, chunk_size=run.config.lidar.chunk_size
-    )
+    if run.trees is not None:
+        detected = run.trees.result()
+    else:
+        detected = detect_trees(
+            run.lidar.clouds, run.terrain, run.crs, chunk_size=run.config.lidar.chunk_size
+        )
     run.layers["trees"] = merge_trees(run.layers.get("trees"), detected)
 
 
@@ -482,25 +524,30 @@ def _reconstruct(
     config: BuildConfig,
     terrain: Terrain | None,
     crs: pyproj.CRS,
+    run: Run,
 ) -> list[str]:
     """Add the LoD1.3 and LoD2.2 reconstructed from the point statistics to the layers (as
-    :func:`_add_lod`), on sloped bases with a ``terrain``; the LoDs added."""
+    :func:`_add_lod`), on sloped bases with a ``terrain``, tile by tile on the run's cluster
+    when it has one; the LoDs added."""
     ground_z = buildings["ground_z"].to_numpy(dtype=float)
     lod1_z = buildings["lod1_z"].to_numpy(dtype=float)
-    split = lod13.reconstruct(
-        geoms,
-        stats,
-        ground_z=ground_z,
-        lod1_z=lod1_z,
-        percentile=config.lod1.roof_percentile,
-        step=config.lod13.step,
-        min_area=config.lod13.min_area,
-        terrain=terrain,
-    )
+    if run.client is not None:
+        split, lod22 = roof_solids_tiled(
+            run.client,
+            geoms,
+            stats,
+            ground_z=ground_z,
+            lod1_z=lod1_z,
+            config=config,
+            terrain=terrain,
+            tile_size=run.tile_size,
+            progress=run.progress,
+        )
+    else:
+        split, lod22 = roof_solids(
+            geoms, stats, ground_z=ground_z, lod1_z=lod1_z, config=config, terrain=terrain
+        )
     _add_lod(solids, buildings, split, "1.3", ["lod13_parts"], crs)
-    lod22 = reconstruct(
-        geoms, stats, ground_z=ground_z, lod1_z=lod1_z, lod13=split, terrain=terrain
-    )
     _add_lod(solids, buildings, lod22, "2.2", ["roof_type", "rmse_lod22"], crs)
     return ["1.3", "2.2"]
 

@@ -46,6 +46,17 @@ class ZonalStats:
     s1: NDArray[np.float64]
     s2: NDArray[np.float64]
 
+    def take(self, index: NDArray[np.intp], /) -> ZonalStats:
+        """The statistics of the footprints ``index`` (in that order)."""
+        return ZonalStats(
+            count=self.count[index],
+            nodata=self.nodata[index],
+            percentiles={q: v[index] for q, v in self.percentiles.items()},
+            centre=self.centre[index],
+            s1=self.s1[index],
+            s2=self.s2[index],
+        )
+
     def rmse(self, height: NDArray[np.float64], /) -> NDArray[np.float64]:
         """Root-mean-square difference of each footprint's pixels to ``height`` (n,)."""
         d = np.asarray(height, dtype=np.float64) - self.centre

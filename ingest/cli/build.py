@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from twin.cli.options import TwinLocation
+from ingest.distributed import TILE_SIZE
+from twin.cli.options import Quantity, TwinLocation
 
 
 @click.command()
@@ -21,11 +22,37 @@ from twin.cli.options import TwinLocation
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @click.option(
+    "--workers",
+    type=click.IntRange(1, 1024),
+    help="Reconstruct the roofs on a local Dask cluster of this many processes.",
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Reconstruct the roofs on the Dask cluster of this scheduler (tcp://host:8786); its "
+    "workers read the sources at the same paths.",
+)
+@click.option(
+    "--tile-size",
+    type=Quantity("m", above=0),
+    default=TILE_SIZE,
+    show_default=True,
+    help="Side of the tiles the roofs are reconstructed in on a cluster.",
+)
+@click.option(
     "--overwrite",
     is_flag=True,
     help="Replace OUTPUT even when it is not a twin (an older one is always replaced).",
 )
-def build(sources: Path, output: Path | str, quiet: bool, overwrite: bool) -> None:
+def build(
+    sources: Path,
+    output: Path | str,
+    quiet: bool,
+    workers: int | None,
+    scheduler: str | None,
+    tile_size: float,
+    overwrite: bool,
+) -> None:
     """Build the twin OUTPUT from SOURCES (a folder with twin.toml, or a TOML config)."""
     from ingest.config import BuildConfig
     from ingest.pipeline import build as run
@@ -39,7 +66,16 @@ def build(sources: Path, output: Path | str, quiet: bool, overwrite: bool) -> No
     if not is_database(output):  # a database twin: its writer refuses a schema of other data
         files = twin_files(output)
         check_output(output, TWIN, inputs=inputs, overwrite=overwrite, also=files[1:])
-    model = run(config, output, progress=not quiet)
+    if workers is not None and scheduler is not None:
+        raise click.UsageError("--workers and --scheduler exclude each other")
+    model = run(
+        config,
+        output,
+        progress=not quiet,
+        workers=workers,
+        scheduler=scheduler,
+        tile_size=tile_size,
+    )
     methods = model.buildings["height_method"].value_counts().to_dict()
     click.echo(f"wrote {output} ({len(model.buildings)} buildings)")
     click.echo("heights: " + ", ".join(f"{k} {v}" for k, v in sorted(methods.items())))

@@ -79,6 +79,27 @@ class PointStats:
     roof_xyz: NDArray[np.float64]
     roof_start: NDArray[np.intp]
 
+    def take(self, index: NDArray[np.intp], /) -> PointStats:
+        """The statistics of the footprints ``index`` (in that order), their roof points
+        with them."""
+        index = np.asarray(index, dtype=np.intp)
+        first, counts = self.roof_start[index], np.diff(self.roof_start)[index]
+        start = np.concatenate([[0], np.cumsum(counts)]).astype(np.intp)
+        # each kept footprint's rows first..first+count, gathered in one index array
+        rows = np.repeat(first - start[:-1], counts) + np.arange(start[-1], dtype=np.intp)
+        return PointStats(
+            ground=self.ground[index],
+            ground_points=self.ground_points[index],
+            roof=self.roof.take(index),
+            roof_source=self.roof_source[index],
+            density=self.density[index],
+            nodata_fraction=self.nodata_fraction[index],
+            nodata_radius=self.nodata_radius[index],
+            cell=self.cell,
+            roof_xyz=self.roof_xyz[rows],
+            roof_start=start,
+        )
+
 
 def point_stats(
     clouds: Sequence[PointCloud],

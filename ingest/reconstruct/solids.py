@@ -8,6 +8,7 @@ given; :func:`finish` checks the solids a reconstruction made (LoD1.3, LoD2.2: b
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,6 +53,35 @@ class Solids:
     owner: NDArray[np.intp]
     semantic: NDArray[np.int8]
     attributes: pd.DataFrame
+
+    @classmethod
+    def gather(cls, parts: Sequence[Solids], indices: Sequence[NDArray[np.intp]], n: int) -> Solids:
+        """The solids of ``n`` buildings from ``parts``, each of the buildings ``indices[i]``
+        (every building in exactly one part): in building order, the faces grouped by
+        building as one reconstruction of all of them gives them.
+
+        Raises
+        ------
+        ValueError
+            When the parts do not hold every building exactly once.
+        """
+        index = np.concatenate([np.asarray(i, dtype=np.intp) for i in indices])
+        if len(index) != n or not np.array_equal(np.sort(index), np.arange(n)):
+            raise ValueError("the parts must hold every building exactly once")
+        solids = np.empty(n, dtype=object)
+        solids[index] = np.concatenate([p.solids for p in parts])
+        owner = np.concatenate([i[p.owner] for p, i in zip(parts, indices, strict=True)])
+        order = np.argsort(owner, kind="stable")  # a building's faces keep their order
+        attributes = pd.concat(
+            [p.attributes.set_axis(i) for p, i in zip(parts, indices, strict=True)]
+        )
+        return cls(
+            solids=solids,
+            faces=np.concatenate([p.faces for p in parts])[order],
+            owner=owner[order],
+            semantic=np.concatenate([p.semantic for p in parts])[order],
+            attributes=attributes.sort_index().reset_index(drop=True),
+        )
 
 
 @dataclass(frozen=True)
