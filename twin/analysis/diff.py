@@ -342,18 +342,20 @@ def _differ(
     ``tolerance`` in a vertex's x or y (and z, with ``heights``) after normalising, by its
     structure (parts, rings, vertices), or by being missing (``None`` or empty) in one only.
 
-    GEOS's ``equals_exact`` compares x and y only; where it holds, the two geometries have
-    the same structure, so their z coordinates pair up one to one.
+    Pairs identical to the bit (most, between two builds) are settled first, cheaply; GEOS's
+    ``equals_exact`` compares the others' x and y only, and where it holds the two have the
+    same structure, so their z coordinates pair up one to one.
     """
     gone_a = shapely.is_missing(a) | shapely.is_empty(a)
     gone_b = shapely.is_missing(b) | shapely.is_empty(b)
     differ = gone_a != gone_b
     both = np.flatnonzero(~gone_a & ~gone_b)
-    na, nb = shapely.normalize(a[both]), shapely.normalize(b[both])
+    rest = both[~shapely.equals_identical(a[both], b[both])]
+    na, nb = shapely.normalize(a[rest]), shapely.normalize(b[rest])
     same = shapely.equals_exact(na, nb, tolerance=tolerance)
-    differ[both[~same]] = True
+    differ[rest[~same]] = True
     if heights and same.any():
-        rows = both[same]
+        rows = rest[same]
         za, owner = shapely.get_coordinates(na[same], include_z=True, return_index=True)
         zb = shapely.get_coordinates(nb[same], include_z=True)
         za, zb = za[:, 2], zb[:, 2]
