@@ -30,7 +30,7 @@ from twin.layers import LOD_LAYERS, layer_order
 from twin.model import CityModel
 
 #: How a building differs between the two twins.
-CHANGES = ("removed", "added", "changed")
+CHANGES = ("added", "removed", "changed")
 #: The column of a building's height (m above its ground height, ``docs/model.md``).
 HEIGHT = "height"
 #: Columns of ``buildings`` that are not compared as attributes: the key, the height (compared
@@ -116,14 +116,15 @@ class TwinDiff:
             When a footprint lies outside the area where its CRS can be turned into WGS 84.
         """
         geoms, _ = transform_geometry(self.buildings.geometry.to_numpy(), self.crs, CRS84)
-        bad = ~np.isfinite(shapely.bounds(geoms)).all(axis=1) & ~shapely.is_empty(geoms)
+        absent = shapely.is_missing(geoms) | shapely.is_empty(geoms)  # a footprint-less row
+        bad = ~np.isfinite(shapely.bounds(geoms)).all(axis=1) & ~absent
         if bad.any():
             named = ", ".join(self.buildings["building_id"].to_numpy()[bad][:_NAMED])
             raise InputError(
                 f"buildings {named}: outside the area where {self.crs.name} can be turned "
                 "into WGS 84"
             )
-        texts = shapely.to_geojson(geoms)
+        texts = np.where(absent, "null", shapely.to_geojson(np.where(absent, None, geoms)))
         features = [
             {"type": "Feature", "properties": properties, "geometry": orjson.Fragment(text)}
             for properties, text in zip(to_records(self.buildings), texts, strict=True)
@@ -192,7 +193,7 @@ def diff(
     ...     return CityModel(crs=crs, layers={"buildings": frame.set_crs(crs)})
     >>> result = diff(twin([9.0, 6.0, 12.0]), twin([9.2, 9.0]))
     >>> result.counts
-    {'removed': 1, 'added': 0, 'changed': 1, 'unchanged': 1}
+    {'added': 0, 'removed': 1, 'changed': 1, 'unchanged': 1}
     >>> result.buildings[["building_id", "change", "changed", "height_change_m"]].to_numpy()
     array([['B1', 'changed', 'height', 3.0],
            ['B2', 'removed', '', nan]], dtype=object)
@@ -248,12 +249,8 @@ def diff(
     )
     frame.insert(6, "height_change_m", frame["height_new_m"] - frame["height_old_m"])
     frame = frame.iloc[np.argsort(frame["building_id"].to_numpy(dtype=object), kind="stable")]
-    counts = {
-        "removed": len(removed),
-        "added": len(added),
-        "changed": len(nc),
-        "unchanged": len(ni) - len(nc),
-    }
+    counts = dict(zip(CHANGES, (len(added), len(removed), len(nc)), strict=True))
+    counts["unchanged"] = len(ni) - len(nc)
     return TwinDiff(
         buildings=frame.reset_index(drop=True),
         unchanged=foot_b[ni[~changed]],
