@@ -39,6 +39,13 @@ SAMPLINGS = ("inside", "3dfier")
 CRSValue = StrictStr | StrictInt
 
 
+#: The side (m) of the tiles a build on a Dask cluster reconstructs roofs in when none is
+#: given (``twin build --tile-size``, :mod:`ingest.distributed`): a few hundred buildings of
+#: a town centre, so that a tile's work (seconds) outweighs sending it to a worker
+#: (milliseconds).
+TILE_SIZE = 250.0
+
+
 def crs_key(default: Any, /) -> Any:
     """A key naming a CRS (checked by PROJ once the file is read)."""
     must = "a CRS: text PROJ understands ('EPSG:31258+5778', WKT) or an EPSG code"

@@ -30,7 +30,7 @@ import shapely
 from numpy.typing import NDArray
 from tqdm import tqdm
 
-from ingest.config import BuildConfig
+from ingest.config import TILE_SIZE, BuildConfig
 from ingest.lidar.stats import PointStats
 from ingest.reconstruct import lod13
 from ingest.reconstruct.lod22 import reconstruct
@@ -44,10 +44,6 @@ from twin.terrain import Terrain
 #: dynamic threshold off: every array over 128 KiB is then mapped and unmapped anew, and the
 #: roofs were reconstructed 2.2 times slower (10.6 s for 6 tiles against 4.4 s with these).
 WORKER_MALLOC = {"MALLOC_TRIM_THRESHOLD_": "33554432", "MALLOC_MMAP_THRESHOLD_": "33554432"}
-
-#: The side of a tile (m) when none is given: a few hundred buildings of a town centre, so
-#: that a tile's work (seconds) outweighs sending it to a worker (milliseconds).
-TILE_SIZE = 250.0
 
 
 def tiles(geoms: NDArray[np.object_], size: float, /) -> list[NDArray[np.intp]]:

@@ -21,8 +21,8 @@ import shapely
 from tqdm import tqdm
 
 from ingest import cadastre, extents, survey
-from ingest.config import BuildConfig, Source
-from ingest.distributed import TILE_SIZE, cluster, roof_solids, roof_solids_tiled
+from ingest.config import TILE_SIZE, BuildConfig, Source
+from ingest.distributed import cluster, roof_solids, roof_solids_tiled
 from ingest.extents import Extent
 from ingest.ground import Ground, raster_ground
 from ingest.issues import collected, note

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ingest.distributed import TILE_SIZE
+from ingest.config import TILE_SIZE
 from twin.cli.options import Quantity, TwinLocation
 
 

@@ -230,7 +230,7 @@ def _twin(*args: str, script: str = "from twin.cli import main; main()"):
 
 
 def test_help_lists_every_command_and_loads_neither_pipeline_nor_viewer():
-    """``twin --help`` names the ten commands of the ``twin.commands`` entry points with their
+    """``twin --help`` names the twelve commands of the ``twin.commands`` entry points with their
     short help, and imports none of the point-cloud, pipeline or rendering stacks."""
     script = (
         "import sys; from twin.cli import main\n"
@@ -244,8 +244,8 @@ def test_help_lists_every_command_and_loads_neither_pipeline_nor_viewer():
     commands = run.stdout.split("Commands:\n")[1].splitlines()[:-1]
     names = [line.split()[0] for line in commands]
     assert names == [
-        *("build", "dig", "export", "import", "info", "render", "sample", "serve", "validate"),
-        "view",
+        *("build", "copy", "diff", "dig", "export", "import", "info", "render", "sample"),
+        *("serve", "validate", "view"),
     ]
     assert "Render the twin TWIN off-screen" in run.stdout  # viewer.cli.render's short help
     assert "Build the twin OUTPUT from SOURCES" in run.stdout  # ingest.cli.build's
