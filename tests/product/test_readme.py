@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -100,3 +101,36 @@ def test_the_readme_commands_run_as_written(sample_sources, sample_twin, tmp_pat
         assert (demo / name).is_file(), name
     assert (demo / "trench" / "trench.html").is_file()
     assert (folder / "build" / "try" / "city.gpkg").is_file()
+
+
+def test_the_readme_postgis_commands_run_as_written(
+    postgis, postgis_db, sample_sources, sample_twin, tmp_path
+):
+    """The block of "A twin in PostGIS" (a ``console`` block: ``tools/postgis.sh start``
+    starts a server, ``twin serve`` runs until stopped), on the test run's own server: its
+    address put in place of the README's, the server's start left out, the API started and
+    asked for the buildings."""
+    (block,) = [b for b in _blocks("console") if "postgresql://" in b]
+    lines = [line for line in block.splitlines() if line.strip()]
+    assert lines[0] == "tools/postgis.sh start"
+    folder = tmp_path
+    (folder / ".venv").symlink_to(Path(sys.prefix))
+    shutil.copytree(sample_twin.parent, folder / "build" / "try")  # the twin
+    shutil.copytree(sample_sources, folder / "build" / "try" / "sources")
+    ours = f"127.0.0.1:{postgis.port}/{postgis_db}"
+    for line in lines[1:]:
+        line = line.replace("127.0.0.1:5433/twin", ours)
+        if line.startswith("twin serve"):  # in the background until it answers, then stopped
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            items = f"http://127.0.0.1:{port}/collections/buildings/items?limit=1"
+            line = (
+                f"(timeout 60 {line} --port {port} >/dev/null 2>&1 &); ok=1; "
+                f"for i in $(seq 100); do curl -sf '{items}' >/dev/null && {{ ok=0; break; }}; "
+                f"sleep 0.5; done; pkill -f -- '--port {port}'; exit $ok"
+            )
+        done = _run(line, folder)
+        assert done.returncode == 0, (line, done.stdout, done.stderr)
+        assert "Traceback" not in done.stderr, line
+    assert (folder / "build" / "try" / "copy.gpkg").is_file()
