@@ -126,9 +126,9 @@ def test_the_readme_postgis_commands_run_as_written(
                 port = s.getsockname()[1]
             items = f"http://127.0.0.1:{port}/collections/buildings/items?limit=1"
             line = (
-                f"timeout 60 {line} --port {port} >/dev/null 2>&1 & pid=$!; ok=1; "
+                f"{{ {line} --port {port} >/dev/null 2>&1 & pid=$!; ok=1; "
                 f"for i in $(seq 100); do curl -sf '{items}' >/dev/null && {{ ok=0; break; }}; "
-                "sleep 0.5; done; kill $pid; wait $pid; exit $ok"
+                "sleep 0.5; done; kill $pid; wait $pid; exit $ok; }"
             )
         done = _run(line, folder)
         assert done.returncode == 0, (line, done.stdout, done.stderr)
