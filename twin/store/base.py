@@ -156,6 +156,18 @@ class Features:
     geometries: np.ndarray
     properties: list[str]
 
+    @classmethod
+    def of_rows(cls, rows: Sequence[tuple], ids: np.ndarray, /) -> Features:
+        """Features from query rows ``(fid, WKB, properties)``, in the order of ``ids``; ids
+        without a row (features gone since they were listed) are left out."""
+        by_id = {r[0]: r for r in rows}
+        kept = [by_id[i] for i in ids.tolist() if i in by_id]
+        return cls(
+            np.fromiter((r[0] for r in kept), dtype=np.int64, count=len(kept)),
+            shapely.from_wkb(np.array([r[1] for r in kept], dtype=object)),
+            [r[2] for r in kept],
+        )
+
 
 @runtime_checkable
 class Store(Protocol):

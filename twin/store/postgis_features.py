@@ -189,10 +189,4 @@ class FeatureQueries:
                 f"FROM {store.table(name)} t WHERE t.fid = ANY(%(ids)s::bigint[])",
                 {"ids": ids.tolist()},
             )
-        by_id = {r[0]: r for r in rows}
-        rows = [by_id[i] for i in ids.tolist() if i in by_id]
-        return Features(
-            np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
-            shapely.from_wkb(np.array([r[1] for r in rows], dtype=object)),
-            [r[2] for r in rows],
-        )
+        return Features.of_rows(rows, ids)
