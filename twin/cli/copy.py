@@ -40,6 +40,6 @@ def _shown(target: Path | str, /) -> str:
     """How a store would name ``target`` (a database URL without its password)."""
     if isinstance(target, Path):
         return str(target)
-    from twin.store.postgis import Database
+    from twin.store.postgis_db import Database
 
     return Database.parse(target).shown

@@ -35,7 +35,7 @@ def serve(twin_path: Path | str, host: str, port: int, workers: int, config: Pat
     if isinstance(twin_path, Path):
         os.environ["TWIN_API_TWIN"], shown = str(twin_path.resolve()), str(twin_path)
     else:
-        from twin.store.postgis import Database
+        from twin.store.postgis_db import Database
 
         os.environ["TWIN_API_TWIN"], shown = twin_path, Database.parse(twin_path).shown
     os.environ["TWIN_API_CONFIG"] = str(config.resolve()) if config else ""

@@ -1,32 +1,11 @@
 """The PostGIS store: a twin in one schema of a PostgreSQL database with PostGIS.
 
-A twin's location is a libpq URL with the schema as a parameter of its own,
-``postgresql://user@host:5432/city?schema=twin`` (the schema defaults to ``twin``; passwords
-come from the URL, ``PGPASSWORD`` or ``~/.pgpass`` as libpq finds them). The schema holds:
-
-- one table per layer, with the GeoPackage's columns, the feature id ``fid`` (``bigint``,
-  primary key, 1..N as written) and the geometry ``geom`` typed with the layer's geometry
-  type, heights and SRID (``geometry(MultiPolygonZ, 31255)``) under a GiST index;
-- ``twin_metadata`` (key, JSON value; the CRS as WKT2), ``twin_layers`` (each layer's
-  geometry type, count and extent as built) and ``twin_state`` (a count of edits made in
-  place, kept by statement triggers on every layer: part of the change token);
-- ``twin_rasters``: the terrain and orthophoto as Cloud-Optimised GeoTIFF bytes, read into
-  the local cache as files when first used;
-- ``twin_building_versions`` and ``twin_building_history``: the history of each building.
-  A build compares every building with the one of the same ``building_id`` in the twin it
-  replaces (a digest of its attributes, footprint and LoD solids); an unchanged building
-  keeps its ``valid_from``, and a changed or removed one moves to the history with its
-  validity period (``valid_from``, ``valid_to``), as 3DCityDB's versioning keeps terminated
-  objects.
-
-A build writes the new twin into a schema of its own and swaps it for the old one, all in one
-transaction (PostgreSQL's DDL is transactional): readers see the old twin until the commit,
-and a failed or killed build leaves nothing. A transaction-level advisory lock keeps a second
-build of the same twin from running at once: it is refused with a clear message.
-
-Tables are written and read as Arrow through ADBC's PostgreSQL driver (COPY underneath, no
-object per feature); pages of features for the API are read with psycopg
-(:mod:`twin.store.postgis_features`).
+The location (:mod:`twin.store.postgis_db`) names the database and the schema; how a build
+lays the schema out and replaces it in one transaction, with each building's history, is in
+:mod:`twin.store.postgis_write`. Reading: layers come out as Arrow through ADBC's PostgreSQL
+driver (COPY underneath, no object per feature); pages of features for the API are read with
+psycopg (:mod:`twin.store.postgis_features`); the terrain and orthophoto are read from
+``twin_rasters`` into the local cache as files when first used.
 """
 
 from __future__ import annotations
@@ -35,16 +14,12 @@ import contextlib
 import hashlib
 import json
 import os
-import re
-import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import adbc_driver_postgresql.dbapi as adbc
 import geopandas as gpd
@@ -54,41 +29,30 @@ import psycopg
 import pyarrow as pa
 import pyproj
 import shapely
-from psycopg import sql
 
 from twin.errors import InputError, StoreError
 from twin.files import atomic
-from twin.layers import LAYERS, LOD_LAYERS, layer_order
-from twin.model import CityModel, LazyLayers, MeshCache
-from twin.store.base import (
-    DATABASE_SCHEMES,
-    Bounds,
-    Features,
-    LayerInfo,
-    Page,
-    Selection,
-    lazy_model,
-)
+from twin.model import CityModel, MeshCache
+from twin.store.base import Bounds, Features, LayerInfo, Page, Selection, lazy_model
 from twin.store.caches import FileMeshCache
-from twin.store.postgis_features import FeatureQueries
-from twin.store.rasters import copy_imagery
-
-#: the schema of a twin when its URL names none
-DEFAULT_SCHEMA = "twin"
-#: the store's own tables, never layers of the twin
-OWN_TABLES = (
-    "twin_metadata",
-    "twin_layers",
-    "twin_state",
-    "twin_rasters",
-    "twin_building_versions",
-    "twin_building_history",
+from twin.store.postgis_db import (
+    RASTERS,
+    Database,
+    adbc_connect,
+    connect,
+    ident,
+    literal,
+    reason,
+    srid_of,
 )
+from twin.store.postgis_features import FeatureQueries
+from twin.store.postgis_write import write
+
+__all__ = ["Database", "PostGISStore", "write"]
+
 #: seconds a raster of an older version of the twin stays in the local cache after a newer
 #: one is read (a reader holding a model of the older version may still open it)
 _RASTER_KEEP_S = 3600
-#: the raster names in ``twin_rasters``
-_RASTERS = {"terrain": "dtm", "ortho": "ortho"}
 #: PostgreSQL column type -> JSON type of LayerInfo.columns
 _TYPES = {
     "text": "string",
@@ -101,423 +65,6 @@ _TYPES = {
     "smallint": "integer",
     "boolean": "boolean",
 }
-_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-
-
-@dataclass(frozen=True)
-class Database:
-    """Where a twin is in PostgreSQL.
-
-    Attributes
-    ----------
-    dsn
-        The libpq URL without the ``schema`` parameter.
-    schema
-        The schema holding the twin.
-    shown
-        The URL without its password, for messages and logs.
-    """
-
-    dsn: str
-    schema: str
-    shown: str
-
-    @classmethod
-    def parse(cls, url: str, /) -> Database:
-        """The database and schema of a twin URL.
-
-        Raises
-        ------
-        StoreError
-            When the URL is not a PostgreSQL URL, or its schema not a plain lower-case
-            identifier (letters, digits, underscores; 63 at most).
-
-        Examples
-        --------
-        >>> db = Database.parse("postgresql://me:secret@db.example:5433/city?schema=graz")
-        >>> db.schema, db.shown
-        ('graz', 'postgresql://me@db.example:5433/city?schema=graz')
-        >>> Database.parse("postgresql:///city").schema
-        'twin'
-        """
-        parts = urlsplit(url)
-        if parts.scheme not in DATABASE_SCHEMES:
-            raise StoreError(f"{url}: not a PostgreSQL URL (postgresql://...)")
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        schemas = [v for k, v in query if k == "schema"]
-        schema = schemas[-1] if schemas else DEFAULT_SCHEMA
-        rest = [(k, v) for k, v in query if k != "schema"]
-        netloc = parts.netloc.rsplit("@", 1)
-        shown_netloc = parts.netloc
-        if len(netloc) == 2:
-            shown_netloc = netloc[0].split(":", 1)[0] + "@" + netloc[1]
-        shown = urlunsplit(
-            (parts.scheme, shown_netloc, parts.path, urlencode([*rest, ("schema", schema)]), "")
-        )
-        if not _SCHEMA_NAME.fullmatch(schema):
-            raise StoreError(
-                f"{shown}: schema {schema!r} is not a plain lower-case name "
-                "(letters, digits and underscores, at most 63)"
-            )
-        dsn = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(rest), ""))
-        return cls(dsn, schema, shown)
-
-    def table(self, name: str, /, schema: str | None = None) -> str:
-        """The quoted, schema-qualified name of table ``name``."""
-        return f"{_ident(schema or self.schema)}.{_ident(name)}"
-
-
-def _ident(name: str, /) -> str:
-    """``name`` as a quoted SQL identifier (quotes doubled)."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _connect(db: Database, /, **options: Any) -> psycopg.Connection:
-    """A psycopg connection in autocommit mode.
-
-    Raises
-    ------
-    StoreError
-        When the server cannot be reached or refuses the login.
-    """
-    try:
-        return psycopg.connect(db.dsn, autocommit=True, connect_timeout=10, **options)
-    except psycopg.OperationalError as exc:
-        raise StoreError(f"{db.shown}: cannot connect: {_reason(exc)}") from exc
-
-
-def _reason(exc: Exception, /) -> str:
-    """The server's or libpq's own words for ``exc``, on one line."""
-    diag = getattr(exc, "diag", None)
-    text = (diag.message_primary if diag is not None else None) or str(exc)
-    return " ".join(text.split())
-
-
-@contextlib.contextmanager
-def _adbc(db: Database, /) -> Iterator[adbc.Connection]:
-    """An ADBC connection (a transaction open, as DB-API connections are)."""
-    try:
-        conn = adbc.connect(db.dsn)
-    except adbc.Error as exc:
-        raise StoreError(f"{db.shown}: cannot connect: {_reason(exc)}") from exc
-    try:
-        yield conn
-    finally:
-        conn.close()
-
-
-def _srid(crs: pyproj.CRS, /) -> int:
-    """The SRID of the geometries: the EPSG code of the CRS's horizontal part (0 if none;
-    the exact CRS is always in ``twin_metadata``)."""
-    horizontal = crs.sub_crs_list[0] if crs.is_compound else crs
-    return horizontal.to_epsg() or 0
-
-
-def _postgis_type(name: str, /) -> str:
-    """The PostGIS type modifier of a layer's geometry type (``MultiPolygon Z`` ->
-    ``MultiPolygonZ``; ``Geometry`` for a layer of no documented type)."""
-    return (LAYERS.get(name) or "Geometry").replace(" ", "")
-
-
-# -- writing ---------------------------------------------------------------------------------
-
-
-def _arrow(model: CityModel, name: str, /) -> pa.Table:
-    """Layer ``name`` of ``model`` as an Arrow table: its feature ids ``fid`` 1..N first,
-    its attribute columns, and its geometry as WKB in ``geometry`` (for feature layers)."""
-    table = model.layers.arrow(name) if isinstance(model.layers, LazyLayers) else None
-    if table is None:
-        frame = model.layers[name]
-        geometry = None
-        if isinstance(frame, gpd.GeoDataFrame) and frame.active_geometry_name is not None:
-            geometry = shapely.to_wkb(frame.geometry.to_numpy())
-            frame = pd.DataFrame(frame.drop(columns=frame.active_geometry_name))
-        table = pa.Table.from_pandas(pd.DataFrame(frame), preserve_index=False)
-        if geometry is not None:
-            table = table.append_column("geometry", pa.array(geometry, pa.binary()))
-    columns = []
-    for field, column in zip(table.schema, table.columns, strict=True):
-        kind = field.type
-        if pa.types.is_dictionary(kind):
-            column, kind = column.cast(kind.value_type), kind.value_type
-        if pa.types.is_null(kind) or pa.types.is_large_string(kind):
-            column = column.cast(pa.string())
-        elif pa.types.is_large_binary(kind):
-            column = column.cast(pa.binary())
-        columns.append(column)
-    names = table.column_names
-    fid = pa.array(np.arange(1, table.num_rows + 1, dtype=np.int64))
-    return pa.Table.from_arrays([fid, *columns], names=["fid", *names])
-
-
-def _rasters(model: CityModel, folder: Path, /) -> dict[str, Path]:
-    """The terrain and orthophoto of ``model`` written as COGs into ``folder``."""
-    out = {}
-    if model.terrain is not None:
-        out["dtm"] = folder / "dtm.tif"
-        model.terrain.write_cog(out["dtm"])
-    if model.ortho is not None:
-        out["ortho"] = folder / "ortho.tif"
-        copy_imagery(Path(model.ortho), out["ortho"])
-    return out
-
-
-def _digest_sql(db: Database, schema: str, columns: list[str], lods: list[str], /) -> str:
-    """SQL of each building's ``building_id`` and the digest of its attribute ``columns``,
-    footprint and LoD solids, in ``schema``: the MD5 of the row's text and of each geometry's
-    EWKB (a row as text costs a tenth of a JSON object of it)."""
-    row = f"ROW({', '.join(f'b.{_ident(c)}' for c in columns)})::text" if columns else "''"
-    parts = [row, "coalesce(md5(ST_AsEWKB(b.geom)), '')"]
-    joins = []
-    for i, lod in enumerate(lods):
-        parts.append(f"coalesce(md5(ST_AsEWKB(l{i}.geom)), '')")
-        joins.append(f"LEFT JOIN {db.table(lod, schema)} l{i} ON l{i}.building_id = b.building_id")
-    return (
-        f"SELECT b.building_id, md5(concat_ws('|', {', '.join(parts)})) AS digest "
-        f"FROM {db.table('buildings', schema)} b {' '.join(joins)}"
-    )
-
-
-class _Writer:
-    """One build of a twin into PostgreSQL, in one transaction (:func:`write`)."""
-
-    def __init__(self, db: Database, model: CityModel, conn: adbc.Connection):
-        self.db, self.model, self.conn = db, model, conn
-        self.cur = conn.cursor()
-        self.srid = _srid(model.crs)
-        self.new = f"{db.schema}__build"
-        #: layer -> its attribute columns, as written
-        self.columns: dict[str, list[str]] = {}
-
-    def sql(self, text: str, /) -> list[tuple]:
-        self.cur.execute(text)
-        try:
-            return self.cur.fetchall()
-        except adbc.Error:  # a statement without rows
-            return []
-
-    def lock(self) -> None:
-        key = f"twin:{self.db.schema}"
-        (locked,) = self.sql(
-            f"SELECT pg_try_advisory_xact_lock(hashtextextended({_literal(key)}, 0))"
-        )[0]
-        if not locked:
-            raise StoreError(
-                f"{self.db.shown}: another build is writing this twin now; "
-                "try again when it has finished"
-            )
-
-    def refuse_other_data(self) -> None:
-        """Refuse to replace a schema that holds tables but no twin (someone's other data)."""
-        tables = {
-            r[0]
-            for r in self.sql(
-                "SELECT table_name FROM information_schema.tables "
-                f"WHERE table_schema = {_literal(self.db.schema)}"
-            )
-        }
-        if tables and "twin_metadata" not in tables:
-            shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
-            raise StoreError(
-                f"{self.db.shown}: schema {self.db.schema!r} holds tables that are not a twin "
-                f"({shown}); it is never replaced: choose another schema"
-            )
-
-    def layer(self, position: int, name: str) -> None:
-        table = _arrow(self.model, name)
-        self.columns[name] = [c for c in table.column_names if c not in ("fid", "geometry")]
-        self.cur.adbc_ingest(name, table, mode="create", db_schema_name=self.new)
-        target = self.db.table(name, self.new)
-        self.sql(f"ALTER TABLE {target} ADD PRIMARY KEY (fid)")
-        gtype = None
-        if "geometry" in table.column_names:
-            gtype = _postgis_type(name)
-            geom = f"ST_GeomFromWKB(geometry, {self.srid})"
-            if gtype.startswith("Multi"):
-                geom = f"ST_Multi({geom})"
-            self.sql(
-                f"ALTER TABLE {target} ALTER COLUMN geometry TYPE geometry({gtype}, {self.srid}) "
-                f"USING {geom}"
-            )
-            self.sql(f"ALTER TABLE {target} RENAME COLUMN geometry TO geom")
-            self.sql(f"CREATE INDEX ON {target} USING GIST (geom)")
-            extent = "ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)"
-            source = f"(SELECT ST_Extent(geom) AS e, count(*) AS n FROM {target}) s"
-        else:
-            extent = "NULL::float8, NULL::float8, NULL::float8, NULL::float8"
-            source = f"(SELECT count(*) AS n FROM {target}) s"
-        if name == "buildings" or name in LOD_LAYERS.values():
-            if "building_id" in table.column_names:
-                self.sql(f"CREATE INDEX ON {target} (building_id)")
-        kind = "NULL" if gtype is None else _literal(gtype.removesuffix("Z"))
-        has_z = "true" if gtype is not None and gtype.endswith("Z") else "false"
-        self.sql(
-            f"INSERT INTO {self.db.table('twin_layers', self.new)} "
-            f"SELECT {position}, {_literal(name)}, {kind}, {has_z}, n, {extent} FROM {source}"
-        )
-
-    def own_tables(self, metadata: dict[str, Any], rasters: dict[str, Path]) -> None:
-        table = pa.table(
-            {"key": list(metadata), "value": [json.dumps(v) for v in metadata.values()]}
-        )
-        self.cur.adbc_ingest("twin_metadata", table, mode="create", db_schema_name=self.new)
-        names = list(rasters)
-        contents = pa.array([p.read_bytes() for p in rasters.values()], pa.binary())
-        raster_table = pa.table({"name": pa.array(names, pa.string()), "content": contents})
-        self.cur.adbc_ingest("twin_rasters", raster_table, mode="create", db_schema_name=self.new)
-
-    def state(self, names: list[str]) -> None:
-        """The edit counter and the triggers that keep it (made after the data is in)."""
-        state = self.db.table("twin_state", self.new)
-        touch = self.db.table("twin_touch", self.new)
-        self.sql(f"CREATE TABLE {state} (edits bigint NOT NULL)")
-        self.sql(f"INSERT INTO {state} VALUES (0)")
-        self.sql(
-            f"CREATE FUNCTION {touch}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-            "EXECUTE format('UPDATE %I.twin_state SET edits = edits + 1', TG_TABLE_SCHEMA); "
-            "RETURN NULL; END $$"
-        )
-        for name in names:
-            self.sql(
-                f"CREATE TRIGGER twin_touch AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE "
-                f"ON {self.db.table(name, self.new)} FOR EACH STATEMENT EXECUTE FUNCTION {touch}()"
-            )
-
-    def history(self, names: list[str]) -> None:
-        """Carry the building history over from the twin being replaced."""
-        db, new, old = self.db, self.new, self.db.schema
-        versions, history = (
-            db.table("twin_building_versions", new),
-            db.table("twin_building_history", new),
-        )
-        lod_columns = ", ".join(
-            f"{lod} geometry(MultiPolygonZ, {self.srid})" for lod in LOD_LAYERS.values()
-        )
-        self.sql(
-            f"CREATE TABLE {history} (building_id text, valid_from timestamptz, "
-            f"valid_to timestamptz, digest text, properties jsonb, "
-            f"footprint geometry(MultiPolygon, {self.srid}), {lod_columns})"
-        )
-        self.sql(
-            f"CREATE TABLE {versions} (building_id text PRIMARY KEY, valid_from timestamptz, "
-            "digest text)"
-        )
-        if "buildings" not in names:
-            return
-        new_lods = [lod for lod in LOD_LAYERS.values() if lod in names]
-        self.sql(
-            f"INSERT INTO {versions} SELECT DISTINCT ON (building_id) building_id, now(), digest "
-            f"FROM ({_digest_sql(db, new, self.columns['buildings'], new_lods)}) d "
-            "WHERE building_id IS NOT NULL"
-        )
-        old_tables = {
-            r[0]
-            for r in self.sql(
-                "SELECT table_name FROM information_schema.tables "
-                f"WHERE table_schema = {_literal(old)}"
-            )
-        }
-        if not {"buildings", "twin_building_versions", "twin_building_history"} <= old_tables:
-            return
-        self.sql(
-            f"UPDATE {versions} n SET valid_from = o.valid_from "
-            f"FROM {db.table('twin_building_versions', old)} o "
-            "WHERE o.building_id = n.building_id AND o.digest = n.digest"
-        )
-        self.sql(f"INSERT INTO {history} SELECT * FROM {db.table('twin_building_history', old)}")
-        old_lods = [lod for lod in LOD_LAYERS.values() if lod in old_tables]
-        lod_values = ", ".join(
-            f"(SELECT ST_Multi(l.geom) FROM {db.table(lod, old)} l "
-            "WHERE l.building_id = b.building_id LIMIT 1)"
-            if lod in old_lods
-            else "NULL"
-            for lod in LOD_LAYERS.values()
-        )
-        self.sql(
-            f"INSERT INTO {history} SELECT b.building_id, o.valid_from, now(), o.digest, "
-            f"to_jsonb(b) - 'fid' - 'geom', ST_Multi(b.geom), {lod_values} "
-            f"FROM {db.table('buildings', old)} b "
-            f"JOIN {db.table('twin_building_versions', old)} o ON o.building_id = b.building_id "
-            f"LEFT JOIN {versions} n ON n.building_id = b.building_id "
-            "WHERE n.digest IS DISTINCT FROM o.digest"
-        )
-
-
-def _literal(value: Any, /) -> str:
-    """``value`` as an SQL literal, quoted by psycopg."""
-    return sql.Literal(value).as_string(None)
-
-
-def _ensure_postgis(db: Database, /) -> None:
-    """Make sure the database has PostGIS (creating the extension where allowed).
-
-    Raises
-    ------
-    StoreError
-        When the database has no PostGIS and the login may not create it.
-    """
-    with _connect(db) as conn:
-        try:
-            conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-        except psycopg.Error as exc:
-            raise StoreError(
-                f"{db.shown}: the database has no PostGIS and it cannot be added "
-                f"({_reason(exc)}); ask its administrator to run CREATE EXTENSION postgis"
-            ) from exc
-
-
-def write(model: CityModel, location: str, /) -> str:
-    """Write ``model`` into the schema of ``location`` in one transaction (the module's doc).
-
-    Returns
-    -------
-    str
-        The location.
-
-    Raises
-    ------
-    StoreError
-        When the database cannot be reached, has no PostGIS, another build of the twin is
-        running, or the write fails (then nothing of it is left and the previous twin stays).
-    """
-    db = Database.parse(location)
-    _ensure_postgis(db)
-    metadata = dict(model.metadata, crs=model.crs.to_wkt())
-    names = [n for n in layer_order(list(model.layers)) if n not in OWN_TABLES]
-    with tempfile.TemporaryDirectory(prefix="twin-rasters-") as folder, _adbc(db) as conn:
-        rasters = _rasters(model, Path(folder))
-        for key, name in _RASTERS.items():
-            if name in rasters:
-                metadata[key] = name
-        writer = _Writer(db, model, conn)
-        try:
-            writer.lock()
-            writer.refuse_other_data()
-            writer.sql(f"DROP SCHEMA IF EXISTS {_ident(writer.new)} CASCADE")
-            writer.sql(f"CREATE SCHEMA {_ident(writer.new)}")
-            writer.sql(
-                f"CREATE TABLE {db.table('twin_layers', writer.new)} (position integer, "
-                "name text PRIMARY KEY, geometry_type text, has_z boolean, count bigint, "
-                "minx float8, miny float8, maxx float8, maxy float8)"
-            )
-            for position, name in enumerate(names):
-                writer.layer(position, name)
-            writer.own_tables(metadata, rasters)
-            writer.history(names)
-            writer.state(names)
-            writer.sql(f"DROP SCHEMA IF EXISTS {_ident(db.schema)} CASCADE")
-            writer.sql(f"ALTER SCHEMA {_ident(writer.new)} RENAME TO {_ident(db.schema)}")
-            conn.commit()
-        except adbc.Error as exc:
-            conn.rollback()
-            raise StoreError(f"{db.shown}: cannot write the twin: {_reason(exc)}") from exc
-        except BaseException:
-            conn.rollback()
-            raise
-    return location
-
-
-# -- reading ---------------------------------------------------------------------------------
 
 
 def _close_all(connections: list[psycopg.Connection], /) -> None:
@@ -586,7 +133,7 @@ class PostGISStore:
         """This thread's psycopg connection (made on first use, remade after a failure)."""
         conn = getattr(self._local, "conn", None)
         if conn is None or conn.closed or conn.broken:
-            conn = _connect(
+            conn = connect(
                 self.database, options=f"-c statement_timeout={int(self.timeout * 1000)}"
             )
             self._local.conn = conn
@@ -617,12 +164,12 @@ class PostGISStore:
             psycopg.errors.UndefinedFunction,  # no operator for the types (text = integer)
             psycopg.errors.DatatypeMismatch,
         ) as exc:
-            raise InputError(f"filter: {_reason(exc)}") from exc
+            raise InputError(f"filter: {reason(exc)}") from exc
         except psycopg.errors.UndefinedTable as exc:
-            raise StoreError(f"{self.location}: the twin is gone: {_reason(exc)}") from exc
+            raise StoreError(f"{self.location}: the twin is gone: {reason(exc)}") from exc
         except psycopg.OperationalError as exc:
             conn.close()
-            problem = f"{self.location}: the database is unreachable: {_reason(exc)}"
+            problem = f"{self.location}: the database is unreachable: {reason(exc)}"
             raise StoreError(problem) from exc
 
     def _current(self) -> tuple[int, int]:
@@ -671,7 +218,7 @@ class PostGISStore:
             columns_of = columns.get(name, {})
             layers[name] = LayerInfo(name, gtype, bool(has_z), columns_of, int(count), bounds)
         self._raw, self._crs, self._layers, self._aligned = raw, crs, layers, {}
-        self._srid = _srid(crs)
+        self._srid = srid_of(crs)
         self._state = state
 
     def _measure(self, name: str, features: bool) -> tuple:
@@ -705,7 +252,7 @@ class PostGISStore:
     def metadata(self) -> dict[str, Any]:
         """The twin's metadata, without its CRS and raster names."""
         self._current()
-        return {k: v for k, v in self._raw.items() if k not in _RASTERS}
+        return {k: v for k, v in self._raw.items() if k not in RASTERS}
 
     def _raster(self, key: str) -> Path | None:
         self._current()
@@ -798,19 +345,19 @@ class PostGISStore:
     ) -> pa.Table:
         info = self.layer(name)
         names = list(info.columns) if columns is None else list(columns)
-        select = ["t.fid", *(f"t.{_ident(c)}" for c in names)]
+        select = ["t.fid", *(f"t.{ident(c)}" for c in names)]
         if geometry and info.geometry_type is not None:
             select.append("ST_AsBinary(t.geom) AS geometry")
         query = (
             f"SELECT {', '.join(select)} FROM {self.database.table(name)} t"
             f"{' WHERE ' + where if where else ''} ORDER BY t.fid"
         )
-        with _adbc(self.database) as conn, conn.cursor() as cur:
+        with adbc_connect(self.database) as conn, conn.cursor() as cur:
             try:
                 cur.execute(query)
                 table = cur.fetch_arrow_table()
             except adbc.Error as exc:
-                raise StoreError(f"{self.location}: cannot read {name!r}: {_reason(exc)}") from exc
+                raise StoreError(f"{self.location}: cannot read {name!r}: {reason(exc)}") from exc
         # plain fields: the driver's notes of PostgreSQL types stay behind
         return pa.Table.from_arrays(table.columns, names=table.column_names)
 
@@ -845,11 +392,11 @@ class PostGISStore:
             conds.append(f"ST_Intersects(t.geom, ST_MakeEnvelope({box}, {self.srid}))")
         if fids is not None:
             wanted = [int(i) for i in fids]
-            conds.append(f"t.fid = ANY({_literal(wanted)}::bigint[])")
+            conds.append(f"t.fid = ANY({literal(wanted)}::bigint[])")
         for column, values in (where_in or {}).items():
             items = [v.item() if isinstance(v, np.generic) else v for v in values]
             conds.append(
-                f"t.{_ident(column)} IN ({', '.join(map(_literal, items))})" if items else "false"
+                f"t.{ident(column)} IN ({', '.join(map(literal, items))})" if items else "false"
             )
         table = self._select(name, columns=columns, geometry=geometry, where=" AND ".join(conds))
         ids = table.column("fid").to_numpy()
@@ -915,8 +462,8 @@ class PostGISStore:
         ``building_id``): its attributes as a JSON object, its footprint, its validity
         period, oldest first."""
         self._current()
-        where = "" if building_id is None else f" WHERE building_id = {_literal(building_id)}"
-        with _adbc(self.database) as conn, conn.cursor() as cur:
+        where = "" if building_id is None else f" WHERE building_id = {literal(building_id)}"
+        with adbc_connect(self.database) as conn, conn.cursor() as cur:
             cur.execute(
                 "SELECT building_id, valid_from, valid_to, digest, "
                 "properties::text AS properties, ST_AsBinary(footprint) AS geometry "
