@@ -8,7 +8,13 @@ timed end to end (start-up and the write included) with its peak resident memory
 build's process; a database server's own memory is not counted). Prints JSON, with the time
 per building so that growth can be read at a glance.
 
-    python bench/scale.py [--buildings 10000 100000] [--postgis URL] [--workdir build/bench]
+With ``--lidar-buildings N``, a district of N buildings with a point cloud is built twice more
+into a GeoPackage: in one process, and with ``--workers 2`` (a local Dask cluster of two
+processes reconstructing the roofs in tiles and detecting the trees meanwhile,
+:mod:`ingest.distributed`), and the two twins' layers are compared (they must be the same).
+
+    python bench/scale.py [--buildings 10000 100000] [--postgis URL] [--lidar-buildings 2000]
+        [--workdir build/bench]
 
 ``tools/postgis.sh start`` gives a local server:
 ``--postgis "postgresql://twin@127.0.0.1:5433/twin"``.
@@ -25,6 +31,7 @@ import sys
 import time
 from pathlib import Path
 
+import pyogrio
 from districts import sample_sources
 
 #: runs the build as its child and prints the child's peak RSS (kB) and CPU seconds: each
@@ -38,9 +45,11 @@ print(done.returncode, usage.ru_maxrss, usage.ru_utime + usage.ru_stime)
 """
 
 
-def _build(sources: Path, output: str, /) -> dict:
-    """``twin build SOURCES -o OUTPUT -q`` in a fresh process: wall time, CPU, peak RSS."""
+def _build(sources: Path, output: str, /, *options: str) -> dict:
+    """``twin build SOURCES -o OUTPUT -q [OPTIONS]`` in a fresh process: wall time, CPU (of
+    the build's own process) and peak RSS (of the largest of its processes)."""
     command = [sys.executable, "-m", "twin.cli", "build", str(sources), "-o", output, "-q"]
+    command += options
     t = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", _MEASURED, *command],
@@ -65,6 +74,7 @@ def main() -> None:
     parser.add_argument("--postgis", metavar="URL", help="a database to build into as well")
     parser.add_argument("--workdir", type=Path, default=Path("build/bench"))
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--lidar-buildings", type=int, help="also compare Dask on LiDAR")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     runs = []
@@ -81,16 +91,42 @@ def main() -> None:
                 row[store]["ms_per_building"] = round(1000 * row[store]["wall_s"] / n, 3)
         runs.append(row)
         print(json.dumps(row), file=sys.stderr)
-    print(
-        json.dumps(
-            {
-                "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-                "command": "twin build SOURCES -o OUTPUT -q (a process each)",
-                "runs": runs,
-            },
-            indent=2,
+    out = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "command": "twin build SOURCES -o OUTPUT -q (a process each)",
+        "runs": runs,
+    }
+    if args.lidar_buildings:
+        out["dask"] = _dask(args.workdir, args.lidar_buildings, args.seed)
+    print(json.dumps(out, indent=2))
+
+
+def _dask(workdir: Path, n: int, seed: int, /) -> dict:
+    """A LiDAR district built in one process and on a local cluster of two workers."""
+    sources = workdir / f"lidar-{n}-{seed}"
+    if not (sources / "twin.toml").exists():
+        subprocess.run(
+            [
+                *(sys.executable, "-m", "twin.cli", "sample", str(sources), "--overwrite"),
+                *("--buildings", str(n), "--seed", str(seed), "--no-ortho"),
+            ],
+            check=True,
+            capture_output=True,
         )
+    one = workdir / f"lidar-{n}-one.gpkg"
+    two = workdir / f"lidar-{n}-dask.gpkg"
+    row = {
+        "buildings": n,
+        "one_process": _build(sources, str(one)),
+        "dask_2_workers": _build(sources, str(two), "--workers", "2"),
+    }
+    row["speed_up"] = round(row["one_process"]["wall_s"] / row["dask_2_workers"]["wall_s"], 2)
+    row["same_layers"] = all(
+        pyogrio.read_arrow(one, layer=name)[1].equals(pyogrio.read_arrow(two, layer=name)[1])
+        for name, _ in pyogrio.list_layers(one)
+        if name not in ("runs", "twin_metadata")
     )
+    return row
 
 
 if __name__ == "__main__":
