@@ -38,6 +38,7 @@ import os
 import re
 import tempfile
 import threading
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -512,6 +513,13 @@ def write(model: CityModel, location: str, /) -> str:
 # -- reading ---------------------------------------------------------------------------------
 
 
+def _close_all(connections: list[psycopg.Connection], /) -> None:
+    """Close every connection a store opened (its threads')."""
+    for conn in connections:
+        conn.close()
+    connections.clear()
+
+
 def _cache_root() -> Path:
     """Where the derived caches of database twins live on this machine: ``TWIN_CACHE_DIR``,
     else ``$XDG_CACHE_HOME/twin``, else ``~/.cache/twin``."""
@@ -548,6 +556,9 @@ class PostGISStore:
         self.timeout = timeout
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._connections: list[psycopg.Connection] = []
+        # the threads' connections close with the store, or when it is collected
+        self.close = weakref.finalize(self, _close_all, self._connections)
         self._state: tuple[int, int] | None = None
         self._raw: dict[str, Any] = {}
         self._crs = pyproj.CRS.from_epsg(4326)
@@ -569,6 +580,8 @@ class PostGISStore:
                 self.database, options=f"-c statement_timeout={int(self.timeout * 1000)}"
             )
             self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
         return conn
 
     def execute(self, query: str, params: Mapping[str, Any] | None = None) -> list[tuple]:
