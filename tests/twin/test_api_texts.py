@@ -13,6 +13,7 @@ import pyogrio
 import pytest
 import shapely
 
+import twin.store
 from tests.twin.test_api_cache import _execute, copy_of
 from twin.api.collections import DEFAULT_COLLECTIONS
 from twin.api.config import ApiConfig
@@ -257,3 +258,33 @@ def test_a_caller_with_a_service_area_gets_no_crs84_text_outside_it(twin_copy, s
         # and they are the CRS84 texts: in Klagenfurt's longitudes
         first = shapely.geometry.shape(served["features"][0]["geometry"])
         assert 14.2 < first.centroid.x < 14.4
+
+
+def test_a_database_twin_edited_again_and_again_keeps_its_connections_few(postgis, sample_twin):
+    """Each version of a twin gets its feature texts from a writer thread of its own: the
+    connection such a thread opened closes when the thread ends, so a served twin edited in
+    place again and again never uses up the database's connections (100 by default)."""
+    database = postgis.database()  # of its own: no other store's connections counted
+    location = postgis.url(database, schema="edited")
+    twin.store.write(twin.store.read(sample_twin), location)
+    store = open_store(location)
+    service = FeatureService(store, ApiConfig(), DEFAULT_COLLECTIONS)
+
+    def connections() -> int:
+        """The twin's connections to the database (not this query's own)."""
+        return postgis.execute(
+            database,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
+        )[0][0]
+
+    for version in range(5):
+        _execute(location, f"UPDATE buildings SET storeys = {version} WHERE fid = 1")
+        assert _body(service, {"limit": "1"})["features"][0]["properties"]["storeys"] == version
+        _wait_for(lambda: _current_texts(store))  # written by a thread of this version
+    deadline = time.monotonic() + 30
+    while connections() > 1 and time.monotonic() < deadline:  # the writers' threads end
+        time.sleep(0.1)
+    assert connections() == 1  # this thread's: five writers came and went
+    store.close()
+    assert connections() == 0

@@ -515,9 +515,28 @@ def write(model: CityModel, location: str, /) -> str:
 
 def _close_all(connections: list[psycopg.Connection], /) -> None:
     """Close every connection a store opened (its threads')."""
-    for conn in connections:
-        conn.close()
-    connections.clear()
+    while connections:
+        connections.pop().close()
+
+
+def _close_one(conn: psycopg.Connection, connections: list[psycopg.Connection], /) -> None:
+    """Close the connection of a thread that ended, and forget it."""
+    conn.close()
+    with contextlib.suppress(ValueError):  # the store closed it first
+        connections.remove(conn)
+
+
+class _ThreadConnection:
+    """A thread's connection in the thread's local values: when the thread ends, they go and
+    the connection is closed. A server's short-lived threads (the writer of each twin
+    version's feature texts, :mod:`twin.api.feature_texts`) would otherwise leave one open
+    connection each, until the database refuses new ones."""
+
+    __slots__ = ("__weakref__", "conn")
+
+    def __init__(self, conn: psycopg.Connection, connections: list[psycopg.Connection], /):
+        self.conn = conn
+        weakref.finalize(self, _close_one, conn, connections)
 
 
 def _cache_root() -> Path:
@@ -574,12 +593,13 @@ class PostGISStore:
 
     def connection(self) -> psycopg.Connection:
         """This thread's psycopg connection (made on first use, remade after a failure)."""
-        conn = getattr(self._local, "conn", None)
+        held = getattr(self._local, "held", None)
+        conn = None if held is None else held.conn
         if conn is None or conn.closed or conn.broken:
             conn = _connect(
                 self.database, options=f"-c statement_timeout={int(self.timeout * 1000)}"
             )
-            self._local.conn = conn
+            self._local.held = _ThreadConnection(conn, self._connections)
             with self._lock:
                 self._connections.append(conn)
         return conn
