@@ -1,5 +1,6 @@
 """The planner API never answers a request with a 500: hostile and odd input against a real
-``twin serve``, each refused with a 4xx RFC 9457 problem document."""
+``twin serve`` of the sample twin in each store (its GeoPackage, its copy in PostGIS), each
+refused with a 4xx RFC 9457 problem document."""
 
 from __future__ import annotations
 
@@ -24,8 +25,9 @@ MAX_BODY = 1_000_000
 
 
 @pytest.fixture(scope="module")
-def url(sample_twin, tmp_path_factory):
-    """``twin serve`` with the planner key, a high rate and a 500-feature page limit."""
+def url(sample_store, tmp_path_factory):
+    """``twin serve`` of the sample twin in each store, with the planner key, a high rate and
+    a 500-feature page limit."""
     folder = tmp_path_factory.mktemp("robust")
     config = f"""
 [limits]
@@ -41,7 +43,7 @@ name = "planning-office"
 hash = "{hash_key(PLANNER_KEY)}"
 roles = ["planner"]
 """
-    with serving(sample_twin, folder, config=config) as served:
+    with serving(sample_store, folder, config=config) as served:
         yield served
 
 
@@ -316,10 +318,10 @@ def test_api_document_states_the_enforced_constraints(url):
     assert set(execute["responses"]) >= {"200", "201", "400", "404", "413", "415"}
 
 
-def test_an_unexpected_error_is_a_500_problem_and_the_connection_survives(sample_twin, caplog):
+def test_an_unexpected_error_is_a_500_problem_and_the_connection_survives(sample_store, caplog):
     """The catch-all answers 500 without Starlette re-raising (which made uvicorn drop the
     connection); the traceback goes to the log."""
-    app = create_app(sample_twin, config=ApiConfig())
+    app = create_app(sample_store, config=ApiConfig())
 
     def boom() -> None:
         raise RuntimeError("a bug")
