@@ -862,7 +862,7 @@ class PostGISStore:
             position = {int(f): i for i, f in enumerate(ids)}
             order = [position[i] for i in wanted if i in position]
             frame = frame.iloc[order].reset_index(drop=True)
-            table = table.take(order)
+            table = table.take(pa.array(order, pa.int64()))  # typed: [] is of no type
         if "geometry" in table.column_names:
             geoms = shapely.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False))
             return gpd.GeoDataFrame(frame, geometry=geoms, crs=self._crs)
