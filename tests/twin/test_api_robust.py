@@ -18,6 +18,7 @@ from tests.servers import STOP_S, free_port, serving, wait_until
 from tests.twin.test_api_server import PLANNER_KEY
 from twin.api import create_app
 from twin.api.config import ApiConfig, hash_key
+from twin.store import read, write
 
 PROBLEM = "application/problem+json"
 KEY = {"X-API-Key": PLANNER_KEY}
@@ -346,3 +347,29 @@ def test_an_unexpected_error_is_a_500_problem_and_the_connection_survives(sample
         server.should_exit = True
         thread.join(timeout=STOP_S)
         assert not thread.is_alive()
+
+
+def test_a_database_restart_costs_no_request_a_503(postgis, sample_twin, tmp_path):
+    """PostgreSQL ends every connection when it restarts (or ends idle ones, with
+    ``idle_session_timeout``): the served twin's next queries are read again on new
+    connections, and no caller sees the database's hiccup."""
+    database = postgis.database()  # of its own: no other server's connections ended
+    location = postgis.url(database, schema="served")
+    write(read(sample_twin), location)
+    with serving(location, tmp_path) as served, httpx.Client(base_url=served) as http:
+        first = http.get("/collections/buildings/items?limit=3")
+        assert first.status_code == 200, first.text
+        assert http.get("/collections/buildings/items/3").status_code == 200
+        ended = postgis.execute(
+            database,
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND backend_type = 'client backend' "
+            "AND pid <> pg_backend_pid()",
+        )[0][0]
+        assert ended >= 1  # the server's connections (one per thread that queried)
+        for path in ("/collections/buildings/items?limit=3", "/collections/buildings/items/3"):
+            again = http.get(path)
+            assert again.status_code == 200, again.text
+        assert again.json()["id"] == 3
+        page = http.get("/collections/buildings/items?limit=3").json()
+        assert page["features"] == first.json()["features"]

@@ -539,6 +539,10 @@ class _ThreadConnection:
         weakref.finalize(self, _close_one, conn, connections)
 
 
+class _Lost(StoreError):
+    """The database ended a store's connection, or cannot be reached."""
+
+
 def _cache_root() -> Path:
     """Where the derived caches of database twins live on this machine: ``TWIN_CACHE_DIR``,
     else ``$XDG_CACHE_HOME/twin``, else ``~/.cache/twin``."""
@@ -607,13 +611,27 @@ class PostGISStore:
     def execute(self, query: str, params: Mapping[str, Any] | None = None) -> list[tuple]:
         """Rows of one SQL query on this thread's connection.
 
+        A connection the database ended since its last query (a restart, an idle connection
+        ended by ``idle_session_timeout``) is replaced and the query, a read, sent again.
+
         Raises
         ------
         StoreError
-            When the query runs over the time limit or the connection is lost.
+            When the query runs over the time limit or the database cannot be reached.
         InputError
             When the server refuses the values of a filter (a text compared with a number).
         """
+        held = getattr(self._local, "held", None)
+        try:
+            return self._execute(query, params)
+        except _Lost:
+            if held is None:  # a new connection lost at once: the database's trouble
+                raise
+        return self._execute(query, params)
+
+    def _execute(self, query: str, params: Mapping[str, Any] | None) -> list[tuple]:
+        """:meth:`execute` on this thread's connection as it is (:class:`_Lost` when the
+        database ended it)."""
         conn = self.connection()
         try:
             with conn.cursor() as cur:
@@ -632,7 +650,7 @@ class PostGISStore:
         except psycopg.OperationalError as exc:
             conn.close()
             problem = f"{self.location}: the database is unreachable: {_reason(exc)}"
-            raise StoreError(problem) from exc
+            raise _Lost(problem) from exc
 
     def _current(self) -> tuple[int, int]:
         """The change token's parts now, after reading a changed twin anew."""
