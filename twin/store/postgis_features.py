@@ -51,7 +51,7 @@ class PostGISCompiler(FilterCompiler):
     --------
     >>> from pygeofilter.parsers.cql2_text import parse
     >>> c = PostGISCompiler({"height": "number"}, to_store=lambda g, whole=False: g, srid=31255)
-    >>> c.compile(parse("height >= 10 AND INTERSECTS(geometry, POINT(1 2))"))[0]
+    >>> c.compile(parse("height >= 10 AND S_INTERSECTS(geometry, POINT(1 2))"))[0]
     '(t."height" >= %(f0)s AND ST_Intersects(t."geom", ST_GeomFromWKB(%(f1)s, 31255)))'
     """
 
