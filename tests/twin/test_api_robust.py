@@ -373,3 +373,29 @@ def test_a_database_restart_costs_no_request_a_503(postgis, sample_twin, tmp_pat
         assert again.json()["id"] == 3
         page = http.get("/collections/buildings/items?limit=3").json()
         assert page["features"] == first.json()["features"]
+
+
+def test_a_database_that_refuses_the_server_is_a_503_naming_no_address(
+    postgis, sample_twin, tmp_path
+):
+    """A database that cannot be reached is a 503 that says so and nothing more: libpq's own
+    words name the database server's host and port, which are none of a client's business
+    (as the folder of a GeoPackage twin is not); the server's log has them."""
+    database = postgis.database()
+    location = postgis.url(database, schema="served")
+    write(read(sample_twin), location)
+    with serving(location, tmp_path) as served, httpx.Client(base_url=served) as http:
+        assert http.get("/collections/buildings/items?limit=3").status_code == 200
+        postgis.execute("postgres", f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+        postgis.execute(
+            "postgres",
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'",
+        )
+        refused = http.get("/collections/buildings/items?limit=3")
+        detail = problem(refused, 503)["detail"]
+        assert "database" in detail
+        for hidden in ("127.0.0.1", str(postgis.port), database, "served", "postgresql"):
+            assert hidden not in refused.text
+        postgis.execute("postgres", f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+        assert http.get("/collections/buildings/items?limit=3").status_code == 200
+    assert "not currently accepting connections" in (tmp_path / "server.log").read_text()
