@@ -515,32 +515,9 @@ def write(model: CityModel, location: str, /) -> str:
 
 def _close_all(connections: list[psycopg.Connection], /) -> None:
     """Close every connection a store opened (its threads')."""
-    while connections:
-        connections.pop().close()
-
-
-def _close_one(conn: psycopg.Connection, connections: list[psycopg.Connection], /) -> None:
-    """Close the connection of a thread that ended, and forget it."""
-    conn.close()
-    with contextlib.suppress(ValueError):  # the store closed it first
-        connections.remove(conn)
-
-
-class _ThreadConnection:
-    """A thread's connection in the thread's local values: when the thread ends, they go and
-    the connection is closed. A server's short-lived threads (the writer of each twin
-    version's feature texts, :mod:`twin.api.feature_texts`) would otherwise leave one open
-    connection each, until the database refuses new ones."""
-
-    __slots__ = ("__weakref__", "conn")
-
-    def __init__(self, conn: psycopg.Connection, connections: list[psycopg.Connection], /):
-        self.conn = conn
-        weakref.finalize(self, _close_one, conn, connections)
-
-
-class _Lost(StoreError):
-    """The database ended a store's connection, or cannot be reached."""
+    for conn in connections:
+        conn.close()
+    connections.clear()
 
 
 def _cache_root() -> Path:
@@ -550,6 +527,23 @@ def _cache_root() -> Path:
         return Path(os.environ["TWIN_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "twin"
+
+
+class _Lost(StoreError):
+    """The database ended a store's connection, or cannot be reached."""
+
+
+class _ThreadEnd:
+    """Kept in a thread's local values, it closes the thread's connection when the thread
+    ends and they go. A server's short-lived threads (the writer of each twin version's
+    feature texts, :mod:`twin.api.feature_texts`) would otherwise leave one open connection
+    each, until the database refuses new ones."""
+
+    __slots__ = ("__weakref__", "conn")
+
+    def __init__(self, conn: psycopg.Connection, /):
+        self.conn = conn
+        weakref.finalize(self, conn.close)
 
 
 class PostGISStore:
@@ -597,13 +591,12 @@ class PostGISStore:
 
     def connection(self) -> psycopg.Connection:
         """This thread's psycopg connection (made on first use, remade after a failure)."""
-        held = getattr(self._local, "held", None)
-        conn = None if held is None else held.conn
+        conn = getattr(self._local, "conn", None)
         if conn is None or conn.closed or conn.broken:
             conn = _connect(
                 self.database, options=f"-c statement_timeout={int(self.timeout * 1000)}"
             )
-            self._local.held = _ThreadConnection(conn, self._connections)
+            self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
         return conn
@@ -621,11 +614,12 @@ class PostGISStore:
         InputError
             When the server refuses the values of a filter (a text compared with a number).
         """
-        held = getattr(self._local, "held", None)
+        end = getattr(self._local, "end", None)
+        used = end is not None and not end.conn.closed  # else a new one: no second try
         try:
             return self._execute(query, params)
         except _Lost:
-            if held is None:  # a new connection lost at once: the database's trouble
+            if not used:
                 raise
         return self._execute(query, params)
 
@@ -633,6 +627,9 @@ class PostGISStore:
         """:meth:`execute` on this thread's connection as it is (:class:`_Lost` when the
         database ended it)."""
         conn = self.connection()
+        end = getattr(self._local, "end", None)
+        if end is None or end.conn is not conn:
+            self._local.end = _ThreadEnd(conn)
         try:
             with conn.cursor() as cur:
                 cur.execute(query.encode(), params)
