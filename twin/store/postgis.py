@@ -38,6 +38,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -83,6 +84,9 @@ OWN_TABLES = (
     "twin_building_versions",
     "twin_building_history",
 )
+#: seconds a raster of an older version of the twin stays in the local cache after a newer
+#: one is read (a reader holding a model of the older version may still open it)
+_RASTER_KEEP_S = 3600
 #: the raster names in ``twin_rasters``
 _RASTERS = {"terrain": "dtm", "ortho": "ortho"}
 #: PostgreSQL column type -> JSON type of LayerInfo.columns
@@ -258,16 +262,15 @@ def _rasters(model: CityModel, folder: Path, /) -> dict[str, Path]:
     return out
 
 
-def _digest_sql(db: Database, schema: str, lods: list[str], /) -> str:
-    """SQL of each building's ``building_id`` and the digest of its attributes, footprint
-    and LoD solids, in ``schema``."""
-    parts = [
-        "(to_jsonb(b) - 'fid' - 'geom')::text",
-        "coalesce(encode(ST_AsEWKB(b.geom), 'hex'), '')",
-    ]
+def _digest_sql(db: Database, schema: str, columns: list[str], lods: list[str], /) -> str:
+    """SQL of each building's ``building_id`` and the digest of its attribute ``columns``,
+    footprint and LoD solids, in ``schema``: the MD5 of the row's text and of each geometry's
+    EWKB (a row as text costs a tenth of a JSON object of it)."""
+    row = f"ROW({', '.join(f'b.{_ident(c)}' for c in columns)})::text" if columns else "''"
+    parts = [row, "coalesce(md5(ST_AsEWKB(b.geom)), '')"]
     joins = []
     for i, lod in enumerate(lods):
-        parts.append(f"coalesce(encode(ST_AsEWKB(l{i}.geom), 'hex'), '')")
+        parts.append(f"coalesce(md5(ST_AsEWKB(l{i}.geom)), '')")
         joins.append(f"LEFT JOIN {db.table(lod, schema)} l{i} ON l{i}.building_id = b.building_id")
     return (
         f"SELECT b.building_id, md5(concat_ws('|', {', '.join(parts)})) AS digest "
@@ -283,6 +286,8 @@ class _Writer:
         self.cur = conn.cursor()
         self.srid = _srid(model.crs)
         self.new = f"{db.schema}__build"
+        #: layer -> its attribute columns, as written
+        self.columns: dict[str, list[str]] = {}
 
     def sql(self, text: str, /) -> list[tuple]:
         self.cur.execute(text)
@@ -320,6 +325,7 @@ class _Writer:
 
     def layer(self, position: int, name: str) -> None:
         table = _arrow(self.model, name)
+        self.columns[name] = [c for c in table.column_names if c not in ("fid", "geometry")]
         self.cur.adbc_ingest(name, table, mode="create", db_schema_name=self.new)
         target = self.db.table(name, self.new)
         self.sql(f"ALTER TABLE {target} ADD PRIMARY KEY (fid)")
@@ -401,7 +407,8 @@ class _Writer:
         new_lods = [lod for lod in LOD_LAYERS.values() if lod in names]
         self.sql(
             f"INSERT INTO {versions} SELECT DISTINCT ON (building_id) building_id, now(), digest "
-            f"FROM ({_digest_sql(db, new, new_lods)}) d WHERE building_id IS NOT NULL"
+            f"FROM ({_digest_sql(db, new, self.columns['buildings'], new_lods)}) d "
+            "WHERE building_id IS NOT NULL"
         )
         old_tables = {
             r[0]
@@ -551,7 +558,8 @@ class PostGISStore:
 
     Opening reads the metadata and the list of layers. Every query first reads the change
     token (the schema's object id, which a build replaces, and the count of edits made in
-    place): when it changed, the metadata and layers are read anew.
+    place): when it changed, the metadata and layers are read anew. Each thread queries on a
+    connection of its own; all of them are closed when the store is dropped.
 
     Parameters
     ----------
@@ -574,11 +582,13 @@ class PostGISStore:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[psycopg.Connection] = []
+        self._connections_lock = threading.Lock()  # not _lock: held while a query may connect
         # the threads' connections close with the store, or when it is collected
         self.close = weakref.finalize(self, _close_all, self._connections)
         self._state: tuple[int, int] | None = None
         self._raw: dict[str, Any] = {}
         self._crs = pyproj.CRS.from_epsg(4326)
+        self._srid = 0
         self._layers: dict[str, LayerInfo] = {}
         self._aligned: dict[tuple[str, str], bool] = {}
         self.queries = FeatureQueries(self)
@@ -597,7 +607,8 @@ class PostGISStore:
                 self.database, options=f"-c statement_timeout={int(self.timeout * 1000)}"
             )
             self._local.conn = conn
-            with self._lock:
+            with self._connections_lock:
+                self._connections[:] = [c for c in self._connections if not c.closed]
                 self._connections.append(conn)
         return conn
 
@@ -695,6 +706,7 @@ class PostGISStore:
             columns_of = columns.get(name, {})
             layers[name] = LayerInfo(name, gtype, bool(has_z), columns_of, int(count), bounds)
         self._raw, self._crs, self._layers, self._aligned = raw, crs, layers, {}
+        self._srid = _srid(crs)
         self._state = state
 
     def _measure(self, name: str, features: bool) -> tuple:
@@ -722,8 +734,8 @@ class PostGISStore:
 
     @property
     def srid(self) -> int:
-        """The SRID of the twin's geometries (0 when its CRS has no EPSG code)."""
-        return _srid(self.crs)
+        """The SRID of the twin's geometries (0 when its CRS has no EPSG code), as last read."""
+        return self._srid
 
     def metadata(self) -> dict[str, Any]:
         """The twin's metadata, without its CRS and raster names."""
@@ -744,8 +756,12 @@ class PostGISStore:
             )
             if not rows:
                 return None
+            # a reader of an older version may still open its file: those go after an hour
+            stale = time.time() - _RASTER_KEEP_S
             for old in path.parent.glob(f"{name}-*.tif"):
-                old.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    if old.stat().st_mtime < stale:
+                        old.unlink()
             with atomic(path) as tmp:
                 tmp.write_bytes(rows[0][0])
         return path
@@ -793,14 +809,15 @@ class PostGISStore:
         return self.database.table(name)
 
     def layer(self, name: str, /) -> LayerInfo:
-        """What the store knows of layer ``name``.
+        """What the store knows of layer ``name``, as last read (the public methods read a
+        changed twin anew before they ask).
 
         Raises
         ------
         InputError
             For an unknown layer.
         """
-        layers = self.layers()
+        layers = self._layers
         if name not in layers:
             have = ", ".join(layers) or "none"
             raise InputError(f"{self.location}: the twin has no layer {name!r} (it has: {have})")
@@ -850,6 +867,7 @@ class PostGISStore:
         InputError
             For an unknown layer or column, or ``fids`` with ``bbox`` or ``where_in``.
         """
+        self._current()
         info = self.layer(name)
         unknown = sorted({*(columns or ()), *(where_in or {})} - set(info.columns))
         if unknown:
@@ -885,6 +903,7 @@ class PostGISStore:
 
     def read_arrow(self, name: str, /) -> pa.Table:
         """A whole layer as an Arrow table (:meth:`twin.store.base.Store.read_arrow`)."""
+        self._current()
         table = self._select(name, columns=None, geometry=True)
         return table.drop_columns(["fid"])
 
@@ -914,12 +933,14 @@ class PostGISStore:
         count: bool = True,
     ) -> Page:
         """One page of the features of ``layer`` that ``selection`` selects."""
+        self._current()
         return self.queries.page(layer, selection, limit=limit, offset=offset, count=count)
 
     def features(
         self, layer: str, selection: Selection, ids: np.ndarray, /, *, names: Sequence[str]
     ) -> Features:
         """The rows of the features ``ids`` with the property columns ``names``."""
+        self._current()
         return self.queries.features(layer, selection, ids, names=list(names))
 
     # -- history -----------------------------------------------------------------------------
