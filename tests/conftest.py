@@ -145,6 +145,15 @@ def pg_twin(postgis, postgis_db) -> str:
     return postgis.url(postgis_db, schema=f"t{uuid.uuid4().hex[:12]}")
 
 
+@pytest.fixture(params=["gpkg", "postgis"])
+def new_twin(request, tmp_path) -> Path | str:
+    """Where a test writes a twin of its own, in each backend: ``city.gpkg`` in its
+    temporary folder, and a new schema of PostGIS (:func:`pg_twin`)."""
+    if request.param == "gpkg":
+        return tmp_path / "city.gpkg"
+    return request.getfixturevalue("pg_twin")
+
+
 @pytest.fixture(scope="session", params=["gpkg", "postgis"])
 def sample_store(request, sample_twin) -> Path | str:
     """The sample twin in each backend: :func:`sample_twin`'s GeoPackage, and a copy of it

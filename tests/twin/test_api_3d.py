@@ -246,15 +246,6 @@ def test_area_key_gets_its_area_and_hidden_buildings_stay_hidden(twin_copy, samp
             assert r.status_code == 404 and r.json()["detail"] == "no collection 'buildings'"
 
 
-@pytest.fixture(params=["gpkg", "postgis"])
-def new_twin(request, tmp_path) -> Location:
-    """Where a test writes a twin of its own, in each store."""
-    if request.param == "postgis":
-        return request.getfixturevalue("pg_twin")
-    (tmp_path / "zurich").mkdir()
-    return tmp_path / "zurich" / "city.gpkg"
-
-
 def test_a_twin_without_a_height_datum_gets_a_409_not_tiles(new_twin, tmp_path):
     """Tiles of heights with no vertical datum would sit a geoid undulation (47 m at Zürich)
     too low: the API answers a 409 problem naming the CRS and the ways out, every time."""
