@@ -1,5 +1,6 @@
 """3D outputs of the planner API: CityJSON items (official 2.0 schemas) and the buildings'
-3D Tiles 1.1 tileset (official schemas, Khronos validator), its cache, ETags and access."""
+3D Tiles 1.1 tileset (official schemas, Khronos validator), its cache, ETags and access; from
+a copy of the sample twin in each store, checked against the GeoPackage."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import contextlib
 import json
 import os
 import shutil
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -17,21 +19,39 @@ import twin
 from tests.conftest import DATA
 from tests.formats_checks import schema_errors
 from tests.servers import serving
+from tests.twin.test_api_cache import _execute
 from tests.twin.test_formats_tiles3d import check_glb, check_tileset
 from twin.api.config import hash_key
 from twin.formats import cityjson
-from twin.store import write
+from twin.store import Location, open_store, read, write
 
 KEY = "area-key-0123456789"
 AREA = (524500.0, 165350.0, 524700.0, 165550.0)
 
 
-@pytest.fixture(scope="module")
-def twin_copy(sample_twin, tmp_path_factory):
-    """A copy of the sample twin's folder (the tileset cache is written beside the twin)."""
+@pytest.fixture(scope="module", params=["gpkg", "postgis"])
+def twin_copy(request, sample_twin, tmp_path_factory) -> Location:
+    """A copy of the sample twin in each store, whose tileset cache the tests may change: the
+    GeoPackage's folder (the cache is written beside the twin), or a schema of its own in
+    PostGIS (the cache in the local cache folder)."""
+    if request.param == "postgis":
+        cluster = request.getfixturevalue("postgis")
+        location = cluster.url(request.getfixturevalue("postgis_db"), schema="api3d")
+        return write(read(sample_twin), location)
     folder = tmp_path_factory.mktemp("api3d") / "twin"
     shutil.copytree(sample_twin.parent, folder)
     return folder / sample_twin.name
+
+
+def _touch(where: Location) -> None:
+    """Change the twin at ``where`` without changing a value: a new modification time of the
+    GeoPackage, an edit of a PostGIS schema's table that writes what was there (counted by
+    the table's triggers all the same)."""
+    if isinstance(where, Path):
+        stat = where.stat()
+        os.utime(where, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    else:
+        _execute(where, "UPDATE buildings SET height = height WHERE fid = 1")
 
 
 @contextlib.contextmanager
@@ -53,8 +73,8 @@ def _serve(twin, folder, *, restricted: str = ""):
 
 
 @pytest.fixture(scope="module")
-def client(twin_copy):
-    with _serve(twin_copy, twin_copy.parent / "server") as http:
+def client(twin_copy, tmp_path_factory):
+    with _serve(twin_copy, tmp_path_factory.mktemp("server")) as http:
         yield http
 
 
@@ -70,7 +90,7 @@ def _coordinates(doc: dict, obj: dict) -> np.ndarray:
     return vertices[index]
 
 
-def test_cityjson_items_match_the_geojson_page_and_the_export(client, twin_copy):
+def test_cityjson_items_match_the_geojson_page_and_the_export(client, sample_twin):
     extent = client.get("/collections/buildings").json()["extent"]["spatial"]["bbox"][0]
     query = f"bbox={','.join(map(str, extent))}&limit=7&offset=3"
     page = client.get(f"/collections/buildings/items?{query}").json()
@@ -85,8 +105,9 @@ def test_cityjson_items_match_the_geojson_page_and_the_export(client, twin_copy)
     assert r.headers["OGC-NumberMatched"] == str(page["numberMatched"])
     assert 'rel="next"' in r.headers["Link"] and "f=cityjson" in r.headers["Link"]
 
-    # the same buildings as the interchange export of the whole twin, vertex for vertex
-    full = cityjson.document(twin.open(twin_copy))
+    # the same buildings as the interchange export of the whole twin (its GeoPackage), vertex
+    # for vertex
+    full = cityjson.document(twin.open(sample_twin))
     for bid in ids:
         ours, theirs = doc["CityObjects"][bid], full["CityObjects"][bid]
         assert ours["attributes"] == theirs["attributes"]
@@ -163,7 +184,7 @@ def _fetch_tileset(client, tmp_path, headers=None) -> dict:
     return {"etag": r.headers["ETag"], **checked}
 
 
-def test_tileset_is_linked_valid_cached_and_invalidated(client, twin_copy, tmp_path):
+def test_tileset_is_linked_valid_cached_and_invalidated(client, twin_copy, sample_twin, tmp_path):
     collection = client.get("/collections/buildings").json()
     link = [x for x in collection["links"] if x["type"] == "application/json+3dtiles"]
     assert [x["rel"] for x in link] == ["items"]
@@ -175,7 +196,7 @@ def test_tileset_is_linked_valid_cached_and_invalidated(client, twin_copy, tmp_p
     names = []
     for tile in first["contents"]:
         names += check_glb(tmp_path / "a" / tile["content"]["uri"])["names"]
-    model = twin.open(twin_copy)
+    model = twin.open(sample_twin)
     assert sorted(names) == sorted(model.buildings["building_id"])
 
     uri = first["contents"][0]["content"]["uri"]
@@ -184,14 +205,15 @@ def test_tileset_is_linked_valid_cached_and_invalidated(client, twin_copy, tmp_p
         f"/collections/buildings/3dtiles/{uri}", headers={"If-None-Match": tile.headers["ETag"]}
     )
     assert again.status_code == 304 and again.content == b""
-    cache = twin_copy.with_name(f"{twin_copy.stem}.3dtiles-cache")
+    cache = open_store(twin_copy).cache_path("3dtiles-cache")
+    if isinstance(twin_copy, Path):  # beside the GeoPackage
+        assert cache == twin_copy.with_name(f"{twin_copy.stem}.3dtiles-cache")
     (version,) = [p.name for p in cache.iterdir() if p.is_dir()]
     assert (
         client.get("/collections/buildings/3dtiles/tileset.json").headers["ETag"] == first["etag"]
     )
 
-    stat = twin_copy.stat()  # the twin changes: a new tileset, the old one is gone
-    os.utime(twin_copy, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    _touch(twin_copy)  # the twin changes: a new tileset, the old one is gone
     changed = client.get(
         f"/collections/buildings/3dtiles/{uri}", headers={"If-None-Match": tile.headers["ETag"]}
     )
@@ -199,7 +221,7 @@ def test_tileset_is_linked_valid_cached_and_invalidated(client, twin_copy, tmp_p
     assert [p.name for p in cache.iterdir() if p.is_dir()] != [version]
 
 
-def test_area_key_gets_its_area_and_hidden_buildings_stay_hidden(twin_copy, tmp_path):
+def test_area_key_gets_its_area_and_hidden_buildings_stay_hidden(twin_copy, sample_twin, tmp_path):
     with _serve(twin_copy, tmp_path / "area-server") as http:
         scoped = _fetch_tileset(http, tmp_path / "area", headers={"X-API-Key": KEY})
         names = []
@@ -208,7 +230,7 @@ def test_area_key_gets_its_area_and_hidden_buildings_stay_hidden(twin_copy, tmp_
         items = http.get(
             "/collections/buildings/items?f=cityjson&limit=1000", headers={"X-API-Key": KEY}
         ).json()
-    buildings = twin.open(twin_copy).buildings
+    buildings = twin.open(sample_twin).buildings
     inside = buildings["building_id"][shapely.intersects(buildings.geometry, shapely.box(*AREA))]
     assert 0 < len(inside) < len(buildings)
     assert sorted(names) == sorted(inside) == sorted(items["CityObjects"])
@@ -224,13 +246,11 @@ def test_area_key_gets_its_area_and_hidden_buildings_stay_hidden(twin_copy, tmp_
             assert r.status_code == 404 and r.json()["detail"] == "no collection 'buildings'"
 
 
-def test_a_twin_without_a_height_datum_gets_a_409_not_tiles(tmp_path):
+def test_a_twin_without_a_height_datum_gets_a_409_not_tiles(new_twin, tmp_path):
     """Tiles of heights with no vertical datum would sit a geoid undulation (47 m at Zürich)
     too low: the API answers a 409 problem naming the CRS and the ways out, every time."""
     source = DATA / "zurich_cityjson" / "zurich_lod2_12.city.json"
-    store = tmp_path / "zurich" / "city.gpkg"
-    store.parent.mkdir()
-    write(cityjson.read(source), store)
+    store = write(cityjson.read(source), new_twin)
     (tmp_path / "server").mkdir()
     with (
         serving(store, tmp_path / "server") as url,

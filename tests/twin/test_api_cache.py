@@ -1,5 +1,6 @@
 """Written features kept per worker (:class:`twin.api.geojson.FeatureCache`): its bound, and
-a twin rebuilt or edited while a real ``twin serve`` serves it."""
+a twin rebuilt or edited while a real ``twin serve`` serves it, in each store (a GeoPackage
+renamed over or edited by SQLite; a PostGIS schema replaced or edited by SQL)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,18 @@ import json
 import re
 import shutil
 import sqlite3
+from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 import shapely
 
 import twin
 from tests.servers import serving
 from twin.api.geojson import ENTRY_BYTES, FeatureCache
-from twin.store import write
+from twin.store import Location, is_database, read, write
+from twin.store.postgis import Database
 
 TIME = re.compile(rb'"timeStamp":"[^"]*"')
 
@@ -44,11 +48,20 @@ def test_the_cache_keeps_the_recently_used_within_its_bound():
     assert off.size == 0 and off.get("buildings", [1]) == [None]
 
 
-@pytest.fixture
-def twin_copy(sample_twin, tmp_path):
-    folder = tmp_path / "twin"
-    shutil.copytree(sample_twin.parent, folder)
+def copy_of(request: pytest.FixtureRequest, sample_twin: Path, folder: Path) -> Location:
+    """A copy of the sample twin that a test may edit or rebuild, in the store
+    ``request.param`` names: the GeoPackage's folder (without the derived caches of whoever
+    served it) as ``folder``, or a schema of its own in PostGIS (``twin copy``'s way)."""
+    if request.param == "postgis":
+        return write(read(sample_twin), request.getfixturevalue("pg_twin"))
+    shutil.copytree(sample_twin.parent, folder, ignore=shutil.ignore_patterns("*-cache"))
     return folder / sample_twin.name
+
+
+@pytest.fixture(params=["gpkg", "postgis"])
+def twin_copy(request, sample_twin, tmp_path) -> Location:
+    """A copy of the sample twin in each store, for one test to edit or rebuild."""
+    return copy_of(request, sample_twin, tmp_path / "twin")
 
 
 def _geometry(blob: bytes) -> shapely.Geometry:
@@ -58,10 +71,17 @@ def _geometry(blob: bytes) -> shapely.Geometry:
     return shapely.from_wkb(blob[8 + envelope :])
 
 
-def _execute(path, sql: str) -> None:
-    """One statement on the GeoPackage at ``path``, committed, as a desktop GIS saves an edit
-    (with the SQL functions GDAL gives the GeoPackage's R-tree triggers)."""
-    with contextlib.closing(sqlite3.connect(path)) as db:
+def _execute(where: Location, sql: str) -> None:
+    """One statement on the twin at ``where``, committed, as a desktop GIS saves an edit: on a
+    GeoPackage with the SQL functions GDAL gives its R-tree triggers; in PostGIS on the
+    schema's tables (whose statement triggers count the edit)."""
+    if is_database(where):
+        database = Database.parse(where)
+        path = f"-c search_path={database.schema},public"
+        with psycopg.connect(database.dsn, autocommit=True, options=path) as conn:
+            conn.execute(sql)
+        return
+    with contextlib.closing(sqlite3.connect(where)) as db:
         db.create_function("ST_IsEmpty", 1, lambda g: int(_geometry(g).is_empty))
         for i, name in enumerate(("ST_MinX", "ST_MinY", "ST_MaxX", "ST_MaxY")):
             db.create_function(name, 1, lambda g, i=i: _geometry(g).bounds[i])
@@ -80,7 +100,8 @@ def test_a_twin_rebuilt_or_edited_while_served_is_served_anew(twin_copy, tmp_pat
         assert page.json()["numberMatched"] == 200  # the sample district's buildings
         first = http.get("/collections/buildings/items/1").json()["properties"]
 
-        # rebuilt: twin.store writes a new file and renames it over the served one
+        # rebuilt: twin.store writes a new file and renames it over the served one (a new
+        # schema swapped for the served one)
         model = twin.open(twin_copy)
         model.buildings["height"] += 100
         write(model, twin_copy)
@@ -153,7 +174,7 @@ def test_a_rebuilt_twin_is_served_anew_by_features_and_tiles_alike(twin_copy, tm
         for name in ("buildings", "lod12", "building_surfaces"):
             frame = model.layers[name]
             model.layers[name] = frame[frame["building_id"].isin(kept)].reset_index(drop=True)
-        write(model, twin_copy)  # renamed over the served file
+        write(model, twin_copy)  # renamed over the served file (the schema replaced)
 
         page = http.get("/collections/buildings/items?limit=1000").json()
         assert page["numberMatched"] == 100 == len(kept)

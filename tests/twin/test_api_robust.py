@@ -1,5 +1,6 @@
 """The planner API never answers a request with a 500: hostile and odd input against a real
-``twin serve``, each refused with a 4xx RFC 9457 problem document."""
+``twin serve`` of the sample twin in each store (its GeoPackage, its copy in PostGIS), each
+refused with a 4xx RFC 9457 problem document."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tests.servers import STOP_S, free_port, serving, wait_until
 from tests.twin.test_api_server import PLANNER_KEY
 from twin.api import create_app
 from twin.api.config import ApiConfig, hash_key
+from twin.store import read, write
 
 PROBLEM = "application/problem+json"
 KEY = {"X-API-Key": PLANNER_KEY}
@@ -24,8 +26,9 @@ MAX_BODY = 1_000_000
 
 
 @pytest.fixture(scope="module")
-def url(sample_twin, tmp_path_factory):
-    """``twin serve`` with the planner key, a high rate and a 500-feature page limit."""
+def url(sample_store, tmp_path_factory):
+    """``twin serve`` of the sample twin in each store, with the planner key, a high rate and
+    a 500-feature page limit."""
     folder = tmp_path_factory.mktemp("robust")
     config = f"""
 [limits]
@@ -41,7 +44,7 @@ name = "planning-office"
 hash = "{hash_key(PLANNER_KEY)}"
 roles = ["planner"]
 """
-    with serving(sample_twin, folder, config=config) as served:
+    with serving(sample_store, folder, config=config) as served:
         yield served
 
 
@@ -316,10 +319,10 @@ def test_api_document_states_the_enforced_constraints(url):
     assert set(execute["responses"]) >= {"200", "201", "400", "404", "413", "415"}
 
 
-def test_an_unexpected_error_is_a_500_problem_and_the_connection_survives(sample_twin, caplog):
+def test_an_unexpected_error_is_a_500_problem_and_the_connection_survives(sample_store, caplog):
     """The catch-all answers 500 without Starlette re-raising (which made uvicorn drop the
     connection); the traceback goes to the log."""
-    app = create_app(sample_twin, config=ApiConfig())
+    app = create_app(sample_store, config=ApiConfig())
 
     def boom() -> None:
         raise RuntimeError("a bug")
@@ -344,3 +347,55 @@ def test_an_unexpected_error_is_a_500_problem_and_the_connection_survives(sample
         server.should_exit = True
         thread.join(timeout=STOP_S)
         assert not thread.is_alive()
+
+
+def test_a_database_restart_costs_no_request_a_503(postgis, sample_twin, tmp_path):
+    """PostgreSQL ends every connection when it restarts (or ends idle ones, with
+    ``idle_session_timeout``): the served twin's next queries are read again on new
+    connections, and no caller sees the database's hiccup."""
+    database = postgis.database()  # of its own: no other server's connections ended
+    location = postgis.url(database, schema="served")
+    write(read(sample_twin), location)
+    with serving(location, tmp_path) as served, httpx.Client(base_url=served) as http:
+        first = http.get("/collections/buildings/items?limit=3")
+        assert first.status_code == 200, first.text
+        assert http.get("/collections/buildings/items/3").status_code == 200
+        ended = postgis.execute(
+            database,
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND backend_type = 'client backend' "
+            "AND pid <> pg_backend_pid()",
+        )[0][0]
+        assert ended >= 1  # the server's connections (one per thread that queried)
+        for path in ("/collections/buildings/items?limit=3", "/collections/buildings/items/3"):
+            again = http.get(path)
+            assert again.status_code == 200, again.text
+        assert again.json()["id"] == 3
+        page = http.get("/collections/buildings/items?limit=3").json()
+        assert page["features"] == first.json()["features"]
+
+
+def test_a_database_that_refuses_the_server_is_a_503_naming_no_address(
+    postgis, sample_twin, tmp_path
+):
+    """A database that cannot be reached is a 503 that says so and nothing more: libpq's own
+    words name the database server's host and port, which are none of a client's business
+    (as the folder of a GeoPackage twin is not); the server's log has them."""
+    database = postgis.database()
+    location = postgis.url(database, schema="served")
+    write(read(sample_twin), location)
+    with serving(location, tmp_path) as served, httpx.Client(base_url=served) as http:
+        assert http.get("/collections/buildings/items?limit=3").status_code == 200
+        postgis.execute("postgres", f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+        postgis.execute(
+            "postgres",
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'",
+        )
+        refused = http.get("/collections/buildings/items?limit=3")
+        detail = problem(refused, 503)["detail"]
+        assert "database" in detail
+        for hidden in ("127.0.0.1", str(postgis.port), database, "served", "postgresql"):
+            assert hidden not in refused.text
+        postgis.execute("postgres", f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+        assert http.get("/collections/buildings/items?limit=3").status_code == 200
+    assert "not currently accepting connections" in (tmp_path / "server.log").read_text()

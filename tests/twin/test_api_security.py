@@ -2,7 +2,8 @@
 
 Each test is one way in that an attacker or a curious planner tried: a process that reads a
 collection its scope does not cover, a job read under a name or an address that is not its
-owner's, reads that left no audit line, guessing keys at full speed, a forged ``Host``.
+owner's, reads that left no audit line, guessing keys at full speed, a forged ``Host``; each
+against the sample twin in both stores (its GeoPackage, its copy in PostGIS).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def _token(sub: str, roles: list[str], **claims) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def api(sample_twin, tmp_path_factory):
+def api(sample_store, tmp_path_factory):
     """``twin serve`` with a planner key, a utilities-only key, tokens and an audit log."""
     folder = tmp_path_factory.mktemp("security")
     config = f"""
@@ -55,7 +56,7 @@ roles = ["reader"]
 [jobs]
 folder = "jobs"
 """
-    with serving(sample_twin, folder, config=config) as url:
+    with serving(sample_store, folder, config=config) as url:
         yield {"url": url, "audit": folder / "audit.jsonl", "jobs": folder / "jobs"}
 
 
@@ -227,7 +228,7 @@ def test_links_never_come_from_the_host_header(api):
 
 
 @pytest.fixture(scope="module")
-def guarded(sample_twin, tmp_path_factory):
+def guarded(sample_store, tmp_path_factory):
     """A service behind a trusted proxy on loopback, with a public URL and a small burst of
     allowed failures."""
     folder = tmp_path_factory.mktemp("logins")
@@ -248,7 +249,7 @@ name = "planning-office"
 hash = "{hash_key(PLANNER_KEY)}"
 roles = []
 """
-    with serving(sample_twin, folder, config=config) as url:
+    with serving(sample_store, folder, config=config) as url:
         yield {"url": url, "audit": folder / "audit.jsonl"}
 
 

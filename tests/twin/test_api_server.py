@@ -1,4 +1,8 @@
-"""The planner API against a real uvicorn server, with real clients and the OGC schemas."""
+"""The planner API against a real uvicorn server, with real clients and the OGC schemas.
+
+The server serves the sample twin from each store (``sample_store``: the GeoPackage, and
+its copy in PostGIS); what it answers is checked against the GeoPackage read by geopandas
+and pyogrio, never against the store under test."""
 
 from __future__ import annotations
 
@@ -33,8 +37,9 @@ AREA = (524500.0, 165350.0, 524700.0, 165550.0)
 
 
 @pytest.fixture(scope="module")
-def server(sample_twin, tmp_path_factory):
-    """``twin serve`` on a free loopback port with keys, roles, a JWT key and an audit log."""
+def server(sample_store, sample_twin, tmp_path_factory):
+    """``twin serve`` of the sample twin in each store on a free loopback port with keys,
+    roles, a JWT key and an audit log; ``twin`` is the GeoPackage, for expected values."""
     folder = tmp_path_factory.mktemp("api")
     config = f"""
 [limits]
@@ -69,7 +74,7 @@ hash = "{hash_key(SLOW_KEY)}"
 roles = []
 rate_per_minute = 3
 """
-    with serving(sample_twin, folder, config=config) as url:
+    with serving(sample_store, folder, config=config) as url:
         yield {"url": url, "audit": folder / "audit.jsonl", "twin": sample_twin}
 
 
@@ -440,11 +445,12 @@ def test_excavation_processes_need_the_utility_scope_and_are_audited(server):
     }
 
 
-def test_jobs_are_seen_by_every_worker(sample_twin, tmp_path):
-    """With two server processes, any of them answers for a job the other one runs."""
+def test_jobs_are_seen_by_every_worker(sample_store, tmp_path):
+    """With two server processes, any of them answers for a job the other one runs (the
+    jobs of a database twin in the local cache folder both workers share)."""
     config = f'[[keys]]\nname = "planning-office"\nhash = "{hash_key(PLANNER_KEY)}"\nroles = []\n'
     key = {"X-API-Key": PLANNER_KEY}
-    with serving(sample_twin, tmp_path, "--workers", "2", config=config) as url:
+    with serving(sample_store, tmp_path, "--workers", "2", config=config) as url:
         x0, y0 = 524550.0, 165400.0
         body = {"inputs": {"bbox": [x0, y0, x0 + 150, y0 + 150]}}
         job = httpx.post(
@@ -466,3 +472,48 @@ def test_jobs_are_seen_by_every_worker(sample_twin, tmp_path):
         for _ in range(10):
             with httpx.Client(headers=key) as client:
                 assert client.get(job.headers["Location"] + "/results").status_code == 200
+
+
+def test_twin_serve_serves_a_twin_copied_into_postgis(sample_twin, pg_twin, tmp_path):
+    """``twin copy`` puts the sample into a schema of its own, and ``twin serve
+    postgresql://...`` serves it as a real process: every building, paged through with httpx,
+    is the GeoPackage's feature of the same id, and a box matches what shapely finds in it."""
+    copied = subprocess.run(
+        [sys.executable, "-m", "twin.cli", "copy", str(sample_twin), pg_twin],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert copied.returncode == 0, copied.stderr
+    frame = pyogrio.read_dataframe(sample_twin, layer="buildings", fid_as_index=True)
+    x0, y0, x1, y1 = frame.total_bounds
+    # the south-west quarter of the district, in the storage CRS (EPSG:31258, northing first)
+    box = shapely.box(x0, y0, (x0 + x1) / 2, (y0 + y1) / 2)
+    inside = frame.index[shapely.intersects(frame.geometry.values, box)].tolist()
+    assert 0 < len(inside) < len(frame) == 200
+    gk = "http://www.opengis.net/def/crs/EPSG/0/31258"
+    with serving(pg_twin, tmp_path) as url:
+        pages, ids, names, heights = 0, [], [], []
+        link = f"{url}/collections/buildings/items?limit=60&properties=building_id,height"
+        while link:  # 60 + 60 + 60 + 20
+            r = httpx.get(link, timeout=30)
+            assert r.status_code == 200, r.text
+            doc = r.json()
+            assert doc["numberMatched"] == 200 and r.headers["OGC-NumberMatched"] == "200"
+            ids += [f["id"] for f in doc["features"]]
+            names += [f["properties"]["building_id"] for f in doc["features"]]
+            heights += [f["properties"]["height"] for f in doc["features"]]
+            link = next((x["href"] for x in doc["links"] if x["rel"] == "next"), None)
+            pages += 1
+        e0, n0, e1, n1 = box.bounds
+        params = {"bbox": f"{n0},{e0},{n1},{e1}", "bbox-crs": gk, "limit": "500"}
+        boxed = httpx.get(f"{url}/collections/buildings/items", params=params, timeout=30).json()
+    assert pages == 4
+    assert ids == frame.index.tolist() == list(range(1, 201))
+    assert names == frame["building_id"].tolist()
+    assert heights == pytest.approx(frame["height"].tolist(), rel=1e-15)
+    assert boxed["numberMatched"] == len(inside)
+    assert [f["id"] for f in boxed["features"]] == inside
+    # the server names the twin it serves by its database and schema, without a password
+    schema = pg_twin.rsplit("schema=", 1)[1]
+    assert f"schema={schema}" in (tmp_path / "server.log").read_text()

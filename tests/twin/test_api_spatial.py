@@ -1,5 +1,6 @@
-"""Spatial answers of the planner API against a real server, each checked against geopandas,
-shapely and pyproj working on the GeoPackage directly (never against the code under test)."""
+"""Spatial answers of the planner API against a real server of the sample twin in each store
+(the GeoPackage, and its copy in PostGIS), each checked against geopandas, shapely and pyproj
+working on the GeoPackage directly (never against the code under test)."""
 
 from __future__ import annotations
 
@@ -34,10 +35,11 @@ PREDICATES = {
 
 
 @pytest.fixture(scope="module")
-def api(sample_twin, tmp_path_factory):
-    """``twin serve`` with the default config over the sample twin; its URL and log."""
+def api(sample_store, sample_twin, tmp_path_factory):
+    """``twin serve`` with the default config over the sample twin in each store; its URL,
+    its log and the GeoPackage (for expected values)."""
     folder = tmp_path_factory.mktemp("spatial")
-    with serving(sample_twin, folder) as url:
+    with serving(sample_store, folder) as url:
         yield {"url": url, "log": folder / "server.log", "twin": sample_twin}
 
 
@@ -389,7 +391,8 @@ def test_deep_filters_are_a_400_naming_the_limit(api, sample_twin):
 
 
 def test_the_deepest_allowed_filters_run(api, sample_twin):
-    """As deep as allowed, with spatial predicates at the bottom: SQLite's parser copes."""
+    """As deep as allowed, with spatial predicates at the bottom: the parser of each store
+    (SQLite's, PostgreSQL's) copes."""
     height = gpd.read_file(sample_twin, layer="buildings")["height"]
     levels = cql.MAX_DEPTH - 3  # the predicate, its bbox and the bbox's numbers below
     deepest = _nested(levels).replace(

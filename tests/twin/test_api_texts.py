@@ -1,12 +1,10 @@
 """Feature texts written once per twin version and shared by the workers
-(:mod:`twin.api.feature_texts`), and pages of a layer read as a range of fids."""
+(:mod:`twin.api.feature_texts`), and pages of a layer read as a range of fids; on a copy of the
+sample twin in each store, checked against the GeoPackage read by pyogrio."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import shutil
-import sqlite3
 import time
 from pathlib import Path
 
@@ -15,7 +13,8 @@ import pyogrio
 import pytest
 import shapely
 
-from tests.twin.test_api_cache import _execute
+import twin.store
+from tests.twin.test_api_cache import _execute, copy_of
 from twin.api.collections import DEFAULT_COLLECTIONS
 from twin.api.config import ApiConfig
 from twin.api.feature_texts import RECHECK_S, FeatureTexts, SharedTexts, write
@@ -100,11 +99,10 @@ def test_shared_texts_are_written_once_per_twin_version(tmp_path):
     assert not list((root / "token3").glob("*.bin"))
 
 
-@pytest.fixture
-def twin_copy(sample_twin, tmp_path):
-    folder = tmp_path / "twin"
-    shutil.copytree(sample_twin.parent, folder, ignore=shutil.ignore_patterns("*-cache"))
-    return folder / sample_twin.name
+@pytest.fixture(params=["gpkg", "postgis"])
+def twin_copy(request, sample_twin, tmp_path):
+    """A copy of the sample twin in each store (its feature texts in a cache of its own)."""
+    return copy_of(request, sample_twin, tmp_path / "twin")
 
 
 def _body(service: FeatureService, params: dict, who: Principal = ANYONE) -> dict:
@@ -112,10 +110,10 @@ def _body(service: FeatureService, params: dict, who: Principal = ANYONE) -> dic
     return json.loads(service.items(spec, params, who, "http://x/items").body)
 
 
-def test_pages_from_the_shared_texts_are_the_features_of_the_store(twin_copy):
+def test_pages_from_the_shared_texts_are_the_features_of_the_store(twin_copy, sample_twin):
     store = open_store(twin_copy)
     service = FeatureService(store, ApiConfig(feature_cache_bytes=0), DEFAULT_COLLECTIONS)
-    frame = pyogrio.read_dataframe(twin_copy, layer="buildings", fid_as_index=True)
+    frame = pyogrio.read_dataframe(sample_twin, layer="buildings", fid_as_index=True)
     x0, y0, x1, y1 = frame.total_bounds
     # a box over the middle third of the district, asked in the storage CRS (northing first)
     box = (x0 + (x1 - x0) / 3, y0 + (y1 - y0) / 3, x1 - (x1 - x0) / 3, y1 - (y1 - y0) / 3)
@@ -156,10 +154,10 @@ def test_pages_from_the_shared_texts_are_the_features_of_the_store(twin_copy):
     assert 14.2 < lonlat.centroid.x < 14.4 and 46.5 < lonlat.centroid.y < 46.7
 
 
-def test_a_caller_with_a_service_area_gets_no_stored_text_outside_it(twin_copy):
+def test_a_caller_with_a_service_area_gets_no_stored_text_outside_it(twin_copy, sample_twin):
     store = open_store(twin_copy)
     service = FeatureService(store, ApiConfig(), DEFAULT_COLLECTIONS)
-    frame = pyogrio.read_dataframe(twin_copy, layer="buildings", fid_as_index=True)
+    frame = pyogrio.read_dataframe(sample_twin, layer="buildings", fid_as_index=True)
     x0, y0, x1, y1 = frame.total_bounds
     everything = {"bbox-crs": STORAGE, "crs": STORAGE, "limit": "500"}
     everything["bbox"] = f"{y0 - 1},{x0 - 1},{y1 + 1},{x1 + 1}"
@@ -198,9 +196,7 @@ def test_pages_without_filter_are_ranges_of_fids_while_the_fids_are_dense(twin_c
     page = store.page("buildings", Selection(), limit=10, offset=195)
     assert page.ids.tolist() == [196, 197, 198, 199, 200] and page.number_matched == 200
     assert store.page("buildings", Selection(), limit=10, offset=200).ids.tolist() == []
-    with contextlib.closing(sqlite3.connect(twin_copy)) as db:
-        db.execute("DELETE FROM buildings WHERE fid = 50")  # no R-tree trigger needs GEOS
-        db.commit()
+    _execute(twin_copy, "DELETE FROM buildings WHERE fid = 50")
     # fids 1..49, 51..200 (199): offset 45 starts at the 46th, and skips the gap
     page = store.page("buildings", Selection(), limit=10, offset=45)
     assert page.ids.tolist() == [46, 47, 48, 49, 51, 52, 53, 54, 55, 56]
@@ -213,7 +209,7 @@ def _current_texts(store) -> list[Path]:
     return sorted(store.cache_path("geojson-cache").glob(f"{store.token()}/buildings.*.bin"))
 
 
-def test_the_crs84_texts_follow_an_edited_twin(twin_copy):
+def test_the_crs84_texts_follow_an_edited_twin(twin_copy, sample_twin):
     store = open_store(twin_copy)
     service = FeatureService(store, ApiConfig(feature_cache_bytes=0), DEFAULT_COLLECTIONS)
     one = {"limit": "1", "offset": "6"}  # CRS84, the default output CRS
@@ -221,7 +217,7 @@ def test_the_crs84_texts_follow_an_edited_twin(twin_copy):
     _wait_for(lambda: _current_texts(store))
     stored = _body(service, one)["features"][0]
     # from the texts: the store's geometry as pyproj puts it in CRS84, to 7 decimals
-    frame = pyogrio.read_dataframe(twin_copy, layer="buildings", fid_as_index=True)
+    frame = pyogrio.read_dataframe(sample_twin, layer="buildings", fid_as_index=True)
     expected = frame.to_crs("OGC:CRS84").geometry.loc[7]
     served = shapely.geometry.shape(stored["geometry"])
     # each of lon and lat within half a unit of the 7th decimal
@@ -239,10 +235,10 @@ def test_the_crs84_texts_follow_an_edited_twin(twin_copy):
     assert folders == [store.token()]
 
 
-def test_a_caller_with_a_service_area_gets_no_crs84_text_outside_it(twin_copy):
+def test_a_caller_with_a_service_area_gets_no_crs84_text_outside_it(twin_copy, sample_twin):
     store = open_store(twin_copy)
     service = FeatureService(store, ApiConfig(), DEFAULT_COLLECTIONS)
-    frame = pyogrio.read_dataframe(twin_copy, layer="buildings", fid_as_index=True)
+    frame = pyogrio.read_dataframe(sample_twin, layer="buildings", fid_as_index=True)
     lonlat = frame.to_crs("OGC:CRS84")
     w, s, e, n = lonlat.total_bounds
     # in CRS84 both ways (the default bbox-crs and crs): the whole district and some margin
@@ -262,3 +258,33 @@ def test_a_caller_with_a_service_area_gets_no_crs84_text_outside_it(twin_copy):
         # and they are the CRS84 texts: in Klagenfurt's longitudes
         first = shapely.geometry.shape(served["features"][0]["geometry"])
         assert 14.2 < first.centroid.x < 14.4
+
+
+def test_a_database_twin_edited_again_and_again_keeps_its_connections_few(postgis, sample_twin):
+    """Each version of a twin gets its feature texts from a writer thread of its own: the
+    connection such a thread opened closes when the thread ends, so a served twin edited in
+    place again and again never uses up the database's connections (100 by default)."""
+    database = postgis.database()  # of its own: no other store's connections counted
+    location = postgis.url(database, schema="edited")
+    twin.store.write(twin.store.read(sample_twin), location)
+    store = open_store(location)
+    service = FeatureService(store, ApiConfig(), DEFAULT_COLLECTIONS)
+
+    def connections() -> int:
+        """The twin's connections to the database (not this query's own)."""
+        return postgis.execute(
+            database,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
+        )[0][0]
+
+    for version in range(5):
+        _execute(location, f"UPDATE buildings SET storeys = {version} WHERE fid = 1")
+        assert _body(service, {"limit": "1"})["features"][0]["properties"]["storeys"] == version
+        _wait_for(lambda: _current_texts(store))  # written by a thread of this version
+    deadline = time.monotonic() + 30
+    while connections() > 1 and time.monotonic() < deadline:  # the writers' threads end
+        time.sleep(0.1)
+    assert connections() == 1  # this thread's: five writers came and went
+    store.close()
+    assert connections() == 0

@@ -518,11 +518,14 @@ def _status(job: Job, base: str) -> dict[str, Any]:
 
 def _store_problem(exc: StoreError, store: Store, /) -> str:
     """What a client is told of a store that cannot answer: its message without the folder
-    of the twin, or the database's address (where the twin lies on the server is none of a
-    client's business)."""
+    of the twin; of a database that cannot answer, only that (where the twin lies is none of
+    a client's business, and the database server's words name its host and port). The
+    server's log has the whole message."""
     if isinstance(store.location, Path):
         return str(exc).replace(str(store.location.parent) + os.sep, "")
-    return str(exc).replace(str(store.location), "the twin")
+    if str(store.location) in str(exc):  # of the database (unreachable, the twin gone)
+        return "the twin's database cannot answer now; try again later"
+    return str(exc)  # of the query (over its time)
 
 
 def _problem(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:

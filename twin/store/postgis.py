@@ -83,6 +83,23 @@ def _cache_root() -> Path:
     return Path(base) / "twin"
 
 
+class _Lost(StoreError):
+    """The database ended a store's connection, or cannot be reached."""
+
+
+class _ThreadEnd:
+    """Kept in a thread's local values, it closes the thread's connection when the thread
+    ends and they go. A server's short-lived threads (the writer of each twin version's
+    feature texts, :mod:`twin.api.feature_texts`) would otherwise leave one open connection
+    each, until the database refuses new ones."""
+
+    __slots__ = ("__weakref__", "conn")
+
+    def __init__(self, conn: psycopg.Connection, /):
+        self.conn = conn
+        weakref.finalize(self, conn.close)
+
+
 class PostGISStore:
     """A twin kept in a schema of a PostGIS database (:class:`twin.store.base.Store`).
 
@@ -145,14 +162,32 @@ class PostGISStore:
     def execute(self, query: str, params: Mapping[str, Any] | None = None) -> list[tuple]:
         """Rows of one SQL query on this thread's connection.
 
+        A connection the database ended since its last query (a restart, an idle connection
+        ended by ``idle_session_timeout``) is replaced and the query, a read, sent again.
+
         Raises
         ------
         StoreError
-            When the query runs over the time limit or the connection is lost.
+            When the query runs over the time limit or the database cannot be reached.
         InputError
             When the server refuses the values of a filter (a text compared with a number).
         """
+        end = getattr(self._local, "end", None)
+        used = end is not None and not end.conn.closed  # else a new one: no second try
+        try:
+            return self._execute(query, params)
+        except _Lost:
+            if not used:
+                raise
+        return self._execute(query, params)
+
+    def _execute(self, query: str, params: Mapping[str, Any] | None) -> list[tuple]:
+        """:meth:`execute` on this thread's connection as it is (:class:`_Lost` when the
+        database ended it)."""
         conn = self.connection()
+        end = getattr(self._local, "end", None)
+        if end is None or end.conn is not conn:
+            self._local.end = _ThreadEnd(conn)
         try:
             with conn.cursor() as cur:
                 cur.execute(query.encode(), params)
@@ -170,7 +205,7 @@ class PostGISStore:
         except psycopg.OperationalError as exc:
             conn.close()
             problem = f"{self.location}: the database is unreachable: {reason(exc)}"
-            raise StoreError(problem) from exc
+            raise _Lost(problem) from exc
 
     def _current(self) -> tuple[int, int]:
         """The change token's parts now, after reading a changed twin anew."""
@@ -407,7 +442,7 @@ class PostGISStore:
             position = {int(f): i for i, f in enumerate(ids)}
             order = [position[i] for i in wanted if i in position]
             frame = frame.iloc[order].reset_index(drop=True)
-            table = table.take(order)
+            table = table.take(pa.array(order, pa.int64()))  # typed: [] is of no type
         if "geometry" in table.column_names:
             geoms = shapely.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False))
             return gpd.GeoDataFrame(frame, geometry=geoms, crs=self._crs)
