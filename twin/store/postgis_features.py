@@ -148,7 +148,11 @@ class FeatureQueries:
         if sel.bbox is not None and sel.bbox.is_empty:
             return Page(np.empty(0, dtype=np.int64), 0 if count else None)
         conds, params = self._where(name, sel)
-        order = ", ".join(f't."{c}" {"ASC" if asc else "DESC"}' for c, asc in sel.sortby)
+        # text sorts byte by byte, as on a GeoPackage, whatever the database's collation
+        collate = {c: ' COLLATE "C"' if t == "string" else "" for c, t in info.columns.items()}
+        order = ", ".join(
+            f't."{c}"{collate.get(c, "")} {"ASC" if asc else "DESC"}' for c, asc in sel.sortby
+        )
         order = f"{order}, t.fid" if order else "t.fid"
         clause = f" WHERE {' AND '.join(conds)}" if conds else ""
         table = store.table(name)
