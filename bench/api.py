@@ -490,7 +490,9 @@ def main() -> None:
     if args.postgis:
         t0 = time.perf_counter()
         copy = [sys.executable, "-m", "twin.cli", "copy", str(twin), args.postgis]
-        subprocess.run(copy, check=True, env={**os.environ, "PYTHONSAFEPATH": "1"})
+        subprocess.run(
+            copy, check=True, capture_output=True, env={**os.environ, "PYTHONSAFEPATH": "1"}
+        )
         copy_s = time.perf_counter() - t0
         served = _twin_server(args.postgis, boxes, fresh, fids, args.seconds, folder, args.config)
         database = {"twin_copy_s": round(copy_s, 1), **served}

@@ -434,3 +434,20 @@ def test_the_database_s_faults_are_clear_errors(postgis, postgis_db, pg_twin):
     assert _sql(pg_twin, f"SELECT entry FROM {schema}.ledger") == [("keep me",)]
     refused = _twin("copy", str(ROOT / "no-such.gpkg"), pg_twin)
     assert refused.returncode != 0 and "Traceback" not in refused.stderr
+
+
+def test_a_page_counts_its_matches_in_the_same_query_and_past_the_last_page(sample_twin, pg_twin):
+    from twin.api.cql import parse
+    from twin.store.base import Selection
+
+    write(read(sample_twin), pg_twin)
+    store = open_store(pg_twin)
+    frame = pyogrio.read_dataframe(sample_twin, layer="buildings")
+    high = int((frame["height"] > 10).sum())  # pandas' count of the same filter
+    sel = Selection(filter=parse("height > 10"))
+    assert 5 < high < len(frame)
+    assert store.page("buildings", sel, limit=5).number_matched == high
+    beyond = store.page("buildings", sel, limit=5, offset=high + 10)
+    assert beyond.ids.tolist() == [] and beyond.number_matched == high
+    nothing = store.page("buildings", Selection(filter=parse("height > 1000")), limit=5)
+    assert nothing.ids.tolist() == [] and nothing.number_matched == 0

@@ -53,6 +53,9 @@ __all__ = ["Database", "PostGISStore", "write"]
 #: seconds a raster of an older version of the twin stays in the local cache after a newer
 #: one is read (a reader holding a model of the older version may still open it)
 _RASTER_KEEP_S = 3600
+#: seconds a thread's :meth:`PostGISStore.token` stands for its pages and features: a
+#: server's request asks for the token, then a page, then its features, within milliseconds
+_RECENT_S = 1.0
 #: PostgreSQL column type -> JSON type of LayerInfo.columns
 _TYPES = {
     "text": "string",
@@ -207,8 +210,14 @@ class PostGISStore:
             problem = f"{self.location}: the database is unreachable: {reason(exc)}"
             raise _Lost(problem) from exc
 
-    def _current(self) -> tuple[int, int]:
-        """The change token's parts now, after reading a changed twin anew."""
+    def _current(self, *, within: float = 0.0) -> tuple[int, int]:
+        """The change token's parts now, after reading a changed twin anew; with ``within``,
+        those of this thread's :meth:`token` if it asked less than ``within`` seconds ago (a
+        server asks for the token at the start of a request, then for a page and its
+        features: one round trip, not three)."""
+        asked = getattr(self._local, "asked", None)
+        if within and asked is not None and time.monotonic() - asked[0] < within:
+            return asked[1]
         db = self.database
         try:
             state = self.execute(
@@ -268,7 +277,9 @@ class PostGISStore:
     def token(self) -> str:
         """A text that changes whenever the twin does (16 hex digits of a hash of the
         schema's object id and the count of edits in place)."""
-        identity = f"{self.database.shown}:{':'.join(map(str, self._current()))}"
+        current = self._current()
+        self._local.asked = (time.monotonic(), current)
+        identity = f"{self.database.shown}:{':'.join(map(str, current))}"
         return hashlib.sha256(identity.encode()).hexdigest()[:16]
 
     # -- what the twin is -----------------------------------------------------------------
@@ -479,15 +490,17 @@ class PostGISStore:
         offset: int = 0,
         count: bool = True,
     ) -> Page:
-        """One page of the features of ``layer`` that ``selection`` selects."""
-        self._current()
+        """One page of the features of ``layer`` that ``selection`` selects (of the twin as
+        this thread's :meth:`token` found it, if it asked in the last :data:`_RECENT_S` s)."""
+        self._current(within=_RECENT_S)
         return self.queries.page(layer, selection, limit=limit, offset=offset, count=count)
 
     def features(
         self, layer: str, selection: Selection, ids: np.ndarray, /, *, names: Sequence[str]
     ) -> Features:
-        """The rows of the features ``ids`` with the property columns ``names``."""
-        self._current()
+        """The rows of the features ``ids`` with the property columns ``names`` (of the twin as
+        this thread's :meth:`token` found it, if it asked in the last :data:`_RECENT_S` s)."""
+        self._current(within=_RECENT_S)
         return self.queries.features(layer, selection, ids, names=list(names))
 
     # -- history -----------------------------------------------------------------------------

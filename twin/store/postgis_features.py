@@ -156,15 +156,21 @@ class FeatureQueries:
         order = f"{order}, t.fid" if order else "t.fid"
         clause = f" WHERE {' AND '.join(conds)}" if conds else ""
         table = store.table(name)
+        counted = count and bool(conds)  # counted with the page: one round trip, not two
+        total = ", count(*) OVER ()" if counted else ""
         rows = store.execute(
-            f"SELECT t.fid FROM {table} t{clause} ORDER BY {order} "
+            f"SELECT t.fid{total} FROM {table} t{clause} ORDER BY {order} "
             "LIMIT %(limit)s OFFSET %(offset)s",
             dict(params, limit=limit, offset=offset),
         )
         matched = None
         if count and not conds:
             matched = info.count
-        elif count:
+        elif counted and rows:
+            matched = rows[0][1]
+        elif counted and offset == 0:
+            matched = 0
+        elif counted:  # a page beyond the last: the count by itself
             matched = store.execute(f"SELECT count(*) FROM {table} t{clause}", params)[0][0]
         return Page(np.array([r[0] for r in rows], dtype=np.int64), matched)
 
