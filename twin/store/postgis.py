@@ -140,6 +140,7 @@ class PostGISStore:
         self._crs = pyproj.CRS.from_epsg(4326)
         self._srid = 0
         self._layers: dict[str, LayerInfo] = {}
+        self._dense: dict[str, bool] = {}
         self._aligned: dict[tuple[str, str], bool] = {}
         self.queries = FeatureQueries(self)
         self._current()
@@ -251,17 +252,21 @@ class PostGISStore:
         ):
             if column not in ("fid", "geom"):
                 columns.setdefault(table, {})[column] = _TYPES.get(kind, "string")
-        layers = {}
+        layers, dense = {}, {}
         for name, gtype, has_z, count, *box in self.execute(
             f"SELECT name, geometry_type, has_z, count, minx, miny, maxx, maxy "
             f"FROM {db.table('twin_layers')} ORDER BY position"
         ):
+            dense[name] = True  # fids 1..N as written
             if state[1]:  # edited in place since the build: count and measure anew
                 count, *box = self._measure(name, gtype is not None)
+                first, last = self.execute(f"SELECT min(fid), max(fid) FROM {db.table(name)}")[0]
+                dense[name] = count == 0 or (first == 1 and last == count)
             bounds = None if box[0] is None else tuple(float(v) for v in box)
             columns_of = columns.get(name, {})
             layers[name] = LayerInfo(name, gtype, bool(has_z), columns_of, int(count), bounds)
         self._raw, self._crs, self._layers, self._aligned = raw, crs, layers, {}
+        self._dense = dense
         self._srid = srid_of(crs)
         self._state = state
 
@@ -365,6 +370,11 @@ class PostGISStore:
     def table(self, name: str, /) -> str:
         """The quoted, schema-qualified name of layer ``name``."""
         return self.database.table(name)
+
+    def dense(self, name: str, /) -> bool:
+        """Whether the feature ids of layer ``name`` run 1 to its count (as last read): a
+        page without filter or sort is then a range of ids, read by no query."""
+        return self._dense.get(name, False)
 
     def layer(self, name: str, /) -> LayerInfo:
         """What the store knows of layer ``name``, as last read (the public methods read a
