@@ -41,7 +41,7 @@ demo: install
 test: $(VENV)/.installed-test
 	bash tools/install-test-deps.sh
 	$(BIN)/python -m ruff check twin ingest viewer tests bench
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=25
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/lod1.py

@@ -53,8 +53,8 @@ __all__ = [
 
 
 def open(path: str | Path, /) -> CityModel:
-    """Open the twin at ``path`` (a GeoPackage written by ``twin build``); write one with
-    :func:`twin.store.write`."""
+    """Open the twin at ``path`` (a GeoPackage written by ``twin build``, or a PostGIS schema
+    as ``postgresql://user@host/db?schema=twin``); write one with :func:`twin.store.write`."""
     from twin.store import read
 
     return read(path)

@@ -535,7 +535,7 @@ CASES: list[Case] = [
         "option-info_not_a_twin",
         "info {file}",
         1,
-        ("{name}", "unknown twin store type (known: .gpkg)"),
+        ("{name}", "unknown twin store type (known: .gpkg, postgresql://)"),
         file="survey/missing_z.csv",
     ),
     Case(
