@@ -28,7 +28,6 @@ from ingest.ground import Ground, raster_ground
 from ingest.issues import collected, note
 from ingest.lidar.heights import LidarHeights
 from ingest.lidar.read import extent
-from ingest.lidar.stats import PointStats
 from ingest.lidar.trees import detect_trees, merge_trees
 from ingest.operators import read_operators, unlisted_operators
 from ingest.reconstruct.lod12 import dsm_roofs, lift
@@ -345,16 +344,7 @@ def _roofs(run: Run) -> None:
     base = terrain.opened() if sloped and terrain is not None else contextlib.nullcontext()
     with base as under:  # the terrain read building by building: opened once
         if run.lidar is not None:
-            run.lods += _reconstruct(
-                run.geoms,
-                run.buildings,
-                run.solids,
-                run.lidar.stats,
-                config,
-                under,
-                run.crs,
-                run,
-            )
+            run.lods += _reconstruct(run, under)
     run.layers = {"buildings": run.buildings, **run.solids, **run.layers}
 
 
@@ -516,39 +506,30 @@ def _solids(
     return {"lod12": lod12, "building_surfaces": surfaces}
 
 
-def _reconstruct(
-    geoms: np.ndarray,
-    buildings: gpd.GeoDataFrame,
-    solids: dict[str, gpd.GeoDataFrame],
-    stats: PointStats,
-    config: BuildConfig,
-    terrain: Terrain | None,
-    crs: pyproj.CRS,
-    run: Run,
-) -> list[str]:
-    """Add the LoD1.3 and LoD2.2 reconstructed from the point statistics to the layers (as
-    :func:`_add_lod`), on sloped bases with a ``terrain``, tile by tile on the run's cluster
-    when it has one; the LoDs added."""
-    ground_z = buildings["ground_z"].to_numpy(dtype=float)
-    lod1_z = buildings["lod1_z"].to_numpy(dtype=float)
+def _reconstruct(run: Run, terrain: Terrain | None) -> list[str]:
+    """Add the LoD1.3 and LoD2.2 reconstructed from the run's point statistics to its layers
+    (as :func:`_add_lod`), on sloped bases with a ``terrain``, tile by tile on the run's
+    cluster when it has one; the LoDs added."""
+    buildings, config = run.buildings, run.config
+    options = {
+        "ground_z": buildings["ground_z"].to_numpy(dtype=float),
+        "lod1_z": buildings["lod1_z"].to_numpy(dtype=float),
+        "config": config,
+        "terrain": terrain,
+    }
     if run.client is not None:
         split, lod22 = roof_solids_tiled(
             run.client,
-            geoms,
-            stats,
-            ground_z=ground_z,
-            lod1_z=lod1_z,
-            config=config,
-            terrain=terrain,
+            run.geoms,
+            run.lidar.stats,
+            **options,
             tile_size=run.tile_size,
             progress=run.progress,
         )
     else:
-        split, lod22 = roof_solids(
-            geoms, stats, ground_z=ground_z, lod1_z=lod1_z, config=config, terrain=terrain
-        )
-    _add_lod(solids, buildings, split, "1.3", ["lod13_parts"], crs)
-    _add_lod(solids, buildings, lod22, "2.2", ["roof_type", "rmse_lod22"], crs)
+        split, lod22 = roof_solids(run.geoms, run.lidar.stats, **options)
+    _add_lod(run.solids, buildings, split, "1.3", ["lod13_parts"], run.crs)
+    _add_lod(run.solids, buildings, lod22, "2.2", ["roof_type", "rmse_lod22"], run.crs)
     return ["1.3", "2.2"]
 
 

@@ -362,6 +362,18 @@ def test_the_token_follows_edits_in_place_and_builds(sample_twin, pg_twin):
     edited = store.token()
     assert edited != token and store.layers()["runs"].count == 0 < runs
     assert cache.load("1.2") is None  # the mesh of the older twin is never taken
+    schema = _schema(pg_twin)
+    assert _sql(pg_twin, f"SELECT layer FROM {schema}.twin_state WHERE edits > 0") == [("runs",)]
+
+    # the easternmost building deleted in place: the layer's count and extent measured anew
+    frame = pyogrio.read_dataframe(sample_twin, layer="buildings", fid_as_index=True)
+    east = int(frame.geometry.bounds["maxx"].idxmax())
+    _sql(pg_twin, f"DELETE FROM {schema}.buildings WHERE fid = {east}")
+    rest = frame.drop(index=east)
+    info = store.layers()["buildings"]
+    assert info.count == len(rest)
+    np.testing.assert_allclose(info.bounds, shapely.total_bounds(rest.geometry), atol=1e-6)
+    assert store.token() != edited
 
     model = store.read_model()
     model.layers["buildings"] = model.buildings.iloc[:10]

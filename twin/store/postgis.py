@@ -108,7 +108,8 @@ class PostGISStore:
 
     Opening reads the metadata and the list of layers. Every query first reads the change
     token (the schema's object id, which a build replaces, and the count of edits made in
-    place): when it changed, the metadata and layers are read anew. Each thread queries on a
+    place): when it changed, the metadata and layers are read anew, the layers edited in
+    place counted and measured again. Each thread queries on a
     connection of its own; all of them are closed when the store is dropped.
 
     Parameters
@@ -223,7 +224,7 @@ class PostGISStore:
         try:
             state = self.execute(
                 "SELECT (SELECT oid FROM pg_namespace WHERE nspname = %(schema)s)::bigint, "
-                f"edits FROM {db.table('twin_state')}",
+                f"coalesce(sum(edits), 0)::bigint FROM {db.table('twin_state')}",
                 {"schema": db.schema},
             )
         except StoreError as exc:
@@ -252,13 +253,18 @@ class PostGISStore:
         ):
             if column not in ("fid", "geom"):
                 columns.setdefault(table, {})[column] = _TYPES.get(kind, "string")
+        edited = {
+            name
+            for name, edits in self.execute(f"SELECT layer, edits FROM {db.table('twin_state')}")
+            if edits
+        }
         layers, dense = {}, {}
         for name, gtype, has_z, count, *box in self.execute(
             f"SELECT name, geometry_type, has_z, count, minx, miny, maxx, maxy "
             f"FROM {db.table('twin_layers')} ORDER BY position"
         ):
             dense[name] = True  # fids 1..N as written
-            if state[1]:  # edited in place since the build: count and measure anew
+            if name in edited:  # edited in place since the build: count and measure anew
                 count, *box = self._measure(name, gtype is not None)
                 first, last = self.execute(f"SELECT min(fid), max(fid) FROM {db.table(name)}")[0]
                 dense[name] = count == 0 or (first == 1 and last == count)
@@ -306,11 +312,10 @@ class PostGISStore:
         return {k: v for k, v in self._raw.items() if k not in RASTERS}
 
     def _raster(self, key: str) -> Path | None:
-        self._current()
+        token = self.token()  # reads a changed twin anew
         name = self._raw.get(key)
         if name is None:
             return None
-        token = self.token()
         path = self.cache_path(f"{name}-{token}.tif")
         if not path.exists():
             rows = self.execute(
@@ -460,10 +465,10 @@ class PostGISStore:
             ["fid", *(["geometry"] if "geometry" in table.column_names else [])]
         ).to_pandas()
         if fids is not None:  # in the order asked, those gone left out
-            position = {int(f): i for i, f in enumerate(ids)}
-            order = [position[i] for i in wanted if i in position]
+            where = pd.Index(ids).get_indexer(np.asarray(wanted, dtype=np.int64))
+            order = where[where >= 0]
             frame = frame.iloc[order].reset_index(drop=True)
-            table = table.take(pa.array(order, pa.int64()))  # typed: [] is of no type
+            table = table.take(pa.array(order, pa.int64()))
         if "geometry" in table.column_names:
             geoms = shapely.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False))
             return gpd.GeoDataFrame(frame, geometry=geoms, crs=self._crs)

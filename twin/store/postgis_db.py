@@ -20,6 +20,7 @@ import psycopg
 import pyproj
 from psycopg import sql
 
+from twin.crs import horizontal
 from twin.errors import StoreError
 from twin.store.base import DATABASE_SCHEMES
 
@@ -72,12 +73,15 @@ class Database:
         >>> db = Database.parse("postgresql://me:secret@db.example:5433/city?schema=graz")
         >>> db.schema, db.shown
         ('graz', 'postgresql://me@db.example:5433/city?schema=graz')
+        >>> Database.parse("postgresql://me@db.example/city?password=secret").shown
+        'postgresql://me@db.example/city?schema=twin'
+
         >>> Database.parse("postgresql:///city").schema
         'twin'
         """
         parts = urlsplit(url)
         if parts.scheme not in DATABASE_SCHEMES:
-            raise StoreError(f"{url}: not a PostgreSQL URL (postgresql://...)")
+            raise StoreError(f"{parts.scheme}://...: not a PostgreSQL URL (postgresql://...)")
         query = parse_qsl(parts.query, keep_blank_values=True)
         schemas = [v for k, v in query if k == "schema"]
         schema = schemas[-1] if schemas else DEFAULT_SCHEMA
@@ -86,8 +90,9 @@ class Database:
         shown_netloc = parts.netloc
         if len(netloc) == 2:
             shown_netloc = netloc[0].split(":", 1)[0] + "@" + netloc[1]
+        public = [(k, v) for k, v in rest if k != "password"]  # libpq takes one here too
         shown = urlunsplit(
-            (parts.scheme, shown_netloc, parts.path, urlencode([*rest, ("schema", schema)]), "")
+            (parts.scheme, shown_netloc, parts.path, urlencode([*public, ("schema", schema)]), "")
         )
         if not _SCHEMA_NAME.fullmatch(schema):
             raise StoreError(
@@ -103,8 +108,8 @@ class Database:
 
 
 def ident(name: str, /) -> str:
-    """``name`` as a quoted SQL identifier (quotes doubled)."""
-    return '"' + name.replace('"', '""') + '"'
+    """``name`` as a quoted SQL identifier, quoted by psycopg."""
+    return sql.Identifier(name).as_string(None)
 
 
 def connect(db: Database, /, **options: Any) -> psycopg.Connection:
@@ -144,8 +149,7 @@ def adbc_connect(db: Database, /) -> Iterator[adbc.Connection]:
 def srid_of(crs: pyproj.CRS, /) -> int:
     """The SRID of the geometries: the EPSG code of the CRS's horizontal part (0 if none;
     the exact CRS is always in ``twin_metadata``)."""
-    horizontal = crs.sub_crs_list[0] if crs.is_compound else crs
-    return horizontal.to_epsg() or 0
+    return horizontal(crs).to_epsg() or 0
 
 
 def literal(value: Any, /) -> str:

@@ -6,8 +6,8 @@ The schema holds:
   primary key, 1..N as written) and the geometry ``geom`` typed with the layer's geometry
   type, heights and SRID (``geometry(MultiPolygonZ, 31255)``) under a GiST index;
 - ``twin_metadata`` (key, JSON value; the CRS as WKT2), ``twin_layers`` (each layer's
-  geometry type, count and extent as built) and ``twin_state`` (a count of edits made in
-  place, kept by statement triggers on every layer: part of the change token);
+  geometry type, count and extent as built) and ``twin_state`` (the count of edits made in
+  place to each layer, kept by statement triggers: part of the change token);
 - ``twin_rasters``: the terrain and orthophoto as Cloud-Optimised GeoTIFF bytes;
 - ``twin_building_versions`` and ``twin_building_history``: the history of each building.
   A build compares every building with the one of the same ``building_id`` in the twin it
@@ -209,15 +209,19 @@ class _Writer:
         self.cur.adbc_ingest("twin_rasters", raster_table, mode="create", db_schema_name=self.new)
 
     def state(self, names: list[str]) -> None:
-        """The edit counter and the triggers that keep it (made after the data is in)."""
+        """The count of edits made in place, a row per layer, and the statement triggers
+        that keep it (made after the data is in): the reader measures anew only the layers
+        edited."""
         state = self.db.table("twin_state", self.new)
         touch = self.db.table("twin_touch", self.new)
-        self.sql(f"CREATE TABLE {state} (edits bigint NOT NULL)")
-        self.sql(f"INSERT INTO {state} VALUES (0)")
+        self.sql(f"CREATE TABLE {state} (layer text PRIMARY KEY, edits bigint NOT NULL)")
+        if names:
+            rows = ", ".join(f"({literal(name)}, 0)" for name in names)
+            self.sql(f"INSERT INTO {state} VALUES {rows}")
         self.sql(
             f"CREATE FUNCTION {touch}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-            "EXECUTE format('UPDATE %I.twin_state SET edits = edits + 1', TG_TABLE_SCHEMA); "
-            "RETURN NULL; END $$"
+            "EXECUTE format('UPDATE %I.twin_state SET edits = edits + 1 WHERE layer = %L', "
+            "TG_TABLE_SCHEMA, TG_TABLE_NAME); RETURN NULL; END $$"
         )
         for name in names:
             self.sql(
@@ -352,6 +356,3 @@ def write(model: CityModel, location: str, /) -> str:
             conn.rollback()
             raise
     return location
-
-
-# -- reading ---------------------------------------------------------------------------------
