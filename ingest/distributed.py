@@ -40,9 +40,10 @@ from twin.terrain import Terrain
 
 #: glibc's malloc thresholds for the workers: 32 MiB, the value up to which glibc's own
 #: dynamic mmap threshold grows (``DEFAULT_MMAP_THRESHOLD_MAX`` on 64-bit, mallopt(3)). Dask's
-#: nanny sets ``MALLOC_TRIM_THRESHOLD_=65536`` for its workers, which also switches that
-#: dynamic threshold off: every array over 128 KiB is then mapped and unmapped anew, and the
-#: roofs were reconstructed 2.2 times slower (10.6 s for 6 tiles against 4.4 s with these).
+#: nanny sets ``MALLOC_TRIM_THRESHOLD_=65536`` before a worker starts, and setting any of these
+#: switches that dynamic threshold off (mallopt(3), M_MMAP_THRESHOLD): every array over
+#: 128 KiB is then mapped and unmapped anew, which slowed the roofs' many mid-sized arrays
+#: far down in a worker. They must be set before a worker process starts.
 WORKER_MALLOC = {"MALLOC_TRIM_THRESHOLD_": "33554432", "MALLOC_MMAP_THRESHOLD_": "33554432"}
 
 
