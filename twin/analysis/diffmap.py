@@ -16,10 +16,10 @@ import shapely
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch, Polygon, Rectangle
+from matplotlib.patches import Patch, Rectangle
 
 from twin.analysis.diff import TwinDiff
-from twin.analysis.siteplan import _nice, _patch
+from twin.analysis.mapdraw import geometry_patch, nice_length, north_arrow
 from twin.files import atomic
 
 #: Fill colours of the changes (ColorBrewer's Dark2: told apart with the common colour
@@ -73,11 +73,15 @@ def draw_diff(
     view = _view(geoms if len(frame) else result.unchanged, ax, fig)
     ax.set_xlim(view[0], view[2])
     ax.set_ylim(view[1], view[3])
-    ax.add_patch(_patch(result.unchanged, facecolor=UNCHANGED[0], edgecolor=UNCHANGED[1], lw=0.5))
+    ax.add_patch(
+        geometry_patch(result.unchanged, facecolor=UNCHANGED[0], edgecolor=UNCHANGED[1], lw=0.5)
+    )
     change = frame["change"].to_numpy()
     for name in ("removed", "changed", "added"):  # the new buildings on top
         colour = COLOURS[name]
-        ax.add_patch(_patch(geoms[change == name], facecolor=colour, edgecolor="#333333", lw=0.6))
+        ax.add_patch(
+            geometry_patch(geoms[change == name], facecolor=colour, edgecolor="#333333", lw=0.6)
+        )
     handles = [Patch(facecolor=COLOURS[name], edgecolor="#333333") for name in COLOURS]
     handles.append(Patch(facecolor=UNCHANGED[0], edgecolor=UNCHANGED[1]))
     labels = [f"{name}: {result.counts[name]}" for name in (*COLOURS, "unchanged")]
@@ -107,7 +111,7 @@ def draw_diff(
         color="#444444",
     )
     _scale_bar(ax, view)
-    _north_arrow(ax)
+    north_arrow(ax, 0.95, 0.86, 0.09, font=9.5, transform=ax.transAxes)
     with atomic(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi)
     return Path(path)
@@ -136,7 +140,7 @@ def _scale_bar(ax: Axes, view: tuple[float, float, float, float]) -> None:
     """A bar of a round length (about a fifth of the map's width) in its lower left corner,
     in four black and white parts, on a white ground."""
     width = view[2] - view[0]
-    metres = _nice(width / 5.0)
+    metres = nice_length(width / 5.0)
     x0, y0 = view[0] + 0.03 * width, view[1] + 0.04 * (view[3] - view[1])
     bar = 0.012 * width
     ground = Rectangle(
@@ -161,18 +165,3 @@ def _scale_bar(ax: Axes, view: tuple[float, float, float, float]) -> None:
         )
     for at, text in ((0.0, "0"), (metres, f"{metres:g} m")):
         ax.text(x0 + at, y0 - 0.008 * width, text, fontsize=9, ha="center", va="top")
-
-
-def _north_arrow(ax: Axes) -> None:
-    """A north arrow in the map's upper right corner: grid north, the map being drawn in the
-    twin's projected CRS."""
-    x, foot, tip = 0.95, 0.86, 0.95
-    for side, fill in ((-0.018, "black"), (0.018, "white")):
-        arrow = [(x + side, foot), (x, tip), (x, foot + 0.025)]
-        ax.add_patch(
-            Polygon(arrow, closed=True, transform=ax.transAxes, facecolor=fill, edgecolor="black")
-        )
-    ax.text(x, tip + 0.01, "N", transform=ax.transAxes, ha="center", fontsize=13, weight="bold")
-    ax.text(
-        x, foot - 0.012, "grid north", transform=ax.transAxes, ha="center", va="top", fontsize=8
-    )

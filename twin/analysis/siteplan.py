@@ -37,8 +37,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch, PathPatch, Polygon, Rectangle
-from matplotlib.path import Path as MplPath
+from matplotlib.patches import Patch, Rectangle
 from matplotlib.text import Text
 from matplotlib.textpath import text_to_path
 from numpy.typing import NDArray
@@ -46,6 +45,7 @@ from rasterio.enums import Resampling
 from rasterio.windows import from_bounds
 
 from twin._version import __version__
+from twin.analysis.mapdraw import geometry_patch, nice_length, north_arrow
 from twin.analysis.trench import TrenchCheck
 from twin.crs import horizontal, same_horizontal
 from twin.errors import InputError
@@ -378,23 +378,7 @@ def _scale(extent: tuple[float, float], frame: tuple[float, float]) -> int:
     250
     """
     needed = max(extent[0] / frame[0], extent[1] / frame[1]) * 1000.0
-    return int(_nice(needed, up=True)) if needed > 100 else 100
-
-
-def _nice(value: float, /, *, up: bool = False) -> float:
-    """The largest of 1, 2, 2.5, 5 × 10^k not above ``value``; with ``up``, the smallest not
-    below it.
-
-    Examples
-    --------
-    >>> _nice(63.0), _nice(24.0), _nice(0.7)
-    (50.0, 20.0, 0.5)
-    >>> _nice(15.0, up=True), _nice(30.0, up=True), _nice(7.5, up=True), _nice(403, up=True)
-    (20.0, 50.0, 10.0, 500.0)
-    """
-    power = 10.0 ** math.floor(math.log10(value))
-    steps = [step * power for step in (1, 2, 2.5, 5, 10)]
-    return min(s for s in steps if s >= value) if up else max(s for s in steps if s <= value)
+    return int(nice_length(needed, up=True)) if needed > 100 else 100
 
 
 def _base_map(
@@ -420,16 +404,18 @@ def _base_map(
         geoms = parcels.geometry.to_numpy()
         for name in sorted(set(use)):
             colour = LAND_USE_COLOURS.get(name, OTHER_LAND_USE)
-            fill = _patch(geoms[use == name], facecolor=colour, edgecolor="none", zorder=1)
+            fill = geometry_patch(geoms[use == name], facecolor=colour, edgecolor="none", zorder=1)
             fill.set_alpha(0.45 if ortho is not None else 1.0)
             plan.ax.add_patch(fill)
             shown[f"parcel: {LAND_USE_NAMES.get(name, name.replace('_', ' '))}"] = colour
-        edges = _patch(geoms, facecolor="none", edgecolor="#707070", linewidth=0.35, zorder=2)
+        edges = geometry_patch(
+            geoms, facecolor="none", edgecolor="#707070", linewidth=0.35, zorder=2
+        )
         plan.ax.add_patch(edges)
     buildings = model.layers.get("buildings") if model is not None else None
     if buildings is not None and len(buildings):
         geoms = _meeting(buildings, box).geometry.to_numpy()
-        plan.ax.add_patch(_patch(geoms, **STYLES["building"], zorder=3))
+        plan.ax.add_patch(geometry_patch(geoms, **STYLES["building"], zorder=3))
         shown["building"] = STYLES["building"]["facecolor"]
     return shown, parcels
 
@@ -522,15 +508,15 @@ def _works(plan: _Map, result: TrenchCheck, hand: gpd.GeoDataFrame, trees: gpd.G
             ("trench bottom", "bottom"),
         ]
     ):
-        plan.ax.add_patch(_patch(geoms[part == which], **STYLES[name], zorder=4 + z))
+        plan.ax.add_patch(geometry_patch(geoms[part == which], **STYLES[name], zorder=4 + z))
     if len(hand):
         zones = hand.geometry.to_numpy()
-        plan.ax.add_patch(_patch(zones, **STYLES["hand-digging zone"], zorder=7))
+        plan.ax.add_patch(geometry_patch(zones, **STYLES["hand-digging zone"], zorder=7))
     if not len(trees):
         return
     radius = np.nan_to_num(trees["root_zone_radius_m"].to_numpy(float))
     zones = shapely.buffer(trees.geometry.to_numpy(), radius, quad_segs=16)
-    plan.ax.add_patch(_patch(zones, **STYLES["root protection zone"], zorder=8))
+    plan.ax.add_patch(geometry_patch(zones, **STYLES["root protection zone"], zorder=8))
     xy = shapely.get_coordinates(trees.geometry.to_numpy())
     plan.ax.plot(xy[:, 0], xy[:, 1], "o", markersize=2.5, color="#2d5f12", zorder=8.5)
     size = plan.layout.label_font
@@ -575,7 +561,7 @@ def _lines(plan: _Map, lines: gpd.GeoDataFrame) -> tuple[list[str], bool]:
         ):
             if mine.any():
                 plan.ax.add_patch(
-                    _patch(
+                    geometry_patch(
                         geoms[mine],
                         facecolor="none",
                         edgecolor=colour,
@@ -714,26 +700,9 @@ def _wrap(text: str, width_mm: float, size: float, weight: str = "normal") -> li
     return [line for line, _ in lines] or [""]
 
 
-def _patch(geoms: NDArray[np.object_], /, **style: Any) -> PathPatch:
-    """One patch drawing many (multi)polygons and lines: one compound path, with the holes of
-    polygons (rings oriented for the non-zero fill rule)."""
-    parts = shapely.get_parts(geoms[~shapely.is_empty(geoms)])
-    kind = shapely.get_type_id(parts)
-    rings = shapely.get_rings(shapely.orient_polygons(parts[kind == 3]))
-    pieces = np.concatenate([rings, parts[kind == 1]])
-    if not len(pieces):
-        return PathPatch(MplPath(np.zeros((1, 2)), [MplPath.MOVETO]), visible=False)
-    xy, which = shapely.get_coordinates(pieces, return_index=True)
-    new = np.r_[True, which[1:] != which[:-1]]
-    codes = np.where(new, MplPath.MOVETO, MplPath.LINETO).astype(np.uint8)
-    last = np.r_[new[1:], True] & (which < len(rings))  # the closing vertex of a ring
-    codes[last] = MplPath.CLOSEPOLY
-    return PathPatch(MplPath(xy, codes), **style)
-
-
 def _grid(plan: _Map) -> None:
     """A light grid at round metres, at least 30 mm apart, with easting and northing."""
-    step = _nice(plan.metres(30.0), up=True)
+    step = nice_length(plan.metres(30.0), up=True)
     v = plan.view
     xs = np.arange(math.ceil(v[0] / step) * step, v[2], step)
     ys = np.arange(math.ceil(v[1] / step) * step, v[3], step)
@@ -762,14 +731,9 @@ def _north_arrow_and_scale_bar(sheet: Axes, layout: _Layout, scale: int) -> None
     L metres is simply L / scale metres of paper.
     """
     x, top, font = layout.panel_x, layout.height - layout.margin, layout.font
-    foot = top - 19.0
-    for side, fill in ((-3.5, "black"), (3.5, "white")):
-        arrow = [(x + 7.0 + side, foot), (x + 7.0, foot + 13.0), (x + 7.0, foot + 3.0)]
-        sheet.add_patch(Polygon(arrow, facecolor=fill, edgecolor="black", linewidth=0.6))
-    sheet.text(x + 7.0, foot + 14.0, "N", fontsize=font + 5, weight="bold", ha="center")
-    sheet.text(x + 7.0, foot - 1.5, "grid north", fontsize=font - 1.5, ha="center", va="top")
+    north_arrow(sheet, x + 7.0, top - 19.0, 13.0, font=font)
     left = x + 20.0
-    metres = _nice((layout.panel - 28.0) * scale / 1000.0)
+    metres = nice_length((layout.panel - 28.0) * scale / 1000.0)
     length = metres * 1000.0 / scale
     sheet.text(left, top - 2.0, f"Scale 1:{scale}", fontsize=font + 4, weight="bold", va="top")
     sheet.text(
