@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import tempfile
 import uuid
 from pathlib import Path
@@ -128,9 +129,18 @@ def postgis():
     and removed at the end; database twins keep their caches in a folder of the run's."""
     from tests.postgis import Cluster
 
-    os.environ["TWIN_CACHE_DIR"] = tempfile.mkdtemp(prefix="twin-cache-")
-    with Cluster() as cluster:
-        yield cluster
+    caches = tempfile.mkdtemp(prefix="twin-cache-")
+    before = os.environ.get("TWIN_CACHE_DIR")
+    os.environ["TWIN_CACHE_DIR"] = caches
+    try:
+        with Cluster() as cluster:
+            yield cluster
+    finally:
+        if before is None:
+            os.environ.pop("TWIN_CACHE_DIR", None)
+        else:
+            os.environ["TWIN_CACHE_DIR"] = before
+        shutil.rmtree(caches, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
