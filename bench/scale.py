@@ -8,13 +8,18 @@ timed end to end (start-up and the write included) with its peak resident memory
 build's process; a database server's own memory is not counted). Prints JSON, with the time
 per building so that growth can be read at a glance.
 
+With ``--update-share F`` (default 0.01), each size is then updated: a copy of its sources whose
+cadastre has a share F of the footprints shrunk by 5 % is built whole into
+``twin-N-full.gpkg`` and, with ``twin build --update``, over ``twin-N.gpkg``; both are timed
+and their layers compared (they must be the same).
+
 With ``--lidar-buildings N``, a district of N buildings with a point cloud is built twice more
 into a GeoPackage: in one process, and with ``--workers 2`` (a local Dask cluster of two
 processes reconstructing the roofs in tiles and detecting the trees meanwhile,
 :mod:`ingest.distributed`), and the two twins' layers are compared (they must be the same).
 
     python bench/scale.py [--buildings 10000 100000] [--postgis URL] [--lidar-buildings 2000]
-        [--workdir build/bench]
+        [--update-share 0.01] [--workdir build/bench]
 
 ``tools/postgis.sh start`` gives a local server:
 ``--postgis "postgresql://twin@127.0.0.1:5433/twin"``.
@@ -31,7 +36,10 @@ import sys
 import time
 from pathlib import Path
 
+import geopandas as gpd
+import numpy as np
 import pyogrio
+import shapely
 from districts import sample_sources
 
 #: runs the build as its child and prints the child's peak RSS (kB) and CPU seconds: each
@@ -75,6 +83,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("build/bench"))
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--lidar-buildings", type=int, help="also compare Dask on LiDAR")
+    parser.add_argument("--update-share", type=float, default=0.01, help="0: no update run")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     runs = []
@@ -83,6 +92,8 @@ def main() -> None:
         row: dict = {"buildings": n, "generate_s": generate_s and round(generate_s, 1)}
         gpkg = args.workdir / f"scale-{n}.gpkg"
         row["gpkg"] = _build(sources, str(gpkg))
+        if args.update_share:
+            row["update"] = _update(sources, gpkg, args.update_share, args.seed)
         if args.postgis:
             sep = "&" if "?" in args.postgis else "?"
             row["postgis"] = _build(sources, f"{args.postgis}{sep}schema=scale_{n}")
@@ -99,6 +110,45 @@ def main() -> None:
     if args.lidar_buildings:
         out["dask"] = _dask(args.workdir, args.lidar_buildings, args.seed)
     print(json.dumps(out, indent=2))
+
+
+def _update(sources: Path, twin: Path, share: float, seed: int, /) -> dict:
+    """A share of the footprints of ``sources`` shrunk by 5 % about their centroids: the
+    twin built whole, and ``twin`` updated (``--update``), both timed; whether the two are
+    the same."""
+    edited = sources.with_name(f"{sources.name}-edited-{share:g}")
+    if not edited.exists():
+        edited.mkdir()
+        for path in sources.iterdir():  # the other sources as they are
+            if path.name != "cadastre.gpkg":
+                (edited / path.name).symlink_to(path.resolve())
+        cadastre = sources / "cadastre.gpkg"
+        frame = gpd.read_file(cadastre, layer="buildings")
+        rows = np.random.default_rng(seed).choice(len(frame), int(share * len(frame)), False)
+        geoms = frame.geometry.to_numpy()[rows]
+        centre = shapely.get_coordinates(shapely.centroid(geoms))
+        xy, index = shapely.get_coordinates(geoms, return_index=True)
+        shrunk = shapely.set_coordinates(geoms.copy(), centre[index] + 0.95 * (xy - centre[index]))
+        frame.loc[rows, "geometry"] = shrunk
+        parcels = gpd.read_file(cadastre, layer="parcels")
+        pyogrio.write_dataframe(parcels, edited / "cadastre.gpkg", layer="parcels")
+        pyogrio.write_dataframe(frame, edited / "cadastre.gpkg", layer="buildings")
+    full = twin.with_name(f"{twin.stem}-full.gpkg")
+    row: dict = {"footprints_changed": share}
+    row["full_build"] = _build(edited, str(full))
+    row["update"] = _build(edited, str(twin), "--update")
+    row["speed_up"] = round(row["full_build"]["wall_s"] / row["update"]["wall_s"], 2)
+    row["same_layers"] = _same_layers(full, twin)
+    return row
+
+
+def _same_layers(one: Path, two: Path, /) -> bool:
+    """Whether two GeoPackage twins hold the same layers, the run record aside."""
+    return all(
+        pyogrio.read_arrow(one, layer=name)[1].equals(pyogrio.read_arrow(two, layer=name)[1])
+        for name, _ in pyogrio.list_layers(one)
+        if name not in ("runs", "twin_metadata")
+    )
 
 
 def _dask(workdir: Path, n: int, seed: int, /) -> dict:
@@ -121,11 +171,7 @@ def _dask(workdir: Path, n: int, seed: int, /) -> dict:
         "dask_2_workers": _build(sources, str(two), "--workers", "2"),
     }
     row["speed_up"] = round(row["one_process"]["wall_s"] / row["dask_2_workers"]["wall_s"], 2)
-    row["same_layers"] = all(
-        pyogrio.read_arrow(one, layer=name)[1].equals(pyogrio.read_arrow(two, layer=name)[1])
-        for name, _ in pyogrio.list_layers(one)
-        if name not in ("runs", "twin_metadata")
-    )
+    row["same_layers"] = _same_layers(one, two)
     return row
 
 

@@ -35,6 +35,9 @@ CONFIG_NAME = "twin.toml"
 #: inside the footprint, or 3dfier's (:func:`ingest.lidar.stats.point_stats`)
 SAMPLINGS = ("inside", "3dfier")
 
+#: the optional vector sources copied into the twin as they are, each into the layer of its name
+PASS_THROUGH = ("utilities", "trees", "planned_works", "surface_works")
+
 #: a CRS as a config gives it: text PROJ understands (``"EPSG:31258+5778"``, WKT) or an EPSG code
 CRSValue = StrictStr | StrictInt
 

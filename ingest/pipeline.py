@@ -21,7 +21,7 @@ import shapely
 from tqdm import tqdm
 
 from ingest import cadastre, extents, survey
-from ingest.config import TILE_SIZE, BuildConfig, Source
+from ingest.config import PASS_THROUGH, TILE_SIZE, BuildConfig, Source
 from ingest.distributed import cluster, roof_solids, roof_solids_tiled
 from ingest.extents import Extent
 from ingest.ground import Ground, raster_ground
@@ -32,6 +32,7 @@ from ingest.lidar.trees import detect_trees, merge_trees
 from ingest.operators import read_operators, unlisted_operators
 from ingest.reconstruct.lod12 import dsm_roofs, lift
 from ingest.reconstruct.solids import Solids, blocks
+from ingest.update import Changes, Previous, UpToDate, carry_over, compare, digests, same_raster
 from twin._version import __version__
 from twin.crs import horizontal, same_horizontal, vertical
 from twin.errors import CRSError, InputError, StoreError, TwinWarning
@@ -43,9 +44,6 @@ from twin.semantics import Semantic
 from twin.store import Location, is_database, location, open_store, write
 from twin.terrain import Terrain
 from twin.vector import read_layer
-
-#: optional vector sources copied into the twin, source name -> layer name
-PASS_THROUGH = ("utilities", "trees", "planned_works", "surface_works")
 
 
 @dataclass
@@ -85,6 +83,15 @@ class Run:
     tile_size: float = TILE_SIZE
     #: the tree detection running on that cluster meanwhile (a Dask future)
     trees: Any = None
+    #: an update (:mod:`ingest.update`): the twin it starts from and the sources changed
+    previous: Previous | None = None
+    changed: set[str] = field(default_factory=set)
+    #: in an update measuring only some buildings: which (of ``cadastre``, every building
+    #: of today's cadastre, while ``buildings`` holds those measured)
+    changes: Changes | None = None
+    cadastre: gpd.GeoDataFrame | None = None
+    #: cadastre columns renamed as a computed column has their name
+    renamed: dict[str, str] = field(default_factory=dict)
 
     @property
     def crs(self) -> pyproj.CRS:
@@ -101,6 +108,7 @@ def build(
     scheduler: str | None = None,
     workers: int | None = None,
     tile_size: float = TILE_SIZE,
+    update: bool = False,
 ) -> CityModel:
     """Build a twin from the sources of ``config`` and write it atomically to ``output``.
 
@@ -123,11 +131,22 @@ def build(
         (:mod:`ingest.distributed`), with the same result as in one process.
     tile_size
         The side (m) of those tiles.
+    update
+        Update the twin at ``output`` (:mod:`ingest.update`): when only the cadastre and the
+        layers copied through changed since its last build, measure only the buildings whose
+        record changed and carry the others over; otherwise (or with no twin there yet)
+        build it whole, the reason in the run's warnings.
 
     Returns
     -------
     CityModel
         The model that was written.
+
+    Raises
+    ------
+    UpToDate
+        With ``update``, when no source changed since the twin's last build: nothing is
+        written.
     """
     output = location(output)
     with contextlib.ExitStack() as cleanup:
@@ -135,18 +154,39 @@ def build(
         log = cleanup.enter_context(collected([]))
         if "citymodel" in config.sources:
             return _citymodel(config, output, started, log)
-        run = Run(config, output, progress, cleanup, log, started, tile_size=tile_size)
+        client = None
         if scheduler is not None or workers is not None:
-            run.client = cleanup.enter_context(cluster(scheduler=scheduler, workers=workers))
-        bar = tqdm(
-            total=len(STAGES), disable=not progress, leave=False, bar_format="{desc} [{elapsed}]"
-        )
-        for number, (name, stage) in enumerate(STAGES, start=1):
-            bar.set_description_str(f"build: {number}/{len(STAGES)} {name}")
-            stage(run)
-            bar.update()
-        bar.close()
+            client = cleanup.enter_context(cluster(scheduler=scheduler, workers=workers))
+        previous = Previous.of(output) if update else None
+        if update and previous is None:
+            note(f"--update: {location(output)} holds no twin built from sources yet: built whole")
+        run = Run(config, output, progress, cleanup, log, started, tile_size=tile_size)
+        run.client, run.previous = client, previous
+        try:
+            _run_stages(run)
+        except _MeasureAll as whole:  # the update found late that it cannot be partial
+            del log[:]
+            note(f"--update: {whole}: every building measured anew")
+            run = Run(config, output, progress, cleanup, log, started, tile_size=tile_size)
+            run.client = client
+            _run_stages(run)
         return run.model
+
+
+class _MeasureAll(Exception):  # not an error: an update turned into a full build
+    """An update cannot measure only some buildings (the message says why)."""
+
+
+def _run_stages(run: Run) -> None:
+    """The :data:`STAGES` in turn, the progress bar naming the one running."""
+    bar = tqdm(
+        total=len(STAGES), disable=not run.progress, leave=False, bar_format="{desc} [{elapsed}]"
+    )
+    for number, (name, stage) in enumerate(STAGES, start=1):
+        bar.set_description_str(f"build: {number}/{len(STAGES)} {name}")
+        stage(run)
+        bar.update()
+    bar.close()
 
 
 def _hash_sources(run: Run) -> None:
@@ -156,6 +196,18 @@ def _hash_sources(run: Run) -> None:
     run.hashes = {name: _file_record(src.path) for name, src in sources.items()}
     if "operators" in sources:
         run.operators = read_operators(sources["operators"])
+    previous = run.previous
+    if previous is None:
+        return
+    whole = previous.why_anew(run.config, run.hashes)
+    if whole is not None:
+        note(f"--update: {whole}: every building measured anew")
+        run.previous = None
+        return
+    run.changed = previous.changed(run.hashes)
+    if not run.changed:
+        finished = previous.run.get("finished")
+        raise UpToDate(f"{run.output}: up to date, no source changed since its build of {finished}")
 
 
 def _read_cadastre(run: Run) -> None:
@@ -178,8 +230,27 @@ def _read_cadastre(run: Run) -> None:
     flagged = buildings["footprint_issue"].notna()
     if flagged.any():
         note(f"{int(flagged.sum())} footprint(s) flagged: see the footprint_issue column")
+    buildings["source_digest"] = digests(buildings)
     run.buildings = buildings
     run.ground = Ground(geoms)
+    if run.previous is not None:
+        _narrow(run)
+
+
+def _narrow(run: Run) -> None:
+    """In an update: the buildings to measure anew (:func:`ingest.update.compare`) become
+    the run's ``buildings``, today's whole cadastre its ``cadastre``."""
+    store = run.previous.store
+    present = store.layers()["buildings"].columns
+    columns = [c for c in ("building_id", "source_digest") if c in present]
+    old = store.read_layer("buildings", columns=columns)
+    # survey points within [lod1] survey_snap of two footprints belong to neither
+    halo = 2.0 * run.config.lod1.survey_snap
+    changes = compare(run.buildings, old, old_geoms=old.geometry.to_numpy(), halo=halo)
+    run.cadastre, run.changes = run.buildings, changes
+    run.buildings = run.cadastre[changes.measure].reset_index(drop=True)
+    run.geoms = run.geoms[changes.measure]
+    run.ground = Ground(run.geoms)
 
 
 def _open_rasters(run: Run) -> None:
@@ -215,6 +286,7 @@ def _measure_lidar(run: Run) -> None:
         run.output.parent.mkdir(parents=True, exist_ok=True)
         work = run.cleanup.enter_context(Scratch(run.output)).path(".work")
     work.mkdir()
+    every = run.geoms if run.cadastre is None else run.cadastre.geometry.to_numpy()
     lidar = run.lidar = LidarHeights.measure(
         config.sources["lidar"],
         run.crs,
@@ -223,15 +295,23 @@ def _measure_lidar(run: Run) -> None:
         options=config.lidar,
         roof_percentile=config.lod1.roof_percentile,
         scratch=work / "lidar-dtm.tif",
+        footprints=every,
     )
-    if not (lidar.stats.roof.count.any() or lidar.stats.ground_points.any()):
+    if run.changes is not None and lidar.terrain_made:
+        # made from the same points, it differs only where the points had no ground class
+        # and the footprints, left out of it then, changed
+        if not same_raster(lidar.terrain.path, run.previous.store.terrain_path()):
+            raise _MeasureAll("the terrain made from the LiDAR points changed")
+    unseen = run.changes is None and not lidar.stats.ground_points.any()
+    if unseen and not lidar.stats.roof.count.any():
         cloud = Extent("point cloud", config.sources["lidar"].path, extent(lidar.clouds))
         raise InputError(
             f"{cloud.path}: the point cloud ({cloud}) misses every footprint "
             f"({run.footprints}); is its CRS right?"
         )
     run.terrain = lidar.terrain
-    if run.client is not None:  # the trees on the cluster while the roofs are made there
+    if run.client is not None and _trees_anew(run):
+        # the trees on the cluster while the roofs are made there
         run.trees = run.client.submit(
             detect_trees,
             lidar.clouds,
@@ -269,10 +349,16 @@ def _survey_points(run: Run) -> None:
         run.footprints,
         margin=config.lod1.ground_search,
     )
-    owner = survey.attach(points, buildings.geometry, snap=config.lod1.survey_snap)
-    run.survey = survey.survey_heights(points, owner, len(buildings))
-    ids = buildings["building_id"].to_numpy()
+    every = buildings if run.cadastre is None else run.cadastre
+    owner = survey.attach(points, every.geometry, snap=config.lod1.survey_snap)
+    ids = every["building_id"].to_numpy()
     points.insert(3, "building_id", np.where(owner >= 0, ids[owner.clip(0)], None))
+    if run.changes is not None:  # the owners among the buildings measured
+        measured = run.changes.measure
+        among = np.full(len(measured) + 1, -1)  # owner -1 indexes the last: none
+        among[np.flatnonzero(measured)] = np.arange(measured.sum())
+        owner = pd.Series(among[owner.to_numpy()], index=owner.index)
+    run.survey = survey.survey_heights(points, owner, len(buildings))
     run.layers["survey_points"] = points
     gap = run.ground.missing
     if gap.any():
@@ -322,7 +408,8 @@ def _lift_heights(run: Run) -> None:
     # A source attribute named like a computed column keeps its value under source_<name>.
     buildings = run.buildings
     clash = buildings.columns.intersection(attributes.columns)
-    buildings = buildings.rename(columns={c: f"source_{c}" for c in clash})
+    run.renamed = {c: f"source_{c}" for c in clash}
+    buildings = buildings.rename(columns=run.renamed)
     run.buildings = gpd.GeoDataFrame(
         pd.concat([buildings, attributes], axis=1), geometry="geometry", crs=run.crs
     )
@@ -346,14 +433,22 @@ def _roofs(run: Run) -> None:
         if run.lidar is not None:
             run.lods += _reconstruct(run, under)
     run.layers = {"buildings": run.buildings, **run.solids, **run.layers}
+    if run.changes is not None:  # an update: the buildings not measured from the twin
+        run.layers = carry_over(
+            run.layers, run.previous.store, run.cadastre, run.changes.measure, run.lods, run.renamed
+        )
+        run.buildings = run.layers["buildings"]
 
 
 def _pass_through(run: Run) -> None:
     """The vector sources copied into the twin (:data:`PASS_THROUGH`), each checked to lie
     where the footprints do, and the operators table."""
     layers = run.layers
+    stored = run.previous.store.layers() if run.changes is not None else {}
     for name in PASS_THROUGH:
-        if name in run.config.sources:
+        if name in stored and name not in run.changed:  # an update: as the twin has it
+            layers[name] = run.previous.store.read_layer(name)
+        elif name in run.config.sources:
             src: Source = run.config.sources[name]
             what = name.replace("_", " ")
             layers[name] = read_layer(
@@ -380,7 +475,7 @@ def _pass_through(run: Run) -> None:
 
 def _detect_trees(run: Run) -> None:
     """The trees found in the LiDAR's vegetation points, merged with the inventory."""
-    if run.lidar is None:
+    if run.lidar is None or not _trees_anew(run):
         return
     if run.trees is not None:
         detected = run.trees.result()
@@ -391,13 +486,23 @@ def _detect_trees(run: Run) -> None:
     run.layers["trees"] = merge_trees(run.layers.get("trees"), detected)
 
 
+def _trees_anew(run: Run) -> bool:
+    """Whether the build detects the trees in the points: always, but in an update that
+    measures only some buildings when the tree inventory is unchanged (the twin's trees are
+    then those a full build finds: the same points, the same terrain)."""
+    return run.changes is None or "trees" in run.changed
+
+
 def _write(run: Run) -> None:
     """The run record, the model and its metadata, written atomically with its mesh
     caches."""
     config, buildings, layers = run.config, run.buildings, run.layers
     methods = buildings["height_method"].value_counts().to_dict()
     counts = {name: len(frame) for name, frame in layers.items()}
-    layers["runs"] = _runs(run.output, config, run.started, run.hashes, counts, methods, run.log)
+    update = None if run.changes is None else run.changes.summary
+    layers["runs"] = _runs(
+        run.output, config, run.started, run.hashes, counts, methods, run.log, update=update
+    )
     model = CityModel(
         crs=run.crs,
         layers=layers,
@@ -685,8 +790,11 @@ def _runs(
     counts: dict,
     methods: dict,
     warnings_: list[str],
+    *,
+    update: dict[str, int] | None = None,
 ) -> pd.DataFrame:
-    """The run history: the replaced twin's runs and a row for this one."""
+    """The run history: the replaced twin's runs and a row for this one (with ``update``,
+    what an update measured anew and carried over)."""
     run = {
         "started": started,
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -698,6 +806,8 @@ def _runs(
         "height_methods": json.dumps(methods),
         "warnings": json.dumps(warnings_),
     }
+    if update is not None:
+        run["update"] = json.dumps(update)
     return pd.concat([_previous_runs(output), pd.DataFrame([run])], ignore_index=True)
 
 

@@ -89,23 +89,34 @@ def grouped_percentiles(
     values = np.asarray(values, dtype=np.float64)
     count = np.bincount(labels, minlength=n).astype(np.int64)
     if values.size:
-        # Sorting one float key (group * span + value) is several times faster than lexsort.
+        # Sorting by one float key (group * span + value) is several times faster than lexsort.
+        # The values are then taken as given, not from the key, so a group's percentiles do
+        # not depend on the others (an update measuring some footprints gets the figures a
+        # full build does, bit for bit); values closer than the key's precision may come out
+        # of order, and are then sorted exactly.
         low = values.min()
         span = values.max() - low + 1.0
-        key = np.sort(labels * span + (values - low))
-        ordered = key - np.repeat(np.arange(n, dtype=np.float64), count) * span + low
+        order = np.argsort(labels * span + (values - low))
+        ordered, grouped = values[order], labels[order]
+        if np.any((ordered[1:] < ordered[:-1]) & (grouped[1:] == grouped[:-1])):
+            ordered = values[np.lexsort((values, labels))]
     else:
         ordered = values
     start = np.concatenate([[0], np.cumsum(count)[:-1]])
     has = count > 0
     out = {}
     for q in percentiles:
-        pos = start + (count - 1) * (q / 100.0)
-        lo = np.floor(pos).astype(np.int64)
-        frac = pos - lo
+        # the rank within the group, so that the fraction does not depend on where it starts
+        rank = (count - 1) * (q / 100.0)
+        below = np.floor(rank)
+        frac = rank - below
+        lo = start + below.astype(np.int64)
         hi = np.minimum(lo + 1, start + count - 1)
         res = np.full(n, np.nan)
-        res[has] = ordered[lo[has]] * (1.0 - frac[has]) + ordered[hi[has]] * frac[has]
+        a, b, t = ordered[lo[has]], ordered[hi[has]], frac[has]
+        # numpy's own interpolation (np.percentile, "linear"): exact where a == b, and the
+        # same figures as np.percentile of the group
+        res[has] = np.where(t >= 0.5, b - (b - a) * (1.0 - t), a + (b - a) * t)
         out[float(q)] = res
     return count, out, ordered
 

@@ -27,6 +27,10 @@ import psycopg
 SUPERUSER = "twin"
 
 
+#: the role whose members must give their password
+PASSWORDED = "passworded"
+
+
 def _bindir() -> Path:
     """The folder of PostgreSQL's server programs (``PG_BINDIR``, else Debian's newest)."""
     if os.environ.get("PG_BINDIR"):
@@ -79,6 +83,13 @@ class Cluster:
             "-E",
             "UTF8",
             "--locale=C.UTF-8",
+        )
+        # members of the role "passworded" log in with a password (SCRAM), every other role
+        # as it is named (trust): how a test meets wrong credentials
+        hba = data / "pg_hba.conf"
+        hba.write_text(
+            f"host all +{PASSWORDED} 127.0.0.1/32 scram-sha-256\n{hba.read_text()}",
+            encoding="utf-8",
         )
         options = " ".join(
             [

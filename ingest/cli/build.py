@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -40,6 +41,13 @@ from twin.cli.options import Quantity, TwinLocation
     help="Side of the tiles the roofs are reconstructed in on a cluster.",
 )
 @click.option(
+    "--update",
+    is_flag=True,
+    help="Update the twin OUTPUT: when only the cadastre and the layers copied through "
+    "changed since its last build, measure only the buildings whose record changed and carry "
+    "the others over (docs/build.md).",
+)
+@click.option(
     "--overwrite",
     is_flag=True,
     help="Replace OUTPUT even when it is not a twin (an older one is always replaced).",
@@ -51,11 +59,13 @@ def build(
     workers: int | None,
     scheduler: str | None,
     tile_size: float,
+    update: bool,
     overwrite: bool,
 ) -> None:
     """Build the twin OUTPUT from SOURCES (a folder with twin.toml, or a TOML config)."""
     from ingest.config import BuildConfig
     from ingest.pipeline import build as run
+    from ingest.update import UpToDate
     from twin.outputs import TWIN, check_output, twin_files
     from twin.store import is_database
 
@@ -68,14 +78,26 @@ def build(
         check_output(output, TWIN, inputs=inputs, overwrite=overwrite, also=files[1:])
     if workers is not None and scheduler is not None:
         raise click.UsageError("--workers and --scheduler exclude each other")
-    model = run(
-        config,
-        output,
-        progress=not quiet,
-        workers=workers,
-        scheduler=scheduler,
-        tile_size=tile_size,
-    )
+    try:
+        model = run(
+            config,
+            output,
+            progress=not quiet,
+            workers=workers,
+            scheduler=scheduler,
+            tile_size=tile_size,
+            update=update,
+        )
+    except UpToDate as done:
+        click.echo(str(done))
+        return
     methods = model.buildings["height_method"].value_counts().to_dict()
     click.echo(f"wrote {output} ({len(model.buildings)} buildings)")
+    last = model.layers["runs"].iloc[-1]
+    if isinstance(last.get("update"), str):
+        n = json.loads(last["update"])
+        click.echo(
+            f"update: {n['added']} added, {n['changed']} changed, {n['removed']} removed; "
+            f"{n['measured']} measured anew, {n['carried_over']} carried over"
+        )
     click.echo("heights: " + ", ".join(f"{k} {v}" for k, v in sorted(methods.items())))

@@ -56,6 +56,7 @@ class LidarHeights:
         options: LidarOptions,
         roof_percentile: float,
         scratch: Path,
+        footprints: NDArray[np.object_] | None = None,
     ) -> LidarHeights:
         """Open the clouds of ``source``, make a DTM when none is given, measure footprints.
 
@@ -78,6 +79,9 @@ class LidarHeights:
             The LoD1.2 roof percentile (``[lod1] roof_percentile``).
         scratch
             Where to write a DTM made from the points.
+        footprints : (m,) object, optional
+            The footprints a DTM made from unclassified points leaves out
+            (:func:`~ingest.lidar.terrain.dtm_from_points`); by default ``geoms``.
         """
         clouds = open_clouds(source.path, crs, crs=source.crs)
         unlabelled = [cloud.path.name for cloud in clouds if not cloud.vertical_given]
@@ -92,7 +96,7 @@ class LidarHeights:
                 scratch,
                 crs,
                 resolution=options.dtm_resolution,
-                footprints=geoms,
+                footprints=geoms if footprints is None else footprints,
                 chunk_size=options.chunk_size,
             )
         stats = point_stats(

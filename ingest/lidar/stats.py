@@ -213,7 +213,7 @@ def point_stats(
     with ThreadPoolExecutor(1, thread_name_prefix="twin-nodata") as pool:
         # The no-data measures (their tree first) and the ground percentiles, which need no row
         # order, are worked out while the rows are sorted (all mostly without the GIL).
-        nodata = pool.submit(gaps.measure, has_class, x, y)
+        nodata = pool.submit(gaps.measure, has_class, owner, x, y)
         ground_stats = pool.submit(grouped_percentiles, g_owner_a, g_z_a, n, [ground_percentile])
         # Rows in their final order: the sorts below go faster on points grouped by building,
         # and none of their results depends on the order.
@@ -470,15 +470,19 @@ class _NearVertices:
         return np.divmod(np.unique(hit * span + self.owner[vertex]), span)
 
 
-def _tree(x: NDArray[np.float64], y: NDArray[np.float64]) -> cKDTree | None:
+def _tree(
+    x: NDArray[np.float64], y: NDArray[np.float64], apart: NDArray[np.float64]
+) -> cKDTree | None:
     """A k-d tree of the points for nearest-point distances; ``None`` without points.
 
-    Built unbalanced with leaves of 64 points, the fastest to build here; the distances it
-    finds do not depend on its shape.
+    The third coordinate ``apart`` sets the points of one footprint apart from the others'
+    (:meth:`_Gaps.measure`). Built unbalanced with leaves of 64 points, the fastest to build
+    here; the distances it finds do not depend on its shape.
     """
     if not len(x):
         return None
-    return cKDTree(np.column_stack([x, y]), leafsize=64, balanced_tree=False, compact_nodes=False)
+    points = np.column_stack([x, y, apart])
+    return cKDTree(points, leafsize=64, balanced_tree=False, compact_nodes=False)
 
 
 class _Gaps:
@@ -505,11 +509,13 @@ class _Gaps:
     ) -> None:
         self.n, self.cell = n, cell
         self.left = self.top = 0.0
+        self.left_cell = self.top_cell = 0  # the grid's edges in cells from the CRS origin
         self.width = self.height = 1
         c_owner = crow = ccol = np.zeros(0, np.int64)
         if len(geoms):
             xmin, ymin, xmax, ymax = shapely.total_bounds(geoms)
-            self.left, self.top = np.floor(xmin / cell) * cell, np.ceil(ymax / cell) * cell
+            self.left_cell, self.top_cell = int(np.floor(xmin / cell)), int(np.ceil(ymax / cell))
+            self.left, self.top = self.left_cell * cell, self.top_cell * cell
             self.width = int(np.ceil((xmax - self.left) / cell)) + 1
             self.height = int(np.ceil((self.top - ymin) / cell)) + 1
             window = Affine(cell, 0, self.left, 0, -cell, self.top)
@@ -533,24 +539,37 @@ class _Gaps:
         (``kind`` 0: class 6, 1: others)."""
         if not len(self.key):
             return
-        prow = np.floor((self.top - y) / self.cell).astype(np.int64)
-        pcol = np.floor((x - self.left) / self.cell).astype(np.int64)
+        # cells counted from the CRS origin, so that a footprint's cells are the same
+        # whatever other footprints the grid covers
+        prow = self.top_cell - np.ceil(y / self.cell).astype(np.int64)
+        pcol = np.floor(x / self.cell).astype(np.int64) - self.left_cell
         key = (owner * self.height + prow) * self.width + pcol
         at = np.minimum(np.searchsorted(self.key, key), len(self.key) - 1)
         hit = self.key[at] == key
         self.filled[kind[hit], at[hit]] = True
 
     def measure(
-        self, has_class: NDArray[np.bool_], x: NDArray[np.float64], y: NDArray[np.float64]
+        self,
+        has_class: NDArray[np.bool_],
+        owner: NDArray[np.intp],
+        x: NDArray[np.float64],
+        y: NDArray[np.float64],
     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """No-data fraction and radius per footprint; ``has_class`` tells the footprints whose
-        class-6 points alone count, ``x``, ``y`` are the roof points that count (any order).
+        class-6 points alone count, ``x``, ``y`` are the roof points that count, of footprints
+        ``owner`` (any order).
+
+        The radius is measured to the footprint's own points: each footprint's points are
+        set a distance ``apart`` from any other's in a third coordinate, larger than the
+        grid, so that a neighbour's points never count and a footprint's radius is the same
+        whichever others are measured with it.
         """
         n, cell = self.n, self.cell
         fraction, radius = np.full(n, np.nan), np.full(n, np.nan)
         if not len(self.key):
             return fraction, radius
-        tree = _tree(x, y)
+        apart = 2.0 * np.hypot(self.width, self.height) * cell + 1.0
+        tree = _tree(x, y, owner * apart)
         c_owner = self.owner
         filled = (self.filled[0] | (self.filled[1] & ~has_class[c_owner]))[self.first]
         total = np.bincount(c_owner, minlength=n)
@@ -558,16 +577,21 @@ class _Gaps:
             fraction = np.where(total > 0, 1.0 - np.bincount(c_owner, filled, n) / total, np.nan)
         if tree is not None:
             centres = np.column_stack(
-                [self.left + (self.col + 0.5) * cell, self.top - (self.row + 0.5) * cell]
+                [
+                    (self.left_cell + self.col + 0.5) * cell,
+                    (self.top_cell - self.row - 0.5) * cell,
+                    c_owner * apart,
+                ]
             )
             # A filled cell holds a point: its centre is at most half a diagonal from one. So
             # the filled cells matter only where no empty cell is farther; the others are
             # skipped. The queries run on all cores.
             largest = np.full(n, -np.inf)
-            distance, _ = tree.query(centres[~filled], workers=-1)
+            far = apart / 2.0  # farther: the nearest point is another footprint's (inf)
+            distance, _ = tree.query(centres[~filled], workers=-1, distance_upper_bound=far)
             np.maximum.at(largest, c_owner[~filled], distance)
             rest = filled & (largest[c_owner] < cell * np.sqrt(0.5) * (1 + 1e-9))
-            distance, _ = tree.query(centres[rest], workers=-1)
+            distance, _ = tree.query(centres[rest], workers=-1, distance_upper_bound=far)
             np.maximum.at(largest, c_owner[rest], distance)
             radius = np.where(np.isfinite(largest), largest, np.nan)
         return fraction, radius

@@ -25,6 +25,7 @@ import shapely
 from geopandas.testing import assert_geodataframe_equal
 
 from tests.conftest import ROOT
+from tests.postgis import PASSWORDED
 from tests.twin.test_store import _model
 from twin.errors import StoreError
 from twin.layers import LAYERS
@@ -428,6 +429,18 @@ def test_the_database_s_faults_are_clear_errors(postgis, postgis_db, pg_twin):
     with pytest.raises(StoreError) as caught:
         open_store(f"postgresql://twin:secret@127.0.0.1:{port}/{postgis_db}?schema=a")
     assert "secret" not in str(caught.value) and shown in str(caught.value)
+    # wrong credentials: a login that must give its password gives a wrong one
+    postgis.execute(postgis_db, f"CREATE ROLE {PASSWORDED} NOLOGIN")
+    postgis.execute(postgis_db, f"CREATE ROLE keeper LOGIN PASSWORD 'right' IN ROLE {PASSWORDED}")
+    wrong = f"postgresql://keeper:wrong@127.0.0.1:{port}/{postgis_db}?schema=a"
+    with pytest.raises(
+        StoreError, match='password authentication failed for user "keeper"'
+    ) as caught:
+        open_store(wrong)
+    assert ":wrong@" not in str(caught.value)
+    refused = _twin("info", wrong)
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert "password authentication failed" in refused.stderr and ":wrong@" not in refused.stderr
 
     # a database without PostGIS, and a login that may not add it
     bare = postgis.database(postgis=False)

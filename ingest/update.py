@@ -1,0 +1,273 @@
+"""``twin build --update``: what changed since a twin's last build, and the buildings to
+measure anew.
+
+An update compares today's sources with the run record of the twin's last build (the SHA-256
+of every source file, the config's text, the version of twin) and the cadastre's buildings
+with the twin's, one by one, by the digest of their record (:func:`digests`). When only the
+cadastre and the layers copied through changed, it measures just the buildings whose record
+changed, with their neighbours (:func:`compare`), and carries every other building over from
+the twin as it is (:func:`carry_over`): the result is the twin a full build of today's sources
+writes, row for row. Any other change (a raster, the point cloud, the survey, the config, a
+new version of twin) measures every building anew, and says why.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import rasterio
+import shapely
+from numpy.typing import NDArray
+
+from ingest.config import PASS_THROUGH, BuildConfig
+from twin._version import __version__
+from twin.errors import StoreError
+from twin.layers import LOD_LAYERS
+from twin.store import Location, Store, open_store
+
+#: the sources an update takes as they are now without measuring every building anew: the
+#: cadastre (compared building by building), the layers copied through, the operators table
+#: and the orthophoto (copied into the twin)
+INCREMENTAL = frozenset({"cadastre", "operators", "ortho", *PASS_THROUGH})
+
+#: columns of ``buildings`` that the cadastre gives (:func:`ingest.cadastre.read_buildings`)
+#: but that are not part of a building's record: ``source_fid``, its row in the source layer,
+#: changes for every building after one inserted
+NOT_RECORD = ("source_fid", "source_digest")
+
+
+class UpToDate(Exception):  # not an error: the answer that nothing is to be done
+    """No source changed since the twin's last build: an update has nothing to write."""
+
+
+@dataclass(frozen=True)
+class Previous:
+    """A twin an update starts from: its store and the record of its last build."""
+
+    store: Store
+    run: dict[str, Any]
+
+    @classmethod
+    def of(cls, output: Location, /) -> Previous | None:
+        """The twin at ``output`` and its last run, or ``None`` where there is no twin (or one
+        without a run record, such as a twin copied from CityJSON)."""
+        try:
+            store = open_store(output)
+        except StoreError:
+            return None
+        layers = store.layers()
+        if "runs" not in layers or "buildings" not in layers or not layers["runs"].count:
+            return None
+        runs = store.read_layer("runs")
+        return cls(store, runs.iloc[-1].to_dict())
+
+    def why_anew(self, config: BuildConfig, hashes: dict[str, dict]) -> str | None:
+        """Why every building must be measured anew (``None``: only the cadastre and the
+        :data:`INCREMENTAL` sources may have changed, so an update can measure just the
+        buildings whose record changed)."""
+        run = self.run
+        if run.get("twin_version") != __version__:
+            return f"it was built by twin {run.get('twin_version')}, this is {__version__}"
+        if run.get("config") != config.text:
+            return "the config changed"
+        if "cadastre" not in json.loads(run["sources"]):
+            return "it was not built from a cadastre"
+        for name in sorted(self.changed(hashes) - INCREMENTAL):
+            return f"the {name} source changed"
+        return None
+
+    def changed(self, hashes: dict[str, dict]) -> set[str]:
+        """The sources added, removed or whose files' contents changed since the last build
+        (paths aside: a folder moved is the same source)."""
+        old = json.loads(self.run["sources"])
+        names = set(old) | set(hashes)
+        return {n for n in names if _content(old.get(n)) != _content(hashes.get(n))}
+
+
+def _content(record: dict | None) -> Any:
+    """What of a run's source record says what is in it: the SHA-256 of the file, or of each
+    file of a folder by name."""
+    if record is None:
+        return None
+    if "files" in record:
+        return sorted((f["path"].rsplit("/", 1)[-1], f["sha256"]) for f in record["files"])
+    return record["sha256"]
+
+
+def digests(buildings: gpd.GeoDataFrame, /) -> NDArray[np.object_]:
+    """The digest of each building's cadastre record: its footprint (WKB), attributes and
+    flags (``footprint_issue``), all but :data:`NOT_RECORD`, as 16 hex digits.
+
+    pandas' row hash (``hash_pandas_object``, SipHash with a fixed key, vectorised) tells a
+    changed record from an unchanged one; should a later pandas hash otherwise, an update
+    only measures more buildings than it needs to.
+    """
+    record = pd.DataFrame(buildings.drop(columns=[*NOT_RECORD, "geometry"], errors="ignore"))
+    record["geometry"] = shapely.to_wkb(buildings.geometry.to_numpy())
+    hashed = pd.util.hash_pandas_object(record, index=False).to_numpy()
+    return np.char.mod("%016x", hashed).astype(object)
+
+
+@dataclass(frozen=True)
+class Changes:
+    """How today's cadastre differs from the twin's buildings.
+
+    Attributes
+    ----------
+    measure : (n,) bool
+        Per building of today's cadastre: to be measured anew (added, changed, or a
+        neighbour of a change).
+    added, changed, removed
+        Buildings new, with a changed record, gone.
+    """
+
+    measure: NDArray[np.bool_]
+    added: int
+    changed: int
+    removed: int
+
+    @property
+    def summary(self) -> dict[str, int]:
+        """The counts, for the run record (``update`` of ``runs``)."""
+        measured = int(self.measure.sum())
+        return {
+            "added": self.added,
+            "changed": self.changed,
+            "removed": self.removed,
+            "measured": measured,
+            "carried_over": len(self.measure) - measured,
+        }
+
+
+def compare(
+    new: gpd.GeoDataFrame, old: pd.DataFrame, /, *, old_geoms: NDArray, halo: float
+) -> Changes:
+    """The buildings of ``new`` (today's cadastre, with ``source_digest``) to measure anew
+    against the twin's ``old`` ``building_id`` and ``source_digest``.
+
+    A building is measured anew when it is new or its record changed, and so is every
+    building within ``halo`` metres of a footprint added, changed or removed (old or new
+    outline): a surveyed eave point within ``[lod1] survey_snap`` of two footprints belongs
+    to neither (:func:`ingest.survey.attach`), so a footprint added beside a building can
+    take its survey points from it.
+    """
+    ids = new["building_id"].to_numpy()
+    digest = new["source_digest"].to_numpy()
+    old_ids = old["building_id"].to_numpy()
+    old_digest = (
+        old["source_digest"].to_numpy()
+        if "source_digest" in old
+        else np.full(len(old), None, dtype=object)
+    )
+    where = pd.Index(old_ids).get_indexer(ids)
+    known = where >= 0
+    same = known & (old_digest[where.clip(0)] == digest)
+    gone = np.ones(len(old), dtype=bool)
+    gone[where[same]] = False  # an old building gone, or whose record changed
+    moved = np.concatenate([new.geometry.to_numpy()[~same], old_geoms[gone]])
+    measure = ~same
+    if len(moved):
+        tree = shapely.STRtree(new.geometry.to_numpy())
+        _, near = tree.query(moved, predicate="dwithin", distance=halo)
+        measure[near] = True
+    return Changes(
+        measure=measure,
+        added=int((~known).sum()),
+        changed=int((known & ~same).sum()),
+        removed=int(len(old) - known.sum()),
+    )
+
+
+def carry_over(
+    layers: dict[str, pd.DataFrame],
+    store: Store,
+    cadastre: gpd.GeoDataFrame,
+    measure: NDArray[np.bool_],
+    lods: list[str],
+    renamed: dict[str, str],
+) -> dict[str, pd.DataFrame]:
+    """The building layers of a full build, from those of the buildings measured anew
+    (``layers``) and the twin's rows of the others.
+
+    Parameters
+    ----------
+    layers
+        The layers made for the buildings measured anew (``buildings``, the LoD layers and
+        ``building_surfaces``), and any others, passed on as they are.
+    store
+        The twin being updated.
+    cadastre
+        Today's cadastre, every building, in the order a full build keeps.
+    measure : (n,) bool
+        The buildings of ``cadastre`` measured anew.
+    lods
+        The LoDs of the twin, in the order their rows follow in ``building_surfaces``.
+    renamed
+        The cadastre columns renamed because a computed one has their name
+        (``height`` -> ``source_height``).
+
+    Returns
+    -------
+    dict
+        The layers in the order of ``layers``, with the building layers holding every
+        building in the order of ``cadastre``, as a full build writes them.
+    """
+    ids = cadastre["building_id"].to_numpy()
+    kept = ids[~measure]
+    position = pd.Series(np.arange(len(ids)), index=ids)
+    out = dict(layers)
+    measured = layers["buildings"]
+    # whole layers read and filtered here: the kept are most of a twin, too many for a query
+    old = store.read_layer("buildings")
+    old = old.set_index("building_id").loc[kept].reset_index()
+    # the record as read today (the same but for source_fid), what was measured from the twin
+    record = cadastre.loc[~measure].rename(columns=renamed).reset_index(drop=True)
+    old = old.drop(columns=[c for c in record.columns if c in old.columns])
+    carried = pd.concat([record, old], axis=1)[measured.columns]
+    out["buildings"] = _in_order(
+        [carried, measured], position, crs=cadastre.crs, key=lambda f: f["building_id"]
+    )
+    rank = {lod: k for k, lod in enumerate(lods)}
+    for name in [LOD_LAYERS[lod] for lod in lods] + ["building_surfaces"]:
+        stored = store.read_layer(name)
+        stored = stored[stored["building_id"].isin(kept)]
+        out[name] = _in_order(
+            [stored[layers[name].columns], layers[name]],
+            position,
+            crs=cadastre.crs,
+            # the surfaces follow LoD by LoD, each LoD's in the order of the buildings
+            key=lambda f: f["lod"].map(rank) * len(ids) + f["building_id"],
+        )
+    return out
+
+
+def _in_order(
+    frames: list[pd.DataFrame], position: pd.Series, /, *, crs: Any, key: Any
+) -> gpd.GeoDataFrame:
+    """``frames`` as one, sorted by ``key`` with each building's place in ``position`` (the
+    rows of one building keeping their order)."""
+    whole = pd.concat(frames, ignore_index=True)
+    whole = whole.assign(building_id=whole["building_id"].astype(object))
+    order = key(whole.assign(building_id=position.loc[whole["building_id"]].to_numpy()))
+    whole = whole.iloc[np.argsort(order.to_numpy(), kind="stable")].reset_index(drop=True)
+    return gpd.GeoDataFrame(whole, geometry="geometry", crs=crs)
+
+
+def same_raster(a: Path, b: Path | None, /) -> bool:
+    """Whether two single-band rasters hold the same grid: size, placement and values (no-data
+    where the other has no-data)."""
+    if b is None:
+        return False
+    with rasterio.open(a) as one, rasterio.open(b) as other:
+        if (one.shape, one.transform) != (other.shape, other.transform):
+            return False
+        x, y = one.read(1, masked=True), other.read(1, masked=True)
+    void_x = np.ma.getmaskarray(x) | np.isnan(x.data)
+    void_y = np.ma.getmaskarray(y) | np.isnan(y.data)
+    return bool(np.array_equal(void_x, void_y) and np.array_equal(x.data[~void_x], y.data[~void_y]))
