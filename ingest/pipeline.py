@@ -265,6 +265,10 @@ def _open_rasters(run: Run) -> None:
     )
     if run.terrain_void:
         run.terrain = None
+    if run.changes is not None and run.terrain is not None:
+        # an update: the DTM is unchanged, and the twin's copy of it (the same cells) is a
+        # COG already, which the write then copies as it is
+        run.terrain = Terrain.from_raster(run.previous.store.terrain_path(), crs=run.terrain.crs)
     _void(run.dsm, "roof heights from the next source")
     run.dem_void = _void(run.dem, "no ground heights from it")
     run.ortho = _imagery(sources["ortho"], crs) if "ortho" in sources else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import shutil
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -26,6 +27,13 @@ from rasterio.windows import Window
 from twin.errors import CRSError, InputError, StoreError
 
 RASTER_ERRORS = (RasterioIOError, CPLE_BaseError)
+#: how GDAL describes a GeoTIFF its COG driver wrote as :meth:`Terrain.write_cog` asks
+COG_STRUCTURE = {
+    "LAYOUT": "COG",
+    "COMPRESSION": "DEFLATE",
+    "INTERLEAVE": "BAND",
+    "PREDICTOR": "3",
+}
 """What GDAL raises through rasterio when a raster cannot be opened or a block of it read."""
 
 
@@ -263,9 +271,13 @@ class Terrain:
         return out
 
     def write_cog(self, target: str | Path, /) -> Terrain:
-        """Copy the raster to ``target`` as a deflate-compressed Cloud-Optimised GeoTIFF."""
+        """Copy the raster to ``target`` as a deflate-compressed Cloud-Optimised GeoTIFF (byte
+        for byte when it is one already: a twin's own terrain, many an open-data DTM)."""
         try:
             with rasterio.open(self.path, NUM_THREADS="ALL_CPUS") as src:
+                if src.tags(ns="IMAGE_STRUCTURE") == COG_STRUCTURE:
+                    shutil.copyfile(self.path, target)
+                    return Terrain.from_raster(target)
                 rasterio.shutil.copy(
                     src,
                     target,

@@ -24,6 +24,7 @@ import shapely
 from ingest.config import BuildConfig
 from ingest.pipeline import build
 from twin.store import open_store
+from twin.terrain import Terrain
 
 
 def twin_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -89,6 +90,19 @@ def same_twins(a: str | Path, b: str | Path) -> None:
             )
         pd.testing.assert_frame_equal(x, y, check_exact=True, obj=name)
     assert one.metadata() == other.metadata()
+    with rasterio.open(one.terrain_path()) as x, rasterio.open(other.terrain_path()) as y:
+        assert x.profile == y.profile
+        assert np.array_equal(x.read(1), y.read(1), equal_nan=True)
+
+
+def test_a_terrain_that_is_a_cog_already_is_copied_byte_for_byte(district, tmp_path):
+    dtm = Terrain.from_raster(district / "dtm.tif")
+    cog = dtm.write_cog(tmp_path / "once.tif")
+    with rasterio.open(cog.path) as made, rasterio.open(dtm.path) as given:
+        assert made.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+        assert np.array_equal(made.read(1), given.read(1), equal_nan=True)
+    again = cog.write_cog(tmp_path / "twice.tif")
+    assert again.path.read_bytes() == cog.path.read_bytes()
 
 
 def an_eave_point(twin: str | Path) -> tuple[str, shapely.Point]:
