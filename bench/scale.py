@@ -16,7 +16,8 @@ and their layers compared (they must be the same).
 With ``--lidar-buildings N``, a district of N buildings with a point cloud is built twice more
 into a GeoPackage: in one process, and with ``--workers 2`` (a local Dask cluster of two
 processes reconstructing the roofs in tiles and detecting the trees meanwhile,
-:mod:`ingest.distributed`), and the two twins' layers are compared (they must be the same).
+:mod:`ingest.distributed`), and the two twins' layers are compared (they must be the same);
+the one-process twin is then updated as above.
 
     python bench/scale.py [--buildings 10000 100000] [--postgis URL] [--lidar-buildings 2000]
         [--update-share 0.01] [--workdir build/bench]
@@ -109,6 +110,10 @@ def main() -> None:
     }
     if args.lidar_buildings:
         out["dask"] = _dask(args.workdir, args.lidar_buildings, args.seed)
+        if args.update_share:
+            sources = args.workdir / f"lidar-{args.lidar_buildings}-{args.seed}"
+            one = args.workdir / f"lidar-{args.lidar_buildings}-one.gpkg"
+            out["dask"]["update"] = _update(sources, one, args.update_share, args.seed)
     print(json.dumps(out, indent=2))
 
 
