@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -57,6 +59,16 @@ def sample_config(sources: Path, keep: set[str], /, **paths: Path) -> BuildConfi
     for name, path in paths.items():
         chosen[name] = dataclasses.replace(chosen[name], path=path)
     return dataclasses.replace(config, sources=chosen)
+
+
+def twin_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """Run ``twin ARGS`` as a user would: a process of its own, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "twin.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def write_config(path: Path, text: str) -> Path:

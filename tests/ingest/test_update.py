@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import geopandas as gpd
@@ -23,18 +21,9 @@ import shapely
 
 from ingest.config import BuildConfig
 from ingest.pipeline import build
+from tests.conftest import twin_cli
 from twin.store import open_store
 from twin.terrain import Terrain
-
-
-def twin_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    """Run ``twin ARGS`` as a user would."""
-    return subprocess.run(
-        [sys.executable, "-m", "twin.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 @pytest.fixture(scope="module")

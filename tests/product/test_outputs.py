@@ -11,26 +11,15 @@ import hashlib
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import DATA
+from tests.conftest import DATA, twin_cli
 from twin.errors import OutputError
 from twin.files import atomic, atomic_group
 
 CITYJSON = DATA / "delft_cityjson" / "testarea_subset.city.json"
-
-
-def twin_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    """Run ``twin ARGS`` as a user would."""
-    return subprocess.run(
-        [sys.executable, "-m", "twin.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 def sha256(path: Path) -> str:
