@@ -48,6 +48,14 @@ a process, timed) and served from there with the same boxes in the same run
 
 Its ``server_cpu_ms_per_request`` counts the API's processes only, not the database's.
 
+With ``--copies K`` the buildings of the generated twin (its ``buildings``, ``lod12`` and
+``building_surfaces``) are laid out K times side by side, ids suffixed ``~tK``, into
+``build/bench-api/<N*K>-copies/`` (made once): how the API is measured at sizes whose build
+does not fit this machine's memory, such as 1,000,000 buildings (``--copies 10``)::
+
+    .venv/bin/python bench/api.py --copies 10 --pygeoapi-venv none \
+        --postgis "postgresql://twin@127.0.0.1:5433/twin?schema=bench_1m"
+
 To measure an older version beside this one, serve its checkout with this script (the
 server imports twin from ``PYTHONPATH``, never from the working directory; a version whose
 default rate limit was 6,000 a minute needs ``--config`` with ``[limits] rate_per_minute``)::
@@ -122,6 +130,67 @@ def _twin(buildings: int) -> Path:
     if not out.exists():
         generate_district(folder / "sources", buildings=buildings, seed=1, lidar=False, ortho=False)
         build(BuildConfig.load(folder / "sources"), out, progress=False)
+    return out
+
+
+#: the layers laid out again by ``--copies``: what the API serves of the buildings
+COPIED = ("buildings", "lod12", "building_surfaces")
+
+
+def _copies(twin: Path, copies: int) -> Path:
+    """A twin of ``copies`` times the buildings of ``twin``, laid out side by side on a grid
+    (100 m apart, ids suffixed ``~tK``); its other layers are ``twin``'s own (made once).
+
+    For sizes whose build does not fit this machine's memory (``docs/store.md``): the API's
+    work depends on the number of features and of their index entries, not on their being
+    unlike."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyogrio
+    import shapely
+
+    n = pyogrio.read_info(twin, layer="buildings")["features"]
+    folder = twin.parent.parent / f"{n * copies}-copies"
+    out = folder / twin.name
+    if out.exists():
+        return out
+    staging = folder.with_name(folder.name + ".part")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for path in twin.parent.glob(f"{twin.stem}.*"):
+        if path.suffix in (".gpkg", ".tif"):  # not the caches, made anew for the new twin
+            shutil.copy(path, staging / path.name)
+    x0, y0, x1, y1 = pyogrio.read_info(twin, layer="buildings", force_total_bounds=True)[
+        "total_bounds"
+    ]
+    columns = int(np.ceil(np.sqrt(copies)))
+    for name in COPIED:
+        meta, table = pyogrio.read_arrow(twin, layer=name)
+        geometry = meta["geometry_name"] or "wkb_geometry"
+        geoms = shapely.from_wkb(table.column(geometry).to_numpy(zero_copy_only=False))
+        for k in range(1, copies):
+            shift = np.array(
+                [(k % columns) * (x1 - x0 + 100.0), (k // columns) * (y1 - y0 + 100.0), 0]
+            )
+            moved = shapely.transform(geoms, lambda xyz, d=shift: xyz + d, include_z=True)
+            ids = pc.binary_join_element_wise(table.column("building_id"), pa.scalar(f"~t{k}"), "")
+            copy = table.set_column(
+                table.column_names.index("building_id"), "building_id", ids
+            ).set_column(
+                table.column_names.index(geometry), geometry, pa.array(shapely.to_wkb(moved))
+            )
+            pyogrio.write_arrow(
+                copy,
+                staging / twin.name,
+                layer=name,
+                driver="GPKG",
+                geometry_name=geometry,
+                geometry_type=meta["geometry_type"],
+                crs=meta["crs"],
+                append=True,
+            )
+    staging.rename(folder)
     return out
 
 
@@ -464,6 +533,12 @@ def main() -> None:
     parser.add_argument(
         "--postgis", metavar="URL", help="also serve the twin from this PostGIS schema"
     )
+    parser.add_argument(
+        "--copies",
+        type=int,
+        default=1,
+        help="serve the buildings of the generated twin laid out this many times side by side",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("bench/api.py needs wrk: apt-get install wrk")
@@ -471,6 +546,8 @@ def main() -> None:
 
     t0 = time.perf_counter()
     twin = _twin(args.buildings)
+    if args.copies > 1:
+        twin = _copies(twin, args.copies)
     prepare_s = time.perf_counter() - t0
     info = pyogrio.read_info(twin, layer="buildings", force_total_bounds=True)
     x0, y0, x1, y1 = info["total_bounds"]
@@ -501,6 +578,7 @@ def main() -> None:
     theirs = _pygeoapi(args.pygeoapi_venv, twin, boxes, fids, args.seconds, folder)
     out = {
         "buildings": info["features"],
+        "copies_of_the_generated_twin": args.copies,
         "prepare_s": round(prepare_s, 1),
         "load_generator": "wrk (separate process), one server at a time",
         "twin": ours,
