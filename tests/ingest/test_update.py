@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import geopandas as gpd
+import laspy
 import numpy as np
 import pandas as pd
 import pyogrio
@@ -80,7 +81,8 @@ def same_twins(a: str | Path, b: str | Path) -> None:
         pd.testing.assert_frame_equal(x, y, check_exact=True, obj=name)
     assert one.metadata() == other.metadata()
     with rasterio.open(one.terrain_path()) as x, rasterio.open(other.terrain_path()) as y:
-        assert x.profile == y.profile
+        assert {**x.profile, "nodata": None} == {**y.profile, "nodata": None}
+        assert np.array_equal([x.nodata], [y.nodata], equal_nan=True)
         assert np.array_equal(x.read(1), y.read(1), equal_nan=True)
 
 
@@ -177,3 +179,31 @@ def test_an_update_without_a_twin_builds_one(district, tmp_path):
     assert run.returncode == 0, run.stderr
     warnings = json.loads(open_store(out).read_layer("runs")["warnings"].iloc[-1])
     assert f"--update: {out} holds no twin built from sources yet: built whole" in warnings
+
+
+def test_an_update_measures_all_when_the_terrain_made_from_the_points_changed(district, tmp_path):
+    """A point cloud without ground class: the terrain made from its lowest points leaves
+    the footprints out (docs/lidar.md), so a changed footprint changes the terrain, and every
+    building is measured anew."""
+    unclassified = tmp_path / "unclassified"
+    shutil.copytree(district, unclassified)
+    cloud = laspy.read(unclassified / "lidar.laz")
+    cloud.classification = np.ones(len(cloud.points), dtype=np.uint8)
+    cloud.write(unclassified / "lidar.laz")
+    config = (unclassified / "twin.toml").read_text()
+    (unclassified / "twin.toml").write_text(config.replace('[sources.dtm]\npath = "dtm.tif"\n', ""))
+    out = tmp_path / "city.gpkg"
+    build(BuildConfig.load(unclassified), out, progress=False)
+    _, eave = an_eave_point(out)
+    edited(unclassified, tmp_path / "edited", eave)
+
+    run = twin_cli("build", tmp_path / "edited", "-o", out, "--update", "-q")
+    assert run.returncode == 0, run.stderr
+    warnings = json.loads(open_store(out).read_layer("runs")["warnings"].iloc[-1])
+    assert (
+        "--update: the terrain made from the LiDAR points changed: every building measured anew"
+        in warnings
+    )
+    full = tmp_path / "full.gpkg"
+    build(BuildConfig.load(tmp_path / "edited"), full, progress=False)
+    same_twins(out, full)
