@@ -103,20 +103,46 @@ def an_eave_point(twin: str | Path) -> tuple[str, shapely.Point]:
     return eaves["building_id"].iloc[0], eaves.geometry.iloc[0]
 
 
-def test_an_update_writes_what_a_full_build_does(district, new_twin, tmp_path):
-    build(BuildConfig.load(district), new_twin, progress=False)
-    host, eave = an_eave_point(new_twin)
-    sources = tmp_path / "edited"
-    done = edited(district, sources, eave)
+@pytest.fixture(scope="module")
+def built(district, tmp_path_factory) -> Path:
+    """The district's twin, its files alone in a folder; do not modify (:func:`copied`)."""
+    out = tmp_path_factory.mktemp("built") / "city.gpkg"
+    build(BuildConfig.load(district), out, progress=False)
+    return out
 
-    run = twin_cli("build", sources, "-o", new_twin, "--update", "-q")
+
+def copied(twin: Path, to: str | Path) -> str | Path:
+    """The twin ``twin`` copied to ``to``: its files beside a GeoPackage, ``twin copy``
+    into a database."""
+    if isinstance(to, str):
+        done = twin_cli("copy", twin, to)
+        assert done.returncode == 0, done.stderr
+        return to
+    for path in twin.parent.iterdir():
+        if path.is_file():
+            shutil.copy(path, to.parent / path.name)
+    return to
+
+
+@pytest.fixture(scope="module")
+def change(district, built, tmp_path_factory) -> dict:
+    """The district edited beside an eave point of its twin (:func:`edited`), and what a
+    full build of the edited sources writes (``full``)."""
+    host, eave = an_eave_point(built)
+    folder = tmp_path_factory.mktemp("change")
+    done = edited(district, folder / "edited", eave)
+    build(BuildConfig.load(folder / "edited"), folder / "full.gpkg", progress=False)
+    return {**done, "sources": folder / "edited", "full": folder / "full.gpkg", "host": host}
+
+
+def test_an_update_writes_what_a_full_build_does(built, change, new_twin):
+    twin = copied(built, new_twin)
+    run = twin_cli("build", change["sources"], "-o", twin, "--update", "-q")
     assert run.returncode == 0, run.stderr
     assert "update: 1 added, 2 changed, 2 removed;" in run.stdout
 
-    full = tmp_path / "full.gpkg"
-    build(BuildConfig.load(sources), full, progress=False)
-    same_twins(new_twin, full)
-    store = open_store(new_twin)
+    same_twins(twin, change["full"])
+    store = open_store(twin)
     runs = store.read_layer("runs")
     assert len(runs) == 2
     update = json.loads(runs["update"].iloc[-1])
@@ -126,26 +152,19 @@ def test_an_update_writes_what_a_full_build_does(district, new_twin, tmp_path):
     assert 4 <= update["measured"] < 20
     assert update["measured"] + update["carried_over"] == 119
     buildings = store.read_layer("buildings", geometry=False)
-    assert not set(done["removed"]) & set(buildings["building_id"])
+    assert not set(change["removed"]) & set(buildings["building_id"])
+    _, eave = an_eave_point(built)
     points = store.read_layer("survey_points")
     assert points.loc[points.geometry.distance(eave) == 0, "building_id"].isna().all()
-    assert host in set(buildings["building_id"])
+    assert change["host"] in set(buildings["building_id"])
+    if isinstance(twin, str):  # PostGIS keeps the versions the update replaced
+        history = store.history()
+        assert set(change["changed"]) | set(change["removed"]) <= set(history["building_id"])
+        assert history["valid_to"].notna().all()
 
 
-def test_a_postgis_update_keeps_the_old_versions(district, pg_twin, tmp_path):
-    build(BuildConfig.load(district), pg_twin, progress=False)
-    _, eave = an_eave_point(pg_twin)
-    done = edited(district, tmp_path / "edited", eave)
-    build(BuildConfig.load(tmp_path / "edited"), pg_twin, progress=False, update=True)
-    history = open_store(pg_twin).history()
-    # the changed and the removed buildings have an earlier version, closed by the update
-    assert set(done["changed"]) | set(done["removed"]) <= set(history["building_id"])
-    assert history["valid_to"].notna().all()
-
-
-def test_an_update_of_unchanged_sources_writes_nothing(district, tmp_path):
-    out = tmp_path / "city.gpkg"
-    build(BuildConfig.load(district), out, progress=False)
+def test_an_update_of_unchanged_sources_writes_nothing(district, built, tmp_path):
+    out = copied(built, tmp_path / built.name)
     before = out.read_bytes()
     run = twin_cli("build", district, "-o", out, "--update", "-q")
     assert run.returncode == 0, run.stderr
@@ -153,9 +172,8 @@ def test_an_update_of_unchanged_sources_writes_nothing(district, tmp_path):
     assert out.read_bytes() == before
 
 
-def test_an_update_after_a_raster_changed_measures_every_building(district, tmp_path):
-    out = tmp_path / "city.gpkg"
-    build(BuildConfig.load(district), out, progress=False)
+def test_an_update_after_a_raster_changed_measures_every_building(district, built, tmp_path):
+    out = copied(built, tmp_path / built.name)
     sources = tmp_path / "edited"
     shutil.copytree(district, sources)
     with rasterio.open(sources / "dsm.tif", "r+") as dsm:

@@ -34,9 +34,10 @@ CHANGES = ("added", "removed", "changed")
 #: The column of a building's height (m above its ground height, ``docs/model.md``).
 HEIGHT = "height"
 #: Columns of ``buildings`` that are not compared as attributes: the key, the height (compared
-#: with its own threshold), and ``source_fid``, the building's position in the source layer,
-#: which moves for every building after one added to or removed from the cadastre.
-NOT_ATTRIBUTES = frozenset({"building_id", HEIGHT, "source_fid"})
+#: with its own threshold), ``source_fid``, the building's position in the source layer,
+#: which moves for every building after one added to or removed from the cadastre, and
+#: ``source_digest``, the digest of the record whose changes are listed themselves.
+NOT_ATTRIBUTES = frozenset({"building_id", HEIGHT, "source_fid", "source_digest"})
 #: Where a twin's GeoJSON goes: RFC 7946 § 4, WGS 84 longitude and latitude.
 CRS84 = pyproj.CRS("OGC:CRS84")
 #: Buildings named at most in an error message.
