@@ -87,6 +87,9 @@ import yaml
 from serving import free_port, wait_until_up
 
 STORAGE = "http://www.opengis.net/def/crs/EPSG/0/31258"
+#: how long a server may take to write the shared feature texts: 300 s per 100,000 buildings
+#: (set in :func:`main` for the twin measured)
+TEXTS_TIMEOUT_S = 300.0
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 #: wrk script: cycle through the paths of ``paths.txt`` (one per line) from a random start
 WRK_SCRIPT = """
@@ -284,14 +287,19 @@ def _feature_count(url: str, /, *, tries: int = 5) -> int:
     return len(answer.json()["features"])
 
 
-def _texts_written(folder: Path | None, files: int, /, *, timeout: float = 300.0) -> None:
+def _texts_written(folder: Path | None, files: int, asks: list[str], /) -> None:
     """Wait until the twin server has written ``files`` files of shared feature texts in
-    ``folder``, if it writes them at all (an older version makes no such folder)."""
-    deadline = time.monotonic() + timeout
+    ``folder``, if it writes them at all (an older version makes no such folder), for at most
+    :data:`TEXTS_TIMEOUT_S`; meanwhile the URLs ``asks`` are asked every few seconds, as a
+    writer starts only on a request (one at a time: the next kind's on a request after the
+    first is written)."""
+    deadline = time.monotonic() + TEXTS_TIMEOUT_S
     while folder is not None and folder.is_dir() and len(list(folder.glob("*/*.bin"))) < files:
         if time.monotonic() > deadline:
-            raise SystemExit(f"no feature texts in {folder} after {timeout:g} s")
-        time.sleep(0.2)
+            raise SystemExit(f"no feature texts in {folder} after {TEXTS_TIMEOUT_S:g} s")
+        for url in asks:
+            httpx.get(url, timeout=60)
+        time.sleep(3.0)
 
 
 def _measure(
@@ -323,7 +331,7 @@ def _measure(
     warm = [name for name in ("items", "items_crs84") if name in runs and name in paths]
     for name in warm:
         _wrk(base, paths[name], 8, max(1.0, seconds / 2), folder)
-    _texts_written(texts, len(warm))
+    _texts_written(texts, len(warm), [base + paths[name][0] for name in warm])
     if "items" in runs:
         out["items_bbox"] = [
             _measured_wrk(server, base, paths["items"], c, seconds, folder) for c in (1, 8, 32)
@@ -550,6 +558,8 @@ def main() -> None:
         twin = _copies(twin, args.copies)
     prepare_s = time.perf_counter() - t0
     info = pyogrio.read_info(twin, layer="buildings", force_total_bounds=True)
+    global TEXTS_TIMEOUT_S
+    TEXTS_TIMEOUT_S = 300.0 * max(1.0, info["features"] / 100_000)
     x0, y0, x1, y1 = info["total_bounds"]
     rng = random.Random(0)
     boxes = []
