@@ -294,7 +294,11 @@ def _texts_written(folder: Path | None, files: int, asks: list[str], /) -> None:
     writer starts only on a request (one at a time: the next kind's on a request after the
     first is written)."""
     deadline = time.monotonic() + TEXTS_TIMEOUT_S
-    while folder is not None and folder.is_dir() and len(list(folder.glob("*/*.bin"))) < files:
+
+    def written() -> int:  # not the temporaries of a file being written (.name.tmp.bin)
+        return sum(not p.name.startswith(".") for p in folder.glob("*/*.bin"))
+
+    while folder is not None and folder.is_dir() and written() < files:
         if time.monotonic() > deadline:
             raise SystemExit(f"no feature texts in {folder} after {TEXTS_TIMEOUT_S:g} s")
         for url in asks:
