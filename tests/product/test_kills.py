@@ -17,7 +17,7 @@ import pytest
 import twin
 from twin.files import Scratch, clear_stale
 
-KILLS = 12
+KILLS = 8
 """Builds killed before their end; each must leave the previous twin byte for byte."""
 
 TWIN_FILES = {"city.gpkg", "city.dtm.tif", "city.ortho.tif", "city.mesh-1.2.npz"}
@@ -95,7 +95,7 @@ def _runs(path: Path) -> int:
 @pytest.mark.slow
 def test_a_killed_build_leaves_the_previous_twin_and_no_temporaries(tmp_path):
     """``twin build`` of a 40-building sample killed with SIGKILL at seeded random moments
-    over its run time, until 12 kills interrupted it before its end."""
+    over its run time, until 8 kills interrupted it before its end."""
     from ingest.synthetic import generate_district
 
     sources = tmp_path / "sources"
@@ -112,7 +112,7 @@ def test_a_killed_build_leaves_the_previous_twin_and_no_temporaries(tmp_path):
     for attempt in range(5 * KILLS):  # about KILLS + 3 on an even machine
         if interrupted == KILLS:
             break
-        # spread over the build's run time: one random moment in each twelfth of it
+        # spread over the build's run time: one random moment in each eighth of it
         delay = duration * (attempt % KILLS + rng.random()) / KILLS
         with subprocess.Popen(build, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
             try:
