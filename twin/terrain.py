@@ -27,6 +27,7 @@ from rasterio.windows import Window
 from twin.errors import CRSError, InputError, StoreError
 
 RASTER_ERRORS = (RasterioIOError, CPLE_BaseError)
+"""What GDAL raises through rasterio when a raster cannot be opened or a block of it read."""
 #: how GDAL describes a GeoTIFF its COG driver wrote as :meth:`Terrain.write_cog` asks
 COG_STRUCTURE = {
     "LAYOUT": "COG",
@@ -34,7 +35,6 @@ COG_STRUCTURE = {
     "INTERLEAVE": "BAND",
     "PREDICTOR": "3",
 }
-"""What GDAL raises through rasterio when a raster cannot be opened or a block of it read."""
 
 
 @contextmanager

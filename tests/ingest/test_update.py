@@ -18,6 +18,7 @@ import pandas as pd
 import pyogrio
 import pytest
 import rasterio
+import rasterio.shutil
 import shapely
 
 from ingest.config import BuildConfig
@@ -87,13 +88,24 @@ def same_twins(a: str | Path, b: str | Path) -> None:
 
 
 def test_a_terrain_that_is_a_cog_already_is_copied_byte_for_byte(district, tmp_path):
-    dtm = Terrain.from_raster(district / "dtm.tif")
-    cog = dtm.write_cog(tmp_path / "once.tif")
-    with rasterio.open(cog.path) as made, rasterio.open(dtm.path) as given:
-        assert made.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
-        assert np.array_equal(made.read(1), given.read(1), equal_nan=True)
-    again = cog.write_cog(tmp_path / "twice.tif")
-    assert again.path.read_bytes() == cog.path.read_bytes()
+    # a COG of 256-pixel blocks (GDAL's COG driver writes 512 by default): a copy keeps
+    # them, an encoding anew would not
+    cog = tmp_path / "dtm-cog.tif"
+    with rasterio.open(district / "dtm.tif") as src:
+        rasterio.shutil.copy(
+            src, cog, driver="COG", COMPRESS="DEFLATE", PREDICTOR="FLOATING_POINT", BLOCKSIZE=256
+        )
+    copied = Terrain.from_raster(cog).write_cog(tmp_path / "twin.dtm.tif")
+    assert copied.path.read_bytes() == cog.read_bytes()
+    with rasterio.open(copied.path) as out:
+        assert out.block_shapes == [(256, 256)]
+
+    # a plain GeoTIFF becomes a COG of the same cells
+    made = Terrain.from_raster(district / "dtm.tif").write_cog(tmp_path / "made.tif")
+    with rasterio.open(made.path) as out, rasterio.open(district / "dtm.tif") as given:
+        assert out.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+        assert out.block_shapes == [(512, 512)]
+        assert np.array_equal(out.read(1), given.read(1), equal_nan=True)
 
 
 def an_eave_point(twin: str | Path) -> tuple[str, shapely.Point]:
@@ -132,7 +144,13 @@ def change(district, built, tmp_path_factory) -> dict:
     folder = tmp_path_factory.mktemp("change")
     done = edited(district, folder / "edited", eave)
     build(BuildConfig.load(folder / "edited"), folder / "full.gpkg", progress=False)
-    return {**done, "sources": folder / "edited", "full": folder / "full.gpkg", "host": host}
+    return {
+        **done,
+        "sources": folder / "edited",
+        "full": folder / "full.gpkg",
+        "host": host,
+        "eave": eave,
+    }
 
 
 def test_an_update_writes_what_a_full_build_does(built, change, new_twin):
@@ -153,9 +171,8 @@ def test_an_update_writes_what_a_full_build_does(built, change, new_twin):
     assert update["measured"] + update["carried_over"] == 119
     buildings = store.read_layer("buildings", geometry=False)
     assert not set(change["removed"]) & set(buildings["building_id"])
-    _, eave = an_eave_point(built)
     points = store.read_layer("survey_points")
-    assert points.loc[points.geometry.distance(eave) == 0, "building_id"].isna().all()
+    assert points.loc[points.geometry.distance(change["eave"]) == 0, "building_id"].isna().all()
     assert change["host"] in set(buildings["building_id"])
     if isinstance(twin, str):  # PostGIS keeps the versions the update replaced
         history = store.history()
