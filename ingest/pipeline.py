@@ -240,13 +240,9 @@ def _read_cadastre(run: Run) -> None:
 def _narrow(run: Run) -> None:
     """In an update: the buildings to measure anew (:func:`ingest.update.compare`) become
     the run's ``buildings``, today's whole cadastre its ``cadastre``."""
-    store = run.previous.store
-    present = store.layers()["buildings"].columns
-    columns = [c for c in ("building_id", "source_digest") if c in present]
-    old = store.read_layer("buildings", columns=columns)
+    old = run.previous.store.read_layer("buildings", columns=["building_id", "source_digest"])
     # survey points within [lod1] survey_snap of two footprints belong to neither
-    halo = 2.0 * run.config.lod1.survey_snap
-    changes = compare(run.buildings, old, old_geoms=old.geometry.to_numpy(), halo=halo)
+    changes = compare(run.buildings, old, halo=2.0 * run.config.lod1.survey_snap)
     run.cadastre, run.changes = run.buildings, changes
     run.buildings = run.cadastre[changes.measure].reset_index(drop=True)
     run.geoms = run.geoms[changes.measure]

@@ -145,11 +145,9 @@ class Changes:
         }
 
 
-def compare(
-    new: gpd.GeoDataFrame, old: pd.DataFrame, /, *, old_geoms: NDArray, halo: float
-) -> Changes:
+def compare(new: gpd.GeoDataFrame, old: gpd.GeoDataFrame, /, *, halo: float) -> Changes:
     """The buildings of ``new`` (today's cadastre, with ``source_digest``) to measure anew
-    against the twin's ``old`` ``building_id`` and ``source_digest``.
+    against the twin's ``old`` (``building_id``, ``source_digest`` and footprint).
 
     A building is measured anew when it is new or its record changed, and so is every
     building within ``halo`` metres of a footprint added, changed or removed (old or new
@@ -159,18 +157,13 @@ def compare(
     """
     ids = new["building_id"].to_numpy()
     digest = new["source_digest"].to_numpy()
-    old_ids = old["building_id"].to_numpy()
-    old_digest = (
-        old["source_digest"].to_numpy()
-        if "source_digest" in old
-        else np.full(len(old), None, dtype=object)
-    )
+    old_ids, old_digest = old["building_id"].to_numpy(), old["source_digest"].to_numpy()
     where = pd.Index(old_ids).get_indexer(ids)
     known = where >= 0
     same = known & (old_digest[where.clip(0)] == digest)
     gone = np.ones(len(old), dtype=bool)
     gone[where[same]] = False  # an old building gone, or whose record changed
-    moved = np.concatenate([new.geometry.to_numpy()[~same], old_geoms[gone]])
+    moved = np.concatenate([new.geometry.to_numpy()[~same], old.geometry.to_numpy()[gone]])
     measure = ~same
     if len(moved):
         tree = shapely.STRtree(new.geometry.to_numpy())
@@ -223,12 +216,12 @@ def carry_over(
     position = pd.Series(np.arange(len(ids)), index=ids)
     out = dict(layers)
     measured = layers["buildings"]
-    # whole layers read and filtered here: the kept are most of a twin, too many for a query
-    old = store.read_layer("buildings")
-    old = old.set_index("building_id").loc[kept].reset_index()
     # the record as read today (the same but for source_fid), what was measured from the twin
+    # (whole layers read and filtered here: the kept are most of a twin, too many for a query)
     record = cadastre.loc[~measure].rename(columns=renamed).reset_index(drop=True)
-    old = old.drop(columns=[c for c in record.columns if c in old.columns])
+    measured_only = [c for c in measured.columns if c not in record.columns]
+    old = store.read_layer("buildings", columns=["building_id", *measured_only], geometry=False)
+    old = old.set_index("building_id").loc[kept].reset_index(drop=True)
     carried = pd.concat([record, old], axis=1)[measured.columns]
     out["buildings"] = _in_order(
         [carried, measured], position, crs=cadastre.crs, key=lambda f: f["building_id"]
