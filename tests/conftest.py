@@ -61,13 +61,17 @@ def sample_config(sources: Path, keep: set[str], /, **paths: Path) -> BuildConfi
     return dataclasses.replace(config, sources=chosen)
 
 
-def twin_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    """Run ``twin ARGS`` as a user would: a process of its own, its output captured."""
+def twin_cli(
+    *args: str | Path, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """Run ``twin ARGS`` as a user would: a process of its own (importing this checkout, with
+    ``env`` added to the environment), its output captured."""
     return subprocess.run(
         [sys.executable, "-m", "twin.cli", *map(str, args)],
         capture_output=True,
         text=True,
-        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        timeout=timeout,
     )
 
 

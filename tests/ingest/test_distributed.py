@@ -26,7 +26,7 @@ from ingest.distributed import WORKER_MALLOC, tiles
 from ingest.lidar.stats import PointStats
 from ingest.reconstruct.solids import Solids
 from ingest.zonal import ZonalStats
-from tests.conftest import ROOT
+from tests.conftest import ROOT, twin_cli
 
 
 def _digests(twin: Path) -> dict[str, str]:
@@ -45,16 +45,6 @@ def _digests(twin: Path) -> dict[str, str]:
                         digest.update(buffer.to_pybytes())
         out[str(name)] = digest.hexdigest()
     return out
-
-
-def _twin(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "twin.cli", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
-        timeout=600,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +148,9 @@ def test_a_build_on_a_local_cluster_is_the_single_process_build(lidar_sources, s
     footprints = pyogrio.read_dataframe(single, layer="buildings").geometry.to_numpy()
     assert len(tiles(footprints, 60.0)) >= 8  # many tiles, buildings near every edge
     out = tmp_path / "city.gpkg"
-    done = _twin("build", str(lidar_sources), "-o", str(out), "--workers", "2", "--tile-size", "60")
+    done = twin_cli(
+        "build", str(lidar_sources), "-o", str(out), "--workers", "2", "--tile-size", "60"
+    )
     assert done.returncode == 0, done.stderr
     assert _digests(out) == _digests(single)
     assert pyogrio.read_info(out, layer="lod22")["features"] == 80
@@ -237,11 +229,13 @@ def test_a_build_on_a_running_scheduler_survives_a_killed_worker(lidar_sources, 
 def test_an_unreachable_scheduler_is_a_clear_error(lidar_sources, tmp_path):
     out = tmp_path / "city.gpkg"
     port = _free_port()  # nothing listens there
-    done = _twin(
+    done = twin_cli(
         "build", str(lidar_sources), "-o", str(out), "--scheduler", f"tcp://127.0.0.1:{port}"
     )
     assert done.returncode != 0
     assert "cannot reach the Dask scheduler" in done.stderr and "Traceback" not in done.stderr
     assert not out.exists()
-    both = _twin("build", str(lidar_sources), "-o", str(out), "--workers", "2", "--scheduler", "x")
+    both = twin_cli(
+        "build", str(lidar_sources), "-o", str(out), "--workers", "2", "--scheduler", "x"
+    )
     assert both.returncode == 2 and "exclude each other" in both.stderr

@@ -24,24 +24,13 @@ import rasterio
 import shapely
 from geopandas.testing import assert_geodataframe_equal
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, twin_cli
 from tests.postgis import PASSWORDED
 from tests.twin.test_store import _model
 from twin.errors import StoreError
 from twin.layers import LAYERS
 from twin.model import CityModel
 from twin.store import open_store, read, write
-
-
-def _twin(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    """``twin ARGS`` as a process, as a user runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "twin.cli", *args],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-        timeout=timeout,
-    )
 
 
 def _sql(url: str, query: str, /) -> list[tuple]:
@@ -90,10 +79,10 @@ def test_a_model_round_trips_exactly_as_through_a_geopackage(pg_twin, tmp_path):
 
 
 def test_twin_copy_both_ways_is_lossless(sample_twin, pg_twin, tmp_path):
-    there = _twin("copy", str(sample_twin), pg_twin)
+    there = twin_cli("copy", str(sample_twin), pg_twin)
     assert there.returncode == 0, there.stderr
     back = tmp_path / "back.gpkg"
-    again = _twin("copy", pg_twin, str(back))
+    again = twin_cli("copy", pg_twin, str(back))
     assert again.returncode == 0, again.stderr
     assert "500 buildings" not in again.stdout and "copied postgresql://" in again.stdout
 
@@ -387,10 +376,10 @@ def test_the_token_follows_edits_in_place_and_builds(sample_twin, pg_twin):
 
 
 def test_twin_build_and_info_on_postgis(sample_sources, sample_twin, pg_twin):
-    done = _twin("build", str(sample_sources), "-o", pg_twin, "--quiet")
+    done = twin_cli("build", str(sample_sources), "-o", pg_twin, "--quiet")
     assert done.returncode == 0, done.stderr
     assert "password" not in done.stdout
-    info = _twin("info", pg_twin, "--json")
+    info = twin_cli("info", pg_twin, "--json")
     assert info.returncode == 0, info.stderr
     described = json.loads(info.stdout)
     expected = {
@@ -407,7 +396,7 @@ def test_twin_build_and_info_on_postgis(sample_sources, sample_twin, pg_twin):
     assert built["building_id"].tolist() == reference["building_id"].tolist()
     np.testing.assert_array_equal(built["height"], reference["height"])
 
-    again = _twin("build", str(sample_sources), "-o", pg_twin, "--quiet")
+    again = twin_cli("build", str(sample_sources), "-o", pg_twin, "--quiet")
     assert again.returncode == 0, again.stderr
     store = open_store(pg_twin)
     assert len(store.read_layer("runs")) == 2  # the run history carried over
@@ -438,7 +427,7 @@ def test_the_database_s_faults_are_clear_errors(postgis, postgis_db, pg_twin):
     ) as caught:
         open_store(wrong)
     assert ":wrong@" not in str(caught.value)
-    refused = _twin("info", wrong)
+    refused = twin_cli("info", wrong)
     assert refused.returncode != 0 and "Traceback" not in refused.stderr
     assert "password authentication failed" in refused.stderr and ":wrong@" not in refused.stderr
 
@@ -457,7 +446,7 @@ def test_the_database_s_faults_are_clear_errors(postgis, postgis_db, pg_twin):
     with pytest.raises(StoreError, match="holds tables that are not a twin \\(ledger\\)"):
         write(_town({"B1": 1.0}), pg_twin)
     assert _sql(pg_twin, f"SELECT entry FROM {schema}.ledger") == [("keep me",)]
-    refused = _twin("copy", str(ROOT / "no-such.gpkg"), pg_twin)
+    refused = twin_cli("copy", str(ROOT / "no-such.gpkg"), pg_twin)
     assert refused.returncode != 0 and "Traceback" not in refused.stderr
 
 
