@@ -87,9 +87,8 @@ import yaml
 from serving import free_port, wait_until_up
 
 STORAGE = "http://www.opengis.net/def/crs/EPSG/0/31258"
-#: how long a server may take to write the shared feature texts: 300 s per 100,000 buildings
-#: (set in :func:`main` for the twin measured)
-TEXTS_TIMEOUT_S = 300.0
+#: how long the shared feature texts may go without growing before a run gives up (s)
+TEXTS_STALL_S = 300.0
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 #: wrk script: cycle through the paths of ``paths.txt`` (one per line) from a random start
 WRK_SCRIPT = """
@@ -289,21 +288,28 @@ def _feature_count(url: str, /, *, tries: int = 5) -> int:
 
 def _texts_written(folder: Path | None, files: int, asks: list[str], /) -> None:
     """Wait until the twin server has written ``files`` files of shared feature texts in
-    ``folder``, if it writes them at all (an older version makes no such folder), for at most
-    :data:`TEXTS_TIMEOUT_S`; meanwhile the URLs ``asks`` are asked every few seconds, as a
-    writer starts only on a request (one at a time: the next kind's on a request after the
-    first is written)."""
-    deadline = time.monotonic() + TEXTS_TIMEOUT_S
+    ``folder``, if it writes them at all (an older version makes no such folder), while the
+    files there grow; meanwhile the URLs ``asks`` are asked every few seconds, as a writer
+    starts only on a request (one at a time: the next kind's on a request after the first is
+    written). Nothing written for :data:`TEXTS_STALL_S` ends the run."""
 
-    def written() -> int:  # not the temporaries of a file being written (.name.tmp.bin)
-        return sum(not p.name.startswith(".") for p in folder.glob("*/*.bin"))
+    def state() -> tuple[int, int]:  # files written, and bytes of all, temporaries too
+        paths = list(folder.glob("*/*.bin")) + list(folder.glob("*/.*.bin"))
+        done = sum(not p.name.startswith(".") for p in paths)
+        return done, sum(p.stat().st_size for p in paths if p.exists())
 
-    while folder is not None and folder.is_dir() and written() < files:
-        if time.monotonic() > deadline:
-            raise SystemExit(f"no feature texts in {folder} after {TEXTS_TIMEOUT_S:g} s")
+    if folder is None or not folder.is_dir():
+        return
+    last, since = state(), time.monotonic()
+    while last[0] < files:
+        if time.monotonic() - since > TEXTS_STALL_S:
+            raise SystemExit(f"no feature texts written in {folder} for {TEXTS_STALL_S:g} s")
         for url in asks:
             httpx.get(url, timeout=60)
         time.sleep(3.0)
+        now = state()
+        if now != last:
+            last, since = now, time.monotonic()
 
 
 def _measure(
@@ -562,8 +568,6 @@ def main() -> None:
         twin = _copies(twin, args.copies)
     prepare_s = time.perf_counter() - t0
     info = pyogrio.read_info(twin, layer="buildings", force_total_bounds=True)
-    global TEXTS_TIMEOUT_S
-    TEXTS_TIMEOUT_S = 300.0 * max(1.0, info["features"] / 100_000)
     x0, y0, x1, y1 = info["total_bounds"]
     rng = random.Random(0)
     boxes = []
