@@ -22,6 +22,11 @@ $(VENV)/.installed: pyproject.toml
 # uv installs the wheels in parallel, with a progress line per download (pip took minutes)
 UV = $(BIN)/python -m uv pip install --python $(BIN)/python
 
+# The suite spread over the machine's cores, at most four (pytest-xdist), a test module to a
+# worker: tests of one module share its fixtures, and each worker starts its own PostgreSQL
+# cluster (tests/postgis.py). On 2 cores the whole suite takes 11 minutes, not 26.
+PYTEST_PARALLEL ?= -n auto --maxprocesses=4 --dist loadfile
+
 $(VENV)/.installed-test: $(VENV)/.installed
 	$(UV) -e '.[test,bench]'
 	touch $@
@@ -41,7 +46,7 @@ demo: install
 test: $(VENV)/.installed-test
 	bash tools/install-test-deps.sh
 	$(BIN)/python -m ruff check twin ingest viewer tests bench
-	$(BIN)/python -m pytest --durations=25
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) --durations=25
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/lod1.py
