@@ -6,6 +6,7 @@ colours an attribute maps to, and map views (``top=True``) put a known place at 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -549,15 +550,9 @@ def test_berlin_import_renders_and_picks(berlin):
 @pytest.mark.slow
 def test_view_opens_a_real_window(sample_twin, tmp_path):
     """``twin view`` on a virtual X display (Xvfb): the window shows the twin's roofs."""
-    display = f":{90 + os.getpid() % 400}"
-    xvfb = ["Xvfb", display, "-screen", "0", "1280x900x24", "-nolisten", "tcp"]
-    # as from a user's shell: not the off-screen window class earlier tests chose in this process
-    env = {k: v for k, v in os.environ.items() if k != WINDOW_VARIABLE} | {"DISPLAY": display}
-    command = [sys.executable, "-m", "twin.cli", "view", str(sample_twin)]
-    log = tmp_path / "view.log"
-    shot = tmp_path / "screen.png"
+    number, log, shot = tmp_path / "display", tmp_path / "view.log", tmp_path / "screen.png"
 
-    def drawn() -> bool:
+    def drawn(display: str) -> bool:
         """Whether the window shows the roofs yet (a screenshot of the display)."""
         grab = subprocess.run(
             ["import", "-display", display, "-window", "root", str(shot)],
@@ -570,8 +565,20 @@ def test_view_opens_a_real_window(sample_twin, tmp_path):
         r, g, b = image[..., 0], image[..., 1], image[..., 2]
         return int(((r > 120) & (r - g > 50) & (r - b > 50)).sum()) > 2000  # red roofs
 
-    with (
-        started(xvfb, tmp_path / "xvfb.log"),
-        started(command, log, env=env) as view,
-    ):
-        wait_until(drawn, lambda: view.poll() is None, log=log)
+    # Xvfb picks a free display and writes its number once it takes connections (-displayfd):
+    # the viewer starts only then, and workers running tests side by side never share one
+    with contextlib.ExitStack() as stack:
+        with number.open("w") as out:  # Xvfb writes to its own copy of the descriptor
+            fd = out.fileno()
+            xvfb = ["Xvfb", "-displayfd", str(fd), "-screen", "0", "1280x900x24"]
+            x = stack.enter_context(
+                started([*xvfb, "-nolisten", "tcp"], tmp_path / "xvfb.log", pass_fds=(fd,))
+            )
+        written = lambda: number.read_text().strip().isdigit()  # noqa: E731
+        wait_until(written, lambda: x.poll() is None, log=tmp_path / "xvfb.log")
+        display = f":{number.read_text().strip()}"
+        # as from a user's shell: not the off-screen window class earlier tests chose here
+        env = {k: v for k, v in os.environ.items() if k != WINDOW_VARIABLE} | {"DISPLAY": display}
+        command = [sys.executable, "-m", "twin.cli", "view", str(sample_twin)]
+        view = stack.enter_context(started(command, log, env=env))
+        wait_until(lambda: drawn(display), lambda: view.poll() is None, log=log)
