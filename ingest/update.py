@@ -21,6 +21,8 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import rasterio
 import shapely
 from numpy.typing import NDArray
@@ -178,21 +180,21 @@ def compare(new: gpd.GeoDataFrame, old: gpd.GeoDataFrame, /, *, halo: float) -> 
 
 
 def carry_over(
-    layers: dict[str, pd.DataFrame],
+    layers: dict[str, pd.DataFrame | pa.Table],
     store: Store,
     cadastre: gpd.GeoDataFrame,
     measure: NDArray[np.bool_],
     lods: list[str],
     renamed: dict[str, str],
-) -> dict[str, pd.DataFrame]:
+) -> dict[str, pd.DataFrame | pa.Table]:
     """The building layers of a full build, from those of the buildings measured anew
     (``layers``) and the twin's rows of the others.
 
     Parameters
     ----------
     layers
-        The layers made for the buildings measured anew (``buildings``, the LoD layers and
-        ``building_surfaces``), and any others, passed on as they are.
+        The layers made for the buildings measured anew (``buildings``, and the LoD layers
+        and ``building_surfaces`` as Arrow tables), and any others, passed on as they are.
     store
         The twin being updated.
     cadastre
@@ -228,15 +230,19 @@ def carry_over(
     )
     rank = {lod: k for k, lod in enumerate(lods)}
     for name in [LOD_LAYERS[lod] for lod in lods] + ["building_surfaces"]:
-        stored = store.read_layer(name)
-        stored = stored[stored["building_id"].isin(kept)]
-        out[name] = _in_order(
-            [stored[layers[name].columns], layers[name]],
-            position,
-            crs=cadastre.crs,
-            # the surfaces follow LoD by LoD, each LoD's in the order of the buildings
-            key=lambda f: f["lod"].map(rank) * len(ids) + f["building_id"],
-        )
+        new = layers[name]
+        stored = store.read_arrow(name).select(new.column_names)
+        stored = stored.filter(pc.is_in(stored["building_id"], value_set=pa.array(kept)))
+        geometry = stored.column("geometry")
+        if isinstance(geometry.type, pa.ExtensionType):  # GDAL's geoarrow.wkb: its WKB
+            wkb = [c.storage for c in geometry.chunks]
+            plain = pa.chunked_array(wkb, geometry.type.storage_type)
+            stored = stored.set_column(stored.column_names.index("geometry"), "geometry", plain)
+        whole = pa.concat_tables([stored, new], promote_options="permissive")
+        building = position.loc[whole["building_id"].to_numpy(zero_copy_only=False)].to_numpy()
+        # the surfaces follow LoD by LoD, each LoD's in the order of the buildings
+        lod = pd.Series(whole["lod"].to_numpy(zero_copy_only=False)).map(rank).to_numpy()
+        out[name] = whole.take(np.argsort(lod * len(ids) + building, kind="stable"))
     return out
 
 

@@ -76,6 +76,41 @@ class Mesh:
             semantic=np.asarray(semantic, dtype=np.int8)[surface],
         )
 
+    @classmethod
+    def concat(cls, meshes: list[Mesh], /) -> Mesh:
+        """The meshes as one (no vertex shared between them); an empty mesh for none.
+
+        ``meshes`` is emptied as each is copied into the result, so that memory holds the
+        result and one of them, not the result and all of them.
+
+        Examples
+        --------
+        >>> import shapely
+        >>> roof = shapely.Polygon([(0, 0, 9), (4, 0, 9), (4, 3, 9), (0, 3, 9)])
+        >>> one = Mesh.from_surfaces(np.array([roof]), np.array([0]), np.array([2]))
+        >>> both = Mesh.concat([one, one])
+        >>> both.vertices.shape, both.triangles.max().item(), Mesh.concat([]).triangles.shape
+        ((12, 3), 11, (0, 3))
+        """
+        n_vertices = sum(len(m.vertices) for m in meshes)
+        n_triangles = sum(len(m.triangles) for m in meshes)
+        out = cls(
+            vertices=np.empty((n_vertices, 3)),
+            triangles=np.empty((n_triangles, 3), dtype=np.int64),
+            owner=np.empty(n_triangles, dtype=np.int64),
+            semantic=np.empty(n_triangles, dtype=np.int8),
+        )
+        v = t = 0
+        meshes.reverse()  # popped from the end, in order
+        while meshes:
+            m = meshes.pop()
+            out.vertices[v : v + len(m.vertices)] = m.vertices
+            at = slice(t, t + len(m.triangles))
+            out.triangles[at] = m.triangles + v
+            out.owner[at], out.semantic[at] = m.owner, m.semantic
+            v, t = v + len(m.vertices), t + len(m.triangles)
+        return out
+
     def __len__(self) -> int:
         return len(self.triangles)
 

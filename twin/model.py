@@ -16,10 +16,15 @@ import shapely
 from numpy.typing import NDArray
 
 from twin.errors import InputError
+from twin.files import gc_paused
 from twin.layers import LOD_LAYERS
 from twin.mesh import Mesh
 from twin.semantics import Semantic
 from twin.terrain import Terrain
+
+#: surfaces triangulated at a time for a merged mesh (:meth:`CityModel.mesh`): their shapely
+#: polygons, about 0.5 kB each, live only while they are triangulated
+MESH_BLOCK = 2**18
 
 
 class MeshCache(Protocol):
@@ -145,6 +150,95 @@ class LazyLayers(MutableMapping[str, pd.DataFrame]):
         return name in self._names
 
 
+class MadeLayers(LazyLayers):
+    """Layers made in memory, some as Arrow tables (geometry as WKB), all made together when
+    one is first used.
+
+    A model read from a file holds the reader's flat tables until then (no polygon,
+    footprint or surface metric is computed), and a build its layers as made. The 3D layers
+    are Arrow tables (made from ragged arrays, or block by block from a build's solids,
+    without a shapely object per surface kept), which a store writes as they are
+    (:meth:`arrow`); a frame of one is made only when it is used in memory.
+
+    Parameters
+    ----------
+    names
+        The layer names.
+    make
+        Makes all the layers (name -> frame, or Arrow table with a WKB ``geometry``).
+    crs
+        The layers' CRS.
+    """
+
+    def __init__(
+        self, names: list[str], make: Callable[[], dict[str, Made]], crs: pyproj.CRS, /
+    ) -> None:
+        # The loader is an object of its own, not a method of this one: a bound method kept
+        # here would make a reference cycle, and every model read would wait for Python's
+        # cyclic collector to be freed.
+        self._all = _AllAtOnce(make, crs)
+        super().__init__(names, self._all)
+
+    def arrow(self, name: str, /) -> pa.Table | None:
+        if name in self._frames:
+            return None
+        return self._all.table(name)
+
+    def columns(self, name: str, columns: list[str], /) -> pd.DataFrame:
+        table = self.arrow(name)
+        if table is None:
+            return super().columns(name, columns)
+        return table.select([c for c in columns if c in table.column_names]).to_pandas()
+
+
+#: a layer as :class:`MadeLayers` holds it
+Made = pd.DataFrame | pa.Table
+
+
+class _AllAtOnce:
+    """Loads layers by name from one call of ``make`` that makes them all, on first use."""
+
+    def __init__(self, make: Callable[[], dict[str, Made]], crs: pyproj.CRS, /) -> None:
+        self.make: Callable[[], dict[str, Made]] | None = make
+        self.crs = crs
+        self.made: dict[str, Made] = {}
+
+    def _made(self) -> dict[str, Made]:
+        if self.make is not None:
+            with gc_paused():  # millions of objects made, none in a reference cycle
+                self.made, self.make = self.make(), None
+        return self.made
+
+    def table(self, name: str, /) -> pa.Table | None:
+        """Layer ``name`` as an Arrow table, when it was made as one."""
+        made = self._made().get(name)
+        return made if isinstance(made, pa.Table) else None
+
+    def __call__(self, name: str, /) -> pd.DataFrame:
+        made = self._made().pop(name)
+        if not isinstance(made, pa.Table):
+            return made
+        frame = made.drop_columns(["geometry"]).to_pandas()
+        geometry = shapely.from_wkb(made.column("geometry").to_numpy(zero_copy_only=False))
+        return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geometry, crs=self.crs))
+
+
+def feature_table(attributes: pd.DataFrame, geometry: NDArray[np.object_], /) -> pa.Table:
+    """A layer as an Arrow table: the columns of ``attributes`` (typed as a frame written to
+    a store types them) and ``geometry`` (shapely, ``None`` for none) as ISO WKB in
+    ``geometry``, as :class:`MadeLayers` holds it.
+
+    Examples
+    --------
+    >>> t = feature_table(pd.DataFrame({"id": ["a"]}), np.array([shapely.Point(1, 2, 3)]))
+    >>> t.column_names, shapely.from_wkb(t.column("geometry")[0].as_py()).wkt
+    (['id', 'geometry'], 'POINT Z (1 2 3)')
+    """
+    table = pa.Table.from_pandas(attributes, preserve_index=False)
+    wkb = shapely.to_wkb(geometry, flavor="iso")
+    return table.append_column("geometry", pa.array(wkb, pa.binary()))
+
+
 def _only(frame: pd.DataFrame, columns: list[str], /) -> pd.DataFrame:
     """Those of ``columns`` that ``frame`` has, as a plain DataFrame."""
     return pd.DataFrame(frame[[c for c in columns if c in frame.columns]])
@@ -257,7 +351,8 @@ class CityModel:
         it had (refreshed after the twin was rewritten)."""
         for lod in lods:
             if not only_cached or cache.has(lod):
-                cache.save(lod, self.mesh(lod))
+                # one mesh in memory at a time: those not yet used are not kept
+                cache.save(lod, self._meshes[lod] if lod in self._meshes else self._build_mesh(lod))
 
     def _stored_meshes(self) -> MeshCache | None:
         """The store's mesh cache, while the buildings and their surfaces are as stored (not
@@ -270,10 +365,21 @@ class CityModel:
         return self.mesh_cache
 
     def _build_mesh(self, lod: str) -> Mesh:
-        """The merged mesh of one LoD, from the ``building_surfaces`` layer."""
-        surfaces = self.layer("building_surfaces")
-        surfaces = surfaces[surfaces["lod"] == lod]
-        row = pd.Series(np.arange(len(self.buildings)), index=self.buildings["building_id"])
+        """The merged mesh of one LoD, from the ``building_surfaces`` layer, triangulated
+        :data:`MESH_BLOCK` surfaces at a time (from its Arrow table, when the layer is one:
+        no shapely object is kept for the whole layer)."""
+        layers = self.layers
+        table = layers.arrow("building_surfaces") if isinstance(layers, LazyLayers) else None
+        if table is None:
+            surfaces = self.layer("building_surfaces")
+            geometry: NDArray[np.object_] | pa.ChunkedArray = surfaces.geometry.to_numpy()
+        else:
+            surfaces = table.select(["building_id", "lod", "semantic"]).to_pandas()
+            geometry = table.column("geometry")
+        pick = np.flatnonzero((surfaces["lod"] == lod).to_numpy())
+        surfaces = surfaces.iloc[pick]
+        ids = layer_columns(self.layers, "buildings", ["building_id"])["building_id"]
+        row = pd.Series(np.arange(len(ids)), index=ids.to_numpy())
         owner = row.reindex(surfaces["building_id"]).to_numpy()
         names = pd.Index([s.name for s in Semantic])
         code = names.get_indexer(surfaces["semantic"])
@@ -284,4 +390,13 @@ class CityModel:
                 f"known: {', '.join(names)}"
             )
         semantic = np.array([s.value for s in Semantic], dtype=np.int8)[code]
-        return Mesh.from_surfaces(surfaces.geometry.to_numpy(), owner, semantic)
+        pieces = []
+        for start in range(0, len(pick), MESH_BLOCK):
+            rows = pick[start : start + MESH_BLOCK]
+            if isinstance(geometry, np.ndarray):
+                polygons = geometry[rows]
+            else:
+                polygons = shapely.from_wkb(geometry.take(rows).to_numpy(zero_copy_only=False))
+            at = slice(start, start + MESH_BLOCK)
+            pieces.append(Mesh.from_surfaces(polygons, owner[at], semantic[at]))
+        return Mesh.concat(pieces)

@@ -28,9 +28,8 @@ from numpy.typing import NDArray
 from twin._version import __version__
 from twin.crs import check_project_crs, crs_wkt, parse_crs, same_horizontal, vertical
 from twin.errors import CRSError, InputError
-from twin.files import gc_paused
 from twin.layers import LOD_LAYERS
-from twin.model import CityModel, LazyLayers, layer_columns
+from twin.model import CityModel, LazyLayers, Made, MadeLayers, layer_columns
 from twin.polygon3d import surface_metrics
 from twin.ragged import Rings
 
@@ -177,71 +176,6 @@ class Deferred:
             lods=sorted(set(surfaces.lod.tolist())),
             coordinates=surfaces.rings.coordinates,
         )
-
-
-class ReadLayers(LazyLayers):
-    """The layers of a model read from a file, all made together when one is first used.
-
-    Until then the model holds the reader's flat tables only (no polygon, footprint or
-    surface metric is computed). The 3D layers are made as Arrow tables (geometry as WKB,
-    from the reader's ragged arrays), which the store writes as they are; a frame of one is
-    made only when it is used in memory.
-
-    Parameters
-    ----------
-    names
-        The layer names.
-    make
-        Makes all the layers (name -> frame, or Arrow table with a WKB ``geometry``).
-    crs
-        The layers' CRS.
-    """
-
-    def __init__(
-        self, names: list[str], make: Callable[[], dict[str, Made]], crs: pyproj.CRS, /
-    ) -> None:
-        # The loader is an object of its own, not a method of this one: a bound method kept
-        # here would make a reference cycle, and every model read would wait for Python's
-        # cyclic collector to be freed.
-        self._all = _AllAtOnce(make, crs)
-        super().__init__(names, self._all)
-
-    def arrow(self, name: str, /) -> pa.Table | None:
-        if name in self._frames:
-            return None
-        return self._all.table(name)
-
-
-#: a layer as :class:`ReadLayers` makes it
-Made = pd.DataFrame | pa.Table
-
-
-class _AllAtOnce:
-    """Loads layers by name from one call of ``make`` that makes them all, on first use."""
-
-    def __init__(self, make: Callable[[], dict[str, Made]], crs: pyproj.CRS, /) -> None:
-        self.make: Callable[[], dict[str, Made]] | None = make
-        self.crs = crs
-        self.made: dict[str, Made] = {}
-
-    def _made(self) -> dict[str, Made]:
-        if self.make is not None:
-            with gc_paused():  # millions of objects made, none in a reference cycle
-                self.made, self.make = self.make(), None
-        return self.made
-
-    def table(self, name: str, /) -> pa.Table | None:
-        """Layer ``name`` as an Arrow table, when it was made as one."""
-        made = self._made().get(name)
-        return made if isinstance(made, pa.Table) else None
-
-    def __call__(self, name: str, /) -> pd.DataFrame:
-        made = self._made().pop(name)
-        if not isinstance(made, pa.Table):
-            return made
-        frame = made.drop_columns(["geometry"]).to_pandas()
-        geometry = shapely.from_wkb(made.column("geometry").to_numpy(zero_copy_only=False))
-        return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geometry, crs=self.crs))
 
 
 def lod_layer(lod: str, /, *, what: str) -> str:
@@ -475,7 +409,7 @@ def to_model(
     ----------
     objects, surfaces
         What a reader produced; coordinates already in ``crs``. :class:`Deferred` surfaces
-        are made when a layer is first used (:class:`ReadLayers`).
+        are made when a layer is first used (:class:`twin.model.MadeLayers`).
     crs
         The project CRS of the new twin.
     name
@@ -506,7 +440,7 @@ def to_model(
 
     return CityModel(
         crs=crs,
-        layers=ReadLayers([*names, "building_surfaces"], make, crs),
+        layers=MadeLayers([*names, "building_surfaces"], make, crs),
         metadata={
             "name": name,
             "twin_version": __version__,
