@@ -225,8 +225,8 @@ class _AllAtOnce:
 
 def feature_table(attributes: pd.DataFrame, geometry: NDArray[np.object_], /) -> pa.Table:
     """A layer as an Arrow table: the columns of ``attributes`` (typed as a frame written to
-    a store types them) and ``geometry`` (shapely, ``None`` for none) as ISO WKB in
-    ``geometry``, as :class:`MadeLayers` holds it.
+    a store types them: a column without a value is text) and ``geometry`` (shapely,
+    ``None`` for none) as ISO WKB in ``geometry``, as :class:`MadeLayers` holds it.
 
     Examples
     --------
@@ -235,6 +235,9 @@ def feature_table(attributes: pd.DataFrame, geometry: NDArray[np.object_], /) ->
     (['id', 'geometry'], 'POINT Z (1 2 3)')
     """
     table = pa.Table.from_pandas(attributes, preserve_index=False)
+    for i, kind in enumerate(table.schema.types):
+        if pa.types.is_null(kind):  # no value at all: text, as a frame's empty column is written
+            table = table.set_column(i, table.field(i).name, table.column(i).cast(pa.string()))
     wkb = shapely.to_wkb(geometry, flavor="iso")
     return table.append_column("geometry", pa.array(wkb, pa.binary()))
 
@@ -396,7 +399,10 @@ class CityModel:
             if isinstance(geometry, np.ndarray):
                 polygons = geometry[rows]
             else:
-                polygons = shapely.from_wkb(geometry.take(rows).to_numpy(zero_copy_only=False))
+                wkb = geometry.take(rows).combine_chunks()
+                if isinstance(wkb.type, pa.ExtensionType):  # GDAL's geoarrow.wkb: its WKB
+                    wkb = wkb.storage
+                polygons = shapely.from_wkb(wkb.to_numpy(zero_copy_only=False))
             at = slice(start, start + MESH_BLOCK)
             pieces.append(Mesh.from_surfaces(polygons, owner[at], semantic[at]))
         return Mesh.concat(pieces)
