@@ -22,6 +22,7 @@ import pyogrio
 import pytest
 import rasterio
 import shapely
+from affine import Affine
 from geopandas.testing import assert_geodataframe_equal
 
 from tests.conftest import ROOT, twin_cli
@@ -31,6 +32,7 @@ from twin.errors import StoreError
 from twin.layers import LAYERS
 from twin.model import CityModel
 from twin.store import open_store, read, write
+from twin.terrain import Terrain
 
 
 def _sql(url: str, query: str, /) -> list[tuple]:
@@ -76,6 +78,34 @@ def test_a_model_round_trips_exactly_as_through_a_geopackage(pg_twin, tmp_path):
         "AND tablename = 'buildings'",
     )
     assert any("USING gist (geom)" in d for d in (r[0] for r in indexes))
+
+
+def test_a_terrain_larger_than_a_row_is_kept_in_parts(pg_twin, tmp_path, monkeypatch):
+    # PostgreSQL refuses a value over 1 GB, as the terrain of a city of 1,000,000 buildings
+    # is: the store keeps a raster in parts, here of 50,000 bytes for a 160 kB COG
+    monkeypatch.setattr("twin.store.postgis_write.RASTER_PART", 50_000)
+    noise = np.random.default_rng(5).uniform(400, 500, (200, 200)).astype("float32")
+    plain = tmp_path / "plain.tif"
+    profile = {"driver": "GTiff", "dtype": "float32", "count": 1, "width": 200, "height": 200}
+    transform = Affine(1.0, 0.0, 524500.0, 0.0, -1.0, 165700.0)  # 1 m cells
+    with rasterio.open(plain, "w", **profile, crs="EPSG:31258", transform=transform) as dst:
+        dst.write(noise, 1)
+    model = _model()
+    model.terrain = Terrain.from_raster(plain)
+    write(model, pg_twin)
+    written = tmp_path / "city.gpkg"
+    write(model, written)  # the same COG, as a file beside a GeoPackage
+    cog = written.with_suffix(".dtm.tif").read_bytes()
+    rows = _sql(
+        pg_twin,
+        f"SELECT part, length(content) FROM {_schema(pg_twin)}.twin_rasters "
+        "WHERE name = 'dtm' ORDER BY part",
+    )
+    whole, rest = divmod(len(cog), 50_000)
+    assert rows == [(i, 50_000) for i in range(whole)] + ([(whole, rest)] if rest else [])
+    assert open_store(pg_twin).terrain_path().read_bytes() == cog
+    with rasterio.open(open_store(pg_twin).terrain_path()) as src:
+        np.testing.assert_array_equal(src.read(1), noise)
 
 
 def test_twin_copy_both_ways_is_lossless(sample_twin, pg_twin, tmp_path):

@@ -318,11 +318,16 @@ class PostGISStore:
             return None
         path = self.cache_path(f"{name}-{token}.tif")
         if not path.exists():
-            rows = self.execute(
-                f"SELECT content FROM {self.database.table('twin_rasters')} WHERE name = %(n)s",
-                {"n": name},
-            )
-            if not rows:
+            table = self.database.table("twin_rasters")
+            try:
+                parts = self.execute(
+                    f"SELECT part FROM {table} WHERE name = %(n)s ORDER BY part", {"n": name}
+                )
+                one = "AND part = %(p)s"
+            except psycopg.errors.UndefinedColumn:  # kept in one row (before twin 0.2.1)
+                parts = self.execute(f"SELECT 0 FROM {table} WHERE name = %(n)s", {"n": name})
+                one = ""
+            if not parts:
                 return None
             # a reader of an older version may still open its file: those go after an hour
             stale = time.time() - _RASTER_KEEP_S
@@ -330,8 +335,14 @@ class PostGISStore:
                 with contextlib.suppress(OSError):
                     if old.stat().st_mtime < stale:
                         old.unlink()
-            with atomic(path) as tmp:
-                tmp.write_bytes(rows[0][0])
+            with atomic(path) as tmp, tmp.open("wb") as file:
+                for (part,) in parts:  # a part at a time (RASTER_PART bytes)
+                    file.write(
+                        self.execute(
+                            f"SELECT content FROM {table} WHERE name = %(n)s {one}",
+                            {"n": name, "p": part},
+                        )[0][0]
+                    )
         return path
 
     def terrain_path(self) -> Path | None:

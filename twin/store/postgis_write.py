@@ -8,7 +8,7 @@ The schema holds:
 - ``twin_metadata`` (key, JSON value; the CRS as WKT2), ``twin_layers`` (each layer's
   geometry type, count and extent as built) and ``twin_state`` (the count of edits made in
   place to each layer, kept by statement triggers: part of the change token);
-- ``twin_rasters``: the terrain and orthophoto as Cloud-Optimised GeoTIFF bytes;
+- ``twin_rasters``: the terrain and orthophoto as Cloud-Optimised GeoTIFF bytes, in parts;
 - ``twin_building_versions`` and ``twin_building_history``: the history of each building.
   A build compares every building with the one of the same ``building_id`` in the twin it
   replaces (a digest of its attributes, footprint and LoD solids); an unchanged building
@@ -25,6 +25,7 @@ in as Arrow through ADBC's PostgreSQL driver (COPY underneath, no object per fea
 
 from __future__ import annotations
 
+import itertools
 import json
 import tempfile
 from pathlib import Path
@@ -102,6 +103,24 @@ def _rasters(model: CityModel, folder: Path, /) -> dict[str, Path]:
         out["ortho"] = folder / "ortho.tif"
         copy_imagery(Path(model.ortho), out["ortho"])
     return out
+
+
+#: bytes of a raster in one row of ``twin_rasters`` (its parts numbered from 0): PostgreSQL
+#: refuses a value over 1 GB (`its limits
+#: <https://www.postgresql.org/docs/current/limits.html>`_), and the terrain COG of the
+#: generated 1,000,000-building city is 1.9 GB
+RASTER_PART = 64 * 2**20
+
+
+def _raster_row(name: str, part: int, content: bytes, /) -> pa.Table:
+    """One row of ``twin_rasters``: part ``part`` of raster ``name``."""
+    return pa.table(
+        {
+            "name": pa.array([name], pa.string()),
+            "part": pa.array([part], pa.int32()),
+            "content": pa.array([content], pa.binary()),
+        }
+    )
 
 
 def _digest_sql(db: Database, schema: str, columns: list[str], lods: list[str], /) -> str:
@@ -203,10 +222,23 @@ class _Writer:
             {"key": list(metadata), "value": [json.dumps(v) for v in metadata.values()]}
         )
         self.cur.adbc_ingest("twin_metadata", table, mode="create", db_schema_name=self.new)
-        names = list(rasters)
-        contents = pa.array([p.read_bytes() for p in rasters.values()], pa.binary())
-        raster_table = pa.table({"name": pa.array(names, pa.string()), "content": contents})
-        self.cur.adbc_ingest("twin_rasters", raster_table, mode="create", db_schema_name=self.new)
+        mode = "create"
+        for name, path in rasters.items():
+            with path.open("rb") as file:  # a part at a time: a terrain may be gigabytes
+                for part in itertools.count():
+                    content = file.read(RASTER_PART)
+                    if part and not content:
+                        break
+                    self.cur.adbc_ingest(
+                        "twin_rasters",
+                        _raster_row(name, part, content),
+                        mode=mode,
+                        db_schema_name=self.new,
+                    )
+                    mode = "append"
+        if mode == "create":  # no raster: the table all the same
+            empty = _raster_row("", 0, b"").slice(0, 0)
+            self.cur.adbc_ingest("twin_rasters", empty, mode=mode, db_schema_name=self.new)
 
     def state(self, names: list[str]) -> None:
         """The count of edits made in place, a row per layer, and the statement triggers
