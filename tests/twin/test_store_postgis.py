@@ -108,6 +108,16 @@ def test_a_terrain_larger_than_a_row_is_kept_in_parts(pg_twin, tmp_path, monkeyp
         np.testing.assert_array_equal(src.read(1), noise)
 
 
+def test_a_twin_of_another_layout_is_a_clear_error_and_a_build_replaces_it(pg_twin):
+    # a column the store reads renamed: the tables as an older version may have left them
+    write(_model(), pg_twin)
+    _sql(pg_twin, f"ALTER TABLE {_schema(pg_twin)}.twin_state RENAME COLUMN layer TO name")
+    with pytest.raises(StoreError, match=r"not those this version of twin writes.*anew"):
+        open_store(pg_twin)
+    write(_model(), pg_twin)
+    assert len(open_store(pg_twin).read_layer("buildings")) == 3
+
+
 def test_twin_copy_both_ways_is_lossless(sample_twin, pg_twin, tmp_path):
     there = twin_cli("copy", str(sample_twin), pg_twin)
     assert there.returncode == 0, there.stderr

@@ -207,6 +207,11 @@ class PostGISStore:
             raise InputError(f"filter: {reason(exc)}") from exc
         except psycopg.errors.UndefinedTable as exc:
             raise StoreError(f"{self.location}: the twin is gone: {reason(exc)}") from exc
+        except psycopg.errors.UndefinedColumn as exc:
+            raise StoreError(
+                f"{self.location}: the twin's tables are not those this version of twin writes "
+                f"(an older one wrote them?): {reason(exc)}; build or copy the twin anew"
+            ) from exc
         except psycopg.OperationalError as exc:
             conn.close()
             problem = f"{self.location}: the database is unreachable: {reason(exc)}"
@@ -324,7 +329,10 @@ class PostGISStore:
                     f"SELECT part FROM {table} WHERE name = %(n)s ORDER BY part", {"n": name}
                 )
                 one = "AND part = %(p)s"
-            except psycopg.errors.UndefinedColumn:  # kept in one row (before twin 0.2.1)
+            except StoreError as exc:
+                if not isinstance(exc.__cause__, psycopg.errors.UndefinedColumn):
+                    raise
+                # kept in one row (before twin 0.2.1)
                 parts = self.execute(f"SELECT 0 FROM {table} WHERE name = %(n)s", {"n": name})
                 one = ""
             if not parts:
