@@ -24,7 +24,7 @@ UV = $(BIN)/python -m uv pip install --python $(BIN)/python
 
 # The suite spread over the machine's cores, at most four (pytest-xdist), a test module to a
 # worker: tests of one module share its fixtures, and each worker starts its own PostgreSQL
-# cluster (tests/postgis.py). On 2 cores the whole suite takes 11 minutes, not 26.
+# cluster (tests/postgis.py). On 2 cores the whole suite takes 11 to 16 minutes, not 23 to 30.
 PYTEST_PARALLEL ?= -n auto --maxprocesses=4 --dist loadfile
 
 $(VENV)/.installed-test: $(VENV)/.installed
