@@ -233,11 +233,6 @@ def carry_over(
         new = layers[name]
         stored = store.read_arrow(name).select(new.column_names)
         stored = stored.filter(pc.is_in(stored["building_id"], value_set=pa.array(kept)))
-        geometry = stored.column("geometry")
-        if isinstance(geometry.type, pa.ExtensionType):  # GDAL's geoarrow.wkb: its WKB
-            wkb = [c.storage for c in geometry.chunks]
-            plain = pa.chunked_array(wkb, geometry.type.storage_type)
-            stored = stored.set_column(stored.column_names.index("geometry"), "geometry", plain)
         whole = pa.concat_tables([stored, new], promote_options="permissive")
         building = position.loc[whole["building_id"].to_numpy(zero_copy_only=False)].to_numpy()
         # the surfaces follow LoD by LoD, each LoD's in the order of the buildings

@@ -399,10 +399,8 @@ class CityModel:
             if isinstance(geometry, np.ndarray):
                 polygons = geometry[rows]
             else:
-                wkb = geometry.take(rows).combine_chunks()
-                if isinstance(wkb.type, pa.ExtensionType):  # GDAL's geoarrow.wkb: its WKB
-                    wkb = wkb.storage
-                polygons = shapely.from_wkb(wkb.to_numpy(zero_copy_only=False))
+                wkb = geometry.take(rows).to_numpy(zero_copy_only=False)
+                polygons = shapely.from_wkb(wkb)
             at = slice(start, start + MESH_BLOCK)
             pieces.append(Mesh.from_surfaces(polygons, owner[at], semantic[at]))
         return Mesh.concat(pieces)

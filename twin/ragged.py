@@ -77,8 +77,6 @@ class Rings:
         """
         if isinstance(wkb, pa.ChunkedArray):
             wkb = wkb.combine_chunks()
-        if isinstance(wkb.type, pa.ExtensionType):
-            wkb = wkb.storage
         polygons = ga.as_geoarrow(ga.wkb().wrap_array(wkb), type=_POLYGON).storage
         rings = polygons.values
         return cls(

@@ -370,6 +370,12 @@ class GeoPackageStore:
             table = table.rename_columns(
                 ["geometry" if c == column else c for c in table.column_names]
             )
+        if "geometry" in table.column_names:
+            geometry = table.column("geometry")
+            if isinstance(geometry.type, pa.ExtensionType):  # GDAL's geoarrow.wkb: its WKB
+                wkb = [chunk.storage for chunk in geometry.chunks]
+                plain = pa.chunked_array(wkb, geometry.type.storage_type)
+                table = table.set_column(table.column_names.index("geometry"), "geometry", plain)
         return table
 
     def aligned(self, base: str, layer: str, /) -> bool:
