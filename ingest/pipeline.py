@@ -526,8 +526,8 @@ def _trees_anew(run: Run) -> bool:
 
 def _write(run: Run) -> None:
     """The run record, the model and its metadata, written atomically; then, with the
-    layers in memory let go, the mesh caches made from the stored twin, which the build
-    returns."""
+    other layers in memory let go, the mesh caches made from the surfaces; the build returns
+    the twin as stored."""
     config, buildings, layers = run.config, run.buildings, run.layers
     methods = buildings["height_method"].value_counts().to_dict()
     counts = {name: len(frame) for name, frame in layers.items()}
@@ -551,16 +551,22 @@ def _write(run: Run) -> None:
     )
     model.ortho = run.ortho  # the store keeps a copy of it beside the twin (city.ortho.tif)
     write(model, run.output)
-    # The layers in memory go: the meshes are made from the stored surfaces, and the model
-    # returned is the twin as stored, read when used (its terrain the stored COG, where the
-    # run's own may be a scratch file that goes with the build).
+    # Every layer in memory goes but the surfaces (an Arrow table) and the building ids, of
+    # which the meshes are made; the model returned is the twin as stored, read when used
+    # (its terrain the stored COG, where the run's own may be a scratch file that goes with
+    # the build).
+    kept = {
+        "buildings": pd.DataFrame({"building_id": buildings["building_id"].to_numpy()}),
+        "building_surfaces": model.layers.arrow("building_surfaces"),
+    }
     del model, layers, buildings
     run.layers, run.solids, run.buildings, run.cadastre, run.survey = {}, {}, None, None, None
     run.geoms, run.ground, run.lidar = None, None, None
     _give_back_memory()
     store = open_store(run.output)
+    surfaces = CityModel(crs=run.crs, layers=MadeLayers(list(kept), kept.copy, run.crs))
+    surfaces.cache_meshes(store.mesh_cache(), run.lods)
     run.model = store.read_model()
-    run.model.cache_meshes(store.mesh_cache(), run.lods)
 
 
 def _terrain_source(run: Run) -> str | None:
