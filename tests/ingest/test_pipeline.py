@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 
 import numpy as np
@@ -9,11 +10,14 @@ import pandas as pd
 import pyogrio
 import pytest
 
+import ingest.pipeline
 import twin
+import twin.model
 from ingest.config import BuildConfig
 from ingest.pipeline import build
 from tests.conftest import DELFT
 from twin.errors import InputError
+from twin.store import open_store
 
 
 def closed_and_oriented(mesh: twin.Mesh) -> bool:
@@ -127,3 +131,31 @@ def test_progress_names_every_stage(delft_config, tmp_path, capsys):
     at = [shown.find(f"build: {k}/12 {name} [") for k, name in enumerate(names, start=1)]
     assert -1 not in at, shown
     assert at == sorted(at)
+
+
+def test_solids_and_meshes_made_in_blocks_are_those_made_at_once(
+    delft_config, tmp_path, monkeypatch
+):
+    # the LoD1.2 solids are made BLOCK buildings at a time, the meshes MESH_BLOCK surfaces
+    # at a time: blocks of 7 buildings and of 13 surfaces give what one block gives, sloped
+    # bases (the blocks' ground ranges put back in building order) included
+    config = BuildConfig.load(delft_config)
+    config = dataclasses.replace(config, lod1=dataclasses.replace(config.lod1, base="sloped"))
+    whole = build(config, tmp_path / "whole.gpkg", progress=False)
+    b = whole.buildings
+    assert len(b) > 10 * 7 and (b["ground_z_max"] > b["ground_z_min"]).any()
+    monkeypatch.setattr(ingest.pipeline, "BLOCK", 7)
+    monkeypatch.setattr(twin.model, "MESH_BLOCK", 13)
+    build(config, tmp_path / "blocks.gpkg", progress=False)
+    for name, _ in pyogrio.list_layers(tmp_path / "whole.gpkg"):
+        if name not in ("runs", "twin_metadata"):
+            one, many = (
+                pyogrio.read_arrow(tmp_path / f, layer=name)[1]
+                for f in ("whole.gpkg", "blocks.gpkg")
+            )
+            assert one.equals(many), name
+    one, many = (
+        open_store(tmp_path / f).mesh_cache().load("1.2") for f in ("whole.gpkg", "blocks.gpkg")
+    )
+    for part in ("vertices", "triangles", "owner", "semantic"):
+        np.testing.assert_array_equal(getattr(one, part), getattr(many, part))
