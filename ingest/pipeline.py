@@ -661,8 +661,8 @@ def _solids(buildings: gpd.GeoDataFrame, terrain: Terrain | None) -> dict[str, p
 
 
 def _concat(tables: list[pa.Table]) -> pa.Table:
-    """One layer of the tables of its blocks (a block without faces left out, whose columns
-    have no type of their own)."""
+    """One layer of the tables of its blocks; a block without rows is left out (its columns,
+    typed from no value as text, could clash with the others' types)."""
     return pa.concat_tables([t for t in tables if t.num_rows] or tables[:1])
 
 
