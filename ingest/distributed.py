@@ -1,15 +1,28 @@
-"""Builds spread over a Dask cluster: the roofs of LoD1.3 and LoD2.2 in spatial tiles.
+"""Builds spread over a Dask cluster: the point statistics in parts of the clouds, the roofs
+of LoD1.3 and LoD2.2 in spatial tiles.
 
-A build's slowest stage on LiDAR is the reconstruction of roofs (tens of milliseconds a
-building: planes, partitions, solids). It needs nothing of a building but its footprint,
-its heights and its own roof points, so the buildings are split into square tiles of
-``tile_size`` m (each building in the tile holding the centre of its bounds) and each tile is
-reconstructed by a Dask worker; the results are put back in building order, faces grouped
-by building as one process makes them. The twin is therefore the same, byte for byte, as a
-build in one process (``tests/ingest/test_distributed.py`` compares the layers). The tree
+A build on LiDAR spends its time in two stages. The point statistics read every point and
+sort it to the footprints it counts for; what a point counts for depends on the point alone
+(:class:`ingest.lidar.stats.Allot`), so the clouds are cut into parts of consecutive points
+(:func:`ingest.lidar.read.parts`), each read and allotted by a worker, and the calling process
+only gathers the rows. Cutting the points rather than the footprints needs no halo: a ground
+point near a footprint reaches it from whatever part it comes, as do tiles that overlap. A
+DTM made from the points is binned the same way (:class:`ingest.lidar.terrain.Bins`).
+
+The reconstruction of roofs (tens of milliseconds a building: planes, partitions, solids)
+needs nothing of a building but its footprint, its heights and its own roof points, so the
+buildings are split into square tiles of ``tile_size`` m (each building in the tile holding
+the centre of its bounds) and each tile is reconstructed by a Dask worker; the results are
+put back in building order, faces grouped by building as one process makes them. The tree
 detection runs on the cluster at the same time, as one task (it looks at all the vegetation
-points at once). The other stages (reading the sources, the point statistics, heights,
-LoD1.2 blocks, the write) stay in the calling process.
+points at once). The twin is therefore the same, byte for byte, as a build in one process
+(``tests/ingest/test_distributed.py`` compares the layers). The other stages (reading the
+footprints and rasters, heights, LoD1.2 blocks, the write) stay
+in the calling process.
+
+On one machine the parts gain little: reading a cloud in one process already takes two
+cores, one decoding while the other sorts. They spread the reading of a city's clouds over
+the machines of a cluster.
 
 The cluster is a :class:`distributed.LocalCluster` of ``workers`` processes on this machine,
 or an existing scheduler (``tcp://host:8786``) whose workers import this ``twin`` and read the
@@ -21,8 +34,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pyproj
@@ -31,6 +45,7 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from ingest.config import TILE_SIZE, BuildConfig
+from ingest.lidar.read import PartWork, PointCloud, parts
 from ingest.lidar.stats import PointStats
 from ingest.reconstruct import lod13
 from ingest.reconstruct.lod22 import reconstruct
@@ -45,6 +60,61 @@ from twin.terrain import Terrain
 #: 128 KiB is then mapped and unmapped anew, which slowed the roofs' many mid-sized arrays
 #: far down in a worker. They must be set before a worker process starts.
 WORKER_MALLOC = {"MALLOC_TRIM_THRESHOLD_": "33554432", "MALLOC_MMAP_THRESHOLD_": "33554432"}
+
+T = TypeVar("T")
+
+#: chunks of points a worker reads and allots in one task: large enough that the task's
+#: fixed costs (opening the file, seeking, sending the rows) stay small beside its work,
+#: small enough to share a cloud of a few tens of millions of points among the workers
+PART_CHUNKS = 2
+
+
+def by_parts(
+    client,
+    work: PartWork[T],
+    clouds: Sequence[PointCloud],
+    size: int,
+    /,
+    *,
+    progress: bool = True,
+) -> Iterator[T]:
+    """What ``work`` makes of every part of ``clouds`` (:meth:`PartWork.part`, ``size``
+    points read at a time), the parts done on the cluster of ``client`` (a
+    :class:`distributed.Client`); each part's result as it comes, in no set order.
+
+    ``work`` is sent to each worker once. The progress bar counts the parts as the
+    scheduler reports them done.
+    """
+    from distributed import as_completed
+
+    cut = parts(clouds, size=PART_CHUNKS * size)
+    # handed to the cluster as a task's result, not scattered: a scattered value lost with
+    # its worker is lost for good, and Dask's memory manager keeps one copy of it only; a
+    # task's result the scheduler makes again
+    shared = client.submit(_itself, work, pure=False)
+    futures = [
+        client.submit(_part, shared, clouds[i], points, size, pure=False) for i, points in cut
+    ]
+    name = type(work).__name__.lower()
+    with tqdm(total=len(cut), disable=not progress, leave=False, desc=f"lidar: {name}") as bar:
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+                future.release()  # its result is the caller's now
+                bar.update()
+        finally:  # the caller stopped early, or a part failed: the others are dropped
+            client.cancel(futures)
+            client.cancel(shared)
+
+
+def _itself(value: T) -> T:
+    """``value``, as the result of a task."""
+    return value
+
+
+def _part(work: PartWork[T], cloud: PointCloud, points: range, size: int) -> T:
+    """One part's result, on a worker."""
+    return work.part(cloud, points, size=size)
 
 
 def tiles(geoms: NDArray[np.object_], size: float, /) -> list[NDArray[np.intp]]:

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from ingest import cadastre, extents, survey
 from ingest.config import PASS_THROUGH, TILE_SIZE, BuildConfig, Source
-from ingest.distributed import cluster, roof_solids, roof_solids_tiled
+from ingest.distributed import by_parts, cluster, roof_solids, roof_solids_tiled
 from ingest.extents import Extent
 from ingest.ground import Ground, raster_ground
 from ingest.issues import collected, note
@@ -82,7 +82,8 @@ class Run:
     solids: dict[str, pa.Table] = field(default_factory=dict)
     lods: list[str] = field(default_factory=lambda: ["1.2"])
     model: CityModel | None = None
-    #: a Dask client: the roofs are then reconstructed tile by tile on its cluster
+    #: a Dask client: the points are then read part by part, and the roofs reconstructed
+    #: tile by tile, on its cluster
     client: Any = None
     tile_size: float = TILE_SIZE
     #: the tree detection running on that cluster meanwhile (a Dask future)
@@ -131,8 +132,9 @@ def build(
         Show progress bars on standard error.
     scheduler, workers
         A Dask scheduler's address (``tcp://host:8786``), or a number of local worker
-        processes: the roofs are then reconstructed in tiles on that cluster
-        (:mod:`ingest.distributed`), with the same result as in one process.
+        processes: the point clouds are then read in parts, and the roofs reconstructed in
+        tiles, on that cluster (:mod:`ingest.distributed`), with the same result as in one
+        process.
     tile_size
         The side (m) of those tiles.
     update
@@ -318,6 +320,9 @@ def _measure_lidar(run: Run) -> None:
         work = run.cleanup.enter_context(Scratch(run.output)).path(".work")
     work.mkdir()
     every = run.geoms if run.cadastre is None else run.cadastre.geometry.to_numpy()
+    on_cluster = None
+    if run.client is not None:
+        on_cluster = functools.partial(by_parts, run.client, progress=run.progress)
     lidar = run.lidar = LidarHeights.measure(
         config.sources["lidar"],
         run.crs,
@@ -327,6 +332,7 @@ def _measure_lidar(run: Run) -> None:
         roof_percentile=config.lod1.roof_percentile,
         scratch=work / "lidar-dtm.tif",
         footprints=every,
+        cluster=on_cluster,
     )
     if run.changes is not None and lidar.terrain_made:
         # made from the same points, it differs only where the points had no ground class

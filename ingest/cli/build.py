@@ -25,13 +25,14 @@ from twin.cli.options import Quantity, TwinLocation
 @click.option(
     "--workers",
     type=click.IntRange(1, 1024),
-    help="Reconstruct the roofs on a local Dask cluster of this many processes.",
+    help="Read the point clouds and reconstruct the roofs on a local Dask cluster of this "
+    "many processes.",
 )
 @click.option(
     "--scheduler",
     metavar="ADDRESS",
-    help="Reconstruct the roofs on the Dask cluster of this scheduler (tcp://host:8786); its "
-    "workers read the sources at the same paths.",
+    help="Read the point clouds and reconstruct the roofs on the Dask cluster of this "
+    "scheduler (tcp://host:8786); its workers read the sources at the same paths.",
 )
 @click.option(
     "--tile-size",

@@ -7,8 +7,10 @@ within ``ground_distance`` of the footprint take precedence over the DTM's.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyproj
@@ -16,7 +18,7 @@ from numpy.typing import NDArray
 
 from ingest.config import LidarOptions, Source
 from ingest.issues import note
-from ingest.lidar.read import PointCloud, open_clouds
+from ingest.lidar.read import PartWork, PointCloud, open_clouds
 from ingest.lidar.stats import ROOF_PERCENTILES, PointStats, point_stats
 from ingest.lidar.terrain import dtm_from_points
 from ingest.reconstruct.lod12 import RoofSource
@@ -57,6 +59,7 @@ class LidarHeights:
         roof_percentile: float,
         scratch: Path,
         footprints: NDArray[np.object_] | None = None,
+        cluster: Callable[[PartWork[Any], Sequence[PointCloud], int], Iterable[Any]] | None = None,
     ) -> LidarHeights:
         """Open the clouds of ``source``, make a DTM when none is given, measure footprints.
 
@@ -82,6 +85,9 @@ class LidarHeights:
         footprints : (m,) object, optional
             The footprints a DTM made from unclassified points leaves out
             (:func:`~ingest.lidar.terrain.dtm_from_points`); by default ``geoms``.
+        cluster
+            Does the work on the points part by part on a cluster
+            (:func:`ingest.distributed.by_parts`): the statistics' and the DTM's.
         """
         clouds = open_clouds(source.path, crs, crs=source.crs)
         unlabelled = [cloud.path.name for cloud in clouds if not cloud.vertical_given]
@@ -98,6 +104,7 @@ class LidarHeights:
                 resolution=options.dtm_resolution,
                 footprints=geoms if footprints is None else footprints,
                 chunk_size=options.chunk_size,
+                cluster=cluster,
             )
         stats = point_stats(
             clouds,
@@ -110,6 +117,7 @@ class LidarHeights:
             cell=options.nodata_cell,
             chunk_size=options.chunk_size,
             sampling=options.roof_sampling,
+            cluster=cluster,
         )
         return cls(clouds=clouds, terrain=terrain, stats=stats, terrain_made=made)
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from queue import Full, Queue
-from typing import IO
+from typing import IO, Protocol, TypeVar
 
 import laspy
 import numpy as np
@@ -180,7 +180,11 @@ class PointCloud:
         return (self.moved(points) for points in self.decoded(size=size))
 
     def decoded(
-        self, *, size: int = CHUNK_SIZE, classes: Collection[int] | None = None
+        self,
+        *,
+        size: int = CHUNK_SIZE,
+        classes: Collection[int] | None = None,
+        part: range | None = None,
     ) -> Iterator[Points]:
         """The chunks as :meth:`chunks`, but in the cloud's own horizontal CRS (heights in metres).
 
@@ -188,11 +192,17 @@ class PointCloud:
         points are dropped where they are at least :data:`DROP_SHARE` of the ``size`` points
         read (dropping costs a pass over the chunk, which only enough fewer points repay), so
         the caller still selects its classes itself. LAZ is decoded by lazrs on all cores (its
-        parallel decompressor).
+        parallel decompressor). ``part``, a range of point positions in the file (step 1),
+        reads only those points (:func:`parts`): LAZ seeks to the compressed chunk holding the
+        first.
         """
         if size < 1:
             raise InputError(f"{self.path}: chunk size must be positive, got {size}")
         wanted = None if classes is None else _class_table(classes)
+        whole = range(self.count)
+        part = whole if part is None else part
+        if part.step != 1 or part.start < 0 or part.stop > self.count:
+            raise InputError(f"{self.path}: points {part} are not a part of its {self.count}")
         seen = 0
         try:
             with laspy.open(
@@ -201,7 +211,12 @@ class PointCloud:
                 decompression_selection=FIELDS,
             ) as reader:
                 scale, offset = reader.header.scales, reader.header.offsets
-                for chunk in reader.chunk_iterator(size):
+                if part != whole:
+                    reader.seek(part.start)
+                while seen < len(part):
+                    chunk = reader.read_points(min(size, len(part) - seen))
+                    if not len(chunk):
+                        break  # the file ends before its header's count
                     seen += len(chunk)
                     cls = np.asarray(chunk.classification, dtype=np.uint8)
                     keep: slice | NDArray[np.bool_] = slice(None)
@@ -220,9 +235,10 @@ class PointCloud:
                     )
         except (laspy.errors.LaspyException, ValueError, RuntimeError) as exc:
             raise InputError(f"{self.path}: corrupt or truncated point cloud: {exc}") from exc
-        if seen != self.count:
+        if seen != len(part):
+            held = part.start + seen
             raise InputError(
-                f"{self.path}: the header announces {self.count} points, the file holds {seen}"
+                f"{self.path}: the header announces {self.count} points, the file holds {held}"
             )
 
     def moved(self, points: Points, /) -> Points:
@@ -451,6 +467,38 @@ def _read_from(
         yield from _items(get)
     finally:
         _stop(reader)
+
+
+T_co = TypeVar("T_co", covariant=True)
+
+
+class PartWork(Protocol[T_co]):
+    """Work on the points of a cloud that can be done part by part (:func:`parts`), each
+    part by another process: the results of the parts together are the whole cloud's."""
+
+    def part(self, cloud: PointCloud, points: range, /, *, size: int) -> T_co:
+        """The result of the points ``points`` of ``cloud``, read ``size`` at a time."""
+        ...
+
+
+def parts(clouds: Sequence[PointCloud], /, *, size: int) -> list[tuple[int, range]]:
+    """The clouds cut into parts of at most ``size`` points: ``(cloud, points)`` pairs, the
+    clouds in turn and each one's points in file order, for readers working side by side
+    (:meth:`PointCloud.decoded` with ``part``).
+
+    Examples
+    --------
+    >>> cloud = PointCloud(Path("a.laz"), None, False, 5, (0, 0, 1, 1), 1.0, None, (), ())
+    >>> parts([cloud, replace(cloud, count=2)], size=2)
+    [(0, range(0, 2)), (0, range(2, 4)), (0, range(4, 5)), (1, range(0, 2))]
+    """
+    if size < 1:
+        raise InputError(f"part size must be positive, got {size}")
+    return [
+        (i, range(start, min(start + size, cloud.count)))
+        for i, cloud in enumerate(clouds)
+        for start in range(0, cloud.count, size)
+    ]
 
 
 def extent(clouds: Sequence[PointCloud], /) -> tuple[float, float, float, float]:

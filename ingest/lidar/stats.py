@@ -9,9 +9,9 @@ the order the points came in, so any chunk size gives the same numbers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,7 @@ from scipy.spatial import cKDTree
 
 from ingest.config import SAMPLINGS
 from ingest.lidar.assign import Assigner
-from ingest.lidar.read import CHUNK_SIZE, PointCloud, extent, stream
+from ingest.lidar.read import CHUNK_SIZE, PointCloud, Points, extent, stream
 from ingest.zonal import ZonalStats, grouped_percentiles, pixels_inside
 from twin.errors import InputError
 from twin.terrain import Terrain
@@ -101,6 +101,118 @@ class PointStats:
         )
 
 
+@dataclass(frozen=True)
+class Allotted:
+    """The rows a part of a cloud gives the statistics (:class:`Allot`).
+
+    Attributes
+    ----------
+    ground_owner, ground_z : (g,) int, float
+        Ground points within the ground distance of a footprint: the footprint, the height;
+        a point near several footprints gives a row for each.
+    owner, x, y, z, kind : (r,) int, float, float, float, int8
+        Roof points inside a footprint: the footprint, the coordinates, and ``kind`` 0 for a
+        class-6 point, 1 for another at least ``min_height`` above the terrain.
+    sampled_owner, sampled_z : (t,) int, float
+        The points 3dfier's sampling takes (``sampling="3dfier"`` only, else empty).
+    """
+
+    ground_owner: NDArray[np.intp]
+    ground_z: NDArray[np.float64]
+    owner: NDArray[np.intp]
+    x: NDArray[np.float64]
+    y: NDArray[np.float64]
+    z: NDArray[np.float64]
+    kind: NDArray[np.int8]
+    sampled_owner: NDArray[np.intp]
+    sampled_z: NDArray[np.float64]
+
+    @classmethod
+    def concat(cls, parts: Sequence[Allotted], /) -> Allotted:
+        """The rows of ``parts`` (at least one) one after the other."""
+        return cls(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)))
+
+
+@dataclass(frozen=True)
+class Allot:
+    """Sorts a cloud's points to the footprints they count for, chunk by chunk (:meth:`__call__`).
+
+    It holds what every chunk needs (the footprints laid out as label rasters, the terrain)
+    and nothing of the points, so a cluster gets it once and allots parts of the clouds side
+    by side (:meth:`part`). What a point counts for depends on the point alone, so the rows
+    of the parts together are those of the whole clouds, in another order.
+
+    Attributes
+    ----------
+    roof_cells, ground_cells
+        The footprints, and the footprints grown by the ground distance.
+    near_vertex
+        Their vertices, for 3dfier's sampling; ``None`` for the points inside.
+    dtm
+        The terrain, for the height above it of points without class 6.
+    min_height
+        Metres above the terrain from which such a point counts as roof.
+    classes
+        The ASPRS classes used: the readers drop the others.
+    """
+
+    roof_cells: Assigner
+    ground_cells: Assigner
+    near_vertex: _NearVertices | None
+    dtm: Terrain | None
+    min_height: float
+    classes: tuple[int, ...]
+
+    def __call__(self, pts: Points, /) -> Allotted:
+        """The rows of the chunk ``pts`` (in the project CRS)."""
+        cls = pts.classification
+        ground = np.flatnonzero(cls == GROUND)
+        hit, ground_owner = self.ground_cells.assign(pts.x[ground], pts.y[ground])
+        ground_z = pts.z[ground[hit]]
+        roof = np.flatnonzero(np.isin(cls, (BUILDING, *UNCLASSIFIED)))
+        hit, owner = self.roof_cells.assign(pts.x[roof], pts.y[roof])
+        idx = roof[hit]
+        kind = (cls[idx] != BUILDING).astype(np.int8)
+        if self.dtm is not None and kind.any():
+            other = idx[kind == 1]
+            above = pts.z[other] - self.dtm.sample(np.column_stack([pts.x[other], pts.y[other]]))
+            kind[np.flatnonzero(kind == 1)[~(above >= self.min_height)]] = 2  # near the ground
+        else:
+            kind[kind == 1] = 2
+        sampled_owner, sampled_z = np.zeros(0, np.intp), np.zeros(0)
+        if self.near_vertex is not None:
+            n = len(self.roof_cells.geoms)
+            last = (kind == 0) & pts.last_return[idx]
+            cand = np.flatnonzero((cls == BUILDING) & pts.last_return)
+            hit, near = self.near_vertex.assign(pts.x[cand], pts.y[cand])
+            key = np.unique(np.concatenate([idx[last] * n + owner[last], cand[hit] * n + near]))
+            point, sampled_owner = np.divmod(key, n)
+            sampled_z = pts.z[point]
+        if (kind == 2).any():  # points near the ground are never roof
+            kept = np.flatnonzero(kind < 2)
+            idx, owner, kind = idx[kept], owner[kept], kind[kept]
+        return Allotted(
+            ground_owner=ground_owner,
+            ground_z=ground_z,
+            owner=owner,
+            x=pts.x[idx],
+            y=pts.y[idx],
+            z=pts.z[idx],
+            kind=kind,
+            sampled_owner=sampled_owner,
+            sampled_z=sampled_z,
+        )
+
+    def part(self, cloud: PointCloud, points: range, /, *, size: int = CHUNK_SIZE) -> Allotted:
+        """The rows of the points ``points`` of ``cloud`` (read ``size`` at a time), as a
+        worker of a cluster allots them (:func:`ingest.lidar.read.parts`)."""
+        # the polygons come unprepared from another process; preparing them again is a no-op
+        shapely.prepare(self.roof_cells.geoms[~shapely.is_missing(self.roof_cells.geoms)])
+        shapely.prepare(self.ground_cells.geoms[~shapely.is_missing(self.ground_cells.geoms)])
+        chunks = cloud.decoded(size=size, classes=self.classes, part=points)
+        return Allotted.concat([self(cloud.moved(pts)) for pts in chunks])
+
+
 def point_stats(
     clouds: Sequence[PointCloud],
     geoms: NDArray[np.object_],
@@ -114,6 +226,7 @@ def point_stats(
     cell: float | None = None,
     chunk_size: int = CHUNK_SIZE,
     sampling: str = "inside",
+    cluster: Callable[[Allot, Sequence[PointCloud], int], Iterable[Allotted]] | None = None,
 ) -> PointStats:
     """Ground and roof statistics of every footprint from the points of ``clouds``.
 
@@ -145,6 +258,10 @@ def point_stats(
         one of its vertices, heights truncated to centimetres, the percentile ``q`` being the
         value at rank ``floor(n * q / 100)``. The roof points kept for LoD2.2, the density
         and the no-data measures are those inside the footprint either way.
+    cluster
+        Allots the points on a cluster (:func:`ingest.distributed.by_parts`): called with
+        the :class:`Allot`, the clouds and ``chunk_size``, it gives the rows of every point,
+        in any order. By default the points are read and allotted here, chunk by chunk.
 
     Returns
     -------
@@ -152,15 +269,26 @@ def point_stats(
     """
     if sampling not in SAMPLINGS:
         raise InputError(f"roof sampling must be one of {', '.join(SAMPLINGS)}, got {sampling!r}")
-    # decoding starts while the footprints are laid out; other classes are never used here
-    chunks = stream(clouds, size=chunk_size, classes=(GROUND, BUILDING, *UNCLASSIFIED))
+    classes = (GROUND, BUILDING, *UNCLASSIFIED)  # other classes are never used here
+    # decoding starts while the footprints are laid out (in one process)
+    chunks = None if cluster else stream(clouds, size=chunk_size, classes=classes)
     geoms = np.asarray(geoms, dtype=object)
     n = len(geoms)
     usable = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
     roofs = np.where(usable, geoms, None)
     grown = np.where(usable, shapely.buffer(roofs, ground_distance, quad_segs=4), None)
-    roof_cells, ground_cells = Assigner.of(roofs), Assigner.of(grown)
-    near_vertex = _NearVertices.of(roofs) if sampling == "3dfier" else None
+    allot = Allot(
+        roof_cells=Assigner.of(roofs),
+        ground_cells=Assigner.of(grown),
+        near_vertex=_NearVertices.of(roofs) if sampling == "3dfier" else None,
+        dtm=dtm,
+        min_height=min_height,
+        classes=classes,
+    )
+    if cluster:
+        allotted = cluster(allot, clouds, chunk_size)
+    else:
+        allotted = (allot(pts) for pts in chunks)
     if cell is None:
         xmin, ymin, xmax, ymax = extent(clouds)
         total = sum(cloud.count for cloud in clouds)
@@ -173,36 +301,13 @@ def point_stats(
     classed = np.zeros(n, np.int64)  # class-6 points per building
     t_owner: list[NDArray[np.intp]] = []
     t_z: list[NDArray[np.float64]] = []
-    for pts in chunks:
-        cls = pts.classification
-        ground = np.flatnonzero(cls == GROUND)
-        hit, owner = ground_cells.assign(pts.x[ground], pts.y[ground])
-        ground_rows.add(owner, pts.z[ground[hit]])
-        roof = np.flatnonzero(np.isin(cls, (BUILDING, *UNCLASSIFIED)))
-        hit, owner = roof_cells.assign(pts.x[roof], pts.y[roof])
-        idx = roof[hit]
-        kind = (cls[idx] != BUILDING).astype(np.int8)
-        if dtm is not None and kind.any():
-            other = idx[kind == 1]
-            above = pts.z[other] - dtm.sample(np.column_stack([pts.x[other], pts.y[other]]))
-            kind[np.flatnonzero(kind == 1)[~(above >= min_height)]] = 2  # near the ground
-        else:
-            kind[kind == 1] = 2
-        if near_vertex is not None:
-            last = (kind == 0) & pts.last_return[idx]
-            cand = np.flatnonzero((cls == BUILDING) & pts.last_return)
-            hit, near = near_vertex.assign(pts.x[cand], pts.y[cand])
-            key = np.unique(np.concatenate([idx[last] * n + owner[last], cand[hit] * n + near]))
-            point, building = np.divmod(key, n)
-            t_owner.append(building)
-            t_z.append(pts.z[point])
-        if (kind == 2).any():  # points near the ground are never roof
-            kept = np.flatnonzero(kind < 2)
-            idx, owner, kind = idx[kept], owner[kept], kind[kept]
-        x, y = pts.x[idx], pts.y[idx]
-        roof_rows.add(owner, x, y, pts.z[idx], kind)
-        gaps.add(owner, x, y, kind)
-        classed += np.bincount(owner[kind == 0], minlength=n)
+    for rows in allotted:
+        ground_rows.add(rows.ground_owner, rows.ground_z)
+        roof_rows.add(rows.owner, rows.x, rows.y, rows.z, rows.kind)
+        gaps.add(rows.owner, rows.x, rows.y, rows.kind)
+        classed += np.bincount(rows.owner[rows.kind == 0], minlength=n)
+        t_owner.append(rows.sampled_owner)
+        t_z.append(rows.sampled_z)
     g_owner_a, g_z_a = ground_rows.columns()
     owner, x, y, z, kind = roof_rows.columns()
     # A building with class-6 points uses only those; others their points above the terrain.
@@ -220,12 +325,12 @@ def point_stats(
         order = _row_order(owner, *_sort_columns(clouds, x, y), z)
         owner, x, y, z = owner[order], x[order], y[order], z[order]
         count, pct, ordered = grouped_percentiles(owner, z, n, [50.0, *percentiles])
-        if near_vertex is not None:
+        if sampling == "3dfier":
             # 3dfier: heights truncated to centimetres, the value at rank floor(n * q) of each.
             cm = np.trunc(np.concatenate(t_z) * 100.0) / 100.0
             t_count, _, ordered = grouped_percentiles(np.concatenate(t_owner), cm, n, [])
             pct = _rank_percentiles(t_count, ordered, [50.0, *percentiles])
-        roof_stats = _roof_stats(t_count if near_vertex is not None else count, ordered, pct)
+        roof_stats = _roof_stats(t_count if sampling == "3dfier" else count, ordered, pct)
         source = np.where(has_class, "class 6", np.where(count > 0, "height above DTM", None))
         area = shapely.area(roofs)
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -11,7 +11,8 @@ stay no-data rather than made-up terrain.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from affine import Affine
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from ingest.lidar.read import CHUNK_SIZE, PointCloud, extent, stream
+from ingest.lidar.read import CHUNK_SIZE, PointCloud, Points, extent, stream
 from ingest.zonal import pixels_inside
 from twin.errors import InputError
 from twin.files import atomic
@@ -36,6 +37,93 @@ ABOVE_GROUND = (3, 4, 5, 6)
 MAX_FILL = 100.0
 
 
+@dataclass(frozen=True)
+class Binned:
+    """The ground points of a part of a cloud, by cell of the grid (:class:`Bins`).
+
+    Attributes
+    ----------
+    ground_cell, ground_sum, ground_n : (g,) int
+        The cells holding class-2 points (flat index), once each: the sum of their heights
+        (integer millimetres) and their number.
+    low_cell, low_mm : (k,) int
+        The cells holding points of any class but those above ground, once each: the lowest
+        height (integer millimetres).
+    """
+
+    ground_cell: NDArray[np.int64]
+    ground_sum: NDArray[np.int64]
+    ground_n: NDArray[np.int64]
+    low_cell: NDArray[np.int64]
+    low_mm: NDArray[np.int64]
+
+    @classmethod
+    def concat(cls, parts: Sequence[Binned], /) -> Binned:
+        """The bins of ``parts`` (at least one) as one part's, a cell once."""
+        ground_cell, at = np.unique(_joined(parts, "ground_cell"), return_inverse=True)
+        low_cell, low_at = np.unique(_joined(parts, "low_cell"), return_inverse=True)
+        low_mm = np.full(len(low_cell), np.iinfo(np.int64).max)
+        np.minimum.at(low_mm, low_at, _joined(parts, "low_mm"))
+        ground_sum, ground_n = np.zeros((2, len(ground_cell)), np.int64)
+        np.add.at(ground_sum, at, _joined(parts, "ground_sum"))
+        np.add.at(ground_n, at, _joined(parts, "ground_n"))
+        return cls(ground_cell, ground_sum, ground_n, low_cell, low_mm)
+
+
+def _joined(parts: Sequence[Binned], name: str, /) -> NDArray[np.int64]:
+    """The column ``name`` of ``parts``, one after the other."""
+    return np.concatenate([getattr(part, name) for part in parts])
+
+
+@dataclass(frozen=True)
+class Bins:
+    """The grid of the DTM, binning the ground points chunk by chunk (:meth:`__call__`).
+
+    Each chunk gives only its cells that hold a point, so a chunk costs its points, not the
+    grid's size, and a cluster bins parts of the clouds side by side (:meth:`part`); the
+    sums are of integer millimetres, so the parts added together are the whole clouds' bins.
+
+    Attributes
+    ----------
+    transform
+        The grid's upper left corner and cell size.
+    width, height
+        Its size in cells.
+    classes
+        The ASPRS classes used: the readers drop the others.
+    """
+
+    transform: Affine
+    width: int
+    height: int
+    classes: tuple[int, ...]
+
+    def __call__(self, pts: Points, /) -> Binned:
+        """The bins of the chunk ``pts`` (in the project CRS)."""
+        resolution, left, top = self.transform.a, self.transform.c, self.transform.f
+        col = np.floor((pts.x - left) / resolution).astype(np.int64)
+        row = np.floor((top - pts.y) / resolution).astype(np.int64)
+        inside = (col >= 0) & (col < self.width) & (row >= 0) & (row < self.height)
+        cell = row * self.width + col
+        mm = np.rint(pts.z * 1000.0).astype(np.int64)
+        ground = inside & (pts.classification == GROUND)
+        ground_cell, at = np.unique(cell[ground], return_inverse=True)
+        other = inside & ~np.isin(pts.classification, ABOVE_GROUND)
+        low_cell, low_at = np.unique(cell[other], return_inverse=True)
+        low_mm = np.full(len(low_cell), np.iinfo(np.int64).max)
+        np.minimum.at(low_mm, low_at, mm[other])
+        ground_sum = np.zeros(len(ground_cell), np.int64)
+        np.add.at(ground_sum, at, mm[ground])  # in integers: bincount's sums are floats
+        ground_n = np.bincount(at, minlength=len(ground_cell)).astype(np.int64)
+        return Binned(ground_cell, ground_sum, ground_n, low_cell, low_mm)
+
+    def part(self, cloud: PointCloud, points: range, /, *, size: int = CHUNK_SIZE) -> Binned:
+        """The bins of the points ``points`` of ``cloud`` (read ``size`` at a time), as a
+        worker of a cluster bins them (:func:`ingest.lidar.read.parts`)."""
+        chunks = cloud.decoded(size=size, classes=self.classes, part=points)
+        return Binned.concat([self(cloud.moved(pts)) for pts in chunks])
+
+
 def dtm_from_points(
     clouds: Sequence[PointCloud],
     target: str | Path,
@@ -45,6 +133,7 @@ def dtm_from_points(
     resolution: float = 1.0,
     footprints: NDArray[np.object_] | None = None,
     chunk_size: int = CHUNK_SIZE,
+    cluster: Callable[[Bins, Sequence[PointCloud], int], Iterable[Binned]] | None = None,
 ) -> Terrain:
     """Grid the ground points of ``clouds`` into a DTM GeoTIFF written to ``target``.
 
@@ -62,6 +151,10 @@ def dtm_from_points(
         Building footprints; their cells are left out when the cloud has no ground class.
     chunk_size
         Points read at once.
+    cluster
+        Bins the points on a cluster (:func:`ingest.distributed.by_parts`): called with the
+        :class:`Bins`, the clouds and ``chunk_size``, it gives every part's bins, in any order.
+        By default the points are read and binned here, chunk by chunk.
 
     Returns
     -------
@@ -76,30 +169,26 @@ def dtm_from_points(
     if not resolution > 0:
         raise InputError(f"{clouds[0].path}: DTM resolution must be positive, got {resolution}")
     target = Path(target)
-    # decoding starts while the grid is set up; the points above ground are never used here
-    kept = sorted(set(range(256)) - set(ABOVE_GROUND))
-    chunks = stream(clouds, size=chunk_size, classes=kept)
+    # the points above ground are never used here
+    kept = tuple(sorted(set(range(256)) - set(ABOVE_GROUND)))
+    # decoding starts while the grid is set up (in one process)
+    chunks = None if cluster else stream(clouds, size=chunk_size, classes=kept)
     xmin, ymin, xmax, ymax = extent(clouds)
     left = np.floor(xmin / resolution) * resolution
     top = np.ceil(ymax / resolution) * resolution
     width = max(1, int(np.ceil((xmax - left) / resolution)))
     height = max(1, int(np.ceil((top - ymin) / resolution)))
     transform = Affine(resolution, 0.0, left, 0.0, -resolution, top)
+    bins = Bins(transform, width, height, kept)
+    binned = cluster(bins, clouds, chunk_size) if cluster else (bins(pts) for pts in chunks)
     size = width * height
     ground_sum = np.zeros(size, np.int64)
     ground_n = np.zeros(size, np.int64)
     lowest = np.full(size, np.iinfo(np.int64).max)
-    for pts in chunks:
-        col = np.floor((pts.x - left) / resolution).astype(np.int64)
-        row = np.floor((top - pts.y) / resolution).astype(np.int64)
-        inside = (col >= 0) & (col < width) & (row >= 0) & (row < height)
-        cell = row * width + col
-        mm = np.rint(pts.z * 1000.0).astype(np.int64)
-        ground = inside & (pts.classification == GROUND)
-        ground_sum += np.bincount(cell[ground], mm[ground], size).astype(np.int64)
-        ground_n += np.bincount(cell[ground], minlength=size)
-        other = inside & ~np.isin(pts.classification, ABOVE_GROUND)
-        np.minimum.at(lowest, cell[other], mm[other])
+    for part in binned:
+        np.add.at(ground_sum, part.ground_cell, part.ground_sum)
+        np.add.at(ground_n, part.ground_cell, part.ground_n)
+        np.minimum.at(lowest, part.low_cell, part.low_mm)
     grid = np.full(size, np.nan)
     if ground_n.any():
         filled = ground_n > 0

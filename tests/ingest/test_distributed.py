@@ -1,11 +1,14 @@
-"""Builds on a Dask cluster (ingest/distributed.py): the roofs reconstructed in tiles give
-the twin of a build in one process, byte for byte, on a local cluster, on a running
-scheduler with its own workers (one of them killed mid-build), and with sloped bases; the
-tiles, the slices of the point statistics and the gathering of the solids checked by hand."""
+"""Builds on a Dask cluster (ingest/distributed.py): the points measured part by part and the
+roofs reconstructed in tiles give the twin of a build in one process, byte for byte, on a
+local cluster (also with a DTM made from the points), on a running scheduler with its own
+workers (one of them killed mid-build), and with sloped bases; the point statistics and DTM
+of a real cloud (Autzen) made part by part are those made in one process; the tiles, the
+slices of the point statistics and the gathering of the solids checked by hand."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import os
 import signal
@@ -18,15 +21,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyogrio
+import pyproj
 import pytest
+import rasterio
 import shapely
 
 from ingest.config import BuildConfig
-from ingest.distributed import WORKER_MALLOC, tiles
-from ingest.lidar.stats import PointStats
+from ingest.distributed import WORKER_MALLOC, by_parts, cluster, tiles
+from ingest.lidar.read import PointCloud, parts
+from ingest.lidar.stats import PointStats, point_stats
+from ingest.lidar.terrain import dtm_from_points
 from ingest.reconstruct.solids import Solids
 from ingest.zonal import ZonalStats
-from tests.conftest import ROOT, twin_cli
+from tests.conftest import DATA, ROOT, twin_cli
 
 
 def _digests(twin: Path) -> dict[str, str]:
@@ -141,6 +148,45 @@ def test_solids_are_gathered_back_in_building_order():
         Solids.gather([a], [np.array([2, 0])], 3)
 
 
+def _assert_same_stats(got: PointStats, want: PointStats) -> None:
+    for field in dataclasses.fields(PointStats):
+        a, b = getattr(got, field.name), getattr(want, field.name)
+        if field.name == "roof":
+            assert a.percentiles.keys() == b.percentiles.keys()
+            for q in b.percentiles:
+                np.testing.assert_array_equal(a.percentiles[q], b.percentiles[q], err_msg=q)
+            for name in ("count", "nodata", "centre", "s1", "s2"):
+                np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+        else:
+            np.testing.assert_array_equal(a, b, err_msg=field.name)
+
+
+def test_a_real_cloud_measured_part_by_part_on_a_cluster(tmp_path):
+    """Autzen (110,000 points in feet, moved from its own CRS into UTM 10N on the workers; no
+    building class, so the roofs are the points 2 m over the DTM): the DTM made from it and
+    the statistics of 24 squares over it, made in parts of 2 x 9,999 points on two workers,
+    are those made in one process, to the bit."""
+    utm = pyproj.CRS("EPSG:26910")
+    clouds = [PointCloud.open(DATA / "autzen" / "autzen_trim.laz", utm)]
+    assert len(parts(clouds, size=2 * 9_999)) == 6
+    x0, y0, x1, y1 = clouds[0].bounds
+    xs, ys = np.meshgrid(np.linspace(x0, x1, 8)[1:-1], np.linspace(y0, y1, 6)[1:-1])
+    squares = shapely.buffer(shapely.points(xs.ravel(), ys.ravel()), 30.0, cap_style="square")
+    one = dtm_from_points(clouds, tmp_path / "one.tif", utm, resolution=2.0)
+    want = point_stats(clouds, squares, dtm=one)
+    with cluster(workers=2) as client:
+        on = functools.partial(by_parts, client, progress=False)
+        two = dtm_from_points(
+            clouds, tmp_path / "two.tif", utm, resolution=2.0, chunk_size=9_999, cluster=on
+        )
+        got = point_stats(clouds, squares, dtm=one, chunk_size=9_999, cluster=on)
+    np.testing.assert_array_equal(two.read(), one.read())
+    assert two.transform == one.transform
+    # not empty: most squares hold points 2 m over the terrain, all hold ground points
+    assert (want.roof.count > 0).sum() > len(squares) // 2 and want.ground_points.all()
+    _assert_same_stats(got, want)
+
+
 # -- whole builds ---------------------------------------------------------------------------
 
 
@@ -154,6 +200,26 @@ def test_a_build_on_a_local_cluster_is_the_single_process_build(lidar_sources, s
     assert done.returncode == 0, done.stderr
     assert _digests(out) == _digests(single)
     assert pyogrio.read_info(out, layer="lod22")["features"] == 80
+
+
+def test_a_dtm_made_from_the_points_on_a_cluster(lidar_sources, tmp_path):
+    """Without a DTM, the terrain made from the points in parts (of 2 x 30,001 points, about
+    seven parts) on the cluster: the twin, its terrain too, is the single-process build's."""
+    from ingest.pipeline import build
+    from twin.store import open_store
+
+    config = BuildConfig.load(lidar_sources)
+    without = {k: v for k, v in config.sources.items() if k != "dtm"}
+    config = dataclasses.replace(config, sources=without)
+    build(config, tmp_path / "one.gpkg", progress=False)
+    small = dataclasses.replace(config.lidar, chunk_size=30_001)
+    config = dataclasses.replace(config, lidar=small)
+    build(config, tmp_path / "two.gpkg", progress=False, workers=2)
+    assert _digests(tmp_path / "two.gpkg") == _digests(tmp_path / "one.gpkg")
+    terrains = [open_store(tmp_path / f).terrain_path() for f in ("one.gpkg", "two.gpkg")]
+    with rasterio.open(terrains[0]) as want, rasterio.open(terrains[1]) as got:
+        np.testing.assert_array_equal(got.read(), want.read())
+        assert got.transform == want.transform
 
 
 def test_sloped_bases_on_a_cluster(lidar_sources, tmp_path):

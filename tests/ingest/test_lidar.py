@@ -20,7 +20,7 @@ import shapely
 import twin
 from ingest.config import BuildConfig
 from ingest.lidar.assign import Assigner
-from ingest.lidar.read import DROP_SHARE, PointCloud, open_clouds, stream
+from ingest.lidar.read import DROP_SHARE, PointCloud, open_clouds, parts, stream
 from ingest.lidar.stats import _on_grid, _row_order, _sort_columns, point_stats
 from ingest.lidar.terrain import dtm_from_points
 from ingest.pipeline import build
@@ -195,6 +195,30 @@ def test_missing_crs_is_refused():
         PointCloud.open(DELFT / "ahn3" / "ahn3_cropped_2.laz", RD_NAP)
 
 
+def test_a_cloud_read_in_parts_is_the_whole_cloud():
+    """Autzen's 110,000 points (in feet, moved from the file's CRS into UTM 10N), read in the
+    parts a cluster's workers read, each seeking into the LAZ file: the same points, in file
+    order."""
+    utm = pyproj.CRS("EPSG:26910")
+    cloud = PointCloud.open(AUTZEN, utm)
+    assert cloud.count == 110_000
+    cut = parts([cloud, cloud], size=25_000)
+    starts = [0, 25_000, 50_000, 75_000, 100_000]
+    assert cut == [(i, range(a, min(a + 25_000, 110_000))) for i in (0, 1) for a in starts]
+    whole = next(cloud.chunks(size=200_000))
+    pieces = [
+        cloud.moved(points)
+        for _, part in cut[:5]
+        for points in cloud.decoded(size=7_000, part=part)  # chunks across the parts' edges
+    ]
+    assert sum(len(p) for p in pieces) == 110_000
+    for name in ("x", "y", "z", "classification", "last_return"):
+        got = np.concatenate([getattr(p, name) for p in pieces])
+        np.testing.assert_array_equal(got, getattr(whole, name), err_msg=name)
+    with pytest.raises(InputError, match=r"autzen_trim\.laz: points range\(100000, 120000\)"):
+        next(cloud.decoded(part=range(100_000, 120_000)))
+
+
 def test_truncated_laz_is_a_clear_error(tmp_path):
     broken = tmp_path / "broken.laz"
     data = (DELFT / "ahn3" / "ahn3_cropped_2.laz").read_bytes()
@@ -253,6 +277,12 @@ def test_header_count_mismatch(tmp_path):
     cloud = PointCloud.open(short, RD_NAP, crs=RD_NAP)
     with pytest.raises(InputError, match=r"short\.las"):
         for _ in cloud.chunks(size=1_000_000):
+            pass
+    # the last part, as a worker of a cluster reads it: the points the file holds are named
+    with pytest.raises(
+        InputError, match=rf"short\.las: .* announces {count + 10} points, the file holds {count}"
+    ):
+        for _ in cloud.decoded(part=range(count - 5, count + 10)):
             pass
 
 
