@@ -37,17 +37,20 @@ ABOVE_GROUND = (3, 4, 5, 6)
 MAX_FILL = 100.0
 
 
+_NONE = np.iinfo(np.int64).max  # the lowest height of a cell without a point
+
+
 @dataclass(frozen=True)
 class Binned:
-    """The ground points of a part of a cloud, by cell of the grid (:class:`Bins`).
+    """The ground points of a part of a cloud, in the cells of the grid holding any (:class:`Bins`).
 
     Attributes
     ----------
     ground_cell, ground_sum, ground_n : (g,) int
-        The cells holding class-2 points (flat index), once each: the sum of their heights
+        The cells holding class-2 points (flat index, once each): the sum of their heights
         (integer millimetres) and their number.
     low_cell, low_mm : (k,) int
-        The cells holding points of any class but those above ground, once each: the lowest
+        The cells holding points of any class but those above ground (once each): the lowest
         height (integer millimetres).
     """
 
@@ -57,31 +60,35 @@ class Binned:
     low_cell: NDArray[np.int64]
     low_mm: NDArray[np.int64]
 
-    @classmethod
-    def concat(cls, parts: Sequence[Binned], /) -> Binned:
-        """The bins of ``parts`` (at least one) as one part's, a cell once."""
-        ground_cell, at = np.unique(_joined(parts, "ground_cell"), return_inverse=True)
-        low_cell, low_at = np.unique(_joined(parts, "low_cell"), return_inverse=True)
-        low_mm = np.full(len(low_cell), np.iinfo(np.int64).max)
-        np.minimum.at(low_mm, low_at, _joined(parts, "low_mm"))
-        ground_sum, ground_n = np.zeros((2, len(ground_cell)), np.int64)
-        np.add.at(ground_sum, at, _joined(parts, "ground_sum"))
-        np.add.at(ground_n, at, _joined(parts, "ground_n"))
-        return cls(ground_cell, ground_sum, ground_n, low_cell, low_mm)
 
+@dataclass(frozen=True)
+class Sums:
+    """The bins of every cell of the grid: the sums of the ground points' heights (integer
+    millimetres) and their numbers, and the lowest height of any point not above ground."""
 
-def _joined(parts: Sequence[Binned], name: str, /) -> NDArray[np.int64]:
-    """The column ``name`` of ``parts``, one after the other."""
-    return np.concatenate([getattr(part, name) for part in parts])
+    ground_sum: NDArray[np.int64]
+    ground_n: NDArray[np.int64]
+    lowest: NDArray[np.int64]
+
+    def add(self, part: Binned, /) -> None:
+        """Add the bins of a part (each of its cells once)."""
+        self.ground_sum[part.ground_cell] += part.ground_sum
+        self.ground_n[part.ground_cell] += part.ground_n
+        self.lowest[part.low_cell] = np.minimum(self.lowest[part.low_cell], part.low_mm)
+
+    def binned(self) -> Binned:
+        """These bins as a part's: only the cells holding a point."""
+        ground, low = np.flatnonzero(self.ground_n), np.flatnonzero(self.lowest < _NONE)
+        return Binned(ground, self.ground_sum[ground], self.ground_n[ground], low, self.lowest[low])
 
 
 @dataclass(frozen=True)
 class Bins:
-    """The grid of the DTM, binning the ground points chunk by chunk (:meth:`__call__`).
+    """The grid of the DTM, into which the ground points are binned chunk by chunk (:meth:`add`).
 
-    Each chunk gives only its cells that hold a point, so a chunk costs its points, not the
-    grid's size, and a cluster bins parts of the clouds side by side (:meth:`part`); the
-    sums are of integer millimetres, so the parts added together are the whole clouds' bins.
+    The sums are of integer millimetres, so the bins do not depend on the order of the points:
+    a cluster bins parts of the clouds side by side (:meth:`part`) and the calling process
+    adds their bins up (:meth:`Sums.add`).
 
     Attributes
     ----------
@@ -98,30 +105,33 @@ class Bins:
     height: int
     classes: tuple[int, ...]
 
-    def __call__(self, pts: Points, /) -> Binned:
-        """The bins of the chunk ``pts`` (in the project CRS)."""
+    def sums(self) -> Sums:
+        """Bins holding no point yet."""
+        size = self.width * self.height
+        return Sums(np.zeros(size, np.int64), np.zeros(size, np.int64), np.full(size, _NONE))
+
+    def add(self, sums: Sums, pts: Points, /) -> None:
+        """Bin the chunk ``pts`` (in the project CRS) into ``sums``."""
         resolution, left, top = self.transform.a, self.transform.c, self.transform.f
+        size = self.width * self.height
         col = np.floor((pts.x - left) / resolution).astype(np.int64)
         row = np.floor((top - pts.y) / resolution).astype(np.int64)
         inside = (col >= 0) & (col < self.width) & (row >= 0) & (row < self.height)
         cell = row * self.width + col
         mm = np.rint(pts.z * 1000.0).astype(np.int64)
         ground = inside & (pts.classification == GROUND)
-        ground_cell, at = np.unique(cell[ground], return_inverse=True)
+        sums.ground_sum[:] += np.bincount(cell[ground], mm[ground], size).astype(np.int64)
+        sums.ground_n[:] += np.bincount(cell[ground], minlength=size)
         other = inside & ~np.isin(pts.classification, ABOVE_GROUND)
-        low_cell, low_at = np.unique(cell[other], return_inverse=True)
-        low_mm = np.full(len(low_cell), np.iinfo(np.int64).max)
-        np.minimum.at(low_mm, low_at, mm[other])
-        ground_sum = np.zeros(len(ground_cell), np.int64)
-        np.add.at(ground_sum, at, mm[ground])  # in integers: bincount's sums are floats
-        ground_n = np.bincount(at, minlength=len(ground_cell)).astype(np.int64)
-        return Binned(ground_cell, ground_sum, ground_n, low_cell, low_mm)
+        np.minimum.at(sums.lowest, cell[other], mm[other])
 
     def part(self, cloud: PointCloud, points: range, /, *, size: int = CHUNK_SIZE) -> Binned:
         """The bins of the points ``points`` of ``cloud`` (read ``size`` at a time), as a
         worker of a cluster bins them (:func:`ingest.lidar.read.parts`)."""
-        chunks = cloud.decoded(size=size, classes=self.classes, part=points)
-        return Binned.concat([self(cloud.moved(pts)) for pts in chunks])
+        sums = self.sums()
+        for pts in cloud.decoded(size=size, classes=self.classes, part=points):
+            self.add(sums, cloud.moved(pts))
+        return sums.binned()
 
 
 def dtm_from_points(
@@ -180,15 +190,15 @@ def dtm_from_points(
     height = max(1, int(np.ceil((top - ymin) / resolution)))
     transform = Affine(resolution, 0.0, left, 0.0, -resolution, top)
     bins = Bins(transform, width, height, kept)
-    binned = cluster(bins, clouds, chunk_size) if cluster else (bins(pts) for pts in chunks)
+    sums = bins.sums()
+    if cluster:
+        for part in cluster(bins, clouds, chunk_size):
+            sums.add(part)
+    else:
+        for pts in chunks:
+            bins.add(sums, pts)
+    ground_sum, ground_n, lowest = sums.ground_sum, sums.ground_n, sums.lowest
     size = width * height
-    ground_sum = np.zeros(size, np.int64)
-    ground_n = np.zeros(size, np.int64)
-    lowest = np.full(size, np.iinfo(np.int64).max)
-    for part in binned:
-        np.add.at(ground_sum, part.ground_cell, part.ground_sum)
-        np.add.at(ground_n, part.ground_cell, part.ground_n)
-        np.minimum.at(lowest, part.low_cell, part.low_mm)
     grid = np.full(size, np.nan)
     if ground_n.any():
         filled = ground_n > 0
