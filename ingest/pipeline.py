@@ -30,12 +30,22 @@ from ingest.extents import Extent
 from ingest.ground import Ground, raster_ground
 from ingest.issues import collected, note
 from ingest.lidar.heights import LidarHeights
-from ingest.lidar.read import extent
+from ingest.lidar.read import extent, open_clouds
+from ingest.lidar.stats import reach
 from ingest.lidar.trees import detect_trees, merge_trees
 from ingest.operators import read_operators, unlisted_operators
 from ingest.reconstruct.lod12 import dsm_roofs, lift
 from ingest.reconstruct.solids import Solids, blocks
-from ingest.update import Changes, Previous, UpToDate, carry_over, compare, digests, same_raster
+from ingest.update import (
+    Changes,
+    Previous,
+    UpToDate,
+    carry_over,
+    compare,
+    digests,
+    same_raster,
+    with_extents,
+)
 from twin._version import __version__
 from twin.crs import horizontal, same_horizontal, vertical
 from twin.errors import CRSError, InputError, StoreError, TwinWarning
@@ -227,6 +237,9 @@ def _hash_sources(run: Run) -> None:
     small, read first so that a bad one fails at once."""
     sources = run.config.sources
     run.hashes = {name: _file_record(src.path) for name, src in sources.items()}
+    if "lidar" in sources:  # with each file's extent, for an update after some changed
+        clouds = open_clouds(sources["lidar"].path, run.crs, crs=sources["lidar"].crs)
+        run.hashes["lidar"] = with_extents(run.hashes["lidar"], clouds)
     if "operators" in sources:
         run.operators = read_operators(sources["operators"])
     previous = run.previous
@@ -273,9 +286,16 @@ def _read_cadastre(run: Run) -> None:
 def _narrow(run: Run) -> None:
     """In an update: the buildings to measure anew (:func:`ingest.update.compare`) become
     the run's ``buildings``, today's whole cadastre its ``cadastre``."""
+    config = run.config
     old = run.previous.store.read_layer("buildings", columns=["building_id", "source_digest"])
-    # survey points within [lod1] survey_snap of two footprints belong to neither
-    changes = compare(run.buildings, old, halo=2.0 * run.config.lod1.survey_snap)
+    area = run.previous.changed_area(run.hashes) if "lidar" in run.changed else None
+    changes = compare(
+        run.buildings,
+        old,
+        halo=2.0 * config.lod1.survey_snap,  # survey points this near two footprints: neither's
+        area=area,
+        reach=reach(config.lidar.ground_distance, config.lidar.roof_sampling),
+    )
     run.cadastre, run.changes = run.buildings, changes
     run.buildings = run.cadastre[changes.measure].reset_index(drop=True)
     run.geoms = run.geoms[changes.measure]
@@ -486,7 +506,10 @@ def _pass_through(run: Run) -> None:
     layers = run.layers
     stored = run.previous.store.layers() if run.changes is not None else {}
     for name in PASS_THROUGH:
-        if name in stored and name not in run.changed:  # an update: as the twin has it
+        # an update: as the twin has it; but its trees hold those detected in the points, and
+        # are read anew from the inventory when the points give others
+        kept = name in stored and name not in run.changed
+        if kept and not (name == "trees" and run.lidar is not None and _trees_anew(run)):
             layers[name] = run.previous.store.read_layer(name)
         elif name in run.config.sources:
             src: Source = run.config.sources[name]
@@ -528,9 +551,10 @@ def _detect_trees(run: Run) -> None:
 
 def _trees_anew(run: Run) -> bool:
     """Whether the build detects the trees in the points: always, but in an update that
-    measures only some buildings when the tree inventory is unchanged (the twin's trees are
-    then those a full build finds: the same points, the same terrain)."""
-    return run.changes is None or "trees" in run.changed
+    measures only some buildings when the tree inventory and the point cloud are unchanged
+    (the twin's trees are then those a full build finds: the same points, the same
+    terrain)."""
+    return run.changes is None or bool({"trees", "lidar"} & run.changed)
 
 
 def _write(run: Run) -> None:

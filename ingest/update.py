@@ -7,13 +7,17 @@ with the twin's, one by one, by the digest of their record (:func:`digests`). Wh
 cadastre and the layers copied through changed, it measures just the buildings whose record
 changed, with their neighbours (:func:`compare`), and carries every other building over from
 the twin as it is (:func:`carry_over`): the result is the twin a full build of today's sources
-writes, row for row. Any other change (a raster, the point cloud, the survey, the config, a
-new version of twin) measures every building anew, and says why.
+writes, row for row. A point cloud is compared file by file: the buildings within reach of
+a file added, removed or changed (its extent before and after, from the run record,
+:func:`with_extents`) are measured anew too, and only the files within reach of those
+buildings are read. Any other change (a raster, the survey, the config, a new version of
+twin) measures every building anew, and says why.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +32,8 @@ import shapely
 from numpy.typing import NDArray
 
 from ingest.config import PASS_THROUGH, BuildConfig
+from ingest.lidar.read import PointCloud
+from ingest.lidar.stats import nodata_cell
 from twin._version import __version__
 from twin.errors import StoreError
 from twin.layers import LOD_LAYERS
@@ -81,13 +87,43 @@ class Previous:
         if "cadastre" not in json.loads(run["sources"]):
             return "it was not built from a cadastre"
         for name in sorted(self.changed(hashes) - INCREMENTAL):
-            return f"the {name} source changed"
+            if name != "lidar":
+                return f"the {name} source changed"
+            if self.changed_area(hashes) is None:
+                return "the lidar source changed, and the run record holds no extents of its files"
+            old, new = (_cell(record) for record in (self._sources["lidar"], hashes["lidar"]))
+            if config.lidar.nodata_cell is None and old != new:
+                return (
+                    f"the point density of the lidar source changed its no-data cell from "
+                    f"{old:.4g} to {new:.4g} m (a [lidar] nodata_cell keeps it)"
+                )
         return None
+
+    @property
+    def _sources(self) -> dict[str, dict]:
+        return json.loads(self.run["sources"])
+
+    def changed_area(self, hashes: dict[str, dict]) -> NDArray[np.object_] | None:
+        """The extents (boxes in the project CRS) of the point-cloud files added, removed or
+        changed since the last build, each as it was and as it is; ``None`` where a record
+        lacks them (a build by an older twin, or a point cloud added or removed)."""
+        old, new = (_files(record) for record in (self._sources.get("lidar"), hashes.get("lidar")))
+        if old is None or new is None:
+            return None
+        if not all("bounds" in f for f in [*old.values(), *new.values()]):
+            return None
+        boxes = []
+        for name in sorted(set(old) | set(new)):
+            before, after = old.get(name), new.get(name)
+            if before is not None and after is not None and before["sha256"] == after["sha256"]:
+                continue
+            boxes += [shapely.box(*f["bounds"]) for f in (before, after) if f is not None]
+        return np.array(boxes, dtype=object)
 
     def changed(self, hashes: dict[str, dict]) -> set[str]:
         """The sources added, removed or whose files' contents changed since the last build
         (paths aside: a folder moved is the same source)."""
-        old = json.loads(self.run["sources"])
+        old = self._sources
         names = set(old) | set(hashes)
         return {n for n in names if _content(old.get(n)) != _content(hashes.get(n))}
 
@@ -100,6 +136,34 @@ def _content(record: dict | None) -> Any:
     if "files" in record:
         return sorted((f["path"].rsplit("/", 1)[-1], f["sha256"]) for f in record["files"])
     return record["sha256"]
+
+
+def with_extents(record: dict, clouds: Sequence[PointCloud], /) -> dict:
+    """A point-cloud source's run record (a file's, or a folder's of files) with each file's
+    header count (``points``) and extent in the project CRS (``bounds``): an update tells by
+    them the area a changed file covers (:meth:`Previous.changed_area`)."""
+    extents = {c.path.name: {"points": c.count, "bounds": list(c.bounds)} for c in clouds}
+    if "files" not in record:
+        return {**record, **extents.get(Path(record["path"]).name, {})}
+    files = [{**f, **extents.get(Path(f["path"]).name, {})} for f in record["files"]]
+    return {**record, "files": files}
+
+
+def _files(record: dict | None) -> dict[str, dict] | None:
+    """The records of a source's files by name."""
+    if record is None:
+        return None
+    files = record["files"] if "files" in record else [record]
+    return {Path(f["path"]).name: f for f in files}
+
+
+def _cell(record: dict) -> float:
+    """The default no-data cell of the point-cloud files of ``record``, each with its extent
+    (:func:`ingest.lidar.stats.nodata_cell`)."""
+    files = list((_files(record) or {}).values())
+    b = np.array([f["bounds"] for f in files])
+    area = (b[:, 2].max() - b[:, 0].min()) * (b[:, 3].max() - b[:, 1].min())
+    return nodata_cell(sum(f["points"] for f in files), float(area))
 
 
 def digests(buildings: gpd.GeoDataFrame, /) -> NDArray[np.object_]:
@@ -127,12 +191,15 @@ class Changes:
         neighbour of a change).
     added, changed, removed
         Buildings new, with a changed record, gone.
+    point_cloud
+        Buildings within reach of the point-cloud files that changed.
     """
 
     measure: NDArray[np.bool_]
     added: int
     changed: int
     removed: int
+    point_cloud: int = 0
 
     @property
     def summary(self) -> dict[str, int]:
@@ -142,12 +209,21 @@ class Changes:
             "added": self.added,
             "changed": self.changed,
             "removed": self.removed,
+            "point_cloud": self.point_cloud,
             "measured": measured,
             "carried_over": len(self.measure) - measured,
         }
 
 
-def compare(new: gpd.GeoDataFrame, old: gpd.GeoDataFrame, /, *, halo: float) -> Changes:
+def compare(
+    new: gpd.GeoDataFrame,
+    old: gpd.GeoDataFrame,
+    /,
+    *,
+    halo: float,
+    area: NDArray[np.object_] | None = None,
+    reach: float = 0.0,
+) -> Changes:
     """The buildings of ``new`` (today's cadastre, with ``source_digest``) to measure anew
     against the twin's ``old`` (``building_id``, ``source_digest`` and footprint).
 
@@ -155,7 +231,9 @@ def compare(new: gpd.GeoDataFrame, old: gpd.GeoDataFrame, /, *, halo: float) -> 
     building within ``halo`` metres of a footprint added, changed or removed (old or new
     outline): a surveyed eave point within ``[lod1] survey_snap`` of two footprints belongs
     to neither (:func:`ingest.survey.attach`), so a footprint added beside a building can
-    take its survey points from it.
+    take its survey points from it. So is every building within ``reach`` metres of the
+    ``area`` (the extents of the point-cloud files that changed,
+    :meth:`Previous.changed_area`), from which its points may come.
     """
     ids = new["building_id"].to_numpy()
     digest = new["source_digest"].to_numpy()
@@ -167,15 +245,20 @@ def compare(new: gpd.GeoDataFrame, old: gpd.GeoDataFrame, /, *, halo: float) -> 
     gone[where[same]] = False  # an old building gone, or whose record changed
     moved = np.concatenate([new.geometry.to_numpy()[~same], old.geometry.to_numpy()[gone]])
     measure = ~same
+    tree = shapely.STRtree(new.geometry.to_numpy())
     if len(moved):
-        tree = shapely.STRtree(new.geometry.to_numpy())
         _, near = tree.query(moved, predicate="dwithin", distance=halo)
         measure[near] = True
+    swept = np.zeros(len(new), dtype=bool)
+    if area is not None and len(area):
+        _, near = tree.query(area, predicate="dwithin", distance=reach)
+        swept[near] = True
     return Changes(
-        measure=measure,
+        measure=measure | swept,
         added=int((~known).sum()),
         changed=int((known & ~same).sum()),
         removed=int(len(old) - known.sum()),
+        point_cloud=int(swept.sum()),
     )
 
 

@@ -97,8 +97,10 @@ def build(
     last = model.layers["runs"].iloc[-1]
     if isinstance(last.get("update"), str):
         n = json.loads(last["update"])
+        near = n.get("point_cloud", 0)
         click.echo(
-            f"update: {n['added']} added, {n['changed']} changed, {n['removed']} removed; "
-            f"{n['measured']} measured anew, {n['carried_over']} carried over"
+            f"update: {n['added']} added, {n['changed']} changed, {n['removed']} removed"
+            + (f", {near} near point-cloud files that changed" if near else "")
+            + f"; {n['measured']} measured anew, {n['carried_over']} carried over"
         )
     click.echo("heights: " + ", ".join(f"{k} {v}" for k, v in sorted(methods.items())))

@@ -213,6 +213,40 @@ class Allot:
         return Allotted.concat([self(cloud.moved(pts)) for pts in chunks])
 
 
+def nodata_cell(points: int, area: float, /) -> float:
+    """The default cell (m) of the no-data measures for ``points`` over ``area`` m² (the
+    clouds' header counts over their joint extent): about four points per cell,
+    ``2 / sqrt(points per m²)``, 0.5 m at least.
+
+    Examples
+    --------
+    >>> nodata_cell(4_000_000, 1_000_000.0), nodata_cell(100, 1_000_000.0)
+    (1.0, 200.0)
+    """
+    per_m2 = points / max(area, 1.0)
+    return float(max(0.5, 2.0 / np.sqrt(max(per_m2, 1e-9))))
+
+
+def reach(ground_distance: float, sampling: str, /) -> float:
+    """How far (m) from a footprint a point can count for it: the ground points' distance,
+    or 3dfier's radius around the vertices when larger."""
+    return max(ground_distance, THREEDFIER_RADIUS if sampling == "3dfier" else 0.0)
+
+
+def near(
+    clouds: Sequence[PointCloud], geoms: NDArray[np.object_], distance: float, /
+) -> list[PointCloud]:
+    """The clouds whose extent (their header's) comes within ``distance`` m of a footprint:
+    the others hold no point that counts for any, and are not read."""
+    usable = geoms[~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)]
+    if not len(clouds) or not len(usable):
+        return []
+    tree = shapely.STRtree(shapely.envelope(usable))
+    boxes = shapely.box(*np.array([cloud.bounds for cloud in clouds]).T)
+    hit = tree.query(boxes, predicate="dwithin", distance=distance)[0]
+    return [clouds[i] for i in np.unique(hit)]
+
+
 def point_stats(
     clouds: Sequence[PointCloud],
     geoms: NDArray[np.object_],
@@ -247,8 +281,8 @@ def point_stats(
     min_height
         Metres above the terrain from which an unclassified point counts as roof.
     cell
-        Cell size (m) of the no-data measures; by default it adapts to the cloud's density
-        (about four points per cell: ``2 / sqrt(points per m²)``, 0.5 m at least).
+        Cell size (m) of the no-data measures; by default it adapts to the clouds' density
+        (:func:`nodata_cell`).
     chunk_size
         Points read at once.
     sampling
@@ -270,9 +304,13 @@ def point_stats(
     if sampling not in SAMPLINGS:
         raise InputError(f"roof sampling must be one of {', '.join(SAMPLINGS)}, got {sampling!r}")
     classes = (GROUND, BUILDING, *UNCLASSIFIED)  # other classes are never used here
-    # decoding starts while the footprints are laid out (in one process)
-    chunks = None if cluster else stream(clouds, size=chunk_size, classes=classes)
     geoms = np.asarray(geoms, dtype=object)
+    if cell is None:
+        xmin, ymin, xmax, ymax = extent(clouds)
+        cell = nodata_cell(sum(cloud.count for cloud in clouds), (xmax - xmin) * (ymax - ymin))
+    clouds = near(clouds, geoms, reach(ground_distance, sampling))
+    # decoding starts while the footprints are laid out (in one process)
+    chunks = None if cluster or not clouds else stream(clouds, size=chunk_size, classes=classes)
     n = len(geoms)
     usable = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
     roofs = np.where(usable, geoms, None)
@@ -285,15 +323,12 @@ def point_stats(
         min_height=min_height,
         classes=classes,
     )
-    if cluster:
+    if not clouds:
+        allotted: Iterable[Allotted] = []
+    elif cluster:
         allotted = cluster(allot, clouds, chunk_size)
     else:
         allotted = (allot(pts) for pts in chunks)
-    if cell is None:
-        xmin, ymin, xmax, ymax = extent(clouds)
-        total = sum(cloud.count for cloud in clouds)
-        per_m2 = total / max((xmax - xmin) * (ymax - ymin), 1.0)
-        cell = max(0.5, 2.0 / np.sqrt(max(per_m2, 1e-9)))
     gaps = _Gaps(roofs[usable], np.flatnonzero(usable), n, float(cell))
     # the rows kept are copied as the chunks come, while the reader decodes the next chunks
     ground_rows = _Rows(np.intp, np.float64)

@@ -219,6 +219,29 @@ def test_a_cloud_read_in_parts_is_the_whole_cloud():
         next(cloud.decoded(part=range(100_000, 120_000)))
 
 
+def test_clouds_out_of_reach_of_every_footprint_are_not_read(tmp_path):
+    """A tile 3 km (10,000 ft) east of the footprints, and truncated, so that reading its
+    points would fail: the statistics skip it (its header's extent is out of the ground
+    points' reach) and are those of the near tile alone."""
+    utm = pyproj.CRS("EPSG:26910")
+    las = laspy.read(AUTZEN)
+    las.x = np.asarray(las.x) + 10_000.0
+    las.write(tmp_path / "far.laz")
+    data = (tmp_path / "far.laz").read_bytes()
+    (tmp_path / "far.laz").write_bytes(data[: len(data) // 2])
+    near, far = (PointCloud.open(p, utm) for p in (AUTZEN, tmp_path / "far.laz"))
+    assert far.bounds[0] - near.bounds[2] > 2_000  # metres apart
+    x0, y0, x1, y1 = near.bounds
+    squares = shapely.buffer(shapely.points([x0 + 100, x1 - 100], [y0 + 100, y1 - 100]), 40.0)
+    alone = point_stats([near], squares, cell=1.0)
+    both = point_stats([near, far], squares, cell=1.0)
+    assert (alone.ground_points > 1000).all()  # Autzen has no building class: ground only
+    np.testing.assert_array_equal(both.ground_points, alone.ground_points)
+    np.testing.assert_array_equal(both.ground, alone.ground)
+    with pytest.raises(InputError, match=r"far\.laz"):  # read, it fails
+        point_stats([far], shapely.buffer(shapely.points([far.bounds[0] + 50], [y0 + 50]), 40.0))
+
+
 def test_truncated_laz_is_a_clear_error(tmp_path):
     broken = tmp_path / "broken.laz"
     data = (DELFT / "ahn3" / "ahn3_cropped_2.laz").read_bytes()

@@ -242,3 +242,99 @@ def test_an_update_measures_all_when_the_terrain_made_from_the_points_changed(di
     full = tmp_path / "full.gpkg"
     build(BuildConfig.load(tmp_path / "edited"), full, progress=False)
     same_twins(out, full)
+
+
+@pytest.fixture(scope="module")
+def tiled(district, tmp_path_factory) -> dict:
+    """The district with its point cloud cut into four tiles (a folder of LAZ files, as a
+    city delivers a flight), and its twin (``twin``); do not modify."""
+    sources = tmp_path_factory.mktemp("tiled") / "sources"
+    shutil.copytree(district, sources, ignore=shutil.ignore_patterns("lidar.laz"))
+    cloud = laspy.read(district / "lidar.laz")
+    x, y = np.asarray(cloud.x), np.asarray(cloud.y)
+    mid_x, mid_y = np.median(x), np.median(y)
+    (sources / "lidar").mkdir()
+    for name, inside in {
+        "sw.laz": (x < mid_x) & (y < mid_y),
+        "se.laz": (x >= mid_x) & (y < mid_y),
+        "nw.laz": (x < mid_x) & (y >= mid_y),
+        "ne.laz": (x >= mid_x) & (y >= mid_y),
+    }.items():
+        tile = laspy.LasData(cloud.header)
+        tile.points = cloud.points[inside]
+        tile.write(sources / "lidar" / name)
+    config = (sources / "twin.toml").read_text()
+    assert '[sources.lidar]\npath = "lidar.laz"' in config
+    (sources / "twin.toml").write_text(config.replace('path = "lidar.laz"', 'path = "lidar"'))
+    twin = tmp_path_factory.mktemp("tiled-twin") / "city.gpkg"
+    build(BuildConfig.load(sources), twin, progress=False)
+    return {"sources": sources, "twin": twin}
+
+
+def test_an_update_after_a_point_cloud_tile_changed_measures_the_buildings_near_it(tiled, tmp_path):
+    """One tile of four flown again, its roofs 1 m higher (as many points): the buildings
+    within the ground points' reach (4 m) of that tile's extent, before or after, are
+    measured anew, the others carried over; the twin is the one a full build writes."""
+    sources = tmp_path / "sources"
+    shutil.copytree(tiled["sources"], sources)
+    tile = laspy.read(sources / "lidar" / "ne.laz")
+    roof = np.asarray(tile.classification) == 6
+    z = np.asarray(tile.z)
+    z[roof] += 1.0
+    tile.z = z
+    tile.write(sources / "lidar" / "ne.laz")
+    with laspy.open(sources / "lidar" / "ne.laz") as f:
+        extent = shapely.box(*f.header.mins[:2], *f.header.maxs[:2])
+    footprints = open_store(tiled["twin"]).read_layer("buildings").geometry.to_numpy()
+    near = int(shapely.dwithin(footprints, extent, 4.0).sum())  # old and new extents agree
+    assert 10 < near < 100  # a quarter of the district and its edge
+
+    out = copied(tiled["twin"], tmp_path / "city.gpkg")
+    run = twin_cli("build", sources, "-o", out, "--update", "-q")
+    assert run.returncode == 0, run.stderr
+    assert (
+        f"update: 0 added, 0 changed, 0 removed, {near} near point-cloud files that changed; "
+        f"{near} measured anew, {120 - near} carried over"
+    ) in run.stdout
+    full = tmp_path / "full.gpkg"
+    build(BuildConfig.load(sources), full, progress=False)
+    same_twins(out, full)
+    lod22 = open_store(out).read_layer("buildings", geometry=False)
+    before = open_store(tiled["twin"]).read_layer("buildings", geometry=False)
+    raised = lod22["roof_z_p98"] - before["roof_z_p98"]
+    inside = shapely.within(shapely.centroid(footprints), extent)
+    assert np.allclose(raised[inside & (before["roof_points"] > 50)], 1.0, atol=0.05)
+    assert (raised[~shapely.dwithin(footprints, extent, 4.0)] == 0).all()
+
+
+def test_an_update_measures_all_when_a_tile_changes_the_point_density(tiled, tmp_path):
+    """A tile thinned to half its points changes the clouds' density, and with it the
+    default no-data cell of every building (2 / sqrt(points per m²), docs/lidar.md): every
+    building is measured anew, and the run record says why."""
+    sources = tmp_path / "sources"
+    shutil.copytree(tiled["sources"], sources)
+    tile = laspy.read(sources / "lidar" / "sw.laz")
+    tile.points = tile.points[np.arange(len(tile.points)) % 2 == 0]
+    tile.write(sources / "lidar" / "sw.laz")
+    counts, boxes = {}, []
+    for path in (sources / "lidar").iterdir():
+        with laspy.open(path) as f:
+            counts[path.name] = f.header.point_count
+            boxes.append([*f.header.mins[:2], *f.header.maxs[:2]])
+    b = np.array(boxes)
+    area = (b[:, 2].max() - b[:, 0].min()) * (b[:, 3].max() - b[:, 1].min())
+    now = sum(counts.values())
+    before = 2.0 / np.sqrt((now + counts["sw.laz"]) / area)  # sw.laz had twice its points
+    after = 2.0 / np.sqrt(now / area)
+    assert 0.5 < before < after
+
+    out = copied(tiled["twin"], tmp_path / "city.gpkg")
+    run = twin_cli("build", sources, "-o", out, "--update", "-q")
+    assert run.returncode == 0, run.stderr
+    assert "update:" not in run.stdout
+    warnings = json.loads(open_store(out).read_layer("runs")["warnings"].iloc[-1])
+    assert (
+        f"--update: the point density of the lidar source changed its no-data cell from "
+        f"{before:.4g} to {after:.4g} m (a [lidar] nodata_cell keeps it): every building "
+        "measured anew"
+    ) in warnings
