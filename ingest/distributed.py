@@ -256,24 +256,28 @@ def cluster(*, scheduler: str | None = None, workers: int | None = None) -> Iter
         ) from exc
     if (scheduler is None) == (workers is None):
         raise ConfigError("give a scheduler address or a number of workers, not both")
-    if scheduler is not None:
-        try:
-            client = Client(scheduler, timeout="10s")
-        except OSError as exc:
-            raise ConfigError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
-        with client:
+    # the footprints of a city are sent once as a task of some hundred MB (:func:`by_parts`),
+    # by design: not a mistake for Dask to warn the user of
+    with dask.config.set({"distributed.admin.large-graph-warning-threshold": "4GB"}):
+        if scheduler is not None:
+            try:
+                client = Client(scheduler, timeout="10s")
+            except OSError as exc:
+                message = f"cannot reach the Dask scheduler at {scheduler}: {exc}"
+                raise ConfigError(message) from exc
+            with client:
+                yield client
+            return
+        spawn = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_MALLOC.items()}
+        with (
+            dask.config.set(spawn),  # set before each worker process starts, as glibc reads them
+            LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=":0",  # any free port: never in the way of another cluster
+                silence_logs=logging.ERROR,
+            ) as local,
+            Client(local) as client,
+        ):
             yield client
-        return
-    spawn = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_MALLOC.items()}
-    with (
-        dask.config.set(spawn),  # set before each worker process starts, as glibc reads them
-        LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",  # any free port: never in the way of another cluster
-            silence_logs=logging.ERROR,
-        ) as local,
-        Client(local) as client,
-    ):
-        yield client
