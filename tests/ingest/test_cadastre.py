@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -11,7 +13,7 @@ import shapely
 
 from ingest.cadastre import read_buildings
 from ingest.config import BuildConfig, Lod1Options, Source
-from tests.conftest import DELFT, write_config
+from tests.conftest import DELFT, twin_cli, write_config
 from twin.errors import ConfigError, CRSError, InputError
 
 RD = pyproj.CRS("EPSG:7415")
@@ -137,3 +139,84 @@ def test_geographic_project_crs_is_refused(tmp_path):
 def test_config_errors_name_the_problem(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message):
         BuildConfig.load(write_config(tmp_path / "c.toml", text))
+
+
+def test_a_sub_millimetre_edge_is_merged_and_the_build_passes_validate(tmp_path):
+    """Footprints as digitised: one with an edge of 0.4 mm (a vertex left twice, nudged), one
+    whose second part has one of 0.2 mm, one with an edge of 2 mm. Snapped to the millimetre
+    the twin is written and checked to, a 0.4 mm wall collapses and the LoD1.2 solid is
+    invalid; so the two footprints with a sub-millimetre edge are snapped on ingest and say
+    so, the third is kept as it is, and ``twin validate`` finds nothing to repair."""
+    crs = pyproj.CRS("EPSG:31258")
+    x, y = 524600.0, 165500.0
+    nudged = shapely.Polygon(
+        [
+            (x, y),
+            (x + 10, y),
+            (x + 10, y + 10),
+            (x + 5.0004, y + 10),
+            (x + 5, y + 10.0003),
+            (x, y + 10),
+        ]
+    )
+    second = shapely.MultiPolygon(
+        [
+            shapely.box(x + 20, y, x + 25, y + 5),
+            shapely.Polygon(
+                [(x + 30, y), (x + 35, y), (x + 35, y + 5), (x + 30.0002, y + 5), (x + 30, y + 5)]
+            ),
+        ]
+    )
+    wide = shapely.Polygon(
+        [
+            (x + 40, y),
+            (x + 50, y),
+            (x + 50, y + 10),
+            (x + 45.002, y + 10),
+            (x + 45, y + 10),
+            (x + 40, y + 10),
+        ]
+    )
+    frame = gpd.GeoDataFrame(
+        {"building_id": ["nudged", "second", "wide"], "height": [6.0, 6.0, 6.0]},
+        geometry=[nudged, second, wide],
+        crs=crs,
+    )
+    frame.to_file(tmp_path / "cadastre.gpkg", layer="buildings")
+    config = write_config(
+        tmp_path / "twin.toml",
+        """
+[project]
+name = "digitised"
+crs = "EPSG:31258+5778"
+
+[sources.cadastre]
+path = "cadastre.gpkg"
+buildings_layer = "buildings"
+
+[lod1]
+ground_z = 446.0
+""",
+    )
+    b = read_buildings(
+        Source("cadastre", tmp_path / "cadastre.gpkg", {"building_id": "building_id"}),
+        crs,
+        Lod1Options(),
+    )
+    issue = dict(zip(b["building_id"], b["footprint_issue"], strict=True))
+    assert issue["nudged"] == "an edge of 0.50 mm merged to the millimetre grid"  # √(0.4² + 0.3²)
+    assert issue["second"] == "an edge of 0.20 mm merged to the millimetre grid"
+    assert pd.isna(issue["wide"])
+    # not touched (written as a multipolygon of one part: the layer holds a multipolygon)
+    assert shapely.get_geometry(b.geometry.iloc[2], 0).equals_exact(wide, 0)
+    kept = shapely.get_coordinates(b.geometry.iloc[0])
+    np.testing.assert_allclose(kept, np.round(kept, 3), atol=1e-9)  # on the grid
+    assert shapely.area(b.geometry.iloc[0]) == pytest.approx(100.0, abs=0.01)
+
+    out = tmp_path / "city.gpkg"
+    done = twin_cli("build", config, "-o", out, "-q")
+    assert done.returncode == 0, done.stderr
+    report = twin_cli("validate", out, "--json")
+    assert report.returncode == 0, report.stderr
+    summary = json.loads(report.stdout)["summary"]["1.2"]
+    assert summary["invalid"] == 0, summary
