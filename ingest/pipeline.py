@@ -30,7 +30,7 @@ from ingest.extents import Extent
 from ingest.ground import Ground, raster_ground
 from ingest.issues import collected, note
 from ingest.lidar.heights import LidarHeights
-from ingest.lidar.read import extent, open_clouds
+from ingest.lidar.read import PointCloud, extent, open_clouds
 from ingest.lidar.stats import reach
 from ingest.lidar.trees import detect_trees, merge_trees
 from ingest.operators import read_operators, unlisted_operators
@@ -71,6 +71,9 @@ class Run:
     log: list[str]
     started: str
     hashes: dict[str, dict] = field(default_factory=dict)
+    #: the point clouds of the LiDAR source, opened once (their headers) for the run record
+    #: and the measuring
+    clouds: list[PointCloud] = field(default_factory=list)
     operators: pd.DataFrame | None = None
     #: the footprints, then with the computed attributes (``heights``)
     buildings: gpd.GeoDataFrame | None = None
@@ -238,8 +241,8 @@ def _hash_sources(run: Run) -> None:
     sources = run.config.sources
     run.hashes = {name: _file_record(src.path) for name, src in sources.items()}
     if "lidar" in sources:  # with each file's extent, for an update after some changed
-        clouds = open_clouds(sources["lidar"].path, run.crs, crs=sources["lidar"].crs)
-        run.hashes["lidar"] = with_extents(run.hashes["lidar"], clouds)
+        run.clouds = open_clouds(sources["lidar"].path, run.crs, crs=sources["lidar"].crs)
+        run.hashes["lidar"] = with_extents(run.hashes["lidar"], run.clouds)
     if "operators" in sources:
         run.operators = read_operators(sources["operators"])
     previous = run.previous
@@ -344,7 +347,7 @@ def _measure_lidar(run: Run) -> None:
     if run.client is not None:
         on_cluster = functools.partial(by_parts, run.client, progress=run.progress)
     lidar = run.lidar = LidarHeights.measure(
-        config.sources["lidar"],
+        run.clouds,
         run.crs,
         run.geoms,
         terrain=run.terrain,

@@ -16,9 +16,9 @@ import numpy as np
 import pyproj
 from numpy.typing import NDArray
 
-from ingest.config import LidarOptions, Source
+from ingest.config import LidarOptions
 from ingest.issues import note
-from ingest.lidar.read import PartWork, PointCloud, open_clouds
+from ingest.lidar.read import PartWork, PointCloud
 from ingest.lidar.stats import ROOF_PERCENTILES, PointStats, point_stats
 from ingest.lidar.terrain import dtm_from_points
 from ingest.reconstruct.lod12 import RoofSource
@@ -49,7 +49,7 @@ class LidarHeights:
     @classmethod
     def measure(
         cls,
-        source: Source,
+        clouds: list[PointCloud],
         crs: pyproj.CRS,
         geoms: NDArray[np.object_],
         /,
@@ -61,15 +61,16 @@ class LidarHeights:
         footprints: NDArray[np.object_] | None = None,
         cluster: Callable[[PartWork[Any], Sequence[PointCloud], int], Iterable[Any]] | None = None,
     ) -> LidarHeights:
-        """Open the clouds of ``source``, make a DTM when none is given, measure footprints.
+        """Make a DTM from ``clouds`` when none is given, and measure the footprints.
 
         A cloud without a vertical CRS (its heights taken as the project's) is noted with a
         :class:`~twin.errors.DataQualityWarning`, for the run record.
 
         Parameters
         ----------
-        source
-            The ``[sources.lidar]`` section (a LAS/LAZ file or a folder of them).
+        clouds
+            The clouds of the ``[sources.lidar]`` section, opened
+            (:func:`~ingest.lidar.read.open_clouds`).
         crs
             The project CRS.
         geoms : (n,) object
@@ -89,7 +90,6 @@ class LidarHeights:
             Does the work on the points part by part on a cluster
             (:func:`ingest.distributed.by_parts`): the statistics' and the DTM's.
         """
-        clouds = open_clouds(source.path, crs, crs=source.crs)
         unlabelled = [cloud.path.name for cloud in clouds if not cloud.vertical_given]
         if unlabelled:  # one warning for a folder of tiles, naming the first three
             named = ", ".join(unlabelled[:3])
