@@ -509,10 +509,10 @@ def _pass_through(run: Run) -> None:
     layers = run.layers
     stored = run.previous.store.layers() if run.changes is not None else {}
     for name in PASS_THROUGH:
-        # an update: as the twin has it; but its trees hold those detected in the points, and
-        # are read anew from the inventory when the points give others
-        kept = name in stored and name not in run.changed
-        if kept and not (name == "trees" and run.lidar is not None and _trees_anew(run)):
+        # an update: as the twin has it; but the twin's trees hold those detected in the
+        # points, so they are read anew from the inventory when the points give others
+        anew = name in run.changed or (name == "trees" and _trees_anew(run))
+        if name in stored and not anew:
             layers[name] = run.previous.store.read_layer(name)
         elif name in run.config.sources:
             src: Source = run.config.sources[name]

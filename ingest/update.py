@@ -16,6 +16,7 @@ twin) measures every building anew, and says why.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -84,7 +85,7 @@ class Previous:
             return f"it was built by twin {run.get('twin_version')}, this is {__version__}"
         if run.get("config") != config.text:
             return "the config changed"
-        if "cadastre" not in json.loads(run["sources"]):
+        if "cadastre" not in self._sources:
             return "it was not built from a cadastre"
         for name in sorted(self.changed(hashes) - INCREMENTAL):
             if name != "lidar":
@@ -99,8 +100,9 @@ class Previous:
                 )
         return None
 
-    @property
+    @functools.cached_property
     def _sources(self) -> dict[str, dict]:
+        """The source records of the last build."""
         return json.loads(self.run["sources"])
 
     def changed_area(self, hashes: dict[str, dict]) -> NDArray[np.object_] | None:
