@@ -163,9 +163,7 @@ def _cell(record: dict) -> float:
     """The default no-data cell of the point-cloud files of ``record``, each with its extent
     (:func:`ingest.lidar.stats.nodata_cell`)."""
     files = list((_files(record) or {}).values())
-    b = np.array([f["bounds"] for f in files])
-    area = (b[:, 2].max() - b[:, 0].min()) * (b[:, 3].max() - b[:, 1].min())
-    return nodata_cell(sum(f["points"] for f in files), float(area))
+    return nodata_cell([f["points"] for f in files], [f["bounds"] for f in files])
 
 
 def digests(buildings: gpd.GeoDataFrame, /) -> NDArray[np.object_]:

@@ -169,15 +169,23 @@ class PointCloud:
             offsets=tuple(float(v) for v in header.offsets),
         )
 
-    def chunks(self, *, size: int = CHUNK_SIZE) -> Iterator[Points]:
-        """Stream the points in chunks of at most ``size``, in file order.
+    def chunks(
+        self,
+        *,
+        size: int = CHUNK_SIZE,
+        classes: Collection[int] | None = None,
+        part: range | None = None,
+    ) -> Iterator[Points]:
+        """Stream the points in chunks of at most ``size``, in file order, in the project CRS
+        (``classes`` and ``part`` as :meth:`decoded` takes them).
 
         Raises
         ------
         InputError
             When the file is truncated or corrupt, or holds fewer points than its header says.
         """
-        return (self.moved(points) for points in self.decoded(size=size))
+        chunks = self.decoded(size=size, classes=classes, part=part)
+        return (self.moved(points) for points in chunks)
 
     def decoded(
         self,

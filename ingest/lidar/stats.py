@@ -22,7 +22,7 @@ from scipy.spatial import cKDTree
 
 from ingest.config import SAMPLINGS
 from ingest.lidar.assign import Assigner
-from ingest.lidar.read import CHUNK_SIZE, PointCloud, Points, extent, stream
+from ingest.lidar.read import CHUNK_SIZE, PointCloud, Points, stream
 from ingest.zonal import ZonalStats, grouped_percentiles, pixels_inside
 from twin.errors import InputError
 from twin.terrain import Terrain
@@ -209,21 +209,25 @@ class Allot:
         # the polygons come unprepared from another process; preparing them again is a no-op
         shapely.prepare(self.roof_cells.geoms[~shapely.is_missing(self.roof_cells.geoms)])
         shapely.prepare(self.ground_cells.geoms[~shapely.is_missing(self.ground_cells.geoms)])
-        chunks = cloud.decoded(size=size, classes=self.classes, part=points)
-        return Allotted.concat([self(cloud.moved(pts)) for pts in chunks])
+        chunks = cloud.chunks(size=size, classes=self.classes, part=points)
+        return Allotted.concat([self(pts) for pts in chunks])
 
 
-def nodata_cell(points: int, area: float, /) -> float:
-    """The default cell (m) of the no-data measures for ``points`` over ``area`` m² (the
-    clouds' header counts over their joint extent): about four points per cell,
-    ``2 / sqrt(points per m²)``, 0.5 m at least.
+def nodata_cell(counts: Sequence[int], bounds: Sequence[Sequence[float]], /) -> float:
+    """The default cell (m) of the no-data measures of clouds of ``counts`` points (their
+    headers') within ``bounds`` (``xmin, ymin, xmax, ymax`` each, the project CRS): about four
+    points per cell over their joint extent, ``2 / sqrt(points per m²)``, 0.5 m at least.
 
     Examples
     --------
-    >>> nodata_cell(4_000_000, 1_000_000.0), nodata_cell(100, 1_000_000.0)
-    (1.0, 200.0)
+    >>> nodata_cell([3_000_000, 1_000_000], [(0, 0, 500, 1000), (500, 0, 1000, 1000)])
+    1.0
+    >>> nodata_cell([100], [(0, 0, 1000, 1000)])
+    200.0
     """
-    per_m2 = points / max(area, 1.0)
+    b = np.asarray(bounds, dtype=float).reshape(-1, 4)
+    area = (b[:, 2].max() - b[:, 0].min()) * (b[:, 3].max() - b[:, 1].min())
+    per_m2 = sum(counts) / max(float(area), 1.0)
     return float(max(0.5, 2.0 / np.sqrt(max(per_m2, 1e-9))))
 
 
@@ -306,8 +310,7 @@ def point_stats(
     classes = (GROUND, BUILDING, *UNCLASSIFIED)  # other classes are never used here
     geoms = np.asarray(geoms, dtype=object)
     if cell is None:
-        xmin, ymin, xmax, ymax = extent(clouds)
-        cell = nodata_cell(sum(cloud.count for cloud in clouds), (xmax - xmin) * (ymax - ymin))
+        cell = nodata_cell([c.count for c in clouds], [c.bounds for c in clouds])
     clouds = near(clouds, geoms, reach(ground_distance, sampling))
     # decoding starts while the footprints are laid out (in one process)
     chunks = None if cluster or not clouds else stream(clouds, size=chunk_size, classes=classes)

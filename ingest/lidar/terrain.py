@@ -129,8 +129,8 @@ class Bins:
         """The bins of the points ``points`` of ``cloud`` (read ``size`` at a time), as a
         worker of a cluster bins them (:func:`ingest.lidar.read.parts`)."""
         sums = self.sums()
-        for pts in cloud.decoded(size=size, classes=self.classes, part=points):
-            self.add(sums, cloud.moved(pts))
+        for pts in cloud.chunks(size=size, classes=self.classes, part=points):
+            self.add(sums, pts)
         return sums.binned()
 
 
